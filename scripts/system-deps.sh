@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install the real servers the tests and the demo run: PostgreSQL, Redis, Prometheus,
+# Alertmanager (Debian packages). Installs with apt when root; otherwise says what to run.
+set -eu
+missing=""
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
+have prometheus /usr/bin/prometheus || missing="$missing prometheus"
+have prometheus-alertmanager /usr/bin/prometheus-alertmanager || missing="$missing prometheus-alertmanager"
+have redis-server /usr/bin/redis-server || missing="$missing redis-server"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages:$missing" >&2
+    echo "run: sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing Debian packages:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

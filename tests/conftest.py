@@ -1,0 +1,8 @@
+"""Fixtures for the whole suite. Server fixtures live in tests/servers/."""
+
+from __future__ import annotations
+
+pytest_plugins = [
+    "tests.servers.postgres",
+    "tests.servers.prometheus",
+]

@@ -1,0 +1,304 @@
+"""The engine and the decision pipeline with a fake clock, scripted sources and recording
+executors: windows, `for`, holds, approvals, supersede, exactly-once. Nothing sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from watchdog.actions.base import ActionContext, StepResult
+from watchdog.actions.plan import PlanRunner
+from watchdog.actions.spec import Plan
+from watchdog.clock import FakeClock
+from watchdog.coord import SingleNode
+from watchdog.engine import Engine, RuleBook
+from watchdog.errors import Conflict, TransientError
+from watchdog.journal import Journal
+from watchdog.model import Deployment, EventKind, Sample, Verdict, Window, WindowPhase
+from watchdog.notify import NoopNotifier
+from watchdog.pipeline import build_pipeline
+from watchdog.rulefile.load import load_rules
+from watchdog.sources import SampleContext, Sources
+from watchdog.store.sqlite import SqliteStore
+from watchdog.windows import WindowService
+
+RULES = """\
+groups:
+  - name: api
+    interval: 10s
+    rules:
+      - name: errors
+        source: prometheus
+        query: errors{service="{{ service }}"}
+        threshold: "> 0.05"
+        for: 30s
+        action: rollback
+        summary: "5xx ratio {{ value }} for {{ service }}"
+      - name: latency
+        source: prometheus
+        query: p95{service="{{ service }}"}
+        threshold: "> 2 * baseline"
+        baseline: {offset: 1h}
+        action: approve
+      - name: oom
+        source: prometheus
+        query: oom
+        threshold: "> 0"
+        action: notify
+"""
+
+
+@dataclass
+class ScriptedSource:
+    """Answers each rule's query from a mutable table; records every call."""
+
+    values: dict[str, Sample] = field(default_factory=dict)
+    calls: list[tuple[str, float, bool]] = field(default_factory=list)
+
+    async def sample(self, rule: Any, ctx: SampleContext) -> Sample:
+        self.calls.append((rule.name, ctx.at, ctx.live))
+        key = rule.name if ctx.live else f"{rule.name}@baseline"
+        return self.values.get(key, Sample.of(0.0))
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class RecordingExecutor:
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+
+    async def run(self, step: Any, ctx: ActionContext) -> StepResult:
+        self.calls.append((step.name, ctx.window.id))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failures:
+            raise self.failures.pop(0)
+        return StepResult(output="ok")
+
+
+@dataclass
+class World:
+    clock: FakeClock
+    source: ScriptedSource
+    executor: RecordingExecutor
+    engine: Engine
+    windows: WindowService
+    store: SqliteStore
+
+    async def run_for(self, seconds: float, step: float = 5.0) -> None:
+        elapsed = 0.0
+        while elapsed < seconds:
+            await self.engine.tick()
+            await self.engine.drain()
+            self.clock.advance(step)
+            elapsed += step
+
+    async def kinds(self, window: Window) -> list[EventKind]:
+        return [e.kind for e in await self.store.list_events(window.id)]
+
+
+PLAN = Plan.model_validate(
+    {"steps": [{"name": "redeploy", "kind": "command", "argv": ["true"], "retries": 2}]}
+)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    (tmp_path / "rules.yml").write_text(RULES)
+    clock = FakeClock()
+    store = SqliteStore(":memory:")
+    await store.open()
+    source = ScriptedSource()
+    executor = RecordingExecutor()
+    journal = Journal(store, NoopNotifier())
+    plans = {"default": PLAN, "risky": PLAN.model_copy(update={"data_loss_risk": True})}
+    pipeline = build_pipeline(
+        store=store,
+        journal=journal,
+        coordinator=SingleNode(),
+        runner=PlanRunner({"command": executor}, clock),
+        plans=plans,
+        default_plan="default",
+        clock=clock,
+    )
+    engine = Engine(
+        store=store,
+        sources=Sources({"prometheus": source}),
+        rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
+        pipeline=pipeline,
+        journal=journal,
+        clock=clock,
+    )
+    windows = WindowService(engine, default_window=300)
+    yield World(clock, source, executor, engine, windows, store)
+    await engine.drain()
+    await store.close()
+
+
+def deploy(version: str = "v2", plan: str | None = None) -> Deployment:
+    return Deployment("api", "production", version, previous_version="v1", plan=plan)
+
+
+async def test_healthy_window_passes_without_rollback(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=60, actor="test")
+    await world.run_for(70)
+    final = await world.store.get_window(w.id)
+    assert final is not None and final.phase is WindowPhase.PASSED
+    assert world.executor.calls == []
+    kinds = await world.kinds(w)
+    assert kinds[0] is EventKind.WINDOW_OPENED
+    assert EventKind.WINDOW_MIDPOINT in kinds and kinds[-1] is EventKind.WINDOW_PASSED
+    # every rule evaluated at its 10 s interval: 6 evaluations each in 60 s
+    assert sum(1 for name, _, live in world.source.calls if name == "errors" and live) == 6
+
+
+async def test_breach_must_hold_for_then_rolls_back_exactly_once(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.2)
+    await world.run_for(25)
+    assert (await world.store.get_window(w.id)).phase is WindowPhase.WATCHING  # type: ignore[union-attr]
+    await world.run_for(60)  # many more ticks while still breaching
+    final = await world.store.get_window(w.id)
+    assert final is not None and final.phase is WindowPhase.ROLLED_BACK
+    assert world.executor.calls == [("redeploy", w.id)]
+    kinds = await world.kinds(w)
+    assert kinds.count(EventKind.RULE_PENDING) == 1
+    assert kinds.count(EventKind.RULE_FIRING) == 1
+    assert kinds.count(EventKind.ROLLBACK_STARTED) == 1
+    assert kinds.count(EventKind.ROLLBACK_SUCCEEDED) == 1
+    started = [e for e in await world.store.list_events(w.id) if e.kind is EventKind.ROLLBACK_STARTED]
+    assert "5xx ratio 0.2 for api" in started[0].message
+    assert started[0].data["actor"] == "rule:errors"
+
+
+async def test_inconclusive_never_rolls_back(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=120, actor="test")
+    world.source.values["errors"] = Sample.failed("connection refused")
+    await world.run_for(130)
+    final = await world.store.get_window(w.id)
+    assert final is not None and final.phase is WindowPhase.PASSED
+    assert world.executor.calls == []
+    detail = await world.windows.detail(w.id)
+    errors = next(r for r in detail.rules if r.name == "errors")
+    assert errors.verdict is Verdict.INCONCLUSIVE and "connection refused" in (errors.reason or "")
+
+
+async def test_hold_suppresses_then_resume_acts(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    await world.windows.hold(w.id, actor="alice", reason="investigating")
+    world.source.values["errors"] = Sample.of(0.5)
+    await world.run_for(60)
+    assert world.executor.calls == []
+    assert (await world.kinds(w)).count(EventKind.ACTION_SUPPRESSED) == 1
+    await world.windows.resume(w.id, actor="alice", reason=None)
+    await world.run_for(15)
+    assert world.executor.calls == [("redeploy", w.id)]
+
+
+async def test_approve_rule_waits_then_manual_rollback(world: World) -> None:
+    world.source.values["latency@baseline"] = Sample.of(1.0)
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    assert w.baselines == {"latency": {"{}": 1.0}}
+    world.source.values["latency"] = Sample.of(2.5)
+    await world.run_for(20)
+    now = await world.store.get_window(w.id)
+    assert now is not None and now.phase is WindowPhase.AWAITING_APPROVAL
+    assert world.executor.calls == []
+    rolled = await world.windows.rollback(w.id, actor="slack:U1", reason="approved")
+    assert rolled.phase is WindowPhase.ROLLING_BACK
+    await world.engine.drain()
+    assert world.executor.calls == [("redeploy", w.id)]
+    with pytest.raises(Conflict):
+        await world.windows.rollback(w.id, actor="slack:U2", reason="again")
+    assert len(world.executor.calls) == 1
+
+
+async def test_data_loss_plan_needs_approval_even_for_rollback_rules(world: World) -> None:
+    w = await world.windows.open_window(deploy(plan="risky"), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.9)
+    await world.run_for(45)
+    now = await world.store.get_window(w.id)
+    assert now is not None and now.phase is WindowPhase.AWAITING_APPROVAL
+    assert world.executor.calls == []
+
+
+async def test_notify_rule_never_acts(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=60, actor="test")
+    world.source.values["oom"] = Sample.of(3)
+    await world.run_for(70)
+    assert world.executor.calls == []
+    assert EventKind.RULE_FIRING in await world.kinds(w)
+
+
+async def test_concurrent_manual_rollbacks_run_the_plan_once(world: World) -> None:
+    world.executor.gate = asyncio.Event()
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    results = await asyncio.gather(
+        *(world.windows.rollback(w.id, actor=f"u{i}", reason=None) for i in range(10)),
+        return_exceptions=True,
+    )
+    world.executor.gate.set()
+    await world.engine.drain()
+    assert sum(isinstance(r, Window) for r in results) == 1
+    assert sum(isinstance(r, Conflict) for r in results) == 9
+    assert world.executor.calls == [("redeploy", w.id)]
+
+
+async def test_transient_failures_retry_then_permanent_marks_failed(world: World) -> None:
+    world.executor.failures = [TransientError("503"), TransientError("503"), TransientError("503")]
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    await world.windows.rollback(w.id, actor="api", reason=None)
+    await world.engine.drain()
+    final = await world.store.get_window(w.id)
+    assert final is not None and final.phase is WindowPhase.ROLLBACK_FAILED
+    assert len(world.executor.calls) == 3  # 1 attempt + 2 retries
+    assert world.clock.slept == [1.0, 2.0]  # backoff, without sleeping
+    action = await world.store.get_action(w.id, "rollback")
+    assert action is not None and action.status.value == "failed"
+
+
+async def test_new_deploy_supersedes_open_window(world: World) -> None:
+    first = await world.windows.open_window(deploy("v2"), window_seconds=600, actor="test")
+    second = await world.windows.open_window(deploy("v3"), window_seconds=600, actor="test")
+    old = await world.store.get_window(first.id)
+    assert old is not None and old.phase is WindowPhase.SUPERSEDED
+    world.source.values["errors"] = Sample.of(0.9)
+    await world.run_for(45)
+    assert world.executor.calls == [("redeploy", second.id)]
+
+
+async def test_rule_state_survives_a_new_engine(world: World, tmp_path: Path) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.2)
+    await world.run_for(20)  # pending since t0, not yet 30 s
+    fresh = Engine(
+        store=world.store,
+        sources=world.engine.sources,
+        rules=world.engine.rules,
+        pipeline=world.engine.pipeline,
+        journal=world.engine.journal,
+        clock=world.clock,
+    )
+    await fresh.tick()
+    await fresh.drain()
+    world.clock.advance(10)
+    await fresh.tick()
+    await fresh.drain()
+    # the `for` progress was kept: it fired 30 s after the first breach, not 30 s after restart
+    assert world.executor.calls == [("redeploy", w.id)]
+
+
+async def test_conflicts_on_terminal_windows(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    await world.windows.abort(w.id, actor="bob", reason="wrong service")
+    for call in (world.windows.hold, world.windows.resume, world.windows.rollback, world.windows.abort):
+        with pytest.raises(Conflict):
+            await call(w.id, actor="bob", reason=None)

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from watchdog.logs import Redactor, configure_logging, get_logger
+
+DB_PASSWORD = "s3cr3t-Db-Pass"
+API_TOKEN = "tok_live_9f8e7d6c5b4a"
+PD_ROUTING_KEY = "R0123456789abcdef0123456789abcde"
+SLACK_BOT = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"
+SLACK_HOOK = "https://hooks.slack.com/services/T0ABCDEFG/B0HIJKLMN/abcdefghijklmnopqrstuvwx"
+BEARER = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+
+NEVER = [DB_PASSWORD, API_TOKEN, PD_ROUTING_KEY, SLACK_BOT, "T0ABCDEFG/B0HIJKLMN", BEARER]
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    yield
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
+    structlog.reset_defaults()
+
+
+def capture(fmt: str = "json", level: str = "info") -> io.StringIO:
+    stream = io.StringIO()
+    configure_logging(level, fmt, [API_TOKEN, PD_ROUTING_KEY], stream=stream)  # type: ignore[arg-type]
+    return stream
+
+
+def assert_clean(text: str) -> None:
+    for secret in NEVER:
+        assert secret not in text, f"{secret!r} leaked into: {text}"
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_no_secret_reaches_the_stream(fmt: str) -> None:
+    stream = capture(fmt)
+    log = get_logger("watchdog.test")
+    log.info(
+        f"connecting to postgresql://watchdog:{DB_PASSWORD}@db:5432/app with {API_TOKEN}",
+        store_url=f"postgresql://watchdog:{DB_PASSWORD}@db:5432/app",
+        headers={"Authorization": f"Bearer {BEARER}", "X-Request-Id": "req-1"},
+        nested={"deep": [{"api_key": "k-123456"}, ("slack", SLACK_BOT)]},
+        note=f"posted to {SLACK_HOOK}",
+        pagerduty={"routing_key": PD_ROUTING_KEY, "event_action": "trigger"},
+        sent=f'{{"routing_key": "{PD_ROUTING_KEY}"}}',
+        service="api",
+        fencing_token=42,
+    )
+    text = stream.getvalue()
+    assert_clean(text)
+    assert "k-123456" not in text
+    # Non-secret content survives.
+    for kept in ("connecting to postgresql://watchdog:***@db:5432/app", "req-1", "api"):
+        assert kept in text
+    assert "hooks.slack.com/services/***" in text
+    assert "event_action" in text and "trigger" in text
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_lines_have_level_timestamp_and_masked_keys() -> None:
+    stream = capture("json")
+    get_logger("watchdog.test").warning(
+        "rolling back", window="w1", password="hunter22", token=API_TOKEN, attempt=2
+    )
+    (line,) = stream.getvalue().splitlines()
+    entry = json.loads(line)
+    assert entry["event"] == "rolling back"
+    assert entry["level"] == "warning"
+    assert entry["logger"] == "watchdog.test"
+    assert entry["timestamp"].endswith("Z") and "T" in entry["timestamp"]
+    assert entry["password"] == "***" and entry["token"] == "***"
+    assert entry["window"] == "w1" and entry["attempt"] == 2
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_stdlib_loggers_are_json_and_redacted() -> None:
+    stream = capture("json")
+    logging.getLogger("aiohttp.access").info(
+        "GET /api?token=%s HTTP/1.1 Authorization: Bearer %s", API_TOKEN, BEARER
+    )
+    (line,) = stream.getvalue().splitlines()
+    entry = json.loads(line)
+    assert entry["logger"] == "aiohttp.access" and entry["level"] == "info"
+    assert entry["event"].startswith("GET /api?token=***")
+    assert_clean(line)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_exception_tracebacks_are_redacted() -> None:
+    stream = capture("json")
+    log = get_logger("watchdog.test")
+    try:
+        raise RuntimeError(f"could not connect to redis://:{DB_PASSWORD}@cache:6379/0")
+    except RuntimeError:
+        log.exception("lease failed")
+    text = stream.getvalue()
+    assert "RuntimeError" in text and "redis://:***@cache:6379/0" in text
+    assert_clean(text)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_level_filters() -> None:
+    stream = capture("json", level="warning")
+    log = get_logger("watchdog.test")
+    log.info("quiet")
+    logging.getLogger("apscheduler").info("quiet too")
+    log.error("loud")
+    assert [json.loads(x)["event"] for x in stream.getvalue().splitlines()] == ["loud"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgresql://u:pw@h/db", "postgresql://u:***@h/db"),
+        ("redis://:pw@h:6379", "redis://:***@h:6379"),
+        ("http://h:8080/path", "http://h:8080/path"),
+        ("Authorization: bearer abc.def", "Authorization: ***"),
+        ("slack xoxp-1-2-3 here", "slack xoxp-*** here"),
+        ("Token abc123", "Token ***"),
+        ("app xapp-1-A0-123-abc", "app xapp-***"),
+        ("https://hooks.slack.com/workflows/T1/A2/3/abc", "https://hooks.slack.com/workflows/***"),
+        ("?api_key=abc&x=1", "?api_key=***&x=1"),
+        ('{"password": "pw"}', '{"password": "***"}'),
+        ("plain words stay", "plain words stay"),
+    ],
+)
+def test_scrub_patterns(text: str, expected: str) -> None:
+    assert Redactor().scrub(text) == expected
+
+
+def test_known_secrets_and_encoded_forms() -> None:
+    r = Redactor(["p@ss/w0rd!", "abc"])  # too-short secrets are ignored
+    assert r.scrub("x p@ss/w0rd! y p%40ss%2Fw0rd%21 z abc") == "x *** y *** z abc"
+
+
+def test_redactor_walks_structures() -> None:
+    r = Redactor([API_TOKEN])
+    event: dict[str, Any] = {
+        "event": f"using {API_TOKEN}",
+        "Cookie": "session=1",
+        "cfg": {"Webhook_URL": "https://example.com/hook", "items": [API_TOKEN, 1, None]},
+        "pair": (API_TOKEN, "ok"),
+        "flag": True,
+        "obj": ValueError(API_TOKEN),
+        "raw": API_TOKEN.encode(),
+        "secret_count": 3,
+    }
+    out = r(None, "info", event)
+    assert out == {
+        "event": "using ***",
+        "Cookie": "***",
+        "cfg": {"Webhook_URL": "***", "items": ["***", 1, None]},
+        "pair": ["***", "ok"],
+        "flag": True,
+        "obj": "***",
+        "raw": "***",
+        "secret_count": 3,
+    }

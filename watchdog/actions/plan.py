@@ -1,0 +1,173 @@
+"""Runs a rollback plan: steps in order, transient failures retried with backoff.
+
+The runner never raises because a step failed: whatever an executor does (returns,
+raises ``TransientError``/``PermanentError``, or raises something unexpected), the
+caller gets a :class:`PlanOutcome`. Only cancellation propagates.
+
+Retry policy for one step (``retries`` extra attempts after a transient failure)::
+
+    delay(n) = max(min(backoff * 2**(n-1), max_backoff), min(retry_after, max_retry_after))
+
+All waiting goes through the injected clock, so tests with ``FakeClock`` never sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from watchdog.actions.base import ActionContext, Executor, StepResult
+from watchdog.actions.spec import Plan, Step
+from watchdog.clock import Clock
+from watchdog.errors import PermanentError, TransientError
+from watchdog.logs import get_logger
+
+log = get_logger(__name__)
+
+MAX_BACKOFF = 30.0
+"""Cap of the exponential backoff between attempts of one step."""
+
+MAX_RETRY_AFTER = 300.0
+"""A server's ``Retry-After`` is honoured up to this: a rollback must not stall for hours."""
+
+TIMEOUT_GRACE = 5.0
+"""Extra time past ``step.timeout`` before the runner itself gives up on an executor."""
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """One attempt of one step, as reported to ``on_step`` (and kept in the journal)."""
+
+    step: str
+    kind: str
+    index: int  # position in the plan, so a crashed run can resume with start_at
+    attempt: int  # 1 for the first try
+    ok: bool
+    transient: bool | None  # None when ok; else whether trying again could help
+    output: str = ""  # what the step said on success
+    error: str | None = None  # why it failed
+    duration: float = 0.0  # seconds, measured with the injected clock
+    data: Mapping[str, Any] = field(default_factory=dict)
+    retry_in: float | None = None  # delay before the next attempt; None = no retry
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """How a plan run ended. ``steps`` holds the last attempt of every step that ran."""
+
+    ok: bool
+    steps: tuple[StepOutcome, ...] = ()
+    failed_step: str | None = None
+    failed_index: int | None = None
+    error: str | None = None
+
+
+OnStep = Callable[[StepOutcome], Awaitable[None]]
+
+
+class PlanRunner:
+    """Runs plans with one :class:`Executor` per step kind (``{"http": ..., ...}``)."""
+
+    def __init__(
+        self,
+        executors: Mapping[str, Executor],
+        clock: Clock,
+        *,
+        max_backoff: float = MAX_BACKOFF,
+        max_retry_after: float = MAX_RETRY_AFTER,
+        timeout_grace: float = TIMEOUT_GRACE,
+    ) -> None:
+        self._executors = dict(executors)
+        self._clock = clock
+        self._max_backoff = max_backoff
+        self._max_retry_after = max_retry_after
+        self._grace = timeout_grace
+
+    async def run(
+        self, plan: Plan, ctx: ActionContext, on_step: OnStep, start_at: int = 0
+    ) -> PlanOutcome:
+        """Run ``plan.steps[start_at:]`` in order; stop at the first step that fails for good.
+
+        ``on_step`` is awaited after every attempt; if it raises, the error is logged and
+        the plan goes on (a journal hiccup must not leave a rollback half done).
+        """
+        if not 0 <= start_at <= len(plan.steps):
+            raise ValueError(f"start_at {start_at} outside 0..{len(plan.steps)}")
+        done: list[StepOutcome] = []
+        for index in range(start_at, len(plan.steps)):
+            outcome = await self._run_step(index, plan.steps[index], ctx, on_step)
+            done.append(outcome)
+            if not outcome.ok:
+                return PlanOutcome(
+                    ok=False,
+                    steps=tuple(done),
+                    failed_step=outcome.step,
+                    failed_index=index,
+                    error=outcome.error,
+                )
+        return PlanOutcome(ok=True, steps=tuple(done))
+
+    async def _run_step(
+        self, index: int, step: Step, ctx: ActionContext, on_step: OnStep
+    ) -> StepOutcome:
+        attempt = 1
+        while True:
+            outcome, retry_after = await self._attempt(index, step, ctx, attempt)
+            if outcome.transient and attempt <= step.retries:
+                outcome = dataclasses.replace(
+                    outcome, retry_in=self._delay(step, attempt, retry_after)
+                )
+            await _report(on_step, outcome)
+            if outcome.retry_in is None:
+                return outcome
+            await self._clock.sleep(outcome.retry_in)
+            attempt += 1
+
+    def _delay(self, step: Step, attempt: int, retry_after: float | None) -> float:
+        delay = min(step.backoff * 2.0 ** (attempt - 1), self._max_backoff)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self._max_retry_after))
+        return delay
+
+    async def _attempt(
+        self, index: int, step: Step, ctx: ActionContext, attempt: int
+    ) -> tuple[StepOutcome, float | None]:
+        base = StepOutcome(
+            step=step.name, kind=step.kind, index=index, attempt=attempt, ok=True, transient=None
+        )
+        started = self._clock.now()
+        retry_after: float | None = None
+        try:
+            result = await self._execute(step, dataclasses.replace(ctx, attempt=attempt))
+            outcome = dataclasses.replace(base, output=result.output, data=dict(result.data))
+        except TransientError as exc:
+            retry_after = exc.retry_after
+            outcome = dataclasses.replace(base, ok=False, transient=True, error=str(exc))
+        except PermanentError as exc:
+            outcome = dataclasses.replace(base, ok=False, transient=False, error=str(exc))
+        except Exception as exc:
+            log.exception("step crashed", step=step.name, kind=step.kind, attempt=attempt)
+            error = f"unexpected {type(exc).__name__}: {exc}"
+            outcome = dataclasses.replace(base, ok=False, transient=False, error=error)
+        duration = max(0.0, self._clock.now() - started)
+        return dataclasses.replace(outcome, duration=duration), retry_after
+
+    async def _execute(self, step: Step, ctx: ActionContext) -> StepResult:
+        executor = self._executors.get(step.kind)
+        if executor is None:
+            raise PermanentError(f"no executor for step kind {step.kind!r}")
+        try:
+            async with asyncio.timeout(step.timeout + self._grace):
+                return await executor.run(step, ctx)
+        except TimeoutError:
+            raise TransientError(f"step did not finish within {step.timeout:g}s") from None
+
+
+async def _report(on_step: OnStep, outcome: StepOutcome) -> None:
+    try:
+        await on_step(outcome)
+    except Exception:
+        log.exception("on_step callback failed", step=outcome.step, attempt=outcome.attempt)

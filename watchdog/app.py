@@ -1,0 +1,192 @@
+"""The composition root: builds every part from Settings and owns their lifetimes.
+
+Nothing else in the package reads settings or constructs transports; tests build an
+:class:`App` with their own Settings (and a fake clock where they need one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import httpx
+import structlog
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
+
+from watchdog.actions.base import Executor
+from watchdog.actions.command import CommandExecutor
+from watchdog.actions.http import HttpExecutor
+from watchdog.actions.plan import PlanRunner
+from watchdog.clock import Clock, SystemClock
+from watchdog.coord import SingleNode
+from watchdog.engine import Engine, RuleBook
+from watchdog.journal import Journal
+from watchdog.logs import configure_logging
+from watchdog.metrics import Metrics
+from watchdog.notify import FanoutNotifier, LogNotifier
+from watchdog.pipeline import build_pipeline
+from watchdog.rulefile.load import load_rules
+from watchdog.settings import Settings
+from watchdog.sources import Sources
+from watchdog.sources.http import HttpSource
+from watchdog.sources.prometheus import PrometheusSource
+from watchdog.store import open_store
+from watchdog.store.base import Store
+from watchdog.web.server import build_web_app
+from watchdog.windows import WindowService
+
+log = structlog.get_logger("watchdog.app")
+
+
+@dataclass
+class Parts:
+    """Everything the root built, for callers (and tests) that need to reach in."""
+
+    store: Store
+    engine: Engine
+    windows: WindowService
+    registry: CollectorRegistry
+    web_app: web.Application
+
+
+class App:
+    """The running service: store, sources, engine, scheduler and HTTP server."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self._stack = AsyncExitStack()
+        self._scheduler: AsyncIOScheduler | None = None
+        self.parts: Parts | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the HTTP server listens."""
+        return f"http://{self.settings.listen_host}:{self.port}"
+
+    async def start(self, *, schedule: bool = True) -> Parts:
+        """Build every part, open the store, start listening and (optionally) ticking."""
+        s = self.settings
+        rules = RuleBook(load_rules(s.rules))
+        store = open_store(s.store_url.get_secret_value())
+        await store.open()
+        self._stack.push_async_callback(store.close)
+        sources = self._sources()
+        self._stack.push_async_callback(sources.close)
+        client = httpx.AsyncClient()
+        self._stack.push_async_callback(client.aclose)
+        executors: dict[str, Executor] = {
+            "http": HttpExecutor(client, s.http_allowed_hosts, clock=self.clock),
+            "command": CommandExecutor(),
+        }
+        registry = CollectorRegistry()
+        metrics = Metrics(registry)
+        journal = Journal(store, FanoutNotifier([LogNotifier()]))
+        pipeline = build_pipeline(
+            store=store,
+            journal=journal,
+            coordinator=SingleNode(),
+            runner=PlanRunner(executors, self.clock),
+            plans=s.plans,
+            default_plan=s.default_plan,
+            clock=self.clock,
+        )
+        engine = Engine(
+            store=store,
+            sources=sources,
+            rules=rules,
+            pipeline=pipeline,
+            journal=journal,
+            clock=self.clock,
+            metrics=metrics,
+        )
+        self._stack.push_async_callback(engine.drain)
+        windows = WindowService(engine, default_window=s.window, supersede=s.supersede)
+        metrics.rules_loaded(len(rules.current), ok=True)
+        web_app = build_web_app(
+            windows,
+            api_token=s.api_token.get_secret_value() if s.api_token else None,
+            base_url=s.base_url,
+            max_body_bytes=s.max_body_bytes,
+            registry=registry,
+            ready=self._ready,
+            clock=self.clock.now,
+        )
+        self.parts = Parts(store, engine, windows, registry, web_app)
+        await self._listen(web_app)
+        if schedule:
+            self._schedule(engine)
+        log.info("watchdog started", url=self.url, rules=len(rules.current), tick=s.tick)
+        return self.parts
+
+    def _sources(self) -> Sources:
+        s = self.settings
+        token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
+        prometheus = PrometheusSource(
+            s.prometheus_url,
+            timeout=s.prometheus_timeout,
+            retries=s.prometheus_retries,
+            concurrency=s.prometheus_concurrency,
+            token=token,
+        )
+        return Sources({"prometheus": prometheus, "http": HttpSource()})
+
+    async def _listen(self, web_app: web.Application) -> None:
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        self._stack.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, self.settings.listen_host, self.settings.listen_port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.listen_port
+
+    def _schedule(self, engine: Engine) -> None:
+        # APScheduler only calls tick(); the engine decides what is due.
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(
+            engine.tick,
+            "interval",
+            seconds=self.settings.tick,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="tick",
+        )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def _ready(self) -> bool:
+        return self.parts is not None
+
+    async def stop(self) -> None:
+        """Stop ticking, finish what is in flight, close everything in reverse order."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        await self._stack.aclose()
+        log.info("watchdog stopped")
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM."""
+    app = App(settings)
+    await app.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await app.stop()
+
+
+def run_server(settings: Settings) -> None:
+    """Blocking entry point used by ``watchdog serve``."""
+    configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    asyncio.run(serve(settings))

@@ -1,0 +1,156 @@
+"""Plain-text rendering of API responses for the ``watchdog deploy`` commands.
+
+Everything printed is passed through :func:`clean` first: messages can carry text from
+watched systems, and a terminal must never receive their escape sequences.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from watchdog.durations import format_duration
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(value: object, limit: int = 200) -> str:
+    """One printable line: control characters become spaces, long text is cut."""
+    text = _CONTROL.sub(" ", "" if value is None else str(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Left-aligned columns separated by two spaces."""
+    cells = [[clean(c) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    lines = [headers, *cells]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def number(value: object) -> str:
+    """A measurement: ``-`` when absent, 4 significant digits otherwise."""
+    if value is None:
+        return "-"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return clean(value)
+
+
+def when(value: object) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM:SS`` (UTC); ``-`` when absent."""
+    if not isinstance(value, str) or not value:
+        return "-"
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return clean(value)
+    return parsed.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def seconds(value: object) -> str:
+    """A duration in seconds as ``1m30s``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_duration(float(value))
+    return "-"
+
+
+def render_started(window: Mapping[str, Any]) -> str:
+    """``deploy start``: the new window's id and URL."""
+    return "\n".join(
+        [
+            f"opened window {clean(window.get('id'))} for {clean(window.get('service'))} "
+            f"{clean(window.get('version'))} ({clean(window.get('environment'))}), "
+            f"watching for {seconds(window.get('seconds_left'))}",
+            clean(window.get("url"), 500),
+        ]
+    )
+
+
+def render_action(action: str, window: Mapping[str, Any]) -> str:
+    """``deploy hold|resume|rollback|abort``: what the window's phase is now."""
+    return f"{action}: window {clean(window.get('id'))} is now {clean(window.get('phase'))}"
+
+
+def render_header(window: Mapping[str, Any]) -> list[str]:
+    """The lines describing one window."""
+    previous = window.get("previous_version")
+    was = f" (was {clean(previous)})" if previous else ""
+    lines = [
+        f"window {clean(window.get('id'))}  {clean(window.get('service'))} "
+        f"{clean(window.get('version'))}{was}  [{clean(window.get('environment'))}]",
+        f"phase: {clean(window.get('phase'))}   time left: {seconds(window.get('seconds_left'))}"
+        f"   started: {when(window.get('started_at'))}   ends: {when(window.get('ends_at'))}",
+    ]
+    labels = window.get("labels") or {}
+    if labels:
+        lines.append("labels: " + clean(", ".join(f"{k}={v}" for k, v in labels.items()), 500))
+    if window.get("plan"):
+        lines.append(f"plan: {clean(window.get('plan'))}")
+    if window.get("reason"):
+        lines.append(f"reason: {clean(window.get('reason'), 500)}")
+    return lines
+
+
+def render_rules(rules: Sequence[Mapping[str, Any]]) -> str:
+    """The rule table: name, verdict, value, threshold, for, last evaluation."""
+    if not rules:
+        return "(no rules)"
+    rows = [
+        [
+            r.get("name"),
+            r.get("verdict"),
+            number(r.get("last_value")),
+            r.get("threshold"),
+            seconds(r.get("for_seconds")),
+            when(r.get("last_eval_at")),
+        ]
+        for r in rules
+    ]
+    return table(["RULE", "VERDICT", "VALUE", "THRESHOLD", "FOR", "LAST EVAL"], rows)
+
+
+def render_events(events: Sequence[Mapping[str, Any]]) -> str:
+    """The journal: time, kind, rule, message."""
+    if not events:
+        return "(no events)"
+    rows = [
+        [when(e.get("at")), e.get("kind"), e.get("rule") or "-", e.get("message")] for e in events
+    ]
+    return table(["TIME", "KIND", "RULE", "MESSAGE"], rows)
+
+
+def render_detail(detail: Mapping[str, Any]) -> str:
+    """``deploy status``: header, rules, events."""
+    parts = [
+        "\n".join(render_header(detail.get("window") or {})),
+        "RULES\n" + render_rules(detail.get("rules") or []),
+        "EVENTS\n" + render_events(detail.get("events") or []),
+    ]
+    return "\n\n".join(parts)
+
+
+def render_list(windows: Sequence[Mapping[str, Any]]) -> str:
+    """``deploy list``: one row per window."""
+    if not windows:
+        return "(no windows)"
+    rows = [
+        [
+            w.get("id"),
+            w.get("service"),
+            w.get("environment"),
+            w.get("version"),
+            w.get("phase"),
+            when(w.get("started_at")),
+            seconds(w.get("seconds_left")),
+        ]
+        for w in windows
+    ]
+    return table(["ID", "SERVICE", "ENV", "VERSION", "PHASE", "STARTED", "LEFT"], rows)

@@ -1,0 +1,304 @@
+"""The watch loop: ``tick()`` evaluates every due rule of every open window.
+
+APScheduler only calls :meth:`Engine.tick`. A tick starts one task per due
+(window, rule) and returns at once, so a slow source delays only its own rule; a rule
+still in flight is not started again. Tests call ``await engine.tick()`` then
+``await engine.drain()`` with a fake clock: nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from watchdog.clock import Clock
+from watchdog.evaluate import Evaluation, evaluate
+from watchdog.journal import Journal
+from watchdog.metrics import Metrics
+from watchdog.model import (
+    EVALUATING_PHASES,
+    EventKind,
+    RuleState,
+    Sample,
+    SampleKind,
+    Verdict,
+    Window,
+    WindowPhase,
+)
+from watchdog.pipeline import Decision, Pipeline
+from watchdog.rulefile.load import AnyRule, RuleSet
+from watchdog.rulefile.template import render_message
+from watchdog.sources import SampleContext, Sources
+from watchdog.store.base import Store
+
+log = structlog.get_logger("watchdog.engine")
+
+Key = tuple[str, str]  # (window id, rule name)
+
+_TRANSITIONS = {
+    Verdict.PENDING: EventKind.RULE_PENDING,
+    Verdict.FIRING: EventKind.RULE_FIRING,
+    Verdict.INCONCLUSIVE: EventKind.RULE_INCONCLUSIVE,
+    Verdict.OK: EventKind.RULE_RESOLVED,
+}
+
+
+@dataclass
+class RuleBook:
+    """The rule set in force; replaced whole on reload (build-then-swap)."""
+
+    current: RuleSet
+
+
+class Engine:
+    """Evaluates rules of open windows and hands firing ones to the pipeline."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        sources: Sources,
+        rules: RuleBook,
+        pipeline: Pipeline,
+        journal: Journal,
+        clock: Clock,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.sources = sources
+        self.rules = rules
+        self.pipeline = pipeline
+        self.journal = journal
+        self.clock = clock
+        self._states: dict[str, dict[str, RuleState]] = {}
+        self._due: dict[Key, float] = {}
+        self._inflight: dict[Key, asyncio.Task[None]] = {}
+        self._midpoints: set[str] = set()
+        self._decisions: set[asyncio.Task[Any]] = set()
+
+    # --- the loop -------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Close windows that ended and start evaluations that are due."""
+        now = self.clock.now()
+        windows = await self.store.list_windows(phases=EVALUATING_PHASES, limit=100_000)
+        for window in windows:
+            if now >= window.ends_at:
+                await self.close_passed(window, now)
+                continue
+            await self._midpoint(window, now)
+            await self._load_states(window.id)
+            for rule in self.rules.current.rules:
+                self._start_if_due(window, rule, now)
+
+    async def drain(self) -> None:
+        """Wait until every evaluation and decision in flight has finished."""
+        while self._inflight or self._decisions:
+            pending = [*self._inflight.values(), *self._decisions]
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.journal.drain()
+
+    def _start_if_due(self, window: Window, rule: AnyRule, now: float) -> None:
+        key = (window.id, rule.name)
+        if key in self._inflight or now < self._due.get(key, 0.0):
+            return
+        self._due[key] = now + rule.effective_interval
+        task = asyncio.create_task(self._evaluate_guarded(window, rule))
+        self._inflight[key] = task
+        task.add_done_callback(functools.partial(self._finished, key))
+
+    def _finished(self, key: Key, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(key, None)
+
+    async def _evaluate_guarded(self, window: Window, rule: AnyRule) -> None:
+        try:
+            await self.evaluate_rule(window, rule)
+        except Exception:
+            # An evaluation bug must never stop the loop; it is logged with its rule.
+            log.exception("evaluation failed", window=window.id, rule=rule.name)
+
+    # --- one evaluation ---------------------------------------------------------------
+    async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
+        """Ask the rule's source for a sample; never raises."""
+        ctx = SampleContext(window.id, window.deployment.template_vars(), at, live=live)
+        try:
+            return await self.sources.get(rule.source).sample(rule, ctx)
+        except Exception as exc:
+            log.exception("source raised", source=rule.source, rule=rule.name)
+            return Sample.failed(f"{type(exc).__name__}: {exc}", transient=False)
+
+    async def evaluate_rule(self, window: Window, rule: AnyRule) -> Evaluation:
+        """Sample, judge, persist, journal transitions, and decide when firing."""
+        started = time.monotonic()
+        sample = await self.sample(window, rule, self.clock.now(), live=True)
+        now = self.clock.now()
+        states = self._states.setdefault(window.id, {})
+        previous = states.get(rule.name, RuleState())
+        result = evaluate(rule, previous, sample, now, window.baselines.get(rule.name))
+        states[rule.name] = result.state
+        await self.store.save_rule_state(window.id, rule.name, result.state)
+        self._observe(rule, sample, result, time.monotonic() - started)
+        log.debug(
+            "evaluated",
+            window=window.id,
+            rule=rule.name,
+            verdict=result.verdict.value,
+            value=result.value,
+            seconds=round(time.monotonic() - started, 4),
+        )
+        if result.verdict is not previous.verdict:
+            await self._journal_transition(window, rule, previous, result, now)
+        if result.verdict is Verdict.FIRING:
+            await self.decide(self._decision(window, rule, result, now))
+        return result
+
+    def _observe(self, rule: AnyRule, sample: Sample, result: Evaluation, took: float) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.evaluations.labels(rule.name, result.verdict.value).inc()
+        self.metrics.evaluation_seconds.labels(rule.source).observe(took)
+        if sample.kind is SampleKind.ERROR:
+            self.metrics.source_errors.labels(rule.source).inc()
+
+    async def _journal_transition(
+        self, window: Window, rule: AnyRule, previous: RuleState, result: Evaluation, now: float
+    ) -> None:
+        if result.verdict is Verdict.OK and previous.verdict is Verdict.INCONCLUSIVE:
+            kind_text = "has data again"
+        else:
+            kind_text = result.verdict.value
+        message = f"{rule.name} {kind_text}: {describe(rule, result)}"
+        notify = result.verdict is Verdict.FIRING or (
+            result.verdict is Verdict.PENDING and rule.severity.value == "critical"
+        )
+        await self.journal.record(
+            window,
+            _TRANSITIONS[result.verdict],
+            message,
+            at=now,
+            rule=rule.name,
+            data={
+                "value": _jsonable(result.value),
+                "threshold": rule.threshold.describe(result.baseline),
+                "baseline": _jsonable(result.baseline),
+                "for": rule.for_,
+                "action": rule.action.value,
+                "severity": rule.severity.value,
+                "reason": result.reason,
+            },
+            notify=notify,
+        )
+
+    def _decision(
+        self, window: Window, rule: AnyRule, result: Evaluation, now: float
+    ) -> Decision:
+        summary = rule_summary(rule, window, result)
+        return Decision(
+            window=window,
+            action=rule.action,
+            trigger=rule.name,
+            actor=f"rule:{rule.name}",
+            reason=summary,
+            at=now,
+            evaluation=result,
+        )
+
+    async def decide(self, decision: Decision) -> Decision | None:
+        """Run a decision through the pipeline (awaited: callers are background tasks)."""
+        return await self.pipeline.run(decision)
+
+    def decide_soon(self, decision: Decision) -> asyncio.Future[bool]:
+        """Start a decision in the background; the future says whether it was claimed."""
+        task = asyncio.create_task(self.pipeline.run(decision))
+        self._decisions.add(task)
+        task.add_done_callback(self._decisions.discard)
+        return decision.settled
+
+    # --- window bookkeeping -------------------------------------------------------------
+    async def _load_states(self, window_id: str) -> None:
+        if window_id not in self._states:
+            self._states[window_id] = await self.store.load_rule_states(window_id)
+
+    async def states(self, window_id: str) -> dict[str, RuleState]:
+        """Rule states of a window (cached while it is open)."""
+        if window_id in self._states:
+            return dict(self._states[window_id])
+        return dict(await self.store.load_rule_states(window_id))
+
+    def forget(self, window_id: str) -> None:
+        """Drop in-memory state of a window that closed."""
+        self._states.pop(window_id, None)
+        self._midpoints.discard(window_id)
+        for key in [k for k in self._due if k[0] == window_id]:
+            del self._due[key]
+
+    async def _midpoint(self, window: Window, now: float) -> None:
+        if window.id in self._midpoints:
+            return
+        if now < window.started_at + (window.ends_at - window.started_at) / 2:
+            return
+        self._midpoints.add(window.id)
+        events = await self.store.list_events(window.id)
+        if any(e.kind is EventKind.WINDOW_MIDPOINT for e in events):
+            return
+        states = await self.states(window.id)
+        bad = sorted(n for n, s in states.items() if s.verdict is not Verdict.OK)
+        status = "all checks green" if not bad else f"not green: {', '.join(bad)}"
+        await self.journal.record(
+            window, EventKind.WINDOW_MIDPOINT, f"halfway through the window, {status}", at=now
+        )
+
+    async def close_passed(self, window: Window, now: float) -> None:
+        """The window elapsed: it passed, with a summary of each rule's worst value."""
+        moved = await self.store.set_phase(
+            window.id, WindowPhase.PASSED, at=now, expected=EVALUATING_PHASES
+        )
+        if not moved:
+            return
+        states = await self.states(window.id)
+        summary = {
+            name: {"worst": _jsonable(s.worst_value), "last_verdict": s.verdict.value}
+            for name, s in sorted(states.items())
+        }
+        await self.journal.record(
+            window.with_phase(WindowPhase.PASSED, now),
+            EventKind.WINDOW_PASSED,
+            f"window passed: {window.deployment.service} {window.deployment.version} "
+            "stays deployed",
+            at=now,
+            data={"rules": summary},
+        )
+        self.forget(window.id)
+
+
+def describe(rule: AnyRule, result: Evaluation) -> str:
+    """``value 0.21 > 0.05 (for 0s)`` or the reason there is no value."""
+    threshold = rule.threshold.describe(result.baseline)
+    if result.value is None:
+        return result.reason or "no value"
+    return f"value {result.value:.4g}, threshold {threshold}"
+
+
+def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
+    """The rule's ``summary`` with its variables filled in, or a generated one."""
+    if not rule.summary:
+        return f"{rule.name} fired: {describe(rule, result)}"
+    variables = dict(window.deployment.template_vars())
+    variables.update(
+        value=f"{result.value:.4g}" if result.value is not None else "n/a",
+        threshold=rule.threshold.describe(result.baseline),
+        baseline=f"{result.baseline:.4g}" if result.baseline is not None else "n/a",
+        rule=rule.name,
+    )
+    return render_message(rule.summary, variables)
+
+
+def _jsonable(value: float | None) -> float | str | None:
+    if value is None or value == value and abs(value) != float("inf"):
+        return value
+    return str(value)

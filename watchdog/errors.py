@@ -1,0 +1,52 @@
+"""The exception tree. Every error says whether trying again can help.
+
+::
+
+    WatchdogError
+    ├── TransientError      retry later: timeouts, refused connections, 5xx, 429
+    ├── PermanentError      retrying cannot help: 4xx, bad query, missing plan
+    │   └── ConfigError     a rule file or setting is wrong (message names file:line)
+    ├── NotFound            an API caller named something that does not exist (404)
+    └── Conflict            the request contradicts the window's phase (409)
+
+"No data" is not an error: a source that answered with nothing returns a
+``Sample.no_data`` and the rule's ``no_data`` policy decides what it means.
+"""
+
+from __future__ import annotations
+
+
+class WatchdogError(Exception):
+    """Base of every error the watchdog raises on purpose."""
+
+    transient: bool = False
+
+
+class TransientError(WatchdogError):
+    """A failure that may pass: the caller should retry with backoff."""
+
+    transient = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(WatchdogError):
+    """A failure that retrying will not fix."""
+
+
+class ConfigError(PermanentError):
+    """Invalid configuration; ``problems`` lists every ``file:line: message``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class NotFound(WatchdogError):
+    """The named thing does not exist."""
+
+
+class Conflict(WatchdogError):
+    """The request is valid but contradicts the current state."""

@@ -1,0 +1,149 @@
+"""The one pure function that judges a sample: no I/O, no clock, table-tested.
+
+Semantics, like Prometheus alerting rules:
+
+* Each series of a sample is judged on its own, keyed by its labels.
+* A series breaching for the first time becomes *pending*; it *fires* once the
+  condition has held at every evaluation for the rule's ``for`` (``for: 0`` fires at once).
+* A series that stops breaching, or disappears, or whose value is unknown, drops its
+  pending state: missing data never carries a breach forward.
+* No data (an empty result, NaN) and errors are judged by the rule's ``no_data`` and
+  ``on_error`` policies: ``ok``, ``breach`` (the failure is the signal), or
+  ``inconclusive`` (the default) which neither fires nor reads as healthy.
+* A threshold relative to a missing baseline is inconclusive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from watchdog.model import RuleState, Sample, SampleKind, Verdict
+from watchdog.rulefile.schema import Policy, RuleBase
+
+WHOLE = "{}"  # series key used when the verdict concerns the whole sample
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One series' reading: breach, ok or inconclusive, and why."""
+
+    key: str
+    value: float | None
+    status: Policy  # OK, BREACH or INCONCLUSIVE
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What evaluate() concluded, and the state to persist."""
+
+    verdict: Verdict
+    state: RuleState
+    value: float | None
+    baseline: float | None
+    observations: tuple[Observation, ...]
+    reason: str | None
+
+
+def _baseline_for(key: str, rule: RuleBase, baselines: Mapping[str, float] | None) -> float | None:
+    if baselines:
+        if key in baselines:
+            return baselines[key]
+        if len(baselines) == 1:
+            return next(iter(baselines.values()))
+    return rule.baseline.fallback if rule.baseline is not None else None
+
+
+def observe(
+    rule: RuleBase, sample: Sample, baselines: Mapping[str, float] | None = None
+) -> list[Observation]:
+    """Judge each series of ``sample`` against the rule's threshold and policies."""
+    if sample.kind is SampleKind.ERROR:
+        return [Observation(WHOLE, None, rule.on_error, f"error: {sample.error}")]
+    if sample.kind is SampleKind.NO_DATA:
+        return [Observation(WHOLE, None, rule.no_data, f"no data: {sample.error}")]
+    out = []
+    for series in sample.series:
+        key, value = series.key, series.value
+        if math.isnan(value):
+            out.append(Observation(key, None, rule.no_data, "no data: value is NaN"))
+            continue
+        breached = rule.threshold.breached(value, _baseline_for(key, rule, baselines))
+        if breached is None:
+            out.append(Observation(key, value, Policy.INCONCLUSIVE, "baseline unavailable"))
+        else:
+            out.append(Observation(key, value, Policy.BREACH if breached else Policy.OK))
+    return out
+
+
+def _worst(values: list[float], rule: RuleBase) -> float | None:
+    """The most alarming value: the smallest for ``<`` thresholds, else the largest."""
+    if not values:
+        return None
+    low_is_bad = rule.threshold.clauses[0].op in {"<", "<="}
+    return min(values) if low_is_bad else max(values)
+
+
+def _series_verdicts(
+    rule: RuleBase, state: RuleState, observations: list[Observation], now: float
+) -> tuple[dict[str, float], list[Verdict]]:
+    pending: dict[str, float] = {}
+    verdicts: list[Verdict] = []
+    for obs in observations:
+        if obs.status is Policy.BREACH:
+            since = state.pending_since.get(obs.key, now)
+            pending[obs.key] = since
+            verdicts.append(Verdict.FIRING if now - since >= rule.for_ else Verdict.PENDING)
+        elif obs.status is Policy.INCONCLUSIVE:
+            verdicts.append(Verdict.INCONCLUSIVE)
+        else:
+            verdicts.append(Verdict.OK)
+    return pending, verdicts
+
+
+def _rule_verdict(verdicts: list[Verdict]) -> Verdict:
+    for candidate in (Verdict.FIRING, Verdict.PENDING, Verdict.INCONCLUSIVE):
+        if candidate in verdicts:
+            return candidate
+    return Verdict.OK
+
+
+def evaluate(
+    rule: RuleBase,
+    state: RuleState,
+    sample: Sample,
+    now: float,
+    baselines: Mapping[str, float] | None = None,
+) -> Evaluation:
+    """Judge ``sample`` for ``rule`` given its previous ``state``; returns the new state."""
+    observations = observe(rule, sample, baselines)
+    pending, verdicts = _series_verdicts(rule, state, observations, now)
+    verdict = _rule_verdict(verdicts)
+    breaching = [o.value for o in observations if o.status is Policy.BREACH and o.value is not None]
+    known = [o.value for o in observations if o.value is not None]
+    value = _worst(breaching, rule) if breaching else _worst(known, rule)
+    worst = _worst([v for v in (value, state.worst_value) if v is not None], rule)
+    reasons = [o.reason for o in observations if o.reason]
+    reason = reasons[0] if reasons else sample.detail
+    blind = sample.kind is not SampleKind.VALUES
+    new_state = RuleState(
+        verdict=verdict,
+        pending_since=pending,
+        last_value=value,
+        last_eval_at=now,
+        fired_at=(state.fired_at or now) if verdict is Verdict.FIRING else None,
+        failures=state.failures + 1 if blind else 0,
+        reason=reason,
+        worst_value=worst,
+    )
+    first_key = observations[0].key if observations else WHOLE
+    return Evaluation(
+        verdict=verdict,
+        state=new_state,
+        value=value,
+        baseline=_baseline_for(first_key, rule, baselines) if rule.baseline else None,
+        observations=tuple(observations),
+        reason=reason,
+    )

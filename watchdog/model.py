@@ -1,0 +1,310 @@
+"""The domain nouns: deployments, windows and their phases, samples, verdicts, events.
+
+Times are float seconds since the Unix epoch (UTC) everywhere inside the service; the
+edges (API, CLI, logs) render them as ISO 8601.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+def iso(ts: float | None) -> str | None:
+    """Render epoch seconds as an ISO 8601 UTC string (``None`` stays ``None``)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    """A short random identifier for windows (48 bits of entropy, URL-safe)."""
+    return secrets.token_hex(6)
+
+
+class WindowPhase(StrEnum):
+    """Where a deployment's watch window stands."""
+
+    WATCHING = "watching"  # rules are evaluated at their interval; nothing has fired
+    HELD = "held"  # a person vetoed automatic rollback; rules still run, nothing acts
+    AWAITING_APPROVAL = "awaiting_approval"  # an `approve` rule fired; waits for an approver
+    ROLLING_BACK = "rolling_back"  # the rollback plan is executing (rules stop)
+    ROLLED_BACK = "rolled_back"  # terminal: every rollback step succeeded
+    ROLLBACK_FAILED = "rollback_failed"  # terminal: a step failed permanently; people must act
+    PASSED = "passed"  # terminal: the window elapsed with no rollback
+    ABORTED = "aborted"  # terminal: closed by a person without rolling back
+    SUPERSEDED = "superseded"  # terminal: a newer deploy of the service opened its own window
+
+    @property
+    def terminal(self) -> bool:
+        """True once nothing more will happen to the window."""
+        return self in TERMINAL_PHASES
+
+    @property
+    def evaluating(self) -> bool:
+        """True while the window's rules are still sampled and judged."""
+        return self in EVALUATING_PHASES
+
+
+TERMINAL_PHASES = frozenset(
+    {
+        WindowPhase.ROLLED_BACK,
+        WindowPhase.ROLLBACK_FAILED,
+        WindowPhase.PASSED,
+        WindowPhase.ABORTED,
+        WindowPhase.SUPERSEDED,
+    }
+)
+EVALUATING_PHASES = frozenset(
+    {WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL}
+)
+
+
+class Verdict(StrEnum):
+    """What one evaluation of a rule concluded."""
+
+    OK = "ok"  # the condition does not hold (or no data and the rule says that is fine)
+    PENDING = "pending"  # the condition holds, but not yet for the rule's `for`
+    FIRING = "firing"  # the condition held at every evaluation for `for`: act
+    INCONCLUSIVE = "inconclusive"  # no data or an error: neither healthy nor a breach
+
+
+class Action(StrEnum):
+    """What a firing rule asks for."""
+
+    ROLLBACK = "rollback"  # roll back automatically, exactly once
+    APPROVE = "approve"  # roll back once a named approver says so
+    NOTIFY = "notify"  # tell people; a person decides
+
+
+class SampleKind(StrEnum):
+    """The three things a source can come back with."""
+
+    VALUES = "values"
+    NO_DATA = "no_data"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One labelled number in a sample (a Prometheus series, a SQL row, ...)."""
+
+    value: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Canonical identity of the series, ``{a="1",b="2"}`` or ``{}``."""
+        return series_key(self.labels)
+
+
+def series_key(labels: Mapping[str, str]) -> str:
+    """Render labels the way Prometheus prints a series selector."""
+    inner = ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
+    return "{" + inner + "}"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What a source returned for one rule at one instant."""
+
+    kind: SampleKind
+    series: tuple[Series, ...] = ()
+    error: str | None = None
+    transient: bool = True
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, *values: float | Series, detail: str | None = None) -> Sample:
+        """A sample holding values; bare floats become unlabelled series."""
+        series = tuple(v if isinstance(v, Series) else Series(float(v)) for v in values)
+        if not series:
+            return cls.no_data("empty result", detail=detail)
+        return cls(SampleKind.VALUES, series, detail=detail)
+
+    @classmethod
+    def no_data(cls, reason: str, *, detail: str | None = None) -> Sample:
+        """The source answered, but with nothing to judge."""
+        return cls(SampleKind.NO_DATA, error=reason, detail=detail)
+
+    @classmethod
+    def failed(cls, reason: str, *, transient: bool = True) -> Sample:
+        """The source could not answer."""
+        return cls(SampleKind.ERROR, error=reason, transient=transient)
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """Everything evaluate() needs to remember about a rule between samples.
+
+    Persisted per (window, rule) so a restart resumes `for` progress.
+    """
+
+    verdict: Verdict = Verdict.OK
+    pending_since: Mapping[str, float] = field(default_factory=dict)
+    last_value: float | None = None
+    last_eval_at: float | None = None
+    fired_at: float | None = None
+    failures: int = 0  # consecutive no-data/error samples: how long the rule has been blind
+    reason: str | None = None
+    worst_value: float | None = None
+
+    def to_json(self) -> str:
+        """Serialise for the store."""
+        data = {
+            "verdict": self.verdict.value,
+            "pending_since": dict(self.pending_since),
+            "last_value": _num_out(self.last_value),
+            "last_eval_at": self.last_eval_at,
+            "fired_at": self.fired_at,
+            "failures": self.failures,
+            "reason": self.reason,
+            "worst_value": _num_out(self.worst_value),
+        }
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RuleState:
+        """Inverse of :meth:`to_json`."""
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            verdict=Verdict(data.get("verdict", "ok")),
+            pending_since={str(k): float(v) for k, v in data.get("pending_since", {}).items()},
+            last_value=_num_in(data.get("last_value")),
+            last_eval_at=data.get("last_eval_at"),
+            fired_at=data.get("fired_at"),
+            failures=int(data.get("failures", 0)),
+            reason=data.get("reason"),
+            worst_value=_num_in(data.get("worst_value")),
+        )
+
+
+def _num_out(v: float | None) -> float | str | None:
+    # JSON has no NaN/Inf; keep them as strings so a state round-trips exactly.
+    if v is None or math.isfinite(v):
+        return v
+    return str(v)
+
+
+def _num_in(v: float | str | None) -> float | None:
+    return None if v is None else float(v)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deploy the watchdog was told about; it opens one watch window."""
+
+    service: str
+    environment: str
+    version: str
+    previous_version: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    plan: str | None = None
+
+    def template_vars(self) -> dict[str, str]:
+        """The values rule templates may refer to."""
+        out = {
+            "service": self.service,
+            "environment": self.environment,
+            "version": self.version,
+            "previous_version": self.previous_version or "",
+        }
+        out.update({f"labels.{k}": v for k, v in self.labels.items()})
+        return out
+
+
+@dataclass(frozen=True)
+class Window:
+    """One deployment's watch window and where it stands."""
+
+    id: str
+    deployment: Deployment
+    phase: WindowPhase
+    started_at: float
+    ends_at: float
+    updated_at: float
+    # rule name -> series key -> value captured at window start (see sources' baseline)
+    baselines: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    reason: str | None = None
+
+    def with_phase(self, phase: WindowPhase, at: float, reason: str | None = None) -> Window:
+        """A copy moved to ``phase``."""
+        return replace(self, phase=phase, updated_at=at, reason=reason)
+
+
+class EventKind(StrEnum):
+    """Entries of a window's append-only journal."""
+
+    WINDOW_OPENED = "window_opened"
+    WINDOW_MIDPOINT = "window_midpoint"
+    WINDOW_PASSED = "window_passed"
+    WINDOW_SUPERSEDED = "window_superseded"
+    WINDOW_ABORTED = "window_aborted"
+    BASELINE_CAPTURED = "baseline_captured"
+    RULE_PENDING = "rule_pending"
+    RULE_FIRING = "rule_firing"
+    RULE_RESOLVED = "rule_resolved"
+    RULE_INCONCLUSIVE = "rule_inconclusive"
+    HELD = "held"
+    RESUMED = "resumed"
+    ACTION_SUPPRESSED = "action_suppressed"
+    APPROVAL_NEEDED = "approval_needed"
+    ROLLBACK_REQUESTED = "rollback_requested"
+    ROLLBACK_STARTED = "rollback_started"
+    STEP_SUCCEEDED = "step_succeeded"
+    STEP_FAILED = "step_failed"
+    ROLLBACK_SUCCEEDED = "rollback_succeeded"
+    ROLLBACK_FAILED = "rollback_failed"
+    NOTIFIED = "notified"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a window's journal."""
+
+    window_id: str
+    at: float
+    kind: EventKind
+    message: str
+    rule: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    seq: int | None = None  # assigned by the store
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form used by the API and the CLI."""
+        return {
+            "seq": self.seq,
+            "at": iso(self.at),
+            "kind": self.kind.value,
+            "rule": self.rule,
+            "message": self.message,
+            "data": dict(self.data),
+        }
+
+
+class ActionStatus(StrEnum):
+    """Life of an entry in the action log."""
+
+    CLAIMED = "claimed"  # the intent is recorded; the plan may or may not have started
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """The action log's row: at most one per (window, action)."""
+
+    window_id: str
+    action: str
+    status: ActionStatus
+    token: int
+    actor: str
+    claimed_at: float
+    finished_at: float | None = None
+    detail: str | None = None

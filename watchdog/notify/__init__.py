@@ -1,0 +1,5 @@
+"""Notifiers: the port and its always-available implementations."""
+
+from watchdog.notify.base import FanoutNotifier, LogNotifier, NoopNotifier, Notifier
+
+__all__ = ["FanoutNotifier", "LogNotifier", "NoopNotifier", "Notifier"]

@@ -1,0 +1,46 @@
+"""The decision pipeline, composed in one place: read :func:`build_pipeline` top to bottom."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from watchdog.actions.plan import PlanRunner
+from watchdog.actions.spec import Plan
+from watchdog.clock import Clock
+from watchdog.coord import Coordinator
+from watchdog.journal import Journal
+from watchdog.pipeline.base import Decision, Pipeline, Stage
+from watchdog.pipeline.stages import Act, Dedup, Fence, Gate, Notify, Record
+from watchdog.store.base import Store
+
+__all__ = ["Decision", "Pipeline", "Stage", "build_pipeline"]
+
+
+def build_pipeline(
+    *,
+    store: Store,
+    journal: Journal,
+    coordinator: Coordinator,
+    runner: PlanRunner,
+    plans: Mapping[str, Plan],
+    default_plan: str | None,
+    clock: Clock,
+) -> Pipeline:
+    """gate → dedup → fence → act → record → notify."""
+    return Pipeline(
+        [
+            # May we act? Notify-only rules stop here; held windows say so once;
+            # `approve` rules and data-loss plans wait for a person.
+            Gate(store, journal, plans),
+            # Already rolled back (or rolling back)? Cheap exit before taking the lease.
+            Dedup(store),
+            # The leader's fencing token + the unique action-log claim: exactly once.
+            Fence(store, coordinator, journal),
+            # Run the plan's steps in order, retrying transient failures.
+            Act(plans, default_plan, runner, journal, clock),
+            # Action log, terminal phase, journal.
+            Record(store, journal, clock),
+            # Tell people how it ended.
+            Notify(journal),
+        ]
+    )

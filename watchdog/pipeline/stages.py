@@ -1,0 +1,236 @@
+"""The stages of the decision path: gate → dedup → fence → act → record → notify."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+
+from watchdog.actions.base import ActionContext
+from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
+from watchdog.actions.spec import Plan
+from watchdog.clock import Clock
+from watchdog.coord import Coordinator
+from watchdog.journal import Journal
+from watchdog.model import Action, ActionStatus, EventKind, Window, WindowPhase
+from watchdog.pipeline.base import Decision, settle
+from watchdog.store.base import Store
+
+log = structlog.get_logger("watchdog.pipeline")
+
+ROLLBACK = "rollback"
+ACTABLE = frozenset({WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL})
+
+
+class Gate:
+    """Is acting allowed at all? Reloads the window and applies holds and approvals."""
+
+    def __init__(self, store: Store, journal: Journal, plans: Mapping[str, Plan]) -> None:
+        self._store = store
+        self._journal = journal
+        self._plans = plans
+        self._suppressed: set[tuple[str, str]] = set()
+
+    async def __call__(self, d: Decision) -> Decision | None:
+        """Stop notify-only actions, held windows and rollbacks that need approval."""
+        window = await self._store.get_window(d.window.id)
+        if window is None or window.phase not in ACTABLE or d.action is Action.NOTIFY:
+            return None
+        d = d.but(window=window)
+        if not d.automatic:
+            return d
+        if window.phase is WindowPhase.HELD:
+            await self._suppress(d)
+            return None
+        if window.phase is WindowPhase.AWAITING_APPROVAL:
+            return None
+        plan = self._plans.get(window.deployment.plan or "")
+        if d.action is Action.APPROVE or (plan is not None and plan.data_loss_risk):
+            await self._ask_approval(d)
+            return None
+        return d
+
+    async def _suppress(self, d: Decision) -> None:
+        # Say it once per rule: a held window keeps firing at every interval.
+        key = (d.window.id, d.trigger)
+        if key not in self._suppressed:
+            self._suppressed.add(key)
+            await self._journal.record(
+                d.window,
+                EventKind.ACTION_SUPPRESSED,
+                f"{d.trigger} fired but the window is held: not rolling back",
+                at=d.at,
+                rule=d.trigger,
+            )
+
+    async def _ask_approval(self, d: Decision) -> None:
+        moved = await self._store.set_phase(
+            d.window.id,
+            WindowPhase.AWAITING_APPROVAL,
+            at=d.at,
+            reason=d.reason,
+            expected={WindowPhase.WATCHING},
+        )
+        if moved:
+            await self._journal.record(
+                d.window,
+                EventKind.APPROVAL_NEEDED,
+                f"{d.trigger} fired: rollback needs approval ({d.reason})",
+                at=d.at,
+                rule=d.trigger,
+            )
+
+
+class Dedup:
+    """Has this window already been rolled back (or is it being)? Cheap early exit."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def __call__(self, d: Decision) -> Decision | None:
+        """Stop when the action log already has a rollback for the window."""
+        if await self._store.get_action(d.window.id, ROLLBACK) is not None:
+            return None
+        return d
+
+
+class Fence:
+    """Take the leader's fencing token and claim the rollback in the action log.
+
+    The claim is the exactly-once point: the store's unique (window, action) key lets
+    one caller through, ever, and refuses a stale token.
+    """
+
+    def __init__(self, store: Store, coordinator: Coordinator, journal: Journal) -> None:
+        self._store = store
+        self._coordinator = coordinator
+        self._journal = journal
+
+    async def __call__(self, d: Decision) -> Decision | None:
+        """Claim the rollback; stop if another claim won or this replica does not lead."""
+        token = await self._coordinator.token()
+        if token is None:
+            log.warning("not the leader: not acting", window=d.window.id, trigger=d.trigger)
+            return None
+        claimed = await self._store.claim_action(
+            d.window.id, ROLLBACK, token=token, actor=d.actor, at=d.at
+        )
+        if not claimed:
+            return None
+        await self._store.set_phase(
+            d.window.id, WindowPhase.ROLLING_BACK, at=d.at, reason=d.reason, expected=ACTABLE
+        )
+        window = d.window.with_phase(WindowPhase.ROLLING_BACK, d.at, d.reason)
+        settle(d, True)
+        await self._journal.record(
+            window,
+            EventKind.ROLLBACK_STARTED,
+            f"rolling back {window.deployment.service} to "
+            f"{window.deployment.previous_version or 'the previous version'}: {d.reason}",
+            at=d.at,
+            rule=d.trigger if d.automatic else None,
+            data={"actor": d.actor, "trigger": d.trigger, "token": token},
+        )
+        return d.but(window=window, token=token)
+
+
+class Act:
+    """Run the window's rollback plan, journaling every step."""
+
+    def __init__(
+        self,
+        plans: Mapping[str, Plan],
+        default_plan: str | None,
+        runner: PlanRunner,
+        journal: Journal,
+        clock: Clock,
+    ) -> None:
+        self._plans = plans
+        self._default = default_plan
+        self._runner = runner
+        self._journal = journal
+        self._clock = clock
+
+    async def __call__(self, d: Decision) -> Decision | None:
+        """Execute the plan and attach its outcome."""
+        name = d.window.deployment.plan or self._default
+        plan = self._plans.get(name or "")
+        if plan is None:
+            error = f"no rollback plan {name!r} configured" if name else "no rollback plan set"
+            outcome = PlanOutcome(ok=False, failed_step=None, error=error)
+            return d.but(outcome=outcome)
+        ctx = ActionContext(d.window, d.window.deployment.template_vars())
+
+        async def on_step(step: StepOutcome) -> None:
+            await self._journal_step(d.window, step)
+
+        outcome = await self._runner.run(plan, ctx, on_step)
+        return d.but(outcome=outcome)
+
+    async def _journal_step(self, window: Window, step: StepOutcome) -> None:
+        kind = EventKind.STEP_SUCCEEDED if step.ok else EventKind.STEP_FAILED
+        verb = "succeeded" if step.ok else "failed"
+        text = step.output if step.ok else step.error
+        await self._journal.record(
+            window,
+            kind,
+            f"step {step.step} {verb} (attempt {step.attempt})",
+            at=self._clock.now(),
+            data={
+                "step": step.step,
+                "attempt": step.attempt,
+                "transient": step.transient,
+                "output": (text or "")[-2000:],
+                "duration": step.duration,
+            },
+            notify=False,
+        )
+
+
+class Record:
+    """Write how the rollback ended: action log, window phase, journal."""
+
+    def __init__(self, store: Store, journal: Journal, clock: Clock) -> None:
+        self._store = store
+        self._journal = journal
+        self._clock = clock
+
+    async def __call__(self, d: Decision) -> Decision | None:
+        """Finish the action and move the window to its terminal phase."""
+        assert d.outcome is not None
+        now = self._clock.now()
+        ok = d.outcome.ok
+        detail = None if ok else d.outcome.error
+        await self._store.finish_action(
+            d.window.id,
+            ROLLBACK,
+            status=ActionStatus.SUCCEEDED if ok else ActionStatus.FAILED,
+            at=now,
+            detail=detail,
+        )
+        phase = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
+        await self._store.set_phase(
+            d.window.id, phase, at=now, reason=detail, expected={WindowPhase.ROLLING_BACK}
+        )
+        window = d.window.with_phase(phase, now, detail)
+        if ok:
+            kind, message = EventKind.ROLLBACK_SUCCEEDED, "rollback succeeded"
+        else:
+            kind, message = EventKind.ROLLBACK_FAILED, f"rollback failed: {detail}"
+        event = await self._journal.record(
+            window, kind, message, at=now, data={"actor": d.actor}, notify=False
+        )
+        return d.but(window=window, events=(*d.events, event))
+
+
+class Notify:
+    """Tell people how it ended (other events are told as they are journaled)."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    async def __call__(self, d: Decision) -> Decision | None:
+        """Hand the outcome events to the notifier, without waiting for delivery."""
+        for event in d.events:
+            self._journal.notify(event, d.window)
+        return d

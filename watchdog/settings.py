@@ -1,0 +1,135 @@
+"""The one typed Settings, read at the edge.
+
+Sources, highest priority first: constructor arguments, ``WATCHDOG_*`` environment
+variables, a ``.env`` file, then the YAML file named by ``WATCHDOG_CONFIG`` (where
+rollback plans usually live, being nested). Secrets are ``SecretStr`` and never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from watchdog.actions.spec import Plan
+from watchdog.durations import Duration
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told. Every duration accepts ``30m``, ``15s``, ``90``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WATCHDOG_",
+        env_file=".env",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # --- server -------------------------------------------------------------------
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = None  # how people reach this service (links in messages)
+    api_token: SecretStr | None = None  # Bearer token for the API; required off loopback
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+
+    # --- rules and windows --------------------------------------------------------
+    rules: list[Path] = Field(default_factory=lambda: [Path("rules")])
+    window: Duration = 1800.0  # default window length
+    tick: Duration = 1.0  # how often the scheduler calls tick()
+    supersede: bool = True  # a new deploy of a service closes its open window
+
+    # --- store --------------------------------------------------------------------
+    store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…
+
+    # --- prometheus ---------------------------------------------------------------
+    prometheus_url: str = "http://127.0.0.1:9090"
+    prometheus_token: SecretStr | None = None
+    prometheus_timeout: Duration = 5.0  # per query, including retries
+    prometheus_retries: int = Field(1, ge=0, le=5)
+    prometheus_concurrency: int = Field(8, ge=1, le=256)  # worker threads for queries
+
+    # --- rollback -----------------------------------------------------------------
+    plans: dict[str, Plan] = Field(default_factory=dict)
+    default_plan: str | None = None
+    http_allowed_hosts: list[str] = Field(default_factory=list)
+
+    # --- logs ---------------------------------------------------------------------
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        # WATCHDOG_RULES=rules/api.yml,rules/db.yml reads naturally from the environment.
+        if isinstance(value, str):
+            return [p for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("http_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.default_plan is not None and self.default_plan not in self.plans:
+            raise ValueError(f"default_plan {self.default_plan!r} is not one of the plans")
+        if self.api_token is None and not _is_loopback(self.listen_host):
+            raise ValueError(
+                f"listen_host {self.listen_host} is not loopback: set WATCHDOG_API_TOKEN"
+            )
+        scheme = self.store_url.get_secret_value().split(":", 1)[0]
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError("store_url must start with sqlite:/// or postgresql://")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """Where people reach the service."""
+        return self.public_url or f"http://{self.listen_host}:{self.listen_port}"
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log redactor."""
+        out = [
+            s.get_secret_value()
+            for s in (self.api_token, self.prometheus_token, self.store_url)
+            if s is not None
+        ]
+        return [s for s in out if len(s) >= 6]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Add the YAML file named by WATCHDOG_CONFIG below env and .env."""
+        sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
+        config = os.environ.get("WATCHDOG_CONFIG")
+        if config:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=Path(config)))
+        return tuple(sources)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False

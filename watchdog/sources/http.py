@@ -1,0 +1,158 @@
+"""The ``http`` source: a synthetic probe that reads 1 when it fails and 0 when it passes.
+
+A probe fails on an unexpected status, a refused connection or any other transport
+error, a timeout, or a JSON field check that does not hold. The failure is the value
+(the rule's default threshold is ``> 0``) and the ``detail`` says why; only a rule that
+cannot be evaluated at all (bad template value, asked to look back in time) comes
+back as ``Sample.failed``. Redirects are never followed: a 3xx is judged by
+``expect_status`` like any other status, so a probe cannot be sent to another host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+
+from watchdog.errors import PermanentError
+from watchdog.model import Sample
+from watchdog.rulefile.schema import HttpRule
+from watchdog.rulefile.template import render, url_escape
+from watchdog.sources.base import SampleContext
+
+MAX_BODY = 1024 * 1024
+_MISSING = object()
+
+Outcome = tuple[bool, str]  # (passed, detail)
+
+
+class HttpSource:
+    """Probes :class:`HttpRule` URLs with one shared httpx client."""
+
+    def __init__(
+        self, client: httpx.AsyncClient | None = None, *, max_body: int = MAX_BODY
+    ) -> None:
+        self._owned = client is None
+        self._client = client if client is not None else httpx.AsyncClient(follow_redirects=False)
+        self._max_body = max_body
+
+    async def sample(self, rule: HttpRule, ctx: SampleContext) -> Sample:
+        """Probe the rule's URL now; value 1.0 when the probe fails, 0.0 when it passes."""
+        if not ctx.live:
+            return Sample.failed("http probes cannot look back in time", transient=False)
+        try:
+            url = render(rule.url, ctx.variables, url_escape)
+        except PermanentError as exc:
+            return Sample.failed(str(exc), transient=False)
+        try:
+            async with asyncio.timeout(rule.timeout):
+                passed, detail = await self._probe(rule, url)
+        except TimeoutError:
+            passed, detail = False, f"timeout after {rule.timeout:g}s"
+        except httpx.InvalidURL as exc:
+            return Sample.failed(f"invalid probe URL: {exc}", transient=False)
+        return Sample.of(0.0 if passed else 1.0, detail=detail)
+
+    async def close(self) -> None:
+        """Close the client if this source created it."""
+        if self._owned:
+            await self._client.aclose()
+
+    async def _probe(self, rule: HttpRule, url: str) -> Outcome:
+        """One request; transport failures are probe failures, not errors."""
+        try:
+            async with self._client.stream(
+                rule.method,
+                url,
+                headers=rule.headers,
+                timeout=rule.timeout,
+                follow_redirects=False,
+            ) as response:
+                return await self._judge(rule, response)
+        except httpx.TimeoutException:
+            return False, f"timeout after {rule.timeout:g}s"
+        except httpx.ConnectError as exc:
+            return False, connect_problem(exc)
+        except httpx.HTTPError as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+
+    async def _judge(self, rule: HttpRule, response: httpx.Response) -> Outcome:
+        code = response.status_code
+        if not status_ok(code, rule.expect_status):
+            return False, f"status {code}, expected {rule.expect_status}"
+        if rule.json_field is None:
+            return True, f"status {code}"
+        body = await read_limited(response, self._max_body)
+        if body is None:
+            return False, f"response body larger than {self._max_body} bytes"
+        return check_json(body, rule.json_field, rule.json_equals)
+
+
+def status_ok(code: int, expect: str) -> bool:
+    """Whether ``code`` matches a comma list of classes (``2xx``) and exact codes."""
+    for token in expect.split(","):
+        token = token.strip()
+        if token.endswith("xx") and code // 100 == int(token[0]):
+            return True
+        if token.isdigit() and code == int(token):
+            return True
+    return False
+
+
+def connect_problem(exc: httpx.ConnectError) -> str:
+    """Say "connection refused" when that is what happened, else the error."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    return f"cannot connect: {exc}"
+
+
+async def read_limited(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, or None when it is larger than ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_json(body: bytes, path: str, expected: Any) -> Outcome:
+    """Check a dotted ``path`` in a JSON body: truthy when ``expected`` is None, else equal."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False, f"json field {path}: response body is not JSON"
+    value = lookup(data, path)
+    if value is _MISSING:
+        return False, f"json field {path} is missing"
+    passed = bool(value) if expected is None else same(value, expected)
+    detail = f"json field {path} = {json.dumps(value)}"
+    if passed:
+        return True, detail
+    return False, f"{detail}, expected {json.dumps(True if expected is None else expected)}"
+
+
+def lookup(data: Any, path: str) -> Any:
+    """Follow ``a.b.0.c`` through dicts and lists; ``_MISSING`` when it leads nowhere."""
+    for part in path.split("."):
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return _MISSING
+    return data
+
+
+def same(value: Any, expected: Any) -> bool:
+    """Equality that does not confuse ``true`` with ``1``."""
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return isinstance(value, bool) and isinstance(expected, bool) and value == expected
+    return bool(value == expected)

@@ -1,0 +1,298 @@
+"""The ``prometheus`` source: instant PromQL queries through prometheus-api-client.
+
+prometheus-api-client is synchronous, so every call runs in a small thread pool (its
+size bounds the concurrent queries) and is awaited under ``asyncio.wait_for``: a slow
+Prometheus costs a tick at most ``timeout`` seconds, whatever the thread then does.
+The urllib3 retry budget is sized so that all attempts fit in ``timeout`` too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from prometheus_api_client.prometheus_connect import PrometheusConnect
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from watchdog.errors import PermanentError, TransientError, WatchdogError
+from watchdog.model import Sample, Series
+from watchdog.rulefile.schema import PrometheusRule
+from watchdog.rulefile.template import promql_escape, render
+from watchdog.sources.base import SampleContext
+
+BACKOFF_FACTOR = 0.05
+BACKOFF_MAX = 0.5
+RETRY_STATUS = (502, 503, 504)
+MALFORMED = "malformed response from Prometheus"
+PERMANENT_ERROR_TYPES = frozenset({"bad_data", "execution", "not_found", "not_acceptable"})
+_STATUS_IN_MESSAGE = re.compile(r"HTTP Status Code (\d{3})")
+
+RangeSeries = tuple[dict[str, str], list[tuple[float, float]]]
+
+
+def attempt_timeout(budget: float, retries: int) -> float:
+    """Per-attempt timeout so that ``retries + 1`` attempts plus backoff fit ``budget``."""
+    # urllib3 sleeps 0 before the first retry, then factor * 2**(n-1), capped.
+    backoff = sum(min(BACKOFF_MAX, BACKOFF_FACTOR * 2.0 ** (n - 1)) for n in range(2, retries + 1))
+    return max(0.05, (budget - backoff) / (retries + 1))
+
+
+class PrometheusSource:
+    """Samples :class:`PrometheusRule` queries from one Prometheus server."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        retries: int,
+        concurrency: int,
+        token: str | None = None,
+    ) -> None:
+        if timeout <= 0 or retries < 0 or concurrency < 1:
+            raise ValueError("timeout must be > 0, retries >= 0 and concurrency >= 1")
+        self._url = url.rstrip("/")
+        self._host = urlsplit(self._url).hostname or self._url
+        self._timeout = timeout
+        self._attempt = attempt_timeout(timeout, retries)
+        self._token = token
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._local = threading.local()  # the last HTTP response seen by each worker
+        retry = Retry(
+            total=retries,
+            backoff_factor=BACKOFF_FACTOR,
+            backoff_max=BACKOFF_MAX,
+            status_forcelist=RETRY_STATUS,
+            allowed_methods=None,  # retry GET and POST alike: queries are read-only
+            raise_on_status=False,  # hand back the last 5xx instead of a RetryError
+            respect_retry_after_header=False,  # a Retry-After must not blow the budget
+        )
+        self._session = requests.Session()
+        self._session.hooks["response"].append(self._remember)
+        connect: Any = PrometheusConnect  # its annotations say int where floats work
+        self._client = connect(
+            url=self._url,
+            headers=self._headers,
+            retry=retry,
+            session=self._session,
+            timeout=self._attempt,
+        )
+        # Replace the adapter it mounted: same retry, but a pool as large as ours.
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=concurrency)
+        self._session.mount(self._url, adapter)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="prometheus")
+
+    async def sample(self, rule: PrometheusRule, ctx: SampleContext) -> Sample:
+        """Run the rule's query at ``ctx.at``; never raises."""
+        try:
+            query = render(rule.query, ctx.variables, promql_escape)
+        except PermanentError as exc:
+            return Sample.failed(str(exc), transient=False)
+        params = {"time": repr(ctx.at), "timeout": f"{self._attempt:.3f}"}
+        try:
+            result = await self._call(self._client.custom_query, query, params=params)
+        except WatchdogError as exc:
+            return Sample.failed(self._scrub(str(exc)), transient=exc.transient)
+        return parse_instant(result)
+
+    async def query_range(
+        self, query: str, start: float, end: float, step: float
+    ) -> list[RangeSeries]:
+        """Evaluate ``query`` over ``[start, end]``; raises Transient/PermanentError."""
+        params = {  # override the client's whole-second rounding of start and end
+            "start": repr(start),
+            "end": repr(end),
+            "timeout": f"{self._attempt:.3f}",
+        }
+        result = await self._call(
+            self._client.custom_query_range,
+            query,
+            start_time=datetime.fromtimestamp(start, UTC),
+            end_time=datetime.fromtimestamp(end, UTC),
+            step=repr(step),
+            params=params,
+        )
+        try:
+            return parse_range(result)
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise TransientError(MALFORMED) from None
+
+    async def ready(self) -> bool:
+        """True when Prometheus answers ``GET /-/ready`` with 200."""
+        get = partial(self._session.get, headers=self._headers, timeout=self._attempt)
+        try:
+            response = await self._call(get, f"{self._url}/-/ready")
+        except WatchdogError:
+            return False
+        return bool(response.status_code == 200)
+
+    async def close(self) -> None:
+        """Stop the worker threads and close the HTTP session."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+
+    async def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` in the pool under the hard time budget; errors become WatchdogError."""
+        loop = asyncio.get_running_loop()
+        try:
+            job = loop.run_in_executor(self._pool, partial(self._guarded, fn, *args, **kwargs))
+            return await asyncio.wait_for(job, self._timeout)
+        except TimeoutError:
+            raise TransientError(f"Prometheus did not answer within {self._timeout:g}s") from None
+        except RuntimeError as exc:  # the pool was shut down
+            raise TransientError(f"Prometheus source is closed: {exc}") from None
+
+    def _guarded(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """In a worker thread: call ``fn`` and classify what goes wrong."""
+        self._local.response = None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            error = classify(exc, self._local.response, self._host, self._attempt)
+            raise error from None
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """requests response hook: keep the final response for error messages."""
+        self._local.response = response
+
+    def _scrub(self, text: str) -> str:
+        """Never let the bearer token reach a message."""
+        return text.replace(self._token, "***") if self._token else text
+
+
+def classify(
+    exc: Exception, response: requests.Response | None, host: str, attempt: float
+) -> WatchdogError:
+    """Map an exception from prometheus-api-client or requests to Transient/Permanent."""
+    if isinstance(exc, WatchdogError):
+        return exc
+    if isinstance(exc, PrometheusApiClientException):
+        return _http_error(exc, response)
+    if isinstance(exc, KeyError | TypeError | ValueError | IndexError):
+        # A 200 whose body is not the success envelope (JSONDecodeError is a ValueError).
+        body = _json_body(response)
+        if body.get("status") == "error":
+            return _api_error(200, body)
+        return TransientError(MALFORMED)
+    if isinstance(exc, requests.Timeout):
+        return TransientError(f"Prometheus at {host} timed out after {attempt:g}s")
+    if isinstance(exc, requests.ConnectionError):
+        return TransientError(_connection_problem(exc, host, attempt))
+    if isinstance(exc, requests.RequestException):
+        return TransientError(f"request to Prometheus at {host} failed: {type(exc).__name__}")
+    return TransientError(f"unexpected error querying Prometheus: {type(exc).__name__}: {exc}")
+
+
+def _connection_problem(exc: requests.ConnectionError, host: str, attempt: float) -> str:
+    # After retries requests wraps even read timeouts in ConnectionError(MaxRetryError).
+    reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
+    if isinstance(reason, ReadTimeoutError):
+        return f"Prometheus at {host} timed out after {attempt:g}s"
+    if isinstance(reason, NewConnectionError) and "refused" in str(reason).lower():
+        return f"cannot connect to Prometheus at {host}: connection refused"
+    return f"cannot connect to Prometheus at {host}"
+
+
+def _http_error(
+    exc: PrometheusApiClientException, response: requests.Response | None
+) -> WatchdogError:
+    if response is not None:
+        code = response.status_code
+    else:
+        match = _STATUS_IN_MESSAGE.search(str(exc))
+        code = int(match.group(1)) if match else 0
+    return _api_error(code, _json_body(response))
+
+
+def _api_error(code: int, body: dict[str, Any]) -> WatchdogError:
+    kind = str(body.get("errorType") or "")
+    text = str(body.get("error") or "")[:300]
+    message = f"Prometheus answered HTTP {code}" + (f" {kind}" if kind else "")
+    message += f": {text}" if text else ""
+    if code in (408, 429) or code >= 500:
+        return TransientError(message)
+    if code == 200:  # status=error inside a 200: trust the error type
+        transient = kind not in PERMANENT_ERROR_TYPES
+        return TransientError(message) if transient else PermanentError(message)
+    return PermanentError(message)
+
+
+def _json_body(response: requests.Response | None) -> dict[str, Any]:
+    if response is None:
+        return {}
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def parse_instant(result: Any) -> Sample:
+    """Turn ``data.result`` of an instant query into a Sample (type detected by shape)."""
+    if not isinstance(result, list):
+        return Sample.failed(MALFORMED)
+    if not result:
+        return Sample.no_data("empty result")
+    try:
+        if _is_pair(result):
+            return _scalar_or_string(result)
+        if any("values" in e or "histograms" in e for e in result):
+            return Sample.failed(
+                "query returned a range vector (matrix); use an instant vector, "
+                "e.g. wrap it in rate() or last_over_time()",
+                transient=False,
+            )
+        series = tuple(_series(e) for e in result)
+    except PermanentError as exc:
+        return Sample.failed(str(exc), transient=False)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return Sample.failed(MALFORMED)
+    return Sample.of(*series, detail=f"{len(series)} series")
+
+
+def _is_pair(result: list[Any]) -> bool:
+    return len(result) == 2 and isinstance(result[0], int | float) and isinstance(result[1], str)
+
+
+def _scalar_or_string(result: list[Any]) -> Sample:
+    try:
+        value = float(result[1])
+    except ValueError:
+        return Sample.failed("query returned a string, not a number", transient=False)
+    return Sample.of(value, detail="scalar")
+
+
+def _series(element: dict[str, Any]) -> Series:
+    if "value" not in element and "histogram" in element:
+        raise PermanentError(
+            "query returned native histogram samples; use histogram_quantile() "
+            "or histogram_count() to get numbers"
+        )
+    labels = {str(k): str(v) for k, v in element["metric"].items() if k != "__name__"}
+    return Series(float(element["value"][1]), labels)
+
+
+def parse_range(result: Any) -> list[RangeSeries]:
+    """Turn ``data.result`` of a range query into ``(labels, [(ts, value), ...])`` pairs."""
+    if not isinstance(result, list):
+        raise TypeError("result is not a list")
+    out: list[RangeSeries] = []
+    for element in result:
+        if "values" not in element:
+            raise PermanentError("range query did not return a matrix")
+        labels = {str(k): str(v) for k, v in element["metric"].items() if k != "__name__"}
+        points = [(float(ts), float(v)) for ts, v in element["values"]]
+        out.append((labels, points))
+    return out

@@ -1,0 +1,284 @@
+"""The high-availability store: PostgreSQL through a small asyncpg pool.
+
+Several watchdog replicas may share one database. Every check-then-write runs in one
+transaction: the action claim locks the single fence row (``SELECT … FOR UPDATE``) so
+claims are serialised, and ``INSERT … ON CONFLICT DO NOTHING`` leaves exactly one winner.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped, unused-ignore]
+
+from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
+from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
+from watchdog.store import migrate, rows
+
+# Key of the advisory lock that keeps replicas from migrating at the same time.
+_MIGRATION_LOCK = 0x77617463_68646F67
+
+_TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+
+class PostgresStore:
+    """The :class:`~watchdog.store.base.Store` on PostgreSQL (asyncpg pool)."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 5,
+        command_timeout: float = 10.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._dsn = dsn
+        self._pool_args: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "command_timeout": command_timeout,
+            "timeout": connect_timeout,
+        }
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+    async def open(self) -> None:
+        """Create the pool and apply pending migrations."""
+        if self._pool is not None:
+            return
+        with _translated():
+            self._pool = await asyncpg.create_pool(self._dsn, **self._pool_args)
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close the pool (idempotent)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _migrate(self) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(migrate.SCHEMA_TABLE_SQL.format(real="double precision"))
+            found = await conn.fetch("SELECT version FROM schema_migrations")
+            applied = {int(r["version"]) for r in found}
+            for m in migrate.pending(migrate.load("postgres"), applied):
+                await conn.execute(m.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                    m.version,
+                    time.time(),
+                )
+
+    async def applied_migrations(self) -> list[int]:
+        """Versions recorded in ``schema_migrations``, ascending."""
+        async with self._conn() as conn:
+            found = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+        return [int(r["version"]) for r in found]
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[asyncpg.Record]]:
+        """A pooled connection, with driver errors translated."""
+        if self._pool is None:
+            raise PermanentError("the PostgreSQL store is not open")
+        with _translated():
+            async with self._pool.acquire() as conn:
+                yield conn
+
+    async def insert_window(self, window: Window) -> None:
+        """Store a new window; :class:`Conflict` when the id is taken."""
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO windows (id, service, environment, version, previous_version,"
+                " labels, plan, phase, started_at, ends_at, updated_at, reason, baselines)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                *rows.window_params(window),
+            )
+
+    async def get_window(self, window_id: str) -> Window | None:
+        """One window, or None."""
+        async with self._conn() as conn:
+            row = await conn.fetchrow("SELECT * FROM windows WHERE id = $1", window_id)
+        return None if row is None else rows.window_from_row(row)
+
+    async def list_windows(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        phases: Collection[WindowPhase] | None = None,
+        limit: int = 100,
+    ) -> list[Window]:
+        """Windows, newest first, filtered."""
+        wanted = None if phases is None else [p.value for p in phases]
+        async with self._conn() as conn:
+            found = await conn.fetch(
+                "SELECT * FROM windows"
+                " WHERE ($1::text IS NULL OR service = $1)"
+                " AND ($2::text IS NULL OR environment = $2)"
+                " AND ($3::text[] IS NULL OR phase = ANY($3::text[]))"
+                " ORDER BY started_at DESC, id DESC LIMIT $4",
+                service,
+                environment,
+                wanted,
+                limit,
+            )
+        return [rows.window_from_row(r) for r in found]
+
+    async def set_phase(
+        self,
+        window_id: str,
+        phase: WindowPhase,
+        *,
+        at: float,
+        reason: str | None = None,
+        expected: Collection[WindowPhase] | None = None,
+    ) -> bool:
+        """Compare-and-set the phase; False when the window is not in ``expected``."""
+        wanted = None if expected is None else [p.value for p in expected]
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "UPDATE windows SET phase = $1, updated_at = $2, reason = $3"
+                " WHERE id = $4 AND ($5::text[] IS NULL OR phase = ANY($5::text[]))",
+                phase.value,
+                at,
+                reason,
+                window_id,
+                wanted,
+            )
+        return _affected(status) == 1
+
+    async def set_baselines(
+        self, window_id: str, baselines: Mapping[str, Mapping[str, float]]
+    ) -> None:
+        """Record the baselines captured at window start; :class:`NotFound` if no window."""
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "UPDATE windows SET baselines = $1 WHERE id = $2",
+                rows.dumps(baselines),
+                window_id,
+            )
+        if _affected(status) == 0:
+            raise NotFound(f"no window {window_id!r}")
+
+    async def save_rule_state(self, window_id: str, rule: str, state: RuleState) -> None:
+        """Upsert one rule's state for a window."""
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO rule_states (window_id, rule, state) VALUES ($1, $2, $3)"
+                " ON CONFLICT (window_id, rule) DO UPDATE SET state = excluded.state",
+                window_id,
+                rule,
+                state.to_json(),
+            )
+
+    async def load_rule_states(self, window_id: str) -> dict[str, RuleState]:
+        """All rule states of a window, by rule name."""
+        async with self._conn() as conn:
+            found = await conn.fetch(
+                "SELECT rule, state FROM rule_states WHERE window_id = $1", window_id
+            )
+        return {str(r["rule"]): RuleState.from_json(r["state"]) for r in found}
+
+    async def append_event(self, event: Event) -> Event:
+        """Append to the journal; returns the event with its ``seq``."""
+        async with self._conn() as conn:
+            seq = await conn.fetchval(
+                "INSERT INTO events (window_id, at, kind, rule, message, data)"
+                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                *rows.event_params(event),
+            )
+        return rows.with_seq(event, seq)
+
+    async def list_events(self, window_id: str, *, after_seq: int = 0) -> list[Event]:
+        """A window's journal in order, from just after ``after_seq``."""
+        async with self._conn() as conn:
+            found = await conn.fetch(
+                "SELECT * FROM events WHERE window_id = $1 AND seq > $2 ORDER BY seq",
+                window_id,
+                after_seq,
+            )
+        return [rows.event_from_row(r) for r in found]
+
+    async def claim_action(
+        self, window_id: str, action: str, *, token: int, actor: str, at: float
+    ) -> bool:
+        """Claim an action once, ever; refused for a token older than the fence."""
+        async with self._conn() as conn, conn.transaction():
+            fence = await conn.fetchval("SELECT max_token FROM fence WHERE id = 1 FOR UPDATE")
+            if token < int(fence):
+                return False
+            won = await conn.fetchval(
+                "INSERT INTO actions (window_id, action, status, token, actor, claimed_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
+                window_id,
+                action,
+                ActionStatus.CLAIMED.value,
+                token,
+                actor,
+                at,
+            )
+            if won is None:
+                return False
+            await conn.execute(
+                "UPDATE fence SET max_token = GREATEST(max_token, $1) WHERE id = 1", token
+            )
+            return True
+
+    async def finish_action(
+        self, window_id: str, action: str, *, status: ActionStatus, at: float, detail: str | None
+    ) -> None:
+        """Record how a claimed action ended; :class:`NotFound` if it was never claimed."""
+        async with self._conn() as conn:
+            result = await conn.execute(
+                "UPDATE actions SET status = $1, finished_at = $2, detail = $3"
+                " WHERE window_id = $4 AND action = $5",
+                status.value,
+                at,
+                detail,
+                window_id,
+                action,
+            )
+        if _affected(result) == 0:
+            raise NotFound(f"action {action!r} of window {window_id!r} was never claimed")
+
+    async def get_action(self, window_id: str, action: str) -> ActionRecord | None:
+        """The action log entry, or None."""
+        async with self._conn() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM actions WHERE window_id = $1 AND action = $2", window_id, action
+            )
+        return None if row is None else rows.action_from_row(row)
+
+
+def _affected(status: str) -> int:
+    """Rows touched, from a command tag such as ``UPDATE 1``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn asyncpg's errors into the watchdog's: lost connections are transient."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict(f"already stored ({exc})") from exc
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise NotFound(f"no such window ({exc})") from exc
+    except _TRANSIENT as exc:
+        raise TransientError(f"PostgreSQL store unavailable: {exc}") from exc

@@ -1,0 +1,149 @@
+"""Mapping between database rows and model objects, shared by both stores.
+
+Both drivers hand back rows indexable by column name (``sqlite3.Row``,
+``asyncpg.Record``) and take JSON as text, so one set of converters serves both.
+JSON has no NaN or infinities: non-finite floats are written as the strings
+``"nan"``, ``"inf"`` and ``"-inf"``; baselines read them back as floats.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any, Protocol
+
+from watchdog.errors import PermanentError
+from watchdog.model import (
+    ActionRecord,
+    ActionStatus,
+    Deployment,
+    Event,
+    EventKind,
+    Window,
+    WindowPhase,
+)
+
+
+class Row(Protocol):
+    """A result row whose columns can be read by name."""
+
+    def __getitem__(self, key: str, /) -> Any:
+        """The value of one column."""
+        ...
+
+
+def dumps(value: Any) -> str:
+    """JSON text for a column; non-finite floats become strings, unknown types ``str``."""
+    return json.dumps(_finite(value), sort_keys=True, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _loads(text: str | None) -> Any:
+    return {} if text is None else json.loads(text)
+
+
+def window_params(window: Window) -> tuple[Any, ...]:
+    """Column values of a window, in the order the ``windows`` table declares them."""
+    d = window.deployment
+    return (
+        window.id,
+        d.service,
+        d.environment,
+        d.version,
+        d.previous_version,
+        dumps(d.labels),
+        d.plan,
+        window.phase.value,
+        window.started_at,
+        window.ends_at,
+        window.updated_at,
+        window.reason,
+        dumps(window.baselines),
+    )
+
+
+def decode_baselines(text: str | None) -> dict[str, dict[str, float]]:
+    """Baselines from their JSON column (rule -> series key -> value)."""
+    raw: dict[str, dict[str, float | str]] = _loads(text)
+    return {rule: {k: float(v) for k, v in series.items()} for rule, series in raw.items()}
+
+
+def window_from_row(row: Row) -> Window:
+    """The window a ``windows`` row describes."""
+    labels: dict[str, Any] = _loads(row["labels"])
+    deployment = Deployment(
+        service=row["service"],
+        environment=row["environment"],
+        version=row["version"],
+        previous_version=row["previous_version"],
+        labels={str(k): str(v) for k, v in labels.items()},
+        plan=row["plan"],
+    )
+    return Window(
+        id=row["id"],
+        deployment=deployment,
+        phase=WindowPhase(row["phase"]),
+        started_at=float(row["started_at"]),
+        ends_at=float(row["ends_at"]),
+        updated_at=float(row["updated_at"]),
+        baselines=decode_baselines(row["baselines"]),
+        reason=row["reason"],
+    )
+
+
+def event_params(event: Event) -> tuple[Any, ...]:
+    """Values for ``(window_id, at, kind, rule, message, data)`` of an event."""
+    return (
+        event.window_id,
+        event.at,
+        event.kind.value,
+        event.rule,
+        event.message,
+        dumps(event.data),
+    )
+
+
+def with_seq(event: Event, seq: int | None) -> Event:
+    """The event as stored, carrying the ``seq`` the database gave it."""
+    if seq is None:
+        raise PermanentError("the store did not assign an event sequence number")
+    return replace(event, seq=int(seq))
+
+
+def event_from_row(row: Row) -> Event:
+    """The event an ``events`` row describes."""
+    return Event(
+        window_id=row["window_id"],
+        at=float(row["at"]),
+        kind=EventKind(row["kind"]),
+        message=row["message"],
+        rule=row["rule"],
+        data=_loads(row["data"]),
+        seq=int(row["seq"]),
+    )
+
+
+def action_from_row(row: Row) -> ActionRecord:
+    """The action log entry an ``actions`` row describes."""
+    finished = row["finished_at"]
+    return ActionRecord(
+        window_id=row["window_id"],
+        action=row["action"],
+        status=ActionStatus(row["status"]),
+        token=int(row["token"]),
+        actor=row["actor"],
+        claimed_at=float(row["claimed_at"]),
+        finished_at=None if finished is None else float(finished),
+        detail=row["detail"],
+    )

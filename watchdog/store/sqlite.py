@@ -1,0 +1,269 @@
+"""The embedded store: one SQLite file (WAL mode) through aiosqlite.
+
+One connection per store; an asyncio lock keeps this process's coroutines from
+interleaving statements on it, and ``BEGIN IMMEDIATE`` serialises writers across
+connections and processes (SQLite's busy timeout makes the loser wait, not fail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import aiosqlite
+
+from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
+from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
+from watchdog.store import migrate, rows
+
+MEMORY = ":memory:"
+
+
+class SqliteStore:
+    """The :class:`~watchdog.store.base.Store` on a SQLite file (or ``":memory:"``)."""
+
+    def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Connect, switch to WAL and apply pending migrations."""
+        if self._db is not None:
+            return
+        if self.path != MEMORY:
+            await asyncio.to_thread(Path(self.path).parent.mkdir, parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path, isolation_level=None, timeout=self._busy_timeout)
+        db.row_factory = aiosqlite.Row
+        await db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute("PRAGMA foreign_keys = ON")
+        self._db = db
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    async def _migrate(self) -> None:
+        async with self._tx() as db:
+            await db.execute(migrate.SCHEMA_TABLE_SQL.format(real="REAL"))
+            found = await db.execute_fetchall("SELECT version FROM schema_migrations")
+            applied = {int(r[0]) for r in found}
+            for m in migrate.pending(migrate.load("sqlite"), applied):
+                for statement in migrate.split_statements(m.sql):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (m.version, time.time()),
+                )
+
+    async def applied_migrations(self) -> list[int]:
+        """Versions recorded in ``schema_migrations``, ascending."""
+        async with self._session() as db:
+            found = await db.execute_fetchall(
+                "SELECT version FROM schema_migrations ORDER BY version"
+            )
+        return [int(r[0]) for r in found]
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection, to this coroutine alone; statements autocommit."""
+        if self._db is None:
+            raise PermanentError("the SQLite store is not open")
+        async with self._lock:
+            with _translated():
+                yield self._db
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction, taken up front so check-then-write cannot race."""
+        async with self._session() as db:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def insert_window(self, window: Window) -> None:
+        """Store a new window; :class:`Conflict` when the id is taken."""
+        async with self._session() as db:
+            await db.execute(
+                "INSERT INTO windows (id, service, environment, version, previous_version,"
+                " labels, plan, phase, started_at, ends_at, updated_at, reason, baselines)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows.window_params(window),
+            )
+
+    async def get_window(self, window_id: str) -> Window | None:
+        """One window, or None."""
+        async with self._session() as db:
+            found = list(
+                await db.execute_fetchall("SELECT * FROM windows WHERE id = ?", (window_id,))
+            )
+        return rows.window_from_row(found[0]) if found else None
+
+    async def list_windows(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        phases: Collection[WindowPhase] | None = None,
+        limit: int = 100,
+    ) -> list[Window]:
+        """Windows, newest first, filtered."""
+        wanted = None if phases is None else json.dumps([p.value for p in phases])
+        async with self._session() as db:
+            found = await db.execute_fetchall(
+                "SELECT * FROM windows"
+                " WHERE (?1 IS NULL OR service = ?1) AND (?2 IS NULL OR environment = ?2)"
+                " AND (?3 IS NULL OR phase IN (SELECT value FROM json_each(?3)))"
+                " ORDER BY started_at DESC, id DESC LIMIT ?4",
+                (service, environment, wanted, limit),
+            )
+        return [rows.window_from_row(r) for r in found]
+
+    async def set_phase(
+        self,
+        window_id: str,
+        phase: WindowPhase,
+        *,
+        at: float,
+        reason: str | None = None,
+        expected: Collection[WindowPhase] | None = None,
+    ) -> bool:
+        """Compare-and-set the phase; False when the window is not in ``expected``."""
+        wanted = None if expected is None else json.dumps([p.value for p in expected])
+        async with self._session() as db:
+            cur = await db.execute(
+                "UPDATE windows SET phase = ?1, updated_at = ?2, reason = ?3"
+                " WHERE id = ?4 AND (?5 IS NULL OR phase IN (SELECT value FROM json_each(?5)))",
+                (phase.value, at, reason, window_id, wanted),
+            )
+            return cur.rowcount == 1
+
+    async def set_baselines(
+        self, window_id: str, baselines: Mapping[str, Mapping[str, float]]
+    ) -> None:
+        """Record the baselines captured at window start; :class:`NotFound` if no window."""
+        async with self._session() as db:
+            cur = await db.execute(
+                "UPDATE windows SET baselines = ? WHERE id = ?",
+                (rows.dumps(baselines), window_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"no window {window_id!r}")
+
+    async def save_rule_state(self, window_id: str, rule: str, state: RuleState) -> None:
+        """Upsert one rule's state for a window."""
+        async with self._session() as db:
+            await db.execute(
+                "INSERT INTO rule_states (window_id, rule, state) VALUES (?, ?, ?)"
+                " ON CONFLICT (window_id, rule) DO UPDATE SET state = excluded.state",
+                (window_id, rule, state.to_json()),
+            )
+
+    async def load_rule_states(self, window_id: str) -> dict[str, RuleState]:
+        """All rule states of a window, by rule name."""
+        async with self._session() as db:
+            found = await db.execute_fetchall(
+                "SELECT rule, state FROM rule_states WHERE window_id = ?", (window_id,)
+            )
+        return {r["rule"]: RuleState.from_json(r["state"]) for r in found}
+
+    async def append_event(self, event: Event) -> Event:
+        """Append to the journal; returns the event with its ``seq``."""
+        async with self._session() as db:
+            cur = await db.execute(
+                "INSERT INTO events (window_id, at, kind, rule, message, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows.event_params(event),
+            )
+            seq = cur.lastrowid
+        return rows.with_seq(event, seq)
+
+    async def list_events(self, window_id: str, *, after_seq: int = 0) -> list[Event]:
+        """A window's journal in order, from just after ``after_seq``."""
+        async with self._session() as db:
+            found = await db.execute_fetchall(
+                "SELECT * FROM events WHERE window_id = ? AND seq > ? ORDER BY seq",
+                (window_id, after_seq),
+            )
+        return [rows.event_from_row(r) for r in found]
+
+    async def claim_action(
+        self, window_id: str, action: str, *, token: int, actor: str, at: float
+    ) -> bool:
+        """Claim an action once, ever; refused for a token older than the fence."""
+        async with self._tx() as db:
+            found = list(await db.execute_fetchall("SELECT max_token FROM fence WHERE id = 1"))
+            if token < int(found[0][0]):
+                return False
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO actions (window_id, action, status, token, actor,"
+                " claimed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (window_id, action, ActionStatus.CLAIMED.value, token, actor, at),
+            )
+            if cur.rowcount != 1:
+                return False
+            await db.execute(
+                "UPDATE fence SET max_token = max(max_token, ?) WHERE id = 1", (token,)
+            )
+            return True
+
+    async def finish_action(
+        self, window_id: str, action: str, *, status: ActionStatus, at: float, detail: str | None
+    ) -> None:
+        """Record how a claimed action ended; :class:`NotFound` if it was never claimed."""
+        async with self._session() as db:
+            cur = await db.execute(
+                "UPDATE actions SET status = ?, finished_at = ?, detail = ?"
+                " WHERE window_id = ? AND action = ?",
+                (status.value, at, detail, window_id, action),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"action {action!r} of window {window_id!r} was never claimed")
+
+    async def get_action(self, window_id: str, action: str) -> ActionRecord | None:
+        """The action log entry, or None."""
+        async with self._session() as db:
+            found = list(
+                await db.execute_fetchall(
+                    "SELECT * FROM actions WHERE window_id = ? AND action = ?",
+                    (window_id, action),
+                )
+            )
+        return rows.action_from_row(found[0]) if found else None
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Turn SQLite's errors into the watchdog's: busy is transient, constraints are not."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        text = str(exc)
+        if "FOREIGN KEY" in text:
+            raise NotFound(f"no such window ({text})") from exc
+        if "UNIQUE" in text:
+            raise Conflict(f"already stored ({text})") from exc
+        raise
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise TransientError(f"SQLite store busy: {exc}") from exc
+        raise

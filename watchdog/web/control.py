@@ -1,0 +1,84 @@
+"""The port the HTTP API drives: what people can ask of windows. The Engine implements it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from watchdog.model import Deployment, Event, Verdict, Window, WindowPhase
+
+
+@dataclass(frozen=True)
+class RuleView:
+    """One rule of one window as people see it."""
+
+    name: str
+    group: str
+    source: str
+    action: str
+    severity: str
+    threshold: str  # with the baseline filled in when the rule has one
+    for_seconds: float
+    interval_seconds: float
+    verdict: Verdict
+    last_value: float | None
+    worst_value: float | None
+    pending_since: float | None
+    last_eval_at: float | None
+    baseline: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class WindowDetail:
+    """A window with its rules and journal."""
+
+    window: Window
+    rules: list[RuleView]
+    events: list[Event]
+
+
+class Controller(Protocol):
+    """What the API (and through it the CLI and Slack) can do.
+
+    Raises ``watchdog.errors.NotFound`` for an unknown id and ``Conflict`` when the
+    window's phase does not allow the request (e.g. rollback of a passed window).
+    """
+
+    async def open_window(
+        self, deployment: Deployment, *, window_seconds: float | None, actor: str
+    ) -> Window:
+        """Open a watch window for a deployment (superseding the service's open one)."""
+        ...
+
+    async def detail(self, window_id: str) -> WindowDetail:
+        """A window with its rules' state and its journal."""
+        ...
+
+    async def list_windows(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        phases: Collection[WindowPhase] | None = None,
+        limit: int = 100,
+    ) -> list[Window]:
+        """Windows, newest first."""
+        ...
+
+    async def hold(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Veto automatic rollback; rules keep running."""
+        ...
+
+    async def resume(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Lift a hold."""
+        ...
+
+    async def rollback(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Roll back now (manual authority); exactly once like any rollback."""
+        ...
+
+    async def abort(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Close the window without rolling back."""
+        ...

@@ -1,0 +1,302 @@
+"""The HTTP API's wire format: request and response models, and the error envelope.
+
+Every value a deployment carries may end up inside a PromQL query or a URL, so each is
+checked with :func:`watchdog.rulefile.template.check_value` here, at the edge; the JSON
+Schema of each field says the same thing, so the OpenAPI document is honest about it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+)
+
+from watchdog.durations import Duration
+from watchdog.model import Event, EventKind, Verdict, Window, WindowPhase, iso
+from watchdog.rulefile.template import SAFE_LABEL_NAME, SAFE_VALUE, check_value
+from watchdog.web.control import RuleView
+
+MAX_LABELS = 32
+MAX_WINDOW_SECONDS = 7 * 86400.0
+MIN_WINDOW_SECONDS = 1.0
+NO_CONTROL_CHARS = r"^[^\x00-\x08\x0B-\x1F\x7F]*$"
+DURATION_PATTERN = r"^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d|w))+)$"
+SAFE_SCHEMA: dict[str, Any] = {"type": "string", "pattern": SAFE_VALUE.pattern, "maxLength": 128}
+
+
+def _safe(value: str, info: ValidationInfo) -> str:
+    check_value(info.field_name or "value", value)
+    if not SAFE_VALUE.fullmatch(value):  # `$` in SAFE_VALUE also matches before a final \n
+        raise ValueError(f"{info.field_name or 'value'} must not end with a line break")
+    return value
+
+
+def _label_names(value: dict[str, str]) -> dict[str, str]:
+    for name in value:
+        if not SAFE_LABEL_NAME.fullmatch(name):
+            raise ValueError(
+                f"label name {name[:64]!r} is not allowed: use letters, digits and _ "
+                "(at most 64 characters, not starting with a digit)"
+            )
+    return value
+
+
+SafeStr = Annotated[str, Field(max_length=128), AfterValidator(_safe), WithJsonSchema(SAFE_SCHEMA)]
+"""A string that may be substituted into a query: letters, digits, ``. _ : / @ + = -``."""
+
+Labels = Annotated[
+    dict[str, SafeStr],
+    Field(max_length=MAX_LABELS),
+    AfterValidator(_label_names),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_LABELS,
+            "propertyNames": {"pattern": SAFE_LABEL_NAME.pattern},
+            "additionalProperties": SAFE_SCHEMA,
+        }
+    ),
+]
+
+WindowLength = Annotated[
+    Duration,
+    Field(ge=MIN_WINDOW_SECONDS, le=MAX_WINDOW_SECONDS),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": MIN_WINDOW_SECONDS, "maximum": MAX_WINDOW_SECONDS},
+                {"type": "string", "pattern": DURATION_PATTERN},
+            ],
+            "description": "Window length: seconds, or a duration such as 30m or 1h30m "
+            "(between 1s and 7d); the service's default when absent.",
+        }
+    ),
+]
+"""A window length: ``1800``, ``"30m"``, ``"1h30m"`` (1 s to 7 days)."""
+
+FreeText = Annotated[str, Field(max_length=500, pattern=NO_CONTROL_CHARS)]
+
+
+class DeploymentIn(BaseModel):
+    """``POST /api/v1/deployments``: a deploy happened; open its watch window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: SafeStr
+    environment: SafeStr = "production"
+    version: SafeStr
+    previous_version: SafeStr | None = None
+    labels: Labels = Field(default_factory=dict)
+    window: WindowLength | None = None
+    plan: SafeStr | None = None
+
+
+class ActionIn(BaseModel):
+    """Body of hold / resume / rollback / abort (optional: an empty body is fine)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: SafeStr | None = None
+    reason: FreeText | None = None
+
+
+class ListQuery(BaseModel):
+    """Query parameters of ``GET /api/v1/deployments``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service: SafeStr | None = None
+    environment: SafeStr | None = None
+    phase: list[WindowPhase] | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class WindowOut(BaseModel):
+    """A watch window as the API shows it."""
+
+    id: str
+    url: str
+    service: str
+    environment: str
+    version: str
+    previous_version: str | None
+    labels: dict[str, str]
+    plan: str | None
+    phase: WindowPhase
+    started_at: str
+    ends_at: str
+    updated_at: str
+    seconds_left: float = Field(ge=0)
+    reason: str | None
+
+    @classmethod
+    def of(cls, window: Window, *, base_url: str, now: float) -> WindowOut:
+        """Render a domain window; ``seconds_left`` is 0 once the window is terminal."""
+        d = window.deployment
+        left = 0.0 if window.phase.terminal else max(0.0, window.ends_at - now)
+        return cls(
+            id=window.id,
+            url=f"{base_url.rstrip('/')}/api/v1/deployments/{window.id}",
+            service=d.service,
+            environment=d.environment,
+            version=d.version,
+            previous_version=d.previous_version,
+            labels=dict(d.labels),
+            plan=d.plan,
+            phase=window.phase,
+            started_at=_iso(window.started_at),
+            ends_at=_iso(window.ends_at),
+            updated_at=_iso(window.updated_at),
+            seconds_left=round(left, 1),
+            reason=window.reason,
+        )
+
+
+def _iso(ts: float) -> str:
+    return iso(ts) or ""
+
+
+class WindowListOut(BaseModel):
+    """``GET /api/v1/deployments``: windows, newest first."""
+
+    windows: list[WindowOut]
+
+
+class RuleOut(BaseModel):
+    """One rule of one window: its latest verdict and values (NaN/Inf render as null)."""
+
+    name: str
+    group: str
+    source: str
+    action: str
+    severity: str
+    threshold: str
+    for_seconds: float
+    interval_seconds: float
+    verdict: Verdict
+    last_value: float | None
+    worst_value: float | None
+    pending_since: str | None
+    last_eval_at: str | None
+    baseline: float | None
+    reason: str | None
+
+    @classmethod
+    def of(cls, rule: RuleView) -> RuleOut:
+        """Render a :class:`watchdog.web.control.RuleView`."""
+        return cls(
+            name=rule.name,
+            group=rule.group,
+            source=rule.source,
+            action=rule.action,
+            severity=rule.severity,
+            threshold=rule.threshold,
+            for_seconds=rule.for_seconds,
+            interval_seconds=rule.interval_seconds,
+            verdict=rule.verdict,
+            last_value=rule.last_value,
+            worst_value=rule.worst_value,
+            pending_since=iso(rule.pending_since),
+            last_eval_at=iso(rule.last_eval_at),
+            baseline=rule.baseline,
+            reason=rule.reason,
+        )
+
+
+class EventOut(BaseModel):
+    """One entry of a window's journal."""
+
+    seq: int | None
+    at: str
+    kind: EventKind
+    rule: str | None
+    message: str
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        """Render a :class:`watchdog.model.Event`."""
+        return cls.model_validate(event.as_dict())
+
+
+class WindowDetailOut(BaseModel):
+    """``GET /api/v1/deployments/{id}``: the window, its rules and its journal."""
+
+    window: WindowOut
+    rules: list[RuleOut]
+    events: list[EventOut]
+
+
+class StatusOut(BaseModel):
+    """Body of ``/healthz`` and ``/readyz``."""
+
+    status: str
+
+
+class ErrorDetail(BaseModel):
+    """One validation problem."""
+
+    field: str | None = None
+    message: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """What went wrong; ``field`` names the offending input when there is one."""
+
+    status: int
+    message: str
+    field: str | None = None
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every error response: ``{"error": {...}}``."""
+
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """Raised by handlers; the error middleware renders it as :class:`ErrorOut`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        details: list[ErrorDetail] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.body = ErrorBody(status=status, message=message, field=field, details=details)
+        self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+        return self.body.status
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError) -> ApiError:
+        """A 422 naming every failing field (input values are never echoed)."""
+        details = [
+            ErrorDetail(field=_field(e["loc"]), message=e["msg"][:300], type=e["type"])
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        first = details[0]
+        where = f"{first.field}: " if first.field else ""
+        return cls(422, f"{where}{first.message}", field=first.field, details=details)
+
+
+def _field(loc: tuple[int | str, ...]) -> str | None:
+    parts = [str(p) for p in loc if isinstance(p, str) and p != "[key]"]
+    return ".".join(parts) or None

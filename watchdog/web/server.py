@@ -1,0 +1,211 @@
+"""The aiohttp application: JSON errors, Bearer auth, health, readiness, metrics, OpenAPI.
+
+Middlewares, outermost first:
+
+1. ``errors`` turns every failure into ``{"error": {...}}`` JSON: aiohttp's own
+   (404, 405, 413), :class:`ApiError` raised by handlers, pydantic validation (422),
+   ``NotFound`` (404), ``Conflict`` (409), ``TransientError`` (503),
+   ``PermanentError`` (422); anything else is logged and answered 500 without details.
+2. ``auth`` demands ``Authorization: Bearer <token>`` everywhere except the open paths.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import ValidationError
+
+from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
+from watchdog.web.api import add_api_routes
+from watchdog.web.control import Controller
+from watchdog.web.openapi import build_openapi
+from watchdog.web.schemas import ApiError, ErrorBody, ErrorOut, StatusOut
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ALWAYS_OPEN = frozenset({"/healthz", "/readyz", "/metrics"})
+_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+
+log = structlog.get_logger("watchdog.web")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What the middlewares and operational routes need, stored on the app."""
+
+    api_token: bytes | None
+    open_paths: frozenset[str]
+    max_body_bytes: int
+    registry: CollectorRegistry
+    ready: Callable[[], Awaitable[bool]]
+
+
+SERVER_CONFIG = web.AppKey("watchdog.server_config", ServerConfig)
+OPENAPI = web.AppKey("watchdog.openapi", dict)
+
+
+def build_web_app(
+    controller: Controller,
+    *,
+    api_token: str | None,
+    base_url: str,
+    max_body_bytes: int,
+    registry: CollectorRegistry,
+    ready: Callable[[], Awaitable[bool]],
+    extra_routes: Callable[[web.Application], None] | None = None,
+    open_paths: Collection[str] = (),
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """Build the HTTP application around ``controller``.
+
+    ``api_token=None`` disables auth (Settings only allow that on loopback).
+    ``open_paths`` are exact paths exempt from Bearer auth because they authenticate
+    themselves (e.g. Slack's signed requests); ``clock`` is used for ``seconds_left``.
+    """
+    app = web.Application(
+        client_max_size=max_body_bytes, middlewares=[errors_middleware, auth_middleware]
+    )
+    app[SERVER_CONFIG] = ServerConfig(
+        api_token=api_token.encode() if api_token is not None else None,
+        open_paths=ALWAYS_OPEN | frozenset(open_paths),
+        max_body_bytes=max_body_bytes,
+        registry=registry,
+        ready=ready,
+    )
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi)
+    add_api_routes(app, controller, base_url=base_url, clock=clock)
+    if extra_routes is not None:
+        extra_routes(app)
+    app[OPENAPI] = build_openapi()
+    return app
+
+
+def error_response(body: ErrorBody, headers: dict[str, str] | None = None) -> web.Response:
+    """Render the error envelope."""
+    return web.json_response(
+        text=ErrorOut(error=body).model_dump_json(exclude_none=True),
+        status=body.status,
+        headers=headers,
+    )
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer every failure with JSON; log (only) the unexpected ones."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _from_http_exception(request, exc)
+    except Exception as exc:
+        error = translate(exc)
+        if error is None:
+            log.exception("unhandled error", method=request.method, path=request.path)
+            error = ApiError(500, "internal error: see the watchdog's log")
+        return error_response(error.body, error.headers)
+
+
+def translate(exc: Exception) -> ApiError | None:
+    """The API error a deliberate exception stands for (``None``: a bug, answer 500)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return ApiError.from_validation(exc)
+    if isinstance(exc, NotFound):
+        return ApiError(404, str(exc) or "not found")
+    if isinstance(exc, Conflict):
+        return ApiError(409, str(exc) or "conflict")
+    if isinstance(exc, TransientError):
+        return _unavailable(exc)
+    if isinstance(exc, PermanentError):
+        return ApiError(422, str(exc) or "request cannot be carried out")
+    return None
+
+
+def _unavailable(exc: TransientError) -> ApiError:
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return ApiError(503, str(exc) or "temporarily unavailable", headers=headers)
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:
+    message = exc.reason
+    if exc.status == 413:
+        limit = request.app[SERVER_CONFIG].max_body_bytes
+        message = f"request body is larger than {limit} bytes"
+    elif exc.status == 404:
+        message = f"no route {request.path}"
+    elif exc.status == 405:
+        message = f"method {request.method} is not allowed on {request.path}"
+    headers = {k: v for k in _KEPT_HEADERS if (v := exc.headers.get(k)) is not None}
+    return error_response(ErrorBody(status=exc.status, message=message), headers)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Demand the Bearer token, compared in constant time."""
+    config = request.app[SERVER_CONFIG]
+    if config.api_token is None or request.path in config.open_paths:
+        return await handler(request)
+    if not _token_matches(request.headers.get("Authorization", ""), config.api_token):
+        raise ApiError(
+            401,
+            "missing or wrong bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="watchdog"'},
+        )
+    return await handler(request)
+
+
+def _token_matches(header: str, expected: bytes) -> bool:
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    try:
+        given = token.strip().encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(given, expected)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers."""
+    return _json(StatusOut(status="ok"))
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: 200 when the service can do its job, else 503."""
+    try:
+        ok = await request.app[SERVER_CONFIG].ready()
+    except Exception:
+        log.exception("readiness check failed")
+        ok = False
+    if not ok:
+        raise ApiError(503, "not ready")
+    return _json(StatusOut(status="ready"))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition of the service's registry."""
+    body = generate_latest(request.app[SERVER_CONFIG].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document describing this API."""
+    return web.json_response(request.app[OPENAPI])
+
+
+def _json(model: Any, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)

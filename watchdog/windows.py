@@ -1,0 +1,253 @@
+"""What people can do with windows: open, inspect, hold, resume, roll back, abort.
+
+:class:`WindowService` implements the web layer's ``Controller`` port on top of the
+engine, the store and the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+
+import structlog
+
+from watchdog.engine import Engine
+from watchdog.errors import Conflict, NotFound
+from watchdog.model import (
+    EVALUATING_PHASES,
+    Action,
+    Deployment,
+    EventKind,
+    RuleState,
+    SampleKind,
+    Window,
+    WindowPhase,
+    new_id,
+)
+from watchdog.pipeline import Decision
+from watchdog.rulefile.load import AnyRule
+from watchdog.web.control import RuleView, WindowDetail
+
+log = structlog.get_logger("watchdog.windows")
+
+SETTLE_TIMEOUT = 5.0  # how long a manual rollback request waits to see its claim land
+
+
+class WindowService:
+    """The Controller: every request people make about windows comes through here."""
+
+    def __init__(self, engine: Engine, *, default_window: float, supersede: bool = True) -> None:
+        self._engine = engine
+        self._store = engine.store
+        self._journal = engine.journal
+        self._clock = engine.clock
+        self._default_window = default_window
+        self._supersede = supersede
+
+    async def open_window(
+        self, deployment: Deployment, *, window_seconds: float | None, actor: str
+    ) -> Window:
+        """Open a window: supersede the service's open one, capture baselines."""
+        now = self._clock.now()
+        length = window_seconds or self._default_window
+        window = Window(new_id(), deployment, WindowPhase.WATCHING, now, now + length, now)
+        if self._supersede:
+            await self._supersede_open(deployment, window, now)
+        await self._store.insert_window(window)
+        await self._journal.record(
+            window,
+            EventKind.WINDOW_OPENED,
+            f"watching {deployment.service} {deployment.version} in {deployment.environment} "
+            f"for {length:g}s ({len(self._engine.rules.current)} rules)",
+            at=now,
+            data={"actor": actor, "previous_version": deployment.previous_version},
+        )
+        baselines = await self._capture_baselines(window)
+        if baselines:
+            await self._store.set_baselines(window.id, baselines)
+            window = await self._get(window.id)
+        return window
+
+    async def _supersede_open(self, deployment: Deployment, new: Window, now: float) -> None:
+        olds = await self._store.list_windows(
+            service=deployment.service,
+            environment=deployment.environment,
+            phases=EVALUATING_PHASES,
+        )
+        for old in olds:
+            moved = await self._store.set_phase(
+                old.id,
+                WindowPhase.SUPERSEDED,
+                at=now,
+                reason=f"superseded by {new.id} ({deployment.version})",
+                expected=EVALUATING_PHASES,
+            )
+            if moved:
+                await self._journal.record(
+                    old,
+                    EventKind.WINDOW_SUPERSEDED,
+                    f"superseded by deployment of {deployment.version} ({new.id})",
+                    at=now,
+                    data={"by": new.id},
+                )
+                self._engine.forget(old.id)
+
+    async def _capture_baselines(self, window: Window) -> dict[str, dict[str, float]]:
+        rules = [r for r in self._engine.rules.current.rules if r.baseline is not None]
+        samples = await asyncio.gather(*(self._baseline(window, r) for r in rules))
+        out = {rule.name: values for rule, values in zip(rules, samples, strict=True) if values}
+        for rule in rules:
+            values = out.get(rule.name)
+            text = ", ".join(f"{k}={v:.4g}" for k, v in values.items()) if values else "none"
+            await self._journal.record(
+                window,
+                EventKind.BASELINE_CAPTURED,
+                f"baseline for {rule.name}: {text}",
+                at=self._clock.now(),
+                rule=rule.name,
+                data={"values": values or {}},
+                notify=False,
+            )
+        return out
+
+    async def _baseline(self, window: Window, rule: AnyRule) -> dict[str, float]:
+        assert rule.baseline is not None
+        query = rule.baseline.query or getattr(rule, "query", None)
+        probe = rule.model_copy(update={"query": query}) if query else rule
+        at = window.started_at - rule.baseline.offset
+        sample = await self._engine.sample(window, probe, at, live=False)
+        if sample.kind is not SampleKind.VALUES:
+            return {}
+        return {s.key: s.value for s in sample.series if s.value == s.value}
+
+    async def _get(self, window_id: str) -> Window:
+        window = await self._store.get_window(window_id)
+        if window is None:
+            raise NotFound(f"no deployment window {window_id!r}")
+        return window
+
+    async def detail(self, window_id: str) -> WindowDetail:
+        """A window with each rule's state and the journal."""
+        window = await self._get(window_id)
+        states = await self._engine.states(window_id)
+        views = []
+        for rule in self._engine.rules.current.rules:
+            state = states.get(rule.name)
+            base = window.baselines.get(rule.name) or {}
+            baseline = next(iter(base.values())) if len(base) == 1 else None
+            views.append(_view(rule, state, baseline))
+        events = await self._store.list_events(window_id)
+        return WindowDetail(window, views, events)
+
+    async def list_windows(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        phases: Collection[WindowPhase] | None = None,
+        limit: int = 100,
+    ) -> list[Window]:
+        """Windows, newest first."""
+        windows = await self._store.list_windows(
+            service=service, environment=environment, phases=phases, limit=limit
+        )
+        return list(windows)
+
+    async def _move(
+        self,
+        window_id: str,
+        phase: WindowPhase,
+        expected: Collection[WindowPhase],
+        kind: EventKind,
+        message: str,
+        actor: str,
+        reason: str | None,
+    ) -> Window:
+        window = await self._get(window_id)
+        now = self._clock.now()
+        ok = await self._store.set_phase(
+            window_id, phase, at=now, reason=reason, expected=expected
+        )
+        if not ok:
+            current = await self._get(window_id)
+            raise Conflict(f"window {window_id} is {current.phase.value}: cannot {message}")
+        text = f"{actor}: {message}" + (f" ({reason})" if reason else "")
+        await self._journal.record(
+            window.with_phase(phase, now, reason), kind, text, at=now, data={"actor": actor}
+        )
+        return await self._get(window_id)
+
+    async def hold(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Veto automatic rollback; rules keep being evaluated."""
+        expected = {WindowPhase.WATCHING, WindowPhase.AWAITING_APPROVAL}
+        return await self._move(
+            window_id, WindowPhase.HELD, expected, EventKind.HELD, "hold", actor, reason
+        )
+
+    async def resume(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Lift a hold: a rule still firing acts at its next evaluation."""
+        return await self._move(
+            window_id,
+            WindowPhase.WATCHING,
+            {WindowPhase.HELD},
+            EventKind.RESUMED,
+            "resume",
+            actor,
+            reason,
+        )
+
+    async def abort(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Stop watching without rolling back."""
+        window = await self._move(
+            window_id,
+            WindowPhase.ABORTED,
+            EVALUATING_PHASES,
+            EventKind.WINDOW_ABORTED,
+            "abort",
+            actor,
+            reason,
+        )
+        self._engine.forget(window_id)
+        return window
+
+    async def rollback(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Roll back now. Exactly once like any rollback; returns once it is claimed."""
+        window = await self._get(window_id)
+        if window.phase not in EVALUATING_PHASES:
+            raise Conflict(f"window {window_id} is {window.phase.value}: cannot roll back")
+        decision = Decision(
+            window=window,
+            action=Action.ROLLBACK,
+            trigger="manual",
+            actor=actor,
+            reason=reason or f"manual rollback by {actor}",
+            at=self._clock.now(),
+        )
+        settled = self._engine.decide_soon(decision)
+        claimed = await asyncio.wait_for(asyncio.shield(settled), SETTLE_TIMEOUT)
+        if not claimed:
+            current = await self._get(window_id)
+            raise Conflict(f"window {window_id} is {current.phase.value}: cannot roll back")
+        return await self._get(window_id)
+
+
+def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> RuleView:
+    s = state or RuleState()
+    pending = min(s.pending_since.values()) if s.pending_since else None
+    return RuleView(
+        name=rule.name,
+        group=rule.group,
+        source=rule.source,
+        action=rule.action.value,
+        severity=rule.severity.value,
+        threshold=rule.threshold.describe(baseline),
+        for_seconds=rule.for_,
+        interval_seconds=rule.effective_interval,
+        verdict=s.verdict,
+        last_value=s.last_value,
+        worst_value=s.worst_value,
+        pending_since=pending,
+        last_eval_at=s.last_eval_at,
+        baseline=baseline,
+        reason=s.reason,
+    )
