@@ -21,7 +21,7 @@ system-deps:
 
 ## demo: Prometheus + demo app + watchdog; inject a 5xx spike; watch it roll back once
 demo: install
-	$(BIN)/python examples/demo.py
+	$(BIN)/python -m examples.demo
 
 ## test: the whole suite against real servers started by fixtures
 test: install

@@ -142,7 +142,7 @@ class App:
         self._stack.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, self.settings.listen_host, self.settings.listen_port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001
+        sockets = getattr(site._server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.listen_port
 
     def _schedule(self, engine: Engine) -> None:

@@ -42,7 +42,7 @@ def format_duration(seconds: float) -> str:
     """The shortest Prometheus-style spelling of ``seconds`` (``90`` → ``1m30s``)."""
     if seconds < 1 and seconds > 0:
         return f"{round(seconds * 1000)}ms"
-    whole = int(round(seconds))
+    whole = round(seconds)
     if whole == 0:
         return "0s"
     out = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -299,6 +300,7 @@ def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
 
 
 def _jsonable(value: float | None) -> float | str | None:
-    if value is None or value == value and abs(value) != float("inf"):
+    # JSON has no NaN or Inf: keep them readable as strings.
+    if value is None or math.isfinite(value):
         return value
     return str(value)

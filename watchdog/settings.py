@@ -7,14 +7,16 @@ rollback plans usually live, being nested). Secrets are ``SecretStr`` and never 
 
 from __future__ import annotations
 
+import json
 import os
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -43,7 +45,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1 << 20, ge=1024)
 
     # --- rules and windows --------------------------------------------------------
-    rules: list[Path] = Field(default_factory=lambda: [Path("rules")])
+    rules: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [Path("rules")])
     window: Duration = 1800.0  # default window length
     tick: Duration = 1.0  # how often the scheduler calls tick()
     supersede: bool = True  # a new deploy of a service closes its open window
@@ -61,25 +63,21 @@ class Settings(BaseSettings):
     # --- rollback -----------------------------------------------------------------
     plans: dict[str, Plan] = Field(default_factory=dict)
     default_plan: str | None = None
-    http_allowed_hosts: list[str] = Field(default_factory=list)
+    http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # --- logs ---------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 
-    @field_validator("rules", mode="before")
+    @field_validator("rules", "http_allowed_hosts", mode="before")
     @classmethod
-    def _split_paths(cls, value: Any) -> Any:
-        # WATCHDOG_RULES=rules/api.yml,rules/db.yml reads naturally from the environment.
+    def _split_list(cls, value: Any) -> Any:
+        # WATCHDOG_RULES=rules/api.yml,rules/db.yml reads naturally from the environment;
+        # a JSON list works too.
         if isinstance(value, str):
-            return [p for p in value.split(",") if p.strip()]
-        return value
-
-    @field_validator("http_allowed_hosts", mode="before")
-    @classmethod
-    def _split_hosts(cls, value: Any) -> Any:
-        if isinstance(value, str) and not value.lstrip().startswith("["):
-            return [h.strip() for h in value.split(",") if h.strip()]
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [p.strip() for p in value.split(",") if p.strip()]
         return value
 
     @model_validator(mode="after")

@@ -151,9 +151,7 @@ async def test_host_not_allowed_sends_nothing(fake: FakeServer, client: httpx.As
 async def test_bare_host_allows_any_port_case_insensitive(
     fake: FakeServer, client: httpx.AsyncClient
 ) -> None:
-    await HttpExecutor(client, ["LOCALHOST"]).run(
-        step(f"http://localhost:{fake.port}/"), context()
-    )
+    await HttpExecutor(client, ["LOCALHOST"]).run(step(f"http://localhost:{fake.port}/"), context())
     assert len(fake.received) == 1
 
 

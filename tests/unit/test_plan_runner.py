@@ -132,7 +132,7 @@ async def test_retries_exhausted_stops_the_plan(ctx: ActionContext) -> None:
 
 async def test_on_step_called_per_attempt_with_fields(ctx: ActionContext) -> None:
     clock = FakeClock()
-    script = [TransientError("busy"), StepResult(output="rolled", data={"status": 200})]
+    script: Script = [TransientError("busy"), StepResult(output="rolled", data={"status": 200})]
     executor = FakeExecutor({"a": script}, clock, cost=0.25)
     _, rec = await run(make_plan("a", retries=1, backoff=2.0), ctx, executor, clock)
     first, second = rec.outcomes

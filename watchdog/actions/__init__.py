@@ -1,0 +1,1 @@
+"""Rollback executors behind one Protocol, and the plan runner."""

@@ -1,0 +1,1 @@
+"""Rule files: schema, threshold grammar, templating, loading with file:line errors."""

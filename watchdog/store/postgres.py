@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped, unused-ignore]
+import asyncpg
 
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
@@ -51,6 +51,7 @@ class PostgresStore:
             "command_timeout": command_timeout,
             "timeout": connect_timeout,
         }
+        self._acquire_timeout = command_timeout
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
 
     async def open(self) -> None:
@@ -97,7 +98,7 @@ class PostgresStore:
         if self._pool is None:
             raise PermanentError("the PostgreSQL store is not open")
         with _translated():
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
                 yield conn
 
     async def insert_window(self, window: Window) -> None:

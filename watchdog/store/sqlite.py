@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Collection, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 
 import aiosqlite
@@ -92,13 +92,16 @@ class SqliteStore:
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction, taken up front so check-then-write cannot race."""
         async with self._session() as db:
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 yield db
+                await db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                # Also when cancelled mid-BEGIN: the connection must not stay in a
+                # transaction. Statements run in order, so this follows the BEGIN.
+                with suppress(sqlite3.OperationalError):  # "no transaction is active"
+                    await db.execute("ROLLBACK")
                 raise
-            await db.execute("COMMIT")
 
     async def insert_window(self, window: Window) -> None:
         """Store a new window; :class:`Conflict` when the id is taken."""

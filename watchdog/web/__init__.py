@@ -1,0 +1,1 @@
+"""The aiohttp edges: REST API, health, metrics, OpenAPI."""

@@ -15,6 +15,7 @@ from watchdog.web.schemas import (
     ActionIn,
     ApiError,
     DeploymentIn,
+    ErrorDetail,
     EventOut,
     ListQuery,
     RuleOut,
@@ -111,8 +112,7 @@ async def get_deployment(request: web.Request) -> web.Response:
 def _action_handler(name: str) -> Handler:
     async def handle(request: web.Request) -> web.Response:
         ctx = request.app[API]
-        data = await read_json(request, required=False)
-        body = ActionIn.model_validate({} if data is None else data)
+        body = ActionIn.model_validate(await read_json(request, required=False))
         act = _actions(ctx.controller)[name]
         window = await act(
             request.match_info["id"], actor=body.actor or API_ACTOR, reason=body.reason
@@ -142,14 +142,15 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
         if key == "phase":
             data[key] = [p.strip() for v in values for p in v.split(",")]
         elif len(values) > 1:
-            raise ApiError(422, f"{key}: given more than once", field=key)
+            problem = ErrorDetail(field=key, message="given more than once", type="duplicate")
+            raise ApiError(422, f"{key}: {problem.message}", field=key, details=[problem])
         else:
             data[key] = values[0]
     return ListQuery.model_validate(data)
 
 
-async def read_json(request: web.Request, *, required: bool) -> object | None:
-    """The request's JSON body (``None`` when there is none and none is required).
+async def read_json(request: web.Request, *, required: bool) -> object:
+    """The request's JSON body (``{}`` when there is none and none is required).
 
     415 unless the content type is ``application/json``; 413 past the size limit
     (aiohttp's ``client_max_size``); 400 for bytes that are not UTF-8 JSON.
@@ -158,7 +159,7 @@ async def read_json(request: web.Request, *, required: bool) -> object | None:
     if not raw:
         if required:
             raise ApiError(400, "a JSON object body is required")
-        return None
+        return {}
     return parse_json(raw)
 
 

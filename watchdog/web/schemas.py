@@ -7,6 +7,7 @@ Schema of each field says the same thing, so the OpenAPI document is honest abou
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -28,14 +29,26 @@ MAX_LABELS = 32
 MAX_WINDOW_SECONDS = 7 * 86400.0
 MIN_WINDOW_SECONDS = 1.0
 NO_CONTROL_CHARS = r"^[^\x00-\x08\x0B-\x1F\x7F]*$"
-DURATION_PATTERN = r"^(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d|w))+)$"
-SAFE_SCHEMA: dict[str, Any] = {"type": "string", "pattern": SAFE_VALUE.pattern, "maxLength": 128}
+# Documented string forms are a subset of what parse_duration takes, every one within
+# the bounds, so the schema never promises what the server then refuses.
+DURATION_PATTERN = r"^([1-9]\d{0,4}s|[1-9]\d{0,3}m|[1-9]\d?h([1-5]?\dm)?|[1-7]d)$"
+
+
+def ecma_pattern(pattern: re.Pattern[str]) -> str:
+    """A Python regex, meant for ``fullmatch``, as an anchored JSON Schema (ECMA) pattern."""
+    core = pattern.pattern.removeprefix("^").removesuffix("\\Z").removesuffix("$")
+    return f"^{core}$"
+
+
+# The pattern already bounds the length to 128 (a maxLength beside it confuses generators).
+SAFE_SCHEMA: dict[str, Any] = {"type": "string", "pattern": ecma_pattern(SAFE_VALUE)}
+LABEL_NAME_PATTERN = ecma_pattern(SAFE_LABEL_NAME)
 
 
 def _safe(value: str, info: ValidationInfo) -> str:
     check_value(info.field_name or "value", value)
-    if not SAFE_VALUE.fullmatch(value):  # `$` in SAFE_VALUE also matches before a final \n
-        raise ValueError(f"{info.field_name or 'value'} must not end with a line break")
+    if not SAFE_VALUE.fullmatch(value):  # in case check_value ever matches more loosely
+        raise ValueError(f"{info.field_name or 'value'} is not a safe value")
     return value
 
 
@@ -60,7 +73,7 @@ Labels = Annotated[
         {
             "type": "object",
             "maxProperties": MAX_LABELS,
-            "propertyNames": {"pattern": SAFE_LABEL_NAME.pattern},
+            "propertyNames": {"pattern": LABEL_NAME_PATTERN},
             "additionalProperties": SAFE_SCHEMA,
         }
     ),
@@ -75,8 +88,9 @@ WindowLength = Annotated[
                 {"type": "number", "minimum": MIN_WINDOW_SECONDS, "maximum": MAX_WINDOW_SECONDS},
                 {"type": "string", "pattern": DURATION_PATTERN},
             ],
-            "description": "Window length: seconds, or a duration such as 30m or 1h30m "
-            "(between 1s and 7d); the service's default when absent.",
+            "description": "Window length between 1s and 7d: seconds, or a duration such "
+            "as 45s, 30m, 1h30m, 2d (other Prometheus-style spellings are accepted too); "
+            "the service's default when absent.",
         }
     ),
 ]

@@ -1,0 +1,1 @@
+"""Examples: the demo app, the demo script, shared process helpers."""
