@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from watchdog import __version__, cli_render
+from watchdog.errors import ConfigError, WatchdogError
 from watchdog.model import WindowPhase
 from watchdog.rulefile.template import SAFE_VALUE
 
@@ -172,9 +173,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OSError, yaml.YAMLError) as exc:
         print(f"watchdog: cannot read the settings file: {exc}", file=sys.stderr)
         return 2
+    except WatchdogError as exc:
+        print(f"watchdog: {exc}", file=sys.stderr)
+        return 2
+    return _run(settings)
+
+
+def _run(settings: Any) -> int:
+    """Run the service; startup failures become one clear message and exit 2."""
     from watchdog.app import run_server
 
-    run_server(settings)
+    try:
+        run_server(settings)
+    except ConfigError as exc:
+        print("watchdog: cannot start, fix these first:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except (WatchdogError, OSError) as exc:
+        # Store unreachable, port taken: say what, never a traceback.
+        print(f"watchdog: cannot start: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

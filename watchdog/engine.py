@@ -195,9 +195,7 @@ class Engine:
             notify=notify,
         )
 
-    def _decision(
-        self, window: Window, rule: AnyRule, result: Evaluation, now: float
-    ) -> Decision:
+    def _decision(self, window: Window, rule: AnyRule, result: Evaluation, now: float) -> Decision:
         summary = rule_summary(rule, window, result)
         return Decision(
             window=window,

@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from watchdog.actions.spec import Plan
 from watchdog.durations import Duration
+from watchdog.errors import ConfigError
 
 
 class Settings(BaseSettings):
@@ -120,6 +121,8 @@ class Settings(BaseSettings):
         sources = [init_settings, env_settings, dotenv_settings, file_secret_settings]
         config = os.environ.get("WATCHDOG_CONFIG")
         if config:
+            if not Path(config).is_file():
+                raise ConfigError([f"WATCHDOG_CONFIG={config}: no such file"])
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=Path(config)))
         return tuple(sources)
 

@@ -165,9 +165,7 @@ class WindowService:
     ) -> Window:
         window = await self._get(window_id)
         now = self._clock.now()
-        ok = await self._store.set_phase(
-            window_id, phase, at=now, reason=reason, expected=expected
-        )
+        ok = await self._store.set_phase(window_id, phase, at=now, reason=reason, expected=expected)
         if not ok:
             current = await self._get(window_id)
             raise Conflict(f"window {window_id} is {current.phase.value}: cannot {message}")

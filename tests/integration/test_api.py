@@ -7,171 +7,21 @@ phases move as the Controller protocol says, terminal windows refuse actions.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter
 
-from watchdog.errors import Conflict, NotFound
+from tests.fakes import BASE_URL, MAX_BODY, TOKEN, FakeController, Harness, serve
 from watchdog.model import (
-    Deployment,
-    Event,
     EventKind,
     Verdict,
-    Window,
     WindowPhase,
-    new_id,
 )
-from watchdog.web.control import RuleView, WindowDetail
 from watchdog.web.schemas import WindowDetailOut, WindowListOut, WindowOut
-from watchdog.web.server import build_web_app
 
-TOKEN = "s3cret-token-for-tests"
-BASE_URL = "http://watchdog.example"
-MAX_BODY = 64 * 1024
-NOW = 1_800_000_000.0
 DEPLOYMENTS = "/api/v1/deployments"
-
-
-class FakeController:
-    """A dict of windows behind the Controller protocol."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-        self.windows: dict[str, Window] = {}
-        self.events: dict[str, list[Event]] = {}
-        self.calls: list[tuple[str, str, str, str | None]] = []
-        self.explode: Exception | None = None
-        self.rules = [
-            RuleView(
-                name="http-5xx-ratio",
-                group="api",
-                source="prometheus",
-                action="rollback",
-                severity="critical",
-                threshold="> 0.05",
-                for_seconds=60.0,
-                interval_seconds=15.0,
-                verdict=Verdict.PENDING,
-                last_value=0.0712,
-                worst_value=float("nan"),
-                pending_since=NOW + 30,
-                last_eval_at=NOW + 45,
-                baseline=None,
-                reason=None,
-            )
-        ]
-
-    def record(self, window_id: str, kind: EventKind, message: str, rule: str | None = None) -> None:
-        """Append a journal entry."""
-        journal = self.events.setdefault(window_id, [])
-        journal.append(Event(window_id, self.now, kind, message, rule=rule, seq=len(journal) + 1))
-
-    def _get(self, window_id: str) -> Window:
-        if self.explode is not None:
-            raise self.explode
-        if window_id not in self.windows:
-            raise NotFound(f"no window {window_id}")
-        return self.windows[window_id]
-
-    async def open_window(
-        self, deployment: Deployment, *, window_seconds: float | None, actor: str
-    ) -> Window:
-        if self.explode is not None:
-            raise self.explode
-        self.now += 1
-        length = 1800.0 if window_seconds is None else window_seconds
-        window = Window(new_id(), deployment, WindowPhase.WATCHING, self.now, self.now + length, self.now)
-        self.windows[window.id] = window
-        self.calls.append(("open", window.id, actor, None))
-        self.record(window.id, EventKind.WINDOW_OPENED, f"watching {deployment.service}")
-        return window
-
-    async def detail(self, window_id: str) -> WindowDetail:
-        return WindowDetail(self._get(window_id), list(self.rules), list(self.events.get(window_id, [])))
-
-    async def list_windows(
-        self,
-        *,
-        service: str | None = None,
-        environment: str | None = None,
-        phases: Collection[WindowPhase] | None = None,
-        limit: int = 100,
-    ) -> list[Window]:
-        found = [
-            w
-            for w in self.windows.values()
-            if (service is None or w.deployment.service == service)
-            and (environment is None or w.deployment.environment == environment)
-            and (phases is None or w.phase in phases)
-        ]
-        return sorted(found, key=lambda w: w.started_at, reverse=True)[:limit]
-
-    async def _move(
-        self, name: str, window_id: str, allowed: Collection[WindowPhase], to: WindowPhase,
-        actor: str, reason: str | None,
-    ) -> Window:
-        window = self._get(window_id)
-        if window.phase not in allowed:
-            raise Conflict(f"cannot {name} a window that is {window.phase.value}")
-        self.calls.append((name, window_id, actor, reason))
-        moved = window.with_phase(to, self.now, reason)
-        self.windows[window_id] = moved
-        return moved
-
-    async def hold(self, window_id: str, *, actor: str, reason: str | None) -> Window:
-        return await self._move("hold", window_id, {WindowPhase.WATCHING}, WindowPhase.HELD, actor, reason)
-
-    async def resume(self, window_id: str, *, actor: str, reason: str | None) -> Window:
-        return await self._move("resume", window_id, {WindowPhase.HELD}, WindowPhase.WATCHING, actor, reason)
-
-    async def rollback(self, window_id: str, *, actor: str, reason: str | None) -> Window:
-        evaluating = {WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL}
-        return await self._move("rollback", window_id, evaluating, WindowPhase.ROLLED_BACK, actor, reason)
-
-    async def abort(self, window_id: str, *, actor: str, reason: str | None) -> Window:
-        evaluating = {WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL}
-        return await self._move("abort", window_id, evaluating, WindowPhase.ABORTED, actor, reason)
-
-
-@dataclass
-class Harness:
-    """What a test gets: the controller and readiness switch behind the app."""
-
-    controller: FakeController = field(default_factory=FakeController)
-    is_ready: bool = True
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self) -> None:
-        Counter("watchdog_test_things", "a metric to find", registry=self.registry).inc()
-
-    async def ready(self) -> bool:
-        return self.is_ready
-
-    def app(self, api_token: str | None = TOKEN) -> web.Application:
-        return build_web_app(
-            self.controller,
-            api_token=api_token,
-            base_url=BASE_URL,
-            max_body_bytes=MAX_BODY,
-            registry=self.registry,
-            ready=self.ready,
-            clock=lambda: self.controller.now,
-        )
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Start ``app`` on a free loopback port; return the runner and its URL."""
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
 
 
 @pytest.fixture
@@ -222,10 +72,14 @@ def assert_error(resp: httpx.Response, status: int, field: str | None = None) ->
 # --- happy paths ----------------------------------------------------------------------
 
 
-async def test_open_window_201_with_location(client: httpx.AsyncClient, ctrl: FakeController) -> None:
+async def test_open_window_201_with_location(
+    client: httpx.AsyncClient, ctrl: FakeController
+) -> None:
     resp = await client.post(
         DEPLOYMENTS,
-        json=deployment(labels={"region": "eu-west-1"}, window="45m", plan="helm-undo", environment="staging"),
+        json=deployment(
+            labels={"region": "eu-west-1"}, window="45m", plan="helm-undo", environment="staging"
+        ),
     )
     assert resp.status_code == 201, resp.text
     body = WindowOut.model_validate(resp.json())
@@ -269,7 +123,9 @@ async def test_list_filters(client: httpx.AsyncClient) -> None:
 
 async def test_detail_has_rules_and_events(client: httpx.AsyncClient, ctrl: FakeController) -> None:
     opened = await open_window(client)
-    ctrl.record(opened["id"], EventKind.RULE_PENDING, "5xx ratio 0.07 above 5%", rule="http-5xx-ratio")
+    ctrl.record(
+        opened["id"], EventKind.RULE_PENDING, "5xx ratio 0.07 above 5%", rule="http-5xx-ratio"
+    )
     resp = await client.get(f"{DEPLOYMENTS}/{opened['id']}")
     assert resp.status_code == 200
     raw = resp.json()
@@ -293,12 +149,17 @@ async def test_detail_has_rules_and_events(client: httpx.AsyncClient, ctrl: Fake
     ],
 )
 async def test_actions(
-    client: httpx.AsyncClient, ctrl: FakeController, action: str, start: WindowPhase, end: WindowPhase
+    client: httpx.AsyncClient,
+    ctrl: FakeController,
+    action: str,
+    start: WindowPhase,
+    end: WindowPhase,
 ) -> None:
     opened = await open_window(client)
     ctrl.windows[opened["id"]] = ctrl.windows[opened["id"]].with_phase(start, ctrl.now)
     resp = await client.post(
-        f"{DEPLOYMENTS}/{opened['id']}/{action}", json={"actor": "alice", "reason": "checking the graphs"}
+        f"{DEPLOYMENTS}/{opened['id']}/{action}",
+        json={"actor": "alice", "reason": "checking the graphs"},
     )
     assert resp.status_code == 200, resp.text
     body = WindowOut.model_validate(resp.json())
@@ -364,7 +225,9 @@ async def test_auth_disabled_without_token() -> None:
         await runner.cleanup()
 
 
-async def test_unexpected_error_is_500_without_internals(client: httpx.AsyncClient, ctrl: FakeController) -> None:
+async def test_unexpected_error_is_500_without_internals(
+    client: httpx.AsyncClient, ctrl: FakeController
+) -> None:
     ctrl.explode = RuntimeError("password=hunter2 at /srv/db")
     resp = await client.get(f"{DEPLOYMENTS}/abc")
     assert_error(resp, 500)
@@ -379,20 +242,62 @@ JSON = {"Content-Type": "application/json"}
 NESTED = b"[" * 10_000 + b"]" * 10_000
 
 BAD_INPUT: list[tuple[str, str, str, dict[str, Any], int, str | None]] = [
-    ("malformed json", "POST", DEPLOYMENTS, {"content": b'{"service": "a",', "headers": JSON}, 400, None),
+    (
+        "malformed json",
+        "POST",
+        DEPLOYMENTS,
+        {"content": b'{"service": "a",', "headers": JSON},
+        400,
+        None,
+    ),
     ("array body", "POST", DEPLOYMENTS, {"json": [deployment()]}, 422, None),
     ("string body", "POST", DEPLOYMENTS, {"json": "checkout"}, 422, None),
     ("empty body", "POST", DEPLOYMENTS, {"content": b"", "headers": JSON}, 400, None),
     ("version int", "POST", DEPLOYMENTS, {"json": deployment(version=123)}, 422, "version"),
     ("missing version", "POST", DEPLOYMENTS, {"json": {"service": "checkout"}}, 422, "version"),
     ("unknown field", "POST", DEPLOYMENTS, {"json": deployment(colour="red")}, 422, "colour"),
-    ("promql injection", "POST", DEPLOYMENTS, {"json": deployment(version='1"}) or vector(1')}, 422, "version"),
-    ("trailing newline", "POST", DEPLOYMENTS, {"json": deployment(service="checkout\n")}, 422, "service"),
+    (
+        "promql injection",
+        "POST",
+        DEPLOYMENTS,
+        {"json": deployment(version='1"}) or vector(1')},
+        422,
+        "version",
+    ),
+    (
+        "trailing newline",
+        "POST",
+        DEPLOYMENTS,
+        {"json": deployment(service="checkout\n")},
+        422,
+        "service",
+    ),
     ("empty service", "POST", DEPLOYMENTS, {"json": deployment(service="")}, 422, "service"),
     ("huge version", "POST", DEPLOYMENTS, {"json": deployment(version="9" * 3000)}, 422, "version"),
-    ("unsafe label value", "POST", DEPLOYMENTS, {"json": deployment(labels={"team": 'a"} or 1'})}, 422, "labels.team"),
-    ("bad label name", "POST", DEPLOYMENTS, {"json": deployment(labels={"bad-name": "x"})}, 422, "labels"),
-    ("too many labels", "POST", DEPLOYMENTS, {"json": deployment(labels={f"l{i}": "x" for i in range(33)})}, 422, "labels"),
+    (
+        "unsafe label value",
+        "POST",
+        DEPLOYMENTS,
+        {"json": deployment(labels={"team": 'a"} or 1'})},
+        422,
+        "labels.team",
+    ),
+    (
+        "bad label name",
+        "POST",
+        DEPLOYMENTS,
+        {"json": deployment(labels={"bad-name": "x"})},
+        422,
+        "labels",
+    ),
+    (
+        "too many labels",
+        "POST",
+        DEPLOYMENTS,
+        {"json": deployment(labels={f"l{i}": "x" for i in range(33)})},
+        422,
+        "labels",
+    ),
     ("labels list", "POST", DEPLOYMENTS, {"json": deployment(labels=["a"])}, 422, "labels"),
     ("window soon", "POST", DEPLOYMENTS, {"json": deployment(window="soon")}, 422, "window"),
     ("window negative", "POST", DEPLOYMENTS, {"json": deployment(window=-5)}, 422, "window"),
@@ -400,16 +305,75 @@ BAD_INPUT: list[tuple[str, str, str, dict[str, Any], int, str | None]] = [
     ("window zero", "POST", DEPLOYMENTS, {"json": deployment(window="0s")}, 422, "window"),
     ("window too long", "POST", DEPLOYMENTS, {"json": deployment(window="8d")}, 422, "window"),
     ("window bool", "POST", DEPLOYMENTS, {"json": deployment(window=True)}, 422, "window"),
-    ("window 1e400", "POST", DEPLOYMENTS, {"content": b'{"service":"a","version":"1","window":1e400}', "headers": JSON}, 422, "window"),
-    ("NaN", "POST", DEPLOYMENTS, {"content": b'{"service":"a","version":"1","window":NaN}', "headers": JSON}, 400, None),
-    ("huge integer", "POST", DEPLOYMENTS, {"content": b'{"window":' + b"9" * 4400 + b"}", "headers": JSON}, 400, None),
+    (
+        "window 1e400",
+        "POST",
+        DEPLOYMENTS,
+        {"content": b'{"service":"a","version":"1","window":1e400}', "headers": JSON},
+        422,
+        "window",
+    ),
+    (
+        "NaN",
+        "POST",
+        DEPLOYMENTS,
+        {"content": b'{"service":"a","version":"1","window":NaN}', "headers": JSON},
+        400,
+        None,
+    ),
+    (
+        "huge integer",
+        "POST",
+        DEPLOYMENTS,
+        {"content": b'{"window":' + b"9" * 4400 + b"}", "headers": JSON},
+        400,
+        None,
+    ),
     ("oversized", "POST", DEPLOYMENTS, {"json": deployment(plan="x" * (MAX_BODY + 10))}, 413, None),
-    ("text/plain", "POST", DEPLOYMENTS, {"content": json.dumps(deployment()).encode(), "headers": {"Content-Type": "text/plain"}}, 415, None),
-    ("no content type", "POST", DEPLOYMENTS, {"content": json.dumps(deployment()).encode(), "headers": {"Content-Type": ""}}, 415, None),
+    (
+        "text/plain",
+        "POST",
+        DEPLOYMENTS,
+        {"content": json.dumps(deployment()).encode(), "headers": {"Content-Type": "text/plain"}},
+        415,
+        None,
+    ),
+    (
+        "no content type",
+        "POST",
+        DEPLOYMENTS,
+        {"content": json.dumps(deployment()).encode(), "headers": {"Content-Type": ""}},
+        415,
+        None,
+    ),
     ("deeply nested", "POST", DEPLOYMENTS, {"content": NESTED, "headers": JSON}, 400, None),
-    ("nested under field", "POST", DEPLOYMENTS, {"content": b'{"service":"a","version":"1","labels":' + b"[" * 900 + b"]" * 900 + b"}", "headers": JSON}, 422, "labels"),
-    ("non-utf8", "POST", DEPLOYMENTS, {"content": b'{"service": "\xff\xfe", "version": "1"}', "headers": JSON}, 400, None),
-    ("utf16", "POST", DEPLOYMENTS, {"content": json.dumps(deployment()).encode("utf-16"), "headers": JSON}, 400, None),
+    (
+        "nested under field",
+        "POST",
+        DEPLOYMENTS,
+        {
+            "content": b'{"service":"a","version":"1","labels":' + b"[" * 900 + b"]" * 900 + b"}",
+            "headers": JSON,
+        },
+        422,
+        "labels",
+    ),
+    (
+        "non-utf8",
+        "POST",
+        DEPLOYMENTS,
+        {"content": b'{"service": "\xff\xfe", "version": "1"}', "headers": JSON},
+        400,
+        None,
+    ),
+    (
+        "utf16",
+        "POST",
+        DEPLOYMENTS,
+        {"content": json.dumps(deployment()).encode("utf-16"), "headers": JSON},
+        400,
+        None,
+    ),
     ("unknown id", "GET", f"{DEPLOYMENTS}/doesnotexist", {}, 404, None),
     ("unknown id action", "POST", f"{DEPLOYMENTS}/doesnotexist/rollback", {"json": {}}, 404, None),
     ("id with odd chars", "GET", f"{DEPLOYMENTS}/a%20b", {}, 404, None),
@@ -426,12 +390,47 @@ BAD_INPUT: list[tuple[str, str, str, dict[str, Any], int, str | None]] = [
     ("unknown param", "GET", DEPLOYMENTS, {"params": {"servce": "x"}}, 422, "servce"),
     ("unsafe service filter", "GET", DEPLOYMENTS, {"params": {"service": '"}'}}, 422, "service"),
     ("action array", "POST", f"{DEPLOYMENTS}/abc/hold", {"json": []}, 422, None),
-    ("action unknown field", "POST", f"{DEPLOYMENTS}/abc/hold", {"json": {"force": True}}, 422, "force"),
-    ("reason too long", "POST", f"{DEPLOYMENTS}/abc/hold", {"json": {"reason": "x" * 501}}, 422, "reason"),
-    ("reason control chars", "POST", f"{DEPLOYMENTS}/abc/hold", {"json": {"reason": "a\x1b[31mred"}}, 422, "reason"),
-    ("reason lone surrogate", "POST", f"{DEPLOYMENTS}/abc/hold", {"content": b'{"reason": "\\ud800"}', "headers": JSON}, 422, "reason"),
+    (
+        "action unknown field",
+        "POST",
+        f"{DEPLOYMENTS}/abc/hold",
+        {"json": {"force": True}},
+        422,
+        "force",
+    ),
+    (
+        "reason too long",
+        "POST",
+        f"{DEPLOYMENTS}/abc/hold",
+        {"json": {"reason": "x" * 501}},
+        422,
+        "reason",
+    ),
+    (
+        "reason control chars",
+        "POST",
+        f"{DEPLOYMENTS}/abc/hold",
+        {"json": {"reason": "a\x1b[31mred"}},
+        422,
+        "reason",
+    ),
+    (
+        "reason lone surrogate",
+        "POST",
+        f"{DEPLOYMENTS}/abc/hold",
+        {"content": b'{"reason": "\\ud800"}', "headers": JSON},
+        422,
+        "reason",
+    ),
     ("unsafe actor", "POST", f"{DEPLOYMENTS}/abc/hold", {"json": {"actor": "a b"}}, 422, "actor"),
-    ("action text/plain", "POST", f"{DEPLOYMENTS}/abc/hold", {"content": b"{}", "headers": {"Content-Type": "text/plain"}}, 415, None),
+    (
+        "action text/plain",
+        "POST",
+        f"{DEPLOYMENTS}/abc/hold",
+        {"content": b"{}", "headers": {"Content-Type": "text/plain"}},
+        415,
+        None,
+    ),
 ]
 
 
@@ -441,7 +440,12 @@ BAD_INPUT: list[tuple[str, str, str, dict[str, Any], int, str | None]] = [
     ids=[case[0] for case in BAD_INPUT],
 )
 async def test_bad_input_is_a_json_4xx(
-    client: httpx.AsyncClient, method: str, path: str, kwargs: dict[str, Any], status: int, field: str | None
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    kwargs: dict[str, Any],
+    status: int,
+    field: str | None,
 ) -> None:
     resp = await client.request(method, path, **kwargs)
     error = assert_error(resp, status, field)
@@ -454,7 +458,9 @@ async def test_bad_input_is_a_json_4xx(
     assert health.status_code == 200
 
 
-async def test_rollback_of_terminal_window_is_409(client: httpx.AsyncClient, ctrl: FakeController) -> None:
+async def test_rollback_of_terminal_window_is_409(
+    client: httpx.AsyncClient, ctrl: FakeController
+) -> None:
     opened = await open_window(client)
     assert (await client.post(f"{DEPLOYMENTS}/{opened['id']}/rollback", json={})).status_code == 200
     for action in ("rollback", "hold", "abort"):
@@ -500,7 +506,9 @@ def assert_refs_resolve(node: Any, doc: dict[str, Any]) -> None:
             assert_refs_resolve(value, doc)
 
 
-async def test_responses_match_openapi_schemas(client: httpx.AsyncClient, ctrl: FakeController) -> None:
+async def test_responses_match_openapi_schemas(
+    client: httpx.AsyncClient, ctrl: FakeController
+) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     doc = (await client.get("/openapi.json")).json()
 
@@ -516,6 +524,26 @@ async def test_responses_match_openapi_schemas(client: httpx.AsyncClient, ctrl: 
     ctrl.record(window_id, EventKind.RULE_FIRING, "boom", rule="http-5xx-ratio")
     check(await client.get(DEPLOYMENTS), DEPLOYMENTS, "get")
     check(await client.get(f"{DEPLOYMENTS}/{window_id}"), "/api/v1/deployments/{id}", "get")
-    check(await client.post(f"{DEPLOYMENTS}/{window_id}/hold"), "/api/v1/deployments/{id}/hold", "post")
+    check(
+        await client.post(f"{DEPLOYMENTS}/{window_id}/hold"),
+        "/api/v1/deployments/{id}/hold",
+        "post",
+    )
     check(await client.post(DEPLOYMENTS, json={"version": 1}), DEPLOYMENTS, "post")
     check(await client.get(f"{DEPLOYMENTS}/nope"), "/api/v1/deployments/{id}", "get")
+
+
+@pytest.mark.parametrize(
+    "value", ["a", "v1.2.3", "eu-west-1", "a" * 128, "a" * 129, "", "-a", "a\n", "a b", 'x"}', "ü"]
+)
+def test_schema_patterns_agree_with_the_validators(value: str) -> None:
+    import re
+
+    from watchdog.rulefile.template import SAFE_LABEL_NAME, SAFE_VALUE
+    from watchdog.web.schemas import LABEL_NAME_PATTERN, SAFE_SCHEMA
+
+    # JSON Schema patterns are ECMA regexes: `$` never matches before a final newline.
+    ecma_value = re.compile(SAFE_SCHEMA["pattern"].removesuffix("$") + r"\Z")
+    ecma_label = re.compile(LABEL_NAME_PATTERN.removesuffix("$") + r"\Z")
+    assert bool(ecma_value.search(value)) == bool(SAFE_VALUE.fullmatch(value))
+    assert bool(ecma_label.search(value)) == bool(SAFE_LABEL_NAME.fullmatch(value))

@@ -174,7 +174,9 @@ async def test_breach_must_hold_for_then_rolls_back_exactly_once(world: World) -
     assert kinds.count(EventKind.RULE_FIRING) == 1
     assert kinds.count(EventKind.ROLLBACK_STARTED) == 1
     assert kinds.count(EventKind.ROLLBACK_SUCCEEDED) == 1
-    started = [e for e in await world.store.list_events(w.id) if e.kind is EventKind.ROLLBACK_STARTED]
+    started = [
+        e for e in await world.store.list_events(w.id) if e.kind is EventKind.ROLLBACK_STARTED
+    ]
     assert "5xx ratio 0.2 for api" in started[0].message
     assert started[0].data["actor"] == "rule:errors"
 
@@ -299,6 +301,11 @@ async def test_rule_state_survives_a_new_engine(world: World, tmp_path: Path) ->
 async def test_conflicts_on_terminal_windows(world: World) -> None:
     w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
     await world.windows.abort(w.id, actor="bob", reason="wrong service")
-    for call in (world.windows.hold, world.windows.resume, world.windows.rollback, world.windows.abort):
+    for call in (
+        world.windows.hold,
+        world.windows.resume,
+        world.windows.rollback,
+        world.windows.abort,
+    ):
         with pytest.raises(Conflict):
             await call(w.id, actor="bob", reason=None)

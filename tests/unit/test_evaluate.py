@@ -15,7 +15,12 @@ NAN, INF = math.nan, math.inf
 
 
 def rule(**kw: Any) -> PrometheusRule:
-    base: dict[str, Any] = {"name": "r", "source": "prometheus", "query": "q", "threshold": "> 0.05"}
+    base: dict[str, Any] = {
+        "name": "r",
+        "source": "prometheus",
+        "query": "q",
+        "threshold": "> 0.05",
+    }
     base.update(kw)
     return PrometheusRule.model_validate(base)
 
@@ -57,9 +62,19 @@ SINGLE = [
         Sample.failed("query returned a range vector", transient=False),
         Verdict.INCONCLUSIVE,
     ),
-    ("error with on_error breach", {"on_error": "breach"}, Sample.failed("refused"), Verdict.FIRING),
+    (
+        "error with on_error breach",
+        {"on_error": "breach"},
+        Sample.failed("refused"),
+        Verdict.FIRING,
+    ),
     ("error with on_error ok", {"on_error": "ok"}, Sample.failed("refused"), Verdict.OK),
-    ("error never reads as no_data", {"no_data": "breach"}, Sample.failed("x"), Verdict.INCONCLUSIVE),
+    (
+        "error never reads as no_data",
+        {"no_data": "breach"},
+        Sample.failed("x"),
+        Verdict.INCONCLUSIVE,
+    ),
     ("one of several series breaches", {}, series(("a", 0.0), ("b", 0.3)), Verdict.FIRING),
     ("all series healthy", {}, series(("a", 0.0), ("b", 0.01)), Verdict.OK),
     ("a NaN series beside a healthy one", {}, series(("a", 0.0), ("b", NAN)), Verdict.INCONCLUSIVE),
@@ -127,7 +142,9 @@ def test_errors_with_on_error_breach_fire_after_for() -> None:
         result = evaluate(r, state, Sample.failed("connection refused"), now=t)
         state = result.state
         assert result.verdict is Verdict.PENDING
-    assert evaluate(r, state, Sample.failed("connection refused"), now=180).verdict is Verdict.FIRING
+    assert (
+        evaluate(r, state, Sample.failed("connection refused"), now=180).verdict is Verdict.FIRING
+    )
     assert state.failures == 3
 
 

@@ -7,6 +7,7 @@ set keeps it when a new file is bad.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +208,16 @@ def _load_file(
     return _flatten(path, parsed, rule_file)
 
 
+def _in_order(problems: list[str]) -> list[str]:
+    """Sort ``file:line: message`` problems by file, then line (stable otherwise)."""
+
+    def key(problem: str) -> tuple[str, int]:
+        match = re.match(r"^(.*?):(\d+): ", problem)
+        return (match.group(1), int(match.group(2))) if match else (problem, 0)
+
+    return sorted(problems, key=key)
+
+
 def load_rules(paths: Iterable[Path]) -> RuleSet:
     """Load every rule file under ``paths`` (files or directories of ``*.yml``/``*.yaml``).
 
@@ -220,7 +231,7 @@ def load_rules(paths: Iterable[Path]) -> RuleSet:
         rules.extend(loaded or [])
     problems.extend(_duplicates(names))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_in_order(problems))
     return RuleSet.of(rules, (str(f) for f in files))
 
 
@@ -239,4 +250,4 @@ def check_report(paths: list[Path]) -> tuple[list[str], list[str]]:
             f"{path}: SUCCESS: {len(loaded)} rules in {groups} groups ({', '.join(kinds)})"
         )
     problems.extend(_duplicates(names))
-    return summaries, problems
+    return summaries, _in_order(problems)

@@ -8,6 +8,7 @@ Schema of each field says the same thing, so the OpenAPI document is honest abou
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from pydantic import (
@@ -206,23 +207,10 @@ class RuleOut(BaseModel):
     @classmethod
     def of(cls, rule: RuleView) -> RuleOut:
         """Render a :class:`watchdog.web.control.RuleView`."""
-        return cls(
-            name=rule.name,
-            group=rule.group,
-            source=rule.source,
-            action=rule.action,
-            severity=rule.severity,
-            threshold=rule.threshold,
-            for_seconds=rule.for_seconds,
-            interval_seconds=rule.interval_seconds,
-            verdict=rule.verdict,
-            last_value=rule.last_value,
-            worst_value=rule.worst_value,
-            pending_since=iso(rule.pending_since),
-            last_eval_at=iso(rule.last_eval_at),
-            baseline=rule.baseline,
-            reason=rule.reason,
-        )
+        fields = asdict(rule)
+        fields["pending_since"] = iso(rule.pending_since)
+        fields["last_eval_at"] = iso(rule.last_eval_at)
+        return cls(**fields)
 
 
 class EventOut(BaseModel):
@@ -303,7 +291,11 @@ class ApiError(Exception):
     def from_validation(cls, exc: ValidationError) -> ApiError:
         """A 422 naming every failing field (input values are never echoed)."""
         details = [
-            ErrorDetail(field=_field(e["loc"]), message=e["msg"][:300], type=e["type"])
+            ErrorDetail(
+                field=_field(e["loc"]),
+                message=e["msg"].removeprefix("Value error, ")[:300],
+                type=e["type"],
+            )
             for e in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
         first = details[0]

@@ -146,9 +146,9 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Re
         limit = request.app[SERVER_CONFIG].max_body_bytes
         message = f"request body is larger than {limit} bytes"
     elif exc.status == 404:
-        message = f"no route {request.path}"
+        message = f"no route {request.path[:200]}"
     elif exc.status == 405:
-        message = f"method {request.method} is not allowed on {request.path}"
+        message = f"method {request.method[:20]} is not allowed on {request.path[:200]}"
     headers = {k: v for k in _KEPT_HEADERS if (v := exc.headers.get(k)) is not None}
     return error_response(ErrorBody(status=exc.status, message=message), headers)
 

@@ -1,0 +1,119 @@
+"""`watchdog serve` as a real process, driven by the `watchdog` CLI as people use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from examples.stack import REPO, PromStack, start_watchdog
+
+pytestmark = pytest.mark.e2e
+
+
+def cli(
+    *args: str, token: str | None = None, url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHDOG_")}
+    if token:
+        env["WATCHDOG_API_TOKEN"] = token
+    if url:
+        env["WATCHDOG_URL"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "watchdog", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=REPO,
+    )
+
+
+def test_check_the_shipped_rule_pack_and_the_demo_rules() -> None:
+    result = cli("check", "rules/", "examples/demo/rules.yml")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and all(": SUCCESS: " in line for line in lines)
+
+
+def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "groups:\n  - name: g\n    rules:\n"
+        "      - name: a\n        source: nope\n"
+        "      - name: b\n        source: prometheus\n        query: up\n        threshold: '>'\n"
+    )
+    result = cli("check", str(bad), str(tmp_path / "missing.yml"))
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"{bad}:5: unknown source 'nope' (expected one of: prometheus, http)",
+        f"{bad}:9: threshold: invalid threshold '>': expected OP NUMBER, OP N * baseline "
+        "or OP baseline [* N] [+ N], with OP one of > >= < <= == !=",
+        f"{tmp_path / 'missing.yml'}:0: no such file or directory",
+    ]
+
+
+def test_serve_refuses_bad_rules_with_file_line_and_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("groups:\n  - name: g\n    rules:\n      - name: a\n        source: nope\n")
+    env_rules = {"WATCHDOG_RULES": str(bad), "WATCHDOG_STORE_URL": f"sqlite:///{tmp_path}/x.db"}
+    result = subprocess.run(
+        [sys.executable, "-m", "watchdog", "serve", "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env_rules},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{bad}:5: unknown source 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_deploy_commands_against_a_running_service(prom_stack: PromStack, tmp_path: Path) -> None:
+    settings = {
+        "config": str(REPO / "examples/demo/watchdog.yml"),
+        "rules": str(REPO / "examples/demo/rules.yml"),
+        "prometheus_url": prom_stack.prom_url,
+    }
+    with start_watchdog(tmp_path / "wd", settings) as wd:
+        started = cli(
+            "deploy", "start", "--service", "demo", "--version", "v7", "--previous-version", "v6",
+            "--environment", "ci", "--label", f"port={prom_stack.demo.port}", "--json",
+            token=wd.token, url=wd.url,
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        window = json.loads(started.stdout)
+        assert window["phase"] == "watching" and window["version"] == "v7"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            detail = wd.window(window["id"])
+            if all(r["last_value"] is not None for r in detail["rules"]):
+                break
+            time.sleep(0.3)
+        status = cli("deploy", "status", window["id"], token=wd.token, url=wd.url)
+        assert status.returncode == 0, status.stderr
+        assert "http-5xx-ratio" in status.stdout and "window_opened" in status.stdout
+        held = cli(
+            "deploy", "hold", window["id"], "--reason", "looking", token=wd.token, url=wd.url
+        )
+        assert held.returncode == 0 and "held" in held.stdout
+        listed = cli("deploy", "list", "--phase", "held", "--json", token=wd.token, url=wd.url)
+        assert [w["id"] for w in json.loads(listed.stdout)["windows"]] == [window["id"]]
+        aborted = cli("deploy", "abort", window["id"], token=wd.token, url=wd.url)
+        assert aborted.returncode == 0
+        again = cli("deploy", "rollback", window["id"], token=wd.token, url=wd.url)
+        assert again.returncode == 1 and "aborted" in again.stderr
+        wrong = cli("deploy", "status", window["id"], token="wrong-token-123", url=wd.url)
+        assert wrong.returncode == 1
+        assert wd.token not in wd.log()  # the token never reaches the logs
+    mine = [
+        c
+        for c in prom_stack.demo.rollback_calls()
+        if str(c["headers"].get("Idempotency-Key", "")).startswith(window["id"])
+    ]
+    assert mine == []  # held, then aborted: never rolled back

@@ -1,0 +1,185 @@
+"""Small, honest fakes shared by tests: an in-memory Controller behind the real web app.
+
+Phases move as the Controller protocol says and terminal windows refuse actions; the
+real engine has its own end-to-end tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter
+
+from watchdog.errors import Conflict, NotFound
+from watchdog.model import (
+    Deployment,
+    Event,
+    EventKind,
+    Verdict,
+    Window,
+    WindowPhase,
+    new_id,
+)
+from watchdog.web.control import RuleView, WindowDetail
+from watchdog.web.server import build_web_app
+
+TOKEN = "s3cret-token-for-tests"
+BASE_URL = "http://watchdog.example"
+MAX_BODY = 64 * 1024
+NOW = 1_800_000_000.0
+
+
+class FakeController:
+    """A dict of windows behind the Controller protocol."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+        self.windows: dict[str, Window] = {}
+        self.events: dict[str, list[Event]] = {}
+        self.calls: list[tuple[str, str, str, str | None]] = []
+        self.explode: Exception | None = None
+        self.rules = [
+            RuleView(
+                name="http-5xx-ratio",
+                group="api",
+                source="prometheus",
+                action="rollback",
+                severity="critical",
+                threshold="> 0.05",
+                for_seconds=60.0,
+                interval_seconds=15.0,
+                verdict=Verdict.PENDING,
+                last_value=0.0712,
+                worst_value=float("nan"),
+                pending_since=NOW + 30,
+                last_eval_at=NOW + 45,
+                baseline=None,
+                reason=None,
+            )
+        ]
+
+    def record(
+        self, window_id: str, kind: EventKind, message: str, rule: str | None = None
+    ) -> None:
+        """Append a journal entry."""
+        journal = self.events.setdefault(window_id, [])
+        journal.append(Event(window_id, self.now, kind, message, rule=rule, seq=len(journal) + 1))
+
+    def _get(self, window_id: str) -> Window:
+        if self.explode is not None:
+            raise self.explode
+        if window_id not in self.windows:
+            raise NotFound(f"no window {window_id}")
+        return self.windows[window_id]
+
+    async def open_window(
+        self, deployment: Deployment, *, window_seconds: float | None, actor: str
+    ) -> Window:
+        if self.explode is not None:
+            raise self.explode
+        self.now += 1
+        length = 1800.0 if window_seconds is None else window_seconds
+        window = Window(
+            new_id(), deployment, WindowPhase.WATCHING, self.now, self.now + length, self.now
+        )
+        self.windows[window.id] = window
+        self.calls.append(("open", window.id, actor, None))
+        self.record(window.id, EventKind.WINDOW_OPENED, f"watching {deployment.service}")
+        return window
+
+    async def detail(self, window_id: str) -> WindowDetail:
+        return WindowDetail(
+            self._get(window_id), list(self.rules), list(self.events.get(window_id, []))
+        )
+
+    async def list_windows(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        phases: Collection[WindowPhase] | None = None,
+        limit: int = 100,
+    ) -> list[Window]:
+        found = [
+            w
+            for w in self.windows.values()
+            if (service is None or w.deployment.service == service)
+            and (environment is None or w.deployment.environment == environment)
+            and (phases is None or w.phase in phases)
+        ]
+        return sorted(found, key=lambda w: w.started_at, reverse=True)[:limit]
+
+    async def _move(
+        self,
+        name: str,
+        window_id: str,
+        allowed: Collection[WindowPhase],
+        to: WindowPhase,
+        actor: str,
+        reason: str | None,
+    ) -> Window:
+        window = self._get(window_id)
+        if window.phase not in allowed:
+            raise Conflict(f"cannot {name} a window that is {window.phase.value}")
+        self.calls.append((name, window_id, actor, reason))
+        moved = window.with_phase(to, self.now, reason)
+        self.windows[window_id] = moved
+        return moved
+
+    async def hold(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        return await self._move(
+            "hold", window_id, {WindowPhase.WATCHING}, WindowPhase.HELD, actor, reason
+        )
+
+    async def resume(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        return await self._move(
+            "resume", window_id, {WindowPhase.HELD}, WindowPhase.WATCHING, actor, reason
+        )
+
+    async def rollback(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        evaluating = {WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL}
+        return await self._move(
+            "rollback", window_id, evaluating, WindowPhase.ROLLED_BACK, actor, reason
+        )
+
+    async def abort(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        evaluating = {WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL}
+        return await self._move("abort", window_id, evaluating, WindowPhase.ABORTED, actor, reason)
+
+
+@dataclass
+class Harness:
+    """What a test gets: the controller and readiness switch behind the app."""
+
+    controller: FakeController = field(default_factory=FakeController)
+    is_ready: bool = True
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        Counter("watchdog_test_things", "a metric to find", registry=self.registry).inc()
+
+    async def ready(self) -> bool:
+        return self.is_ready
+
+    def app(self, api_token: str | None = TOKEN) -> web.Application:
+        return build_web_app(
+            self.controller,
+            api_token=api_token,
+            base_url=BASE_URL,
+            max_body_bytes=MAX_BODY,
+            registry=self.registry,
+            ready=self.ready,
+            clock=lambda: self.controller.now,
+        )
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Start ``app`` on a free loopback port; return the runner and its URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
