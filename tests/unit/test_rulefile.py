@@ -279,9 +279,9 @@ def test_duplicate_names_across_files_and_every_problem_listed(tmp_path: Path) -
 def test_missing_path_and_empty_file(tmp_path: Path) -> None:
     empty = write(tmp_path, "empty.yml", "")
     _, problems = check_report([tmp_path / "nope.yml", empty])
-    assert problems == [
-        f"{tmp_path / 'nope.yml'}:0: no such file or directory",
+    assert problems == [  # sorted by file, then line
         f"{empty}:1: empty file: expected 'groups:'",
+        f"{tmp_path / 'nope.yml'}:0: no such file or directory",
     ]
 
 
