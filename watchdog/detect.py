@@ -6,8 +6,8 @@ JSON field of an HTTP endpoint, or a Prometheus info metric's label) every
 changes from A to B, a window opens for B with ``previous_version`` A.
 
 A deploy CI already registered through the API (the newest window has version B)
-is not opened twice. Our own rollback also changes the version (back from B to A). That flip must not
-open a window: when the service's newest window is rolling back / rolled back (or
+is not opened twice. Our own rollback also changes the version (back from B to A).
+That flip must not open a window: when the service's newest window is rolling back / rolled back (or
 failed to) and B is that window's ``previous_version``, the change is the rollback
 landing, and is only remembered.
 

@@ -142,9 +142,7 @@ class Engine:
             return Sample.failed(f"{type(exc).__name__}: {exc}", transient=False)
         finally:
             if self.metrics is not None:
-                self.metrics.source_seconds.labels(rule.source).observe(
-                    time.monotonic() - started
-                )
+                self.metrics.source_seconds.labels(rule.source).observe(time.monotonic() - started)
 
     async def evaluate_rule(self, window: Window, rule: AnyRule) -> Evaluation:
         """Sample, judge, persist, journal transitions, and decide when firing."""

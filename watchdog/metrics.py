@@ -127,4 +127,3 @@ class WindowsCollector(Collector):
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """Describe without calling the source (registration must not touch the store)."""
         return iter(())
-

@@ -97,7 +97,9 @@ class Settings(BaseSettings):
             )
         for watched in self.detect:
             if watched.plan is not None and watched.plan not in self.plans:
-                raise ValueError(f"detect {watched.service}: plan {watched.plan!r} is not one of the plans")
+                raise ValueError(
+                    f"detect {watched.service}: plan {watched.plan!r} is not one of the plans"
+                )
         scheme = self.store_url.get_secret_value().split(":", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("store_url must start with sqlite:/// or postgresql://")

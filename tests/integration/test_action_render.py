@@ -27,7 +27,13 @@ def ctx() -> ActionContext:
 
 
 def step(**kw: object) -> RenderStep:
-    body = {"kind": "render", "name": "render", "service_id": "{{ labels.render }}", "poll_interval": "5s", **kw}
+    body = {
+        "kind": "render",
+        "name": "render",
+        "service_id": "{{ labels.render }}",
+        "poll_interval": "5s",
+        **kw,
+    }
     return RenderStep.model_validate(body)
 
 
@@ -35,7 +41,11 @@ def step(**kw: object) -> RenderStep:
 async def fake() -> AsyncIterator[FakeRender]:
     async with running_fake_render() as fake:
         fake.add_service(
-            "srv-api", ("live", "c3"), ("deactivated", "c2"), ("build_failed", "c2b"), ("deactivated", "c1")
+            "srv-api",
+            ("live", "c3"),
+            ("deactivated", "c2"),
+            ("build_failed", "c2b"),
+            ("deactivated", "c1"),
         )
         yield fake
 
@@ -46,11 +56,15 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def executor(fake: FakeRender, client: httpx.AsyncClient, clock: FakeClock, key: str | None = API_KEY) -> RenderExecutor:
+def executor(
+    fake: FakeRender, client: httpx.AsyncClient, clock: FakeClock, key: str | None = API_KEY
+) -> RenderExecutor:
     return RenderExecutor(client, fake.url, key, clock)
 
 
-async def test_rolls_back_to_previous_live_deploy_and_follows_it(fake: FakeRender, client: httpx.AsyncClient) -> None:
+async def test_rolls_back_to_previous_live_deploy_and_follows_it(
+    fake: FakeRender, client: httpx.AsyncClient
+) -> None:
     clock = FakeClock()
     started = clock.now()
     result = await executor(fake, client, clock).run(step(), ctx())
@@ -66,27 +80,37 @@ async def test_rolls_back_to_previous_live_deploy_and_follows_it(fake: FakeRende
     assert methods.index("PATCH") < methods.index("POST")
 
 
-async def test_explicit_deploy_id_and_auto_deploy_kept(fake: FakeRender, client: httpx.AsyncClient) -> None:
-    await executor(fake, client, FakeClock()).run(step(deploy_id="dep-srv-api-3", disable_auto_deploy=False), ctx())
+async def test_explicit_deploy_id_and_auto_deploy_kept(
+    fake: FakeRender, client: httpx.AsyncClient
+) -> None:
+    await executor(fake, client, FakeClock()).run(
+        step(deploy_id="dep-srv-api-3", disable_auto_deploy=False), ctx()
+    )
     assert fake.calls("PATCH") == []
     assert fake.calls("POST") == [("/v1/services/srv-api/rollback", {"deployId": "dep-srv-api-3"})]
     assert fake.services["srv-api"]["autoDeploy"] == "yes"
 
 
-async def test_failed_rollback_deploy_is_permanent(fake: FakeRender, client: httpx.AsyncClient) -> None:
+async def test_failed_rollback_deploy_is_permanent(
+    fake: FakeRender, client: httpx.AsyncClient
+) -> None:
     fake.final_status = "update_failed"
     with pytest.raises(PermanentError, match=r"ended update_failed"):
         await executor(fake, client, FakeClock()).run(step(), ctx())
 
 
-async def test_deploy_that_never_settles_fails_without_second_rollback(fake: FakeRender, client: httpx.AsyncClient) -> None:
+async def test_deploy_that_never_settles_fails_without_second_rollback(
+    fake: FakeRender, client: httpx.AsyncClient
+) -> None:
     fake.polls_to_settle = 10_000
     with pytest.raises(PermanentError, match=r"still update_in_progress after 60s"):
         await executor(fake, client, FakeClock()).run(step(timeout="60s"), ctx())
     assert len(fake.calls("POST")) == 1
 
 
-async def test_transient_5xx_retried_by_the_runner_and_no_double_rollback(fake: FakeRender, client: httpx.AsyncClient) -> None:
+async def test_transient_5xx_retried_by_the_runner_and_no_double_rollback(
+    fake: FakeRender, client: httpx.AsyncClient
+) -> None:
     clock = FakeClock()
     runner = PlanRunner({"render": executor(fake, client, clock)}, clock)
     plan = Plan.model_validate({"steps": [step(backoff="1s").model_dump(by_alias=True)]})
@@ -97,7 +121,9 @@ async def test_transient_5xx_retried_by_the_runner_and_no_double_rollback(fake: 
     assert len(fake.calls("POST")) == 1
 
 
-async def test_retry_after_rollback_started_follows_it_instead_of_rolling_back_again(fake: FakeRender, client: httpx.AsyncClient) -> None:
+async def test_retry_after_rollback_started_follows_it_instead_of_rolling_back_again(
+    fake: FakeRender, client: httpx.AsyncClient
+) -> None:
     ex = executor(fake, client, FakeClock())
     fake.polls_to_settle = 10_000
     with pytest.raises(PermanentError):
@@ -108,13 +134,17 @@ async def test_retry_after_rollback_started_follows_it_instead_of_rolling_back_a
     assert fake.deploys["srv-api"][0]["status"] == "live"
 
 
-async def test_wrong_key_is_permanent_and_says_401(fake: FakeRender, client: httpx.AsyncClient) -> None:
+async def test_wrong_key_is_permanent_and_says_401(
+    fake: FakeRender, client: httpx.AsyncClient
+) -> None:
     with pytest.raises(PermanentError, match="401"):
         await executor(fake, client, FakeClock(), key="wrong-key-123456").run(step(), ctx())
     assert fake.calls("POST") == []
 
 
-async def test_no_key_configured_is_permanent_without_a_request(fake: FakeRender, client: httpx.AsyncClient) -> None:
+async def test_no_key_configured_is_permanent_without_a_request(
+    fake: FakeRender, client: httpx.AsyncClient
+) -> None:
     with pytest.raises(PermanentError, match="WATCHDOG_RENDER_API_KEY"):
         await executor(fake, client, FakeClock(), key=None).run(step(), ctx())
     assert fake.requests == []

@@ -30,12 +30,18 @@ def deploy(deploy_id: str, status: str, commit: str, trigger: str = "new_commit"
     """A deploy object as Render returns it."""
     return {
         "id": deploy_id,
-        "commit": {"id": commit, "message": f"commit {commit}", "createdAt": "2026-01-01T00:00:00Z"},
+        "commit": {
+            "id": commit,
+            "message": f"commit {commit}",
+            "createdAt": "2026-01-01T00:00:00Z",
+        },
         "status": status,
         "trigger": trigger,
         "createdAt": "2026-01-01T00:00:00Z",
         "updatedAt": "2026-01-01T00:00:00Z",
-        "finishedAt": "2026-01-01T00:00:00Z" if status not in {"created", "update_in_progress"} else None,
+        "finishedAt": "2026-01-01T00:00:00Z"
+        if status not in {"created", "update_in_progress"}
+        else None,
     }
 
 
@@ -86,7 +92,9 @@ def _service(request: web.Request) -> tuple[FakeRender, str]:
     fake: FakeRender = request.app[FAKE]
     sid = request.match_info["sid"]
     if sid not in fake.services:
-        raise web.HTTPNotFound(text='{"message":"service not found"}', content_type="application/json")
+        raise web.HTTPNotFound(
+            text='{"message":"service not found"}', content_type="application/json"
+        )
     return fake, sid
 
 
@@ -124,7 +132,9 @@ async def rollback(request: web.Request) -> web.Response:
     target = next((d for d in fake.deploys[sid] if d["id"] == (body or {}).get("deployId")), None)
     if target is None:
         return web.json_response({"message": "deployId not found"}, status=400)
-    new = deploy(f"dep-{sid}-rb{next(fake._ids)}", "update_in_progress", target["commit"]["id"], "rollback")
+    new = deploy(
+        f"dep-{sid}-rb{next(fake._ids)}", "update_in_progress", target["commit"]["id"], "rollback"
+    )
     fake.deploys[sid].insert(0, new)
     return web.json_response(new, status=201)
 

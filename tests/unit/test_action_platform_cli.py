@@ -37,22 +37,41 @@ def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return stubs
 
 
-async def test_compose_pins_previous_image_and_ups_the_service(bin_dir: Path, tmp_path: Path) -> None:
+async def test_compose_pins_previous_image_and_ups_the_service(
+    bin_dir: Path, tmp_path: Path
+) -> None:
     install_stub(bin_dir, "docker")
     project = tmp_path / "proj"
     project.mkdir()
     (project / "compose.yaml").write_text("services: {api: {image: 'ghcr.io/acme/api:1.5.0'}}\n")
     step = ComposeStep.model_validate(
-        {"kind": "compose", "name": "pin", "service": "api", "image": "ghcr.io/acme/api:{{ previous_version }}",
-         "project_directory": str(project), "project_name": "shop"}
+        {
+            "kind": "compose",
+            "name": "pin",
+            "service": "api",
+            "image": "ghcr.io/acme/api:{{ previous_version }}",
+            "project_directory": str(project),
+            "project_name": "shop",
+        }
     )
     result = await ComposeExecutor().run(step, ctx())
     calls = stub_calls(bin_dir, "docker")
     assert len(calls) == 1
     override = project / "compose.rollback.yml"
     assert calls[0]["argv"] == [
-        "compose", "--project-directory", str(project), "-p", "shop",
-        "-f", str(project / "compose.yaml"), "-f", str(override), "up", "-d", "--no-deps", "api",
+        "compose",
+        "--project-directory",
+        str(project),
+        "-p",
+        "shop",
+        "-f",
+        str(project / "compose.yaml"),
+        "-f",
+        str(override),
+        "up",
+        "-d",
+        "--no-deps",
+        "api",
     ]
     body = override.read_text().split("\n", 1)[1]
     assert json.loads(body) == {"services": {"api": {"image": "ghcr.io/acme/api:1.4.2"}}}
@@ -61,10 +80,18 @@ async def test_compose_pins_previous_image_and_ups_the_service(bin_dir: Path, tm
     assert calls[0]["env"]["WATCHDOG_PREVIOUS_VERSION"] == "1.4.2"
 
 
-async def test_compose_without_a_compose_file_is_permanent_and_runs_nothing(bin_dir: Path, tmp_path: Path) -> None:
+async def test_compose_without_a_compose_file_is_permanent_and_runs_nothing(
+    bin_dir: Path, tmp_path: Path
+) -> None:
     install_stub(bin_dir, "docker")
     step = ComposeStep.model_validate(
-        {"kind": "compose", "name": "pin", "service": "api", "image": "x:{{ previous_version }}", "cwd": str(tmp_path)}
+        {
+            "kind": "compose",
+            "name": "pin",
+            "service": "api",
+            "image": "x:{{ previous_version }}",
+            "cwd": str(tmp_path),
+        }
     )
     with pytest.raises(PermanentError, match="no compose file"):
         await ComposeExecutor().run(step, ctx())
@@ -75,7 +102,13 @@ async def test_compose_rejects_unsafe_previous_version(bin_dir: Path, tmp_path: 
     install_stub(bin_dir, "docker")
     (tmp_path / "compose.yaml").write_text("services: {}\n")
     step = ComposeStep.model_validate(
-        {"kind": "compose", "name": "pin", "service": "api", "image": "x:{{ previous_version }}", "cwd": str(tmp_path)}
+        {
+            "kind": "compose",
+            "name": "pin",
+            "service": "api",
+            "image": "x:{{ previous_version }}",
+            "cwd": str(tmp_path),
+        }
     )
     with pytest.raises(PermanentError, match="not allowed"):
         await ComposeExecutor().run(step, ctx(previous="1; rm -rf /"))
@@ -85,10 +118,20 @@ async def test_compose_rejects_unsafe_previous_version(bin_dir: Path, tmp_path: 
 async def test_compose_failure_retried_then_succeeds(bin_dir: Path, tmp_path: Path) -> None:
     install_stub(bin_dir, "docker", exits=[75])
     (tmp_path / "compose.yaml").write_text("services: {}\n")
-    plan = Plan.model_validate({"steps": [
-        {"kind": "compose", "name": "pin", "service": "api", "image": "x:{{ previous_version }}",
-         "cwd": str(tmp_path), "backoff": "1s"}
-    ]})
+    plan = Plan.model_validate(
+        {
+            "steps": [
+                {
+                    "kind": "compose",
+                    "name": "pin",
+                    "service": "api",
+                    "image": "x:{{ previous_version }}",
+                    "cwd": str(tmp_path),
+                    "backoff": "1s",
+                }
+            ]
+        }
+    )
     clock = FakeClock()
     outcome = await PlanRunner({"compose": ComposeExecutor()}, clock).run(plan, ctx(), _ignore)
     assert outcome.ok and outcome.steps[0].attempt == 2
@@ -98,14 +141,29 @@ async def test_compose_failure_retried_then_succeeds(bin_dir: Path, tmp_path: Pa
 async def test_kubectl_undo_then_status(bin_dir: Path) -> None:
     install_stub(bin_dir, "kubectl")
     step = KubernetesStep.model_validate(
-        {"kind": "kubernetes", "name": "undo", "deployment": "{{ service }}", "namespace": "{{ labels.ns }}",
-         "context": "prod-eu", "timeout": "100s"}
+        {
+            "kind": "kubernetes",
+            "name": "undo",
+            "deployment": "{{ service }}",
+            "namespace": "{{ labels.ns }}",
+            "context": "prod-eu",
+            "timeout": "100s",
+        }
     )
     result = await KubernetesExecutor().run(step, ctx())
     argvs = [c["argv"] for c in stub_calls(bin_dir, "kubectl")]
     assert argvs == [
         ["--context", "prod-eu", "-n", "shop", "rollout", "undo", "deployment/api"],
-        ["--context", "prod-eu", "-n", "shop", "rollout", "status", "deployment/api", "--timeout=80s"],
+        [
+            "--context",
+            "prod-eu",
+            "-n",
+            "shop",
+            "rollout",
+            "status",
+            "deployment/api",
+            "--timeout=80s",
+        ],
     ]
     env = stub_calls(bin_dir, "kubectl")[0]["env"]
     assert env["KUBECONFIG"] == "/etc/kube/config" and "WATCHDOG_API_TOKEN" not in env
@@ -114,15 +172,28 @@ async def test_kubectl_undo_then_status(bin_dir: Path) -> None:
 
 async def test_kubectl_to_revision(bin_dir: Path) -> None:
     install_stub(bin_dir, "kubectl")
-    step = KubernetesStep.model_validate({"kind": "kubernetes", "name": "undo", "deployment": "api", "to_revision": 7})
+    step = KubernetesStep.model_validate(
+        {"kind": "kubernetes", "name": "undo", "deployment": "api", "to_revision": 7}
+    )
     await KubernetesExecutor().run(step, ctx())
-    assert stub_calls(bin_dir, "kubectl")[0]["argv"] == ["-n", "default", "rollout", "undo", "deployment/api", "--to-revision=7"]
+    assert stub_calls(bin_dir, "kubectl")[0]["argv"] == [
+        "-n",
+        "default",
+        "rollout",
+        "undo",
+        "deployment/api",
+        "--to-revision=7",
+    ]
 
 
 async def test_kubectl_status_failure_is_permanent_and_undo_never_repeated(bin_dir: Path) -> None:
     install_stub(bin_dir, "kubectl", exits=[0, 1])
-    plan = Plan.model_validate({"steps": [{"kind": "kubernetes", "name": "undo", "deployment": "api", "retries": 3}]})
-    outcome = await PlanRunner({"kubernetes": KubernetesExecutor()}, FakeClock()).run(plan, ctx(), _ignore)
+    plan = Plan.model_validate(
+        {"steps": [{"kind": "kubernetes", "name": "undo", "deployment": "api", "retries": 3}]}
+    )
+    outcome = await PlanRunner({"kubernetes": KubernetesExecutor()}, FakeClock()).run(
+        plan, ctx(), _ignore
+    )
     assert not outcome.ok and "exited 1" in (outcome.error or "")
     argvs = [c["argv"] for c in stub_calls(bin_dir, "kubectl")]
     assert [a[3] for a in argvs] == ["undo", "status"]  # undo toggles: never run twice
@@ -130,18 +201,30 @@ async def test_kubectl_status_failure_is_permanent_and_undo_never_repeated(bin_d
 
 async def test_kubectl_undo_exit_75_is_not_retried(bin_dir: Path) -> None:
     install_stub(bin_dir, "kubectl", exits=[75])
-    plan = Plan.model_validate({"steps": [{"kind": "kubernetes", "name": "undo", "deployment": "api"}]})
-    outcome = await PlanRunner({"kubernetes": KubernetesExecutor()}, FakeClock()).run(plan, ctx(), _ignore)
+    plan = Plan.model_validate(
+        {"steps": [{"kind": "kubernetes", "name": "undo", "deployment": "api"}]}
+    )
+    outcome = await PlanRunner({"kubernetes": KubernetesExecutor()}, FakeClock()).run(
+        plan, ctx(), _ignore
+    )
     assert not outcome.ok and "not retried" in (outcome.error or "")
     assert len(stub_calls(bin_dir, "kubectl")) == 1
 
 
-async def test_alembic_downgrade_argv_env_and_cwd(bin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_alembic_downgrade_argv_env_and_cwd(
+    bin_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     install_stub(bin_dir, "alembic")
     monkeypatch.setenv("DATABASE_URL", "postgresql://app@db/app")
     step = AlembicStep.model_validate(
-        {"kind": "alembic", "name": "db-down", "revision": "ae1027a6acf", "config": "migrations/alembic.ini",
-         "cwd": str(tmp_path), "inherit_env": ["DATABASE_URL"]}
+        {
+            "kind": "alembic",
+            "name": "db-down",
+            "revision": "ae1027a6acf",
+            "config": "migrations/alembic.ini",
+            "cwd": str(tmp_path),
+            "inherit_env": ["DATABASE_URL"],
+        }
     )
     result = await AlembicExecutor().run(step, ctx())
     (call,) = stub_calls(bin_dir, "alembic")
@@ -152,12 +235,19 @@ async def test_alembic_downgrade_argv_env_and_cwd(bin_dir: Path, tmp_path: Path,
 
 
 def test_a_plan_with_a_migration_downgrade_is_a_data_loss_risk() -> None:
-    risky = Plan.model_validate({"steps": [
-        {"kind": "http", "name": "deploy", "url": "http://127.0.0.1/rb"},
-        {"kind": "alembic", "name": "db-down", "revision": "-1"},
-    ], "data_loss_risk": False})
+    risky = Plan.model_validate(
+        {
+            "steps": [
+                {"kind": "http", "name": "deploy", "url": "http://127.0.0.1/rb"},
+                {"kind": "alembic", "name": "db-down", "revision": "-1"},
+            ],
+            "data_loss_risk": False,
+        }
+    )
     assert risky.data_loss_risk
-    safe = Plan.model_validate({"steps": [{"kind": "kubernetes", "name": "undo", "deployment": "api"}]})
+    safe = Plan.model_validate(
+        {"steps": [{"kind": "kubernetes", "name": "undo", "deployment": "api"}]}
+    )
     assert not safe.data_loss_risk
 
 

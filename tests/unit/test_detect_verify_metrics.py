@@ -125,10 +125,18 @@ class CountingNotifier:
 
 PLANS = {
     "rb": Plan.model_validate(
-        {"steps": [
-            {"kind": "command", "name": "rollback", "argv": ["x"]},
-            {"kind": "verify", "name": "verify", "url": "http://127.0.0.1:1/state", "poll_interval": "2s", "timeout": "20s"},
-        ]}
+        {
+            "steps": [
+                {"kind": "command", "name": "rollback", "argv": ["x"]},
+                {
+                    "kind": "verify",
+                    "name": "verify",
+                    "url": "http://127.0.0.1:1/state",
+                    "poll_interval": "2s",
+                    "timeout": "20s",
+                },
+            ]
+        }
     ),
     "migrate": Plan.model_validate(
         {"steps": [{"kind": "alembic", "name": "db", "revision": "-1"}]}
@@ -146,22 +154,47 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     metrics = Metrics(registry)
     versions = ScriptedVersions({"api": "v1"})
     rollback = Rollback(versions, to="v1")
-    journal = Journal(store, FanoutNotifier([CountingNotifier(), CountingNotifier(fail=True)], metrics=metrics))
-    executors = {"command": rollback, "alembic": rollback, "verify": VerifyExecutor(versions, clock)}  # type: ignore[arg-type]
+    journal = Journal(
+        store, FanoutNotifier([CountingNotifier(), CountingNotifier(fail=True)], metrics=metrics)
+    )
+    executors = {
+        "command": rollback,
+        "alembic": rollback,
+        "verify": VerifyExecutor(versions, clock),
+    }  # type: ignore[arg-type]
     pipeline = build_pipeline(
-        store=store, journal=journal, coordinator=SingleNode(), runner=PlanRunner(executors, clock),
-        plans=PLANS, default_plan="rb", clock=clock, metrics=metrics,
+        store=store,
+        journal=journal,
+        coordinator=SingleNode(),
+        runner=PlanRunner(executors, clock),
+        plans=PLANS,
+        default_plan="rb",
+        clock=clock,
+        metrics=metrics,
     )
     errors = Errors()
     engine = Engine(
-        store=store, sources=Sources({"prometheus": errors}), rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
-        pipeline=pipeline, journal=journal, clock=clock, metrics=metrics,
+        store=store,
+        sources=Sources({"prometheus": errors}),
+        rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
+        pipeline=pipeline,
+        journal=journal,
+        clock=clock,
+        metrics=metrics,
     )
     metrics.watch_windows(engine.open_windows)
     windows = WindowService(engine, default_window=300)
     detector = DeployDetector(
-        [WatchedService(service="api", environment="prod", url="http://127.0.0.1:1/state", interval=5)],
-        reader=versions, windows=windows, store=store, clock=clock, metrics=metrics,  # type: ignore[arg-type]
+        [
+            WatchedService(
+                service="api", environment="prod", url="http://127.0.0.1:1/state", interval=5
+            )
+        ],
+        reader=versions,
+        windows=windows,
+        store=store,
+        clock=clock,
+        metrics=metrics,  # type: ignore[arg-type]
     )
     yield World(clock, store, engine, windows, detector, versions, errors, rollback, registry)
     await engine.drain()
@@ -200,7 +233,9 @@ async def test_our_rollback_flipping_the_version_back_opens_no_window(world: Wor
     assert (newest.deployment.version, newest.deployment.previous_version) == ("v3", "v1")
 
 
-async def test_a_new_detector_after_restart_does_not_reopen_the_rolled_back_deploy(world: World) -> None:
+async def test_a_new_detector_after_restart_does_not_reopen_the_rolled_back_deploy(
+    world: World,
+) -> None:
     await world.run_for(10)
     world.versions.serving["api"] = "v2"
     await world.run_for(10)
@@ -208,7 +243,10 @@ async def test_a_new_detector_after_restart_does_not_reopen_the_rolled_back_depl
     await world.run_for(30)
     fresh = DeployDetector(
         [WatchedService(service="api", environment="prod", url="http://127.0.0.1:1/state")],
-        reader=world.versions, windows=world.windows, store=world.store, clock=world.clock,  # type: ignore[arg-type]
+        reader=world.versions,
+        windows=world.windows,
+        store=world.store,
+        clock=world.clock,  # type: ignore[arg-type]
     )
     assert await fresh.check(fresh._services[0]) is None
     assert len(await world.service_windows()) == 1
@@ -216,7 +254,9 @@ async def test_a_new_detector_after_restart_does_not_reopen_the_rolled_back_depl
 
 async def test_deploy_registered_by_ci_first_is_not_opened_twice(world: World) -> None:
     await world.run_for(10)
-    await world.windows.open_window(Deployment("api", "prod", "v2", "v1"), window_seconds=None, actor="ci")
+    await world.windows.open_window(
+        Deployment("api", "prod", "v2", "v1"), window_seconds=None, actor="ci"
+    )
     world.versions.serving["api"] = "v2"
     await world.run_for(10)
     assert len(await world.service_windows()) == 1
@@ -240,13 +280,19 @@ async def test_rollback_whose_version_never_lands_is_rollback_failed(world: Worl
     await world.run_for(60)
     (window,) = await world.service_windows()
     assert window.phase is WindowPhase.ROLLBACK_FAILED
-    assert window.reason is not None and "expected v1" in window.reason and "v2 is serving" in window.reason
+    assert (
+        window.reason is not None
+        and "expected v1" in window.reason
+        and "v2 is serving" in window.reason
+    )
     assert world.metric("watchdog_rollbacks_total", service="api", result="rollback_failed") == 1
     assert world.metric("watchdog_rollbacks_total", service="api", result="rolled_back") is None
 
 
 async def test_migration_downgrade_plan_waits_for_approval(world: World) -> None:
-    w = await world.windows.open_window(Deployment("api", "prod", "v2", "v1", plan="migrate"), window_seconds=300, actor="ci")
+    w = await world.windows.open_window(
+        Deployment("api", "prod", "v2", "v1", plan="migrate"), window_seconds=300, actor="ci"
+    )
     world.errors.value = 0.5
     await world.run_for(30)
     final = await world.store.get_window(w.id)
@@ -255,8 +301,12 @@ async def test_migration_downgrade_plan_waits_for_approval(world: World) -> None
 
 
 async def test_metrics_open_windows_evaluations_and_notifications(world: World) -> None:
-    await world.windows.open_window(Deployment("api", "prod", "v2", "v1"), window_seconds=300, actor="ci")
-    await world.windows.open_window(Deployment("web", "prod", "v9", "v8"), window_seconds=300, actor="ci")
+    await world.windows.open_window(
+        Deployment("api", "prod", "v2", "v1"), window_seconds=300, actor="ci"
+    )
+    await world.windows.open_window(
+        Deployment("web", "prod", "v9", "v8"), window_seconds=300, actor="ci"
+    )
     await world.run_for(15)  # ticks at 0, 5, 10: each window's 10 s rule runs twice
     assert world.metric("watchdog_windows_open", phase="watching") == 2
     assert world.metric("watchdog_windows_open", phase="held") == 0

@@ -72,17 +72,17 @@ class CommandExecutor:
 
 
 async def run_argv(
-    argv: Sequence[str], env: Mapping[str, str], cwd: str | None, timeout: float
+    argv: Sequence[str], env: Mapping[str, str], cwd: str | None, limit: float
 ) -> StepResult:
     """Run ``argv`` once (no shell), judge its exit status; shared by the CLI executors."""
     proc = await _spawn(argv, env, cwd)
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             output = await _read_tail(proc, OUTPUT_LIMIT)
             code = await proc.wait()
     except TimeoutError:
         await _kill_group(proc)
-        raise TransientError(f"{argv[0]} timed out after {timeout:g}s") from None
+        raise TransientError(f"{argv[0]} timed out after {limit:g}s") from None
     except BaseException:
         await _kill_group(proc)  # cancelled: do not leave the child running
         raise

@@ -125,9 +125,7 @@ class RenderExecutor:
                 raise PermanentError(f"{where}: answer is not JSON") from None
         message = f"{where} returned {code}: {response.text[:300]}"
         if code == 429 or code >= 500:
-            retry = parse_retry_after(
-                response.headers.get("Retry-After"), None, self._clock.now()
-            )
+            retry = parse_retry_after(response.headers.get("Retry-After"), None, self._clock.now())
             raise TransientError(message, retry_after=retry)
         raise PermanentError(message)
 

@@ -48,8 +48,8 @@ class ToolRunner:
         return env
 
     async def run(
-        self, step: ToolStep, ctx: ActionContext, args: Sequence[str], timeout: float
+        self, step: ToolStep, ctx: ActionContext, args: Sequence[str], limit: float
     ) -> StepResult:
         """Run ``BINARY ARGS…`` once with the step's environment and working directory."""
         argv = [step.binary or self.tool, *args]
-        return await run_argv(argv, self.env(step, ctx), step.cwd, timeout)
+        return await run_argv(argv, self.env(step, ctx), step.cwd, limit)
