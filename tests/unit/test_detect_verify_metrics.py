@@ -20,7 +20,7 @@ from watchdog.clock import FakeClock
 from watchdog.coord import SingleNode
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
-from watchdog.errors import TransientError
+from watchdog.errors import PermanentError, TransientError
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Deployment, Event, EventKind, Sample, Window, WindowPhase
@@ -316,3 +316,28 @@ async def test_metrics_open_windows_evaluations_and_notifications(world: World) 
     opened = world.metric("watchdog_notifications_total", channel="chat")
     assert opened is not None and opened >= 4  # 2 window_opened x 2 chat notifiers (one failing)
     assert world.metric("watchdog_notification_failures_total", channel="chat") == opened / 2
+
+
+def test_detect_settings_name_the_problem() -> None:
+    from pydantic import ValidationError
+
+    from watchdog.settings import Settings
+
+    with pytest.raises(ValidationError, match=r"detect api: plan 'nope' is not one of the plans"):
+        Settings(detect=[{"service": "api", "url": "http://127.0.0.1/v", "plan": "nope"}])
+    with pytest.raises(ValidationError, match=r"give exactly one of url or query"):
+        Settings(detect=[{"service": "api"}])
+    with pytest.raises(ValidationError, match=r"service"):
+        Settings(detect=[{"service": "api; rm", "url": "http://127.0.0.1/v"}])
+
+
+async def test_verify_without_a_previous_version_fails_at_once() -> None:
+    versions = ScriptedVersions({"api": "v2"})
+    deployment = Deployment("api", "prod", "v2", None)
+    context = ActionContext(
+        Window("w", deployment, WindowPhase.ROLLING_BACK, 0, 1, 0), deployment.template_vars()
+    )
+    step = PLANS["rb"].steps[1]
+    with pytest.raises(PermanentError, match=r"nothing to expect: \{\{ previous_version \}\} is empty"):
+        await VerifyExecutor(versions, FakeClock()).run(step, context)  # type: ignore[arg-type]
+    assert versions.reads == 0

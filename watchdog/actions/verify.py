@@ -14,7 +14,7 @@ from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.spec import VerifyStep
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, WatchdogError
-from watchdog.rulefile.template import render
+from watchdog.rulefile.template import placeholders, render
 from watchdog.versions import VersionProbe, VersionReader
 
 MARGIN = 0.9
@@ -34,9 +34,9 @@ class VerifyExecutor:
 
     async def run(self, step: VerifyStep, ctx: ActionContext) -> StepResult:
         """Poll until the expected version serves or the time is up."""
+        if any(not ctx.variables.get(name) for name in placeholders(step.expect)):
+            raise PermanentError(f"verify: nothing to expect: {step.expect} is empty here")
         expected = render(step.expect, ctx.variables, _identity)
-        if not expected:
-            raise PermanentError("verify: no version to expect (previous_version unknown)")
         probe = VersionProbe(step.url, step.json_field, step.query, step.label)
         deadline = self._clock.now() + step.timeout * MARGIN
         seen = "nothing yet"
