@@ -42,7 +42,7 @@ async def test_label_of_the_single_series(reader: VersionReader) -> None:
 
 
 async def test_two_versions_serving_is_not_settled(reader: VersionReader) -> None:
-    with pytest.raises(TransientError, match="several versions serving: v1.4.2, v1.5.0"):
+    with pytest.raises(TransientError, match=r"several versions serving: v1\.4\.2, v1\.5\.0"):
         await reader.read(VersionProbe(query=TWO), {})
 
 
