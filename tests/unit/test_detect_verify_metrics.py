@@ -338,6 +338,8 @@ async def test_verify_without_a_previous_version_fails_at_once() -> None:
         Window("w", deployment, WindowPhase.ROLLING_BACK, 0, 1, 0), deployment.template_vars()
     )
     step = PLANS["rb"].steps[1]
-    with pytest.raises(PermanentError, match=r"nothing to expect: \{\{ previous_version \}\} is empty"):
+    with pytest.raises(
+        PermanentError, match=r"nothing to expect: \{\{ previous_version \}\} is empty"
+    ):
         await VerifyExecutor(versions, FakeClock()).run(step, context)  # type: ignore[arg-type]
     assert versions.reads == 0
