@@ -166,12 +166,16 @@ class PromStack:
 
 @contextlib.contextmanager
 def start_demo_app(
-    tmp_path: Path, service: str = "demo", rps: float = 50, latency: float = 0.05
+    tmp_path: Path,
+    service: str = "demo",
+    rps: float = 50,
+    latency: float = 0.05,
+    version: str = "v2",
 ) -> Iterator[DemoApp]:
-    """Run the demo app on a free port until the block ends."""
+    """Run the demo app on a free port until the block ends (``version``: what /state says)."""
     port = free_port()
     argv = [sys.executable, str(DEMOAPP), "--port", str(port), "--service", service]
-    argv += ["--rps", str(rps), "--latency", str(latency)]
+    argv += ["--rps", str(rps), "--latency", str(latency), "--app-version", version]
     with running(argv, tmp_path / f"demoapp-{port}.log", port, cwd=REPO):
         yield DemoApp(port, service, latency)
 

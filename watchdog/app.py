@@ -17,12 +17,18 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
+from watchdog.actions.alembic import AlembicExecutor
 from watchdog.actions.base import Executor
 from watchdog.actions.command import CommandExecutor
+from watchdog.actions.compose import ComposeExecutor
 from watchdog.actions.http import HttpExecutor
+from watchdog.actions.kubernetes import KubernetesExecutor
 from watchdog.actions.plan import PlanRunner
+from watchdog.actions.render import RenderExecutor
+from watchdog.actions.verify import VerifyExecutor
 from watchdog.clock import Clock, SystemClock
 from watchdog.coord import SingleNode
+from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
 from watchdog.journal import Journal
 from watchdog.logs import configure_logging
@@ -36,6 +42,7 @@ from watchdog.sources.http import HttpSource
 from watchdog.sources.prometheus import PrometheusSource
 from watchdog.store import open_store
 from watchdog.store.base import Store
+from watchdog.versions import VersionReader
 from watchdog.web.server import build_web_app
 from watchdog.windows import WindowService
 
@@ -51,6 +58,7 @@ class Parts:
     windows: WindowService
     registry: CollectorRegistry
     web_app: web.Application
+    detector: DeployDetector | None = None
 
 
 class App:
@@ -80,13 +88,16 @@ class App:
         self._stack.push_async_callback(sources.close)
         client = httpx.AsyncClient()
         self._stack.push_async_callback(client.aclose)
+        versions = self._version_reader(client)
         executors: dict[str, Executor] = {
             "http": HttpExecutor(client, s.http_allowed_hosts, clock=self.clock),
             "command": CommandExecutor(),
+            **self._platform_executors(client, versions),
         }
         registry = CollectorRegistry()
         metrics = Metrics(registry)
-        journal = Journal(store, FanoutNotifier([LogNotifier()]))
+        metrics.set_leader(True)  # SingleNode always leads
+        journal = Journal(store, FanoutNotifier([LogNotifier()], metrics=metrics))
         pipeline = build_pipeline(
             store=store,
             journal=journal,
@@ -95,6 +106,7 @@ class App:
             plans=s.plans,
             default_plan=s.default_plan,
             clock=self.clock,
+            metrics=metrics,
         )
         engine = Engine(
             store=store,
@@ -108,6 +120,8 @@ class App:
         self._stack.push_async_callback(engine.drain)
         windows = WindowService(engine, default_window=s.window, supersede=s.supersede)
         metrics.rules_loaded(len(rules.current), ok=True)
+        metrics.watch_windows(engine.open_windows)
+        detector = self._detector(versions, windows, store, metrics)
         web_app = build_web_app(
             windows,
             api_token=s.api_token.get_secret_value() if s.api_token else None,
@@ -117,10 +131,10 @@ class App:
             ready=self._ready,
             clock=self.clock.now,
         )
-        self.parts = Parts(store, engine, windows, registry, web_app)
+        self.parts = Parts(store, engine, windows, registry, web_app, detector)
         await self._listen(web_app)
         if schedule:
-            self._schedule(engine)
+            self._schedule(engine, detector)
         log.info("watchdog started", url=self.url, rules=len(rules.current), tick=s.tick)
         return self.parts
 
@@ -145,7 +159,39 @@ class App:
         sockets = getattr(site._server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.listen_port
 
-    def _schedule(self, engine: Engine) -> None:
+    def _version_reader(self, client: httpx.AsyncClient) -> VersionReader:
+        s = self.settings
+        token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
+        return VersionReader(client, s.prometheus_url, prometheus_token=token)
+
+    def _platform_executors(
+        self, client: httpx.AsyncClient, versions: VersionReader
+    ) -> dict[str, Executor]:
+        s = self.settings
+        key = s.render_api_key.get_secret_value() if s.render_api_key else None
+        return {
+            "render": RenderExecutor(client, s.render_api_url, key, self.clock),
+            "compose": ComposeExecutor(),
+            "kubernetes": KubernetesExecutor(),
+            "alembic": AlembicExecutor(),
+            "verify": VerifyExecutor(versions, self.clock),
+        }
+
+    def _detector(
+        self, versions: VersionReader, windows: WindowService, store: Store, metrics: Metrics
+    ) -> DeployDetector | None:
+        if not self.settings.detect:
+            return None
+        return DeployDetector(
+            self.settings.detect,
+            reader=versions,
+            windows=windows,
+            store=store,
+            clock=self.clock,
+            metrics=metrics,
+        )
+
+    def _schedule(self, engine: Engine, detector: DeployDetector | None = None) -> None:
         # APScheduler only calls tick(); the engine decides what is due.
         scheduler = AsyncIOScheduler()
         scheduler.add_job(
@@ -157,6 +203,16 @@ class App:
             misfire_grace_time=None,
             id="tick",
         )
+        if detector is not None:  # it only calls tick(); each service has its own interval
+            scheduler.add_job(
+                detector.tick,
+                "interval",
+                seconds=self.settings.tick,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                id="detect",
+            )
         scheduler.start()
         self._scheduler = scheduler
 

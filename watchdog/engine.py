@@ -82,20 +82,27 @@ class Engine:
         self._inflight: dict[Key, asyncio.Task[None]] = {}
         self._midpoints: set[str] = set()
         self._decisions: set[asyncio.Task[Any]] = set()
+        self._open: dict[str, int] = {}
 
     # --- the loop -------------------------------------------------------------------
     async def tick(self) -> None:
         """Close windows that ended and start evaluations that are due."""
         now = self.clock.now()
         windows = await self.store.list_windows(phases=EVALUATING_PHASES, limit=100_000)
+        self._open = dict.fromkeys(sorted(p.value for p in EVALUATING_PHASES), 0)
         for window in windows:
             if now >= window.ends_at:
                 await self.close_passed(window, now)
                 continue
+            self._open[window.phase.value] += 1
             await self._midpoint(window, now)
             await self._load_states(window.id)
             for rule in self.rules.current.rules:
                 self._start_if_due(window, rule, now)
+
+    def open_windows(self) -> dict[str, int]:
+        """Windows still watched, by phase, as the last tick saw them (for /metrics)."""
+        return dict(self._open)
 
     async def drain(self) -> None:
         """Wait until every evaluation and decision in flight has finished."""
@@ -127,11 +134,15 @@ class Engine:
     async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
         """Ask the rule's source for a sample; never raises."""
         ctx = SampleContext(window.id, window.deployment.template_vars(), at, live=live)
+        started = time.monotonic()
         try:
             return await self.sources.get(rule.source).sample(rule, ctx)
         except Exception as exc:
             log.exception("source raised", source=rule.source, rule=rule.name)
             return Sample.failed(f"{type(exc).__name__}: {exc}", transient=False)
+        finally:
+            if self.metrics is not None:
+                self.metrics.source_seconds.labels(rule.source).observe(time.monotonic() - started)
 
     async def evaluate_rule(self, window: Window, rule: AnyRule) -> Evaluation:
         """Sample, judge, persist, journal transitions, and decide when firing."""

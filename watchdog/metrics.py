@@ -1,14 +1,29 @@
-"""The watchdog's own Prometheus metrics, on a registry the composition root owns."""
+"""The watchdog's own Prometheus metrics, on a registry the composition root owns.
+
+Every name carries the ``watchdog_`` prefix; counters end in ``_total`` and durations
+in ``_seconds``. Open windows are not counted by hand: a collector asks the engine at scrape time
+for what its last tick read from the store.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+PhaseCounts = Callable[[], Mapping[str, int]]
+"""Open windows by phase, as last seen (synchronous: scrapes run in aiohttp's handler)."""
 
 
 class Metrics:
-    """Counters and histograms the engine and pipeline update."""
+    """Counters, gauges and histograms the engine, pipeline and notifiers update."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         self.evaluations = Counter(
             "watchdog_rule_evaluations_total",
             "Rule evaluations by rule and verdict.",
@@ -20,7 +35,14 @@ class Metrics:
             "Time to sample and judge one rule, by source kind.",
             ["source"],
             registry=registry,
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            buckets=LATENCY_BUCKETS,
+        )
+        self.source_seconds = Histogram(
+            "watchdog_source_sample_seconds",
+            "Time a source took to answer one sample, by source kind.",
+            ["source"],
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
         )
         self.source_errors = Counter(
             "watchdog_source_errors_total",
@@ -30,8 +52,20 @@ class Metrics:
         )
         self.rollbacks = Counter(
             "watchdog_rollbacks_total",
-            "Rollbacks by service and result.",
+            "Rollbacks by service and result (rolled_back, rollback_failed).",
             ["service", "result"],
+            registry=registry,
+        )
+        self.notifications = Counter(
+            "watchdog_notifications_total",
+            "Notification deliveries attempted, by channel.",
+            ["channel"],
+            registry=registry,
+        )
+        self.notification_failures = Counter(
+            "watchdog_notification_failures_total",
+            "Notification deliveries that failed, by channel.",
+            ["channel"],
             registry=registry,
         )
         self.reload_ok = Gauge(
@@ -40,9 +74,56 @@ class Metrics:
             registry=registry,
         )
         self.rules = Gauge("watchdog_rules", "Rules in force.", registry=registry)
+        self.leader = Gauge(
+            "watchdog_leader", "1 while this replica is the leader and may act.", registry=registry
+        )
+        self.windows_detected = Counter(
+            "watchdog_deploys_detected_total",
+            "Windows opened by deploy auto-detection, by service.",
+            ["service"],
+            registry=registry,
+        )
 
     def rules_loaded(self, count: int, *, ok: bool) -> None:
         """Record a rule (re)load."""
         self.reload_ok.set(1 if ok else 0)
         if ok:
             self.rules.set(count)
+
+    def rollback(self, service: str, result: str) -> None:
+        """Count a finished rollback (``result`` is the window's terminal phase)."""
+        self.rollbacks.labels(service, result).inc()
+
+    def notification(self, channel: str, *, ok: bool) -> None:
+        """The hook for notifier channels: call once per delivery attempt."""
+        self.notifications.labels(channel).inc()
+        if not ok:
+            self.notification_failures.labels(channel).inc()
+
+    def set_leader(self, leading: bool) -> None:
+        """Record whether this replica leads."""
+        self.leader.set(1 if leading else 0)
+
+    def watch_windows(self, counts: PhaseCounts) -> None:
+        """Expose ``watchdog_windows_open{phase}`` read from ``counts`` at each scrape."""
+        self.registry.register(WindowsCollector(counts))
+
+
+class WindowsCollector(Collector):
+    """``watchdog_windows_open{phase}``: evaluated at scrape time."""
+
+    def __init__(self, counts: PhaseCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One sample per evaluating phase."""
+        family = GaugeMetricFamily(
+            "watchdog_windows_open", "Windows still being watched, by phase.", labels=["phase"]
+        )
+        for phase, count in sorted(self._counts().items()):
+            family.add_metric([phase], count)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Describe without calling the source (registration must not touch the store)."""
+        return iter(())

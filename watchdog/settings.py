@@ -25,6 +25,7 @@ from pydantic_settings import (
 from watchdog.actions.spec import Plan
 from watchdog.durations import Duration
 from watchdog.errors import ConfigError
+from watchdog.versions import WatchedService
 
 
 class Settings(BaseSettings):
@@ -66,6 +67,11 @@ class Settings(BaseSettings):
     default_plan: str | None = None
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # --- platforms and deploy detection (issue 7) -------------------------------------
+    render_api_url: str = "https://api.render.com/v1"  # a `render` step's API
+    render_api_key: SecretStr | None = None  # Render API key (Bearer)
+    detect: list[WatchedService] = Field(default_factory=list)  # version change opens a window
+
     # --- logs ---------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
@@ -89,6 +95,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"listen_host {self.listen_host} is not loopback: set WATCHDOG_API_TOKEN"
             )
+        for watched in self.detect:
+            if watched.plan is not None and watched.plan not in self.plans:
+                raise ValueError(
+                    f"detect {watched.service}: plan {watched.plan!r} is not one of the plans"
+                )
         scheme = self.store_url.get_secret_value().split(":", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("store_url must start with sqlite:/// or postgresql://")
@@ -103,7 +114,7 @@ class Settings(BaseSettings):
         """Every secret value, for the log redactor."""
         out = [
             s.get_secret_value()
-            for s in (self.api_token, self.prometheus_token, self.store_url)
+            for s in (self.api_token, self.prometheus_token, self.store_url, self.render_api_key)
             if s is not None
         ]
         return [s for s in out if len(s) >= 6]

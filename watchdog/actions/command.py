@@ -25,6 +25,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.spec import CommandStep
@@ -60,19 +61,7 @@ class CommandExecutor:
     async def run(self, step: CommandStep, ctx: ActionContext) -> StepResult:
         """Run the program once; classify its exit status (see the module docstring)."""
         argv = [render(arg, ctx.variables, _identity) for arg in step.argv]
-        env = self._env(step, ctx)
-        proc = await _spawn(argv, env, step.cwd)
-        try:
-            async with asyncio.timeout(step.timeout):
-                output = await _read_tail(proc, OUTPUT_LIMIT)
-                code = await proc.wait()
-        except TimeoutError:
-            await _kill_group(proc)
-            raise TransientError(f"{argv[0]} timed out after {step.timeout:g}s") from None
-        except BaseException:
-            await _kill_group(proc)  # cancelled: do not leave the child running
-            raise
-        return _judge(argv[0], code, output)
+        return await run_argv(argv, self._env(step, ctx), step.cwd, step.timeout)
 
     def _env(self, step: CommandStep, ctx: ActionContext) -> dict[str, str]:
         source = os.environ if self._environ is None else self._environ
@@ -82,7 +71,25 @@ class CommandExecutor:
         return env
 
 
-def watchdog_env(step: CommandStep, ctx: ActionContext) -> dict[str, str]:
+async def run_argv(
+    argv: Sequence[str], env: Mapping[str, str], cwd: str | None, limit: float
+) -> StepResult:
+    """Run ``argv`` once (no shell), judge its exit status; shared by the CLI executors."""
+    proc = await _spawn(argv, env, cwd)
+    try:
+        async with asyncio.timeout(limit):
+            output = await _read_tail(proc, OUTPUT_LIMIT)
+            code = await proc.wait()
+    except TimeoutError:
+        await _kill_group(proc)
+        raise TransientError(f"{argv[0]} timed out after {limit:g}s") from None
+    except BaseException:
+        await _kill_group(proc)  # cancelled: do not leave the child running
+        raise
+    return _judge(argv[0], code, output)
+
+
+def watchdog_env(step: Any, ctx: ActionContext) -> dict[str, str]:
     """The ``WATCHDOG_*`` variables every command sees."""
     deployment = ctx.window.deployment
     return {

@@ -15,6 +15,7 @@ from typing import Protocol
 import structlog
 
 from watchdog.logs import get_logger
+from watchdog.metrics import Metrics
 from watchdog.model import Event, Window
 
 log = get_logger(__name__)
@@ -60,12 +61,21 @@ class FanoutNotifier:
     """Sends each event to every notifier concurrently; never raises, never hangs.
 
     Each notifier gets at most ``timeout`` seconds per event; a notifier that raises or
-    times out is logged (by class name) and the others are unaffected.
+    times out is logged (by class name) and the others are unaffected. With ``metrics``,
+    every delivery is counted by channel (a notifier's ``channel`` attribute, else its
+    class name): channels themselves need not count.
     """
 
-    def __init__(self, notifiers: Iterable[Notifier], timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        notifiers: Iterable[Notifier],
+        timeout: float = 5.0,
+        *,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._notifiers = tuple(notifiers)
         self._timeout = timeout
+        self._metrics = metrics
 
     @property
     def notifiers(self) -> tuple[Notifier, ...]:
@@ -78,9 +88,11 @@ class FanoutNotifier:
 
     async def _one(self, notifier: Notifier, event: Event, window: Window) -> None:
         name = type(notifier).__name__
+        ok = False
         try:
             async with asyncio.timeout(self._timeout):
                 await notifier.notify(event, window)
+            ok = True
         except TimeoutError:
             log.warning(
                 "notifier timed out",
@@ -91,3 +103,6 @@ class FanoutNotifier:
             )
         except Exception:
             log.exception("notifier failed", notifier=name, window=window.id, kind=event.kind.value)
+        finally:
+            if self._metrics is not None:
+                self._metrics.notification(str(getattr(notifier, "channel", name)), ok=ok)

@@ -9,6 +9,7 @@ from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
 from watchdog.coord import Coordinator
 from watchdog.journal import Journal
+from watchdog.metrics import Metrics
 from watchdog.pipeline.base import Decision, Pipeline, Stage
 from watchdog.pipeline.stages import Act, Dedup, Fence, Gate, Notify, Record
 from watchdog.store.base import Store
@@ -25,6 +26,7 @@ def build_pipeline(
     plans: Mapping[str, Plan],
     default_plan: str | None,
     clock: Clock,
+    metrics: Metrics | None = None,
 ) -> Pipeline:
     """gate → dedup → fence → act → record → notify."""
     return Pipeline(
@@ -38,8 +40,8 @@ def build_pipeline(
             Fence(store, coordinator, journal),
             # Run the plan's steps in order, retrying transient failures.
             Act(plans, default_plan, runner, journal, clock),
-            # Action log, terminal phase, journal.
-            Record(store, journal, clock),
+            # Action log, terminal phase, journal, rollbacks counter.
+            Record(store, journal, clock, metrics),
             # Tell people how it ended.
             Notify(journal),
         ]

@@ -12,6 +12,7 @@ from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
 from watchdog.coord import Coordinator
 from watchdog.journal import Journal
+from watchdog.metrics import Metrics
 from watchdog.model import Action, ActionStatus, EventKind, Window, WindowPhase
 from watchdog.pipeline.base import Decision, settle
 from watchdog.store.base import Store
@@ -188,12 +189,15 @@ class Act:
 
 
 class Record:
-    """Write how the rollback ended: action log, window phase, journal."""
+    """Write how the rollback ended: action log, window phase, journal, metrics."""
 
-    def __init__(self, store: Store, journal: Journal, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, journal: Journal, clock: Clock, metrics: Metrics | None = None
+    ) -> None:
         self._store = store
         self._journal = journal
         self._clock = clock
+        self._metrics = metrics
 
     async def __call__(self, d: Decision) -> Decision | None:
         """Finish the action and move the window to its terminal phase."""
@@ -213,6 +217,8 @@ class Record:
             d.window.id, phase, at=now, reason=detail, expected={WindowPhase.ROLLING_BACK}
         )
         window = d.window.with_phase(phase, now, detail)
+        if self._metrics is not None:
+            self._metrics.rollback(window.deployment.service, phase.value)
         if ok:
             kind, message = EventKind.ROLLBACK_SUCCEEDED, "rollback succeeded"
         else:

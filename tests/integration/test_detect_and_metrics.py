@@ -1,0 +1,146 @@
+"""Deploy auto-detection against the real demo app, the ``verify`` step reading the
+version it serves, and a real Prometheus scraping the running watchdog's /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from examples.stack import DemoApp, start_demo_app, start_prometheus, wait_for_query
+from watchdog.app import App
+from watchdog.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "detect-token-0123456789"
+RULES = """\
+groups:
+  - name: demo
+    interval: 1s
+    rules:
+      - name: health
+        source: http
+        url: http://127.0.0.1:{{ labels.port }}/health
+        for: 1m
+        action: rollback
+"""
+
+
+def settings(tmp_path: Path, demo: DemoApp) -> Settings:
+    (tmp_path / "rules.yml").write_text(RULES)
+    plan = {
+        "steps": [
+            {
+                "kind": "http",
+                "name": "rollback",
+                "url": "http://127.0.0.1:{{ labels.port }}/rollback",
+                "json": {"version": "{{ previous_version }}"},
+            },
+            {
+                "kind": "verify",
+                "name": "serving",
+                "url": "http://127.0.0.1:{{ labels.port }}/state",
+                "json_field": "version",
+                "poll_interval": "200ms",
+                "timeout": "10s",
+            },
+        ]
+    }
+    watched = {
+        "service": demo.service,
+        "environment": "it",
+        "url": f"{demo.url}/state",
+        "json_field": "version",
+        "interval": "200ms",
+        "labels": {"port": str(demo.port)},
+        "plan": "demo",
+    }
+    return Settings(
+        rules=[tmp_path / "rules.yml"],
+        store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
+        listen_port=0,
+        api_token=SecretStr(TOKEN),
+        tick=0.2,
+        plans={"demo": plan},
+        http_allowed_hosts=["127.0.0.1"],
+        detect=[watched],
+    )
+
+
+async def api(app: App, method: str, path: str, **kw: Any) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
+        return await client.request(
+            method, path, headers={"Authorization": f"Bearer {TOKEN}"}, **kw
+        )
+
+
+async def windows_of(app: App, service: str) -> list[dict[str, Any]]:
+    response = await api(app, "GET", "/api/v1/deployments", params={"service": service})
+    assert response.status_code == 200, response.text
+    return list(response.json()["windows"])
+
+
+async def until(check: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+async def test_version_flip_opens_a_window_and_our_rollback_does_not(tmp_path: Path) -> None:
+    with start_demo_app(tmp_path, service="shop", rps=5, version="v1") as demo:
+        app = App(settings(tmp_path, demo))
+        await app.start()
+        try:
+            with start_prometheus(tmp_path, [f"127.0.0.1:{app.port}"], "1s") as prom:
+                await asyncio.sleep(1.0)  # a few detector reads of v1: the baseline
+                assert await windows_of(app, "shop") == []
+                # "deploy" v2: the demo app's /rollback endpoint sets the version it serves
+                httpx.post(
+                    f"{demo.url}/rollback", json={"version": "v2"}, timeout=5
+                ).raise_for_status()
+                opened = await until(lambda: windows_of(app, "shop"), 15)
+                assert len(opened) == 1, opened
+                window = opened[0]
+                assert (window["version"], window["previous_version"]) == ("v2", "v1")
+
+                rolled = await api(
+                    app,
+                    "POST",
+                    f"/api/v1/deployments/{window['id']}/rollback",
+                    json={"actor": "bob"},
+                )
+                assert rolled.status_code == 200, rolled.text
+
+                async def rolled_back() -> bool:
+                    detail = (await api(app, "GET", f"/api/v1/deployments/{window['id']}")).json()
+                    return bool(detail["window"]["phase"] == "rolled_back")
+
+                assert await until(rolled_back, 20)
+                assert demo.state()["version"] == "v1"
+                await asyncio.sleep(1.5)  # several more detector reads after the flip back
+                assert len(await windows_of(app, "shop")) == 1
+
+                # The App answers scrapes on this event loop: poll Prometheus from a thread.
+                async def scraped(query: str) -> list[float]:
+                    return await asyncio.to_thread(
+                        wait_for_query, prom.url, query, lambda v: v == [1.0], 30
+                    )
+
+                await scraped(f'up{{job="demo",instance="127.0.0.1:{app.port}"}}')
+                assert await scraped(
+                    'watchdog_rollbacks_total{service="shop",result="rolled_back"}'
+                ) == [1.0]
+                assert await scraped('watchdog_deploys_detected_total{service="shop"}') == [1.0]
+                assert await scraped("watchdog_leader") == [1.0]
+        finally:
+            await app.stop()
