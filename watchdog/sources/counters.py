@@ -12,20 +12,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 MAX_KEYS = 10_000  # bound the memory closed windows can hold on to
-
-
-@dataclass(frozen=True)
-class Points:
-    """Per series key: the start point, and the previous sample's values."""
-
-    start: Mapping[str, tuple[float, ...]]
-    previous: Mapping[str, tuple[float, ...]]
 
 
 class StartPoints(Generic[T]):

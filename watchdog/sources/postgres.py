@@ -120,11 +120,8 @@ class PostgresSource:
         self, rule: PostgresRule, ctx: SampleContext, current: Values, rows: Rows
     ) -> Sample:
         key = (ctx.window_id, rule.name)
-        points = self._points.get(key)
-        if points is None:
-            self._points.put(key, (current, current))
-            return Sample.no_data("start point recorded; the change is judged from the next sample")
-        start, previous = points
+        # The first sample of a window is its start point: a change of zero so far.
+        start, previous = self._points.get(key) or (current, current)
         self._points.put(key, (start, current))
         changed = deltas(current, previous if rule.since == "previous_sample" else start)
         labels = {series_key(lb): lb for lb, _ in rows}
