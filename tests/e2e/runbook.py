@@ -133,6 +133,11 @@ def fired(rule: str) -> Callable[[WindowDetail], bool]:
     return lambda d: any(e.kind is EventKind.RULE_FIRING and e.rule == rule for e in d.events)
 
 
+def all_ok(detail: WindowDetail) -> bool:
+    """``done`` for :func:`until`: every rule was evaluated and reads ok."""
+    return all(r.last_eval_at is not None and r.verdict.value == "ok" for r in detail.rules)
+
+
 def firing_rules(detail: WindowDetail) -> set[str]:
     """Every rule that fired in the window."""
     return {e.rule or "" for e in detail.events if e.kind is EventKind.RULE_FIRING}
@@ -161,7 +166,8 @@ async def assert_fires(
     """Open a window, let every rule read healthy once, inject ``fault``; ``rule`` fires
     and the window does what ``action`` says (rollback once, wait for approval, tell)."""
     window_id = await open_window(app, seconds)
-    await until(app, window_id, lambda d: all(r.last_eval_at for r in d.rules), 15)
+    healthy = await until(app, window_id, all_ok, 20)
+    assert all_ok(healthy), [(r.name, r.verdict.value, r.reason) for r in healthy.rules]
     result = fault()
     if asyncio.iscoroutine(result):
         await result
