@@ -30,16 +30,20 @@ from watchdog.clock import Clock, SystemClock
 from watchdog.coord import SingleNode
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
+from watchdog.errors import ConfigError
 from watchdog.journal import Journal
 from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
 from watchdog.notify import FanoutNotifier, LogNotifier
 from watchdog.pipeline import build_pipeline
-from watchdog.rulefile.load import load_rules
+from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.settings import Settings
 from watchdog.sources import Sources
 from watchdog.sources.http import HttpSource
+from watchdog.sources.log import LogSource
+from watchdog.sources.postgres import PostgresSource
 from watchdog.sources.prometheus import PrometheusSource
+from watchdog.sources.redis import RedisSource
 from watchdog.store import open_store
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
@@ -81,6 +85,7 @@ class App:
         """Build every part, open the store, start listening and (optionally) ticking."""
         s = self.settings
         rules = RuleBook(load_rules(s.rules))
+        check_targets(rules.current, s)
         store = open_store(s.store_url.get_secret_value())
         await store.open()
         self._stack.push_async_callback(store.close)
@@ -148,7 +153,19 @@ class App:
             concurrency=s.prometheus_concurrency,
             token=token,
         )
-        return Sources({"prometheus": prometheus, "http": HttpSource()})
+        secrets = {
+            "postgres": {k: v.get_secret_value() for k, v in s.postgres_targets.items()},
+            "redis": {k: v.get_secret_value() for k, v in s.redis_targets.items()},
+        }
+        return Sources(
+            {
+                "prometheus": prometheus,
+                "http": HttpSource(),
+                "postgres": PostgresSource(secrets["postgres"]),
+                "redis": RedisSource(secrets["redis"]),
+                "log": LogSource(),
+            }
+        )
 
     async def _listen(self, web_app: web.Application) -> None:
         runner = web.AppRunner(web_app, access_log=None)
@@ -226,6 +243,24 @@ class App:
             self._scheduler = None
         await self._stack.aclose()
         log.info("watchdog stopped")
+
+
+def check_targets(rules: RuleSet, settings: Settings) -> None:
+    """Refuse rules naming a postgres/redis target Settings does not configure."""
+    configured = {"postgres": settings.postgres_targets, "redis": settings.redis_targets}
+    problems = []
+    for rule in rules.rules:
+        target = getattr(rule, "target", None)
+        known = configured.get(rule.source)
+        if target is not None and known is not None and target not in known:
+            env = f"WATCHDOG_{rule.source.upper()}_TARGETS"
+            names = ", ".join(sorted(known)) or "none"
+            problems.append(
+                f"{rule.origin}: rule {rule.name!r} names {rule.source} target {target!r}, "
+                f"which is not configured (set {env}; configured: {names})"
+            )
+    if problems:
+        raise ConfigError(problems)
 
 
 async def serve(settings: Settings) -> None:

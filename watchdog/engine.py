@@ -304,8 +304,17 @@ def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
         threshold=rule.threshold.describe(result.baseline),
         baseline=f"{result.baseline:.4g}" if result.baseline is not None else "n/a",
         rule=rule.name,
+        series=_breaching_series(result),
     )
     return render_message(rule.summary, variables)
+
+
+def _breaching_series(result: Evaluation) -> str:
+    """The first breaching series' labels (``relation="order_items.order_id"``)."""
+    for obs in result.observations:
+        if obs.status.value == "breach" and obs.key != "{}":
+            return obs.key[1:-1]
+    return ""
 
 
 def _jsonable(value: float | None) -> float | str | None:

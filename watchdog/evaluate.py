@@ -10,7 +10,9 @@ Semantics, like Prometheus alerting rules:
 * No data (an empty result, NaN) and errors are judged by the rule's ``no_data`` and
   ``on_error`` policies: ``ok``, ``breach`` (the failure is the signal), or
   ``inconclusive`` (the default) which neither fires nor reads as healthy.
-* A threshold relative to a missing baseline is inconclusive.
+* A threshold relative to a missing baseline (not captured, no ``fallback``) is judged
+  on its absolute clauses alone (``> 2 and > 2 * baseline`` becomes ``> 2``), and is
+  inconclusive when it has none.
 """
 
 from __future__ import annotations
@@ -70,12 +72,21 @@ def observe(
         if math.isnan(value):
             out.append(Observation(key, None, rule.no_data, "no data: value is NaN"))
             continue
-        breached = rule.threshold.breached(value, _baseline_for(key, rule, baselines))
+        baseline = _baseline_for(key, rule, baselines)
+        breached = rule.threshold.breached(value, baseline)
         if breached is None:
             out.append(Observation(key, value, Policy.INCONCLUSIVE, "baseline unavailable"))
-        else:
-            out.append(Observation(key, value, Policy.BREACH if breached else Policy.OK))
+            continue
+        reason = (
+            _fallback_reason(rule) if rule.threshold.uses_baseline and baseline is None else None
+        )
+        out.append(Observation(key, value, Policy.BREACH if breached else Policy.OK, reason))
     return out
+
+
+def _fallback_reason(rule: RuleBase) -> str:
+    absolute = " and ".join(c.describe() for c in rule.threshold.absolute)
+    return f"baseline unavailable: judged on the absolute threshold {absolute}"
 
 
 def _worst(values: list[float], rule: RuleBase) -> float | None:

@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     prometheus_retries: int = Field(1, ge=0, le=5)
     prometheus_concurrency: int = Field(8, ge=1, le=256)  # worker threads for queries
 
+    # --- watched databases and caches: rules name a target, the DSN lives here ------
+    # WATCHDOG_POSTGRES_TARGETS='{"app": "postgresql://watchdog@db:5432/app"}'
+    postgres_targets: dict[str, SecretStr] = Field(default_factory=dict)
+    # WATCHDOG_REDIS_TARGETS='{"cache": "redis://redis:6379/0"}'
+    redis_targets: dict[str, SecretStr] = Field(default_factory=dict)
+
     # --- rollback -----------------------------------------------------------------
     plans: dict[str, Plan] = Field(default_factory=dict)
     default_plan: str | None = None
@@ -117,6 +123,8 @@ class Settings(BaseSettings):
             for s in (self.api_token, self.prometheus_token, self.store_url, self.render_api_key)
             if s is not None
         ]
+        targets = {**self.postgres_targets, **self.redis_targets}
+        out += [s.get_secret_value() for s in targets.values()]
         return [s for s in out if len(s) >= 6]
 
     @classmethod

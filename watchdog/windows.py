@@ -95,14 +95,18 @@ class WindowService:
     async def _capture_baselines(self, window: Window) -> dict[str, dict[str, float]]:
         rules = [r for r in self._engine.rules.current.rules if r.baseline is not None]
         samples = await asyncio.gather(*(self._baseline(window, r) for r in rules))
-        out = {rule.name: values for rule, values in zip(rules, samples, strict=True) if values}
-        for rule in rules:
-            values = out.get(rule.name)
-            text = ", ".join(f"{k}={v:.4g}" for k, v in values.items()) if values else "none"
+        out = {rule.name: got[0] for rule, got in zip(rules, samples, strict=True) if got[0]}
+        for rule, (values, why) in zip(rules, samples, strict=True):
+            if values:
+                text = "baseline for {}: {}".format(
+                    rule.name, ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+                )
+            else:
+                text = f"baseline for {rule.name} unavailable ({why}): {_fallback(rule)}"
             await self._journal.record(
                 window,
                 EventKind.BASELINE_CAPTURED,
-                f"baseline for {rule.name}: {text}",
+                text,
                 at=self._clock.now(),
                 rule=rule.name,
                 data={"values": values or {}},
@@ -110,15 +114,17 @@ class WindowService:
             )
         return out
 
-    async def _baseline(self, window: Window, rule: AnyRule) -> dict[str, float]:
+    async def _baseline(self, window: Window, rule: AnyRule) -> tuple[dict[str, float], str]:
+        """The baseline values by series key, or nothing and why."""
         assert rule.baseline is not None
         query = rule.baseline.query or getattr(rule, "query", None)
         probe = rule.model_copy(update={"query": query}) if query else rule
         at = window.started_at - rule.baseline.offset
         sample = await self._engine.sample(window, probe, at, live=False)
-        if sample.kind is not SampleKind.VALUES:
-            return {}
-        return {s.key: s.value for s in sample.series if s.value == s.value}
+        if sample.kind is SampleKind.ERROR:
+            return {}, f"error: {sample.error}"
+        values = {s.key: s.value for s in sample.series if s.value == s.value}
+        return values, "no data before the deploy"
 
     async def _get(self, window_id: str) -> Window:
         window = await self._store.get_window(window_id)
@@ -227,6 +233,18 @@ class WindowService:
             current = await self._get(window_id)
             raise Conflict(f"window {window_id} is {current.phase.value}: cannot roll back")
         return await self._get(window_id)
+
+
+def _fallback(rule: AnyRule) -> str:
+    """What a rule is judged on when its baseline could not be captured."""
+    assert rule.baseline is not None
+    if rule.baseline.fallback is not None:
+        threshold = rule.threshold.describe(rule.baseline.fallback)
+        return f"using the fallback baseline {rule.baseline.fallback:g}: {threshold}"
+    absolute = " and ".join(c.describe() for c in rule.threshold.absolute)
+    if absolute:
+        return f"using the absolute threshold {absolute}"
+    return "the rule stays inconclusive in this window"
 
 
 def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> RuleView:

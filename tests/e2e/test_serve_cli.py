@@ -38,7 +38,8 @@ def test_check_the_shipped_rule_pack_and_the_demo_rules() -> None:
     result = cli("check", "rules/", "examples/demo/rules.yml")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 4 and all(": SUCCESS: " in line for line in lines)
+    shipped = sorted(p.name for p in (REPO / "rules").glob("*.yml"))
+    assert len(lines) == len(shipped) + 1 and all(": SUCCESS: " in line for line in lines)
 
 
 def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
@@ -51,7 +52,7 @@ def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
     result = cli("check", str(bad), str(tmp_path / "missing.yml"))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"{bad}:5: unknown source 'nope' (expected one of: prometheus, http)",
+        f"{bad}:5: unknown source 'nope' (expected one of: prometheus, http, postgres, redis, log)",
         f"{bad}:9: threshold: invalid threshold '>': expected OP NUMBER, OP N * baseline "
         "or OP baseline [* N] [+ N], with OP one of > >= < <= == !=",
         f"{tmp_path / 'missing.yml'}:0: no such file or directory",
@@ -72,6 +73,29 @@ def test_serve_refuses_bad_rules_with_file_line_and_no_traceback(tmp_path: Path)
     assert result.returncode == 2
     assert f"{bad}:5: unknown source 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_rule_naming_an_unconfigured_target(tmp_path: Path) -> None:
+    env = {
+        "WATCHDOG_RULES": str(REPO / "rules/database.yml"),
+        "WATCHDOG_STORE_URL": f"sqlite:///{tmp_path}/x.db",
+        "WATCHDOG_POSTGRES_TARGETS": '{"reporting": "postgresql://wd:hunter2-secret@db/r"}',
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "watchdog", "serve", "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert (
+        f"{REPO / 'rules/database.yml'}:" in result.stderr
+        and "rule 'db-connection-failures' names postgres target 'app', which is not configured "
+        "(set WATCHDOG_POSTGRES_TARGETS; configured: reporting)"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr and "hunter2-secret" not in result.stderr
 
 
 def test_deploy_commands_against_a_running_service(prom_stack: PromStack, tmp_path: Path) -> None:

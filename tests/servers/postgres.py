@@ -37,6 +37,7 @@ class PostgresServer:
     user: str
     bin_dir: Path
     socket_dir: Path
+    log_file: Path | None = None  # the server's stderr: its real log lines land here
 
     def dsn(self, dbname: str = "postgres") -> str:
         """A libpq/asyncpg URL for ``dbname`` on this server."""
@@ -102,9 +103,12 @@ def _wait_ready(server: PostgresServer, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server of its own for the whole test session."""
+@contextlib.contextmanager
+def start_postgres() -> Iterator[tuple[PostgresServer, subprocess.Popen[bytes]]]:
+    """A new cluster on a free port; stopped (and its files removed) on exit.
+
+    ``pg_stat_statements`` is preloaded so a database can ``CREATE EXTENSION`` it.
+    """
     bin_dir = _bin_dir()
     # Not under pytest's basetemp: that is private to root, and the server runs as
     # `postgres`, which must be able to reach its data directory.
@@ -116,7 +120,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         _own(sockets)
         _initdb(bin_dir, data, base)
         port = free_port()
-        server = PostgresServer("127.0.0.1", port, SUPERUSER, bin_dir, sockets)
+        server = PostgresServer("127.0.0.1", port, SUPERUSER, bin_dir, sockets, base / "server.log")
         argv = [str(bin_dir / "postgres"), "-D", str(data), "-p", str(port)]
         for setting in (
             "listen_addresses=127.0.0.1",
@@ -125,16 +129,25 @@ def postgres_server() -> Iterator[PostgresServer]:
             "synchronous_commit=off",
             "full_page_writes=off",
             "max_connections=200",
+            "shared_preload_libraries=pg_stat_statements",
+            "pg_stat_statements.track=all",
         ):
             argv += ["-c", setting]
         with running(_as_server_user(argv), base / "server.log", port, cwd=base) as proc:
             _wait_ready(server)
             try:
-                yield server
+                yield server, proc
             finally:
                 _fast_shutdown(proc)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of its own for the whole test session."""
+    with start_postgres() as (server, _proc):
+        yield server
 
 
 def _fast_shutdown(proc: subprocess.Popen[bytes]) -> None:

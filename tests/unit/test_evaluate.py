@@ -159,6 +159,10 @@ def test_errors_with_on_error_breach_fire_after_for() -> None:
         ("> 2 and > 2 * baseline", {"{}": 1.5}, 2.5, Verdict.OK),  # below 2x baseline
         ("> 2 and > 2 * baseline", {"{}": 0.5}, 2.5, Verdict.FIRING),
         ("> baseline + 0.1", {"{}": 0.2}, 0.35, Verdict.FIRING),
+        # no baseline captured: the absolute clauses alone decide (the fallback)
+        ("> 2 and > 2 * baseline", None, 2.5, Verdict.FIRING),
+        ("> 2 and > 2 * baseline", None, 1.5, Verdict.OK),
+        ("> 2 and > 2 * baseline", {"{}": NAN}, 2.5, Verdict.FIRING),
     ],
 )
 def test_baseline_thresholds(
@@ -200,3 +204,10 @@ def test_state_round_trips_through_json_with_non_finite_values() -> None:
     st = evaluate(rule(), RuleState(), s(INF), now=5).state
     back = RuleState.from_json(st.to_json())
     assert back == st
+
+
+def test_missing_baseline_says_it_judged_on_the_absolute_threshold() -> None:
+    r = rule(threshold="> 2 and > 2 * baseline", baseline={"offset": "1h"})
+    result = evaluate(r, RuleState(), s(2.5), now=0, baselines=None)
+    assert result.verdict is Verdict.FIRING
+    assert result.reason == "baseline unavailable: judged on the absolute threshold > 2"

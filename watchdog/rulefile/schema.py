@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -9,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from watchdog.durations import Duration
 from watchdog.model import Action
-from watchdog.rulefile.template import DEPLOYMENT_VARS, MESSAGE_VARS, unknown_vars
+from watchdog.rulefile.template import DEPLOYMENT_VARS, MESSAGE_VARS, placeholders, unknown_vars
 from watchdog.rulefile.threshold import Threshold, parse_threshold
 
 RULE_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
@@ -144,8 +145,93 @@ class HttpRule(RuleBase):
         return self
 
 
-Rule = Annotated[PrometheusRule | HttpRule, Field(discriminator="source")]
-SOURCE_KINDS = ("prometheus", "http")
+# --- database, cache and log sources (targets are named here, configured in Settings) ---
+TARGET_NAME = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+
+
+def _no_templates(value: str) -> str:
+    if placeholders(value):
+        raise ValueError("cannot be templated: values never reach SQL or paths as text")
+    return value
+
+
+class _NoLookBack(RuleBase):
+    @model_validator(mode="after")
+    def _no_baseline(self) -> _NoLookBack:
+        if self.baseline is not None:
+            raise ValueError(f"{self.source} cannot look back in time: 'baseline' is not allowed")
+        return self
+
+
+class PostgresRule(_NoLookBack):
+    """A read-only SQL query on a named target; one number, or rows of labels -> number.
+
+    Text columns become labels, numeric columns values. ``mode`` says how the value is
+    read: ``gauge`` as returned; ``delta`` the change of the first value since the start
+    point; ``delta_ratio`` the change of the first value over the change of the second
+    (e.g. pg_stat_statements total time / calls: the average of the queries run since).
+    """
+
+    source: Literal["postgres"]
+    target: str = Field(pattern=TARGET_NAME)
+    query: str = Field(min_length=1)
+    mode: Literal["gauge", "delta", "delta_ratio"] = "gauge"
+    since: Literal["window_start", "previous_sample"] = "window_start"
+    timeout: Duration = Field(5.0, gt=0)  # the statement timeout
+
+    @field_validator("query")
+    @classmethod
+    def _plain_sql(cls, value: str) -> str:
+        return _no_templates(value)
+
+
+class RedisRule(_NoLookBack):
+    """``PING`` (value: round trip in seconds) or a numeric ``INFO`` field.
+
+    ``ratio_to`` divides by another INFO field (``used_memory`` / ``maxmemory``).
+    """
+
+    source: Literal["redis"]
+    target: str = Field(pattern=TARGET_NAME)
+    check: Literal["ping", "info"] = "ping"
+    field: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,63}$")
+    ratio_to: str | None = Field(None, pattern=r"^[a-z_][a-z0-9_]{0,63}$")
+    timeout: Duration = Field(3.0, gt=0)
+
+    @model_validator(mode="after")
+    def _field_for_info(self) -> RedisRule:
+        if self.check == "info" and self.field is None:
+            raise ValueError("check: info needs 'field' (e.g. used_memory)")
+        if self.check == "ping" and (self.field or self.ratio_to):
+            raise ValueError("check: ping takes no 'field' or 'ratio_to'")
+        return self
+
+
+class LogRule(_NoLookBack):
+    """Counts lines matching ``pattern`` appended to ``path`` since the window started."""
+
+    source: Literal["log"]
+    path: str = Field(min_length=1, pattern=r"^/[^{}]*$")  # absolute, never templated
+    pattern: str = Field(min_length=1)
+    max_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)  # read per evaluation at most
+    threshold: Threshold = Field(default_factory=lambda: parse_threshold("> 0"))
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+Rule = Annotated[
+    PrometheusRule | HttpRule | PostgresRule | RedisRule | LogRule,
+    Field(discriminator="source"),
+]
+SOURCE_KINDS = ("prometheus", "http", "postgres", "redis", "log")
+TARGETED_KINDS = ("postgres", "redis")  # kinds whose rules name a target from Settings
 
 
 class Group(BaseModel):

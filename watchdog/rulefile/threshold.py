@@ -88,16 +88,28 @@ class Threshold:
         """True when some clause is relative to the baseline."""
         return any(c.factor is not None for c in self.clauses)
 
+    @property
+    def absolute(self) -> tuple[Clause, ...]:
+        """The clauses that do not depend on the baseline."""
+        return tuple(c for c in self.clauses if c.factor is None)
+
     def breached(self, value: float, baseline: float | None) -> bool | None:
         """True if ``value`` breaches; None when a needed baseline is missing.
 
-        NaN never breaches and never passes: the caller treats it as no data.
+        Without a baseline, a threshold that also has absolute clauses
+        (``> 2 and > 2 * baseline``) is judged on those alone: the absolute threshold
+        is the fallback. NaN never breaches and never passes: the caller treats it as
+        no data.
         """
-        result = True
-        for clause in self.clauses:
-            bound = clause.bound(baseline)
-            if bound is None:
+        clauses = self.clauses
+        if any(c.bound(baseline) is None for c in clauses):
+            clauses = self.absolute
+            if not clauses:
                 return None
+        result = True
+        for clause in clauses:
+            bound = clause.bound(baseline)
+            assert bound is not None  # only absolute clauses are left when it is missing
             result = result and _OPS[clause.op](value, bound)
         return result
 

@@ -1,0 +1,105 @@
+"""LogSource on real files: start point, appends, partial lines, rotation, truncation."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tests.shipped import shipped
+from watchdog.model import Sample, SampleKind
+from watchdog.rulefile.schema import LogRule
+from watchdog.sources.base import SampleContext
+from watchdog.sources.log import LogSource
+
+RLS = (
+    "2026-11-26 14:00:00.000 UTC [4242] ERROR:  new row violates row-level security policy "
+    'for table "documents"\n'
+)
+OTHER = "2026-11-26 14:00:00.000 UTC [4242] LOG:  checkpoint starting: time\n"
+
+
+def ctx(window: str = "w1") -> SampleContext:
+    return SampleContext(window_id=window, variables={}, at=time.time())
+
+
+def rls_rule(path: Path, **kw: object) -> LogRule:
+    return LogRule.model_validate(
+        {**shipped("data-integrity.yml", "rls-violations-logged", path=str(path)), **kw}
+    )
+
+
+async def value(src: LogSource, rule: LogRule, window: str = "w1") -> Sample:
+    return await src.sample(rule, ctx(window))
+
+
+def append(path: Path, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+
+
+async def test_counts_only_lines_appended_since_window_start(tmp_path: Path) -> None:
+    log = tmp_path / "pg.log"
+    log.write_text(RLS * 5 + OTHER)  # before the deploy: not counted
+    src, rule = LogSource(), rls_rule(log)
+    assert (await value(src, rule)).series[0].value == 0
+    append(log, OTHER + RLS + OTHER + RLS)
+    assert (await value(src, rule)).series[0].value == 2
+    append(log, RLS[:30])  # half a line: counted once it is complete
+    assert (await value(src, rule)).series[0].value == 2
+    append(log, RLS[30:])
+    assert (await value(src, rule)).series[0].value == 3
+    assert (await value(src, rule, "w2")).series[0].value == 0  # its own start point
+
+
+async def test_rotation_and_truncation_restart_at_the_new_content(tmp_path: Path) -> None:
+    log = tmp_path / "pg.log"
+    log.write_text(OTHER * 10)
+    src, rule = LogSource(), rls_rule(log)
+    await value(src, rule)
+    append(log, RLS)
+    assert (await value(src, rule)).series[0].value == 1
+    os.rename(log, tmp_path / "pg.log.1")  # logrotate: a new file at the same path
+    log.write_text(RLS + RLS)
+    rotated = await value(src, rule)
+    assert rotated.series[0].value == 3 and "file replaced" in (rotated.detail or "")
+    log.write_text(RLS)  # truncated in place (copytruncate)
+    truncated = await value(src, rule)
+    assert truncated.series[0].value == 4 and "truncated" in (truncated.detail or "")
+
+
+async def test_reads_are_bounded_per_evaluation(tmp_path: Path) -> None:
+    log = tmp_path / "pg.log"
+    log.write_text("")
+    src, rule = LogSource(), rls_rule(log, max_bytes=1024)
+    await value(src, rule)
+    append(log, RLS * 40)  # about 4 KiB
+    counts = [(await value(src, rule)).series[0].value for _ in range(6)]
+    assert counts[0] < 40 and counts == sorted(counts) and counts[-1] == 40
+
+
+async def test_missing_file_is_an_error_then_counted_from_its_start(tmp_path: Path) -> None:
+    log = tmp_path / "later.log"
+    src, rule = LogSource(), rls_rule(log)
+    missing = await value(src, rule)
+    assert missing.kind is SampleKind.ERROR and "cannot read" in (missing.error or "")
+    log.write_text(RLS)
+    assert (await value(src, rule)).series[0].value == 1
+
+
+async def test_fk_rule_matches_sqlstate_and_message(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("")
+    fk = LogRule.model_validate(
+        shipped("data-integrity.yml", "fk-violations-logged", path=str(log))
+    )
+    src = LogSource()
+    await value(src, fk)
+    append(
+        log,
+        'ERROR:  insert or update on table "order_items" violates foreign key '
+        'constraint "order_items_order_id_fkey"\n',
+    )
+    append(log, 'level=error msg="insert failed" sqlstate=23503\n')
+    append(log, 'level=error msg="insert failed" sqlstate=23505\n')
+    assert (await value(src, fk)).series[0].value == 2
