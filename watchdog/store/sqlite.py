@@ -20,6 +20,7 @@ import aiosqlite
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
 from watchdog.store import migrate, rows
+from watchdog.store.base import KEEP_POINTS, READ_POINTS, RulePoint
 
 MEMORY = ":memory:"
 
@@ -188,6 +189,28 @@ class SqliteStore:
                 "SELECT rule, state FROM rule_states WHERE window_id = ?", (window_id,)
             )
         return {r["rule"]: RuleState.from_json(r["state"]) for r in found}
+
+    async def add_rule_point(self, window_id: str, rule: str, point: RulePoint) -> None:
+        """Append one evaluation to the rule's series, pruning past KEEP_POINTS."""
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO rule_samples (window_id, rule, at, value, verdict)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (window_id, rule, point.at, point.value, point.verdict.value),
+            )
+            await db.execute(
+                rows.PRUNE_POINTS.format("?1", "?2", "?3"), (window_id, rule, KEEP_POINTS - 1)
+            )
+
+    async def list_rule_points(
+        self, window_id: str, *, limit: int = READ_POINTS
+    ) -> dict[str, list[RulePoint]]:
+        """Each rule's newest ``limit`` points, oldest first."""
+        async with self._session() as db:
+            found = await db.execute_fetchall(
+                rows.NEWEST_POINTS.format("?1", "?2"), (window_id, limit)
+            )
+        return rows.points_by_rule(list(found))
 
     async def append_event(self, event: Event) -> Event:
         """Append to the journal; returns the event with its ``seq``."""
