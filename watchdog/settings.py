@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     default_plan: str | None = None
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # --- status page --------------------------------------------------------------
+    # The page at / takes the API token, or this read-only one (which the API refuses);
+    # either as a Bearer header or once as ?token=, traded for an HttpOnly cookie.
+    status_token: SecretStr | None = None
+    status_public: bool = False  # serve the (read-only) status page without any login
+
     # --- logs ---------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
@@ -103,7 +109,7 @@ class Settings(BaseSettings):
         """Every secret value, for the log redactor."""
         out = [
             s.get_secret_value()
-            for s in (self.api_token, self.prometheus_token, self.store_url)
+            for s in (self.api_token, self.prometheus_token, self.store_url, self.status_token)
             if s is not None
         ]
         return [s for s in out if len(s) >= 6]
