@@ -57,14 +57,15 @@ def window_header(window: Window, now: float, *, link: bool) -> str:
     name = f"{escape(d.service)} {escape(d.version)}"
     if link:
         name = f'<a href="/deployments/{escape(window.id)}">{name}</a>'
-    left = 0.0 if window.phase.terminal else max(0.0, window.ends_at - now)
+    left = max(0.0, window.ends_at - now)
+    left_text = "closed" if window.phase.terminal else f"{format_duration(round(left))} left"
     was = f" · was {escape(d.previous_version)}" if d.previous_version else ""
     reason = f"<p class=reason>{escape(window.reason)}</p>" if window.reason else ""
     return (
         f"<h2>{name} {_badge(window.phase.value)}</h2>"
         f"<p class=meta>{escape(d.environment)}{was} · window {escape(window.id)} · "
         f"started {_when(window.started_at)} · "
-        f"<span class=left>{format_duration(round(left))} left</span></p>{reason}"
+        f"<span class=left>{left_text}</span></p>{reason}"
     )
 
 
@@ -92,9 +93,15 @@ def rule_card(rule: RuleView, points: Sequence[Any]) -> str:
     )
 
 
+def _field(value: object) -> str:
+    if isinstance(value, float):
+        return _num(value)
+    return escape(str(value))
+
+
 def _event_data(data: Mapping[str, Any]) -> str:
     items = [
-        f"<dt>{escape(k)}</dt><dd>{escape(str(data[k]))}</dd>"
+        f"<dt>{escape(k)}</dt><dd>{_field(data[k])}</dd>"
         for k in _EVENT_FIELDS
         if data.get(k) not in (None, "")
     ]
