@@ -1,4 +1,4 @@
-"""The ``watchdog`` command: ``serve``, ``check`` and ``deploy …``.
+"""The ``watchdog`` command: ``serve``, ``check``, ``deploy …`` and ``replay``.
 
 ``deploy`` talks to a running watchdog over its HTTP API. The URL comes from ``--url``
 or ``WATCHDOG_URL``; the token only ever from ``WATCHDOG_API_TOKEN`` (never a flag, so
@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from watchdog import __version__, cli_render
+from watchdog.cli_replay import add_replay
 from watchdog.errors import ConfigError, WatchdogError
 from watchdog.model import WindowPhase
 from watchdog.rulefile.template import SAFE_VALUE
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=cmd_check)
 
     _add_deploy(sub)
+    add_replay(sub)
     return parser
 
 
