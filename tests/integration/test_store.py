@@ -22,8 +22,9 @@ from watchdog.model import (
     WindowPhase,
 )
 from watchdog.store import migrate, open_store
-from watchdog.store.base import KEEP_POINTS, RulePoint
+from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, RulePoint
 from watchdog.store.postgres import PostgresStore
+from watchdog.store.rows import PruneSchedule
 from watchdog.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.integration
@@ -222,13 +223,23 @@ async def test_rule_points_per_rule_oldest_first_newest_kept(store: AnyStore) ->
     assert await store.list_rule_points("nope") == {}
 
 
-async def test_rule_points_are_pruned_to_keep_points(store: AnyStore) -> None:
+async def test_rule_points_are_pruned_back_to_keep_points(store: AnyStore) -> None:
     await store.insert_window(window("w1"))
-    for i in range(KEEP_POINTS + 5):
+    writes = KEEP_POINTS + PRUNE_EVERY + 5  # the last prune ran at write KEEP + PRUNE_EVERY
+    for i in range(writes):
         await store.add_rule_point("w1", "r1", RulePoint.of(float(i), float(i), Verdict.OK))
-    points = (await store.list_rule_points("w1", limit=KEEP_POINTS + 100))["r1"]
-    assert len(points) == KEEP_POINTS
-    assert points[0].at == 5.0 and points[-1].at == float(KEEP_POINTS + 4)
+    points = (await store.list_rule_points("w1", limit=writes))["r1"]
+    assert len(points) == KEEP_POINTS + 4
+    assert points[0].at == float(writes - KEEP_POINTS - 4) and points[-1].at == writes - 1
+
+
+def test_prune_schedule_is_every_nth_and_bounded() -> None:
+    schedule = PruneSchedule(3, limit=2)
+    due = [schedule.due(("w", "r")) for _ in range(7)]
+    assert due == [True, False, False, True, False, False, True]
+    assert schedule.due(("w", "s")) is True
+    assert schedule.due(("w", "t")) is True  # over the limit: counters start again
+    assert schedule.due(("w", "r")) is True
 
 
 async def test_rule_point_for_unknown_window_is_refused(store: AnyStore) -> None:

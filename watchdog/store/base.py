@@ -17,9 +17,11 @@ from watchdog.model import (
     WindowPhase,
 )
 
-# A rule's series is bounded twice: the store keeps at most KEEP_POINTS per (window,
-# rule) (older ones are pruned on write) and hands back at most READ_POINTS, the newest.
+# A rule's series is bounded twice: the store keeps at most KEEP_POINTS + PRUNE_EVERY
+# per (window, rule) (every PRUNE_EVERY-th write of a store prunes back to KEEP_POINTS,
+# so the pruning scan is paid rarely) and hands back at most READ_POINTS, the newest.
 KEEP_POINTS = 2000
+PRUNE_EVERY = 50
 READ_POINTS = 240
 
 
@@ -105,7 +107,7 @@ class Store(Protocol):
         ...
 
     async def add_rule_point(self, window_id: str, rule: str, point: RulePoint) -> None:
-        """Append one evaluation to the rule's series (pruned to :data:`KEEP_POINTS`)."""
+        """Append one evaluation to the rule's series (bounded, see :data:`KEEP_POINTS`)."""
         ...
 
     async def list_rule_points(

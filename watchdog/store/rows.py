@@ -173,3 +173,25 @@ def points_by_rule(found: list[Row]) -> dict[str, list[RulePoint]]:
         )
         out.setdefault(str(row["rule"]), []).append(point)
     return out
+
+
+class PruneSchedule:
+    """Says which writes of a (window, rule) series should also prune it: every n-th.
+
+    Counted per store instance; a restart prunes on its first write of each series.
+    Closed windows' counters are never needed again: past ``limit`` series all are
+    dropped, which costs at most one extra prune per series still being written.
+    """
+
+    def __init__(self, every: int, limit: int = 10_000) -> None:
+        self._every = every
+        self._limit = limit
+        self._writes: dict[tuple[str, str], int] = {}
+
+    def due(self, key: tuple[str, str]) -> bool:
+        """Count one write of ``key``; True on the first and every n-th after."""
+        if len(self._writes) >= self._limit and key not in self._writes:
+            self._writes.clear()
+        n = self._writes.get(key, 0)
+        self._writes[key] = n + 1
+        return n % self._every == 0
