@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the real servers the tests and the demo run: PostgreSQL, Redis, Prometheus,
-# Alertmanager (Debian packages). Installs with apt when root; otherwise says what to run.
+# Alertmanager, and chromium for the status page's browser tests (Debian packages).
+# Installs with apt when root; otherwise says what to run.
 set -eu
 missing=""
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
@@ -8,6 +9,9 @@ have prometheus /usr/bin/prometheus || missing="$missing prometheus"
 have prometheus-alertmanager /usr/bin/prometheus-alertmanager || missing="$missing prometheus-alertmanager"
 have redis-server /usr/bin/redis-server || missing="$missing redis-server"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+# the status page's browser tests: Debian's chromium (driven by Playwright, no download)
+have chromium /usr/bin/chromium || missing="$missing chromium"
+have chromedriver /usr/bin/chromedriver || missing="$missing chromium-driver"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages:$missing" >&2

@@ -48,6 +48,7 @@ from watchdog.store import open_store
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
 from watchdog.web.server import build_web_app
+from watchdog.web.status import STATUS_PATHS, StatusAuth, add_status_routes
 from watchdog.windows import WindowService
 
 log = structlog.get_logger("watchdog.app")
@@ -135,6 +136,10 @@ class App:
             registry=registry,
             ready=self._ready,
             clock=self.clock.now,
+            extra_routes=lambda a: add_status_routes(
+                a, windows, auth=self._status_auth(), clock=self.clock.now
+            ),
+            open_paths=STATUS_PATHS,
         )
         self.parts = Parts(store, engine, windows, registry, web_app, detector)
         await self._listen(web_app)
@@ -142,6 +147,12 @@ class App:
             self._schedule(engine, detector)
         log.info("watchdog started", url=self.url, rules=len(rules.current), tick=s.tick)
         return self.parts
+
+    def _status_auth(self) -> StatusAuth:
+        s = self.settings
+        tokens = [t.get_secret_value().encode() for t in (s.api_token, s.status_token) if t]
+        secure = s.base_url.startswith("https://")
+        return StatusAuth(tuple(tokens), public=s.status_public, secure_cookie=secure)
 
     def _sources(self) -> Sources:
         s = self.settings

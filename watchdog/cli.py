@@ -1,4 +1,4 @@
-"""The ``watchdog`` command: ``serve``, ``check`` and ``deploy …``.
+"""The ``watchdog`` command: ``serve``, ``check``, ``deploy …`` and ``replay``.
 
 ``deploy`` talks to a running watchdog over its HTTP API. The URL comes from ``--url``
 or ``WATCHDOG_URL``; the token only ever from ``WATCHDOG_API_TOKEN`` (never a flag, so
@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,6 +22,8 @@ import yaml
 from pydantic import ValidationError
 
 from watchdog import __version__, cli_render
+from watchdog.cli_replay import add_replay
+from watchdog.cli_watch import positive, watch_status
 from watchdog.errors import ConfigError, WatchdogError
 from watchdog.model import WindowPhase
 from watchdog.rulefile.template import SAFE_VALUE
@@ -76,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(run=cmd_check)
 
     _add_deploy(sub)
+    add_replay(sub)
     return parser
 
 
@@ -114,6 +118,8 @@ def _add_deploy(sub: Any) -> None:
 
     status = dsub.add_parser("status", help="a window, its rules and events", parents=common)
     status.add_argument("id")
+    status.add_argument("--watch", action="store_true", help="redraw until the window ends")
+    status.add_argument("--interval", type=positive, default=2.0, help="seconds (--watch)")
     status.set_defaults(run=cmd_status)
 
     ls = dsub.add_parser("list", help="windows, newest first", parents=common)
@@ -307,8 +313,12 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """``deploy status ID``: the window, its rule table and its journal."""
-    data = _client(args).call("GET", _window_path(args.id))
+    """``deploy status ID [--watch]``: the window, its rule table and its journal."""
+    client, path = _client(args), _window_path(args.id)
+    if args.watch:
+        fetch = partial(client.call, "GET", path)
+        return watch_status(fetch, interval=args.interval, out=sys.stdout, as_json=args.json)
+    data = client.call("GET", path)
     return _emit(args, data, cli_render.render_detail(data))
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from watchdog.durations import format_duration
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_BARS = "▁▂▃▄▅▆▇█"
+SPARK_POINTS = 20
 
 
 def clean(value: object, limit: int = 200) -> str:
@@ -62,6 +64,23 @@ def seconds(value: object) -> str:
     return "-"
 
 
+def sparkline(values: Sequence[object], width: int = SPARK_POINTS) -> str:
+    """The last ``width`` values as ``▁▃█``; a missing value is a space."""
+    recent = list(values)[-width:]
+    nums = [v for v in recent if isinstance(v, int | float) and math.isfinite(v)]
+    if not nums:
+        return " " * len(recent) if recent else "-"
+    lo, hi = min(nums), max(nums)
+    top = len(_BARS) - 1
+    out = []
+    for v in recent:
+        if not isinstance(v, int | float) or not math.isfinite(v):
+            out.append(" ")
+        else:
+            out.append(_BARS[0 if hi == lo else round((v - lo) / (hi - lo) * top)])
+    return "".join(out)
+
+
 def render_started(window: Mapping[str, Any]) -> str:
     """``deploy start``: the new window's id and URL."""
     return "\n".join(
@@ -100,7 +119,7 @@ def render_header(window: Mapping[str, Any]) -> list[str]:
 
 
 def render_rules(rules: Sequence[Mapping[str, Any]]) -> str:
-    """The rule table: name, verdict, value, threshold, for, last evaluation."""
+    """The rule table: name, verdict, value, threshold, for, last evaluation, sparkline."""
     if not rules:
         return "(no rules)"
     rows = [
@@ -111,10 +130,12 @@ def render_rules(rules: Sequence[Mapping[str, Any]]) -> str:
             r.get("threshold"),
             seconds(r.get("for_seconds")),
             when(r.get("last_eval_at")),
+            sparkline([p.get("value") for p in r.get("samples") or []]),
         ]
         for r in rules
     ]
-    return table(["RULE", "VERDICT", "VALUE", "THRESHOLD", "FOR", "LAST EVAL"], rows)
+    headers = ["RULE", "VERDICT", "VALUE", "THRESHOLD", "FOR", "LAST EVAL", "RECENT"]
+    return table(headers, rows)
 
 
 def render_events(events: Sequence[Mapping[str, Any]]) -> str:

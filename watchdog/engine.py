@@ -35,7 +35,7 @@ from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.rulefile.template import render_message
 from watchdog.sources import SampleContext, Sources
-from watchdog.store.base import Store
+from watchdog.store.base import RulePoint, Store
 
 log = structlog.get_logger("watchdog.engine")
 
@@ -154,6 +154,9 @@ class Engine:
         result = evaluate(rule, previous, sample, now, window.baselines.get(rule.name))
         states[rule.name] = result.state
         await self.store.save_rule_state(window.id, rule.name, result.state)
+        # The per-evaluation series the status page and `deploy status` draw.
+        point = RulePoint.of(now, result.value, result.verdict)
+        await self.store.add_rule_point(window.id, rule.name, point)
         self._observe(rule, sample, result, time.monotonic() - started)
         log.debug(
             "evaluated",

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     render_api_key: SecretStr | None = None  # Render API key (Bearer)
     detect: list[WatchedService] = Field(default_factory=list)  # version change opens a window
 
+    # --- status page --------------------------------------------------------------
+    # The page at / takes the API token, or this read-only one (which the API refuses);
+    # either as a Bearer header or once as ?token=, traded for an HttpOnly cookie.
+    status_token: SecretStr | None = None
+    status_public: bool = False  # serve the (read-only) status page without any login
+
     # --- logs ---------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
@@ -120,7 +126,13 @@ class Settings(BaseSettings):
         """Every secret value, for the log redactor."""
         out = [
             s.get_secret_value()
-            for s in (self.api_token, self.prometheus_token, self.store_url, self.render_api_key)
+            for s in (
+                self.api_token,
+                self.prometheus_token,
+                self.store_url,
+                self.render_api_key,
+                self.status_token,
+            )
             if s is not None
         ]
         targets = {**self.postgres_targets, **self.redis_targets}

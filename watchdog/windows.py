@@ -143,7 +143,8 @@ class WindowService:
             baseline = next(iter(base.values())) if len(base) == 1 else None
             views.append(_view(rule, state, baseline))
         events = await self._store.list_events(window_id)
-        return WindowDetail(window, views, events)
+        points = await self._store.list_rule_points(window_id)
+        return WindowDetail(window, views, events, points)
 
     async def list_windows(
         self,
@@ -266,4 +267,5 @@ def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> Rul
         last_eval_at=s.last_eval_at,
         baseline=baseline,
         reason=s.reason,
+        threshold_value=rule.threshold.clauses[0].bound(baseline),
     )

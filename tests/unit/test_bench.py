@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from bench import engine_overhead
+from bench import engine_overhead, status_costs
 
 
 def test_engine_overhead_runs_at_tiny_size() -> None:
     out = engine_overhead.main(["--sizes", "1,2", "--rounds", "1"])
     assert out.count("\n") == 3  # header, separator, two rows
+
+
+def test_status_costs_runs_at_tiny_size() -> None:
+    out = status_costs.main(["--writes", "3", "--renders", "1", "--steps", "3"])
+    assert out.count("\n") == 5  # header, separator, four rows

@@ -88,7 +88,9 @@ def test_status_renders_rules_and_events(live: Live, capsys: pytest.CaptureFixtu
     assert "checkout 1.4.2" in out and "phase: watching" in out and "time left: 30m" in out
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("RULE "))
-    assert header.split() == ["RULE", "VERDICT", "VALUE", "THRESHOLD", "FOR", "LAST", "EVAL"]
+    assert header.split() == [
+        "RULE", "VERDICT", "VALUE", "THRESHOLD", "FOR", "LAST", "EVAL", "RECENT"
+    ]  # fmt: skip
     row = lines[lines.index(header) + 1]
     assert row.split()[:6] == ["http-5xx-ratio", "pending", "0.0712", ">", "0.05", "1m"]
     assert "window_opened" in out

@@ -181,6 +181,21 @@ async def test_breach_must_hold_for_then_rolls_back_exactly_once(world: World) -
     assert started[0].data["actor"] == "rule:errors"
 
 
+async def test_every_evaluation_adds_a_rule_point(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.01)
+    await world.run_for(20)
+    world.source.values["errors"] = Sample.failed("connection refused")
+    await world.run_for(10)
+    detail = await world.windows.detail(w.id)
+    errors = [(p.at - w.started_at, p.value, p.verdict) for p in detail.points["errors"]]
+    assert errors == [
+        (0.0, 0.01, Verdict.OK),
+        (10.0, 0.01, Verdict.OK),
+        (20.0, None, Verdict.INCONCLUSIVE),
+    ]
+
+
 async def test_inconclusive_never_rolls_back(world: World) -> None:
     w = await world.windows.open_window(deploy(), window_seconds=120, actor="test")
     world.source.values["errors"] = Sample.failed("connection refused")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from watchdog.model import (
@@ -10,9 +12,32 @@ from watchdog.model import (
     ActionStatus,
     Event,
     RuleState,
+    Verdict,
     Window,
     WindowPhase,
 )
+
+# A rule's series is bounded twice: the store keeps at most KEEP_POINTS + PRUNE_EVERY
+# per (window, rule) (every PRUNE_EVERY-th write of a store prunes back to KEEP_POINTS,
+# so the pruning scan is paid rarely) and hands back at most READ_POINTS, the newest.
+KEEP_POINTS = 2000
+PRUNE_EVERY = 50
+READ_POINTS = 240
+
+
+@dataclass(frozen=True)
+class RulePoint:
+    """One evaluation of one rule: when, the value judged (None: no data), the verdict."""
+
+    at: float
+    value: float | None
+    verdict: Verdict
+
+    @classmethod
+    def of(cls, at: float, value: float | None, verdict: Verdict) -> RulePoint:
+        """A point whose non-finite value becomes None (a gap in the graph)."""
+        finite = value if value is not None and math.isfinite(value) else None
+        return cls(at, finite, verdict)
 
 
 class Store(Protocol):
@@ -79,6 +104,16 @@ class Store(Protocol):
 
     async def load_rule_states(self, window_id: str) -> dict[str, RuleState]:
         """All rule states of a window, by rule name."""
+        ...
+
+    async def add_rule_point(self, window_id: str, rule: str, point: RulePoint) -> None:
+        """Append one evaluation to the rule's series (bounded, see :data:`KEEP_POINTS`)."""
+        ...
+
+    async def list_rule_points(
+        self, window_id: str, *, limit: int = READ_POINTS
+    ) -> dict[str, list[RulePoint]]:
+        """Each rule's newest ``limit`` points, oldest first, by rule name."""
         ...
 
     async def append_event(self, event: Event) -> Event:

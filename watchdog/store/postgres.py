@@ -17,6 +17,7 @@ import asyncpg
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
 from watchdog.store import migrate, rows
+from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 
 # Key of the advisory lock that keeps replicas from migrating at the same time.
 _MIGRATION_LOCK = 0x77617463_68646F67
@@ -53,6 +54,7 @@ class PostgresStore:
         }
         self._acquire_timeout = command_timeout
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._points = rows.PruneSchedule(PRUNE_EVERY)
 
     async def open(self) -> None:
         """Create the pool and apply pending migrations."""
@@ -195,6 +197,31 @@ class PostgresStore:
                 "SELECT rule, state FROM rule_states WHERE window_id = $1", window_id
             )
         return {str(r["rule"]): RuleState.from_json(r["state"]) for r in found}
+
+    async def add_rule_point(self, window_id: str, rule: str, point: RulePoint) -> None:
+        """Append one evaluation to the rule's series; now and then prune to KEEP_POINTS."""
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO rule_samples (window_id, rule, at, value, verdict)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                window_id,
+                rule,
+                point.at,
+                point.value,
+                point.verdict.value,
+            )
+            if self._points.due((window_id, rule)):
+                await conn.execute(
+                    rows.PRUNE_POINTS.format("$1", "$2", "$3"), window_id, rule, KEEP_POINTS - 1
+                )
+
+    async def list_rule_points(
+        self, window_id: str, *, limit: int = READ_POINTS
+    ) -> dict[str, list[RulePoint]]:
+        """Each rule's newest ``limit`` points, oldest first."""
+        async with self._conn() as conn:
+            found = await conn.fetch(rows.NEWEST_POINTS.format("$1", "$2"), window_id, limit)
+        return rows.points_by_rule(list(found))
 
     async def append_event(self, event: Event) -> Event:
         """Append to the journal; returns the event with its ``seq``."""

@@ -21,8 +21,22 @@ from watchdog.model import (
     Deployment,
     Event,
     EventKind,
+    Verdict,
     Window,
     WindowPhase,
+)
+from watchdog.store.base import RulePoint
+
+# The rule_samples queries both stores share (placeholders differ: ? versus $n).
+PRUNE_POINTS = (
+    "DELETE FROM rule_samples WHERE window_id = {0} AND rule = {1} AND at < ("
+    "SELECT at FROM rule_samples WHERE window_id = {0} AND rule = {1}"
+    " ORDER BY at DESC LIMIT 1 OFFSET {2})"
+)
+NEWEST_POINTS = (
+    "SELECT rule, at, value, verdict FROM (SELECT rule, at, value, verdict,"
+    " ROW_NUMBER() OVER (PARTITION BY rule ORDER BY at DESC) AS n"
+    " FROM rule_samples WHERE window_id = {0}) AS newest WHERE n <= {1} ORDER BY rule, at"
 )
 
 
@@ -147,3 +161,37 @@ def action_from_row(row: Row) -> ActionRecord:
         finished_at=None if finished is None else float(finished),
         detail=row["detail"],
     )
+
+
+def points_by_rule(found: list[Row]) -> dict[str, list[RulePoint]]:
+    """Group ``rule_samples`` rows (ordered by rule, then time) by rule name."""
+    out: dict[str, list[RulePoint]] = {}
+    for row in found:
+        value = row["value"]
+        point = RulePoint(
+            float(row["at"]), None if value is None else float(value), Verdict(row["verdict"])
+        )
+        out.setdefault(str(row["rule"]), []).append(point)
+    return out
+
+
+class PruneSchedule:
+    """Says which writes of a (window, rule) series should also prune it: every n-th.
+
+    Counted per store instance; a restart prunes on its first write of each series.
+    Closed windows' counters are never needed again: past ``limit`` series all are
+    dropped, which costs at most one extra prune per series still being written.
+    """
+
+    def __init__(self, every: int, limit: int = 10_000) -> None:
+        self._every = every
+        self._limit = limit
+        self._writes: dict[tuple[str, str], int] = {}
+
+    def due(self, key: tuple[str, str]) -> bool:
+        """Count one write of ``key``; True on the first and every n-th after."""
+        if len(self._writes) >= self._limit and key not in self._writes:
+            self._writes.clear()
+        n = self._writes.get(key, 0)
+        self._writes[key] = n + 1
+        return n % self._every == 0

@@ -20,6 +20,7 @@ import aiosqlite
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
 from watchdog.store import migrate, rows
+from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 
 MEMORY = ":memory:"
 
@@ -32,6 +33,7 @@ class SqliteStore:
         self._busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._points = rows.PruneSchedule(PRUNE_EVERY)
 
     async def open(self) -> None:
         """Connect, switch to WAL and apply pending migrations."""
@@ -188,6 +190,29 @@ class SqliteStore:
                 "SELECT rule, state FROM rule_states WHERE window_id = ?", (window_id,)
             )
         return {r["rule"]: RuleState.from_json(r["state"]) for r in found}
+
+    async def add_rule_point(self, window_id: str, rule: str, point: RulePoint) -> None:
+        """Append one evaluation to the rule's series; now and then prune to KEEP_POINTS."""
+        async with self._session() as db:
+            await db.execute(
+                "INSERT INTO rule_samples (window_id, rule, at, value, verdict)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (window_id, rule, point.at, point.value, point.verdict.value),
+            )
+            if self._points.due((window_id, rule)):
+                await db.execute(
+                    rows.PRUNE_POINTS.format("?1", "?2", "?3"), (window_id, rule, KEEP_POINTS - 1)
+                )
+
+    async def list_rule_points(
+        self, window_id: str, *, limit: int = READ_POINTS
+    ) -> dict[str, list[RulePoint]]:
+        """Each rule's newest ``limit`` points, oldest first."""
+        async with self._session() as db:
+            found = await db.execute_fetchall(
+                rows.NEWEST_POINTS.format("?1", "?2"), (window_id, limit)
+            )
+        return rows.points_by_rule(list(found))
 
     async def append_event(self, event: Event) -> Event:
         """Append to the journal; returns the event with its ``seq``."""

@@ -103,7 +103,7 @@ async def get_deployment(request: web.Request) -> web.Response:
     detail = await ctx.controller.detail(request.match_info["id"])
     out = WindowDetailOut(
         window=ctx.window_out(detail.window),
-        rules=[RuleOut.of(r) for r in detail.rules],
+        rules=[RuleOut.of(r, detail.points.get(r.name, ())) for r in detail.rules],
         events=[EventOut.of(e) for e in detail.events],
     )
     return json_model(out)

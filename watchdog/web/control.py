@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from watchdog.model import Deployment, Event, Verdict, Window, WindowPhase
+from watchdog.store.base import RulePoint
 
 
 @dataclass(frozen=True)
@@ -28,15 +29,17 @@ class RuleView:
     last_eval_at: float | None
     baseline: float | None
     reason: str | None
+    threshold_value: float | None = None  # the first clause's bound, drawn on graphs
 
 
 @dataclass(frozen=True)
 class WindowDetail:
-    """A window with its rules and journal."""
+    """A window with its rules, journal and each rule's recent values."""
 
     window: Window
     rules: list[RuleView]
     events: list[Event]
+    points: Mapping[str, Sequence[RulePoint]] = field(default_factory=dict)
 
 
 class Controller(Protocol):

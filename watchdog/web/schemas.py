@@ -8,6 +8,7 @@ Schema of each field says the same thing, so the OpenAPI document is honest abou
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from pydantic import (
 from watchdog.durations import Duration
 from watchdog.model import Event, EventKind, Verdict, Window, WindowPhase, iso
 from watchdog.rulefile.template import SAFE_LABEL_NAME, SAFE_VALUE, check_value
+from watchdog.store.base import RulePoint
 from watchdog.web.control import RuleView
 
 MAX_LABELS = 32
@@ -185,8 +187,24 @@ class WindowListOut(BaseModel):
     windows: list[WindowOut]
 
 
+class PointOut(BaseModel):
+    """One evaluation of a rule: when, the value judged (null: no data), the verdict."""
+
+    at: str
+    value: float | None
+    verdict: Verdict
+
+    @classmethod
+    def of(cls, point: RulePoint) -> PointOut:
+        """Render a :class:`watchdog.store.base.RulePoint`."""
+        return cls(at=_iso(point.at), value=point.value, verdict=point.verdict)
+
+
 class RuleOut(BaseModel):
-    """One rule of one window: its latest verdict and values (NaN/Inf render as null)."""
+    """One rule of one window: its latest verdict and values (NaN/Inf render as null).
+
+    ``samples`` are the rule's most recent evaluations, oldest first (at most 240).
+    """
 
     name: str
     group: str
@@ -203,13 +221,16 @@ class RuleOut(BaseModel):
     last_eval_at: str | None
     baseline: float | None
     reason: str | None
+    threshold_value: float | None = None
+    samples: list[PointOut] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, rule: RuleView) -> RuleOut:
-        """Render a :class:`watchdog.web.control.RuleView`."""
+    def of(cls, rule: RuleView, points: Sequence[RulePoint] = ()) -> RuleOut:
+        """Render a :class:`watchdog.web.control.RuleView` and its recent points."""
         fields = asdict(rule)
         fields["pending_since"] = iso(rule.pending_since)
         fields["last_eval_at"] = iso(rule.last_eval_at)
+        fields["samples"] = [PointOut.of(p) for p in points]
         return cls(**fields)
 
 

@@ -66,8 +66,9 @@ def build_web_app(
     """Build the HTTP application around ``controller``.
 
     ``api_token=None`` disables auth (Settings only allow that on loopback).
-    ``open_paths`` are exact paths exempt from Bearer auth because they authenticate
-    themselves (e.g. Slack's signed requests); ``clock`` is used for ``seconds_left``.
+    ``open_paths`` are paths (or route patterns such as ``/deployments/{id}``) exempt
+    from Bearer auth because they authenticate themselves (e.g. Slack's signed
+    requests, the status page); ``clock`` is used for ``seconds_left``.
     """
     app = web.Application(
         client_max_size=max_body_bytes, middlewares=[errors_middleware, auth_middleware]
@@ -157,7 +158,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Re
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Demand the Bearer token, compared in constant time."""
     config = request.app[SERVER_CONFIG]
-    if config.api_token is None or request.path in config.open_paths:
+    if config.api_token is None or _is_open(request, config.open_paths):
         return await handler(request)
     if not _token_matches(request.headers.get("Authorization", ""), config.api_token):
         raise ApiError(
@@ -166,6 +167,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             headers={"WWW-Authenticate": 'Bearer realm="watchdog"'},
         )
     return await handler(request)
+
+
+def _is_open(request: web.Request, open_paths: frozenset[str]) -> bool:
+    # A dynamic route is exempt by its pattern, e.g. "/deployments/{id}" (status page).
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else None
+    return request.path in open_paths or canonical in open_paths
 
 
 def _token_matches(header: str, expected: bytes) -> bool:

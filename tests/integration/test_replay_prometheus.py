@@ -1,0 +1,152 @@
+"""Replay against a real Prometheus holding a history whose fault schedule we wrote.
+
+The demo app is healthy, then serves 40 % errors from a known instant, then is healed.
+Prometheus itself says (at 100 ms resolution) when the 5xx ratio first crossed 5 %;
+the replay must report firing at that moment within one rule interval, nothing on the
+healthy stretch, and the `for` delay on top for a rule that has one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from examples.stack import start_demo_app, start_prometheus, wait_for_query
+from watchdog import cli
+from watchdog.model import Deployment
+from watchdog.replay import Replayer, ReplayResult
+from watchdog.rulefile.load import load_rules
+from watchdog.sources.prometheus import PrometheusSource
+
+pytestmark = pytest.mark.integration
+
+RATIO = (
+    'sum(rate(http_requests_total{{service="{s}",status=~"5.."}}[5s]))'
+    ' / sum(rate(http_requests_total{{service="{s}"}}[5s]))'
+)
+RULES = """\
+groups:
+  - name: replay
+    interval: 1s
+    rules:
+      - name: ratio-now
+        source: prometheus
+        query: '{query}'
+        threshold: "> 5%"
+        action: notify
+      - name: ratio-for-3s
+        source: prometheus
+        query: '{query}'
+        threshold: "> 5%"
+        for: 3s
+        action: rollback
+      - name: health
+        source: http
+        url: http://127.0.0.1:1/health
+"""
+INTERVAL = 1.0
+
+
+@dataclass
+class Known:
+    prom_url: str
+    rules: Path
+    start: float  # the history's first usable instant
+    fault_at: float
+    healed_at: float
+    end: float
+    visible_at: float  # when Prometheus first shows the ratio above 5 %
+
+
+def first_breach(prom_url: str, start: float, end: float) -> float:
+    source = PrometheusSource(prom_url, timeout=10, retries=1, concurrency=1)
+
+    async def scan() -> float:
+        try:
+            found = await source.query_range(RATIO.format(s="demo"), start, end, 0.1)
+        finally:
+            await source.close()
+        return min(t for _, pts in found for t, v in pts if v > 0.05)
+
+    return asyncio.run(scan())
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Known]:
+    tmp = tmp_path_factory.mktemp("replay")
+    rules = tmp / "rules.yml"
+    rules.write_text(RULES.format(query=RATIO.format(s="{{ service }}")))
+    with start_demo_app(tmp) as demo, start_prometheus(tmp, [demo.target]) as prom:
+        wait_for_query(prom.url, RATIO.format(s="demo"), lambda v: v == [0.0], timeout=30)
+        start = time.time()
+        time.sleep(6)  # a healthy stretch
+        fault_at = time.time()
+        demo.set_fault(error_ratio=0.4)
+        wait_for_query(prom.url, RATIO.format(s="demo"), lambda v: bool(v) and v[0] > 0.2, 20)
+        time.sleep(3)
+        healed_at = time.time()
+        demo.heal()
+        wait_for_query(prom.url, RATIO.format(s="demo"), lambda v: v == [0.0], timeout=20)
+        time.sleep(1.5)  # let the last scrape land
+        end = time.time() - 1
+        visible = first_breach(prom.url, start, end)
+        yield Known(prom.url, rules, start, fault_at, healed_at, end, visible)
+
+
+def replay(known: Known, start: float, end: float) -> ReplayResult:
+    source = PrometheusSource(known.prom_url, timeout=10, retries=1, concurrency=2)
+    rules = load_rules([known.rules])
+
+    async def go() -> ReplayResult:
+        try:
+            return await Replayer(source).run(rules, Deployment("demo", "e2e", "v2"), start, end)
+        finally:
+            await source.close()
+
+    return asyncio.run(go())
+
+
+def test_fires_within_one_interval_of_the_fault_and_not_before(known: Known) -> None:
+    # the fault became visible in Prometheus shortly after we injected it
+    assert known.fault_at <= known.visible_at <= known.fault_at + 3
+    result = replay(known, known.start, known.end)
+    fired = result.first("ratio-now", "firing")
+    assert fired is not None, result.events
+    assert known.visible_at <= fired.at <= known.visible_at + INTERVAL
+    before = [e for e in result.events if e.at < known.fault_at]
+    assert before == [], before
+    # the rollback rule went pending at the same evaluation and fired 3s later
+    pending = result.first("ratio-for-3s", "pending")
+    assert pending is not None and pending.at == fired.at
+    assert result.rollback_rule == "ratio-for-3s" and result.rollback_at == fired.at + 3
+    assert result.skipped == {"health": "http rules have no history to replay"}
+
+
+def test_healthy_stretch_replays_quiet(known: Known) -> None:
+    result = replay(known, known.start, known.fault_at)
+    assert result.rollback_at is None
+    assert [e for e in result.events if e.kind in ("pending", "firing")] == []
+    assert result.evaluations == 2 * (int(known.fault_at - known.start) + 1)
+
+
+def test_cli_json_tells_the_same_story(known: Known, capsys: Any) -> None:
+    args = ["replay", str(known.rules), "--service", "demo", "--json"]
+    args += ["--from", repr(known.start), "--to", repr(known.end)]
+    args += ["--prometheus-url", known.prom_url]
+    assert cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rollback_rule"] == "ratio-for-3s"
+    kinds = [(e["rule"], e["kind"]) for e in out["events"]]
+    assert ("ratio-now", "firing") in kinds and kinds[-1] == ("ratio-for-3s", "action")
+    # a healthy stretch in text form says so
+    quiet = ["replay", str(known.rules), "--service", "demo", "--prometheus-url", known.prom_url]
+    quiet += ["--from", repr(known.start), "--to", repr(known.fault_at)]
+    assert cli.main(quiet) == 0
+    assert "verdict: no rollback over this range" in capsys.readouterr().out

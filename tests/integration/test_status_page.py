@@ -1,0 +1,168 @@
+"""The status page over a real socket: who may look, what it shows, how it escapes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+
+import httpx
+import pytest
+from aiohttp import web
+
+from tests.fakes import BASE_URL, MAX_BODY, NOW, TOKEN, FakeController, Harness, serve
+from watchdog.model import Deployment, EventKind, Verdict, WindowPhase
+from watchdog.store.base import RulePoint
+from watchdog.web.control import WindowDetail
+from watchdog.web.server import build_web_app
+from watchdog.web.status import COOKIE, STATUS_PATHS, StatusAuth, add_status_routes
+
+pytestmark = pytest.mark.integration
+
+STATUS_TOKEN = "read-only-status-token-42"
+EVIL = "<script>alert('x')</script>"
+
+
+class PointsController(FakeController):
+    """The fake, plus a value series per rule."""
+
+    async def detail(self, window_id: str) -> WindowDetail:
+        base = await super().detail(window_id)
+        points = [RulePoint(NOW + i, 0.01 * i, Verdict.OK) for i in range(5)]
+        points.append(RulePoint(NOW + 6, 0.2, Verdict.FIRING))
+        return replace(base, points={"http-5xx-ratio": points})
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[Callable[..., object]]:
+    runners: list[web.AppRunner] = []
+
+    async def _start(
+        *, public: bool = False, api_token: str | None = TOKEN
+    ) -> tuple[PointsController, str]:
+        controller = PointsController()
+        tokens = tuple(t.encode() for t in (api_token, STATUS_TOKEN) if t)
+        auth = StatusAuth(tokens, public=public)
+        h = Harness(controller=controller)
+        app = build_web_app(
+            controller,
+            api_token=api_token,
+            base_url=BASE_URL,
+            max_body_bytes=MAX_BODY,
+            registry=h.registry,
+            ready=h.ready,
+            clock=lambda: controller.now,
+            extra_routes=lambda a: add_status_routes(
+                a, controller, auth=auth, clock=lambda: controller.now
+            ),
+            open_paths=STATUS_PATHS,
+        )
+        runner, url = await serve(app)
+        runners.append(runner)
+        await controller.open_window(
+            Deployment("checkout", "prod", "v2", "v1"), window_seconds=600, actor="t"
+        )
+        return controller, url
+
+    yield _start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def get(url: str, path: str, **kw: object) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        return await client.get(path, **kw)  # type: ignore[arg-type]
+
+
+async def test_no_credentials_get_a_sign_in_page_not_data(start) -> None:
+    _, url = await start()
+    for path in ("/", "/deployments/abc"):
+        r = await get(url, path)
+        assert r.status_code == 401
+        assert "Sign-in needed" in r.text and "checkout" not in r.text
+    wrong = await get(url, "/?token=nope")
+    assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+
+
+@pytest.mark.parametrize("token", [TOKEN, STATUS_TOKEN])
+async def test_token_link_is_traded_for_an_httponly_cookie(start, token: str) -> None:
+    _, url = await start()
+    r = await get(url, f"/?token={token}&partial=1")
+    assert r.status_code == 303
+    assert r.headers["location"] == "/?partial=1"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and token not in cookie
+    value = r.cookies[COOKIE]
+    page = await get(url, "/", headers={"Cookie": f"{COOKIE}={value}"})
+    assert page.status_code == 200 and "checkout v2" in page.text
+    forged = await get(url, "/", headers={"Cookie": f"{COOKIE}={'0' * 64}"})
+    assert forged.status_code == 401
+
+
+async def test_read_only_token_opens_the_page_but_not_the_api(start) -> None:
+    _, url = await start()
+    bearer = {"Authorization": f"Bearer {STATUS_TOKEN}"}
+    assert (await get(url, "/", headers=bearer)).status_code == 200
+    assert (await get(url, "/api/v1/deployments", headers=bearer)).status_code == 401
+
+
+async def test_public_mode_needs_no_login_and_the_api_still_does(start) -> None:
+    _, url = await start(public=True)
+    assert (await get(url, "/")).status_code == 200
+    assert (await get(url, "/api/v1/deployments")).status_code == 401
+
+
+async def test_window_page_shows_graph_progress_and_timeline(start) -> None:
+    controller, url = await start(public=True)
+    window_id = next(iter(controller.windows))
+    controller.rules[0] = replace(controller.rules[0], reason=EVIL, threshold_value=0.05)
+    controller.record(window_id, EventKind.STEP_SUCCEEDED, "step call succeeded")
+    controller.events[window_id][-1] = replace(
+        controller.events[window_id][-1], data={"step": "call", "output": f"HTTP 200 {EVIL}"}
+    )
+    r = await get(url, f"/deployments/{window_id}")
+    assert r.status_code == 200
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    html = r.text
+    assert EVIL not in html and "&lt;script&gt;" in html
+    assert 'data-points="6"' in html and html.count("<circle") == 6
+    assert 'class="threshold"' in html and "<polyline" in html
+    # pending since +30s, last evaluated at +45s, for 60s: a quarter of the way
+    assert '<progress max="60" value="15">' in html
+    assert 'class="ev step_succeeded"' in html and "<pre class=output>HTTP 200" in html
+    assert r.headers["x-watchdog-terminal"] == "0"
+
+
+async def test_partial_is_only_the_main_content_and_says_when_terminal(start) -> None:
+    controller, url = await start(public=True)
+    window_id = next(iter(controller.windows))
+    await controller.rollback(window_id, actor="alice", reason="bad")
+    r = await get(url, f"/deployments/{window_id}?partial=1")
+    assert r.status_code == 200 and not r.text.startswith("<!doctype")
+    assert 'data-phase="rolled_back"' in r.text
+    assert r.headers["x-watchdog-terminal"] == "1"
+    index = await get(url, "/")
+    assert "no deploy is being watched right now" in index.text
+    assert f'href="/deployments/{window_id}"' in index.text
+
+
+async def test_unknown_window_is_an_html_404_and_assets_are_open(start) -> None:
+    _, url = await start(public=True)
+    r = await get(url, "/deployments/nope")
+    assert r.status_code == 404 and "No such window" in r.text
+    _, closed = await start()
+    js = await get(closed, "/status.js")
+    assert js.status_code == 200 and "partial=1" in js.text
+    css = await get(closed, "/status.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+
+
+async def test_api_detail_carries_each_rules_samples(start) -> None:
+    controller, url = await start()
+    window_id = next(iter(controller.windows))
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = (await get(url, f"/api/v1/deployments/{window_id}", headers=headers)).json()
+    samples = body["rules"][0]["samples"]
+    assert len(samples) == 6
+    assert samples[-1]["value"] == 0.2 and samples[-1]["verdict"] == "firing"
+    assert samples[0]["at"].endswith("Z")
+    assert WindowPhase(body["window"]["phase"]) is WindowPhase.WATCHING

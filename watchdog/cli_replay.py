@@ -1,0 +1,203 @@
+"""``watchdog replay``: would these rules have rolled back that deploy?
+
+    watchdog replay rules/ --service checkout --from 2026-11-24T14:00:00Z --to +30m
+
+Times are ISO 8601 (``Z`` or an offset; no zone means UTC), epoch seconds, ``now``, or
+relative: ``--from=-2h`` (before now; note the ``=``) and ``--to +30m`` (after
+``--from``). Prometheus is ``--prometheus-url`` or ``WATCHDOG_PROMETHEUS_URL``; its
+token only ever comes from ``WATCHDOG_PROMETHEUS_TOKEN``. A progress bar is drawn on
+stderr when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from watchdog.cli_render import clean, seconds, table, when
+from watchdog.durations import parse_duration
+from watchdog.errors import ConfigError
+from watchdog.model import Deployment
+from watchdog.replay import MAX_EVALUATIONS, Replayer, ReplayResult, count_evaluations
+
+DEFAULT_PROMETHEUS = "http://127.0.0.1:9090"
+BAR = 30
+
+
+class ReplayError(Exception):
+    """A bad flag or an unreachable range: one line, exit 2."""
+
+
+def add_replay(sub: Any) -> None:
+    """Register ``replay`` on the CLI's subcommands."""
+    p = sub.add_parser("replay", help="backtest rule files over a past time range")
+    p.add_argument("rules", nargs="+", type=Path, metavar="PATH", help="rule files/dirs")
+    p.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        metavar="TIME",
+        help="window start: ISO 8601, epoch seconds, now, or --from=-2h",
+    )
+    p.add_argument(
+        "--to", dest="end", default="now", metavar="TIME", help="end (default now), or +30m"
+    )
+    p.add_argument("--service", required=True)
+    p.add_argument("--environment", default="production")
+    p.add_argument("--version", default="replay")
+    p.add_argument("--previous-version")
+    p.add_argument("--label", action="append", default=[], metavar="K=V")
+    p.add_argument("--prometheus-url", metavar="URL")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds per range query")
+    p.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    p.set_defaults(run=cmd_replay)
+
+
+def parse_time(text: str, *, now: float, relative_to: float | None = None) -> float:
+    """An absolute time from ISO 8601, epoch seconds, ``now``, ``-2h`` or ``+30m``."""
+    text = text.strip()
+    if text == "now":
+        return now
+    if text.startswith("+"):
+        return (now if relative_to is None else relative_to) + _duration(text[1:])
+    if text.startswith("-"):
+        return now - _duration(text[1:])
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ReplayError(
+            f"invalid time {text[:60]!r}: use ISO 8601, epoch seconds, now, -2h or +30m"
+        ) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ReplayError(str(exc)) from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Load the rules, replay the range, print the timeline."""
+    from watchdog.rulefile.load import load_rules
+
+    try:
+        start, end = _range(args)
+        deployment = _deployment(args)
+        rules = load_rules(args.rules)
+    except ReplayError as exc:
+        print(f"watchdog: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print("watchdog: the rule files have problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    if count_evaluations(rules, start, end) > MAX_EVALUATIONS:
+        print(f"watchdog: range too long: over {MAX_EVALUATIONS} evaluations", file=sys.stderr)
+        return 2
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    result = asyncio.run(_replay(args, rules, deployment, start, end, bar))
+    if bar is not None:
+        bar.finish()
+    print(json.dumps(result.as_dict(), indent=2) if args.json else render_replay(result))
+    return 0
+
+
+def _range(args: argparse.Namespace) -> tuple[float, float]:
+    now = time.time()
+    start = parse_time(args.start, now=now)
+    end = parse_time(args.end, now=now, relative_to=start)
+    if end <= start:
+        raise ReplayError("--to must be after --from")
+    return start, end
+
+
+def _deployment(args: argparse.Namespace) -> Deployment:
+    labels = {}
+    for item in args.label:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ReplayError(f"expected --label KEY=VALUE, got {item!r}")
+        labels[key] = value
+    return Deployment(args.service, args.environment, args.version, args.previous_version, labels)
+
+
+async def _replay(
+    args: argparse.Namespace,
+    rules: Any,
+    deployment: Deployment,
+    start: float,
+    end: float,
+    bar: ProgressBar | None,
+) -> ReplayResult:
+    from watchdog.sources.prometheus import PrometheusSource
+
+    url = args.prometheus_url or os.environ.get("WATCHDOG_PROMETHEUS_URL") or DEFAULT_PROMETHEUS
+    token = os.environ.get("WATCHDOG_PROMETHEUS_TOKEN") or None
+    source = PrometheusSource(url, timeout=args.timeout, retries=1, concurrency=2, token=token)
+    try:
+        progress = bar.update if bar is not None else None
+        return await Replayer(source).run(rules, deployment, start, end, progress)
+    finally:
+        await source.close()
+
+
+class ProgressBar:
+    """``[#####.....] 12/40 queries`` redrawn in place on a terminal."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def update(self, done: int, total: int) -> None:
+        """Redraw for ``done`` of ``total``."""
+        filled = BAR * done // max(total, 1)
+        self._out.write(f"\r[{'#' * filled}{'.' * (BAR - filled)}] {done}/{total} queries")
+        self._out.flush()
+
+    def finish(self) -> None:
+        """End the bar's line."""
+        self._out.write("\n")
+        self._out.flush()
+
+
+def render_replay(result: ReplayResult) -> str:
+    """The timeline as a table, then the verdict in one sentence."""
+    head = (
+        f"replay {when_ts(result.start)} .. {when_ts(result.end)} "
+        f"({seconds(result.end - result.start)}), {len(result.replayed)} rules, "
+        f"{result.evaluations} evaluations"
+    )
+    rows = [
+        [when_ts(e.at), e.rule, e.kind.upper() if e.kind == "action" else e.kind, e.message]
+        for e in result.events
+    ]
+    lines = [head, "", table(["TIME", "RULE", "EVENT", "DETAIL"], rows) if rows else "(quiet)"]
+    lines.append("")
+    if result.rollback_at is not None:
+        after = seconds(result.rollback_at - result.start)
+        lines.append(
+            f"verdict: would have rolled back at {when_ts(result.rollback_at)} "
+            f"({after} in), rule {clean(result.rollback_rule)}"
+        )
+    else:
+        lines.append("verdict: no rollback over this range")
+    lines += [f"skipped {clean(k)}: {clean(v)}" for k, v in result.skipped.items()]
+    return "\n".join(lines)
+
+
+def when_ts(ts: float) -> str:
+    """Epoch seconds as ``YYYY-MM-DD HH:MM:SS`` UTC."""
+    return when(datetime.fromtimestamp(ts, UTC).isoformat())

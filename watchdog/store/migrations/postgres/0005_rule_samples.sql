@@ -1,0 +1,12 @@
+-- Each evaluation's value and verdict, per (window, rule): what the status page and
+-- `deploy status` draw. Bounded: the store keeps the newest points per rule (see
+-- watchdog/store/base.py, KEEP_POINTS). A non-finite value is stored as NULL.
+CREATE TABLE rule_samples (
+    window_id text NOT NULL REFERENCES windows (id) ON DELETE CASCADE,
+    rule      text NOT NULL,
+    at        double precision NOT NULL,
+    value     double precision,
+    verdict   text NOT NULL
+);
+
+CREATE INDEX rule_samples_window_rule_at ON rule_samples (window_id, rule, at);

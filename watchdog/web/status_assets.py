@@ -1,0 +1,99 @@
+"""The status page's stylesheet and script, served from memory (nothing is downloaded).
+
+The script polls ``?partial=1`` every few seconds and swaps the ``<main>`` content;
+it stops once a window page shows a terminal phase. Without it the page still reads
+(reload by hand). The CSS is mobile first: one column, wider screens get a grid.
+"""
+
+from __future__ import annotations
+
+POLL_MS = 2000
+
+STATUS_JS = f"""\
+(function () {{
+  "use strict";
+  var main = document.getElementById("main");
+  var live = document.getElementById("live");
+  function stamp(text, cls) {{ live.textContent = text; live.className = "live " + cls; }}
+  function poll() {{
+    if (main.dataset.terminal === "1" && location.pathname !== "/") {{
+      stamp("final", "done");
+      return;
+    }}
+    fetch(location.pathname + "?partial=1", {{credentials: "same-origin", cache: "no-store"}})
+      .then(function (r) {{
+        if (!r.ok) {{ throw new Error("HTTP " + r.status); }}
+        main.dataset.terminal = r.headers.get("X-Watchdog-Terminal") || "0";
+        return r.text();
+      }})
+      .then(function (html) {{
+        main.innerHTML = html;
+        stamp("live " + new Date().toLocaleTimeString(), "ok");
+      }})
+      .catch(function (e) {{ stamp("offline (" + e.message + ")", "bad"); }})
+      .then(function () {{ setTimeout(poll, {POLL_MS}); }});
+  }}
+  setTimeout(poll, {POLL_MS});
+}})();
+"""
+
+STATUS_CSS = """\
+:root { --bg:#f6f7f9; --card:#fff; --ink:#1d232b; --muted:#667085; --line:#d9dee5;
+  --ok:#1a7f37; --pending:#b7791f; --firing:#c62828; --inconclusive:#6b7280; }
+* { box-sizing: border-box; }
+body { margin:0; font:15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif;
+  background:var(--bg); color:var(--ink); }
+header { display:flex; justify-content:space-between; align-items:center;
+  padding:.6rem 1rem; background:#101828; color:#fff; }
+header a.home { color:#fff; font-weight:600; text-decoration:none; }
+.live { font-size:.8rem; opacity:.85; } .live.bad { color:#fca5a5; }
+main { padding:.75rem; max-width:1200px; margin:0 auto; }
+h1 { font-size:1.1rem; margin:1rem 0 .5rem; }
+h2 { font-size:1.15rem; margin:0 0 .25rem; } h3 { font-size:1rem; margin:.25rem 0; }
+a { color:#1d4ed8; }
+.window { background:var(--card); border:1px solid var(--line); border-radius:10px;
+  padding:.75rem; margin-bottom:1rem; }
+.window.rolled_back, .window.rollback_failed,
+  .window.rolling_back { border-left:6px solid var(--firing); }
+.window.watching, .window.passed { border-left:6px solid var(--ok); }
+.window.held, .window.awaiting_approval { border-left:6px solid var(--pending); }
+.meta, .muted, .why { color:var(--muted); font-size:.85rem; margin:.2rem 0; }
+.reason { margin:.25rem 0; font-weight:500; }
+.badge { display:inline-block; font-size:.75rem; padding:.1rem .45rem; border-radius:999px;
+  background:#e5e7eb; color:#111; vertical-align:middle; white-space:nowrap; }
+.badge.ok, .badge.watching, .badge.passed, .badge.rollback_succeeded { background:#dcfce7;
+  color:var(--ok); }
+.badge.pending, .badge.held, .badge.awaiting_approval { background:#fef3c7; color:var(--pending); }
+.badge.firing, .badge.rolled_back, .badge.rolling_back,
+  .badge.rollback_failed { background:#fee2e2; color:var(--firing); }
+.rules { display:grid; grid-template-columns:1fr; gap:.6rem; margin:.5rem 0; }
+@media (min-width: 720px) { .rules { grid-template-columns:repeat(auto-fill, minmax(330px,
+  1fr)); } }
+.rule { border:1px solid var(--line); border-radius:8px; padding:.5rem; }
+.rule.firing { border-color:var(--firing); } .rule.pending { border-color:var(--pending); }
+.nums { font-size:.85rem; margin:.2rem 0; } .for { font-size:.85rem; margin:.2rem 0; }
+progress { width:8rem; vertical-align:middle; }
+svg.graph { width:100%; height:auto; display:block; }
+svg .frame { fill:#fbfcfd; stroke:var(--line); }
+svg .values { fill:none; stroke:#2563eb; stroke-width:1.5; }
+svg .threshold { stroke:var(--firing); stroke-dasharray:5 3; }
+svg .baseline { stroke:#9ca3af; stroke-dasharray:2 2; }
+svg text { font-size:9px; fill:var(--muted); }
+svg .threshold-label { fill:var(--firing); }
+svg .pt { fill:#2563eb; } svg .pt.pending { fill:var(--pending); }
+svg .pt.firing { fill:var(--firing); } svg .pt.inconclusive { fill:var(--inconclusive); }
+.timeline { list-style:none; padding:0; margin:.25rem 0; font-size:.85rem; }
+.timeline li { border-left:3px solid var(--line); padding:.2rem .5rem; margin:.15rem 0; }
+.timeline li.rule_firing, .timeline li.rollback_started, .timeline li.step_failed,
+.timeline li.rollback_failed { border-color:var(--firing); }
+.timeline li.rollback_succeeded, .timeline li.step_succeeded { border-color:var(--ok); }
+.timeline li.rule_pending, .timeline li.held { border-color:var(--pending); }
+.kind { font-weight:600; } time { color:var(--muted); font-variant-numeric:tabular-nums; }
+dl { display:flex; flex-wrap:wrap; gap:0 .75rem; margin:.1rem 0; color:var(--muted); }
+dt::after { content:":"; } dd { margin:0; }
+pre.output { background:#0f172a; color:#e2e8f0; padding:.4rem; border-radius:6px;
+  overflow-x:auto; white-space:pre-wrap; word-break:break-word; margin:.2rem 0; }
+table.recent { width:100%; border-collapse:collapse; background:var(--card); font-size:.9rem; }
+table.recent th, table.recent td { text-align:left; padding:.35rem;
+  border-bottom:1px solid var(--line); }
+"""
