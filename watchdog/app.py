@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from watchdog.actions.base import Executor
 from watchdog.actions.command import CommandExecutor
@@ -24,6 +25,7 @@ from watchdog.actions.plan import PlanRunner
 from watchdog.clock import Clock, SystemClock
 from watchdog.coord import SingleNode
 from watchdog.engine import Engine, RuleBook
+from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
 from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
@@ -32,10 +34,17 @@ from watchdog.pipeline import build_pipeline
 from watchdog.rulefile.load import load_rules
 from watchdog.settings import Settings
 from watchdog.sources import Sources
+from watchdog.sources.alertmanager import AlertmanagerSource
 from watchdog.sources.http import HttpSource
 from watchdog.sources.prometheus import PrometheusSource
 from watchdog.store import open_store
 from watchdog.store.base import Store
+from watchdog.web.alertmanager import (
+    RECEIVER_PATH,
+    Receiver,
+    ReceiverAuth,
+    add_alertmanager_routes,
+)
 from watchdog.web.server import build_web_app
 from watchdog.windows import WindowService
 
@@ -76,7 +85,7 @@ class App:
         store = open_store(s.store_url.get_secret_value())
         await store.open()
         self._stack.push_async_callback(store.close)
-        sources = self._sources()
+        sources = self._sources(store)
         self._stack.push_async_callback(sources.close)
         client = httpx.AsyncClient()
         self._stack.push_async_callback(client.aclose)
@@ -108,6 +117,7 @@ class App:
         self._stack.push_async_callback(engine.drain)
         windows = WindowService(engine, default_window=s.window, supersede=s.supersede)
         metrics.rules_loaded(len(rules.current), ok=True)
+        receiver = self._receiver(AlertInbox(store, engine, self.clock))
         web_app = build_web_app(
             windows,
             api_token=s.api_token.get_secret_value() if s.api_token else None,
@@ -116,6 +126,9 @@ class App:
             registry=registry,
             ready=self._ready,
             clock=self.clock.now,
+            extra_routes=lambda app: add_alertmanager_routes(app, receiver),
+            open_paths=[RECEIVER_PATH] if receiver.auth.configured else [],
+            body_limits={RECEIVER_PATH: s.alertmanager_max_body_bytes},
         )
         self.parts = Parts(store, engine, windows, registry, web_app)
         await self._listen(web_app)
@@ -124,7 +137,16 @@ class App:
         log.info("watchdog started", url=self.url, rules=len(rules.current), tick=s.tick)
         return self.parts
 
-    def _sources(self) -> Sources:
+    def _receiver(self, inbox: AlertInbox) -> Receiver:
+        s = self.settings
+        auth = ReceiverAuth(
+            token=_secret_bytes(s.alertmanager_token),
+            username=s.alertmanager_username.encode() if s.alertmanager_username else None,
+            password=_secret_bytes(s.alertmanager_password),
+        )
+        return Receiver(inbox, auth, max_inflight=s.alertmanager_max_inflight)
+
+    def _sources(self, store: Store) -> Sources:
         s = self.settings
         token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
         prometheus = PrometheusSource(
@@ -134,7 +156,13 @@ class App:
             concurrency=s.prometheus_concurrency,
             token=token,
         )
-        return Sources({"prometheus": prometheus, "http": HttpSource()})
+        return Sources(
+            {
+                "prometheus": prometheus,
+                "http": HttpSource(),
+                "alertmanager": AlertmanagerSource(store),
+            }
+        )
 
     async def _listen(self, web_app: web.Application) -> None:
         runner = web.AppRunner(web_app, access_log=None)
@@ -170,6 +198,10 @@ class App:
             self._scheduler = None
         await self._stack.aclose()
         log.info("watchdog stopped")
+
+
+def _secret_bytes(secret: SecretStr | None) -> bytes | None:
+    return None if secret is None else secret.get_secret_value().encode()
 
 
 async def serve(settings: Settings) -> None:

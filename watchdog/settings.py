@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     default_plan: str | None = None
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # --- alertmanager receiver (POST /api/v1/alertmanager) ---------------------------
+    # Credentials Alertmanager sends (http_config authorization / basic_auth); when
+    # neither is set the receiver takes the API's bearer token like any API route.
+    alertmanager_token: SecretStr | None = None
+    alertmanager_username: str | None = None
+    alertmanager_password: SecretStr | None = None
+    # Larger than max_body_bytes: a notification can carry thousands of alerts, and a
+    # 413 would make Alertmanager drop it (it retries only 5xx).
+    alertmanager_max_body_bytes: int = Field(32 << 20, ge=1 << 20)
+    alertmanager_max_inflight: int = Field(4, ge=1, le=256)  # more at once: 503, retried
+
     # --- logs ---------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
@@ -89,6 +100,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"listen_host {self.listen_host} is not loopback: set WATCHDOG_API_TOKEN"
             )
+        if (self.alertmanager_username is None) != (self.alertmanager_password is None):
+            raise ValueError("set both alertmanager_username and alertmanager_password, or neither")
         scheme = self.store_url.get_secret_value().split(":", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("store_url must start with sqlite:/// or postgresql://")
@@ -103,7 +116,13 @@ class Settings(BaseSettings):
         """Every secret value, for the log redactor."""
         out = [
             s.get_secret_value()
-            for s in (self.api_token, self.prometheus_token, self.store_url)
+            for s in (
+                self.api_token,
+                self.prometheus_token,
+                self.store_url,
+                self.alertmanager_token,
+                self.alertmanager_password,
+            )
             if s is not None
         ]
         return [s for s in out if len(s) >= 6]

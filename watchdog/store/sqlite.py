@@ -17,9 +17,10 @@ from pathlib import Path
 
 import aiosqlite
 
+from watchdog.alerts import Alert, AlertStatus
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
-from watchdog.store import migrate, rows
+from watchdog.store import alert_sql, migrate, rows
 
 MEMORY = ":memory:"
 
@@ -252,6 +253,31 @@ class SqliteStore:
                 )
             )
         return rows.action_from_row(found[0]) if found else None
+
+    async def record_alerts(self, alerts: list[Alert], *, at: float) -> int:
+        """Upsert alerts on (fingerprint, starts_at); returns how many were new."""
+        async with self._tx() as db:
+            known = await db.execute_fetchall(
+                alert_sql.SQLITE_KNOWN, (alert_sql.fingerprints_json(alerts),)
+            )
+            new = alert_sql.count_new(alerts, list(known))
+            await db.executemany(
+                alert_sql.SQLITE_UPSERT, [alert_sql.alert_params(a, at) for a in alerts]
+            )
+        return new
+
+    async def list_alerts(
+        self,
+        *,
+        status: AlertStatus | None = None,
+        active_since: float | None = None,
+        limit: int = 1000,
+    ) -> list[Alert]:
+        """Alerts, most recently started first, filtered."""
+        wanted = None if status is None else status.value
+        async with self._session() as db:
+            found = await db.execute_fetchall(alert_sql.SQLITE_LIST, (wanted, active_since, limit))
+        return [alert_sql.alert_from_row(r) for r in found]
 
 
 @contextmanager
