@@ -93,6 +93,12 @@ async def test_resolved_alerts_stop_counting(store: SqliteStore) -> None:
     assert await value(store, rule(), at=START + 50, live=False) == 1
 
 
+async def test_one_fingerprint_counts_once_whatever_its_starts(store: SqliteStore) -> None:
+    # Two HA Prometheus replicas: same labels (fingerprint), starts a second apart.
+    await store.record_alerts([firing("a"), firing("a", starts_at=START + 11)], at=START + 20)
+    assert await value(store, rule()) == 1
+
+
 async def test_no_alert_is_a_healthy_zero_not_no_data(store: SqliteStore) -> None:
     assert await value(store, rule()) == 0
 

@@ -2,7 +2,7 @@
 
 Alerts arrive through the webhook receiver (``watchdog/web/alertmanager.py``) and are
 recorded in the store; this source only reads them. The value is the number of
-distinct alert occurrences (fingerprint + start) that match the rule and the window's
+distinct alerts (fingerprints) that match the rule and the window's
 service and environment and are firing at the evaluation instant; ``resolved`` ones
 stop counting. Occurrences that started before the deploy are not the deploy's doing
 and count only when the rule says ``include_preexisting: true``. No matching alert is
@@ -80,9 +80,12 @@ class AlertmanagerSource:
         recent = await self._store.list_alerts(active_since=ctx.at, limit=MAX_ALERTS)
         match = rule_match(rule)
         hits = [a for a in recent if counted(rule, match, window, a, ctx.at, ctx.live)]
+        # Distinct fingerprints: two HA Prometheus replicas may give the same alert
+        # slightly different starts; it is still one alert.
+        count = len({a.fingerprint for a in hits})
         names = sorted({a.labels.get("alertname", "?") for a in hits})
-        detail = f"{len(hits)} firing: {', '.join(names)}" if hits else "no matching alert firing"
-        return Sample.of(float(len(hits)), detail=detail[:500])
+        detail = f"{count} firing: {', '.join(names)}" if hits else "no matching alert firing"
+        return Sample.of(float(count), detail=detail[:500])
 
     async def close(self) -> None:
         """Nothing to release: the store belongs to the app."""
