@@ -3,7 +3,8 @@
 Every alert is recorded, in a window or not (``GET /api/v1/alerts`` shows them). Acting
 on one is never done here: the inbox only asks the engine to evaluate the
 ``alertmanager`` rules of matching open windows now, rather than at their next
-interval, so the decision takes the usual evaluate → pipeline path (exactly once).
+interval (when a delivery brings something new: a new occurrence or a resolution),
+so the decision takes the usual evaluate → pipeline path (exactly once).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from watchdog.alerts import Alert
+from watchdog.alerts import Alert, AlertStatus
 from watchdog.clock import Clock
 from watchdog.engine import Engine
 from watchdog.model import EVALUATING_PHASES, Window
@@ -44,7 +45,9 @@ class AlertInbox:
         now = self._clock.now()
         new = await self.store.record_alerts(alerts, at=now) if alerts else 0
         rules = [r for r in self._engine.rules.current.rules if isinstance(r, AlertmanagerRule)]
-        if not rules or not alerts:
+        # A repeat of known firing alerts changes no count: the interval covers it.
+        changed = new > 0 or any(a.status is AlertStatus.RESOLVED for a in alerts)
+        if not rules or not changed:
             return Receipt(len(alerts), new)
         windows = await self.store.list_windows(phases=EVALUATING_PHASES, limit=100_000)
         index: Index = {}

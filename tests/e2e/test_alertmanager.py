@@ -163,7 +163,9 @@ def am_alert(service: str) -> dict[str, Any]:
 
 def webhook_sends(am_url: str) -> float:
     text = httpx.get(f"{am_url}/metrics", timeout=5).text
-    match = re.search(r'^alertmanager_notifications_total\{integration="webhook"\} (\S+)', text, re.M)
+    match = re.search(
+        r'^alertmanager_notifications_total\{integration="webhook"\} (\S+)', text, re.M
+    )
     return float(match.group(1)) if match else 0.0
 
 

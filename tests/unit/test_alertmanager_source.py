@@ -41,7 +41,9 @@ def firing(fp: str, starts_at: float = START + 10, **labels: str) -> Alert:
     return Alert(fp, starts_at, AlertStatus.FIRING, {**base, **labels})
 
 
-async def value(store: SqliteStore, r: AlertmanagerRule, at: float = START + 60, **kw: Any) -> float:
+async def value(
+    store: SqliteStore, r: AlertmanagerRule, at: float = START + 60, **kw: Any
+) -> float:
     sample = await AlertmanagerSource(store).sample(r, SampleContext("w1", {}, at, **kw))
     assert sample.kind is SampleKind.VALUES, sample
     return sample.series[0].value

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from bench import engine_overhead
+from bench import alertmanager_receiver, engine_overhead
 
 
 def test_engine_overhead_runs_at_tiny_size() -> None:
     out = engine_overhead.main(["--sizes", "1,2", "--rounds", "1"])
     assert out.count("\n") == 3  # header, separator, two rows
+
+
+def test_alertmanager_receiver_runs_at_tiny_size() -> None:
+    out = alertmanager_receiver.main(["--sizes", "1,20", "--requests", "2"])
+    assert out.count("\n") == 3  # header, separator, two rows
+    assert "| 20 |" in out

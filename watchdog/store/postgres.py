@@ -271,11 +271,13 @@ class PostgresStore:
         """Upsert alerts on (fingerprint, starts_at); returns how many were new."""
         async with self._conn() as conn, conn.transaction():
             known = await conn.fetch(alert_sql.POSTGRES_KNOWN, alert_sql.fingerprints(alerts))
-            new = alert_sql.count_new(alerts, list(known))
-            await conn.executemany(
-                alert_sql.POSTGRES_UPSERT, [alert_sql.alert_params(a, at) for a in alerts]
-            )
-        return new
+            batch = alert_sql.split(alerts, list(known))
+            params = [alert_sql.alert_params(a, at) for a in batch.upsert]
+            await conn.executemany(alert_sql.POSTGRES_UPSERT, params)
+            if batch.seen_again:
+                fps, starts = zip(*batch.seen_again, strict=True)
+                await conn.execute(alert_sql.POSTGRES_SEEN_AGAIN, at, list(fps), list(starts))
+        return batch.new
 
     async def list_alerts(
         self,

@@ -260,11 +260,13 @@ class SqliteStore:
             known = await db.execute_fetchall(
                 alert_sql.SQLITE_KNOWN, (alert_sql.fingerprints_json(alerts),)
             )
-            new = alert_sql.count_new(alerts, list(known))
-            await db.executemany(
-                alert_sql.SQLITE_UPSERT, [alert_sql.alert_params(a, at) for a in alerts]
-            )
-        return new
+            batch = alert_sql.split(alerts, list(known))
+            params = [alert_sql.alert_params(a, at) for a in batch.upsert]
+            await db.executemany(alert_sql.SQLITE_UPSERT, params)
+            if batch.seen_again:
+                keys = alert_sql.keys_json(batch.seen_again)
+                await db.execute(alert_sql.SQLITE_SEEN_AGAIN, (at, keys))
+        return batch.new
 
     async def list_alerts(
         self,
