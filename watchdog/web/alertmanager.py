@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from watchdog.alerts import AlertStatus
 from watchdog.inbox import AlertInbox
 from watchdog.web.alertmanager_openapi import alertmanager_part
 from watchdog.web.alertmanager_schema import AlertListOut, AlertOut, AlertQuery, WebhookPayload
-from watchdog.web.api import parse_json
 from watchdog.web.openapi import OPENAPI_PARTS
 from watchdog.web.schemas import ApiError
 
@@ -150,7 +149,15 @@ async def _read_payload(request: web.Request) -> WebhookPayload:
 
 
 def _parse(raw: bytes) -> WebhookPayload:
-    return WebhookPayload.model_validate(parse_json(raw))
+    # pydantic-core parses and validates in one pass, without building the dicts first
+    # (several times faster on thousands of alerts); bad JSON is still a 400.
+    try:
+        return WebhookPayload.model_validate_json(raw)
+    except ValidationError as exc:
+        problem = next((e for e in exc.errors() if e["type"] == "json_invalid"), None)
+        if problem is None:
+            raise
+        raise ApiError(400, f"malformed JSON: {problem['msg'][:200]}") from None
 
 
 async def list_alerts(request: web.Request) -> web.Response:
