@@ -38,7 +38,7 @@ def test_check_the_shipped_rule_pack_and_the_demo_rules() -> None:
     result = cli("check", "rules/", "examples/demo/rules.yml")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 4 and all(": SUCCESS: " in line for line in lines)
+    assert len(lines) == 5 and all(": SUCCESS: " in line for line in lines)
 
 
 def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
     result = cli("check", str(bad), str(tmp_path / "missing.yml"))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"{bad}:5: unknown source 'nope' (expected one of: prometheus, http)",
+        f"{bad}:5: unknown source 'nope' (expected one of: prometheus, http, alertmanager)",
         f"{bad}:9: threshold: invalid threshold '>': expected OP NUMBER, OP N * baseline "
         "or OP baseline [* N] [+ N], with OP one of > >= < <= == !=",
         f"{tmp_path / 'missing.yml'}:0: no such file or directory",

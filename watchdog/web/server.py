@@ -80,7 +80,7 @@ def build_web_app(
     """
     limits = dict(body_limits or {})
     app = web.Application(
-        client_max_size=max(max_body_bytes, *limits.values()),
+        client_max_size=max([max_body_bytes, *limits.values()]),
         middlewares=[errors_middleware, body_limit_middleware, auth_middleware],
     )
     app[SERVER_CONFIG] = ServerConfig(
