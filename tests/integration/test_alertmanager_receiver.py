@@ -295,3 +295,21 @@ async def test_overload_answers_503_and_a_broken_store_503_never_4xx(start_app: 
     assert app.parts is not None
     await app.parts.store.close()  # the store is gone: Alertmanager must retry, not drop
     error_of(await post(app, good), 503)
+
+
+async def test_openapi_documents_the_receiver_and_the_alert_list(start_app: Start) -> None:
+    app = await start_app()
+    assert app.parts is not None
+    doc = await api(app, "GET", "/openapi.json")
+    doc = doc.json()
+    routes = {
+        (r.method.lower(), r.resource.canonical)
+        for r in app.parts.web_app.router.routes()
+        if r.method != "HEAD" and r.resource is not None
+    }
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops if m != "parameters"}
+    assert routes == documented
+    receive = doc["paths"][RECEIVER]["post"]
+    assert receive["security"] == [{"receiverBearer": []}, {"receiverBasic": []}]
+    assert "503" in receive["responses"] and "WebhookPayload" in doc["components"]["schemas"]
+    assert doc["paths"]["/api/v1/alerts"]["get"]["responses"]["200"]
