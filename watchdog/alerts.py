@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
 
 
 class AlertStatus(StrEnum):
@@ -73,22 +72,3 @@ class AlertMatch:
         if any(labels.get(k) != v for k, v in self.equal.items()):
             return False
         return all(p.fullmatch(labels.get(k, "")) for k, p in self.regex.items())
-
-
-class AlertStore(Protocol):
-    """The part of the store that keeps alerts (implemented by both stores)."""
-
-    async def record_alerts(self, alerts: list[Alert], *, at: float) -> int:
-        """Upsert alerts on ``(fingerprint, starts_at)``; returns how many were new."""
-        ...
-
-    async def list_alerts(
-        self,
-        *,
-        status: AlertStatus | None = None,
-        active_since: float | None = None,
-        limit: int = 1000,
-    ) -> list[Alert]:
-        """Alerts, most recently started first; ``active_since`` keeps those firing at
-        or after that instant (still firing, or resolved later)."""
-        ...
