@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,7 +180,12 @@ def start_demo_app(
         yield DemoApp(port, service, latency)
 
 
-def prometheus_config(targets: list[str], scrape_interval: str, extra_config: str = "") -> str:
+def prometheus_config(
+    targets: list[str],
+    scrape_interval: str,
+    extra_config: str = "",
+    external_labels: dict[str, str] | None = None,
+) -> str:
     """A prometheus.yml scraping ``targets`` (``host:port`` or URLs) as job ``demo``.
 
     ``extra_config`` is appended verbatim: top-level keys (``rule_files:``,
@@ -192,6 +197,7 @@ def prometheus_config(targets: list[str], scrape_interval: str, extra_config: st
         f"  scrape_interval: {scrape_interval}",
         f"  scrape_timeout: {scrape_interval}",
         f"  evaluation_interval: {scrape_interval}",
+        *([f"  external_labels: {json.dumps(external_labels)}"] if external_labels else []),
         "scrape_configs:",
         "  - job_name: demo",
         "    static_configs:",
@@ -202,7 +208,11 @@ def prometheus_config(targets: list[str], scrape_interval: str, extra_config: st
 
 @contextlib.contextmanager
 def start_prometheus(
-    tmp_path: Path, targets: list[str], scrape_interval: str = "1s", extra_config: str = ""
+    tmp_path: Path,
+    targets: list[str],
+    scrape_interval: str = "1s",
+    extra_config: str = "",
+    external_labels: dict[str, str] | None = None,
 ) -> Iterator[PrometheusServer]:
     """Run the real Prometheus on a free port until the block ends; waits for /-/ready."""
     binary = find_binary("prometheus")
@@ -210,7 +220,7 @@ def start_prometheus(
     home = tmp_path / f"prometheus-{port}"
     home.mkdir(parents=True)
     config = home / "prometheus.yml"
-    config.write_text(prometheus_config(targets, scrape_interval, extra_config))
+    config.write_text(prometheus_config(targets, scrape_interval, extra_config, external_labels))
     argv = [
         binary,
         f"--config.file={config}",
@@ -326,3 +336,73 @@ def start_watchdog(
     argv = [sys.executable, "-m", "watchdog", "serve"]
     with running(argv, home / "watchdog.log", port, timeout=30, env=env, cwd=REPO) as proc:
         yield WatchdogServer(port, proc, home, token)
+
+
+@dataclass
+class AlertmanagerServer:
+    """A running Alertmanager (``prometheus-alertmanager`` from the Debian package)."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    home: Path
+    cluster_port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def post_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """POST /api/v2/alerts, as Prometheus does."""
+        response = httpx.post(f"{self.url}/api/v2/alerts", json=alerts, timeout=5)
+        response.raise_for_status()
+
+    def log(self) -> str:
+        return (self.home / "alertmanager.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+@contextlib.contextmanager
+def start_alertmanager(
+    tmp_path: Path, config: str, *, cluster: bool = False, peers: Sequence[int] = ()
+) -> Iterator[AlertmanagerServer]:
+    """Run Alertmanager with ``config`` (YAML text) on a free port until the block ends.
+
+    Clustering is off unless ``cluster`` (then it gossips on its own free port and joins
+    the Alertmanagers listening on the cluster ports in ``peers``).
+    """
+    binary = find_binary("prometheus-alertmanager", "alertmanager")
+    port = free_port()
+    home = tmp_path / f"alertmanager-{port}"
+    home.mkdir(parents=True)
+    (home / "alertmanager.yml").write_text(config)
+    cluster_port = free_port() if cluster else None
+    argv = [
+        binary,
+        f"--config.file={home / 'alertmanager.yml'}",
+        f"--storage.path={home / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    if cluster_port is None:
+        argv.append("--cluster.listen-address=")
+    else:
+        argv.append(f"--cluster.listen-address=127.0.0.1:{cluster_port}")
+        argv += [f"--cluster.peer=127.0.0.1:{p}" for p in peers]
+    with running(argv, home / "alertmanager.log", port, timeout=60) as proc:
+        server = AlertmanagerServer(port, proc, home, cluster_port)
+        _wait_http_ready(f"{server.url}/-/ready", proc, home / "alertmanager.log", 60)
+        yield server
+
+
+def _wait_http_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready within {timeout}s")

@@ -5,4 +5,6 @@ from __future__ import annotations
 pytest_plugins = [
     "tests.servers.postgres",
     "tests.servers.prometheus",
+    "tests.servers.rollback_target",
+    "tests.servers.alertmanager",
 ]

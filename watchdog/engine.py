@@ -12,6 +12,7 @@ import asyncio
 import functools
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +111,18 @@ class Engine:
             pending = [*self._inflight.values(), *self._decisions]
             await asyncio.gather(*pending, return_exceptions=True)
         await self.journal.drain()
+
+    async def evaluate_now(self, window: Window, rules: Iterable[AnyRule]) -> None:
+        """Evaluate ``rules`` of ``window`` now, ahead of their interval (an alert came in).
+
+        A rule already in flight may have sampled before the news: it is made due again,
+        so the next tick runs it.
+        """
+        await self._load_states(window.id)
+        now = self.clock.now()
+        for rule in rules:
+            self._due[(window.id, rule.name)] = now
+            self._start_if_due(window, rule, now)
 
     def _start_if_due(self, window: Window, rule: AnyRule, now: float) -> None:
         key = (window.id, rule.name)

@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     status_token: SecretStr | None = None
     status_public: bool = False  # serve the (read-only) status page without any login
 
+    # --- alertmanager receiver (POST /api/v1/alertmanager) ---------------------------
+    # Credentials Alertmanager sends (http_config authorization / basic_auth); when
+    # neither is set the receiver takes the API's bearer token like any API route.
+    alertmanager_token: SecretStr | None = None
+    alertmanager_username: str | None = None
+    alertmanager_password: SecretStr | None = None
+    # Larger than max_body_bytes: a notification can carry thousands of alerts, and a
+    # 413 would make Alertmanager drop it (it retries only 5xx).
+    alertmanager_max_body_bytes: int = Field(32 << 20, ge=1 << 20)
+    alertmanager_max_inflight: int = Field(4, ge=1, le=256)  # more at once: 503, retried
+
     # --- logs ---------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
@@ -112,6 +123,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"detect {watched.service}: plan {watched.plan!r} is not one of the plans"
                 )
+        if (self.alertmanager_username is None) != (self.alertmanager_password is None):
+            raise ValueError("set both alertmanager_username and alertmanager_password, or neither")
         scheme = self.store_url.get_secret_value().split(":", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("store_url must start with sqlite:/// or postgresql://")
@@ -132,6 +145,8 @@ class Settings(BaseSettings):
                 self.store_url,
                 self.render_api_key,
                 self.status_token,
+                self.alertmanager_token,
+                self.alertmanager_password,
             )
             if s is not None
         ]

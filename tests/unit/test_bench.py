@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import engine_overhead, status_costs
+from bench import alertmanager_receiver, engine_overhead, status_costs
 
 
 def test_engine_overhead_runs_at_tiny_size() -> None:
@@ -13,3 +13,8 @@ def test_engine_overhead_runs_at_tiny_size() -> None:
 def test_status_costs_runs_at_tiny_size() -> None:
     out = status_costs.main(["--writes", "3", "--renders", "1", "--steps", "3"])
     assert out.count("\n") == 5  # header, separator, four rows
+
+def test_alertmanager_receiver_runs_at_tiny_size() -> None:
+    out = alertmanager_receiver.main(["--sizes", "1,20", "--requests", "2"])
+    assert out.count("\n") == 3  # header, separator, two rows
+    assert "| 20 |" in out

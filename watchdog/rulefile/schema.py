@@ -226,11 +226,55 @@ class LogRule(_NoLookBack):
         return value
 
 
+
+class AlertmanagerRule(RuleBase):
+    """Counts firing Alertmanager alerts that belong to the window; default ``> 0``.
+
+    ``alertname`` and ``matchers`` (label equality) and ``match_re`` (anchored regex)
+    pick the alerts; ``service_label`` / ``environment_label`` (``null``: any) tie them
+    to the deployment. Alerts that started before the deploy count only with
+    ``include_preexisting: true``.
+    """
+
+    source: Literal["alertmanager"]
+    alertname: str | None = None
+    matchers: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+    service_label: str = Field("service", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    environment_label: str | None = Field("environment", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    include_preexisting: bool = False
+    threshold: Threshold = Field(default_factory=lambda: parse_threshold("> 0"))
+
+    @field_validator("match_re")
+    @classmethod
+    def _regexes(cls, value: dict[str, str]) -> dict[str, str]:
+        for label, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"match_re.{label}: invalid regex {pattern!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _no_baseline(self) -> AlertmanagerRule:
+        if self.baseline is not None:
+            raise ValueError("alertmanager rules use include_preexisting, not 'baseline'")
+        return self
+
+    @property
+    def equal(self) -> dict[str, str]:
+        """Label equality matchers, ``alertname`` included."""
+        out = dict(self.matchers)
+        if self.alertname is not None:
+            out["alertname"] = self.alertname
+        return out
+
+
 Rule = Annotated[
-    PrometheusRule | HttpRule | PostgresRule | RedisRule | LogRule,
+    PrometheusRule | HttpRule | PostgresRule | RedisRule | LogRule | AlertmanagerRule,
     Field(discriminator="source"),
 ]
-SOURCE_KINDS = ("prometheus", "http", "postgres", "redis", "log")
+SOURCE_KINDS = ("prometheus", "http", "postgres", "redis", "log", "alertmanager")
 TARGETED_KINDS = ("postgres", "redis")  # kinds whose rules name a target from Settings
 
 

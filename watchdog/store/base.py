@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from watchdog.alerts import Alert, AlertStatus
 from watchdog.model import (
     ActionRecord,
     ActionStatus,
@@ -142,4 +143,23 @@ class Store(Protocol):
 
     async def get_action(self, window_id: str, action: str) -> ActionRecord | None:
         """The action log entry, or None."""
+        ...
+
+    async def record_alerts(self, alerts: list[Alert], *, at: float) -> int:
+        """Upsert Alertmanager alerts on ``(fingerprint, starts_at)``, received at ``at``.
+
+        Every delivery bumps ``notifications`` and ``last_seen``; a resolved occurrence
+        stays resolved. Returns how many occurrences were new.
+        """
+        ...
+
+    async def list_alerts(
+        self,
+        *,
+        status: AlertStatus | None = None,
+        active_since: float | None = None,
+        limit: int = 1000,
+    ) -> list[Alert]:
+        """Alerts, most recently started first; ``active_since`` keeps those still
+        firing or resolved after that instant."""
         ...

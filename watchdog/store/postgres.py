@@ -14,9 +14,10 @@ from typing import Any
 
 import asyncpg
 
+from watchdog.alerts import Alert, AlertStatus
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
-from watchdog.store import migrate, rows
+from watchdog.store import alert_sql, migrate, rows
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 
 # Key of the advisory lock that keeps replicas from migrating at the same time.
@@ -292,6 +293,31 @@ class PostgresStore:
                 "SELECT * FROM actions WHERE window_id = $1 AND action = $2", window_id, action
             )
         return None if row is None else rows.action_from_row(row)
+
+    async def record_alerts(self, alerts: list[Alert], *, at: float) -> int:
+        """Upsert alerts on (fingerprint, starts_at); returns how many were new."""
+        async with self._conn() as conn, conn.transaction():
+            known = await conn.fetch(alert_sql.POSTGRES_KNOWN, alert_sql.fingerprints(alerts))
+            batch = alert_sql.split(alerts, list(known))
+            params = [alert_sql.alert_params(a, at) for a in batch.upsert]
+            await conn.executemany(alert_sql.POSTGRES_UPSERT, params)
+            if batch.seen_again:
+                fps, starts = zip(*batch.seen_again, strict=True)
+                await conn.execute(alert_sql.POSTGRES_SEEN_AGAIN, at, list(fps), list(starts))
+        return batch.new
+
+    async def list_alerts(
+        self,
+        *,
+        status: AlertStatus | None = None,
+        active_since: float | None = None,
+        limit: int = 1000,
+    ) -> list[Alert]:
+        """Alerts, most recently started first, filtered."""
+        wanted = None if status is None else status.value
+        async with self._conn() as conn:
+            found = await conn.fetch(alert_sql.POSTGRES_LIST, wanted, active_since, limit)
+        return [alert_sql.alert_from_row(r) for r in found]
 
 
 def _affected(status: str) -> int:

@@ -6,8 +6,11 @@ is listed, and ``default`` covers the JSON error envelope for the rest (405, 500
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
@@ -39,6 +42,7 @@ ERRORS = {
     413: "Request body too large.",
     415: "Content type is not application/json.",
     422: "Validation failed; `field` names the offending input.",
+    503: "Busy or cannot record now: retry later.",
 }
 _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
     (DeploymentIn, "validation"),
@@ -51,10 +55,28 @@ _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
 ]
 
 
-def build_openapi(version: str = __version__) -> dict[str, Any]:
-    """The whole document (a fresh dict each call)."""
-    _, defs = models_json_schema(_MODELS, ref_template=REF)
+@dataclass(frozen=True)
+class OpenApiPart:
+    """Paths (and the models they refer to) that a module adds along with its routes."""
+
+    paths: dict[str, Any]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = field(default_factory=list)
+    security_schemes: dict[str, Any] = field(default_factory=dict)
+
+
+# Route modules added through build_web_app's extra_routes append their parts here.
+OPENAPI_PARTS = web.AppKey("watchdog.openapi_parts", list[OpenApiPart])
+
+
+def build_openapi(version: str = __version__, parts: Sequence[OpenApiPart] = ()) -> dict[str, Any]:
+    """The whole document (a fresh dict each call), with ``parts`` merged in."""
+    models = _MODELS + [m for p in parts for m in p.models]
+    _, defs = models_json_schema(models, ref_template=REF)
     paths = {**_ops_paths(), **_api_paths()}
+    schemes: dict[str, Any] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+    for part in parts:
+        paths.update(part.paths)
+        schemes.update(part.security_schemes)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -65,7 +87,7 @@ def build_openapi(version: str = __version__) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": defs.get("$defs", {}),
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": schemes,
         },
         "security": [{"bearerAuth": []}],
     }

@@ -6,15 +6,17 @@ Middlewares, outermost first:
    (404, 405, 413), :class:`ApiError` raised by handlers, pydantic validation (422),
    ``NotFound`` (404), ``Conflict`` (409), ``TransientError`` (503),
    ``PermanentError`` (422); anything else is logged and answered 500 without details.
-2. ``auth`` demands ``Authorization: Bearer <token>`` everywhere except the open paths.
+2. ``body_limit`` holds each route to its body size limit: ``max_body_bytes``, or
+   the larger one a route was given in ``body_limits`` (the Alertmanager receiver).
+3. ``auth`` demands ``Authorization: Bearer <token>`` everywhere except the open paths.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -25,7 +27,7 @@ from pydantic import ValidationError
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.web.api import add_api_routes
 from watchdog.web.control import Controller
-from watchdog.web.openapi import build_openapi
+from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, build_openapi
 from watchdog.web.schemas import ApiError, ErrorBody, ErrorOut, StatusOut
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,6 +47,11 @@ class ServerConfig:
     max_body_bytes: int
     registry: CollectorRegistry
     ready: Callable[[], Awaitable[bool]]
+    body_limits: Mapping[str, int] = field(default_factory=dict)  # path -> larger limit
+
+    def body_limit(self, path: str) -> int:
+        """The body size limit of the route at ``path``."""
+        return self.body_limits.get(path, self.max_body_bytes)
 
 
 SERVER_CONFIG = web.AppKey("watchdog.server_config", ServerConfig)
@@ -61,6 +68,7 @@ def build_web_app(
     ready: Callable[[], Awaitable[bool]],
     extra_routes: Callable[[web.Application], None] | None = None,
     open_paths: Collection[str] = (),
+    body_limits: Mapping[str, int] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """Build the HTTP application around ``controller``.
@@ -68,10 +76,13 @@ def build_web_app(
     ``api_token=None`` disables auth (Settings only allow that on loopback).
     ``open_paths`` are paths (or route patterns such as ``/deployments/{id}``) exempt
     from Bearer auth because they authenticate themselves (e.g. Slack's signed
-    requests, the status page); ``clock`` is used for ``seconds_left``.
+    requests, the status page); ``body_limits`` gives exact paths a body limit other
+    than ``max_body_bytes``; ``clock`` is used for ``seconds_left``.
     """
+    limits = dict(body_limits or {})
     app = web.Application(
-        client_max_size=max_body_bytes, middlewares=[errors_middleware, auth_middleware]
+        client_max_size=max([max_body_bytes, *limits.values()]),
+        middlewares=[errors_middleware, body_limit_middleware, auth_middleware],
     )
     app[SERVER_CONFIG] = ServerConfig(
         api_token=api_token.encode() if api_token is not None else None,
@@ -79,6 +90,7 @@ def build_web_app(
         max_body_bytes=max_body_bytes,
         registry=registry,
         ready=ready,
+        body_limits=limits,
     )
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -87,7 +99,8 @@ def build_web_app(
     add_api_routes(app, controller, base_url=base_url, clock=clock)
     if extra_routes is not None:
         extra_routes(app)
-    app[OPENAPI] = build_openapi()
+    parts: list[OpenApiPart] = app.get(OPENAPI_PARTS, [])
+    app[OPENAPI] = build_openapi(parts=parts)
     return app
 
 
@@ -144,7 +157,7 @@ def _unavailable(exc: TransientError) -> ApiError:
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:
     message = exc.reason
     if exc.status == 413:
-        limit = request.app[SERVER_CONFIG].max_body_bytes
+        limit = request.app[SERVER_CONFIG].body_limit(request.path)
         message = f"request body is larger than {limit} bytes"
     elif exc.status == 404:
         message = f"no route {request.path[:200]}"
@@ -152,6 +165,18 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Re
         message = f"method {request.method[:20]} is not allowed on {request.path[:200]}"
     headers = {k: v for k in _KEPT_HEADERS if (v := exc.headers.get(k)) is not None}
     return error_response(ErrorBody(status=exc.status, message=message), headers)
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Hold the request to its route's body limit (the app's is the largest of them)."""
+    limit = request.app[SERVER_CONFIG].body_limit(request.path)
+    size = request.content_length
+    if size is not None and size > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+    if limit == request.client_max_size:
+        return await handler(request)
+    return await handler(request.clone(client_max_size=limit))
 
 
 @web.middleware

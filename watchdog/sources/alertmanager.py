@@ -1,0 +1,91 @@
+"""The ``alertmanager`` source: how many matching alerts are firing for the window.
+
+Alerts arrive through the webhook receiver (``watchdog/web/alertmanager.py``) and are
+recorded in the store; this source only reads them. The value is the number of
+distinct alerts (fingerprints) that match the rule and the window's
+service and environment and are firing at the evaluation instant; ``resolved`` ones
+stop counting. Occurrences that started before the deploy are not the deploy's doing
+and count only when the rule says ``include_preexisting: true``. No matching alert is
+a healthy 0, not "no data": silence is what Alertmanager sends when all is well.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from watchdog.alerts import Alert, AlertMatch, AlertStatus
+from watchdog.model import Sample, Window
+from watchdog.rulefile.schema import AlertmanagerRule
+from watchdog.sources.base import SampleContext
+
+# More firing alerts than this for one evaluation says Alertmanager is flooding; the
+# count is capped (still far above any threshold) rather than reading without bound.
+MAX_ALERTS = 10_000
+
+
+class AlertReader(Protocol):
+    """What the source reads from the store."""
+
+    async def get_window(self, window_id: str) -> Window | None:
+        """One window, or None."""
+        ...
+
+    async def list_alerts(
+        self,
+        *,
+        status: AlertStatus | None = None,
+        active_since: float | None = None,
+        limit: int = 1000,
+    ) -> list[Alert]:
+        """Recorded alerts, filtered."""
+        ...
+
+
+def rule_match(rule: AlertmanagerRule) -> AlertMatch:
+    """The matcher a rule describes."""
+    return AlertMatch(
+        equal=rule.equal,
+        regex={k: re.compile(v) for k, v in rule.match_re.items()},
+        service_label=rule.service_label,
+        environment_label=rule.environment_label,
+    )
+
+
+def counted(
+    rule: AlertmanagerRule, match: AlertMatch, window: Window, alert: Alert, at: float, live: bool
+) -> bool:
+    """Whether ``alert`` counts towards ``rule`` (whose matcher is ``match``) at ``at``."""
+    if not rule.include_preexisting and alert.starts_at < window.started_at:
+        return False
+    # Live: Alertmanager's word (firing/resolved) rules, whatever the clocks say.
+    active = alert.status is AlertStatus.FIRING if live else alert.active_at(at)
+    if not active:
+        return False
+    d = window.deployment
+    return match.matches(alert.labels, d.service, d.environment)
+
+
+class AlertmanagerSource:
+    """Counts recorded alerts matching an :class:`AlertmanagerRule`."""
+
+    def __init__(self, store: AlertReader) -> None:
+        self._store = store
+
+    async def sample(self, rule: AlertmanagerRule, ctx: SampleContext) -> Sample:
+        """The number of matching alerts firing at ``ctx.at``."""
+        window = await self._store.get_window(ctx.window_id)
+        if window is None:
+            return Sample.failed(f"no window {ctx.window_id!r}", transient=False)
+        recent = await self._store.list_alerts(active_since=ctx.at, limit=MAX_ALERTS)
+        match = rule_match(rule)
+        hits = [a for a in recent if counted(rule, match, window, a, ctx.at, ctx.live)]
+        # Distinct fingerprints: two HA Prometheus replicas may give the same alert
+        # slightly different starts; it is still one alert.
+        count = len({a.fingerprint for a in hits})
+        names = sorted({a.labels.get("alertname", "?") for a in hits})
+        detail = f"{count} firing: {', '.join(names)}" if hits else "no matching alert firing"
+        return Sample.of(float(count), detail=detail[:500])
+
+    async def close(self) -> None:
+        """Nothing to release: the store belongs to the app."""
