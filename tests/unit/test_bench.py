@@ -14,6 +14,7 @@ def test_status_costs_runs_at_tiny_size() -> None:
     out = status_costs.main(["--writes", "3", "--renders", "1", "--steps", "3"])
     assert out.count("\n") == 5  # header, separator, four rows
 
+
 def test_alertmanager_receiver_runs_at_tiny_size() -> None:
     out = alertmanager_receiver.main(["--sizes", "1,20", "--requests", "2"])
     assert out.count("\n") == 3  # header, separator, two rows

@@ -226,7 +226,6 @@ class LogRule(_NoLookBack):
         return value
 
 
-
 class AlertmanagerRule(RuleBase):
     """Counts firing Alertmanager alerts that belong to the window; default ``> 0``.
 

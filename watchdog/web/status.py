@@ -22,6 +22,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -29,6 +30,7 @@ from aiohttp import web
 from watchdog.errors import NotFound
 from watchdog.model import EVALUATING_PHASES, WindowPhase
 from watchdog.web.control import Controller
+from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart
 from watchdog.web.status_assets import STATUS_CSS, STATUS_JS
 from watchdog.web.status_html import TITLE, index_main, page, window_section
 
@@ -99,6 +101,35 @@ def add_status_routes(
     app.router.add_get(f"/deployments/{_WINDOW_ID}", _guarded(window_page))
     app.router.add_get("/status.css", _asset(STATUS_CSS, "text/css"))
     app.router.add_get("/status.js", _asset(STATUS_JS, "text/javascript"))
+    app.setdefault(OPENAPI_PARTS, []).append(_openapi_part())
+
+
+def _page(summary: str, media: str, *, guarded: bool, path_id: bool = False) -> dict[str, Any]:
+    responses: dict[str, Any] = {"200": {"description": summary, "content": {media: {}}}}
+    if guarded:
+        responses["401"] = {"description": "no valid token or cookie", "content": {media: {}}}
+    if path_id:
+        responses["404"] = {"description": "no such window", "content": {media: {}}}
+    op: dict[str, Any] = {"summary": summary, "responses": responses, "security": []}
+    if path_id:
+        op["parameters"] = [
+            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+        ]
+    return {"get": op}
+
+
+def _openapi_part() -> OpenApiPart:
+    """The status page in /openapi.json: HTML for people, with its own auth."""
+    return OpenApiPart(
+        paths={
+            "/": _page("status page: open and recent windows", "text/html", guarded=True),
+            "/deployments/{id}": _page(
+                "one window's page", "text/html", guarded=True, path_id=True
+            ),
+            "/status.css": _page("the page's styles", "text/css", guarded=False),
+            "/status.js": _page("the page's polling script", "text/javascript", guarded=False),
+        }
+    )
 
 
 def _asset(text: str, content_type: str) -> Handler:
