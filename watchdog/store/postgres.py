@@ -17,6 +17,7 @@ import asyncpg
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
 from watchdog.store import migrate, rows
+from watchdog.store.outbox_postgres import PostgresOutbox
 
 # Key of the advisory lock that keeps replicas from migrating at the same time.
 _MIGRATION_LOCK = 0x77617463_68646F67
@@ -32,7 +33,7 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore:
+class PostgresStore(PostgresOutbox):
     """The :class:`~watchdog.store.base.Store` on PostgreSQL (asyncpg pool)."""
 
     def __init__(

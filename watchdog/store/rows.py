@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from watchdog.errors import PermanentError
+from watchdog.store.base import OutboxItem, OutboxStatus
 from watchdog.model import (
     ActionRecord,
     ActionStatus,
@@ -146,4 +147,36 @@ def action_from_row(row: Row) -> ActionRecord:
         claimed_at=float(row["claimed_at"]),
         finished_at=None if finished is None else float(finished),
         detail=row["detail"],
+    )
+
+
+def outbox_params(item: OutboxItem) -> tuple[Any, ...]:
+    """Values for ``(window_id, channel, event_seq, payload, status, attempts, due_at,
+    created_at, last_error)`` of an outbox row."""
+    return (
+        item.window_id,
+        item.channel,
+        item.event_seq,
+        item.payload,
+        item.status.value,
+        item.attempts,
+        item.due_at,
+        item.created_at,
+        item.last_error,
+    )
+
+
+def outbox_from_row(row: Row) -> OutboxItem:
+    """The notification an ``outbox`` row describes."""
+    return OutboxItem(
+        window_id=row["window_id"],
+        channel=row["channel"],
+        event_seq=int(row["event_seq"]),
+        payload=row["payload"],
+        status=OutboxStatus(row["status"]),
+        attempts=int(row["attempts"]),
+        due_at=float(row["due_at"]),
+        created_at=float(row["created_at"]),
+        last_error=row["last_error"],
+        id=int(row["id"]),
     )
