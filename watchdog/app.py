@@ -16,6 +16,7 @@ import structlog
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
+from slack_sdk.web.async_client import AsyncWebClient
 
 from watchdog.actions.base import Executor
 from watchdog.actions.command import CommandExecutor
@@ -24,10 +25,18 @@ from watchdog.actions.plan import PlanRunner
 from watchdog.clock import Clock, SystemClock
 from watchdog.coord import SingleNode
 from watchdog.engine import Engine, RuleBook
+from watchdog.escalation import Escalator
 from watchdog.journal import Journal
 from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
 from watchdog.notify import FanoutNotifier, LogNotifier
+from watchdog.notify.channel import Channel
+from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
+from watchdog.notify.outbox import Outbox
+from watchdog.notify.pagerduty import PagerDutyChannel
+from watchdog.notify.render import Links
+from watchdog.notify.slack import SlackChannel
+from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
 from watchdog.pipeline import build_pipeline
 from watchdog.rulefile.load import load_rules
 from watchdog.settings import Settings
@@ -37,6 +46,7 @@ from watchdog.sources.prometheus import PrometheusSource
 from watchdog.store import open_store
 from watchdog.store.base import Store
 from watchdog.web.server import build_web_app
+from watchdog.web.slack import SLACK_PATH, SlackAccess, SlackInteractions
 from watchdog.windows import WindowService
 
 log = structlog.get_logger("watchdog.app")
@@ -51,6 +61,18 @@ class Parts:
     windows: WindowService
     registry: CollectorRegistry
     web_app: web.Application
+    notify: NotifyParts | None = None
+
+
+@dataclass
+class NotifyParts:
+    """The notification side: outbox, delivery worker, Slack buttons, escalation."""
+
+    outbox: Outbox
+    worker: DeliveryWorker
+    channels: dict[str, Channel]
+    interactions: SlackInteractions | None
+    escalator: Escalator | None
 
 
 class App:
@@ -86,7 +108,9 @@ class App:
         }
         registry = CollectorRegistry()
         metrics = Metrics(registry)
-        journal = Journal(store, FanoutNotifier([LogNotifier()]))
+        channels, slack = self._channels(store, client)
+        outbox = Outbox(store, channels, s.notify.routes, self.clock)
+        journal = Journal(store, FanoutNotifier([LogNotifier()]), outbox=outbox)
         pipeline = build_pipeline(
             store=store,
             journal=journal,
@@ -104,9 +128,13 @@ class App:
             journal=journal,
             clock=self.clock,
             metrics=metrics,
+            blind_after=s.notify.blind_after,
         )
         self._stack.push_async_callback(engine.drain)
-        windows = WindowService(engine, default_window=s.window, supersede=s.supersede)
+        windows = WindowService(
+            engine, default_window=s.window, supersede=s.supersede, plans=s.plans
+        )
+        notify = self._notify_parts(store, journal, outbox, channels, slack, windows)
         metrics.rules_loaded(len(rules.current), ok=True)
         web_app = build_web_app(
             windows,
@@ -116,13 +144,96 @@ class App:
             registry=registry,
             ready=self._ready,
             clock=self.clock.now,
+            extra_routes=notify.interactions.add_routes if notify.interactions else None,
+            open_paths={SLACK_PATH} if notify.interactions else (),
         )
-        self.parts = Parts(store, engine, windows, registry, web_app)
+        self.parts = Parts(store, engine, windows, registry, web_app, notify)
         await self._listen(web_app)
+        self._run_worker(notify.worker)
         if schedule:
             self._schedule(engine)
+            self._schedule_escalation(notify.escalator)
         log.info("watchdog started", url=self.url, rules=len(rules.current), tick=s.tick)
         return self.parts
+
+    def _channels(
+        self, store: Store, client: httpx.AsyncClient
+    ) -> tuple[dict[str, Channel], SlackChannel | None]:
+        n = self.settings.notify
+        links = Links(self.settings.base_url, self.settings.prometheus_url)
+        channels: dict[str, Channel] = {}
+        slack = None
+        if n.slack_bot_token is not None:
+            web_client = AsyncWebClient(
+                token=n.slack_bot_token.get_secret_value(),
+                base_url=n.slack_api_url,
+                timeout=max(1, round(n.timeout)),
+                retry_handlers=[],  # the delivery worker owns retries
+            )
+            slack = SlackChannel(web_client, store, n.slack_channel, links, n.oncall_ids)
+            channels["slack"] = slack
+        if n.slack_webhook_url is not None:
+            url = n.slack_webhook_url.get_secret_value()
+            channels["slack_webhook"] = SlackWebhookChannel(client, url, links, n.timeout)
+        if n.webhook_url is not None:
+            secret = n.webhook_secret.get_secret_value() if n.webhook_secret else None
+            channels["webhook"] = WebhookChannel(
+                client, n.webhook_url, self.clock, secret, n.timeout
+            )
+        if n.pagerduty_routing_key is not None:
+            key = n.pagerduty_routing_key.get_secret_value()
+            channels["pagerduty"] = PagerDutyChannel(
+                client, store, n.pagerduty_url, key, links, n.timeout
+            )
+        return channels, slack
+
+    def _notify_parts(
+        self,
+        store: Store,
+        journal: Journal,
+        outbox: Outbox,
+        channels: dict[str, Channel],
+        slack: SlackChannel | None,
+        windows: WindowService,
+    ) -> NotifyParts:
+        n = self.settings.notify
+        backoff = Backoff(n.timeout, n.backoff, n.backoff_max, n.max_attempts)
+        report = journal_report(journal, self.clock)
+        worker = DeliveryWorker(
+            store, channels, self.clock, report, backoff=backoff, wake=outbox.wake, poll=n.poll
+        )
+        interactions = None
+        if n.slack_signing_secret is not None and slack is not None:
+            access = SlackAccess(frozenset(n.oncall_ids), frozenset(n.approver_ids))
+            secret = n.slack_signing_secret.get_secret_value()
+            interactions = SlackInteractions(windows, secret, access, slack, self.clock)
+            self._stack.push_async_callback(interactions.drain)
+        escalator = None
+        if n.escalate_after is not None:
+            escalator = Escalator(store, journal, self.clock, n.escalate_after)
+        return NotifyParts(outbox, worker, channels, interactions, escalator)
+
+    def _run_worker(self, worker: DeliveryWorker) -> None:
+        task = asyncio.create_task(worker.run(), name="delivery")
+
+        async def stop() -> None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        self._stack.push_async_callback(stop)
+
+    def _schedule_escalation(self, escalator: Escalator | None) -> None:
+        if escalator is None or self._scheduler is None:
+            return
+        self._scheduler.add_job(
+            escalator.check,
+            "interval",
+            seconds=self.settings.tick,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="escalate",
+        )
 
     def _sources(self) -> Sources:
         s = self.settings

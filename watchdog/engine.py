@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from watchdog.clock import Clock
+from watchdog.errors import PermanentError
 from watchdog.evaluate import Evaluation, evaluate
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -33,7 +34,7 @@ from watchdog.model import (
 )
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
-from watchdog.rulefile.template import render_message
+from watchdog.rulefile.template import promql_escape, render, render_message
 from watchdog.sources import SampleContext, Sources
 from watchdog.store.base import Store
 
@@ -69,6 +70,7 @@ class Engine:
         journal: Journal,
         clock: Clock,
         metrics: Metrics | None = None,
+        blind_after: int = 2,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -77,6 +79,7 @@ class Engine:
         self.pipeline = pipeline
         self.journal = journal
         self.clock = clock
+        self.blind_after = blind_after  # failed polls in a row before "watchdog blind"
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
@@ -154,6 +157,7 @@ class Engine:
         )
         if result.verdict is not previous.verdict:
             await self._journal_transition(window, rule, previous, result, now)
+        await self._blindness(window, rule, previous, result.state, now)
         if result.verdict is Verdict.FIRING:
             await self.decide(self._decision(window, rule, result, now))
         return result
@@ -191,8 +195,33 @@ class Engine:
                 "action": rule.action.value,
                 "severity": rule.severity.value,
                 "reason": result.reason,
+                "query": _graph_query(rule, window),
             },
             notify=notify,
+        )
+
+    async def _blindness(
+        self, window: Window, rule: AnyRule, previous: RuleState, state: RuleState, now: float
+    ) -> None:
+        # Once per outage: only the crossing of the threshold is told, both ways.
+        was, is_ = previous.failures >= self.blind_after, state.failures >= self.blind_after
+        if was == is_:
+            return
+        if is_:
+            kind = EventKind.WATCHDOG_BLIND
+            message = (
+                f"watchdog blind: {rule.name} ({rule.source}) failed {state.failures} polls "
+                f"in a row: {state.reason}"
+            )
+        else:
+            kind, message = EventKind.WATCHDOG_SIGHTED, f"{rule.name} ({rule.source}) answers again"
+        await self.journal.record(
+            window,
+            kind,
+            message,
+            at=now,
+            rule=rule.name,
+            data={"source": rule.source, "failures": state.failures},
         )
 
     def _decision(self, window: Window, rule: AnyRule, result: Evaluation, now: float) -> Decision:
@@ -205,6 +234,7 @@ class Engine:
             reason=summary,
             at=now,
             evaluation=result,
+            grace=rule.grace,
         )
 
     async def decide(self, decision: Decision) -> Decision | None:
@@ -295,6 +325,17 @@ def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
         rule=rule.name,
     )
     return render_message(rule.summary, variables)
+
+
+def _graph_query(rule: AnyRule, window: Window) -> str | None:
+    """The rule's PromQL as it ran, for the graph link in messages."""
+    query = getattr(rule, "query", None)
+    if rule.source != "prometheus" or not isinstance(query, str):
+        return None
+    try:
+        return render(query, window.deployment.template_vars(), promql_escape)
+    except PermanentError:
+        return None
 
 
 def _jsonable(value: float | None) -> float | str | None:

@@ -25,6 +25,7 @@ from pydantic_settings import (
 from watchdog.actions.spec import Plan
 from watchdog.durations import Duration
 from watchdog.errors import ConfigError
+from watchdog.notify.config import NotifySettings
 
 
 class Settings(BaseSettings):
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     default_plan: str | None = None
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # --- notifications: Slack, webhooks, PagerDuty, routes, escalation ---------------
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+
     # --- logs ---------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
@@ -106,6 +110,7 @@ class Settings(BaseSettings):
             for s in (self.api_token, self.prometheus_token, self.store_url)
             if s is not None
         ]
+        out += self.notify.secrets()
         return [s for s in out if len(s) >= 6]
 
     @classmethod

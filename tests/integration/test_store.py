@@ -364,9 +364,7 @@ async def test_outbox_enqueue_skips_duplicates_and_lists_oldest_first(store: Any
     assert pending[0].id is not None
 
 
-async def test_outbox_update_moves_items_out_of_pending(
-    store: AnyStore, connect: Connect
-) -> None:
+async def test_outbox_update_moves_items_out_of_pending(store: AnyStore, connect: Connect) -> None:
     await store.enqueue_notifications([note("w1", 1), note("w1", 2), note("w1", 3)])
     first, second, third = await store.pending_notifications()
     assert first.id is not None and second.id is not None and third.id is not None

@@ -10,6 +10,7 @@ from watchdog.clock import Clock
 from watchdog.coord import Coordinator
 from watchdog.journal import Journal
 from watchdog.pipeline.base import Decision, Pipeline, Stage
+from watchdog.pipeline.grace import Grace
 from watchdog.pipeline.stages import Act, Dedup, Fence, Gate, Notify, Record
 from watchdog.store.base import Store
 
@@ -26,7 +27,7 @@ def build_pipeline(
     default_plan: str | None,
     clock: Clock,
 ) -> Pipeline:
-    """gate → dedup → fence → act → record → notify."""
+    """gate → dedup → grace → fence → act → record → notify."""
     return Pipeline(
         [
             # May we act? Notify-only rules stop here; held windows say so once;
@@ -34,6 +35,8 @@ def build_pipeline(
             Gate(store, journal, plans),
             # Already rolled back (or rolling back)? Cheap exit before taking the lease.
             Dedup(store),
+            # A rule's grace period: "rolling back in 60s — Hold?"; a Hold in it vetoes.
+            Grace(store, journal, clock),
             # The leader's fencing token + the unique action-log claim: exactly once.
             Fence(store, coordinator, journal),
             # Run the plan's steps in order, retrying transient failures.

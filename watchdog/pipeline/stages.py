@@ -129,7 +129,12 @@ class Fence:
             f"{window.deployment.previous_version or 'the previous version'}: {d.reason}",
             at=d.at,
             rule=d.trigger if d.automatic else None,
-            data={"actor": d.actor, "trigger": d.trigger, "token": token},
+            data={
+                "actor": d.actor,
+                "trigger": d.trigger,
+                "token": token,
+                "approved_by": d.approved_by,
+            },
         )
         return d.but(window=window, token=token)
 

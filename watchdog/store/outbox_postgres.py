@@ -10,10 +10,6 @@ from typing import Any
 from watchdog.store import rows
 from watchdog.store.base import OutboxItem, OutboxStatus
 
-_COLUMNS = (
-    "window_id, channel, event_seq, payload, status, attempts, due_at, created_at, last_error"
-)
-
 
 class PostgresOutbox:
     """Outbox and thread-reference methods; the store supplies the connection."""
@@ -27,7 +23,8 @@ class PostgresOutbox:
         async with self._conn() as conn:
             for item in items:
                 won = await conn.fetchval(
-                    f"INSERT INTO outbox ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    "INSERT INTO outbox (window_id, channel, event_seq, payload, status, attempts,"
+                    " due_at, created_at, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                     " ON CONFLICT DO NOTHING RETURNING true",
                     *rows.outbox_params(item),
                 )

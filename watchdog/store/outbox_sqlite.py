@@ -10,10 +10,6 @@ import aiosqlite
 from watchdog.store import rows
 from watchdog.store.base import OutboxItem, OutboxStatus
 
-_COLUMNS = (
-    "window_id, channel, event_seq, payload, status, attempts, due_at, created_at, last_error"
-)
-
 
 class SqliteOutbox:
     """Outbox and thread-reference methods; the store supplies the connection."""
@@ -27,7 +23,8 @@ class SqliteOutbox:
         async with self._session() as db:
             for item in items:
                 cur = await db.execute(
-                    f"INSERT OR IGNORE INTO outbox ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO outbox (window_id, channel, event_seq, payload, status,"
+                    " attempts, due_at, created_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows.outbox_params(item),
                 )
                 added += cur.rowcount

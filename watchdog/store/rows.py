@@ -15,7 +15,6 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from watchdog.errors import PermanentError
-from watchdog.store.base import OutboxItem, OutboxStatus
 from watchdog.model import (
     ActionRecord,
     ActionStatus,
@@ -25,6 +24,7 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
+from watchdog.store.base import OutboxItem, OutboxStatus
 
 
 class Row(Protocol):
