@@ -132,7 +132,11 @@ class App:
         )
         self._stack.push_async_callback(engine.drain)
         windows = WindowService(
-            engine, default_window=s.window, supersede=s.supersede, plans=s.plans
+            engine,
+            default_window=s.window,
+            supersede=s.supersede,
+            plans=s.plans,
+            default_plan=s.default_plan,
         )
         notify = self._notify_parts(store, journal, outbox, channels, slack, windows)
         metrics.rules_loaded(len(rules.current), ok=True)

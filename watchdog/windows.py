@@ -44,9 +44,11 @@ class WindowService:
         default_window: float,
         supersede: bool = True,
         plans: Mapping[str, Plan] | None = None,
+        default_plan: str | None = None,
     ) -> None:
         self._engine = engine
         self._plans = plans or {}
+        self._default_plan = default_plan
         self._store = engine.store
         self._journal = engine.journal
         self._clock = engine.clock
@@ -250,7 +252,7 @@ class WindowService:
     async def needs_approval(self, window_id: str) -> bool:
         """True when rolling this window back takes an approver (approve rule, risky plan)."""
         window = await self._get(window_id)
-        plan = self._plans.get(window.deployment.plan or "")
+        plan = self._plans.get(window.deployment.plan or self._default_plan or "")
         risky = plan is not None and plan.data_loss_risk
         return risky or window.phase is WindowPhase.AWAITING_APPROVAL
 

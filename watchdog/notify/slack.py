@@ -67,7 +67,7 @@ class SlackChannel:
             return
         channel, _, ts = ref.partition(":")
         await _call(self._client.chat_update, channel=channel, ts=ts, text=fallback, blocks=blocks)
-        reply = render.mentions(event.message)
+        reply = "\n".join([render.mentions(event.message), *render.details(event)])
         if event.kind is EventKind.ESCALATED and self._oncall:
             reply = " ".join(f"<@{u}>" for u in self._oncall) + " " + reply
         await _call(self._client.chat_postMessage, channel=channel, thread_ts=ts, text=reply)

@@ -32,7 +32,7 @@ def build_pipeline(
         [
             # May we act? Notify-only rules stop here; held windows say so once;
             # `approve` rules and data-loss plans wait for a person.
-            Gate(store, journal, plans),
+            Gate(store, journal, plans, default_plan),
             # Already rolled back (or rolling back)? Cheap exit before taking the lease.
             Dedup(store),
             # A rule's grace period: "rolling back in 60s — Hold?"; a Hold in it vetoes.
