@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from watchdog.blindness import blindness_change
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError
 from watchdog.evaluate import Evaluation, evaluate
@@ -203,26 +204,12 @@ class Engine:
     async def _blindness(
         self, window: Window, rule: AnyRule, previous: RuleState, state: RuleState, now: float
     ) -> None:
-        # Once per outage: only the crossing of the threshold is told, both ways.
-        was, is_ = previous.failures >= self.blind_after, state.failures >= self.blind_after
-        if was == is_:
-            return
-        if is_:
-            kind = EventKind.WATCHDOG_BLIND
-            message = (
-                f"watchdog blind: {rule.name} ({rule.source}) failed {state.failures} polls "
-                f"in a row: {state.reason}"
+        change = blindness_change(rule, previous, state, self.blind_after)
+        if change is not None:
+            data = {"source": rule.source, "failures": state.failures}
+            await self.journal.record(
+                window, change[0], change[1], at=now, rule=rule.name, data=data
             )
-        else:
-            kind, message = EventKind.WATCHDOG_SIGHTED, f"{rule.name} ({rule.source}) answers again"
-        await self.journal.record(
-            window,
-            kind,
-            message,
-            at=now,
-            rule=rule.name,
-            data={"source": rule.source, "failures": state.failures},
-        )
 
     def _decision(self, window: Window, rule: AnyRule, result: Evaluation, now: float) -> Decision:
         summary = rule_summary(rule, window, result)
