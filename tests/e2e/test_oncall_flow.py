@@ -148,7 +148,7 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
             "backoff": 0.2,
             "backoff_max": 1.0,
             "poll": 0.1,
-            "escalate_after": None,
+            "escalate_after": options.get("escalate_after"),
         },
     )
     app = App(settings)
@@ -279,6 +279,19 @@ async def test_approve_by_approver_runs_a_risky_plan_and_others_cannot(stack: St
         "refused: this rollback carries data-loss risk and needs an approver",
     ]
     assert outcomes[2] == "done"
+
+
+@pytest.mark.parametrize("stack", [{"risky": True, "escalate_after": "1s"}], indirect=True)
+async def test_unacknowledged_approval_escalates_with_a_second_mention(stack: Stack) -> None:
+    wid = await stack.deploy()
+    await until(lambda: stack.slack.roots())
+    stack.target.status = 500
+    await until(lambda: "escalating" in texts(stack.slack.replies(stack.root().ts)))
+    escalation = [m for m in stack.slack.replies(stack.root().ts) if "escalating" in m.text]
+    assert len(escalation) == 1 and escalation[0].text.startswith(f"<@{ONCALL}> ")
+    await until(lambda: len(stack.pagerduty.events) >= 2)
+    assert {e["dedup_key"] for e in stack.pagerduty.events} == {f"watchdog-{wid}"}
+    assert len(stack.pagerduty.incidents) == 1  # escalation re-triggers the same incident
 
 
 async def test_bad_interaction_requests_do_nothing(stack: Stack) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
 from watchdog.notify import render
+from watchdog.notify.config import NotifySettings
 from watchdog.web.slack import SlackAccess
 
 W = Window("w1", Deployment("api", "prod", "v2", "v1"), WindowPhase.WATCHING, 1.0, 61.0, 1.0)
@@ -60,3 +64,13 @@ def test_access_rules() -> None:
     assert access.refusal("UBOSS", "rollback", True) is None
     assert access.refusal("USTRANGER", "ack", False) is not None
     assert access.refusal("UON", "delete", False) == "unknown action 'delete'"
+
+
+def test_notify_settings_refuse_unknown_channels_and_buttons_without_a_bot() -> None:
+    with pytest.raises(ValidationError, match="unknown channel 'email'"):
+        NotifySettings.model_validate({"routes": [{"channels": ["email"]}]})
+    with pytest.raises(ValidationError, match="needs slack_bot_token"):
+        NotifySettings.model_validate({"slack_signing_secret": "abc"})
+    ok = NotifySettings.model_validate({"slack_bot_token": "xoxb-1", "webhook_url": "http://h"})
+    assert ok.enabled() == ["slack", "webhook"]
+    assert "xoxb-1" in ok.secrets()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from watchdog.durations import Duration
 
@@ -25,6 +25,16 @@ class Route(BaseModel):
     channels: list[str] = Field(min_length=1)
     services: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns
     min_severity: str = Field("info", pattern=r"^(info|warning|critical)$")
+
+    @field_validator("channels")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in CHANNELS]
+        if unknown:
+            raise ValueError(
+                f"unknown channel {unknown[0]!r}; expected one of {', '.join(CHANNELS)}"
+            )
+        return value
 
     def matches(self, service: str, severity: str) -> bool:
         """True when an event of ``service`` at ``severity`` takes this route."""
@@ -64,6 +74,12 @@ class NotifySettings(BaseModel):
     backoff_max: Duration = 300.0
     max_attempts: int = Field(20, ge=1)
     poll: Duration = 1.0  # how often the worker looks for due retries
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NotifySettings:
+        if self.slack_signing_secret is not None and self.slack_bot_token is None:
+            raise ValueError("slack_signing_secret (buttons) needs slack_bot_token too")
+        return self
 
     def enabled(self) -> list[str]:
         """Names of the channels that are configured."""
