@@ -18,6 +18,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 
 from watchdog.actions.alembic import AlembicExecutor
 from watchdog.actions.base import Executor
@@ -33,11 +34,19 @@ from watchdog.coord import SingleNode
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
 from watchdog.errors import ConfigError
+from watchdog.escalation import Escalator
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
 from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
 from watchdog.notify import FanoutNotifier, LogNotifier
+from watchdog.notify.channel import Channel
+from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
+from watchdog.notify.outbox import Outbox
+from watchdog.notify.pagerduty import PagerDutyChannel
+from watchdog.notify.render import Links
+from watchdog.notify.slack import SlackChannel
+from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
 from watchdog.pipeline import build_pipeline
 from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.settings import Settings
@@ -58,6 +67,7 @@ from watchdog.web.alertmanager import (
     add_alertmanager_routes,
 )
 from watchdog.web.server import build_web_app
+from watchdog.web.slack import SLACK_PATH, SlackAccess, SlackInteractions
 from watchdog.web.status import STATUS_PATHS, StatusAuth, add_status_routes
 from watchdog.windows import WindowService
 
@@ -74,6 +84,18 @@ class Parts:
     registry: CollectorRegistry
     web_app: web.Application
     detector: DeployDetector | None = None
+    notify: NotifyParts | None = None
+
+
+@dataclass
+class NotifyParts:
+    """The notification side: outbox, delivery worker, Slack buttons, escalation."""
+
+    outbox: Outbox
+    worker: DeliveryWorker
+    channels: dict[str, Channel]
+    interactions: SlackInteractions | None
+    escalator: Escalator | None
 
 
 class App:
@@ -113,7 +135,9 @@ class App:
         registry = CollectorRegistry()
         metrics = Metrics(registry)
         metrics.set_leader(True)  # SingleNode always leads
-        journal = Journal(store, FanoutNotifier([LogNotifier()], metrics=metrics))
+        channels, slack = self._channels(store, client)
+        outbox = Outbox(store, channels, s.notify.routes, self.clock)
+        journal = Journal(store, FanoutNotifier([LogNotifier()], metrics=metrics), outbox=outbox)
         pipeline = build_pipeline(
             store=store,
             journal=journal,
@@ -132,9 +156,17 @@ class App:
             journal=journal,
             clock=self.clock,
             metrics=metrics,
+            blind_after=s.notify.blind_after,
         )
         self._stack.push_async_callback(engine.drain)
-        windows = WindowService(engine, default_window=s.window, supersede=s.supersede)
+        windows = WindowService(
+            engine,
+            default_window=s.window,
+            supersede=s.supersede,
+            plans=s.plans,
+            default_plan=s.default_plan,
+        )
+        notify = self._notify_parts(store, journal, outbox, channels, slack, windows)
         metrics.rules_loaded(len(rules.current), ok=True)
         metrics.watch_windows(engine.open_windows)
         detector = self._detector(versions, windows, store, metrics)
@@ -147,14 +179,20 @@ class App:
             registry=registry,
             ready=self._ready,
             clock=self.clock.now,
-            extra_routes=lambda app: self._extra_routes(app, windows, receiver),
-            open_paths=[*STATUS_PATHS, *([RECEIVER_PATH] if receiver.auth.configured else [])],
+            extra_routes=lambda app: self._extra_routes(app, windows, receiver, notify),
+            open_paths=[
+                *STATUS_PATHS,
+                *([RECEIVER_PATH] if receiver.auth.configured else []),
+                *([SLACK_PATH] if notify.interactions else []),
+            ],
             body_limits={RECEIVER_PATH: s.alertmanager_max_body_bytes},
         )
-        self.parts = Parts(store, engine, windows, registry, web_app, detector)
+        self.parts = Parts(store, engine, windows, registry, web_app, detector, notify)
         await self._listen(web_app)
+        self._run_worker(notify.worker)
         if schedule:
             self._schedule(engine, detector)
+            self._schedule_escalation(notify.escalator)
         log.info("watchdog started", url=self.url, rules=len(rules.current), tick=s.tick)
         return self.parts
 
@@ -165,10 +203,16 @@ class App:
         return StatusAuth(tuple(tokens), public=s.status_public, secure_cookie=secure)
 
     def _extra_routes(
-        self, app: web.Application, windows: WindowService, receiver: Receiver
+        self,
+        app: web.Application,
+        windows: WindowService,
+        receiver: Receiver,
+        notify: NotifyParts,
     ) -> None:
         add_status_routes(app, windows, auth=self._status_auth(), clock=self.clock.now)
         add_alertmanager_routes(app, receiver)
+        if notify.interactions is not None:
+            notify.interactions.add_routes(app)
 
     def _receiver(self, inbox: AlertInbox) -> Receiver:
         s = self.settings
@@ -178,6 +222,85 @@ class App:
             password=_secret_bytes(s.alertmanager_password),
         )
         return Receiver(inbox, auth, max_inflight=s.alertmanager_max_inflight)
+
+    def _channels(
+        self, store: Store, client: httpx.AsyncClient
+    ) -> tuple[dict[str, Channel], SlackChannel | None]:
+        n = self.settings.notify
+        links = Links(self.settings.base_url, self.settings.prometheus_url)
+        channels: dict[str, Channel] = {}
+        slack = None
+        if n.slack_bot_token is not None:
+            web_client = AsyncWebClient(
+                token=n.slack_bot_token.get_secret_value(),
+                base_url=n.slack_api_url,
+                timeout=max(1, round(n.timeout)),
+                retry_handlers=[],  # the delivery worker owns retries
+            )
+            slack = SlackChannel(web_client, store, n.slack_channel, links, n.oncall_ids)
+            channels["slack"] = slack
+        if n.slack_webhook_url is not None:
+            url = n.slack_webhook_url.get_secret_value()
+            channels["slack_webhook"] = SlackWebhookChannel(client, url, links, n.timeout)
+        if n.webhook_url is not None:
+            secret = n.webhook_secret.get_secret_value() if n.webhook_secret else None
+            channels["webhook"] = WebhookChannel(
+                client, n.webhook_url, self.clock, secret, n.timeout
+            )
+        if n.pagerduty_routing_key is not None:
+            key = n.pagerduty_routing_key.get_secret_value()
+            channels["pagerduty"] = PagerDutyChannel(
+                client, store, n.pagerduty_url, key, links, n.timeout
+            )
+        return channels, slack
+
+    def _notify_parts(
+        self,
+        store: Store,
+        journal: Journal,
+        outbox: Outbox,
+        channels: dict[str, Channel],
+        slack: SlackChannel | None,
+        windows: WindowService,
+    ) -> NotifyParts:
+        n = self.settings.notify
+        backoff = Backoff(n.timeout, n.backoff, n.backoff_max, n.max_attempts)
+        report = journal_report(journal, self.clock)
+        worker = DeliveryWorker(
+            store, channels, self.clock, report, backoff=backoff, wake=outbox.wake, poll=n.poll
+        )
+        interactions = None
+        if n.slack_signing_secret is not None and slack is not None:
+            access = SlackAccess(frozenset(n.oncall_ids), frozenset(n.approver_ids))
+            secret = n.slack_signing_secret.get_secret_value()
+            interactions = SlackInteractions(windows, secret, access, slack, self.clock)
+            self._stack.push_async_callback(interactions.drain)
+        escalator = None
+        if n.escalate_after is not None:
+            escalator = Escalator(store, journal, self.clock, n.escalate_after)
+        return NotifyParts(outbox, worker, channels, interactions, escalator)
+
+    def _run_worker(self, worker: DeliveryWorker) -> None:
+        task = asyncio.create_task(worker.run(), name="delivery")
+
+        async def stop() -> None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        self._stack.push_async_callback(stop)
+
+    def _schedule_escalation(self, escalator: Escalator | None) -> None:
+        if escalator is None or self._scheduler is None:
+            return
+        self._scheduler.add_job(
+            escalator.check,
+            "interval",
+            seconds=self.settings.tick,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="escalate",
+        )
 
     def _sources(self, store: Store) -> Sources:
         s = self.settings

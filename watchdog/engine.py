@@ -18,7 +18,9 @@ from typing import Any
 
 import structlog
 
+from watchdog.blindness import blindness_change
 from watchdog.clock import Clock
+from watchdog.errors import PermanentError
 from watchdog.evaluate import Evaluation, evaluate
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -34,7 +36,7 @@ from watchdog.model import (
 )
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
-from watchdog.rulefile.template import render_message
+from watchdog.rulefile.template import promql_escape, render, render_message
 from watchdog.sources import SampleContext, Sources
 from watchdog.store.base import RulePoint, Store
 
@@ -70,6 +72,7 @@ class Engine:
         journal: Journal,
         clock: Clock,
         metrics: Metrics | None = None,
+        blind_after: int = 2,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -78,6 +81,7 @@ class Engine:
         self.pipeline = pipeline
         self.journal = journal
         self.clock = clock
+        self.blind_after = blind_after  # failed polls in a row before "watchdog blind"
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
@@ -181,6 +185,7 @@ class Engine:
         )
         if result.verdict is not previous.verdict:
             await self._journal_transition(window, rule, previous, result, now)
+        await self._blindness(window, rule, previous, result.state, now)
         if result.verdict is Verdict.FIRING:
             await self.decide(self._decision(window, rule, result, now))
         return result
@@ -218,9 +223,20 @@ class Engine:
                 "action": rule.action.value,
                 "severity": rule.severity.value,
                 "reason": result.reason,
+                "query": _graph_query(rule, window),
             },
             notify=notify,
         )
+
+    async def _blindness(
+        self, window: Window, rule: AnyRule, previous: RuleState, state: RuleState, now: float
+    ) -> None:
+        change = blindness_change(rule, previous, state, self.blind_after)
+        if change is not None:
+            data = {"source": rule.source, "failures": state.failures}
+            await self.journal.record(
+                window, change[0], change[1], at=now, rule=rule.name, data=data
+            )
 
     def _decision(self, window: Window, rule: AnyRule, result: Evaluation, now: float) -> Decision:
         summary = rule_summary(rule, window, result)
@@ -232,6 +248,7 @@ class Engine:
             reason=summary,
             at=now,
             evaluation=result,
+            grace=rule.grace,
         )
 
     async def decide(self, decision: Decision) -> Decision | None:
@@ -331,6 +348,17 @@ def _breaching_series(result: Evaluation) -> str:
         if obs.status.value == "breach" and obs.key != "{}":
             return obs.key[1:-1]
     return ""
+
+
+def _graph_query(rule: AnyRule, window: Window) -> str | None:
+    """The rule's PromQL as it ran, for the graph link in messages."""
+    query = getattr(rule, "query", None)
+    if rule.source != "prometheus" or not isinstance(query, str):
+        return None
+    try:
+        return render(query, window.deployment.template_vars(), promql_escape)
+    except PermanentError:
+        return None
 
 
 def _jsonable(value: float | None) -> float | str | None:

@@ -262,6 +262,15 @@ class EventKind(StrEnum):
     ROLLBACK_SUCCEEDED = "rollback_succeeded"
     ROLLBACK_FAILED = "rollback_failed"
     NOTIFIED = "notified"
+    # --- the on-call flow (notifications, Slack, grace, escalation) ---
+    ROLLBACK_SCHEDULED = "rollback_scheduled"  # a grace period started: "rolling back in 60s"
+    ACKNOWLEDGED = "acknowledged"  # a person is on it: stops escalation
+    APPROVED = "approved"  # an approver allowed a rollback that needs approval
+    ESCALATED = "escalated"  # a fired rule was not acknowledged in time
+    INTERACTION = "interaction"  # a click in Slack: who, what, when, and the outcome
+    WATCHDOG_BLIND = "watchdog_blind"  # a rule's source failed N polls in a row
+    WATCHDOG_SIGHTED = "watchdog_sighted"  # that source answers again
+    NOTIFY_FAILED = "notify_failed"  # a notification could not be delivered (permanent)
 
 
 @dataclass(frozen=True)

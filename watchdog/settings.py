@@ -26,6 +26,7 @@ from watchdog.actions.spec import Plan
 from watchdog.durations import Duration
 from watchdog.errors import ConfigError
 from watchdog.versions import WatchedService
+from watchdog.notify.config import NotifySettings
 
 
 class Settings(BaseSettings):
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     alertmanager_max_body_bytes: int = Field(32 << 20, ge=1 << 20)
     alertmanager_max_inflight: int = Field(4, ge=1, le=256)  # more at once: 503, retried
 
+    # --- notifications: Slack, webhooks, PagerDuty, routes, escalation ---------------
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+
     # --- logs ---------------------------------------------------------------------
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
@@ -152,6 +156,7 @@ class Settings(BaseSettings):
         ]
         targets = {**self.postgres_targets, **self.redis_targets}
         out += [s.get_secret_value() for s in targets.values()]
+        out += self.notify.secrets()
         return [s for s in out if len(s) >= 6]
 
     @classmethod

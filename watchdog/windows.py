@@ -7,10 +7,11 @@ engine, the store and the journal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import structlog
 
+from watchdog.actions.spec import Plan
 from watchdog.engine import Engine
 from watchdog.errors import Conflict, NotFound
 from watchdog.model import (
@@ -36,8 +37,18 @@ SETTLE_TIMEOUT = 5.0  # how long a manual rollback request waits to see its clai
 class WindowService:
     """The Controller: every request people make about windows comes through here."""
 
-    def __init__(self, engine: Engine, *, default_window: float, supersede: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        default_window: float,
+        supersede: bool = True,
+        plans: Mapping[str, Plan] | None = None,
+        default_plan: str | None = None,
+    ) -> None:
         self._engine = engine
+        self._plans = plans or {}
+        self._default_plan = default_plan
         self._store = engine.store
         self._journal = engine.journal
         self._clock = engine.clock
@@ -217,16 +228,73 @@ class WindowService:
 
     async def rollback(self, window_id: str, *, actor: str, reason: str | None) -> Window:
         """Roll back now. Exactly once like any rollback; returns once it is claimed."""
+        return await self._decide(window_id, Action.ROLLBACK, actor, reason, approved_by=None)
+
+    async def approve(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """An approver allows a rollback that needs approval; it runs like any other."""
+        window = await self._get(window_id)
+        await self._journal.record(
+            window,
+            EventKind.APPROVED,
+            f"{actor}: approved the rollback" + (f" ({reason})" if reason else ""),
+            at=self._clock.now(),
+            data={"actor": actor},
+        )
+        return await self._decide(
+            window_id, Action.APPROVE, actor, reason or f"approved by {actor}", approved_by=actor
+        )
+
+    async def acknowledge(self, window_id: str, *, actor: str) -> Window:
+        """Someone is on it: journaled, and it stops escalation."""
+        window = await self._get(window_id)
+        await self._journal.record(
+            window,
+            EventKind.ACKNOWLEDGED,
+            f"{actor}: acknowledged, on it",
+            at=self._clock.now(),
+            data={"actor": actor},
+        )
+        return window
+
+    async def needs_approval(self, window_id: str) -> bool:
+        """True when rolling this window back takes an approver (approve rule, risky plan)."""
+        window = await self._get(window_id)
+        plan = self._plans.get(window.deployment.plan or self._default_plan or "")
+        risky = plan is not None and plan.data_loss_risk
+        return risky or window.phase is WindowPhase.AWAITING_APPROVAL
+
+    async def record_click(self, window_id: str, *, actor: str, action: str, outcome: str) -> None:
+        """Journal a button click: who, what, when and what came of it."""
+        window = await self._get(window_id)
+        await self._journal.record(
+            window,
+            EventKind.INTERACTION,
+            f"{actor} pressed {action}: {outcome}",
+            at=self._clock.now(),
+            data={"actor": actor, "action": action, "outcome": outcome},
+            notify=False,
+        )
+
+    async def _decide(
+        self,
+        window_id: str,
+        action: Action,
+        actor: str,
+        reason: str | None,
+        *,
+        approved_by: str | None,
+    ) -> Window:
         window = await self._get(window_id)
         if window.phase not in EVALUATING_PHASES:
             raise Conflict(f"window {window_id} is {window.phase.value}: cannot roll back")
         decision = Decision(
             window=window,
-            action=Action.ROLLBACK,
+            action=action,
             trigger="manual",
             actor=actor,
             reason=reason or f"manual rollback by {actor}",
             at=self._clock.now(),
+            approved_by=approved_by,
         )
         settled = self._engine.decide_soon(decision)
         claimed = await asyncio.wait_for(asyncio.shield(settled), SETTLE_TIMEOUT)

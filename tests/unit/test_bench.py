@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import alertmanager_receiver, engine_overhead, status_costs
+from bench import alertmanager_receiver, engine_overhead, slack_ack, status_costs
 
 
 def test_engine_overhead_runs_at_tiny_size() -> None:
@@ -19,3 +19,8 @@ def test_alertmanager_receiver_runs_at_tiny_size() -> None:
     out = alertmanager_receiver.main(["--sizes", "1,20", "--requests", "2"])
     assert out.count("\n") == 3  # header, separator, two rows
     assert "| 20 |" in out
+
+
+def test_slack_ack_runs_at_tiny_size() -> None:
+    out = slack_ack.main(["--rules", "3", "--clicks", "3"])
+    assert out.count("| ") >= 4 and "p99 loaded / idle" in out

@@ -11,6 +11,7 @@ from watchdog.coord import Coordinator
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.pipeline.base import Decision, Pipeline, Stage
+from watchdog.pipeline.grace import Grace
 from watchdog.pipeline.stages import Act, Dedup, Fence, Gate, Notify, Record
 from watchdog.store.base import Store
 
@@ -28,14 +29,16 @@ def build_pipeline(
     clock: Clock,
     metrics: Metrics | None = None,
 ) -> Pipeline:
-    """gate → dedup → fence → act → record → notify."""
+    """gate → dedup → grace → fence → act → record → notify."""
     return Pipeline(
         [
             # May we act? Notify-only rules stop here; held windows say so once;
             # `approve` rules and data-loss plans wait for a person.
-            Gate(store, journal, plans),
+            Gate(store, journal, plans, default_plan),
             # Already rolled back (or rolling back)? Cheap exit before taking the lease.
             Dedup(store),
+            # A rule's grace period: "rolling back in 60s — Hold?"; a Hold in it vetoes.
+            Grace(store, journal, clock),
             # The leader's fencing token + the unique action-log claim: exactly once.
             Fence(store, coordinator, journal),
             # Run the plan's steps in order, retrying transient failures.

@@ -36,6 +36,8 @@ class Decision:
     token: int | None = None
     outcome: PlanOutcome | None = None
     events: tuple[Event, ...] = ()
+    grace: float = 0.0  # seconds to wait (and allow a Hold) before an automatic rollback
+    approved_by: str | None = None  # the approver who allowed a rollback needing approval
     settled: asyncio.Future[bool] = field(default_factory=asyncio.Future, compare=False)
 
     @property

@@ -26,10 +26,17 @@ ACTABLE = frozenset({WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITIN
 class Gate:
     """Is acting allowed at all? Reloads the window and applies holds and approvals."""
 
-    def __init__(self, store: Store, journal: Journal, plans: Mapping[str, Plan]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        journal: Journal,
+        plans: Mapping[str, Plan],
+        default_plan: str | None = None,
+    ) -> None:
         self._store = store
         self._journal = journal
         self._plans = plans
+        self._default = default_plan
         self._suppressed: set[tuple[str, str]] = set()
 
     async def __call__(self, d: Decision) -> Decision | None:
@@ -45,7 +52,8 @@ class Gate:
             return None
         if window.phase is WindowPhase.AWAITING_APPROVAL:
             return None
-        plan = self._plans.get(window.deployment.plan or "")
+        # The plan Act will run: the deployment's, else the default one.
+        plan = self._plans.get(window.deployment.plan or self._default or "")
         if d.action is Action.APPROVE or (plan is not None and plan.data_loss_risk):
             await self._ask_approval(d)
             return None
@@ -130,7 +138,12 @@ class Fence:
             f"{window.deployment.previous_version or 'the previous version'}: {d.reason}",
             at=d.at,
             rule=d.trigger if d.automatic else None,
-            data={"actor": d.actor, "trigger": d.trigger, "token": token},
+            data={
+                "actor": d.actor,
+                "trigger": d.trigger,
+                "token": token,
+                "approved_by": d.approved_by,
+            },
         )
         return d.but(window=window, token=token)
 

@@ -59,6 +59,7 @@ class RuleBase(BaseModel):
     summary: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
     baseline: Baseline | None = None
+    grace: Duration = 0.0  # wait this long before an automatic rollback; a Hold vetoes it
     # Filled in by the loader: the group the rule belongs to and where it was written.
     group: str = ""
     origin: str = ""

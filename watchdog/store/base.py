@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from watchdog.alerts import Alert, AlertStatus
@@ -39,6 +40,30 @@ class RulePoint:
         """A point whose non-finite value becomes None (a gap in the graph)."""
         finite = value if value is not None and math.isfinite(value) else None
         return cls(at, finite, verdict)
+
+
+class OutboxStatus(StrEnum):
+    """Life of a notification in the outbox."""
+
+    PENDING = "pending"  # stored, not yet delivered (maybe retrying)
+    SENT = "sent"  # the channel accepted it
+    FAILED = "failed"  # permanently refused, or retries exhausted (reported in the journal)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One notification of one event to one channel."""
+
+    window_id: str
+    channel: str
+    event_seq: int
+    payload: str  # the event as JSON, so delivery needs nothing else from the journal
+    due_at: float
+    created_at: float
+    status: OutboxStatus = OutboxStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    id: int | None = None  # assigned by the store
 
 
 class Store(Protocol):
@@ -162,4 +187,34 @@ class Store(Protocol):
     ) -> list[Alert]:
         """Alerts, most recently started first; ``active_since`` keeps those still
         firing or resolved after that instant."""
+        ...
+
+    # --- the notification outbox -------------------------------------------------
+    async def enqueue_notifications(self, items: Sequence[OutboxItem]) -> int:
+        """Store notifications before they are sent; an (channel, event) pair stored
+        already is skipped. Returns how many were new."""
+        ...
+
+    async def pending_notifications(self, *, limit: int = 100) -> list[OutboxItem]:
+        """Undelivered notifications, oldest first (due or not: order is per channel)."""
+        ...
+
+    async def update_notification(
+        self,
+        item_id: int,
+        *,
+        status: OutboxStatus,
+        attempts: int,
+        due_at: float,
+        error: str | None,
+    ) -> None:
+        """Record a delivery attempt's result."""
+        ...
+
+    async def get_thread(self, window_id: str, channel: str) -> str | None:
+        """The reference a channel keeps for a window (e.g. a Slack message ts)."""
+        ...
+
+    async def set_thread(self, window_id: str, channel: str, ref: str) -> None:
+        """Remember a channel's reference for a window (first one wins)."""
         ...

@@ -19,6 +19,7 @@ from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
 from watchdog.store import alert_sql, migrate, rows
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
+from watchdog.store.outbox_postgres import PostgresOutbox
 
 # Key of the advisory lock that keeps replicas from migrating at the same time.
 _MIGRATION_LOCK = 0x77617463_68646F67
@@ -34,7 +35,7 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore:
+class PostgresStore(PostgresOutbox):
     """The :class:`~watchdog.store.base.Store` on PostgreSQL (asyncpg pool)."""
 
     def __init__(

@@ -25,7 +25,7 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
-from watchdog.store.base import RulePoint
+from watchdog.store.base import OutboxItem, OutboxStatus, RulePoint
 
 # The rule_samples queries both stores share (placeholders differ: ? versus $n).
 PRUNE_POINTS = (
@@ -195,3 +195,35 @@ class PruneSchedule:
         n = self._writes.get(key, 0)
         self._writes[key] = n + 1
         return n % self._every == 0
+
+
+def outbox_params(item: OutboxItem) -> tuple[Any, ...]:
+    """Values for ``(window_id, channel, event_seq, payload, status, attempts, due_at,
+    created_at, last_error)`` of an outbox row."""
+    return (
+        item.window_id,
+        item.channel,
+        item.event_seq,
+        item.payload,
+        item.status.value,
+        item.attempts,
+        item.due_at,
+        item.created_at,
+        item.last_error,
+    )
+
+
+def outbox_from_row(row: Row) -> OutboxItem:
+    """The notification an ``outbox`` row describes."""
+    return OutboxItem(
+        window_id=row["window_id"],
+        channel=row["channel"],
+        event_seq=int(row["event_seq"]),
+        payload=row["payload"],
+        status=OutboxStatus(row["status"]),
+        attempts=int(row["attempts"]),
+        due_at=float(row["due_at"]),
+        created_at=float(row["created_at"]),
+        last_error=row["last_error"],
+        id=int(row["id"]),
+    )

@@ -1,0 +1,169 @@
+"""The webhook and PagerDuty channels against local receivers speaking their wire formats,
+through the real httpx client: bodies, signatures, dedup keys, and how failures map to
+transient or permanent."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from tests.fakes import serve
+from tests.servers.pagerduty import FakePagerDuty
+from watchdog.clock import FakeClock
+from watchdog.errors import PermanentError, TransientError
+from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.notify.pagerduty import PagerDutyChannel
+from watchdog.notify.render import Links
+from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
+from watchdog.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.integration
+
+WINDOW = Window("w1", Deployment("api", "prod", "v2", "v1"), WindowPhase.WATCHING, 1.0, 61.0, 1.0)
+LINKS = Links("http://watchdog.example", "http://prom.example:9090")
+
+
+def fired(seq: int = 7) -> Event:
+    data = {
+        "value": 0.2,
+        "threshold": "> 0.05",
+        "severity": "critical",
+        "query": 'rate(x{a="b"}[1m])',
+    }
+    return Event(
+        "w1", 5.0, EventKind.RULE_FIRING, "errors firing", rule="errors", data=data, seq=seq
+    )
+
+
+class Receiver:
+    """Records requests; answers with the scripted statuses (then 200)."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.statuses: list[tuple[int, dict[str, str]]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((dict(request.headers), await request.read()))
+        status, headers = self.statuses.pop(0) if self.statuses else (200, {})
+        return web.Response(status=status, text="ok", headers=headers)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    r = Receiver()
+    app = web.Application()
+    app.router.add_post("/hook", r.handle)
+    runner, url = await serve(app)
+    yield r, f"{url}/hook"
+    await runner.cleanup()
+
+
+async def test_generic_webhook_is_signed_over_timestamp_and_body(
+    receiver: tuple[Receiver, str],
+) -> None:
+    r, url = receiver
+    clock = FakeClock(1_800_000_123.0)
+    async with httpx.AsyncClient() as client:
+        await WebhookChannel(client, url, clock, secret="hook-secret-123").deliver(fired(), WINDOW)
+    headers, body = r.requests[0]
+    assert headers["X-Watchdog-Timestamp"] == "1800000123"
+    expected = hmac.new(b"hook-secret-123", b"1800000123." + body, hashlib.sha256).hexdigest()
+    assert headers["X-Watchdog-Signature"] == f"v1={expected}"
+    data = json.loads(body)
+    assert data["event"]["kind"] == "rule_firing" and data["window"]["phase"] == "watching"
+    assert data["severity"] == "critical" and data["text"] == "api v2 (prod): errors firing"
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "error", "retry_after"),
+    [
+        (503, {}, TransientError, None),
+        (429, {"Retry-After": "7"}, TransientError, 7.0),
+        (404, {}, PermanentError, None),
+    ],
+)
+async def test_webhook_failures_are_transient_or_permanent(
+    receiver: tuple[Receiver, str],
+    status: int,
+    headers: dict[str, str],
+    error: type[Exception],
+    retry_after: float | None,
+) -> None:
+    r, url = receiver
+    r.statuses = [(status, headers)]
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(error) as caught:
+            await WebhookChannel(client, url, FakeClock()).deliver(fired(), WINDOW)
+    assert getattr(caught.value, "retry_after", None) == retry_after
+    assert "X-Watchdog-Signature" not in r.requests[0][0]  # no secret, no signature
+
+
+async def test_refused_connection_is_transient() -> None:
+    async with httpx.AsyncClient() as client:
+        channel = WebhookChannel(client, "http://127.0.0.1:9/hook", FakeClock())
+        with pytest.raises(TransientError):
+            await channel.deliver(fired(), WINDOW)
+
+
+async def test_slack_incoming_webhook_has_text_and_no_buttons(
+    receiver: tuple[Receiver, str],
+) -> None:
+    r, url = receiver
+    async with httpx.AsyncClient() as client:
+        await SlackWebhookChannel(client, url, LINKS).deliver(fired(), WINDOW)
+    body: dict[str, Any] = json.loads(r.requests[0][1])
+    assert body["text"] == "api v2 (prod): errors firing"
+    assert all(b["type"] != "actions" for b in body["blocks"])
+    links = body["blocks"][-1]["elements"][0]["text"]
+    assert "http://prom.example:9090/graph?g0.expr=rate%28x%7Ba%3D%22b%22%7D%5B1m%5D%29" in links
+
+
+async def test_pagerduty_one_incident_per_window_and_resolve_only_after_trigger() -> None:
+    pd = FakePagerDuty()
+    await pd.start()
+    store = SqliteStore(":memory:")
+    await store.open()
+    try:
+        async with httpx.AsyncClient() as client:
+            channel = PagerDutyChannel(client, store, pd.url, "R" * 32, LINKS)
+            passed = Event("w1", 9.0, EventKind.WINDOW_PASSED, "passed", seq=9)
+            await channel.deliver(passed, WINDOW)
+            assert pd.events == []  # nothing was triggered: nothing to resolve
+            await channel.deliver(fired(1), WINDOW)
+            await channel.deliver(fired(2), WINDOW)  # a retry or restart: same incident
+            ack = Event("w1", 6.0, EventKind.ACKNOWLEDGED, "slack:U1: on it", seq=3)
+            await channel.deliver(ack, WINDOW)
+            await channel.deliver(passed, WINDOW)
+    finally:
+        await store.close()
+        await pd.stop()
+    assert [e["event_action"] for e in pd.events] == [
+        "trigger",
+        "trigger",
+        "acknowledge",
+        "resolve",
+    ]
+    assert pd.incidents == {"watchdog-w1": "resolved"}
+    assert pd.events[0]["payload"]["source"] == "rollback-watchdog/api"
+
+
+async def test_pagerduty_rejection_is_permanent() -> None:
+    pd = FakePagerDuty()
+    await pd.start()
+    store = SqliteStore(":memory:")
+    await store.open()
+    try:
+        async with httpx.AsyncClient() as client:
+            channel = PagerDutyChannel(client, store, pd.url, "", LINKS)  # blank key
+            with pytest.raises(PermanentError, match="400"):
+                await channel.deliver(fired(), WINDOW)
+    finally:
+        await store.close()
+        await pd.stop()

@@ -1,0 +1,181 @@
+"""The outbox and the delivery worker with a fake clock and scripted channels: order per
+window, backoff, Retry-After, permanent failures reported, routes. Nothing sleeps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from watchdog.clock import FakeClock
+from watchdog.errors import PermanentError, TransientError
+from watchdog.journal import Journal
+from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.notify import NoopNotifier
+from watchdog.notify.config import Route
+from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
+from watchdog.notify.outbox import Outbox
+from watchdog.store.sqlite import SqliteStore
+
+
+@dataclass
+class ScriptedChannel:
+    """Records deliveries; raises the scripted errors first."""
+
+    name: str
+    errors: list[Exception] = field(default_factory=list)
+    kinds: frozenset[EventKind] | None = None
+    delivered: list[tuple[str, str]] = field(default_factory=list)  # (window, message)
+
+    def wants(self, kind: EventKind) -> bool:
+        return self.kinds is None or kind in self.kinds
+
+    async def deliver(self, event: Event, window: Window) -> None:
+        if self.errors:
+            raise self.errors.pop(0)
+        self.delivered.append((window.id, event.message))
+
+
+@dataclass
+class Post:
+    clock: FakeClock
+    store: SqliteStore
+    journal: Journal
+    slack: ScriptedChannel
+    pager: ScriptedChannel
+    worker: DeliveryWorker
+
+    async def window(self, wid: str, service: str = "api") -> Window:
+        now = self.clock.now()
+        w = Window(wid, Deployment(service, "prod", "v2"), WindowPhase.WATCHING, now, now + 60, now)
+        await self.store.insert_window(w)
+        return w
+
+    async def say(self, w: Window, message: str, kind: EventKind = EventKind.RULE_FIRING) -> None:
+        data = {"severity": "critical"} if kind is EventKind.RULE_FIRING else {}
+        await self.journal.record(w, kind, message, at=self.clock.now(), data=data)
+
+
+def build(store: SqliteStore, routes: list[Route] | None = None) -> Post:
+    clock = FakeClock()
+    slack = ScriptedChannel("slack")
+    pager = ScriptedChannel("pagerduty", kinds=frozenset({EventKind.RULE_FIRING}))
+    channels = {"slack": slack, "pagerduty": pager}
+    outbox = Outbox(store, channels, routes or [], clock)
+    journal = Journal(store, NoopNotifier(), outbox=outbox)
+    backoff = Backoff(timeout=5, first=2, cap=60, max_attempts=3)
+    worker = DeliveryWorker(store, channels, clock, journal_report(journal, clock), backoff=backoff)
+    return Post(clock, store, journal, slack, pager, worker)
+
+
+@pytest.fixture
+async def post() -> AsyncIterator[Post]:
+    store = SqliteStore(":memory:")
+    await store.open()
+    yield build(store)
+    await store.close()
+
+
+async def test_each_routed_channel_gets_the_event_once(post: Post) -> None:
+    w = await post.window("w1")
+    await post.say(w, "fired")
+    await post.say(w, "opened", EventKind.WINDOW_OPENED)
+    assert await post.worker.run_once() == 3
+    assert post.slack.delivered == [("w1", "fired"), ("w1", "opened")]
+    assert post.pager.delivered == [("w1", "fired")]  # PagerDuty only wants firing
+    assert await post.worker.run_once() == 0  # nothing is sent twice
+
+
+async def test_transient_failure_backs_off_and_holds_back_that_window_only(post: Post) -> None:
+    a, b = await post.window("a"), await post.window("b")
+    post.slack.errors = [TransientError("HTTP 500")]
+    await post.say(a, "a1")
+    await post.say(a, "a2")
+    await post.say(b, "b1")
+    await post.worker.run_once()
+    # a1 failed: a2 must wait behind it (order per window); b is unaffected.
+    assert post.slack.delivered == [("b", "b1")]
+    pending = [p for p in await post.store.pending_notifications() if p.channel == "slack"]
+    assert [(p.attempts, p.due_at - post.clock.now(), p.last_error) for p in pending] == [
+        (1, 2.0, "HTTP 500"),
+        (0, 0.0, None),
+    ]
+    await post.worker.run_once()
+    assert post.slack.delivered == [("b", "b1")]  # not due yet
+    post.clock.advance(2)
+    await post.worker.run_once()
+    assert post.slack.delivered == [("b", "b1"), ("a", "a1"), ("a", "a2")]
+
+
+async def test_retry_after_is_honoured(post: Post) -> None:
+    w = await post.window("w")
+    post.slack.errors = [TransientError("HTTP 429", retry_after=30)]
+    await post.say(w, "fired")
+    await post.worker.run_once()
+    post.clock.advance(29)
+    await post.worker.run_once()
+    assert post.slack.delivered == []
+    post.clock.advance(1)
+    await post.worker.run_once()
+    assert post.slack.delivered == [("w", "fired")]
+
+
+async def test_permanent_failure_is_reported_in_the_journal(post: Post) -> None:
+    w = await post.window("w")
+    post.pager.errors = [PermanentError("pagerduty: HTTP 400 invalid event")]
+    await post.say(w, "fired")
+    await post.worker.run_once()
+    assert post.pager.delivered == []
+    failed = [e for e in await post.store.list_events("w") if e.kind is EventKind.NOTIFY_FAILED]
+    assert len(failed) == 1
+    assert "pagerduty" in failed[0].message and "HTTP 400" in failed[0].message
+    post.clock.advance(3600)
+    await post.worker.run_once()
+    assert post.pager.delivered == []  # permanent: never retried
+    assert post.slack.delivered == [("w", "fired")]  # the report itself is not re-notified
+
+
+async def test_retries_exhausted_give_up_and_report(post: Post) -> None:
+    w = await post.window("w")
+    post.slack.errors = [TransientError("refused")] * 3
+    await post.say(w, "fired")
+    for _ in range(3):
+        await post.worker.run_once()
+        post.clock.advance(60)
+    assert post.slack.delivered == []
+    failed = [e for e in await post.store.list_events("w") if e.kind is EventKind.NOTIFY_FAILED]
+    assert len(failed) == 1 and "gave up after 3 attempts" in failed[0].message
+    rows = await post.store.pending_notifications()
+    assert all(r.channel != "slack" for r in rows)
+
+
+async def test_backoff_doubles_and_is_capped() -> None:
+    backoff = Backoff(first=1, cap=10)
+    assert [backoff.delay(n, None) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+    assert backoff.delay(1, 600) == 10  # a huge Retry-After is capped too
+
+
+async def test_routes_pick_channels_by_service_and_severity() -> None:
+    store = SqliteStore(":memory:")
+    await store.open()
+    routes = [
+        Route(channels=["pagerduty"], services=["pay*"], min_severity="critical"),
+        Route(channels=["slack"], services=["*"], min_severity="warning"),
+    ]
+    post = build(store, routes)
+    pay, api = await post.window("p", "payments"), await post.window("a", "api")
+    await post.say(pay, "pay fired")
+    await post.say(api, "api fired")
+    await post.say(api, "api opened", EventKind.WINDOW_OPENED)  # info: no route
+    await post.worker.run_once()
+    assert post.pager.delivered == [("p", "pay fired")]
+    assert post.slack.delivered == [("p", "pay fired"), ("a", "api fired")]
+    await store.close()
+
+
+async def test_outbox_rows_are_marked_sent(post: Post) -> None:
+    w = await post.window("w")
+    await post.say(w, "fired")
+    await post.worker.run_once()
+    assert await post.store.pending_notifications() == []

@@ -1,0 +1,236 @@
+"""Grace periods, holds in them, approvals, acknowledgements, escalation and "watchdog
+blind", with a fake clock and scripted sources (reused from test_engine). Nothing sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_engine import PLAN, RecordingExecutor, ScriptedSource
+from watchdog.actions.plan import PlanRunner
+from watchdog.clock import FakeClock
+from watchdog.coord import SingleNode
+from watchdog.engine import Engine, RuleBook
+from watchdog.errors import Conflict
+from watchdog.escalation import Escalator
+from watchdog.journal import Journal
+from watchdog.model import Deployment, Event, EventKind, Sample, Window, WindowPhase
+from watchdog.notify import NoopNotifier
+from watchdog.pipeline import build_pipeline
+from watchdog.rulefile.load import load_rules
+from watchdog.sources import Sources
+from watchdog.store.sqlite import SqliteStore
+from watchdog.windows import WindowService
+
+RULES = """\
+groups:
+  - name: api
+    interval: 10s
+    rules:
+      - name: errors
+        source: prometheus
+        query: errors
+        threshold: "> 0.05"
+        action: rollback
+        severity: critical
+        grace: 60s
+      - name: oom
+        source: prometheus
+        query: oom
+        threshold: "> 0"
+        action: notify
+        severity: critical
+"""
+
+
+class GatedClock(FakeClock):
+    """A fake clock whose ``sleep`` waits for the test to open the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.sleeping = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.sleeping.set()
+        await self.gate.wait()
+        self.advance(seconds)
+
+
+@dataclass
+class World:
+    clock: GatedClock
+    source: ScriptedSource
+    executor: RecordingExecutor
+    engine: Engine
+    windows: WindowService
+    store: SqliteStore
+    journal: Journal
+
+    async def open(self, plan: str | None = None) -> Window:
+        d = Deployment("api", "prod", "v2", previous_version="v1", plan=plan)
+        return await self.windows.open_window(d, window_seconds=600, actor="test")
+
+    async def events(self, w: Window, kind: EventKind) -> list[Event]:
+        return [e for e in await self.store.list_events(w.id) if e.kind is kind]
+
+    async def phase(self, w: Window) -> WindowPhase:
+        found = await self.store.get_window(w.id)
+        assert found is not None
+        return found.phase
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    (tmp_path / "rules.yml").write_text(RULES)
+    clock = GatedClock()
+    store = SqliteStore(":memory:")
+    await store.open()
+    source, executor = ScriptedSource(), RecordingExecutor()
+    journal = Journal(store, NoopNotifier())
+    plans = {"default": PLAN, "risky": PLAN.model_copy(update={"data_loss_risk": True})}
+    pipeline = build_pipeline(
+        store=store,
+        journal=journal,
+        coordinator=SingleNode(),
+        runner=PlanRunner({"command": executor}, clock),
+        plans=plans,
+        default_plan="default",
+        clock=clock,
+    )
+    engine = Engine(
+        store=store,
+        sources=Sources({"prometheus": source}),
+        rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
+        pipeline=pipeline,
+        journal=journal,
+        clock=clock,
+        blind_after=2,
+    )
+    windows = WindowService(engine, default_window=300, plans=plans, default_plan="default")
+    yield World(clock, source, executor, engine, windows, store, journal)
+    clock.gate.set()
+    await engine.drain()
+    await store.close()
+
+
+async def test_grace_announces_waits_then_rolls_back_once(world: World) -> None:
+    w = await world.open()
+    world.source.values["errors"] = Sample.of(0.5)
+    await world.engine.tick()
+    await world.clock.sleeping.wait()
+    scheduled = await world.events(w, EventKind.ROLLBACK_SCHEDULED)
+    assert len(scheduled) == 1 and "rolling back in 60s" in scheduled[0].message
+    assert world.executor.calls == []  # nothing acts during the grace period
+    world.clock.gate.set()
+    await world.engine.drain()
+    assert world.clock.slept[0] == 60
+    assert world.executor.calls == [("redeploy", w.id)]
+    assert await world.phase(w) is WindowPhase.ROLLED_BACK
+
+
+async def test_hold_during_grace_vetoes_the_rollback(world: World) -> None:
+    w = await world.open()
+    world.source.values["errors"] = Sample.of(0.5)
+    await world.engine.tick()
+    await world.clock.sleeping.wait()
+    await world.windows.hold(w.id, actor="slack:U1", reason=None)
+    world.clock.gate.set()
+    await world.engine.drain()
+    assert world.executor.calls == []
+    assert await world.phase(w) is WindowPhase.HELD
+    suppressed = await world.events(w, EventKind.ACTION_SUPPRESSED)
+    assert [e.message for e in suppressed] == [
+        "errors: held during the grace period, not rolling back"
+    ]
+
+
+async def test_manual_rollback_during_grace_still_runs_once(world: World) -> None:
+    w = await world.open()
+    world.source.values["errors"] = Sample.of(0.5)
+    await world.engine.tick()
+    await world.clock.sleeping.wait()
+    await world.windows.rollback(w.id, actor="slack:U1", reason=None)
+    world.clock.gate.set()
+    await world.engine.drain()
+    assert world.executor.calls == [("redeploy", w.id)]
+
+
+async def test_approve_runs_a_risky_plan_with_the_approver_recorded(world: World) -> None:
+    world.clock.gate.set()
+    w = await world.open(plan="risky")
+    assert await world.windows.needs_approval(w.id)
+    await world.windows.approve(w.id, actor="slack:UBOSS", reason=None)
+    await world.engine.drain()
+    assert world.executor.calls == [("redeploy", w.id)]
+    started = await world.events(w, EventKind.ROLLBACK_STARTED)
+    assert started[0].data["approved_by"] == "slack:UBOSS"
+    assert len(await world.events(w, EventKind.APPROVED)) == 1
+    with pytest.raises(Conflict):
+        await world.windows.approve(w.id, actor="slack:UBOSS", reason=None)
+    assert len(world.executor.calls) == 1
+
+
+async def test_default_risky_plan_needs_approval_for_rollback_rules(world: World) -> None:
+    world.clock.gate.set()
+    world.windows = WindowService(
+        world.engine, default_window=300, plans={"default": PLAN}, default_plan="default"
+    )
+    w = await world.open()
+    assert not await world.windows.needs_approval(w.id)
+
+
+async def test_unacknowledged_critical_firing_escalates_once(world: World) -> None:
+    world.clock.gate.set()
+    escalator = Escalator(world.store, world.journal, world.clock, after=300)
+    w = await world.open()
+    world.source.values["oom"] = Sample.of(2)
+    await world.engine.tick()
+    await world.engine.drain()
+    assert await escalator.check() == 0
+    world.clock.advance(299)
+    assert await escalator.check() == 0
+    world.clock.advance(1)
+    assert await escalator.check() == 1
+    world.clock.advance(600)
+    assert await escalator.check() == 0
+    escalated = await world.events(w, EventKind.ESCALATED)
+    assert len(escalated) == 1 and escalated[0].rule == "oom"
+
+
+async def test_acknowledged_firing_does_not_escalate(world: World) -> None:
+    world.clock.gate.set()
+    escalator = Escalator(world.store, world.journal, world.clock, after=300)
+    w = await world.open()
+    world.source.values["oom"] = Sample.of(2)
+    await world.engine.tick()
+    await world.engine.drain()
+    await world.windows.acknowledge(w.id, actor="slack:U1")
+    world.clock.advance(900)
+    assert await escalator.check() == 0
+    assert await world.events(w, EventKind.ESCALATED) == []
+
+
+async def test_blind_is_told_once_per_outage_and_recovery_once(world: World) -> None:
+    world.clock.gate.set()
+    w = await world.open()
+    world.source.values["oom"] = Sample.failed("connection refused")
+    for _ in range(5):
+        await world.engine.tick()
+        await world.engine.drain()
+        world.clock.advance(10)
+    blind = await world.events(w, EventKind.WATCHDOG_BLIND)
+    assert len(blind) == 1
+    assert "oom (prometheus) failed 2 polls in a row: error: connection refused" in blind[0].message
+    world.source.values["oom"] = Sample.of(0)
+    for _ in range(3):
+        await world.engine.tick()
+        await world.engine.drain()
+        world.clock.advance(10)
+    assert len(await world.events(w, EventKind.WATCHDOG_SIGHTED)) == 1
+    assert len(await world.events(w, EventKind.WATCHDOG_BLIND)) == 1

@@ -1,0 +1,64 @@
+"""Escalation: a critical rule that fired and nobody acknowledged gets louder.
+
+``check()`` runs on the scheduler next to ``Engine.tick()``. For each open window whose
+first critical firing (or approval request) is older than ``after`` seconds with no
+``acknowledged`` event since, it journals ``escalated`` once; the routes send that to
+PagerDuty (a trigger) and to Slack (a second mention of the on-call people).
+"""
+
+from __future__ import annotations
+
+from watchdog.clock import Clock
+from watchdog.journal import Journal
+from watchdog.model import EVALUATING_PHASES, Event, EventKind, WindowPhase
+from watchdog.store.base import Store
+
+WATCHED = EVALUATING_PHASES | {WindowPhase.ROLLING_BACK}
+_CALMING = frozenset({EventKind.ACKNOWLEDGED, EventKind.ESCALATED})
+
+
+def _alarm(event: Event) -> bool:
+    if event.kind in {EventKind.APPROVAL_NEEDED, EventKind.ROLLBACK_SCHEDULED}:
+        return True
+    return event.kind is EventKind.RULE_FIRING and event.data.get("severity") == "critical"
+
+
+class Escalator:
+    """Journals ``escalated`` once per window whose alarm went unacknowledged."""
+
+    def __init__(self, store: Store, journal: Journal, clock: Clock, after: float) -> None:
+        self._store = store
+        self._journal = journal
+        self._clock = clock
+        self._after = after
+        self._settled: set[str] = set()  # windows decided (escalated or acknowledged)
+
+    async def check(self) -> int:
+        """Escalate what is overdue; returns how many windows were escalated."""
+        now = self._clock.now()
+        escalated = 0
+        for window in await self._store.list_windows(phases=WATCHED, limit=10_000):
+            if window.id in self._settled:
+                continue
+            events = await self._store.list_events(window.id)
+            alarm = next((e for e in events if _alarm(e)), None)
+            if alarm is None or alarm.seq is None:
+                continue
+            after_alarm = [e for e in events if (e.seq or 0) > alarm.seq]
+            if any(e.kind in _CALMING for e in after_alarm):
+                self._settled.add(window.id)
+                continue
+            if now - alarm.at < self._after:
+                continue
+            self._settled.add(window.id)
+            escalated += 1
+            await self._journal.record(
+                window,
+                EventKind.ESCALATED,
+                f"{alarm.rule or 'an alarm'} went unacknowledged for {now - alarm.at:.0f}s: "
+                "escalating",
+                at=now,
+                rule=alarm.rule,
+                data={"severity": "critical", "alarm_seq": alarm.seq},
+            )
+        return escalated

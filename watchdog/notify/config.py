@@ -1,0 +1,103 @@
+"""Notification settings: channels, routes, Slack users, escalation, delivery.
+
+A section of :class:`~watchdog.settings.Settings` (``notify:`` in YAML,
+``WATCHDOG_NOTIFY__*`` in the environment). A channel is on when its secret or URL is
+set. Every base URL is a setting so tests point the real clients at local fakes.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from watchdog.durations import Duration
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+CHANNELS = ("slack", "slack_webhook", "webhook", "pagerduty")
+
+
+class Route(BaseModel):
+    """Send matching events to ``channels``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channels: list[str] = Field(min_length=1)
+    services: list[str] = Field(default_factory=lambda: ["*"])  # glob patterns
+    min_severity: str = Field("info", pattern=r"^(info|warning|critical)$")
+
+    @field_validator("channels")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [c for c in value if c not in CHANNELS]
+        if unknown:
+            raise ValueError(
+                f"unknown channel {unknown[0]!r}; expected one of {', '.join(CHANNELS)}"
+            )
+        return value
+
+    def matches(self, service: str, severity: str) -> bool:
+        """True when an event of ``service`` at ``severity`` takes this route."""
+        if SEVERITY_RANK.get(severity, 0) < SEVERITY_RANK[self.min_severity]:
+            return False
+        return any(fnmatchcase(service, pattern) for pattern in self.services)
+
+
+class NotifySettings(BaseModel):
+    """Where people hear about windows, and who may press which Slack button."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # --- Slack app (bot token: messages with buttons; signing secret: interactions) ---
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_channel: str = "#deploys"
+    slack_api_url: str = "https://slack.com/api/"
+    oncall_ids: list[str] = Field(default_factory=list)  # may ack, hold, resume, roll back
+    approver_ids: list[str] = Field(default_factory=list)  # may also approve risky rollbacks
+    # --- Slack incoming webhook (no buttons) ---
+    slack_webhook_url: SecretStr | None = None
+    # --- generic webhook (JSON event, HMAC-SHA256 signature when a secret is set) ---
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    # --- PagerDuty Events API v2 ---
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_url: str = "https://events.pagerduty.com"
+    # --- routing: empty means every configured channel gets every event ---
+    routes: list[Route] = Field(default_factory=list)
+    # --- escalation and blindness ---
+    escalate_after: Duration | None = 600.0  # a fired rule not acknowledged by then
+    blind_after: int = Field(2, ge=1)  # failed polls in a row before "watchdog blind"
+    # --- delivery ---
+    timeout: Duration = 5.0  # per attempt
+    backoff: Duration = 1.0  # first retry delay, doubled per attempt
+    backoff_max: Duration = 300.0
+    max_attempts: int = Field(20, ge=1)
+    poll: Duration = 1.0  # how often the worker looks for due retries
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NotifySettings:
+        if self.slack_signing_secret is not None and self.slack_bot_token is None:
+            raise ValueError("slack_signing_secret (buttons) needs slack_bot_token too")
+        return self
+
+    def enabled(self) -> list[str]:
+        """Names of the channels that are configured."""
+        on = {
+            "slack": self.slack_bot_token is not None,
+            "slack_webhook": self.slack_webhook_url is not None,
+            "webhook": self.webhook_url is not None,
+            "pagerduty": self.pagerduty_routing_key is not None,
+        }
+        return [name for name in CHANNELS if on[name]]
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log redactor."""
+        found = (
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_webhook_url,
+            self.webhook_secret,
+            self.pagerduty_routing_key,
+        )
+        return [s.get_secret_value() for s in found if s is not None]

@@ -1,0 +1,178 @@
+"""The delivery worker: drains the outbox, retries with backoff, reports what failed.
+
+One task owned by the app. Each pass takes the pending notifications in order; per
+(window, channel) they go out strictly in order (the Slack root message before its
+updates), so one that waits for a retry holds back only its own window's later ones on
+that channel. Channels run concurrently: a slow Slack never delays PagerDuty.
+
+Transient failures (refused, timeouts, 5xx, 429) wait ``backoff * 2**(attempt-1)``
+(capped), or what ``Retry-After`` asked; permanent ones (other 4xx), and retries
+exhausted, are marked failed and journaled as ``notify_failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+
+import structlog
+
+from watchdog.clock import Clock
+from watchdog.errors import PermanentError, TransientError
+from watchdog.journal import Journal
+from watchdog.model import EventKind, Window
+from watchdog.notify import render
+from watchdog.notify.channel import Channel
+from watchdog.store.base import OutboxItem, OutboxStatus, Store
+
+log = structlog.get_logger("watchdog.notify.delivery")
+
+Report = Callable[[Window, OutboxItem, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delivery retry policy."""
+
+    timeout: float = 5.0
+    first: float = 1.0
+    cap: float = 300.0
+    max_attempts: int = 20
+
+    def delay(self, attempts: int, retry_after: float | None) -> float:
+        """Seconds before the next attempt, after ``attempts`` failed ones."""
+        if retry_after is not None:
+            return min(retry_after, self.cap)
+        return float(min(self.first * 2 ** (attempts - 1), self.cap))
+
+
+class DeliveryWorker:
+    """Sends what the outbox holds, in order per (window, channel)."""
+
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        report: Report,
+        *,
+        backoff: Backoff | None = None,
+        wake: asyncio.Event | None = None,
+        poll: float = 1.0,
+    ) -> None:
+        self._store = store
+        self._channels = channels
+        self._clock = clock
+        self._report = report
+        self._backoff = backoff or Backoff()
+        self._wake = wake or asyncio.Event()
+        self._poll = poll
+
+    async def run(self) -> None:
+        """Deliver until cancelled; wakes on new notifications or every ``poll`` seconds."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_once()
+            except Exception:
+                # The store may be briefly unavailable: keep the worker alive.
+                log.exception("delivery pass failed")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+
+    async def run_once(self) -> int:
+        """One pass over due notifications; returns how many were delivered."""
+        now = self._clock.now()
+        blocked: set[tuple[str, str]] = set()
+        queues: dict[str, list[OutboxItem]] = {}
+        for item in await self._store.pending_notifications(limit=500):
+            key = (item.window_id, item.channel)
+            if key in blocked or item.due_at > now:
+                blocked.add(key)  # later items of this window wait their turn
+                continue
+            queues.setdefault(item.channel, []).append(item)
+        sent = await asyncio.gather(*(self._drain(items) for items in queues.values()))
+        return sum(sent)
+
+    async def _drain(self, items: list[OutboxItem]) -> int:
+        failed: set[str] = set()
+        sent = 0
+        for item in items:
+            if item.window_id in failed:
+                continue
+            if await self._attempt(item):
+                sent += 1
+            else:
+                failed.add(item.window_id)
+        return sent
+
+    async def _attempt(self, item: OutboxItem) -> bool:
+        assert item.id is not None
+        window = await self._store.get_window(item.window_id)
+        channel = self._channels.get(item.channel)
+        if window is None or channel is None:
+            await self._mark(item, OutboxStatus.FAILED, "window or channel no longer exists")
+            return False
+        event = render.event_from_json(json.loads(item.payload))
+        try:
+            async with asyncio.timeout(self._backoff.timeout):
+                await channel.deliver(event, window)
+        except (TransientError, TimeoutError) as exc:
+            await self._retry(item, window, exc)
+            return False
+        except PermanentError as exc:
+            await self._give_up(item, window, str(exc))
+            return False
+        except Exception as exc:
+            # A bug in a channel must not loop forever: give up and say so.
+            log.exception("channel raised", channel=item.channel)
+            await self._give_up(item, window, f"{type(exc).__name__}: {exc}")
+            return False
+        await self._mark(item, OutboxStatus.SENT, None)
+        return True
+
+    async def _retry(self, item: OutboxItem, window: Window, exc: Exception) -> None:
+        attempts = item.attempts + 1
+        error = str(exc) or f"timed out after {self._backoff.timeout:g}s"
+        if attempts >= self._backoff.max_attempts:
+            await self._give_up(item, window, f"gave up after {attempts} attempts: {error}")
+            return
+        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
+        due = self._clock.now() + self._backoff.delay(attempts, retry_after)
+        log.info("delivery will be retried", channel=item.channel, attempts=attempts, error=error)
+        await self._store.update_notification(
+            item.id or 0, status=OutboxStatus.PENDING, attempts=attempts, due_at=due, error=error
+        )
+
+    async def _give_up(self, item: OutboxItem, window: Window, error: str) -> None:
+        log.warning("delivery failed permanently", channel=item.channel, error=error)
+        await self._mark(item, OutboxStatus.FAILED, error)
+        await self._report(window, item, error)
+
+    async def _mark(self, item: OutboxItem, status: OutboxStatus, error: str | None) -> None:
+        await self._store.update_notification(
+            item.id or 0,
+            status=status,
+            attempts=item.attempts + 1,
+            due_at=item.due_at,
+            error=error,
+        )
+
+
+def journal_report(journal: Journal, clock: Clock) -> Report:
+    """Report permanent delivery failures in the window's journal (never re-notified)."""
+
+    async def report(window: Window, item: OutboxItem, error: str) -> None:
+        await journal.record(
+            window,
+            EventKind.NOTIFY_FAILED,
+            f"{item.channel} notification of event {item.event_seq} failed: {error}",
+            at=clock.now(),
+            data={"channel": item.channel, "event_seq": item.event_seq, "error": error},
+            notify=False,
+        )
+
+    return report

@@ -1,0 +1,64 @@
+"""The outbox side of notifying: route an event to channels and store it before sending.
+
+:class:`Outbox` is a :class:`~watchdog.notify.base.Notifier`: the journal hands it each
+event right after the event is stored. It only writes rows (one per channel the routes
+pick) and wakes the delivery worker, so no channel can slow the caller down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+
+from watchdog.clock import Clock
+from watchdog.model import Event, Window
+from watchdog.notify import render
+from watchdog.notify.channel import Channel
+from watchdog.notify.config import Route
+from watchdog.store.base import OutboxItem, Store
+
+
+class Outbox:
+    """Routes events to channels and stores one notification per channel."""
+
+    def __init__(
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        routes: Sequence[Route],
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._channels = channels
+        self._routes = tuple(routes)
+        self._clock = clock
+        self.wake = asyncio.Event()
+
+    def route(self, event: Event, window: Window) -> list[str]:
+        """Names of the channels that take this event."""
+        if self._routes:
+            sev = render.severity(event)
+            service = window.deployment.service
+            wanted = {c for r in self._routes if r.matches(service, sev) for c in r.channels}
+        else:
+            wanted = set(self._channels)
+        return [
+            name
+            for name, channel in self._channels.items()
+            if name in wanted and channel.wants(event.kind)
+        ]
+
+    async def notify(self, event: Event, window: Window) -> None:
+        """Store a notification per routed channel, then wake the worker."""
+        if event.seq is None:
+            return  # only stored events are told: the seq is the outbox's dedup key
+        now = self._clock.now()
+        payload = json.dumps(render.event_json(event), sort_keys=True, default=str)
+        items = [
+            OutboxItem(window.id, name, event.seq, payload, due_at=now, created_at=now)
+            for name in self.route(event, window)
+        ]
+        if items:
+            await self._store.enqueue_notifications(items)
+            self.wake.set()

@@ -1,0 +1,108 @@
+"""PagerDuty Events API v2: trigger, acknowledge, resolve, one incident per window.
+
+``dedup_key`` is ``watchdog-<window id>``: retries and restarts re-send the same key, so
+PagerDuty never opens a second incident for one deployment.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from watchdog.model import Event, EventKind, Window
+from watchdog.notify import render
+from watchdog.notify.channel import post_json
+from watchdog.store.base import Store
+
+TRIGGER = frozenset(
+    {
+        EventKind.RULE_FIRING,
+        EventKind.APPROVAL_NEEDED,
+        EventKind.ROLLBACK_FAILED,
+        EventKind.ESCALATED,
+    }
+)
+ACKNOWLEDGE = frozenset({EventKind.ACKNOWLEDGED})
+RESOLVE = frozenset(
+    {
+        EventKind.ROLLBACK_SUCCEEDED,
+        EventKind.WINDOW_PASSED,
+        EventKind.WINDOW_ABORTED,
+        EventKind.WINDOW_SUPERSEDED,
+    }
+)
+_PD_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
+
+
+def dedup_key(window: Window) -> str:
+    """The one incident key of a window."""
+    return f"watchdog-{window.id}"
+
+
+class PagerDutyChannel:
+    """Sends trigger/acknowledge/resolve to ``{base}/v2/enqueue``."""
+
+    name = "pagerduty"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        store: Store,
+        base_url: str,
+        routing_key: str,
+        links: render.Links,
+        timeout: float = 5.0,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._url = base_url.rstrip("/") + "/v2/enqueue"
+        self._key = routing_key
+        self._links = links
+        self._timeout = timeout
+
+    def wants(self, kind: EventKind) -> bool:
+        """Only what opens, acknowledges or closes an incident."""
+        return kind in TRIGGER or kind in ACKNOWLEDGE or kind in RESOLVE
+
+    async def deliver(self, event: Event, window: Window) -> None:
+        """One Events v2 request; PagerDuty answers 202 when it accepted it.
+
+        Acknowledge and resolve are only sent for a window that triggered an incident.
+        """
+        action = _action(event.kind)
+        triggered = await self._store.get_thread(window.id, self.name) is not None
+        if action != "trigger" and not triggered:
+            return
+        body: dict[str, object] = {
+            "routing_key": self._key,
+            "event_action": action,
+            "dedup_key": dedup_key(window),
+        }
+        if body["event_action"] == "trigger":
+            body["payload"] = {
+                "summary": render.text(window, event)[:1024],
+                "source": f"rollback-watchdog/{window.deployment.service}",
+                "severity": _PD_SEVERITY[render.severity(event)],
+                "component": window.deployment.service,
+                "group": window.deployment.environment,
+                "custom_details": {"event": render.event_json(event)},
+            }
+            body["links"] = [{"href": self._links.deployment(window), "text": "deployment"}]
+        await post_json(
+            self._client,
+            self._url,
+            "pagerduty",
+            content=json.dumps(body).encode(),
+            limit=self._timeout,
+        )
+        if action == "trigger":
+            await self._store.set_thread(window.id, self.name, dedup_key(window))
+
+
+def _action(kind: EventKind) -> str:
+    if kind in ACKNOWLEDGE:
+        return "acknowledge"
+    if kind in RESOLVE:
+        return "resolve"
+    return "trigger"

@@ -1,0 +1,187 @@
+"""How events read to people: plain text, Slack Block Kit with buttons, links.
+
+Pure functions of a window and an event; the channels only transport what this renders.
+Button ``action_id`` values are what ``web/slack.py`` dispatches on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from watchdog.model import Event, EventKind, Window, WindowPhase
+
+_SLACK_ACTOR = re.compile(r"\bslack:(U[A-Z0-9]+)\b")
+
+ICONS = {
+    EventKind.WINDOW_OPENED: ":eyes:",
+    EventKind.WINDOW_MIDPOINT: ":hourglass_flowing_sand:",
+    EventKind.WINDOW_PASSED: ":white_check_mark:",
+    EventKind.RULE_PENDING: ":warning:",
+    EventKind.RULE_FIRING: ":rotating_light:",
+    EventKind.ROLLBACK_SCHEDULED: ":alarm_clock:",
+    EventKind.ROLLBACK_STARTED: ":rewind:",
+    EventKind.ROLLBACK_SUCCEEDED: ":leftwards_arrow_with_hook:",
+    EventKind.ROLLBACK_FAILED: ":x:",
+    EventKind.APPROVAL_NEEDED: ":raised_hand:",
+    EventKind.ESCALATED: ":mega:",
+    EventKind.WATCHDOG_BLIND: ":see_no_evil:",
+}
+
+CRITICAL_KINDS = frozenset(
+    {
+        EventKind.RULE_FIRING,
+        EventKind.ROLLBACK_SCHEDULED,
+        EventKind.ROLLBACK_STARTED,
+        EventKind.ROLLBACK_FAILED,
+        EventKind.APPROVAL_NEEDED,
+        EventKind.ESCALATED,
+        EventKind.WATCHDOG_BLIND,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where messages link to: the watchdog's own pages and Prometheus' graph."""
+
+    base_url: str
+    prometheus_url: str | None = None
+
+    def deployment(self, window: Window) -> str:
+        """The window's page on the watchdog."""
+        return f"{self.base_url.rstrip('/')}/api/v1/deployments/{window.id}"
+
+    def graph(self, query: str | None) -> str | None:
+        """Prometheus' graph of a rule's query."""
+        if not query or not self.prometheus_url:
+            return None
+        return f"{self.prometheus_url.rstrip('/')}/graph?g0.expr={quote(query, safe='')}&g0.tab=0"
+
+
+def severity(event: Event) -> str:
+    """The event's severity: the rule's when it has one, else by kind."""
+    given = event.data.get("severity")
+    if isinstance(given, str) and given in {"info", "warning", "critical"}:
+        return given
+    return "critical" if event.kind in CRITICAL_KINDS else "info"
+
+
+def mentions(text: str) -> str:
+    """``slack:U123`` actors become Slack mentions ``<@U123>``."""
+    return _SLACK_ACTOR.sub(r"<@\1>", text)
+
+
+def title(window: Window) -> str:
+    """``api v2 (prod)``."""
+    d = window.deployment
+    return f"{d.service} {d.version} ({d.environment})"
+
+
+def text(window: Window, event: Event) -> str:
+    """The plain-text line: Slack's fallback, webhooks, PagerDuty summaries."""
+    return f"{title(window)}: {event.message}"
+
+
+def details(event: Event) -> list[str]:
+    """Lines for a rule event (value, threshold, baseline, for) or a pass summary."""
+    data = event.data
+    lines: list[str] = []
+    if "value" in data:
+        lines.append(
+            f"value {data.get('value')} · threshold {data.get('threshold')} · "
+            f"baseline {data.get('baseline')} · for {data.get('for')}s"
+        )
+    rules = data.get("rules")
+    if isinstance(rules, dict):
+        for name, r in sorted(rules.items()):
+            lines.append(f"{name}: worst {r.get('worst')} (last {r.get('last_verdict')})")
+    return lines
+
+
+def buttons(window: Window) -> list[dict[str, Any]]:
+    """The buttons that make sense in the window's phase."""
+    phase = window.phase
+    if phase.terminal or phase is WindowPhase.ROLLING_BACK:
+        return []
+    out: list[dict[str, Any]] = []
+    if phase is WindowPhase.AWAITING_APPROVAL:
+        out.append(_button("approve", "Approve rollback", window, style="primary", confirm=True))
+    else:
+        out.append(_button("rollback", "Roll back now", window, style="danger", confirm=True))
+    if phase is WindowPhase.HELD:
+        out.append(_button("resume", "Resume", window))
+    else:
+        out.append(_button("hold", "Hold", window))
+    out.append(_button("ack", "Acknowledge", window))
+    return out
+
+
+def _button(
+    op: str, label: str, window: Window, *, style: str | None = None, confirm: bool = False
+) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "action_id": f"watchdog_{op}",
+        "text": {"type": "plain_text", "text": label},
+        "value": window.id,
+    }
+    if style:
+        button["style"] = style
+    if confirm:
+        button["confirm"] = {
+            "title": {"type": "plain_text", "text": f"{label}?"},
+            "text": {"type": "mrkdwn", "text": f"{label} {title(window)}?"},
+            "confirm": {"type": "plain_text", "text": label},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+            **({"style": "danger"} if style == "danger" else {}),
+        }
+    return button
+
+
+def blocks(window: Window, event: Event, links: Links) -> list[dict[str, Any]]:
+    """The root message of a deployment: where it stands, the latest news, buttons."""
+    icon = ICONS.get(event.kind, ":information_source:")
+    head = f"{icon} *{title(window)}* · {window.phase.value.replace('_', ' ')}"
+    body = "\n".join([mentions(event.message), *details(event)])
+    link_parts = [f"<{links.deployment(window)}|deployment {window.id}>"]
+    graph = links.graph(event.data.get("query"))
+    if graph:
+        link_parts.append(f"<{graph}|graph>")
+    out: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": head}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(link_parts)}]},
+    ]
+    actions = buttons(window)
+    if actions:
+        out.append({"type": "actions", "block_id": f"watchdog:{window.id}", "elements": actions})
+    return out
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """The event as the outbox stores it and webhooks receive it."""
+    return {
+        "seq": event.seq,
+        "window_id": event.window_id,
+        "at": event.at,
+        "kind": event.kind.value,
+        "rule": event.rule,
+        "message": event.message,
+        "data": dict(event.data),
+    }
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    """Inverse of :func:`event_json`."""
+    return Event(
+        window_id=str(data["window_id"]),
+        at=float(data["at"]),
+        kind=EventKind(data["kind"]),
+        message=str(data["message"]),
+        rule=data.get("rule"),
+        data=dict(data.get("data") or {}),
+        seq=data.get("seq"),
+    )
