@@ -25,8 +25,8 @@ from pydantic_settings import (
 from watchdog.actions.spec import Plan
 from watchdog.durations import Duration
 from watchdog.errors import ConfigError
-from watchdog.versions import WatchedService
 from watchdog.notify.config import NotifySettings
+from watchdog.versions import WatchedService
 
 
 class Settings(BaseSettings):
