@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from watchdog.app import check_targets
 from watchdog.errors import ConfigError
 from watchdog.rulefile.load import check_report, load_rules
 from watchdog.settings import Settings
+from watchdog.wiring import check_targets
 
 HEAD = "groups:\n  - name: g\n    rules:\n"
 

@@ -1,0 +1,229 @@
+"""Builders the composition root uses: each turns Settings into one assembled part.
+
+Only :mod:`watchdog.app` calls these; they read Settings and construct transports so
+that nothing else in the package has to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
+
+from watchdog.actions.alembic import AlembicExecutor
+from watchdog.actions.base import Executor
+from watchdog.actions.command import CommandExecutor
+from watchdog.actions.compose import ComposeExecutor
+from watchdog.actions.http import HttpExecutor
+from watchdog.actions.kubernetes import KubernetesExecutor
+from watchdog.actions.render import RenderExecutor
+from watchdog.actions.verify import VerifyExecutor
+from watchdog.clock import Clock
+from watchdog.detect import DeployDetector
+from watchdog.errors import ConfigError
+from watchdog.escalation import Escalator
+from watchdog.inbox import AlertInbox
+from watchdog.journal import Journal
+from watchdog.metrics import Metrics
+from watchdog.notify.channel import Channel
+from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
+from watchdog.notify.outbox import Outbox
+from watchdog.notify.pagerduty import PagerDutyChannel
+from watchdog.notify.render import Links
+from watchdog.notify.slack import SlackChannel
+from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
+from watchdog.rulefile.load import RuleSet
+from watchdog.settings import Settings
+from watchdog.sources import Sources
+from watchdog.sources.alertmanager import AlertmanagerSource
+from watchdog.sources.http import HttpSource
+from watchdog.sources.log import LogSource
+from watchdog.sources.postgres import PostgresSource
+from watchdog.sources.prometheus import PrometheusSource
+from watchdog.sources.redis import RedisSource
+from watchdog.store.base import Store
+from watchdog.versions import VersionReader
+from watchdog.web.alertmanager import Receiver, ReceiverAuth
+from watchdog.web.slack import SlackAccess, SlackInteractions
+from watchdog.web.status import StatusAuth
+from watchdog.windows import WindowService
+
+
+@dataclass
+class NotifyParts:
+    """The notification side: outbox, delivery worker, Slack buttons, escalation."""
+
+    outbox: Outbox
+    worker: DeliveryWorker
+    channels: dict[str, Channel]
+    interactions: SlackInteractions | None
+    escalator: Escalator | None
+
+
+def status_auth(s: Settings) -> StatusAuth:
+    """Who may look at the status page: API token, read-only token, or public."""
+    tokens = [t.get_secret_value().encode() for t in (s.api_token, s.status_token) if t]
+    secure = s.base_url.startswith("https://")
+    return StatusAuth(tuple(tokens), public=s.status_public, secure_cookie=secure)
+
+
+def receiver(s: Settings, inbox: AlertInbox) -> Receiver:
+    """The Alertmanager webhook receiver with the credentials Alertmanager sends."""
+    auth = ReceiverAuth(
+        token=_secret_bytes(s.alertmanager_token),
+        username=s.alertmanager_username.encode() if s.alertmanager_username else None,
+        password=_secret_bytes(s.alertmanager_password),
+    )
+    return Receiver(inbox, auth, max_inflight=s.alertmanager_max_inflight)
+
+
+def channels(
+    s: Settings, store: Store, client: httpx.AsyncClient, clock: Clock
+) -> tuple[dict[str, Channel], SlackChannel | None]:
+    """The configured notification channels, by name (and the Slack bot, if any)."""
+    n = s.notify
+    links = Links(s.base_url, s.prometheus_url)
+    channels: dict[str, Channel] = {}
+    slack = None
+    if n.slack_bot_token is not None:
+        web_client = AsyncWebClient(
+            token=n.slack_bot_token.get_secret_value(),
+            base_url=n.slack_api_url,
+            timeout=max(1, round(n.timeout)),
+            retry_handlers=[],  # the delivery worker owns retries
+        )
+        slack = SlackChannel(web_client, store, n.slack_channel, links, n.oncall_ids)
+        channels["slack"] = slack
+    if n.slack_webhook_url is not None:
+        url = n.slack_webhook_url.get_secret_value()
+        channels["slack_webhook"] = SlackWebhookChannel(client, url, links, n.timeout)
+    if n.webhook_url is not None:
+        secret = n.webhook_secret.get_secret_value() if n.webhook_secret else None
+        channels["webhook"] = WebhookChannel(client, n.webhook_url, clock, secret, n.timeout)
+    if n.pagerduty_routing_key is not None:
+        key = n.pagerduty_routing_key.get_secret_value()
+        channels["pagerduty"] = PagerDutyChannel(
+            client, store, n.pagerduty_url, key, links, n.timeout
+        )
+    return channels, slack
+
+
+def notify_parts(
+    s: Settings,
+    clock: Clock,
+    store: Store,
+    journal: Journal,
+    outbox: Outbox,
+    channels: dict[str, Channel],
+    slack: SlackChannel | None,
+    windows: WindowService,
+) -> NotifyParts:
+    """Delivery worker, Slack interactions and escalation around the outbox."""
+    n = s.notify
+    backoff = Backoff(n.timeout, n.backoff, n.backoff_max, n.max_attempts)
+    report = journal_report(journal, clock)
+    worker = DeliveryWorker(
+        store, channels, clock, report, backoff=backoff, wake=outbox.wake, poll=n.poll
+    )
+    interactions = None
+    if n.slack_signing_secret is not None and slack is not None:
+        access = SlackAccess(frozenset(n.oncall_ids), frozenset(n.approver_ids))
+        secret = n.slack_signing_secret.get_secret_value()
+        interactions = SlackInteractions(windows, secret, access, slack, clock)
+    escalator = None
+    if n.escalate_after is not None:
+        escalator = Escalator(store, journal, clock, n.escalate_after)
+    return NotifyParts(outbox, worker, channels, interactions, escalator)
+
+
+def sources(s: Settings, store: Store) -> Sources:
+    """Every source kind, with its transports and targets from Settings."""
+    token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
+    prometheus = PrometheusSource(
+        s.prometheus_url,
+        timeout=s.prometheus_timeout,
+        retries=s.prometheus_retries,
+        concurrency=s.prometheus_concurrency,
+        token=token,
+    )
+    secrets = {
+        "postgres": {k: v.get_secret_value() for k, v in s.postgres_targets.items()},
+        "redis": {k: v.get_secret_value() for k, v in s.redis_targets.items()},
+    }
+    return Sources(
+        {
+            "prometheus": prometheus,
+            "http": HttpSource(),
+            "postgres": PostgresSource(secrets["postgres"]),
+            "redis": RedisSource(secrets["redis"]),
+            "log": LogSource(),
+            "alertmanager": AlertmanagerSource(store),
+        }
+    )
+
+
+def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
+    """Reads which version a service serves (verify steps, deploy detection)."""
+    token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
+    return VersionReader(client, s.prometheus_url, prometheus_token=token)
+
+
+def executors(
+    s: Settings, client: httpx.AsyncClient, versions: VersionReader, clock: Clock
+) -> dict[str, Executor]:
+    """One executor per step kind."""
+    key = s.render_api_key.get_secret_value() if s.render_api_key else None
+    return {
+        "http": HttpExecutor(client, s.http_allowed_hosts, clock=clock),
+        "command": CommandExecutor(),
+        "render": RenderExecutor(client, s.render_api_url, key, clock),
+        "compose": ComposeExecutor(),
+        "kubernetes": KubernetesExecutor(),
+        "alembic": AlembicExecutor(),
+        "verify": VerifyExecutor(versions, clock),
+    }
+
+
+def detector(
+    s: Settings,
+    clock: Clock,
+    versions: VersionReader,
+    windows: WindowService,
+    store: Store,
+    metrics: Metrics,
+) -> DeployDetector | None:
+    """Deploy auto-detection, when services to watch are configured."""
+    if not s.detect:
+        return None
+    return DeployDetector(
+        s.detect,
+        reader=versions,
+        windows=windows,
+        store=store,
+        clock=clock,
+        metrics=metrics,
+    )
+
+
+def check_targets(rules: RuleSet, settings: Settings) -> None:
+    """Refuse rules naming a postgres/redis target Settings does not configure."""
+    configured = {"postgres": settings.postgres_targets, "redis": settings.redis_targets}
+    problems = []
+    for rule in rules.rules:
+        target = getattr(rule, "target", None)
+        known = configured.get(rule.source)
+        if target is not None and known is not None and target not in known:
+            env = f"WATCHDOG_{rule.source.upper()}_TARGETS"
+            names = ", ".join(sorted(known)) or "none"
+            problems.append(
+                f"{rule.origin}: rule {rule.name!r} names {rule.source} target {target!r}, "
+                f"which is not configured (set {env}; configured: {names})"
+            )
+    if problems:
+        raise ConfigError(problems)
+
+
+def _secret_bytes(secret: SecretStr | None) -> bytes | None:
+    return None if secret is None else secret.get_secret_value().encode()
