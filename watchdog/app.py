@@ -22,6 +22,7 @@ from watchdog import wiring
 from watchdog.actions.plan import PlanRunner
 from watchdog.clock import Clock, SystemClock
 from watchdog.coord import SingleNode
+from watchdog.crashpoints import CrashPoints
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
 from watchdog.escalation import Escalator
@@ -33,6 +34,7 @@ from watchdog.notify import FanoutNotifier, LogNotifier
 from watchdog.notify.delivery import DeliveryWorker
 from watchdog.notify.outbox import Outbox
 from watchdog.pipeline import build_pipeline
+from watchdog.recovery import Recovery
 from watchdog.rulefile.load import load_rules
 from watchdog.settings import Settings
 from watchdog.store import open_store
@@ -73,6 +75,7 @@ class App:
         self._scheduler: AsyncIOScheduler | None = None
         self.parts: Parts | None = None
         self.port: int | None = None
+        self.recovered: asyncio.Task[int] | None = None  # unfinished rollbacks resumed
 
     @property
     def url(self) -> str:
@@ -97,17 +100,28 @@ class App:
         metrics = Metrics(registry)
         metrics.set_leader(True)  # SingleNode always leads
         channels, slack = wiring.channels(s, store, client, self.clock)
+        crash = CrashPoints(s.test_crash_at)
+        if crash.armed:
+            log.warning(
+                "TEST ONLY crash point armed: this process will kill itself", at=s.test_crash_at
+            )
+        channels = crash.wrap(channels)
         outbox = Outbox(store, channels, s.notify.routes, self.clock)
         journal = Journal(store, FanoutNotifier([LogNotifier()], metrics=metrics), outbox=outbox)
+        coordinator = SingleNode()
         pipeline = build_pipeline(
             store=store,
             journal=journal,
-            coordinator=SingleNode(),
+            coordinator=coordinator,
             runner=PlanRunner(executors, self.clock),
             plans=s.plans,
             default_plan=s.default_plan,
             clock=self.clock,
             metrics=metrics,
+            crash=crash,
+        )
+        recovery = Recovery.of(
+            pipeline, store=store, journal=journal, coordinator=coordinator, clock=self.clock
         )
         engine = Engine(
             store=store,
@@ -155,6 +169,7 @@ class App:
         self.parts = Parts(store, engine, windows, registry, web_app, detector, notify)
         await self._listen(web_app)
         self._run_worker(notify.worker)
+        self._recover(recovery)
         if schedule:
             self._schedule(engine, detector)
             self._schedule_escalation(notify.escalator)
@@ -174,6 +189,16 @@ class App:
         add_alertmanager_routes(app, receiver)
         if notify.interactions is not None:
             notify.interactions.add_routes(app)
+
+    def _recover(self, recovery: Recovery) -> None:
+        # In the background: a resumed plan may take minutes; stop() waits for it.
+        task = asyncio.create_task(recovery.run(), name="recovery")
+        self.recovered = task
+
+        async def wait() -> None:
+            await asyncio.gather(task, return_exceptions=True)
+
+        self._stack.push_async_callback(wait)
 
     def _run_worker(self, worker: DeliveryWorker) -> None:
         task = asyncio.create_task(worker.run(), name="delivery")

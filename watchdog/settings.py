@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 
+    # --- crash safety (watchdog/crashpoints.py, watchdog/recovery.py) ---------------
+    # TEST ONLY: SIGKILL the process at this named point (crash-safety tests). Unset,
+    # as it always is in production, it does nothing; set, startup logs a warning.
+    test_crash_at: str | None = None
+
     @field_validator("rules", "http_allowed_hosts", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
