@@ -34,7 +34,7 @@ from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
 from watchdog.notify.slack import SlackChannel
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
-from watchdog.rulefile.load import RuleSet
+from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.settings import Settings
 from watchdog.sources import Sources
 from watchdog.sources.alertmanager import AlertmanagerSource
@@ -205,6 +205,13 @@ def detector(
         clock=clock,
         metrics=metrics,
     )
+
+
+def checked_rules(settings: Settings) -> RuleSet:
+    """Every rule file, validated, targets checked; ConfigError lists every problem."""
+    rules = load_rules(settings.rules)
+    check_targets(rules, settings)
+    return rules
 
 
 def check_targets(rules: RuleSet, settings: Settings) -> None:
