@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 
+    # --- source outages (watchdog/rulefile/failmode.py) ------------------------------
+    # fail_open: missing data never rolls back (rules are inconclusive, "watchdog blind"
+    # is notified); fail_closed: missing data counts as a breach. Rules may override.
+    missing_data: Literal["fail_open", "fail_closed"] = "fail_open"
+
     # --- crash safety (watchdog/crashpoints.py, watchdog/recovery.py) ---------------
     # TEST ONLY: SIGKILL the process at this named point (crash-safety tests). Unset,
     # as it always is in production, it does nothing; set, startup logs a warning.

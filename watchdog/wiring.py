@@ -34,6 +34,7 @@ from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
 from watchdog.notify.slack import SlackChannel
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
+from watchdog.rulefile.failmode import apply_missing_data
 from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.settings import Settings
 from watchdog.sources import Sources
@@ -209,7 +210,7 @@ def detector(
 
 def checked_rules(settings: Settings) -> RuleSet:
     """Every rule file, validated, targets checked; ConfigError lists every problem."""
-    rules = load_rules(settings.rules)
+    rules = apply_missing_data(load_rules(settings.rules), settings.missing_data)
     check_targets(rules, settings)
     return rules
 
