@@ -25,7 +25,6 @@ from prometheus_client import CollectorRegistry
 from watchdog import wiring
 from watchdog.actions.plan import PlanRunner
 from watchdog.clock import Clock, SystemClock
-from watchdog.coord import SingleNode
 from watchdog.crashpoints import CrashPoints
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
@@ -103,7 +102,6 @@ class App:
         executors = wiring.executors(s, client, versions, self.clock)
         registry = CollectorRegistry()
         metrics = Metrics(registry)
-        metrics.set_leader(True)  # SingleNode always leads
         channels, slack = wiring.channels(s, store, client, self.clock)
         crash = CrashPoints(s.test_crash_at)
         if crash.armed:
@@ -113,7 +111,7 @@ class App:
         channels = crash.wrap(channels)
         outbox = Outbox(store, channels, s.notify.routes, self.clock)
         journal = Journal(store, FanoutNotifier([LogNotifier()], metrics=metrics), outbox=outbox)
-        coordinator = SingleNode()
+        coordinator, lease = wiring.coordinator(s, metrics, lambda: self._recover_soon(recovery))
         pipeline = build_pipeline(
             store=store,
             journal=journal,
@@ -176,7 +174,10 @@ class App:
         await self._listen(web_app)
         self._background(notify.worker.run(), "delivery", cancel=True)
         # A resumed plan may take minutes: in the background, and stop() waits for it.
-        self.recovered = self._background(recovery.run(), "recovery", cancel=False)
+        self._recover_soon(recovery)
+        if lease is not None:
+            self._stack.push_async_callback(lease.close)
+            self._background(lease.run(), "lease", cancel=True)
         if schedule:
             self._schedule(engine, detector)
             self._schedule_escalation(notify.escalator)
@@ -203,6 +204,10 @@ class App:
         if self.reloader is None:
             return ReloadResult(ok=False, rules=0, errors=["not started"])
         return await self.reloader.reload()
+
+    def _recover_soon(self, recovery: Recovery) -> None:
+        # At start and on each new lease: only a leader resumes (Recovery checks).
+        self.recovered = self._background(recovery.run(), "recovery", cancel=False)
 
     def _background(self, coro: Coroutine[Any, Any, T], name: str, *, cancel: bool) -> Task[T]:
         task = asyncio.create_task(coro, name=name)

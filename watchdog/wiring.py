@@ -6,10 +6,12 @@ that nothing else in the package has to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from slack_sdk.web.async_client import AsyncWebClient
 
 from watchdog.actions.alembic import AlembicExecutor
@@ -21,11 +23,13 @@ from watchdog.actions.kubernetes import KubernetesExecutor
 from watchdog.actions.render import RenderExecutor
 from watchdog.actions.verify import VerifyExecutor
 from watchdog.clock import Clock
+from watchdog.coord import Coordinator, SingleNode
 from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
+from watchdog.lease import RedisLease
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
@@ -206,6 +210,21 @@ def detector(
         clock=clock,
         metrics=metrics,
     )
+
+
+def coordinator(
+    s: Settings, metrics: Metrics, on_acquire: Callable[[], None]
+) -> tuple[Coordinator, RedisLease | None]:
+    """The Redis lease when ``leader_redis_url`` is set (the caller runs and closes it),
+    else the single node that always leads."""
+    if s.leader_redis_url is None:
+        metrics.set_leader(True)
+        return SingleNode(), None
+    client = Redis.from_url(s.leader_redis_url.get_secret_value())
+    lease = RedisLease(
+        client, key=s.leader_key, ttl=s.leader_lease, metrics=metrics, on_acquire=on_acquire
+    )
+    return lease, lease
 
 
 def checked_rules(settings: Settings) -> RuleSet:

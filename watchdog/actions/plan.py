@@ -22,6 +22,7 @@ from typing import Any
 from watchdog.actions.base import ActionContext, Executor, StepResult
 from watchdog.actions.spec import Plan, Step
 from watchdog.clock import Clock
+from watchdog.coord import LeadershipLost
 from watchdog.errors import PermanentError, TransientError
 from watchdog.logs import get_logger
 
@@ -186,6 +187,8 @@ class PlanRunner:
 async def _intent(on_start: OnStart, index: int, step: Step, attempt: int) -> None:
     try:
         await on_start(index, step, attempt)
+    except LeadershipLost:
+        raise  # not a step failure: the plan is abandoned to the new leader
     except Exception as exc:
         log.exception("could not record a step's intent", step=step.name, attempt=attempt)
         raise TransientError(f"could not record the intent to run it: {exc}") from exc

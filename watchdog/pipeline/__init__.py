@@ -44,7 +44,7 @@ def build_pipeline(
             # The leader's fencing token + the unique action-log claim: exactly once.
             Fence(store, coordinator, journal, crash),
             # Run the plan's steps in order, retrying transient failures.
-            Act(plans, default_plan, runner, journal, clock, crash),
+            Act(plans, default_plan, runner, journal, clock, crash, coordinator),
             # Action log, terminal phase, journal, rollbacks counter.
             Record(store, journal, clock, metrics),
             # Tell people how it ended.

@@ -10,7 +10,7 @@ from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
 from watchdog.actions.spec import Plan, Step
 from watchdog.clock import Clock
-from watchdog.coord import Coordinator
+from watchdog.coord import Coordinator, LeadershipLost
 from watchdog.crashpoints import CrashPoints
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -169,6 +169,7 @@ class Act:
         journal: Journal,
         clock: Clock,
         crash: CrashPoints | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self._plans = plans
         self._default = default_plan
@@ -176,6 +177,7 @@ class Act:
         self._journal = journal
         self._clock = clock
         self._crash = crash or CrashPoints()
+        self._coordinator = coordinator  # checked before each step: a deposed leader stops
 
     def plan_of(self, window: Window) -> Plan | None:
         """The plan a window's rollback runs: the deployment's, else the default."""
@@ -196,6 +198,7 @@ class Act:
         ctx = ActionContext(d.window, d.window.deployment.template_vars())
 
         async def on_start(index: int, step: Step, attempt: int) -> None:
+            await self._still_leading(d, step)
             await self._journal_intent(d.window, index, step, attempt)
 
         async def on_step(step: StepOutcome) -> None:
@@ -217,6 +220,15 @@ class Act:
             data={"step": step.name, "index": index, "attempt": attempt},
             notify=False,
         )
+
+    async def _still_leading(self, d: Decision, step: Step) -> None:
+        # A leader frozen past its lease may wake mid-plan: the new leader's recovery
+        # owns the window now, so this one stops before its next step.
+        if self._coordinator is None or d.token is None:
+            return
+        if await self._coordinator.token() != d.token:
+            log.warning("lost the lease mid-rollback: stopping", window=d.window.id, step=step.name)
+            raise LeadershipLost(f"not the leader any more before step {step.name}")
 
     async def _journal_step(self, window: Window, step: StepOutcome) -> None:
         kind = EventKind.STEP_SUCCEEDED if step.ok else EventKind.STEP_FAILED
