@@ -97,7 +97,10 @@ class RedisLease:
             else:
                 self._follow()
             self._failures = 0
-        except RedisError as exc:
+        except (RedisError, OSError) as exc:
+            self._unavailable(exc)
+        except Exception as exc:  # a bug must not end the loop: nobody would lead again
+            log.exception("lease attempt crashed")
             self._unavailable(exc)
 
     async def _renew(self) -> bool:

@@ -22,6 +22,7 @@ Only a replica holding a fencing token (the leader) resumes anything.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -99,6 +100,7 @@ class Recovery:
         self._record = record
         self._notify = notify
         self._clock = clock
+        self._lock = asyncio.Lock()  # one pass at a time: a re-acquired lease starts another
 
     @classmethod
     def of(
@@ -127,6 +129,10 @@ class Recovery:
 
     async def run(self) -> int:
         """Resume every unfinished rollback; returns how many were picked up."""
+        async with self._lock:
+            return await self._run()
+
+    async def _run(self) -> int:
         token = await self._coordinator.token()
         if token is None:
             log.warning("not the leader: leaving unfinished rollbacks to the leader")
