@@ -9,8 +9,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import signal
+from asyncio import Task
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
 import httpx
 import structlog
@@ -21,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from watchdog import wiring
 from watchdog.actions.plan import PlanRunner
 from watchdog.clock import Clock, SystemClock
-from watchdog.coord import SingleNode
+from watchdog.crashpoints import CrashPoints
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
 from watchdog.escalation import Escalator
@@ -30,10 +34,10 @@ from watchdog.journal import Journal
 from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
 from watchdog.notify import FanoutNotifier, LogNotifier
-from watchdog.notify.delivery import DeliveryWorker
 from watchdog.notify.outbox import Outbox
 from watchdog.pipeline import build_pipeline
-from watchdog.rulefile.load import load_rules
+from watchdog.recovery import Recovery
+from watchdog.reload import ReloadResult, RuleReloader
 from watchdog.settings import Settings
 from watchdog.store import open_store
 from watchdog.store.base import Store
@@ -42,12 +46,14 @@ from watchdog.web.alertmanager import (
     Receiver,
     add_alertmanager_routes,
 )
+from watchdog.web.reload import add_reload_routes
 from watchdog.web.server import build_web_app
 from watchdog.web.slack import SLACK_PATH
 from watchdog.web.status import STATUS_PATHS, add_status_routes
 from watchdog.windows import WindowService
 
 log = structlog.get_logger("watchdog.app")
+T = TypeVar("T")
 
 
 @dataclass
@@ -73,6 +79,8 @@ class App:
         self._scheduler: AsyncIOScheduler | None = None
         self.parts: Parts | None = None
         self.port: int | None = None
+        self.recovered: asyncio.Task[int] | None = None  # unfinished rollbacks resumed
+        self.reloader: RuleReloader | None = None
 
     @property
     def url(self) -> str:
@@ -82,8 +90,7 @@ class App:
     async def start(self, *, schedule: bool = True) -> Parts:
         """Build every part, open the store, start listening and (optionally) ticking."""
         s = self.settings
-        rules = RuleBook(load_rules(s.rules))
-        wiring.check_targets(rules.current, s)
+        rules = RuleBook(wiring.checked_rules(s))
         store = open_store(s.store_url.get_secret_value())
         await store.open()
         self._stack.push_async_callback(store.close)
@@ -95,19 +102,29 @@ class App:
         executors = wiring.executors(s, client, versions, self.clock)
         registry = CollectorRegistry()
         metrics = Metrics(registry)
-        metrics.set_leader(True)  # SingleNode always leads
         channels, slack = wiring.channels(s, store, client, self.clock)
+        crash = CrashPoints(s.test_crash_at)
+        if crash.armed:
+            log.warning(
+                "TEST ONLY crash point armed: this process will kill itself", at=s.test_crash_at
+            )
+        channels = crash.wrap(channels)
         outbox = Outbox(store, channels, s.notify.routes, self.clock)
         journal = Journal(store, FanoutNotifier([LogNotifier()], metrics=metrics), outbox=outbox)
+        coordinator, lease = wiring.coordinator(s, metrics, lambda: self._recover_soon(recovery))
         pipeline = build_pipeline(
             store=store,
             journal=journal,
-            coordinator=SingleNode(),
+            coordinator=coordinator,
             runner=PlanRunner(executors, self.clock),
             plans=s.plans,
             default_plan=s.default_plan,
             clock=self.clock,
             metrics=metrics,
+            crash=crash,
+        )
+        recovery = Recovery.of(
+            pipeline, store=store, journal=journal, coordinator=coordinator, clock=self.clock
         )
         engine = Engine(
             store=store,
@@ -120,6 +137,7 @@ class App:
             blind_after=s.notify.blind_after,
         )
         self._stack.push_async_callback(engine.drain)
+        self.reloader = RuleReloader(partial(wiring.checked_rules, s), rules, engine, metrics)
         windows = WindowService(
             engine,
             default_window=s.window,
@@ -154,7 +172,12 @@ class App:
         )
         self.parts = Parts(store, engine, windows, registry, web_app, detector, notify)
         await self._listen(web_app)
-        self._run_worker(notify.worker)
+        self._background(notify.worker.run(), "delivery", cancel=True)
+        # A resumed plan may take minutes: in the background, and stop() waits for it.
+        self._recover_soon(recovery)
+        if lease is not None:
+            self._stack.push_async_callback(lease.close)
+            self._background(lease.run(), "lease", cancel=True)
         if schedule:
             self._schedule(engine, detector)
             self._schedule_escalation(notify.escalator)
@@ -172,17 +195,30 @@ class App:
             app, windows, auth=wiring.status_auth(self.settings), clock=self.clock.now
         )
         add_alertmanager_routes(app, receiver)
+        add_reload_routes(app, self.reload)
         if notify.interactions is not None:
             notify.interactions.add_routes(app)
 
-    def _run_worker(self, worker: DeliveryWorker) -> None:
-        task = asyncio.create_task(worker.run(), name="delivery")
+    async def reload(self) -> ReloadResult:
+        """Re-read the rule files (SIGHUP, ``POST /-/reload``); a bad file changes nothing."""
+        if self.reloader is None:
+            return ReloadResult(ok=False, rules=0, errors=["not started"])
+        return await self.reloader.reload()
+
+    def _recover_soon(self, recovery: Recovery) -> None:
+        # At start and on each new lease: only a leader resumes (Recovery checks).
+        self.recovered = self._background(recovery.run(), "recovery", cancel=False)
+
+    def _background(self, coro: Coroutine[Any, Any, T], name: str, *, cancel: bool) -> Task[T]:
+        task = asyncio.create_task(coro, name=name)
 
         async def stop() -> None:
-            task.cancel()
+            if cancel:
+                task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
         self._stack.push_async_callback(stop)
+        return task
 
     def _schedule_escalation(self, escalator: Escalator | None) -> None:
         if escalator is None or self._scheduler is None:
@@ -263,6 +299,14 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[ReloadResult]] = set()
+
+    def reload() -> None:
+        task = asyncio.create_task(app.reload())
+        reloads.add(task)  # keep a reference until it is done
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     try:
         await stop.wait()
     finally:

@@ -188,17 +188,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _run(settings: Any) -> int:
     """Run the service; startup failures become one clear message and exit 2."""
     from watchdog.app import run_server
+    from watchdog.logs import Redactor
 
+    # Problems may quote a setting (a store URL with its password): never a secret.
+    scrub = Redactor(settings.secrets()).scrub
     try:
         run_server(settings)
     except ConfigError as exc:
         print("watchdog: cannot start, fix these first:", file=sys.stderr)
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {scrub(problem)}", file=sys.stderr)
         return 2
     except (WatchdogError, OSError) as exc:
         # Store unreachable, port taken: say what, never a traceback.
-        print(f"watchdog: cannot start: {exc}", file=sys.stderr)
+        print(f"watchdog: cannot start: {scrub(str(exc))}", file=sys.stderr)
         return 2
     return 0
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class LeadershipLost(Exception):
+    """This replica's fencing token is no longer current: stop acting at once."""
+
+
 class Coordinator(Protocol):
     """The leadership port."""
 

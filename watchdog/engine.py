@@ -273,6 +273,18 @@ class Engine:
             return dict(self._states[window_id])
         return dict(await self.store.load_rule_states(window_id))
 
+    def reset_rules(self, names: Iterable[str]) -> None:
+        """Drop the state of rules a reload changed or removed, in every open window.
+
+        A changed rule starts its ``for`` afresh; unchanged ones keep theirs.
+        """
+        gone = set(names)
+        for states in self._states.values():
+            for name in gone:
+                states.pop(name, None)
+        for key in [k for k in self._due if k[1] in gone]:
+            del self._due[key]
+
     def forget(self, window_id: str) -> None:
         """Drop in-memory state of a window that closed."""
         self._states.pop(window_id, None)

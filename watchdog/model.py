@@ -271,6 +271,9 @@ class EventKind(StrEnum):
     WATCHDOG_BLIND = "watchdog_blind"  # a rule's source failed N polls in a row
     WATCHDOG_SIGHTED = "watchdog_sighted"  # that source answers again
     NOTIFY_FAILED = "notify_failed"  # a notification could not be delivered (permanent)
+    # --- crash safety (watchdog/recovery.py) ---
+    STEP_STARTED = "step_started"  # written before each attempt: the intent, for recovery
+    ROLLBACK_RESUMED = "rollback_resumed"  # a restart picked up an unfinished rollback
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,23 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 
+    # --- source outages (watchdog/rulefile/failmode.py) ------------------------------
+    # fail_open: missing data never rolls back (rules are inconclusive, "watchdog blind"
+    # is notified); fail_closed: missing data counts as a breach. Rules may override.
+    missing_data: Literal["fail_open", "fail_closed"] = "fail_open"
+
+    # --- high availability (watchdog/lease.py) --------------------------------------
+    # Set: replicas sharing a PostgreSQL store elect a leader through a Redis lease,
+    # and only the leader acts. Unset: this single node always leads (no Redis needed).
+    leader_redis_url: SecretStr | None = None
+    leader_lease: Duration = Field(10.0, gt=0)  # renewed every third of it
+    leader_key: str = "watchdog:leader"
+
+    # --- crash safety (watchdog/crashpoints.py, watchdog/recovery.py) ---------------
+    # TEST ONLY: SIGKILL the process at this named point (crash-safety tests). Unset,
+    # as it always is in production, it does nothing; set, startup logs a warning.
+    test_crash_at: str | None = None
+
     @field_validator("rules", "http_allowed_hosts", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
@@ -151,6 +168,7 @@ class Settings(BaseSettings):
                 self.status_token,
                 self.alertmanager_token,
                 self.alertmanager_password,
+                self.leader_redis_url,
             )
             if s is not None
         ]

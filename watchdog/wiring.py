@@ -6,10 +6,12 @@ that nothing else in the package has to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 from pydantic import SecretStr
+from redis.asyncio import Redis
 from slack_sdk.web.async_client import AsyncWebClient
 
 from watchdog.actions.alembic import AlembicExecutor
@@ -21,11 +23,13 @@ from watchdog.actions.kubernetes import KubernetesExecutor
 from watchdog.actions.render import RenderExecutor
 from watchdog.actions.verify import VerifyExecutor
 from watchdog.clock import Clock
+from watchdog.coord import Coordinator, SingleNode
 from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
+from watchdog.lease import RedisLease
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
@@ -34,7 +38,8 @@ from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
 from watchdog.notify.slack import SlackChannel
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
-from watchdog.rulefile.load import RuleSet
+from watchdog.rulefile.failmode import apply_missing_data
+from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.settings import Settings
 from watchdog.sources import Sources
 from watchdog.sources.alertmanager import AlertmanagerSource
@@ -205,6 +210,28 @@ def detector(
         clock=clock,
         metrics=metrics,
     )
+
+
+def coordinator(
+    s: Settings, metrics: Metrics, on_acquire: Callable[[], None]
+) -> tuple[Coordinator, RedisLease | None]:
+    """The Redis lease when ``leader_redis_url`` is set (the caller runs and closes it),
+    else the single node that always leads."""
+    if s.leader_redis_url is None:
+        metrics.set_leader(True)
+        return SingleNode(), None
+    client = Redis.from_url(s.leader_redis_url.get_secret_value())
+    lease = RedisLease(
+        client, key=s.leader_key, ttl=s.leader_lease, metrics=metrics, on_acquire=on_acquire
+    )
+    return lease, lease
+
+
+def checked_rules(settings: Settings) -> RuleSet:
+    """Every rule file, validated, targets checked; ConfigError lists every problem."""
+    rules = apply_missing_data(load_rules(settings.rules), settings.missing_data)
+    check_targets(rules, settings)
+    return rules
 
 
 def check_targets(rules: RuleSet, settings: Settings) -> None:

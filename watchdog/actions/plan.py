@@ -22,6 +22,7 @@ from typing import Any
 from watchdog.actions.base import ActionContext, Executor, StepResult
 from watchdog.actions.spec import Plan, Step
 from watchdog.clock import Clock
+from watchdog.coord import LeadershipLost
 from watchdog.errors import PermanentError, TransientError
 from watchdog.logs import get_logger
 
@@ -66,6 +67,8 @@ class PlanOutcome:
 
 
 OnStep = Callable[[StepOutcome], Awaitable[None]]
+OnStart = Callable[[int, Step, int], Awaitable[None]]
+"""Called with (index, step, attempt) before an attempt: where the intent is journaled."""
 
 
 class PlanRunner:
@@ -87,18 +90,26 @@ class PlanRunner:
         self._grace = timeout_grace
 
     async def run(
-        self, plan: Plan, ctx: ActionContext, on_step: OnStep, start_at: int = 0
+        self,
+        plan: Plan,
+        ctx: ActionContext,
+        on_step: OnStep,
+        start_at: int = 0,
+        on_start: OnStart | None = None,
     ) -> PlanOutcome:
         """Run ``plan.steps[start_at:]`` in order; stop at the first step that fails for good.
 
         ``on_step`` is awaited after every attempt; if it raises, the error is logged and
         the plan goes on (a journal hiccup must not leave a rollback half done).
+        ``on_start`` is awaited before every attempt; if it raises, the attempt is not
+        made and counts as a transient failure: a step whose intent could not be
+        recorded must not run, or a crash could hide that it did.
         """
         if not 0 <= start_at <= len(plan.steps):
             raise ValueError(f"start_at {start_at} outside 0..{len(plan.steps)}")
         done: list[StepOutcome] = []
         for index in range(start_at, len(plan.steps)):
-            outcome = await self._run_step(index, plan.steps[index], ctx, on_step)
+            outcome = await self._run_step(index, plan.steps[index], ctx, on_step, on_start)
             done.append(outcome)
             if not outcome.ok:
                 return PlanOutcome(
@@ -111,11 +122,16 @@ class PlanRunner:
         return PlanOutcome(ok=True, steps=tuple(done))
 
     async def _run_step(
-        self, index: int, step: Step, ctx: ActionContext, on_step: OnStep
+        self,
+        index: int,
+        step: Step,
+        ctx: ActionContext,
+        on_step: OnStep,
+        on_start: OnStart | None,
     ) -> StepOutcome:
         attempt = 1
         while True:
-            outcome, retry_after = await self._attempt(index, step, ctx, attempt)
+            outcome, retry_after = await self._attempt(index, step, ctx, attempt, on_start)
             if outcome.transient and attempt <= step.retries:
                 outcome = dataclasses.replace(
                     outcome, retry_in=self._delay(step, attempt, retry_after)
@@ -133,7 +149,7 @@ class PlanRunner:
         return delay
 
     async def _attempt(
-        self, index: int, step: Step, ctx: ActionContext, attempt: int
+        self, index: int, step: Step, ctx: ActionContext, attempt: int, on_start: OnStart | None
     ) -> tuple[StepOutcome, float | None]:
         base = StepOutcome(
             step=step.name, kind=step.kind, index=index, attempt=attempt, ok=True, transient=None
@@ -141,6 +157,8 @@ class PlanRunner:
         started = self._clock.now()
         retry_after: float | None = None
         try:
+            if on_start is not None:
+                await _intent(on_start, index, step, attempt)
             result = await self._execute(step, dataclasses.replace(ctx, attempt=attempt))
             outcome = dataclasses.replace(base, output=result.output, data=dict(result.data))
         except TransientError as exc:
@@ -164,6 +182,16 @@ class PlanRunner:
                 return await executor.run(step, ctx)
         except TimeoutError:
             raise TransientError(f"step did not finish within {step.timeout:g}s") from None
+
+
+async def _intent(on_start: OnStart, index: int, step: Step, attempt: int) -> None:
+    try:
+        await on_start(index, step, attempt)
+    except LeadershipLost:
+        raise  # not a step failure: the plan is abandoned to the new leader
+    except Exception as exc:
+        log.exception("could not record a step's intent", step=step.name, attempt=attempt)
+        raise TransientError(f"could not record the intent to run it: {exc}") from exc
 
 
 async def _report(on_step: OnStep, outcome: StepOutcome) -> None:

@@ -18,6 +18,17 @@ class StepBase(BaseModel):
     timeout: Duration = 30.0
     retries: int = Field(3, ge=0, le=20)  # extra attempts after a transient failure
     backoff: Duration = 1.0  # first retry delay; doubles each attempt, capped at 30 s
+    # Safe to run again when a crash left its outcome unknown ("in doubt")? None: the
+    # kind's default (``repeatable``). An in-doubt step that is not is never re-run:
+    # the window ends rollback_failed, "verify manually" (watchdog/recovery.py).
+    idempotent: bool | None = None
+
+    repeatable: ClassVar[bool] = False
+
+    @property
+    def safe_to_repeat(self) -> bool:
+        """Whether recovery may re-run this step after a crash left its outcome unknown."""
+        return self.repeatable if self.idempotent is None else self.idempotent
 
 
 class HttpStep(StepBase):
@@ -31,6 +42,10 @@ class HttpStep(StepBase):
     headers: dict[str, str] = Field(default_factory=dict)
     json_body: Any = Field(None, alias="json")
     expect_status: str = "2xx"
+
+    # Every request carries the same ``Idempotency-Key: <window>:<step>``, so a receiver
+    # that honours it turns a repeat into a no-op.
+    repeatable: ClassVar[bool] = True
 
 
 class CommandStep(StepBase):
@@ -122,6 +137,8 @@ class VerifyStep(StepBase):
     poll_interval: Duration = 2.0
     timeout: Duration = 120.0
     retries: int = Field(0, ge=0, le=20)
+
+    repeatable: ClassVar[bool] = True  # it only reads
 
     @model_validator(mode="after")
     def _one_source(self) -> VerifyStep:

@@ -8,6 +8,7 @@ from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
 from watchdog.coord import Coordinator
+from watchdog.crashpoints import CrashPoints
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.pipeline.base import Decision, Pipeline, Stage
@@ -28,6 +29,7 @@ def build_pipeline(
     default_plan: str | None,
     clock: Clock,
     metrics: Metrics | None = None,
+    crash: CrashPoints | None = None,  # test-only kill points (watchdog/crashpoints.py)
 ) -> Pipeline:
     """gate → dedup → grace → fence → act → record → notify."""
     return Pipeline(
@@ -40,9 +42,9 @@ def build_pipeline(
             # A rule's grace period: "rolling back in 60s — Hold?"; a Hold in it vetoes.
             Grace(store, journal, clock),
             # The leader's fencing token + the unique action-log claim: exactly once.
-            Fence(store, coordinator, journal),
+            Fence(store, coordinator, journal, crash),
             # Run the plan's steps in order, retrying transient failures.
-            Act(plans, default_plan, runner, journal, clock),
+            Act(plans, default_plan, runner, journal, clock, crash, coordinator),
             # Action log, terminal phase, journal, rollbacks counter.
             Record(store, journal, clock, metrics),
             # Tell people how it ended.

@@ -8,9 +8,10 @@ import structlog
 
 from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
-from watchdog.actions.spec import Plan
+from watchdog.actions.spec import Plan, Step
 from watchdog.clock import Clock
-from watchdog.coord import Coordinator
+from watchdog.coord import Coordinator, LeadershipLost
+from watchdog.crashpoints import CrashPoints
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Action, ActionStatus, EventKind, Window, WindowPhase
@@ -110,10 +111,17 @@ class Fence:
     one caller through, ever, and refuses a stale token.
     """
 
-    def __init__(self, store: Store, coordinator: Coordinator, journal: Journal) -> None:
+    def __init__(
+        self,
+        store: Store,
+        coordinator: Coordinator,
+        journal: Journal,
+        crash: CrashPoints | None = None,
+    ) -> None:
         self._store = store
         self._coordinator = coordinator
         self._journal = journal
+        self._crash = crash or CrashPoints()
 
     async def __call__(self, d: Decision) -> Decision | None:
         """Claim the rollback; stop if another claim won or this replica does not lead."""
@@ -121,11 +129,13 @@ class Fence:
         if token is None:
             log.warning("not the leader: not acting", window=d.window.id, trigger=d.trigger)
             return None
+        self._crash.reach("decided")
         claimed = await self._store.claim_action(
             d.window.id, ROLLBACK, token=token, actor=d.actor, at=d.at
         )
         if not claimed:
             return None
+        self._crash.reach("claimed")
         await self._store.set_phase(
             d.window.id, WindowPhase.ROLLING_BACK, at=d.at, reason=d.reason, expected=ACTABLE
         )
@@ -158,28 +168,67 @@ class Act:
         runner: PlanRunner,
         journal: Journal,
         clock: Clock,
+        crash: CrashPoints | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self._plans = plans
         self._default = default_plan
         self._runner = runner
         self._journal = journal
         self._clock = clock
+        self._crash = crash or CrashPoints()
+        self._coordinator = coordinator  # checked before each step: a deposed leader stops
+
+    def plan_of(self, window: Window) -> Plan | None:
+        """The plan a window's rollback runs: the deployment's, else the default."""
+        return self._plans.get(window.deployment.plan or self._default or "")
 
     async def __call__(self, d: Decision) -> Decision | None:
         """Execute the plan and attach its outcome."""
+        return await self.resume(d, 0)
+
+    async def resume(self, d: Decision, start_at: int) -> Decision:
+        """Run the plan from step ``start_at`` (recovery after a crash starts later)."""
         name = d.window.deployment.plan or self._default
-        plan = self._plans.get(name or "")
+        plan = self.plan_of(d.window)
         if plan is None:
             error = f"no rollback plan {name!r} configured" if name else "no rollback plan set"
             outcome = PlanOutcome(ok=False, failed_step=None, error=error)
             return d.but(outcome=outcome)
         ctx = ActionContext(d.window, d.window.deployment.template_vars())
 
+        async def on_start(index: int, step: Step, attempt: int) -> None:
+            await self._still_leading(d, step)
+            await self._journal_intent(d.window, index, step, attempt)
+
         async def on_step(step: StepOutcome) -> None:
+            self._crash.reach(f"step_returned:{step.step}")
             await self._journal_step(d.window, step)
 
-        outcome = await self._runner.run(plan, ctx, on_step)
+        outcome = await self._runner.run(plan, ctx, on_step, start_at, on_start)
         return d.but(outcome=outcome)
+
+    async def _journal_intent(self, window: Window, index: int, step: Step, attempt: int) -> None:
+        # Written before the attempt: a crash from here on leaves the step "in doubt".
+        if attempt == 1:
+            self._crash.reach(f"before_step:{step.name}")
+        await self._journal.record(
+            window,
+            EventKind.STEP_STARTED,
+            f"step {step.name} starting (attempt {attempt})",
+            at=self._clock.now(),
+            data={"step": step.name, "index": index, "attempt": attempt},
+            notify=False,
+        )
+
+    async def _still_leading(self, d: Decision, step: Step) -> None:
+        # A leader frozen past its lease may wake mid-plan: the new leader's recovery
+        # owns the window now, so this one stops before its next step.
+        if self._coordinator is None or d.token is None:
+            return
+        if await self._coordinator.token() != d.token:
+            log.warning("lost the lease mid-rollback: stopping", window=d.window.id, step=step.name)
+            raise LeadershipLost(f"not the leader any more before step {step.name}")
 
     async def _journal_step(self, window: Window, step: StepOutcome) -> None:
         kind = EventKind.STEP_SUCCEEDED if step.ok else EventKind.STEP_FAILED

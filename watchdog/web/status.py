@@ -113,7 +113,13 @@ def _page(summary: str, media: str, *, guarded: bool, path_id: bool = False) -> 
     op: dict[str, Any] = {"summary": summary, "responses": responses, "security": []}
     if path_id:
         op["parameters"] = [
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+            # The route's own pattern: any other id is the app's JSON 404, not this page.
+            {
+                "name": "id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            }
         ]
     return {"get": op}
 

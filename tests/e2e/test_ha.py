@@ -1,0 +1,155 @@
+"""Three `watchdog serve` replicas share a PostgreSQL store and a Redis lease. The
+leader is frozen (SIGSTOP) past its lease, another takes over and rolls back, the old
+one is resumed (SIGCONT): over several trials no window is rolled back twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+from examples.stack import WatchdogServer, start_watchdog
+from tests.fakes import serve
+from tests.servers.redis import start_redis
+
+pytestmark = pytest.mark.e2e
+
+TRIALS = 5
+TERMINAL = {"rolled_back", "rollback_failed"}
+
+
+class Target:
+    """/health always failing; /rollback counting requests by Idempotency-Key."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.keys: list[str] = []
+
+    async def rollback(self, request: web.Request) -> web.Response:
+        self.keys.append(request.headers.get("Idempotency-Key", ""))
+        return web.json_response({})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({}, status=500)
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[Target]:
+    t = Target()
+    app = web.Application()
+    app.router.add_post("/rollback", t.rollback)
+    app.router.add_get("/health", t.health)
+    runner, t.url = await serve(app)
+    yield t
+    await runner.cleanup()
+
+
+def config(home: Path, target: Target, store: str, redis: str) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    rules = home / "rules.yml"
+    rules.write_text(
+        "groups:\n  - name: g\n    interval: 300ms\n    rules:\n"
+        f"      - name: health\n        source: http\n        url: {target.url}/health\n"
+        "        action: rollback\n"
+    )
+    cfg = home / "config.json"
+    plan = {"steps": [{"name": "call", "kind": "http", "url": f"{target.url}/rollback"}]}
+    cfg.write_text(json.dumps({"plans": {"p": plan}, "default_plan": "p"}))
+    return {
+        "config": str(cfg),
+        "rules": str(rules),
+        "store_url": store,
+        "leader_redis_url": redis,
+        "leader_lease": "1s",
+        "http_allowed_hosts": "127.0.0.1",
+        "tick": "100ms",
+    }
+
+
+async def metric(server: WatchdogServer, name: str) -> float | None:
+    async with httpx.AsyncClient(timeout=2) as client:
+        text = (await client.get(f"{server.url}/metrics")).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if result := await check():
+                return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def api(server: WatchdogServer, method: str, path: str, **kw: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {server.token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=5) as client:
+        return await client.request(method, path, **kw)
+
+
+async def test_a_frozen_leader_never_causes_a_second_rollback(
+    tmp_path: Path, target: Target, postgres_dsn: str
+) -> None:
+    rng = random.Random(6)
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(start_redis(tmp_path))
+        replicas: list[WatchdogServer] = []
+        for i in range(3):
+            settings = config(tmp_path / f"r{i}", target, postgres_dsn, redis.url)
+            cm = start_watchdog(tmp_path / f"r{i}", settings)
+            replicas.append(await asyncio.to_thread(stack.enter_context, cm))
+        windows: list[str] = []
+        for trial in range(TRIALS):
+
+            async def leader() -> WatchdogServer | None:
+                for r in replicas:
+                    if await metric(r, "watchdog_leader") == 1:
+                        return r
+                return None
+
+            old = await until(leader, "a leader")
+            follower = next(r for r in replicas if r is not old)
+            body = {"service": f"svc{trial}", "version": "v2", "previous_version": "v1"}
+            response = await api(follower, "POST", "/api/v1/deployments", json=body)
+            assert response.status_code == 201, response.text
+            window_id = response.json()["id"]
+            windows.append(window_id)
+            await asyncio.sleep(rng.uniform(0, 0.4))  # freeze it anywhere in the decision
+            os.kill(old.proc.pid, signal.SIGSTOP)
+            try:
+
+                async def finished(w: str = window_id, via: WatchdogServer = follower) -> bool:
+                    detail = (await api(via, "GET", f"/api/v1/deployments/{w}")).json()
+                    return detail["window"]["phase"] in TERMINAL
+
+                await until(finished, f"trial {trial}: the rollback")
+                await asyncio.sleep(1.5)  # past the lease: another replica leads now
+            finally:
+                os.kill(old.proc.pid, signal.SIGCONT)
+
+            async def deposed(r: WatchdogServer = old) -> bool:
+                return await metric(r, "watchdog_leader") == 0 or await leader() is r
+
+            await until(deposed, "the old leader to wake up")
+            await asyncio.sleep(1.0)  # time for the woken replica to (not) act
+        for r in replicas:
+            assert r.proc.poll() is None, r.log()[-2000:]
+    for window_id in windows:
+        sent = [k for k in target.keys if k == f"{window_id}:call"]
+        assert 1 <= len(sent) <= 2, target.keys  # at most a re-send, same key: one rollback
+    assert set(target.keys) == {f"{w}:call" for w in windows}

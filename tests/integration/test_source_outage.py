@@ -1,0 +1,250 @@
+"""Prometheus refusing, timing out or answering 500: no rollback on missing data (fail
+open, the default), "watchdog blind" told within two polls; fail closed rolls back.
+
+A real App on a real clock; the broken Prometheus is a port nothing listens on, or a
+local server that answers 500 or too slowly. The webhook channel and the rollback
+endpoint are local fakes that count what they receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from examples.stack import free_port
+from tests.fakes import serve
+from watchdog.app import App
+from watchdog.settings import Settings
+
+TOKEN = "outage-token-0123456789"
+
+
+@dataclass
+class Fakes:
+    """A broken Prometheus (500 or slow), the webhook receiver, the rollback endpoint."""
+
+    url: str = ""
+    webhook: list[dict[str, Any]] = field(default_factory=list)
+    rollbacks: int = 0
+
+    async def query_500(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "error", "error": "boom"}, status=500)
+
+    async def query_slow(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.json_response(
+            {"status": "success", "data": {"resultType": "vector", "result": []}}
+        )
+
+    async def hook(self, request: web.Request) -> web.Response:
+        self.webhook.append(await request.json())
+        return web.json_response({})
+
+    async def rollback(self, request: web.Request) -> web.Response:
+        self.rollbacks += 1
+        return web.json_response({})
+
+
+@pytest.fixture
+async def fakes() -> AsyncIterator[Fakes]:
+    f = Fakes()
+    app = web.Application()
+    app.router.add_get("/p500/api/v1/query", f.query_500)
+    app.router.add_post("/p500/api/v1/query", f.query_500)
+    app.router.add_get("/slow/api/v1/query", f.query_slow)
+    app.router.add_post("/slow/api/v1/query", f.query_slow)
+    app.router.add_post("/hook", f.hook)
+    app.router.add_post("/rollback", f.rollback)
+    runner, f.url = await serve(app)
+    yield f
+    await runner.cleanup()
+
+
+def prometheus_url(kind: str, fakes: Fakes) -> str:
+    return {
+        "refused": f"http://127.0.0.1:{free_port()}",
+        "500": f"{fakes.url}/p500",
+        "timeout": f"{fakes.url}/slow",
+    }[kind]
+
+
+RULES = """\
+groups:
+  - name: g
+    interval: 300ms
+    rules:
+      - name: error-ratio
+        source: prometheus
+        query: sum(rate(http_requests_total{{status="500"}}[1m]))
+        threshold: "> 0"
+        action: rollback
+        severity: critical
+{extra}"""
+
+
+@pytest.fixture
+async def start(tmp_path: Path, fakes: Fakes) -> AsyncIterator[Callable[..., Awaitable[App]]]:
+    apps: list[App] = []
+
+    async def run(kind: str, extra: str = "", **settings: Any) -> App:
+        rules = tmp_path / "rules.yml"
+        rules.write_text(RULES.format(extra=extra))
+        plan = {"steps": [{"name": "call", "kind": "http", "url": f"{fakes.url}/rollback"}]}
+        app = App(
+            Settings(
+                rules=[rules],
+                store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
+                listen_port=0,
+                api_token=SecretStr(TOKEN),
+                prometheus_url=prometheus_url(kind, fakes),
+                prometheus_timeout=0.5,
+                prometheus_retries=0,
+                tick=0.1,
+                plans={"p": plan},
+                default_plan="p",
+                http_allowed_hosts=["127.0.0.1"],
+                notify={"webhook_url": f"{fakes.url}/hook", "poll": 0.1, "blind_after": 2},
+                **settings,
+            )
+        )
+        await app.start()
+        apps.append(app)
+        return app
+
+    yield run
+    for app in apps:
+        await app.stop()
+
+
+async def detail(app: App, window_id: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=app.url, headers=headers, timeout=10) as client:
+        return dict((await client.get(f"/api/v1/deployments/{window_id}")).json())
+
+
+async def open_window(app: App) -> str:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"service": "api", "version": "v2", "previous_version": "v1", "window": "10m"}
+    async with httpx.AsyncClient(base_url=app.url, headers=headers, timeout=10) as client:
+        response = await client.post("/api/v1/deployments", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := await check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+    return result
+
+
+@pytest.mark.parametrize("kind", ["refused", "500", "timeout"])
+async def test_prometheus_down_fail_open_no_rollback_and_blind_within_two_polls(
+    start: Callable[..., Awaitable[App]], fakes: Fakes, kind: str
+) -> None:
+    app = await start(kind)
+    window_id = await open_window(app)
+
+    async def polls(n: int) -> dict[str, Any] | None:
+        d = await detail(app, window_id)
+        return d if len(d["rules"][0]["samples"]) >= n else None
+
+    d = await until(lambda: polls(6), "six failed polls")
+    blind = [e for e in d["events"] if e["kind"] == "watchdog_blind"]
+    assert len(blind) == 1 and blind[0]["data"]["failures"] == 2, d["events"]
+    assert d["window"]["phase"] == "watching"
+    assert d["rules"][0]["verdict"] == "inconclusive"
+    await until(
+        lambda: asyncio.sleep(
+            0, [h for h in fakes.webhook if h["event"]["kind"] == "watchdog_blind"]
+        ),
+        "the blind notification",
+    )
+    assert fakes.rollbacks == 0
+    assert not any(e["kind"] in {"rule_firing", "rollback_started"} for e in d["events"])
+
+
+async def test_fail_closed_rolls_back_when_the_source_stays_down(
+    start: Callable[..., Awaitable[App]], fakes: Fakes
+) -> None:
+    app = await start("refused", missing_data="fail_closed")
+    window_id = await open_window(app)
+
+    async def rolled_back() -> bool:
+        return (await detail(app, window_id))["window"]["phase"] == "rolled_back"
+
+    await until(rolled_back, "the fail-closed rollback")
+    assert fakes.rollbacks == 1
+
+
+PG_RULES = """\
+groups:
+  - name: g
+    interval: 200ms
+    rules:
+      - name: slow-db
+        source: postgres
+        target: app
+        query: select pg_sleep(10)::text as label, 1 as value
+        threshold: "> 0"
+        timeout: 1s
+        action: rollback
+      - name: fast-db
+        source: postgres
+        target: app
+        query: select 0 as value
+        threshold: "> 0"
+        action: rollback
+"""
+
+
+async def test_a_slow_watched_database_times_out_and_other_rules_keep_their_schedule(
+    tmp_path: Path, fakes: Fakes, postgres_dsn: str
+) -> None:
+    rules = tmp_path / "pg.yml"
+    rules.write_text(PG_RULES)
+    plan = {"steps": [{"name": "call", "kind": "http", "url": f"{fakes.url}/rollback"}]}
+    app = App(
+        Settings(
+            rules=[rules],
+            store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
+            listen_port=0,
+            api_token=SecretStr(TOKEN),
+            postgres_targets={"app": SecretStr(postgres_dsn)},
+            tick=0.1,
+            plans={"p": plan},
+            default_plan="p",
+            http_allowed_hosts=["127.0.0.1"],
+        )
+    )
+    await app.start()
+    try:
+        window_id = await open_window(app)
+
+        async def two_slow_polls() -> dict[str, dict[str, Any]] | None:
+            rules = {r["name"]: r for r in (await detail(app, window_id))["rules"]}
+            return rules if len(rules["slow-db"]["samples"]) >= 2 else None
+
+        started = time.monotonic()
+        rules_out = await until(two_slow_polls, "two timed-out polls of the slow rule")
+        took = time.monotonic() - started
+    finally:
+        await app.stop()
+    slow, fast = rules_out["slow-db"], rules_out["fast-db"]
+    # pg_sleep(10) twice would take 20 s: the 1 s statement timeout cut both short.
+    assert took < 10, took
+    assert slow["verdict"] == "inconclusive" and "timeout" in (slow["reason"] or "")
+    assert fast["verdict"] == "ok"
+    # The fast rule was not held up by the slow one: it ran several times per slow poll.
+    assert len(fast["samples"]) >= 2 * len(slow["samples"]), (fast["samples"], slow["samples"])
+    assert fakes.rollbacks == 0

@@ -1,0 +1,154 @@
+"""The Redis leader lease: one replica leads; each acquisition gets a new fencing token.
+
+``SET key <me> NX PX ttl`` takes the lease, a compare-and-``PEXPIRE`` renews it every
+``ttl / 3``, and ``INCR`` of a counter on every acquisition issues the fencing token
+that the store's action log checks (a claim with an older token than it has seen is
+refused). Our own belief in the lease ends early: at ``LOCAL_SHARE`` of the ttl counted
+from *before* the command that took or renewed it, on the monotonic clock; so a replica
+frozen (SIGSTOP, a GC pause, a slow VM) wakes up knowing it no longer leads.
+
+Redis unreachable: nobody can renew, so every replica stops leading within a ttl and
+nobody acts. That is said loudly: an error log line on the change (then every
+``LOUD_EVERY`` failed attempts) and ``watchdog_leader`` 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from watchdog.metrics import Metrics
+
+log = structlog.get_logger("watchdog.lease")
+
+LOCAL_SHARE = 0.8
+"""Part of the ttl we trust our lease for, so clock drift and latency stay on the safe side."""
+
+LOUD_EVERY = 10
+"""While Redis stays unreachable, log again every this many failed attempts."""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisLease:
+    """A :class:`watchdog.coord.Coordinator` backed by a Redis lease."""
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        key: str = "watchdog:leader",
+        ttl: float = 10.0,
+        metrics: Metrics | None = None,
+        on_acquire: Callable[[], None] | None = None,  # must not block: it starts a task
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis = client
+        self._key = key
+        self._token_key = f"{key}:token"
+        self._ttl_ms = int(ttl * 1000)
+        self.interval = ttl / 3
+        self.identity = uuid.uuid4().hex
+        self._metrics = metrics
+        self._on_acquire = on_acquire
+        self._monotonic = monotonic
+        self._token: int | None = None
+        self._valid_until = 0.0
+        self._failures = 0
+
+    async def token(self) -> int | None:
+        """The fencing token while our lease is (locally) valid, else None."""
+        if self._token is not None and self._monotonic() < self._valid_until:
+            return self._token
+        return None
+
+    async def run(self) -> None:
+        """Take or renew the lease every ``ttl / 3`` until cancelled."""
+        while True:
+            await self.tick()
+            await asyncio.sleep(self.interval)
+
+    async def tick(self) -> None:
+        """One attempt: renew if we lead, else try to take the lease."""
+        started = self._monotonic()
+        try:
+            if await self.token() is not None and await self._renew():
+                self._valid_until = started + LOCAL_SHARE * self._ttl_ms / 1000
+            elif await self._acquire():
+                self._valid_until = started + LOCAL_SHARE * self._ttl_ms / 1000
+                self._acquired()
+            else:
+                self._follow()
+            self._failures = 0
+        except (RedisError, OSError) as exc:
+            self._unavailable(exc)
+        except Exception as exc:  # a bug must not end the loop: nobody would lead again
+            log.exception("lease attempt crashed")
+            self._unavailable(exc)
+
+    async def _renew(self) -> bool:
+        renewed = await self._redis.eval(_RENEW, 1, self._key, self.identity, self._ttl_ms)
+        return bool(renewed)
+
+    async def _acquire(self) -> bool:
+        if not await self._redis.set(self._key, self.identity, nx=True, px=self._ttl_ms):
+            return False
+        self._token = int(await self._redis.incr(self._token_key))
+        return True
+
+    def _acquired(self) -> None:
+        log.warning("leader lease acquired", token=self._token, identity=self.identity)
+        self._set_metric(True)
+        if self._on_acquire is not None:
+            self._on_acquire()
+
+    def _follow(self) -> None:
+        if self._token is not None:
+            log.warning("leader lease lost: another replica leads", identity=self.identity)
+        self._token = None
+        self._set_metric(False)
+
+    def _unavailable(self, exc: Exception) -> None:
+        self._failures += 1
+        if self._failures == 1 or self._failures % LOUD_EVERY == 0:
+            log.error(
+                "NO LEADER: Redis is unavailable; this replica will not act",
+                error=f"{type(exc).__name__}: {exc}",
+                attempts=self._failures,
+            )
+        if self._monotonic() >= self._valid_until:
+            self._token = None
+            self._set_metric(False)
+
+    def _set_metric(self, leading: bool) -> None:
+        if self._metrics is not None:
+            self._metrics.set_leader(leading)
+
+    async def close(self) -> None:
+        """Give the lease up (if still ours) so another replica takes over at once."""
+        try:
+            if self._token is not None:
+                await self._redis.eval(_RELEASE, 1, self._key, self.identity)
+        except RedisError:
+            log.warning("could not release the leader lease; it expires by itself")
+        finally:
+            self._token = None
+            self._set_metric(False)
+            await self._redis.aclose()

@@ -1,0 +1,227 @@
+"""Resuming rollbacks that a crash interrupted.
+
+A rollback leaves a trail before every effect: the action-log claim (Fence), the window
+moved to ``rolling_back``, a ``step_started`` intent before each attempt, then
+``step_succeeded``/``step_failed`` after it (Act), and finally the action's outcome and
+the terminal phase (Record). At startup the leader reads that trail for every window
+whose rollback was claimed but not finished, and carries on from where it stopped:
+
+- claimed, window not yet ``rolling_back``: move it there, journal ``rollback_started``
+  (so people hear of it) and run the plan from its first step;
+- steps succeeded are never run again: the plan resumes at the first step without a
+  recorded success;
+- a step *in doubt* (its intent is journaled, its outcome is not: the process died
+  while it ran) is run again only if it is safe to repeat (``Step.safe_to_repeat``:
+  HTTP and verify steps by default, HTTP carrying the same ``Idempotency-Key``
+  ``<window>:<step>`` as the first time). Otherwise the window ends ``rollback_failed``
+  with "verify manually", and that is notified;
+- action finished but the window still ``rolling_back``: only the recording is redone.
+
+Only a replica holding a fencing token (the leader) resumes anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+
+from watchdog.actions.plan import PlanOutcome
+from watchdog.actions.spec import Plan
+from watchdog.clock import Clock
+from watchdog.coord import Coordinator
+from watchdog.journal import Journal
+from watchdog.model import (
+    Action,
+    ActionRecord,
+    ActionStatus,
+    Event,
+    EventKind,
+    Window,
+    WindowPhase,
+)
+from watchdog.pipeline.base import Decision, Pipeline
+from watchdog.pipeline.stages import ACTABLE, ROLLBACK, Act, Notify, Record
+from watchdog.store.base import Store
+
+log = structlog.get_logger("watchdog.recovery")
+
+RESUMABLE = ACTABLE | {WindowPhase.ROLLING_BACK}
+_S = TypeVar("_S")
+_STEP_KINDS = {EventKind.STEP_STARTED, EventKind.STEP_SUCCEEDED, EventKind.STEP_FAILED}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a plan stopped: the first step to run, and the step in doubt, if any."""
+
+    start_at: int
+    in_doubt: str | None = None
+
+
+def progress(plan: Plan, events: Sequence[Event]) -> Progress:
+    """Read a window's journal: the first step without a recorded success.
+
+    That step is in doubt when the last thing journaled about it is its intent.
+    """
+    last: dict[str, EventKind] = {}
+    for event in events:
+        if event.kind in _STEP_KINDS:
+            last[str(event.data.get("step"))] = event.kind
+    for index, step in enumerate(plan.steps):
+        kind = last.get(step.name)
+        if kind is EventKind.STEP_SUCCEEDED:
+            continue
+        return Progress(index, step.name if kind is EventKind.STEP_STARTED else None)
+    return Progress(len(plan.steps))
+
+
+class Recovery:
+    """Finds unfinished rollbacks and finishes them (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        journal: Journal,
+        coordinator: Coordinator,
+        act: Act,
+        record: Record,
+        notify: Notify,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._journal = journal
+        self._coordinator = coordinator
+        self._act = act
+        self._record = record
+        self._notify = notify
+        self._clock = clock
+        self._lock = asyncio.Lock()  # one pass at a time: a re-acquired lease starts another
+
+    @classmethod
+    def of(
+        cls,
+        pipeline: Pipeline,
+        *,
+        store: Store,
+        journal: Journal,
+        coordinator: Coordinator,
+        clock: Clock,
+    ) -> Recovery:
+        """A recovery finishing rollbacks with the pipeline's own Act, Record and Notify."""
+
+        def stage(kind: type[_S]) -> _S:
+            return next(s for s in pipeline.stages if isinstance(s, kind))
+
+        return cls(
+            store=store,
+            journal=journal,
+            coordinator=coordinator,
+            act=stage(Act),
+            record=stage(Record),
+            notify=stage(Notify),
+            clock=clock,
+        )
+
+    async def run(self) -> int:
+        """Resume every unfinished rollback; returns how many were picked up."""
+        async with self._lock:
+            return await self._run()
+
+    async def _run(self) -> int:
+        token = await self._coordinator.token()
+        if token is None:
+            log.warning("not the leader: leaving unfinished rollbacks to the leader")
+            return 0
+        resumed = 0
+        for window in await self._store.list_windows(phases=RESUMABLE, limit=100_000):
+            action = await self._store.get_action(window.id, ROLLBACK)
+            if action is None:
+                continue
+            try:
+                await self._resume(window, action, token)
+                resumed += 1
+            except Exception:
+                log.exception("could not resume a rollback", window=window.id)
+        return resumed
+
+    async def _resume(self, window: Window, action: ActionRecord, token: int) -> None:
+        now = self._clock.now()
+        trigger = action.actor.removeprefix("rule:") if action.actor.startswith("rule:") else None
+        d = Decision(
+            window=window,
+            action=Action.ROLLBACK,
+            trigger=trigger or "manual",
+            actor=action.actor,
+            reason="resumed after a restart",
+            at=now,
+            token=token,
+        )
+        if action.status is not ActionStatus.CLAIMED:
+            if window.phase is WindowPhase.ROLLING_BACK:  # only the recording was lost
+                ok = action.status is ActionStatus.SUCCEEDED
+                await self._finish(d.but(outcome=PlanOutcome(ok=ok, error=action.detail)))
+            return
+        d = await self._rolling_back(d)
+        d = await self._run_rest(d)
+        await self._finish(d)
+
+    async def _rolling_back(self, d: Decision) -> Decision:
+        """Make sure the window is ``rolling_back`` and its journal says the rollback started."""
+        window = d.window
+        if window.phase is not WindowPhase.ROLLING_BACK:
+            await self._store.set_phase(
+                window.id, WindowPhase.ROLLING_BACK, at=d.at, reason=d.reason, expected=ACTABLE
+            )
+            window = window.with_phase(WindowPhase.ROLLING_BACK, d.at, d.reason)
+        events = await self._store.list_events(window.id)
+        if not any(e.kind is EventKind.ROLLBACK_STARTED for e in events):
+            await self._journal.record(
+                window,
+                EventKind.ROLLBACK_STARTED,
+                f"rolling back {window.deployment.service} to "
+                f"{window.deployment.previous_version or 'the previous version'}: {d.reason}",
+                at=d.at,
+                data={"actor": d.actor, "trigger": d.trigger, "token": d.token},
+            )
+        return d.but(window=window, events=tuple(events))
+
+    async def _run_rest(self, d: Decision) -> Decision:
+        plan = self._act.plan_of(d.window)
+        if plan is None:
+            return await self._act.resume(d, 0)  # says which plan is missing
+        where = progress(plan, d.events)
+        d = d.but(events=())
+        step = plan.steps[where.start_at] if where.start_at < len(plan.steps) else None
+        if step is not None and where.in_doubt is not None and not step.safe_to_repeat:
+            error = (
+                f"step {step.name} was running when the watchdog stopped and its outcome is "
+                "unknown; it is not idempotent, so it was not run again: verify manually"
+            )
+            failed = PlanOutcome(ok=False, failed_step=step.name, error=error)
+            return d.but(outcome=failed)
+        await self._journal.record(
+            d.window,
+            EventKind.ROLLBACK_RESUMED,
+            f"resuming the rollback after a restart at step {where.start_at + 1} of "
+            f"{len(plan.steps)}"
+            + (f" ({where.in_doubt} in doubt: safe to repeat)" if where.in_doubt else ""),
+            at=d.at,
+            data={"start_at": where.start_at, "in_doubt": where.in_doubt},
+            notify=False,
+        )
+        return await self._act.resume(d, where.start_at)
+
+    async def _finish(self, d: Decision) -> None:
+        recorded = await self._record(d)
+        if recorded is not None:
+            await self._notify(recorded)
+        log.warning(
+            "resumed an unfinished rollback",
+            window=d.window.id,
+            ok=d.outcome.ok if d.outcome else None,
+        )
