@@ -155,6 +155,7 @@ class Replayer:
         try:
             query = render(rule.query, variables, promql_escape)
             found = await self._source.query_range(query, start, times[-1], step)
+            found = _own(rule, variables, found)
         except WatchdogError as exc:
             failed = Sample.failed(str(exc), transient=exc.transient)
             return [(t, rule, failed) for t in times]
@@ -173,9 +174,20 @@ class Replayer:
         try:
             query = render(rule.baseline.query or rule.query, variables, promql_escape)
             found = await self._source.query_range(query, at, at, rule.effective_interval)
+            found = _own(rule, variables, found)
         except WatchdogError:
             return {}  # evaluate() then uses the fallback, or is inconclusive
         return {series_key(labels): pts[-1][1] for labels, pts in found if pts}
+
+
+def _own(
+    rule: PrometheusRule, variables: Mapping[str, str], found: list[RangeSeries]
+) -> list[RangeSeries]:
+    """A ``shared_by`` rule's query answers for every service: keep this one's series."""
+    if rule.shared_by is None:
+        return found
+    service = variables.get("service", "")
+    return [(labels, pts) for labels, pts in found if labels.get(rule.shared_by) == service]
 
 
 def _chunks(start: float, end: float, step: float, size: int) -> list[tuple[float, float]]:

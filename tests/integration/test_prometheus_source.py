@@ -117,3 +117,27 @@ async def test_stopped_prometheus_is_transient(tmp_path: Path) -> None:
     assert after.kind is SampleKind.ERROR and after.transient, after
     assert after.error is not None and "connection refused" in after.error
     assert not ready
+
+
+async def test_shared_by_gives_each_window_its_own_series(src: PrometheusSource) -> None:
+    shared = PrometheusRule(
+        name="rps",
+        source="prometheus",
+        query="sum by (service) (rate(http_requests_total[10s]))",
+        threshold="> 1000",
+        shared_by="service",
+    )
+    own = rule('sum(rate(http_requests_total{service="{{ service }}"}[10s]))')
+    deadline = time.monotonic() + 45
+    while True:
+        at = time.time()
+        windows = [SampleContext(f"w-{s}", {"service": s}, at) for s in ("demo", "other")]
+        demo, other = await asyncio.gather(*(src.sample(shared, c) for c in windows))
+        alone = await src.sample(own, windows[0])
+        if demo.kind is SampleKind.VALUES or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert [dict(s.labels) for s in demo.series] == [{"service": "demo"}]
+    assert demo.series[0].value == pytest.approx(alone.series[0].value, rel=1e-9)
+    assert demo.series[0].value > 0  # the demo app makes its own traffic
+    assert other.kind is SampleKind.NO_DATA and 'service="other"' in (other.error or "")

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from bench import alertmanager_receiver, engine_overhead, slack_ack, status_costs
+from bench import (
+    alertmanager_receiver,
+    decision_action,
+    detection_latency,
+    engine_overhead,
+    footprint,
+    scale,
+    slack_ack,
+    status_costs,
+)
 
 
 def test_engine_overhead_runs_at_tiny_size() -> None:
@@ -24,3 +33,25 @@ def test_alertmanager_receiver_runs_at_tiny_size() -> None:
 def test_slack_ack_runs_at_tiny_size() -> None:
     out = slack_ack.main(["--rules", "3", "--clicks", "3"])
     assert out.count("| ") >= 4 and "p99 loaded / idle" in out
+
+
+def test_scale_runs_at_tiny_size() -> None:
+    out = scale.main(["--sizes", "2", "--interval", "1", "--duration", "2"])
+    assert out.count("\n") == 3  # header, separator, per-window and shared rows
+    assert "one per rule" in out
+
+
+def test_decision_action_runs_at_tiny_size() -> None:
+    out = decision_action.main(["--trials", "2"])
+    assert "| 2 |" in out
+
+
+def test_footprint_runs_at_tiny_size() -> None:
+    out = footprint.main(["--trials", "1", "--idle", "0"])
+    assert "start to ready" in out and "idle RSS" in out
+
+
+def test_detection_latency_runs_at_tiny_size() -> None:
+    # one trial, without the Alertmanager that waits 30 s
+    out = detection_latency.main(["--trials", "1", "--skip-default"])
+    assert "physical floor" in out and "group_wait 0s" in out and "30s" not in out

@@ -324,3 +324,26 @@ async def test_conflicts_on_terminal_windows(world: World) -> None:
     ):
         with pytest.raises(Conflict):
             await call(w.id, actor="bob", reason=None)
+
+
+async def _tick(world: World, at: float) -> None:
+    world.clock.advance(at - world.clock.now())
+    await world.engine.tick()
+    await world.engine.drain()
+
+
+async def test_rules_keep_their_grid_when_ticks_jitter(world: World) -> None:
+    """A tick a few ms early against the rule's grid still runs it (every 10 s, not 11)."""
+    await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    start = world.clock.now()
+    for at in (0.02, 10.0, 19.99, 30.05, 40.0):  # ticks a little late or early
+        await _tick(world, start + at)
+    times = [round(at - start, 2) for name, at, live in world.source.calls if name == "errors"]
+    assert times == [0.02, 10.0, 19.99, 30.05, 40.0]
+    await _tick(world, start + 49.0)  # 1 s early: not due yet
+    await _tick(world, start + 50.0)
+    await _tick(world, start + 95.0)  # fell behind: runs now, a new grid from here
+    await _tick(world, start + 104.9)
+    await _tick(world, start + 105.5)
+    times = [round(at - start, 2) for name, at, live in world.source.calls if name == "errors"]
+    assert times[5:] == [50.0, 95.0, 104.9]

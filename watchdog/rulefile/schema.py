@@ -107,6 +107,10 @@ class PrometheusRule(RuleBase):
 
     source: Literal["prometheus"]
     query: str = Field(min_length=1)
+    # --- shared queries (sources/shared.py) ---
+    # The label holding the service name in a query answering for every service
+    # (`sum by (service) (...)`): one query serves all windows, each keeps its series.
+    shared_by: str | None = Field(None, pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
     @field_validator("query")
     @classmethod

@@ -31,6 +31,7 @@ from watchdog.model import Sample, Series
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.base import SampleContext
+from watchdog.sources.shared import SharedAnswers, series_for
 
 BACKOFF_FACTOR = 0.05
 BACKOFF_MAX = 0.5
@@ -93,6 +94,7 @@ class PrometheusSource:
         adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=concurrency)
         self._session.mount(self._url, adapter)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="prometheus")
+        self._shared = SharedAnswers()
 
     async def sample(self, rule: PrometheusRule, ctx: SampleContext) -> Sample:
         """Run the rule's query at ``ctx.at``; never raises."""
@@ -100,7 +102,15 @@ class PrometheusSource:
             query = render(rule.query, ctx.variables, promql_escape)
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
-        params = {"time": repr(ctx.at), "timeout": f"{self._attempt:.3f}"}
+        if rule.shared_by is None:
+            return await self._instant(query, ctx.at)
+        # Baselines look back once per window: only live samples share answers.
+        fetch = partial(self._instant, query, ctx.at)
+        answer = await (self._shared.get(query, ctx.at, fetch) if ctx.live else fetch())
+        return series_for(answer, rule.shared_by, ctx.variables.get("service", ""))
+
+    async def _instant(self, query: str, at: float) -> Sample:
+        params = {"time": repr(at), "timeout": f"{self._attempt:.3f}"}
         try:
             result = await self._call(self._client.custom_query, query, params=params)
         except WatchdogError as exc:

@@ -1,0 +1,217 @@
+"""Where the watch loop stops keeping time: N windows x 10 Prometheus rules.
+
+The real App (APScheduler ticking every second, SQLite store, the real ``prometheus``
+source) runs in a child process per N against a fast local stub Prometheus
+(``bench/stub_prometheus.py``, in this process), so only the watchdog's own cost is
+measured. Every rule runs every ``--interval`` seconds (15 s at full size). Reported per
+N over ``--duration`` seconds after every window is open:
+
+* schedule drift: for each (window, rule), the gap between two consecutive queries
+  arriving at the stub minus the interval (0 = on time), p50/p99/max;
+* CPU share of one core (user + system time of the watchdog process / wall time);
+* RSS of the watchdog process at the end, and its peak.
+
+    python -m bench.scale --sizes 10,100,1000 --interval 15 --duration 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from bench.stub_prometheus import StubPrometheus
+
+RULES_PER_WINDOW = 10
+
+
+def rules_yaml(interval: float, shared: bool) -> str:
+    """10 rules; ``shared``: one ``by (service)`` query per rule (``shared_by``)."""
+    lines = ["groups:", "  - name: scale", f"    interval: {interval:g}s", "    rules:"]
+    for i in range(RULES_PER_WINDOW):
+        if shared:
+            query = f"sum by (service) (rate(bench_{i}_total[5m]))"
+        else:
+            query = f'sum(rate(bench_{i}_total{{service="{{{{ service }}}}"}}[5m]))'
+        lines += [f"      - name: r{i}", "        source: prometheus", f"        query: '{query}'"]
+        lines += ["        shared_by: service"] if shared else []
+        lines += ['        threshold: "> 0.5"', "        action: rollback"]
+    return "\n".join(lines) + "\n"
+
+
+def _status(field: str) -> float:
+    """VmRSS / VmHWM of this process in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def worker(
+    windows: int, stub_url: str, interval: float, duration: float, shared: bool
+) -> dict[str, float]:
+    """In the child: run the App with ``windows`` open windows for ``duration`` seconds."""
+    from pydantic import SecretStr
+
+    from watchdog.app import App, freeze_startup_heap
+    from watchdog.model import Deployment
+    from watchdog.settings import Settings
+    from watchdog.sources import Sources
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rules.yml"
+        path.write_text(rules_yaml(interval, shared))
+        settings = Settings(
+            rules=[path],
+            store_url=SecretStr(f"sqlite:///{tmp}/scale.db"),
+            listen_port=0,
+            prometheus_url=stub_url,
+            tick=1.0,
+            log_level="warning",
+        )
+        app = App(settings)
+        parts = await app.start()
+        freeze_startup_heap()
+        timed = Timed(parts.engine.sources.get("prometheus"))
+        parts.engine.sources = Sources({"prometheus": timed})
+        for i in range(windows):
+            d = Deployment(f"svc{i}", "prod", "v2", "v1")
+            await parts.windows.open_window(d, window_seconds=86400, actor="bench")
+        await asyncio.sleep(interval)  # the first round: windows opened over some seconds
+        started, cpu0 = time.time(), _cpu()
+        await asyncio.sleep(duration)
+        ended, cpu1 = time.time(), _cpu()
+        rss = _status("VmRSS")
+        await app.stop()
+    gaps = drift(timed.done, started, ended, interval)
+    return {
+        "start": started,
+        "end": ended,
+        "samples": len(gaps),
+        "p50": pct(gaps, 0.5),
+        "p99": pct(gaps, 0.99),
+        "max": max(gaps, default=float("nan")),
+        "cpu": (cpu1 - cpu0) / (ended - started),
+        "rss": rss,
+        "peak": _status("VmHWM"),
+    }
+
+
+class Timed:
+    """Wraps the engine's source: when each (window, rule) sample was in hand."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.done: list[tuple[float, str]] = []
+
+    async def sample(self, rule: Any, ctx: Any) -> Any:
+        result = await self.inner.sample(rule, ctx)
+        self.done.append((time.time(), f"{ctx.window_id}/{rule.name}"))
+        return result
+
+    async def close(self) -> None:
+        return None
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def drift(done: list[tuple[float, str]], start: float, end: float, interval: float) -> list[float]:
+    """Gap between consecutive samples of each (window, rule), minus the interval."""
+    by_key: dict[str, list[float]] = defaultdict(list)
+    for at, key in done:
+        by_key[key].append(at)
+    out = []
+    for times in by_key.values():
+        times.sort()
+        pairs = itertools.pairwise(times)
+        out += [b - a - interval for a, b in pairs if start <= b <= end]
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return (
+        ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+    )
+
+
+def measure(
+    windows: int, interval: float, duration: float, shared: bool, stub: StubPrometheus
+) -> dict[str, float]:
+    """Run one child for ``windows`` and count the queries that reached the stub."""
+    stub.take()
+    argv = [sys.executable, "-m", "bench.scale", "--worker", str(windows), "--stub", stub.url]
+    argv += ["--interval", str(interval), "--duration", str(duration)]
+    argv += ["--shared"] if shared else []
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"scale worker failed:\n{done.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    queries = [at for at, _ in stub.take() if result["start"] <= at <= result["end"]]
+    span = result["end"] - result["start"]
+    result.update(
+        windows=windows,
+        shared=shared,
+        expected=windows * RULES_PER_WINDOW * span / interval,
+        queries_per_s=len(queries) / span,
+    )
+    return result
+
+
+def table(rows: list[dict[str, float]]) -> str:
+    lines = [
+        "| windows | rules | queries | samples (expected) | queries to Prometheus/s "
+        "| drift p50 | drift p99 | drift max | CPU of one core | RSS | peak RSS |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        mode = "one per rule (`shared_by`)" if r["shared"] else "one per window"
+        lines.append(
+            f"| {int(r['windows'])} | {int(r['windows']) * RULES_PER_WINDOW} | {mode} "
+            f"| {int(r['samples'])} ({r['expected']:.0f}) | {r['queries_per_s']:.1f} "
+            f"| {r['p50']:.2f} s | {r['p99']:.2f} s | {r['max']:.2f} s "
+            f"| {r['cpu'] * 100:.0f} % | {r['rss']:.0f} MiB | {r['peak']:.0f} MiB |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--sizes", default="10,100,1000")
+    parser.add_argument("--interval", type=float, default=15.0)
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--modes", default="window,shared", help="window, shared or both")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--stub", help=argparse.SUPPRESS)
+    parser.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        run = worker(args.worker, args.stub, args.interval, args.duration, args.shared)
+        print(json.dumps(asyncio.run(run)))
+        return ""
+    sizes = [int(s) for s in args.sizes.split(",")]
+    modes = [m == "shared" for m in args.modes.split(",")]
+    stub = StubPrometheus([f"svc{i}" for i in range(max(sizes))]).start()
+    try:
+        rows = [measure(n, args.interval, args.duration, m, stub) for n in sizes for m in modes]
+    finally:
+        stub.stop()
+    out = table(rows)
+    print(out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
