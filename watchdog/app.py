@@ -48,7 +48,6 @@ from watchdog.web.alertmanager import (
 )
 from watchdog.web.reload import add_reload_routes
 from watchdog.web.server import build_web_app
-from watchdog.web.slack import SLACK_PATH
 from watchdog.web.status import STATUS_PATHS, add_status_routes
 from watchdog.windows import WindowService
 
@@ -166,7 +165,7 @@ class App:
             open_paths=[
                 *STATUS_PATHS,
                 *([RECEIVER_PATH] if receiver.auth.configured else []),
-                *([SLACK_PATH] if notify.interactions else []),
+                *([notify.interactions.path] if notify.interactions else []),
             ],
             body_limits={RECEIVER_PATH: s.alertmanager_max_body_bytes},
         )

@@ -1,18 +1,19 @@
 """Builders the composition root uses: each turns Settings into one assembled part.
 
 Only :mod:`watchdog.app` calls these; they read Settings and construct transports so
-that nothing else in the package has to.
+that nothing else in the package has to. Client libraries only some setups need
+(asyncpg, redis, slack_sdk) are imported where they are configured: each costs
+megabytes of idle RSS (bench/footprint.py) that a plain Prometheus setup never uses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from pydantic import SecretStr
-from redis.asyncio import Redis
-from slack_sdk.web.async_client import AsyncWebClient
 
 from watchdog.actions.alembic import AlembicExecutor
 from watchdog.actions.base import Executor
@@ -29,31 +30,31 @@ from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
-from watchdog.lease import RedisLease
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
 from watchdog.notify.outbox import Outbox
 from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
-from watchdog.notify.slack import SlackChannel
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
 from watchdog.rulefile.failmode import apply_missing_data
 from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.settings import Settings
-from watchdog.sources import Sources
+from watchdog.sources import Source, Sources
 from watchdog.sources.alertmanager import AlertmanagerSource
 from watchdog.sources.http import HttpSource
 from watchdog.sources.log import LogSource
-from watchdog.sources.postgres import PostgresSource
 from watchdog.sources.prometheus import PrometheusSource
-from watchdog.sources.redis import RedisSource
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
 from watchdog.web.alertmanager import Receiver, ReceiverAuth
-from watchdog.web.slack import SlackAccess, SlackInteractions
 from watchdog.web.status import StatusAuth
 from watchdog.windows import WindowService
+
+if TYPE_CHECKING:
+    from watchdog.lease import RedisLease
+    from watchdog.notify.slack import SlackChannel
+    from watchdog.web.slack import SlackInteractions
 
 
 @dataclass
@@ -93,6 +94,10 @@ def channels(
     channels: dict[str, Channel] = {}
     slack = None
     if n.slack_bot_token is not None:
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        from watchdog.notify.slack import SlackChannel
+
         web_client = AsyncWebClient(
             token=n.slack_bot_token.get_secret_value(),
             base_url=n.slack_api_url,
@@ -134,6 +139,8 @@ def notify_parts(
     )
     interactions = None
     if n.slack_signing_secret is not None and slack is not None:
+        from watchdog.web.slack import SlackAccess, SlackInteractions
+
         access = SlackAccess(frozenset(n.oncall_ids), frozenset(n.approver_ids))
         secret = n.slack_signing_secret.get_secret_value()
         interactions = SlackInteractions(windows, secret, access, slack, clock)
@@ -153,20 +160,24 @@ def sources(s: Settings, store: Store) -> Sources:
         concurrency=s.prometheus_concurrency,
         token=token,
     )
-    secrets = {
-        "postgres": {k: v.get_secret_value() for k, v in s.postgres_targets.items()},
-        "redis": {k: v.get_secret_value() for k, v in s.redis_targets.items()},
+    kinds: dict[str, Source] = {
+        "prometheus": prometheus,
+        "http": HttpSource(),
+        "log": LogSource(),
+        "alertmanager": AlertmanagerSource(store),
     }
-    return Sources(
-        {
-            "prometheus": prometheus,
-            "http": HttpSource(),
-            "postgres": PostgresSource(secrets["postgres"]),
-            "redis": RedisSource(secrets["redis"]),
-            "log": LogSource(),
-            "alertmanager": AlertmanagerSource(store),
-        }
-    )
+    # Rules naming a postgres/redis target are refused unless it is configured
+    # (check_targets), so a kind without targets is never asked for.
+    if s.postgres_targets:
+        from watchdog.sources.postgres import PostgresSource
+
+        targets = {k: v.get_secret_value() for k, v in s.postgres_targets.items()}
+        kinds["postgres"] = PostgresSource(targets)
+    if s.redis_targets:
+        from watchdog.sources.redis import RedisSource
+
+        kinds["redis"] = RedisSource({k: v.get_secret_value() for k, v in s.redis_targets.items()})
+    return Sources(kinds)
 
 
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
@@ -220,6 +231,10 @@ def coordinator(
     if s.leader_redis_url is None:
         metrics.set_leader(True)
         return SingleNode(), None
+    from redis.asyncio import Redis
+
+    from watchdog.lease import RedisLease
+
     client = Redis.from_url(s.leader_redis_url.get_secret_value())
     lease = RedisLease(
         client, key=s.leader_key, ttl=s.leader_lease, metrics=metrics, on_acquire=on_acquire

@@ -109,6 +109,8 @@ class Click:
 class SlackInteractions:
     """The handler: verify, answer, then act in the background."""
 
+    path = SLACK_PATH  # an open path: Slack signs its requests instead of a bearer token
+
     def __init__(
         self,
         actions: SlackActions,
