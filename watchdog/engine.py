@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,10 +19,10 @@ import structlog
 
 from watchdog.blindness import blindness_change
 from watchdog.clock import Clock
-from watchdog.errors import PermanentError
 from watchdog.evaluate import Evaluation, evaluate
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
+from watchdog.milestones import Milestones
 from watchdog.model import (
     EVALUATING_PHASES,
     EventKind,
@@ -32,13 +31,12 @@ from watchdog.model import (
     SampleKind,
     Verdict,
     Window,
-    WindowPhase,
 )
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
-from watchdog.rulefile.template import promql_escape, render, render_message
 from watchdog.sources import SampleContext, Sources
 from watchdog.store.base import RulePoint, Store
+from watchdog.wording import describe, graph_query, jsonable, rule_summary
 
 log = structlog.get_logger("watchdog.engine")
 
@@ -88,7 +86,7 @@ class Engine:
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
-        self._midpoints: set[str] = set()
+        self.milestones = Milestones(store, journal)
         self._decisions: set[asyncio.Task[Any]] = set()
         self._open: dict[str, int] = {}
 
@@ -103,7 +101,7 @@ class Engine:
                 await self.close_passed(window, now)
                 continue
             self._open[window.phase.value] += 1
-            await self._midpoint(window, now)
+            await self.milestones.midpoint(window, now, self.states)
             await self._load_states(window.id)
             for rule in self.rules.current.rules:
                 self._start_if_due(window, rule, now)
@@ -220,14 +218,14 @@ class Engine:
             at=now,
             rule=rule.name,
             data={
-                "value": _jsonable(result.value),
+                "value": jsonable(result.value),
                 "threshold": rule.threshold.describe(result.baseline),
-                "baseline": _jsonable(result.baseline),
+                "baseline": jsonable(result.baseline),
                 "for": rule.for_,
                 "action": rule.action.value,
                 "severity": rule.severity.value,
                 "reason": result.reason,
-                "query": _graph_query(rule, window),
+                "query": graph_query(rule, window),
             },
             notify=notify,
         )
@@ -292,47 +290,14 @@ class Engine:
     def forget(self, window_id: str) -> None:
         """Drop in-memory state of a window that closed."""
         self._states.pop(window_id, None)
-        self._midpoints.discard(window_id)
+        self.milestones.forget(window_id)
         for key in [k for k in self._due if k[0] == window_id]:
             del self._due[key]
 
-    async def _midpoint(self, window: Window, now: float) -> None:
-        if window.id in self._midpoints:
-            return
-        if now < window.started_at + (window.ends_at - window.started_at) / 2:
-            return
-        self._midpoints.add(window.id)
-        events = await self.store.list_events(window.id)
-        if any(e.kind is EventKind.WINDOW_MIDPOINT for e in events):
-            return
-        states = await self.states(window.id)
-        bad = sorted(n for n, s in states.items() if s.verdict is not Verdict.OK)
-        status = "all checks green" if not bad else f"not green: {', '.join(bad)}"
-        await self.journal.record(
-            window, EventKind.WINDOW_MIDPOINT, f"halfway through the window, {status}", at=now
-        )
-
     async def close_passed(self, window: Window, now: float) -> None:
         """The window elapsed: it passed, with a summary of each rule's worst value."""
-        moved = await self.store.set_phase(
-            window.id, WindowPhase.PASSED, at=now, expected=EVALUATING_PHASES
-        )
-        if not moved:
-            return
-        states = await self.states(window.id)
-        summary = {
-            name: {"worst": _jsonable(s.worst_value), "last_verdict": s.verdict.value}
-            for name, s in sorted(states.items())
-        }
-        await self.journal.record(
-            window.with_phase(WindowPhase.PASSED, now),
-            EventKind.WINDOW_PASSED,
-            f"window passed: {window.deployment.service} {window.deployment.version} "
-            "stays deployed",
-            at=now,
-            data={"rules": summary},
-        )
-        self.forget(window.id)
+        if await self.milestones.passed(window, now, await self.states(window.id)):
+            self.forget(window.id)
 
 
 def next_due(due: float | None, now: float, interval: float) -> float:
@@ -346,52 +311,3 @@ def next_due(due: float | None, now: float, interval: float) -> float:
     if due is None or due + interval <= now:
         return now + interval
     return due + interval
-
-
-def describe(rule: AnyRule, result: Evaluation) -> str:
-    """``value 0.21 > 0.05 (for 0s)`` or the reason there is no value."""
-    threshold = rule.threshold.describe(result.baseline)
-    if result.value is None:
-        return result.reason or "no value"
-    return f"value {result.value:.4g}, threshold {threshold}"
-
-
-def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
-    """The rule's ``summary`` with its variables filled in, or a generated one."""
-    if not rule.summary:
-        return f"{rule.name} fired: {describe(rule, result)}"
-    variables = dict(window.deployment.template_vars())
-    variables.update(
-        value=f"{result.value:.4g}" if result.value is not None else "n/a",
-        threshold=rule.threshold.describe(result.baseline),
-        baseline=f"{result.baseline:.4g}" if result.baseline is not None else "n/a",
-        rule=rule.name,
-        series=_breaching_series(result),
-    )
-    return render_message(rule.summary, variables)
-
-
-def _breaching_series(result: Evaluation) -> str:
-    """The first breaching series' labels (``relation="order_items.order_id"``)."""
-    for obs in result.observations:
-        if obs.status.value == "breach" and obs.key != "{}":
-            return obs.key[1:-1]
-    return ""
-
-
-def _graph_query(rule: AnyRule, window: Window) -> str | None:
-    """The rule's PromQL as it ran, for the graph link in messages."""
-    query = getattr(rule, "query", None)
-    if rule.source != "prometheus" or not isinstance(query, str):
-        return None
-    try:
-        return render(query, window.deployment.template_vars(), promql_escape)
-    except PermanentError:
-        return None
-
-
-def _jsonable(value: float | None) -> float | str | None:
-    # JSON has no NaN or Inf: keep them readable as strings.
-    if value is None or math.isfinite(value):
-        return value
-    return str(value)

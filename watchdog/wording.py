@@ -1,0 +1,60 @@
+"""How rule outcomes are put into words: journal messages, summaries, graph queries."""
+
+from __future__ import annotations
+
+import math
+
+from watchdog.errors import PermanentError
+from watchdog.evaluate import Evaluation
+from watchdog.model import Window
+from watchdog.rulefile.load import AnyRule
+from watchdog.rulefile.template import promql_escape, render, render_message
+
+
+def describe(rule: AnyRule, result: Evaluation) -> str:
+    """``value 0.21 > 0.05 (for 0s)`` or the reason there is no value."""
+    threshold = rule.threshold.describe(result.baseline)
+    if result.value is None:
+        return result.reason or "no value"
+    return f"value {result.value:.4g}, threshold {threshold}"
+
+
+def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
+    """The rule's ``summary`` with its variables filled in, or a generated one."""
+    if not rule.summary:
+        return f"{rule.name} fired: {describe(rule, result)}"
+    variables = dict(window.deployment.template_vars())
+    variables.update(
+        value=f"{result.value:.4g}" if result.value is not None else "n/a",
+        threshold=rule.threshold.describe(result.baseline),
+        baseline=f"{result.baseline:.4g}" if result.baseline is not None else "n/a",
+        rule=rule.name,
+        series=breaching_series(result),
+    )
+    return render_message(rule.summary, variables)
+
+
+def breaching_series(result: Evaluation) -> str:
+    """The first breaching series' labels (``relation="order_items.order_id"``)."""
+    for obs in result.observations:
+        if obs.status.value == "breach" and obs.key != "{}":
+            return obs.key[1:-1]
+    return ""
+
+
+def graph_query(rule: AnyRule, window: Window) -> str | None:
+    """The rule's PromQL as it ran, for the graph link in messages."""
+    query = getattr(rule, "query", None)
+    if rule.source != "prometheus" or not isinstance(query, str):
+        return None
+    try:
+        return render(query, window.deployment.template_vars(), promql_escape)
+    except PermanentError:
+        return None
+
+
+def jsonable(value: float | None) -> float | str | None:
+    """A number for the journal's JSON: NaN and Inf are kept readable as strings."""
+    if value is None or math.isfinite(value):
+        return value
+    return str(value)
