@@ -10,7 +10,7 @@ import asyncio
 import gc
 import signal
 from asyncio import Task
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -178,8 +178,7 @@ class App:
             self._stack.push_async_callback(lease.close)
             self._background(lease.run(), "lease", cancel=True)
         if schedule:
-            self._schedule(engine, detector)
-            self._schedule_escalation(notify.escalator)
+            self._schedule(engine, detector, notify.escalator)
         log.info("watchdog started", url=self.url, rules=len(rules.current), tick=s.tick)
         return self.parts
 
@@ -219,19 +218,6 @@ class App:
         self._stack.push_async_callback(stop)
         return task
 
-    def _schedule_escalation(self, escalator: Escalator | None) -> None:
-        if escalator is None or self._scheduler is None:
-            return
-        self._scheduler.add_job(
-            escalator.check,
-            "interval",
-            seconds=self.settings.tick,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            id="escalate",
-        )
-
     async def _listen(self, web_app: web.Application) -> None:
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
@@ -241,27 +227,28 @@ class App:
         sockets = getattr(site._server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.listen_port
 
-    def _schedule(self, engine: Engine, detector: DeployDetector | None = None) -> None:
-        # APScheduler only calls tick(); the engine decides what is due.
+    def _schedule(
+        self,
+        engine: Engine,
+        detector: DeployDetector | None = None,
+        escalator: Escalator | None = None,
+    ) -> None:
+        # APScheduler only calls tick()-like methods; each part decides what is due.
+        jobs: dict[str, Callable[[], Awaitable[object]]] = {"tick": engine.tick}
+        if detector is not None:  # each watched service has its own interval
+            jobs["detect"] = detector.tick
+        if escalator is not None:
+            jobs["escalate"] = escalator.check
         scheduler = AsyncIOScheduler()
-        scheduler.add_job(
-            engine.tick,
-            "interval",
-            seconds=self.settings.tick,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            id="tick",
-        )
-        if detector is not None:  # it only calls tick(); each service has its own interval
+        for job_id, call in jobs.items():
             scheduler.add_job(
-                detector.tick,
+                call,
                 "interval",
                 seconds=self.settings.tick,
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=None,
-                id="detect",
+                id=job_id,
             )
         scheduler.start()
         self._scheduler = scheduler

@@ -32,20 +32,23 @@ class Escalator:
         self._clock = clock
         self._after = after
         self._settled: set[str] = set()  # windows decided (escalated or acknowledged)
+        # Per undecided window: the last journal seq read and its first alarm, so each
+        # check reads only the events appended since (it runs every tick).
+        self._read: dict[str, tuple[int, Event | None]] = {}
 
     async def check(self) -> int:
         """Escalate what is overdue; returns how many windows were escalated."""
         now = self._clock.now()
         escalated = 0
+        open_ids = set()
         for window in await self._store.list_windows(phases=WATCHED, limit=10_000):
+            open_ids.add(window.id)
             if window.id in self._settled:
                 continue
-            events = await self._store.list_events(window.id)
-            alarm = next((e for e in events if _alarm(e)), None)
+            alarm, calmed = await self._alarm(window.id)
             if alarm is None or alarm.seq is None:
                 continue
-            after_alarm = [e for e in events if (e.seq or 0) > alarm.seq]
-            if any(e.kind in _CALMING for e in after_alarm):
+            if calmed:
                 self._settled.add(window.id)
                 continue
             if now - alarm.at < self._after:
@@ -61,4 +64,18 @@ class Escalator:
                 rule=alarm.rule,
                 data={"severity": "critical", "alarm_seq": alarm.seq},
             )
+        self._read = {k: v for k, v in self._read.items() if k in open_ids - self._settled}
         return escalated
+
+    async def _alarm(self, window_id: str) -> tuple[Event | None, bool]:
+        """The window's first alarm, and whether an ack or escalation followed it."""
+        last, alarm = self._read.get(window_id, (0, None))
+        calmed = False
+        for event in await self._store.list_events(window_id, after_seq=last):
+            last = max(last, event.seq or last)
+            if alarm is None:
+                alarm = event if _alarm(event) else None
+            elif event.kind in _CALMING:
+                calmed = True
+        self._read[window_id] = (last, alarm)
+        return alarm, calmed
