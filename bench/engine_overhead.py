@@ -21,8 +21,8 @@ from typing import Any
 
 from watchdog.actions.plan import PlanRunner
 from watchdog.clock import FakeClock
-from watchdog.coord import SingleNode
 from watchdog.engine import Engine, RuleBook
+from watchdog.ha.coord import SingleNode
 from watchdog.journal import Journal
 from watchdog.logs import configure_logging
 from watchdog.model import Deployment, Sample

@@ -29,6 +29,7 @@ from watchdog.crashpoints import CrashPoints
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
 from watchdog.escalation import Escalator
+from watchdog.ha.recovery import Recovery
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
 from watchdog.logs import configure_logging
@@ -36,7 +37,6 @@ from watchdog.metrics import Metrics
 from watchdog.notify import FanoutNotifier, LogNotifier
 from watchdog.notify.outbox import Outbox
 from watchdog.pipeline import build_pipeline
-from watchdog.recovery import Recovery
 from watchdog.reload import ReloadResult, RuleReloader
 from watchdog.settings import Settings
 from watchdog.store import open_store

@@ -24,10 +24,10 @@ from watchdog.actions.kubernetes import KubernetesExecutor
 from watchdog.actions.render import RenderExecutor
 from watchdog.actions.verify import VerifyExecutor
 from watchdog.clock import Clock
-from watchdog.coord import Coordinator, SingleNode
 from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
+from watchdog.ha.coord import Coordinator, SingleNode
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -52,7 +52,7 @@ from watchdog.web.status import StatusAuth
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
-    from watchdog.lease import RedisLease
+    from watchdog.ha.lease import RedisLease
     from watchdog.notify.slack import SlackChannel
     from watchdog.web.slack import SlackInteractions
 
@@ -233,7 +233,7 @@ def coordinator(
         return SingleNode(), None
     from redis.asyncio import Redis
 
-    from watchdog.lease import RedisLease
+    from watchdog.ha.lease import RedisLease
 
     client = Redis.from_url(s.leader_redis_url.get_secret_value())
     lease = RedisLease(

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from tests.servers.redis import RedisServer, start_redis
-from watchdog.lease import RedisLease
+from watchdog.ha.lease import RedisLease
 from watchdog.metrics import Metrics
 
 

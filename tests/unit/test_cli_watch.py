@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.unit.test_cli import Live, live, run, start  # noqa: F401 (fixture)
-from watchdog.cli_render import render_rules, sparkline
-from watchdog.cli_watch import CLEAR, watch_status
+from watchdog.cli.render import render_rules, sparkline
+from watchdog.cli.watch import CLEAR, watch_status
 
 
 def detail(phase: str, values: list[float | None]) -> dict[str, Any]:

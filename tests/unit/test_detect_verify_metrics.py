@@ -17,10 +17,10 @@ from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import Plan
 from watchdog.actions.verify import VerifyExecutor
 from watchdog.clock import FakeClock
-from watchdog.coord import SingleNode
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
 from watchdog.errors import PermanentError, TransientError
+from watchdog.ha.coord import SingleNode
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Deployment, Event, EventKind, Sample, Window, WindowPhase

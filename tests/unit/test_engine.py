@@ -15,9 +15,9 @@ from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import Plan
 from watchdog.clock import FakeClock
-from watchdog.coord import SingleNode
 from watchdog.engine import Engine, RuleBook
 from watchdog.errors import Conflict, TransientError
+from watchdog.ha.coord import SingleNode
 from watchdog.journal import Journal
 from watchdog.model import Deployment, EventKind, Sample, Verdict, Window, WindowPhase
 from watchdog.notify import NoopNotifier

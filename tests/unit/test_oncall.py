@@ -13,10 +13,10 @@ import pytest
 from tests.unit.test_engine import PLAN, RecordingExecutor, ScriptedSource
 from watchdog.actions.plan import PlanRunner
 from watchdog.clock import FakeClock
-from watchdog.coord import SingleNode
 from watchdog.engine import Engine, RuleBook
 from watchdog.errors import Conflict
 from watchdog.escalation import Escalator
+from watchdog.ha.coord import SingleNode
 from watchdog.journal import Journal
 from watchdog.model import Deployment, Event, EventKind, Sample, Window, WindowPhase
 from watchdog.notify import NoopNotifier

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from watchdog.actions.spec import Plan
+from watchdog.ha.recovery import Progress, progress
 from watchdog.model import Event, EventKind
-from watchdog.recovery import Progress, progress
 
 PLAN = Plan.model_validate(
     {

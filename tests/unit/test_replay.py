@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from watchdog import cli
-from watchdog.cli_replay import ReplayError, parse_time, render_replay
+from watchdog.cli.replay import ReplayError, parse_time, render_replay
 from watchdog.errors import TransientError
 from watchdog.model import Deployment
 from watchdog.replay import Replayer, grid

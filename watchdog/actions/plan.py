@@ -22,8 +22,8 @@ from typing import Any
 from watchdog.actions.base import ActionContext, Executor, StepResult
 from watchdog.actions.spec import Plan, Step
 from watchdog.clock import Clock
-from watchdog.coord import LeadershipLost
 from watchdog.errors import PermanentError, TransientError
+from watchdog.ha.coord import LeadershipLost
 from watchdog.logs import get_logger
 
 log = get_logger(__name__)

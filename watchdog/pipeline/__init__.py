@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
-from watchdog.coord import Coordinator
 from watchdog.crashpoints import CrashPoints
+from watchdog.ha.coord import Coordinator
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.pipeline.base import Decision, Pipeline, Stage

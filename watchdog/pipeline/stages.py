@@ -10,8 +10,8 @@ from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
 from watchdog.actions.spec import Plan, Step
 from watchdog.clock import Clock
-from watchdog.coord import Coordinator, LeadershipLost
 from watchdog.crashpoints import CrashPoints
+from watchdog.ha.coord import Coordinator, LeadershipLost
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Action, ActionStatus, EventKind, Window, WindowPhase

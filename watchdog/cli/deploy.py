@@ -1,8 +1,7 @@
-"""The ``watchdog`` command: ``serve``, ``check``, ``deploy …`` and ``replay``.
+"""``watchdog deploy …``: an httpx client of a running watchdog's API.
 
-``deploy`` talks to a running watchdog over its HTTP API. The URL comes from ``--url``
-or ``WATCHDOG_URL``; the token only ever from ``WATCHDOG_API_TOKEN`` (never a flag, so
-it stays out of shell history and process listings).
+The URL comes from ``--url`` or ``WATCHDOG_URL``; the token only ever from
+``WATCHDOG_API_TOKEN`` (never a flag, so it stays out of shell history and process listings).
 """
 
 from __future__ import annotations
@@ -13,74 +12,19 @@ import json
 import os
 import sys
 from functools import partial
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import yaml
-from pydantic import ValidationError
 
-from watchdog import __version__, cli_render
-from watchdog.cli_replay import add_replay
-from watchdog.cli_watch import positive, watch_status
-from watchdog.errors import ConfigError, WatchdogError
+from watchdog.cli import render as cli_render
+from watchdog.cli.common import DEFAULT_URL, CliError, label
+from watchdog.cli.watch import positive, watch_status
 from watchdog.model import WindowPhase
 from watchdog.rulefile.template import SAFE_VALUE
 
-DEFAULT_URL = "http://127.0.0.1:8080"
 ACTIONS = ("hold", "resume", "rollback", "abort")
 DEPLOYMENTS = "/api/v1/deployments"
-
-
-class CliError(Exception):
-    """A failure to report in one line and exit with ``code``."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse already printed
-        return exc.code if isinstance(exc.code, int) else 2
-    if not hasattr(args, "run"):
-        parser.print_help(sys.stderr)
-        return 2
-    try:
-        return int(args.run(args))
-    except CliError as exc:
-        print(f"watchdog: {exc}", file=sys.stderr)
-        return exc.code
-
-
-# --- parser -------------------------------------------------------------------------
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The whole argument parser."""
-    parser = argparse.ArgumentParser(
-        prog="watchdog", description="Guards the minutes after a deploy; rolls back once."
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-
-    serve = sub.add_parser("serve", help="run the service (settings from WATCHDOG_* env)")
-    serve.add_argument("--rules", nargs="+", type=Path, metavar="PATH", help="rule files/dirs")
-    serve.add_argument("--listen", type=host_port, metavar="HOST:PORT", help="listen address")
-    serve.set_defaults(run=cmd_serve)
-
-    check = sub.add_parser("check", help="validate rule files (promtool style)")
-    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    check.set_defaults(run=cmd_check)
-
-    _add_deploy(sub)
-    add_replay(sub)
-    return parser
 
 
 def _client_options(suppress: bool) -> argparse.ArgumentParser:
@@ -98,7 +42,8 @@ def _client_options(suppress: bool) -> argparse.ArgumentParser:
     return opts
 
 
-def _add_deploy(sub: Any) -> None:
+def add_deploy(sub: Any) -> None:
+    """Add ``deploy start|status|list|hold|resume|rollback|abort``."""
     deploy = sub.add_parser(
         "deploy", help="open and manage watch windows", parents=[_client_options(False)]
     )
@@ -140,95 +85,6 @@ def _add_deploy(sub: Any) -> None:
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
-
-
-def host_port(text: str) -> tuple[str, int]:
-    """Parse ``HOST:PORT`` (``[::1]:8080`` for IPv6)."""
-    host, sep, port = text.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
-
-
-def label(text: str) -> tuple[str, str]:
-    """Parse ``--label key=value``."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-# --- serve and check ----------------------------------------------------------------
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Build the Settings (flags over environment) and run the service until stopped."""
-    from watchdog.settings import Settings
-
-    overrides: dict[str, Any] = {}
-    if args.rules:
-        overrides["rules"] = args.rules
-    if args.listen:
-        overrides["listen_host"], overrides["listen_port"] = args.listen
-    try:
-        settings = Settings(**overrides)
-    except ValidationError as exc:
-        print(settings_problems(exc), file=sys.stderr)
-        return 2
-    except (OSError, yaml.YAMLError) as exc:
-        print(f"watchdog: cannot read the settings file: {exc}", file=sys.stderr)
-        return 2
-    except WatchdogError as exc:
-        print(f"watchdog: {exc}", file=sys.stderr)
-        return 2
-    return _run(settings)
-
-
-def _run(settings: Any) -> int:
-    """Run the service; startup failures become one clear message and exit 2."""
-    from watchdog.app import run_server
-    from watchdog.logs import Redactor
-
-    # Problems may quote a setting (a store URL with its password): never a secret.
-    scrub = Redactor(settings.secrets()).scrub
-    try:
-        run_server(settings)
-    except ConfigError as exc:
-        print("watchdog: cannot start, fix these first:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {scrub(problem)}", file=sys.stderr)
-        return 2
-    except (WatchdogError, OSError) as exc:
-        # Store unreachable, port taken: say what, never a traceback.
-        print(f"watchdog: cannot start: {scrub(str(exc))}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def settings_problems(exc: ValidationError) -> str:
-    """One line per invalid setting: the field, its variable and why (never its value)."""
-    lines = ["watchdog: invalid settings:"]
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        field = ".".join(str(p) for p in err["loc"])
-        where = f"{field} (WATCHDOG_{field.split('.')[0].upper()})" if field else "settings"
-        lines.append(f"  {where}: {err['msg']}")
-    return "\n".join(lines)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    """Validate rule files: summaries to stdout, ``file:line: message`` to stderr."""
-    from watchdog.rulefile.load import check_report
-
-    summaries, problems = check_report(list(args.paths))
-    for line in summaries:
-        print(line)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    return 1 if problems else 0
-
-
-# --- deploy -------------------------------------------------------------------------
 
 
 class ApiClient:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from watchdog.cli_render import clean, seconds, table, when
+from watchdog.cli.render import clean, seconds, table, when
 from watchdog.durations import parse_duration
 from watchdog.errors import ConfigError
 from watchdog.model import Deployment

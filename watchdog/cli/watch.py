@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from watchdog.cli_render import render_detail
+from watchdog.cli.render import render_detail
 from watchdog.model import WindowPhase
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen

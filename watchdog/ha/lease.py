@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 
 from watchdog.metrics import Metrics
 
-log = structlog.get_logger("watchdog.lease")
+log = structlog.get_logger("watchdog.ha.lease")
 
 LOCAL_SHARE = 0.8
 """Part of the ttl we trust our lease for, so clock drift and latency stay on the safe side."""
@@ -48,7 +48,7 @@ return 0
 
 
 class RedisLease:
-    """A :class:`watchdog.coord.Coordinator` backed by a Redis lease."""
+    """A :class:`watchdog.ha.coord.Coordinator` backed by a Redis lease."""
 
     def __init__(
         self,

@@ -32,7 +32,7 @@ import structlog
 from watchdog.actions.plan import PlanOutcome
 from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
-from watchdog.coord import Coordinator
+from watchdog.ha.coord import Coordinator
 from watchdog.journal import Journal
 from watchdog.model import (
     Action,
@@ -47,7 +47,7 @@ from watchdog.pipeline.base import Decision, Pipeline
 from watchdog.pipeline.stages import ACTABLE, ROLLBACK, Act, Notify, Record
 from watchdog.store.base import Store
 
-log = structlog.get_logger("watchdog.recovery")
+log = structlog.get_logger("watchdog.ha.recovery")
 
 RESUMABLE = ACTABLE | {WindowPhase.ROLLING_BACK}
 _S = TypeVar("_S")

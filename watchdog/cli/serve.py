@@ -1,0 +1,78 @@
+"""``watchdog serve`` and ``watchdog check``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from watchdog.errors import ConfigError, WatchdogError
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Build the Settings (flags over environment) and run the service until stopped."""
+    from watchdog.settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if args.rules:
+        overrides["rules"] = args.rules
+    if args.listen:
+        overrides["listen_host"], overrides["listen_port"] = args.listen
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        print(settings_problems(exc), file=sys.stderr)
+        return 2
+    except (OSError, yaml.YAMLError) as exc:
+        print(f"watchdog: cannot read the settings file: {exc}", file=sys.stderr)
+        return 2
+    except WatchdogError as exc:
+        print(f"watchdog: {exc}", file=sys.stderr)
+        return 2
+    return _run(settings)
+
+
+def _run(settings: Any) -> int:
+    """Run the service; startup failures become one clear message and exit 2."""
+    from watchdog.app import run_server
+    from watchdog.logs import Redactor
+
+    # Problems may quote a setting (a store URL with its password): never a secret.
+    scrub = Redactor(settings.secrets()).scrub
+    try:
+        run_server(settings)
+    except ConfigError as exc:
+        print("watchdog: cannot start, fix these first:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {scrub(problem)}", file=sys.stderr)
+        return 2
+    except (WatchdogError, OSError) as exc:
+        # Store unreachable, port taken: say what, never a traceback.
+        print(f"watchdog: cannot start: {scrub(str(exc))}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line per invalid setting: the field, its variable and why (never its value)."""
+    lines = ["watchdog: invalid settings:"]
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        field = ".".join(str(p) for p in err["loc"])
+        where = f"{field} (WATCHDOG_{field.split('.')[0].upper()})" if field else "settings"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate rule files: summaries to stdout, ``file:line: message`` to stderr."""
+    from watchdog.rulefile.load import check_report
+
+    summaries, problems = check_report(list(args.paths))
+    for line in summaries:
+        print(line)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
