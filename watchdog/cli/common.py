@@ -33,3 +33,13 @@ def label(text: str) -> tuple[str, str]:
 
 
 # --- serve and check ----------------------------------------------------------------
+
+
+def duration(text: str) -> float:
+    """A ``--timeout``-style duration: ``90``, ``30s``, ``5m``, ``1h30m``."""
+    from watchdog.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -18,7 +18,8 @@ from urllib.parse import quote
 import httpx
 
 from watchdog.cli import render as cli_render
-from watchdog.cli.common import DEFAULT_URL, CliError, label
+from watchdog.cli.common import DEFAULT_URL, CliError, duration, label
+from watchdog.cli.gate import wait_for_outcome
 from watchdog.cli.watch import positive, watch_status
 from watchdog.model import WindowPhase
 from watchdog.rulefile.template import SAFE_VALUE
@@ -59,7 +60,15 @@ def add_deploy(sub: Any) -> None:
     start.add_argument("--label", action="append", type=label, default=[], metavar="K=V")
     start.add_argument("--window", metavar="DURATION", help="e.g. 30m (default: service's)")
     start.add_argument("--plan")
+    _gate_options(start)
     start.set_defaults(run=cmd_start)
+
+    wait = dsub.add_parser(
+        "wait", help="block until the window ends; exit code says how (CI gate)", parents=common
+    )
+    wait.add_argument("id")
+    _gate_options(wait, always=True)
+    wait.set_defaults(run=cmd_wait)
 
     status = dsub.add_parser("status", help="a window, its rules and events", parents=common)
     status.add_argument("id")
@@ -80,6 +89,20 @@ def add_deploy(sub: Any) -> None:
         act.add_argument("--reason")
         act.add_argument("--actor")
         act.set_defaults(run=cmd_action, action=name)
+
+
+def _gate_options(parser: argparse.ArgumentParser, *, always: bool = False) -> None:
+    if not always:
+        parser.add_argument(
+            "--wait", action="store_true", help="block until the window ends (CI gate)"
+        )
+    parser.add_argument("--poll", type=positive, default=2.0, help="seconds between looks")
+    parser.add_argument(
+        "--timeout",
+        type=duration,
+        metavar="DURATION",
+        help="give up after this long (exit 5 if awaiting approval, else 7)",
+    )
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -167,8 +190,22 @@ def cmd_start(args: argparse.Namespace) -> int:
     body.update({k: v for k, v in optional.items() if v is not None})
     if args.label:
         body["labels"] = dict(args.label)
-    data = _client(args).call("POST", DEPLOYMENTS, json=body)
-    return _emit(args, data, cli_render.render_started(data))
+    client = _client(args)
+    data = client.call("POST", DEPLOYMENTS, json=body)
+    _emit(args, data, cli_render.render_started(data))
+    if not args.wait:
+        return 0
+    return _wait(client, str(data["id"]), args)
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    """``deploy wait ID``: stream phase changes and events until the window ends."""
+    return _wait(_client(args), args.id, args)
+
+
+def _wait(client: ApiClient, window_id: str, args: argparse.Namespace) -> int:
+    fetch = partial(client.call, "GET", _window_path(window_id))
+    return wait_for_outcome(fetch, interval=args.poll, timeout=args.timeout, out=sys.stdout)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
