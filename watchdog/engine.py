@@ -152,8 +152,7 @@ class Engine:
     # --- one evaluation ---------------------------------------------------------------
     async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
         """Ask the rule's source for a sample; never raises."""
-        opened = window.started_at if live else None
-        ctx = SampleContext(window.id, window.deployment.template_vars(), at, live, opened)
+        ctx = SampleContext(window.id, window.deployment.template_vars(), at, live=live)
         started = time.monotonic()
         try:
             return await self.sources.get(rule.source).sample(rule, ctx)

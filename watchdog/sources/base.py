@@ -21,8 +21,6 @@ class SampleContext:
     variables: Mapping[str, str]
     at: float
     live: bool = True  # False when `at` is in the past: sources that cannot look back refuse
-    # When the window opened (live samples): window-scoped sources never read before it.
-    opened_at: float | None = None
 
 
 class Source(Protocol):
