@@ -8,7 +8,7 @@ megabytes of idle RSS (bench/footprint.py) that a plain Prometheus setup never u
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -129,13 +129,21 @@ def notify_parts(
     channels: dict[str, Channel],
     slack: SlackChannel | None,
     windows: WindowService,
+    metrics: Metrics,
 ) -> NotifyParts:
     """Delivery worker, Slack interactions and escalation around the outbox."""
     n = s.notify
     backoff = Backoff(n.timeout, n.backoff, n.backoff_max, n.max_attempts)
     report = journal_report(journal, clock)
     worker = DeliveryWorker(
-        store, channels, clock, report, backoff=backoff, wake=outbox.wake, poll=n.poll
+        store,
+        channels,
+        clock,
+        report,
+        backoff=backoff,
+        wake=outbox.wake,
+        poll=n.poll,
+        metrics=metrics,
     )
     interactions = None
     if n.slack_signing_secret is not None and slack is not None:
@@ -150,8 +158,17 @@ def notify_parts(
     return NotifyParts(outbox, worker, channels, interactions, escalator)
 
 
-def sources(s: Settings, store: Store) -> Sources:
-    """Every source kind, with its transports and targets from Settings."""
+def sources(
+    s: Settings,
+    store: Store,
+    probe_client: httpx.AsyncClient | None = None,
+    overrides: Mapping[str, Source] | None = None,
+) -> Sources:
+    """Every source kind, with its transports and targets from Settings.
+
+    ``probe_client`` carries the ``http`` probes (their own pool: a hanging watched
+    service must not starve a rollback's requests); ``overrides`` replace kinds by name.
+    """
     token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
     prometheus = PrometheusSource(
         s.prometheus_url,
@@ -162,7 +179,7 @@ def sources(s: Settings, store: Store) -> Sources:
     )
     kinds: dict[str, Source] = {
         "prometheus": prometheus,
-        "http": HttpSource(),
+        "http": HttpSource(probe_client),
         "log": LogSource(),
         "alertmanager": AlertmanagerSource(store),
     }
@@ -177,7 +194,7 @@ def sources(s: Settings, store: Store) -> Sources:
         from watchdog.sources.redis import RedisSource
 
         kinds["redis"] = RedisSource({k: v.get_secret_value() for k, v in s.redis_targets.items()})
-    return Sources(kinds)
+    return Sources({**kinds, **(overrides or {})})
 
 
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
