@@ -43,10 +43,6 @@ from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
 from watchdog.store import open_store
 from watchdog.store.base import Store
-from watchdog.web.alertmanager import RECEIVER_PATH, Receiver, add_alertmanager_routes
-from watchdog.web.reload import add_reload_routes
-from watchdog.web.server import build_web_app
-from watchdog.web.status import STATUS_PATHS, add_status_routes
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -191,7 +187,9 @@ class App:
         metrics.watch_windows(engine.open_windows)
         detector = wiring.detector(s, clock, versions, windows, store, metrics)
         receiver = wiring.receiver(s, AlertInbox(store, engine, clock))
-        web_app = self._web_app(windows, metrics.registry, receiver, notify)
+        web_app = wiring.web_app(
+            s, windows, metrics.registry, receiver, notify, clock, self._ready, self.reload
+        )
         self.parts = Parts(
             store, engine, windows, metrics.registry, web_app, detector, notify, journal, metrics,
             paths.recovery, reloader, lease,
@@ -220,31 +218,6 @@ class App:
         self._stack.push_async_callback(engine.drain)
         return engine
 
-    def _web_app(
-        self,
-        windows: WindowService,
-        registry: CollectorRegistry,
-        receiver: Receiver,
-        notify: wiring.NotifyParts,
-    ) -> web.Application:
-        s = self.settings
-        return build_web_app(
-            windows,
-            api_token=s.api_token.get_secret_value() if s.api_token else None,
-            base_url=s.base_url,
-            max_body_bytes=s.max_body_bytes,
-            registry=registry,
-            ready=self._ready,
-            clock=self.clock.now,
-            extra_routes=lambda app: self._extra_routes(app, windows, receiver, notify),
-            open_paths=[
-                *STATUS_PATHS,
-                *([RECEIVER_PATH] if receiver.auth.configured else []),
-                *([notify.interactions.path] if notify.interactions else []),
-            ],
-            body_limits={RECEIVER_PATH: s.alertmanager_max_body_bytes},
-        )
-
     async def open(self) -> Parts:
         """Build (if not yet built) and open the store: ready to drive by hand (tests)."""
         parts = self.parts or self._build()
@@ -268,21 +241,6 @@ class App:
         rules = len(parts.engine.rules.current)
         log.info("watchdog started", url=self.url, rules=rules, tick=self.settings.tick)
         return parts
-
-    def _extra_routes(
-        self,
-        app: web.Application,
-        windows: WindowService,
-        receiver: Receiver,
-        notify: wiring.NotifyParts,
-    ) -> None:
-        add_status_routes(
-            app, windows, auth=wiring.status_auth(self.settings), clock=self.clock.now
-        )
-        add_alertmanager_routes(app, receiver)
-        add_reload_routes(app, self.reload)
-        if notify.interactions is not None:
-            notify.interactions.add_routes(app)
 
     async def reload(self) -> ReloadResult:
         """Re-read the rule files (SIGHUP, ``POST /-/reload``); a bad file changes nothing."""
@@ -322,19 +280,7 @@ class App:
             jobs["detect"] = parts.detector.tick
         if parts.notify.escalator is not None:
             jobs["escalate"] = parts.notify.escalator.check
-        scheduler = AsyncIOScheduler()
-        for job_id, call in jobs.items():
-            scheduler.add_job(
-                call,
-                "interval",
-                seconds=self.settings.tick,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-                id=job_id,
-            )
-        scheduler.start()
-        self._scheduler = scheduler
+        self._scheduler = wiring.scheduler(jobs, self.settings.tick)
 
     async def _ready(self) -> bool:
         return self.port is not None

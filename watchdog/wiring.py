@@ -8,11 +8,14 @@ megabytes of idle RSS (bench/footprint.py) that a plain Prometheus setup never u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from watchdog.actions.alembic import AlembicExecutor
@@ -37,6 +40,7 @@ from watchdog.notify.outbox import Outbox
 from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
+from watchdog.reload import ReloadResult
 from watchdog.rulefile.failmode import apply_missing_data
 from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.settings import Settings
@@ -47,8 +51,15 @@ from watchdog.sources.log import LogSource
 from watchdog.sources.prometheus import PrometheusSource
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
-from watchdog.web.alertmanager import Receiver, ReceiverAuth
-from watchdog.web.status import StatusAuth
+from watchdog.web.alertmanager import (
+    RECEIVER_PATH,
+    Receiver,
+    ReceiverAuth,
+    add_alertmanager_routes,
+)
+from watchdog.web.reload import add_reload_routes
+from watchdog.web.server import build_web_app
+from watchdog.web.status import STATUS_PATHS, StatusAuth, add_status_routes
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -286,3 +297,57 @@ def check_targets(rules: RuleSet, settings: Settings) -> None:
 
 def _secret_bytes(secret: SecretStr | None) -> bytes | None:
     return None if secret is None else secret.get_secret_value().encode()
+
+
+def web_app(
+    s: Settings,
+    windows: WindowService,
+    registry: CollectorRegistry,
+    receiver: Receiver,
+    notify: NotifyParts,
+    clock: Clock,
+    ready: Callable[[], Awaitable[bool]],
+    reload: Callable[[], Awaitable[ReloadResult]],
+) -> web.Application:
+    """The aiohttp app: API, status page, Alertmanager receiver, reload, Slack buttons."""
+
+    def extra_routes(app: web.Application) -> None:
+        add_status_routes(app, windows, auth=status_auth(s), clock=clock.now)
+        add_alertmanager_routes(app, receiver)
+        add_reload_routes(app, reload)
+        if notify.interactions is not None:
+            notify.interactions.add_routes(app)
+
+    return build_web_app(
+        windows,
+        api_token=s.api_token.get_secret_value() if s.api_token else None,
+        base_url=s.base_url,
+        max_body_bytes=s.max_body_bytes,
+        registry=registry,
+        ready=ready,
+        clock=clock.now,
+        extra_routes=extra_routes,
+        open_paths=[
+            *STATUS_PATHS,
+            *([RECEIVER_PATH] if receiver.auth.configured else []),
+            *([notify.interactions.path] if notify.interactions else []),
+        ],
+        body_limits={RECEIVER_PATH: s.alertmanager_max_body_bytes},
+    )
+
+
+def scheduler(jobs: Mapping[str, Callable[[], Awaitable[object]]], tick: float) -> AsyncIOScheduler:
+    """APScheduler, started, calling each job every ``tick`` seconds, never two at once."""
+    scheduler = AsyncIOScheduler()
+    for job_id, call in jobs.items():
+        scheduler.add_job(
+            call,
+            "interval",
+            seconds=tick,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id=job_id,
+        )
+    scheduler.start()
+    return scheduler

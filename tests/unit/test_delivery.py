@@ -12,7 +12,6 @@ from watchdog.clock import FakeClock
 from watchdog.errors import PermanentError, TransientError
 from watchdog.journal import Journal
 from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
-from watchdog.notify import NoopNotifier
 from watchdog.notify.config import Route
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
 from watchdog.notify.outbox import Outbox
@@ -63,7 +62,7 @@ def build(store: SqliteStore, routes: list[Route] | None = None) -> Post:
     pager = ScriptedChannel("pagerduty", kinds=frozenset({EventKind.RULE_FIRING}))
     channels = {"slack": slack, "pagerduty": pager}
     outbox = Outbox(store, channels, routes or [], clock)
-    journal = Journal(store, NoopNotifier(), outbox=outbox)
+    journal = Journal(store, outbox)
     backoff = Backoff(timeout=5, first=2, cap=60, max_attempts=3)
     worker = DeliveryWorker(store, channels, clock, journal_report(journal, clock), backoff=backoff)
     return Post(clock, store, journal, slack, pager, worker)

@@ -1,5 +1,6 @@
-"""The engine and the decision pipeline with a fake clock, scripted sources and recording
-executors: windows, `for`, holds, approvals, supersede, exactly-once. Nothing sleeps."""
+"""The engine and the decision pipeline, built through App.build with a fake clock,
+scripted sources and recording executors at the seams: windows, `for`, holds,
+approvals, supersede, exactly-once. Nothing sleeps."""
 
 from __future__ import annotations
 
@@ -11,20 +12,15 @@ from typing import Any
 
 import pytest
 
+from tests.world import app_settings, opened
 from watchdog.actions.base import ActionContext, StepResult
-from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import Plan
 from watchdog.clock import FakeClock
-from watchdog.engine import Engine, RuleBook
+from watchdog.engine import Engine
 from watchdog.errors import Conflict, TransientError
-from watchdog.ha.coord import SingleNode
-from watchdog.journal import Journal
 from watchdog.model import Deployment, EventKind, Sample, Verdict, Window, WindowPhase
-from watchdog.notify import NoopNotifier
-from watchdog.pipeline import build_pipeline
-from watchdog.rulefile.load import load_rules
-from watchdog.sources import SampleContext, Sources
-from watchdog.store.sqlite import SqliteStore
+from watchdog.sources import SampleContext
+from watchdog.store.base import Store
 from watchdog.windows import WindowService
 
 RULES = """\
@@ -91,7 +87,7 @@ class World:
     executor: RecordingExecutor
     engine: Engine
     windows: WindowService
-    store: SqliteStore
+    store: Store
 
     async def run_for(self, seconds: float, step: float = 5.0) -> None:
         elapsed = 0.0
@@ -112,35 +108,14 @@ PLAN = Plan.model_validate(
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    (tmp_path / "rules.yml").write_text(RULES)
     clock = FakeClock()
-    store = SqliteStore(":memory:")
-    await store.open()
     source = ScriptedSource()
     executor = RecordingExecutor()
-    journal = Journal(store, NoopNotifier())
     plans = {"default": PLAN, "risky": PLAN.model_copy(update={"data_loss_risk": True})}
-    pipeline = build_pipeline(
-        store=store,
-        journal=journal,
-        coordinator=SingleNode(),
-        runner=PlanRunner({"command": executor}, clock),
-        plans=plans,
-        default_plan="default",
-        clock=clock,
-    )
-    engine = Engine(
-        store=store,
-        sources=Sources({"prometheus": source}),
-        rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
-        pipeline=pipeline,
-        journal=journal,
-        clock=clock,
-    )
-    windows = WindowService(engine, default_window=300)
-    yield World(clock, source, executor, engine, windows, store)
-    await engine.drain()
-    await store.close()
+    settings = app_settings(tmp_path, RULES, plans=plans, default_plan="default", window=300)
+    seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}
+    async with opened(settings, clock=clock, **seams) as parts:
+        yield World(clock, source, executor, parts.engine, parts.windows, parts.store)
 
 
 def deploy(version: str = "v2", plan: str | None = None) -> Deployment:
