@@ -13,7 +13,7 @@ import functools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -35,7 +35,7 @@ from watchdog.model import (
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import SampleContext, Sources
-from watchdog.store.base import RulePoint, Store
+from watchdog.store.base import EventStore, RulePoint, RuleStateStore, WindowStore
 from watchdog.wording import describe, graph_query, jsonable, rule_summary
 
 log = structlog.get_logger("watchdog.engine")
@@ -53,6 +53,10 @@ _TRANSITIONS = {
 }
 
 
+class EngineStore(WindowStore, RuleStateStore, EventStore, Protocol):
+    """What the engine (and the window service and milestones through it) use."""
+
+
 @dataclass
 class RuleBook:
     """The rule set in force; replaced whole on reload (build-then-swap)."""
@@ -66,7 +70,7 @@ class Engine:
     def __init__(
         self,
         *,
-        store: Store,
+        store: EngineStore,
         sources: Sources,
         rules: RuleBook,
         pipeline: Pipeline,

@@ -10,13 +10,12 @@ from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
 from watchdog.crashpoints import CrashPoints
 from watchdog.ha.coord import Coordinator
-from watchdog.ha.recovery import Recovery
+from watchdog.ha.recovery import Recovery, RecoveryStore
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.pipeline.base import Pipeline
 from watchdog.pipeline.grace import Grace
 from watchdog.pipeline.stages import Act, Dedup, Fence, Gate, Notify, Record
-from watchdog.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ class DecisionPaths:
 
 def build_pipeline(
     *,
-    store: Store,
+    store: RecoveryStore,
     journal: Journal,
     coordinator: Coordinator,
     runner: PlanRunner,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 import structlog
 
@@ -16,7 +17,7 @@ from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Action, ActionStatus, EventKind, Window, WindowPhase
 from watchdog.pipeline.base import Decision, settle
-from watchdog.store.base import Store
+from watchdog.store.base import ActionStore, WindowStore
 
 log = structlog.get_logger("watchdog.pipeline")
 
@@ -24,12 +25,16 @@ ROLLBACK = "rollback"
 ACTABLE = frozenset({WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL})
 
 
+class ActionLog(ActionStore, WindowStore, Protocol):
+    """Fence and Record: the action log and the window phase it moves."""
+
+
 class Gate:
     """Is acting allowed at all? Reloads the window and applies holds and approvals."""
 
     def __init__(
         self,
-        store: Store,
+        store: WindowStore,
         journal: Journal,
         plans: Mapping[str, Plan],
         default_plan: str | None = None,
@@ -93,7 +98,7 @@ class Gate:
 class Dedup:
     """Has this window already been rolled back (or is it being)? Cheap early exit."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: ActionStore) -> None:
         self._store = store
 
     async def __call__(self, d: Decision) -> Decision | None:
@@ -112,7 +117,7 @@ class Fence:
 
     def __init__(
         self,
-        store: Store,
+        store: ActionLog,
         coordinator: Coordinator,
         journal: Journal,
         crash: CrashPoints | None = None,
@@ -260,7 +265,7 @@ class Record:
     """Write how the rollback ended: action log, window phase, journal, metrics."""
 
     def __init__(
-        self, store: Store, journal: Journal, clock: Clock, metrics: Metrics | None = None
+        self, store: ActionLog, journal: Journal, clock: Clock, metrics: Metrics | None = None
     ) -> None:
         self._store = store
         self._journal = journal
