@@ -91,6 +91,7 @@ class Engine:
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
         self.milestones = Milestones(store, journal)
+        self.ticks = 0  # completed ticks: what tests and diagnostics wait on, not the clock
         self._decisions: set[asyncio.Task[Any]] = set()
         self._open: dict[str, int] = {}
 
@@ -109,6 +110,7 @@ class Engine:
             await self._load_states(window.id)
             for rule in self.rules.current.rules:
                 self._start_if_due(window, rule, now)
+        self.ticks += 1
 
     def open_windows(self) -> dict[str, int]:
         """Windows still watched, by phase, as the last tick saw them (for /metrics)."""
