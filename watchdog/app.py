@@ -43,6 +43,7 @@ from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
 from watchdog.store import open_store
 from watchdog.store.base import Store
+from watchdog.web import root
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -186,10 +187,11 @@ class App:
         metrics.rules_loaded(len(engine.rules.current), ok=True)
         metrics.watch_windows(engine.open_windows)
         detector = wiring.detector(s, clock, versions, windows, store, metrics)
-        receiver = wiring.receiver(s, AlertInbox(store, engine, clock))
-        web_app = wiring.web_app(
-            s, windows, metrics.registry, receiver, notify, clock, self._ready, self.reload
-        )
+        receiver = root.receiver(s, AlertInbox(store, engine, clock))
+        web_app = root.web_app(
+            s, windows, metrics.registry, receiver, notify.interactions, clock, self._ready,
+            self.reload,
+        )  # fmt: skip
         self.parts = Parts(
             store, engine, windows, metrics.registry, web_app, detector, notify, journal, metrics,
             paths.recovery, reloader, lease,

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
-from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from prometheus_client import CollectorRegistry
-from pydantic import SecretStr
 
 from watchdog.actions.alembic import AlembicExecutor
 from watchdog.actions.base import Executor
@@ -31,7 +28,6 @@ from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
 from watchdog.ha.coord import Coordinator, SingleNode
-from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
@@ -40,7 +36,6 @@ from watchdog.notify.outbox import Outbox
 from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
-from watchdog.reload import ReloadResult
 from watchdog.rulefile.failmode import apply_missing_data
 from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.settings import Settings
@@ -51,15 +46,6 @@ from watchdog.sources.log import LogSource
 from watchdog.sources.prometheus import PrometheusSource
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
-from watchdog.web.alertmanager import (
-    RECEIVER_PATH,
-    Receiver,
-    ReceiverAuth,
-    add_alertmanager_routes,
-)
-from watchdog.web.reload import add_reload_routes
-from watchdog.web.server import build_web_app
-from watchdog.web.status import STATUS_PATHS, StatusAuth, add_status_routes
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -77,23 +63,6 @@ class NotifyParts:
     channels: dict[str, Channel]
     interactions: SlackInteractions | None
     escalator: Escalator | None
-
-
-def status_auth(s: Settings) -> StatusAuth:
-    """Who may look at the status page: API token, read-only token, or public."""
-    tokens = [t.get_secret_value().encode() for t in (s.api_token, s.status_token) if t]
-    secure = s.base_url.startswith("https://")
-    return StatusAuth(tuple(tokens), public=s.status_public, secure_cookie=secure)
-
-
-def receiver(s: Settings, inbox: AlertInbox) -> Receiver:
-    """The Alertmanager webhook receiver with the credentials Alertmanager sends."""
-    auth = ReceiverAuth(
-        token=_secret_bytes(s.alertmanager_token),
-        username=s.alertmanager_username.encode() if s.alertmanager_username else None,
-        password=_secret_bytes(s.alertmanager_password),
-    )
-    return Receiver(inbox, auth, max_inflight=s.alertmanager_max_inflight)
 
 
 def channels(
@@ -293,47 +262,6 @@ def check_targets(rules: RuleSet, settings: Settings) -> None:
             )
     if problems:
         raise ConfigError(problems)
-
-
-def _secret_bytes(secret: SecretStr | None) -> bytes | None:
-    return None if secret is None else secret.get_secret_value().encode()
-
-
-def web_app(
-    s: Settings,
-    windows: WindowService,
-    registry: CollectorRegistry,
-    receiver: Receiver,
-    notify: NotifyParts,
-    clock: Clock,
-    ready: Callable[[], Awaitable[bool]],
-    reload: Callable[[], Awaitable[ReloadResult]],
-) -> web.Application:
-    """The aiohttp app: API, status page, Alertmanager receiver, reload, Slack buttons."""
-
-    def extra_routes(app: web.Application) -> None:
-        add_status_routes(app, windows, auth=status_auth(s), clock=clock.now)
-        add_alertmanager_routes(app, receiver)
-        add_reload_routes(app, reload)
-        if notify.interactions is not None:
-            notify.interactions.add_routes(app)
-
-    return build_web_app(
-        windows,
-        api_token=s.api_token.get_secret_value() if s.api_token else None,
-        base_url=s.base_url,
-        max_body_bytes=s.max_body_bytes,
-        registry=registry,
-        ready=ready,
-        clock=clock.now,
-        extra_routes=extra_routes,
-        open_paths=[
-            *STATUS_PATHS,
-            *([RECEIVER_PATH] if receiver.auth.configured else []),
-            *([notify.interactions.path] if notify.interactions else []),
-        ],
-        body_limits={RECEIVER_PATH: s.alertmanager_max_body_bytes},
-    )
 
 
 def scheduler(jobs: Mapping[str, Callable[[], Awaitable[object]]], tick: float) -> AsyncIOScheduler:
