@@ -123,6 +123,7 @@ class DeliveryWorker:
         window = await self._store.get_window(item.window_id)
         channel = self._channels.get(item.channel)
         if window is None or channel is None:
+            self._count(item, "failed")
             await self._mark(item, OutboxStatus.FAILED, "window or channel no longer exists")
             return False
         event = render.event_from_json(json.loads(item.payload))
