@@ -30,6 +30,7 @@ from watchdog.clock import Clock, SystemClock
 from watchdog.crashpoints import CrashPoints
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
+from watchdog.ha.coord import Coordinator
 from watchdog.ha.recovery import Recovery
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
@@ -37,7 +38,7 @@ from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
 from watchdog.notify.outbox import Outbox
 from watchdog.pipeline import Pipeline
-from watchdog.pipeline.build import build_pipeline
+from watchdog.pipeline.build import DecisionPaths, build_pipeline
 from watchdog.reload import ReloadResult, RuleReloader
 from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
@@ -127,11 +128,6 @@ class App:
         """Where the HTTP server listens."""
         return f"http://{self.settings.listen_host}:{self.port}"
 
-    @property
-    def reloader(self) -> RuleReloader | None:
-        """The rule reloader, once built."""
-        return self.parts.reloader if self.parts else None
-
     def _client(self) -> httpx.AsyncClient:
         client = httpx.AsyncClient(transport=self.seams.transport)
         self._stack.push_async_callback(client.aclose)
@@ -148,37 +144,23 @@ class App:
         versions = wiring.version_reader(s, client)
         executors = {**wiring.executors(s, client, versions, clock), **(seams.executors or {})}
         metrics = Metrics(CollectorRegistry())
-        built, slack = wiring.channels(s, store, client, clock)
         crash = CrashPoints(s.test_crash_at)
         if crash.armed:
             log.warning(
                 "TEST ONLY crash point armed: this process will kill itself", at=s.test_crash_at
             )
+        built, slack = wiring.channels(s, store, client, clock)
         channels = crash.wrap({**built, **(seams.channels or {})})
         outbox = Outbox(store, channels, s.notify.routes, clock)
         journal = Journal(store, outbox)
         coordinator, lease = wiring.coordinator(s, metrics, self._recover_soon)
-        runner = PlanRunner(executors, clock)
-        paths = build_pipeline(
-            store=store,
-            journal=journal,
-            coordinator=coordinator,
-            runner=runner,
-            plans=s.plans,
-            default_plan=s.default_plan,
-            clock=clock,
-            metrics=metrics,
-            crash=crash,
-        )
+        paths = self._decisions(store, journal, coordinator, executors, metrics, crash)
         engine = self._engine(rules, store, sources, paths.live, journal, metrics)
         reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
         windows = WindowService(
-            engine,
-            default_window=s.window,
-            supersede=s.supersede,
-            plans=s.plans,
+            engine, default_window=s.window, supersede=s.supersede, plans=s.plans,
             default_plan=s.default_plan,
-        )
+        )  # fmt: skip
         notify = wiring.notify_parts(
             s, clock, store, journal, outbox, channels, slack, windows, metrics
         )
@@ -197,6 +179,27 @@ class App:
             paths.recovery, reloader, lease,
         )  # fmt: skip
         return self.parts
+
+    def _decisions(
+        self,
+        store: Store,
+        journal: Journal,
+        coordinator: Coordinator,
+        executors: Mapping[str, Executor],
+        metrics: Metrics,
+        crash: CrashPoints,
+    ) -> DecisionPaths:
+        return build_pipeline(
+            store=store,
+            journal=journal,
+            coordinator=coordinator,
+            runner=PlanRunner(executors, self.clock),
+            plans=self.settings.plans,
+            default_plan=self.settings.default_plan,
+            clock=self.clock,
+            metrics=metrics,
+            crash=crash,
+        )
 
     def _engine(
         self,
