@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from watchdog.app import App, Parts
@@ -27,9 +28,18 @@ def app_settings(tmp_path: Path, rules: str, **values: Any) -> Settings:
     return Settings(rules=[path], **values)
 
 
+def no_network(request: httpx.Request) -> httpx.Response:
+    """The default transport: a test that did not script HTTP gets a refused connection."""
+    raise httpx.ConnectError(f"no network in this test: {request.url}", request=request)
+
+
 @asynccontextmanager
 async def opened(settings: Settings, **seams: Any) -> AsyncIterator[Parts]:
-    """The app built through :meth:`App.build` with ``seams``, its store open; stopped after."""
+    """The app built through :meth:`App.build` with ``seams``, its store open; stopped after.
+
+    Outbound HTTP goes to ``seams["transport"]``, by default :func:`no_network`.
+    """
+    seams.setdefault("transport", httpx.MockTransport(no_network))
     app = App.build(settings, **seams)
     try:
         yield await app.open()
