@@ -60,7 +60,8 @@ class Seams:
 
     None means "from Settings". ``transport`` carries every outbound httpx request
     (executors, webhook/PagerDuty channels, version reads, ``http`` probes), like
-    ``httpx.MockTransport``; the mappings replace (or add) parts by name.
+    ``httpx.MockTransport``; the mappings replace (or add) parts by name. A store handed
+    in is opened but not closed: it belongs to the caller (e.g. two apps on one store).
     """
 
     store: Store | None = None
@@ -228,7 +229,8 @@ class App:
         parts = self.parts or self._build()
         if not self._opened:
             await parts.store.open()
-            self._stack.push_async_callback(parts.store.close)
+            if self.seams.store is None:  # a store handed in belongs to whoever made it
+                self._stack.push_async_callback(parts.store.close)
             self._opened = True
         return parts
 
