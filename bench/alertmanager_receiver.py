@@ -26,8 +26,9 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from watchdog.app import App, freeze_startup_heap
+from watchdog.app import App
 from watchdog.logs import configure_logging
+from watchdog.process import freeze_startup_heap
 from watchdog.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

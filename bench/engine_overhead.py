@@ -19,19 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from watchdog.actions.plan import PlanRunner
+from pydantic import SecretStr
+
+from watchdog.app import App
 from watchdog.clock import FakeClock
-from watchdog.engine import Engine, RuleBook
-from watchdog.ha.coord import SingleNode
-from watchdog.journal import Journal
 from watchdog.logs import configure_logging
 from watchdog.model import Deployment, Sample
-from watchdog.notify import NoopNotifier
-from watchdog.pipeline import build_pipeline
-from watchdog.rulefile.load import load_rules
-from watchdog.sources import SampleContext, Sources
-from watchdog.store.sqlite import SqliteStore
-from watchdog.windows import WindowService
+from watchdog.settings import Settings
+from watchdog.sources import SampleContext
 
 RULES_PER_WINDOW = 10
 
@@ -59,29 +54,17 @@ def rules_file(directory: Path) -> Path:
 
 async def measure(windows: int, rounds: int, directory: Path) -> dict[str, float]:
     clock = FakeClock()
-    store = SqliteStore(str(directory / f"bench-{windows}.db"))
-    await store.open()
-    journal = Journal(store, NoopNotifier())
-    engine = Engine(
-        store=store,
-        sources=Sources({"prometheus": InstantSource()}),
-        rules=RuleBook(load_rules([rules_file(directory)])),
-        pipeline=build_pipeline(
-            store=store,
-            journal=journal,
-            coordinator=SingleNode(),
-            runner=PlanRunner({}, clock),
-            plans={},
-            default_plan=None,
-            clock=clock,
-        ),
-        journal=journal,
-        clock=clock,
+    settings = Settings(
+        rules=[rules_file(directory)],
+        store_url=SecretStr(f"sqlite:///{directory / f'bench-{windows}.db'}"),
+        supersede=False,
     )
-    service = WindowService(engine, default_window=86400, supersede=False)
+    app = App.build(settings, clock=clock, sources={"prometheus": InstantSource()})
+    parts = await app.open()
+    engine = parts.engine
     for i in range(windows):
-        await service.open_window(
-            Deployment(f"svc{i}", "prod", "v2"), window_seconds=None, actor="bench"
+        await parts.windows.open_window(
+            Deployment(f"svc{i}", "prod", "v2"), window_seconds=86400, actor="bench"
         )
     times = []
     for _ in range(rounds):
@@ -90,7 +73,7 @@ async def measure(windows: int, rounds: int, directory: Path) -> dict[str, float
         await engine.drain()
         times.append(time.perf_counter() - started)
         clock.advance(15)
-    await store.close()
+    await app.stop()
     per_round = statistics.median(times)
     return {"per_round": per_round, "per_eval": per_round / (windows * RULES_PER_WINDOW)}
 

@@ -62,8 +62,9 @@ async def worker(
     """In the child: run the App with ``windows`` open windows for ``duration`` seconds."""
     from pydantic import SecretStr
 
-    from watchdog.app import App, freeze_startup_heap
+    from watchdog.app import App
     from watchdog.model import Deployment
+    from watchdog.process import freeze_startup_heap
     from watchdog.settings import Settings
     from watchdog.sources import Sources
 

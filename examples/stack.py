@@ -213,8 +213,13 @@ def start_prometheus(
     scrape_interval: str = "1s",
     extra_config: str = "",
     external_labels: dict[str, str] | None = None,
+    data: Path | None = None,
 ) -> Iterator[PrometheusServer]:
-    """Run the real Prometheus on a free port until the block ends; waits for /-/ready."""
+    """Run the real Prometheus on a free port until the block ends; waits for /-/ready.
+
+    ``data`` is the TSDB directory (e.g. blocks written by ``promtool tsdb
+    create-blocks-from openmetrics``); by default a fresh one in the server's home.
+    """
     binary = find_binary("prometheus")
     port = free_port()
     home = tmp_path / f"prometheus-{port}"
@@ -224,7 +229,7 @@ def start_prometheus(
     argv = [
         binary,
         f"--config.file={config}",
-        f"--storage.tsdb.path={home / 'data'}",
+        f"--storage.tsdb.path={data or home / 'data'}",
         f"--web.listen-address=127.0.0.1:{port}",
         "--web.enable-lifecycle",
         "--log.level=warn",

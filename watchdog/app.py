@@ -1,20 +1,21 @@
 """The composition root: builds every part from Settings and owns their lifetimes.
 
-Nothing else in the package reads settings or constructs transports; tests build an
-:class:`App` with their own Settings (and a fake clock where they need one).
+Nothing else in the package reads settings or constructs transports. Building is
+separate from starting: :meth:`App.build` assembles the parts (no I/O), with
+:class:`Seams` letting a test swap what crosses the process boundary (the store, the
+HTTP transport, sources, executors, channels) for fakes; :meth:`App.open` opens the
+store; :meth:`App.start` also listens, starts background work and the scheduler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
-import signal
 from asyncio import Task
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import structlog
@@ -23,36 +24,51 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
 from watchdog import wiring
+from watchdog.actions.base import Executor
 from watchdog.actions.plan import PlanRunner
 from watchdog.clock import Clock, SystemClock
 from watchdog.crashpoints import CrashPoints
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
-from watchdog.escalation import Escalator
+from watchdog.ha.coord import Coordinator
 from watchdog.ha.recovery import Recovery
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
-from watchdog.logs import configure_logging
 from watchdog.metrics import Metrics
-from watchdog.notify import FanoutNotifier, LogNotifier
+from watchdog.notify.channel import Channel
 from watchdog.notify.outbox import Outbox
-from watchdog.pipeline import build_pipeline
+from watchdog.pipeline import Pipeline
+from watchdog.pipeline.build import DecisionPaths, build_pipeline
 from watchdog.reload import ReloadResult, RuleReloader
 from watchdog.settings import Settings
+from watchdog.sources import Source, Sources
 from watchdog.store import open_store
 from watchdog.store.base import Store
-from watchdog.web.alertmanager import (
-    RECEIVER_PATH,
-    Receiver,
-    add_alertmanager_routes,
-)
-from watchdog.web.reload import add_reload_routes
-from watchdog.web.server import build_web_app
-from watchdog.web.status import STATUS_PATHS, add_status_routes
+from watchdog.web import root
 from watchdog.windows import WindowService
+
+if TYPE_CHECKING:
+    from watchdog.ha.lease import RedisLease  # imported only where configured (wiring)
 
 log = structlog.get_logger("watchdog.app")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What a test (or an embedder) may put in place of what Settings would build.
+
+    None means "from Settings". ``transport`` carries every outbound httpx request
+    (executors, webhook/PagerDuty channels, version reads, ``http`` probes), like
+    ``httpx.MockTransport``; the mappings replace (or add) parts by name. A store handed
+    in is opened but not closed: it belongs to the caller (e.g. two apps on one store).
+    """
+
+    store: Store | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    sources: Mapping[str, Source] | None = None
+    executors: Mapping[str, Executor] | None = None
+    channels: Mapping[str, Channel] | None = None
 
 
 @dataclass
@@ -64,67 +80,137 @@ class Parts:
     windows: WindowService
     registry: CollectorRegistry
     web_app: web.Application
-    detector: DeployDetector | None = None
-    notify: wiring.NotifyParts | None = None
+    detector: DeployDetector | None
+    notify: wiring.NotifyParts
+    journal: Journal
+    metrics: Metrics
+    recovery: Recovery
+    reloader: RuleReloader
+    lease: RedisLease | None
 
 
 class App:
-    """The running service: store, sources, engine, scheduler and HTTP server."""
+    """The service: built from Settings (:meth:`build`), then opened or started."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, seams: Seams | None = None
+    ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        self.seams = seams or Seams()
         self._stack = AsyncExitStack()
         self._scheduler: AsyncIOScheduler | None = None
+        self._opened = False
         self.parts: Parts | None = None
         self.port: int | None = None
         self.recovered: asyncio.Task[int] | None = None  # unfinished rollbacks resumed
-        self.reloader: RuleReloader | None = None
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sources: Mapping[str, Source] | None = None,
+        executors: Mapping[str, Executor] | None = None,
+        channels: Mapping[str, Channel] | None = None,
+    ) -> App:
+        """Assemble every part (no I/O yet); the keyword seams replace what Settings builds."""
+        app = cls(
+            settings, clock=clock, seams=Seams(store, transport, sources, executors, channels)
+        )
+        app._build()
+        return app
 
     @property
     def url(self) -> str:
         """Where the HTTP server listens."""
         return f"http://{self.settings.listen_host}:{self.port}"
 
-    async def start(self, *, schedule: bool = True) -> Parts:
-        """Build every part, open the store, start listening and (optionally) ticking."""
-        s = self.settings
-        rules = RuleBook(wiring.checked_rules(s))
-        store = open_store(s.store_url.get_secret_value())
-        await store.open()
-        self._stack.push_async_callback(store.close)
-        sources = wiring.sources(s, store)
-        self._stack.push_async_callback(sources.close)
-        client = httpx.AsyncClient()
+    def _client(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=self.seams.transport)
         self._stack.push_async_callback(client.aclose)
+        return client
+
+    def _build(self) -> Parts:
+        s, clock, seams = self.settings, self.clock, self.seams
+        rules = RuleBook(wiring.checked_rules(s))  # first: a bad file builds nothing
+        store = seams.store or open_store(s.store_url.get_secret_value())
+        client = self._client()
+        probes = self._client() if seams.transport is not None else None
+        sources = wiring.sources(s, store, probes, seams.sources)
+        self._stack.push_async_callback(sources.close)
         versions = wiring.version_reader(s, client)
-        executors = wiring.executors(s, client, versions, self.clock)
-        registry = CollectorRegistry()
-        metrics = Metrics(registry)
-        channels, slack = wiring.channels(s, store, client, self.clock)
+        executors = {**wiring.executors(s, client, versions, clock), **(seams.executors or {})}
+        metrics = Metrics(CollectorRegistry())
         crash = CrashPoints(s.test_crash_at)
         if crash.armed:
             log.warning(
                 "TEST ONLY crash point armed: this process will kill itself", at=s.test_crash_at
             )
-        channels = crash.wrap(channels)
-        outbox = Outbox(store, channels, s.notify.routes, self.clock)
-        journal = Journal(store, FanoutNotifier([LogNotifier()], metrics=metrics), outbox=outbox)
-        coordinator, lease = wiring.coordinator(s, metrics, lambda: self._recover_soon(recovery))
-        pipeline = build_pipeline(
+        built, slack = wiring.channels(s, store, client, clock)
+        channels = crash.wrap({**built, **(seams.channels or {})})
+        outbox = Outbox(store, channels, s.notify.routes, clock)
+        journal = Journal(store, outbox)
+        coordinator, lease = wiring.coordinator(s, metrics, self._recover_soon)
+        paths = self._decisions(store, journal, coordinator, executors, metrics, crash)
+        engine = self._engine(rules, store, sources, paths.live, journal, metrics)
+        reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
+        windows = WindowService(
+            engine, default_window=s.window, supersede=s.supersede, plans=s.plans,
+            default_plan=s.default_plan,
+        )  # fmt: skip
+        notify = wiring.notify_parts(
+            s, clock, store, journal, outbox, channels, slack, windows, metrics
+        )
+        if notify.interactions is not None:
+            self._stack.push_async_callback(notify.interactions.drain)
+        metrics.rules_loaded(len(engine.rules.current), ok=True)
+        metrics.watch_windows(engine.open_windows)
+        detector = wiring.detector(s, clock, versions, windows, store, metrics)
+        receiver = root.receiver(s, AlertInbox(store, engine, clock))
+        web_app = root.web_app(
+            s, windows, metrics.registry, receiver, notify.interactions, clock, self._ready,
+            self.reload,
+        )  # fmt: skip
+        self.parts = Parts(
+            store, engine, windows, metrics.registry, web_app, detector, notify, journal, metrics,
+            paths.recovery, reloader, lease,
+        )  # fmt: skip
+        return self.parts
+
+    def _decisions(
+        self,
+        store: Store,
+        journal: Journal,
+        coordinator: Coordinator,
+        executors: Mapping[str, Executor],
+        metrics: Metrics,
+        crash: CrashPoints,
+    ) -> DecisionPaths:
+        return build_pipeline(
             store=store,
             journal=journal,
             coordinator=coordinator,
             runner=PlanRunner(executors, self.clock),
-            plans=s.plans,
-            default_plan=s.default_plan,
+            plans=self.settings.plans,
+            default_plan=self.settings.default_plan,
             clock=self.clock,
             metrics=metrics,
             crash=crash,
         )
-        recovery = Recovery.of(
-            pipeline, store=store, journal=journal, coordinator=coordinator, clock=self.clock
-        )
+
+    def _engine(
+        self,
+        rules: RuleBook,
+        store: Store,
+        sources: Sources,
+        pipeline: Pipeline,
+        journal: Journal,
+        metrics: Metrics,
+    ) -> Engine:
         engine = Engine(
             store=store,
             sources=sources,
@@ -133,79 +219,46 @@ class App:
             journal=journal,
             clock=self.clock,
             metrics=metrics,
-            blind_after=s.notify.blind_after,
+            blind_after=self.settings.notify.blind_after,
         )
         self._stack.push_async_callback(engine.drain)
-        self.reloader = RuleReloader(partial(wiring.checked_rules, s), rules, engine, metrics)
-        windows = WindowService(
-            engine,
-            default_window=s.window,
-            supersede=s.supersede,
-            plans=s.plans,
-            default_plan=s.default_plan,
-        )
-        notify = wiring.notify_parts(
-            s, self.clock, store, journal, outbox, channels, slack, windows
-        )
-        if notify.interactions is not None:
-            self._stack.push_async_callback(notify.interactions.drain)
-        metrics.rules_loaded(len(rules.current), ok=True)
-        metrics.watch_windows(engine.open_windows)
-        detector = wiring.detector(s, self.clock, versions, windows, store, metrics)
-        receiver = wiring.receiver(s, AlertInbox(store, engine, self.clock))
-        web_app = build_web_app(
-            windows,
-            api_token=s.api_token.get_secret_value() if s.api_token else None,
-            base_url=s.base_url,
-            max_body_bytes=s.max_body_bytes,
-            registry=registry,
-            ready=self._ready,
-            clock=self.clock.now,
-            extra_routes=lambda app: self._extra_routes(app, windows, receiver, notify),
-            open_paths=[
-                *STATUS_PATHS,
-                *([RECEIVER_PATH] if receiver.auth.configured else []),
-                *([notify.interactions.path] if notify.interactions else []),
-            ],
-            body_limits={RECEIVER_PATH: s.alertmanager_max_body_bytes},
-        )
-        self.parts = Parts(store, engine, windows, registry, web_app, detector, notify)
-        await self._listen(web_app)
-        self._background(notify.worker.run(), "delivery", cancel=True)
-        # A resumed plan may take minutes: in the background, and stop() waits for it.
-        self._recover_soon(recovery)
-        if lease is not None:
-            self._stack.push_async_callback(lease.close)
-            self._background(lease.run(), "lease", cancel=True)
-        if schedule:
-            self._schedule(engine, detector, notify.escalator)
-        log.info("watchdog started", url=self.url, rules=len(rules.current), tick=s.tick)
-        return self.parts
+        return engine
 
-    def _extra_routes(
-        self,
-        app: web.Application,
-        windows: WindowService,
-        receiver: Receiver,
-        notify: wiring.NotifyParts,
-    ) -> None:
-        add_status_routes(
-            app, windows, auth=wiring.status_auth(self.settings), clock=self.clock.now
-        )
-        add_alertmanager_routes(app, receiver)
-        add_reload_routes(app, self.reload)
-        if notify.interactions is not None:
-            notify.interactions.add_routes(app)
+    async def open(self) -> Parts:
+        """Build (if not yet built) and open the store: ready to drive by hand (tests)."""
+        parts = self.parts or self._build()
+        if not self._opened:
+            await parts.store.open()
+            if self.seams.store is None:  # a store handed in belongs to whoever made it
+                self._stack.push_async_callback(parts.store.close)
+            self._opened = True
+        return parts
+
+    async def start(self, *, schedule: bool = True) -> Parts:
+        """Open, listen, deliver, recover, lead, and (optionally) tick."""
+        parts = await self.open()
+        await self._listen(parts.web_app)
+        self._background(parts.notify.worker.run(), "delivery", cancel=True)
+        self._recover_soon()  # a resumed plan may take minutes: stop() waits for it
+        if parts.lease is not None:
+            self._stack.push_async_callback(parts.lease.close)
+            self._background(parts.lease.run(), "lease", cancel=True)
+        if schedule:
+            self._schedule(parts)
+        rules = len(parts.engine.rules.current)
+        log.info("watchdog started", url=self.url, rules=rules, tick=self.settings.tick)
+        return parts
 
     async def reload(self) -> ReloadResult:
         """Re-read the rule files (SIGHUP, ``POST /-/reload``); a bad file changes nothing."""
-        if self.reloader is None:
+        if self.parts is None:
             return ReloadResult(ok=False, rules=0, errors=["not started"])
-        return await self.reloader.reload()
+        return await self.parts.reloader.reload()
 
-    def _recover_soon(self, recovery: Recovery) -> None:
+    def _recover_soon(self) -> None:
         # At start and on each new lease: only a leader resumes (Recovery checks).
-        self.recovered = self._background(recovery.run(), "recovery", cancel=False)
+        if self.parts is not None:
+            self.recovered = self._background(self.parts.recovery.run(), "recovery", cancel=False)
 
     def _background(self, coro: Coroutine[Any, Any, T], name: str, *, cancel: bool) -> Task[T]:
         task = asyncio.create_task(coro, name=name)
@@ -227,34 +280,17 @@ class App:
         sockets = getattr(site._server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.listen_port
 
-    def _schedule(
-        self,
-        engine: Engine,
-        detector: DeployDetector | None = None,
-        escalator: Escalator | None = None,
-    ) -> None:
+    def _schedule(self, parts: Parts) -> None:
         # APScheduler only calls tick()-like methods; each part decides what is due.
-        jobs: dict[str, Callable[[], Awaitable[object]]] = {"tick": engine.tick}
-        if detector is not None:  # each watched service has its own interval
-            jobs["detect"] = detector.tick
-        if escalator is not None:
-            jobs["escalate"] = escalator.check
-        scheduler = AsyncIOScheduler()
-        for job_id, call in jobs.items():
-            scheduler.add_job(
-                call,
-                "interval",
-                seconds=self.settings.tick,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-                id=job_id,
-            )
-        scheduler.start()
-        self._scheduler = scheduler
+        jobs: dict[str, Callable[[], Awaitable[object]]] = {"tick": parts.engine.tick}
+        if parts.detector is not None:  # each watched service has its own interval
+            jobs["detect"] = parts.detector.tick
+        if parts.notify.escalator is not None:
+            jobs["escalate"] = parts.notify.escalator.check
+        self._scheduler = wiring.scheduler(jobs, self.settings.tick)
 
     async def _ready(self) -> bool:
-        return self.parts is not None
+        return self.port is not None
 
     async def stop(self) -> None:
         """Stop ticking, finish what is in flight, close everything in reverse order."""
@@ -263,43 +299,3 @@ class App:
             self._scheduler = None
         await self._stack.aclose()
         log.info("watchdog stopped")
-
-
-def freeze_startup_heap() -> None:
-    """Exclude everything built at startup from the garbage collector's full passes.
-
-    Otherwise each full collection walks every long-lived object (schemas, routes,
-    libraries) and stalls the event loop for tens of milliseconds: the receiver's p99
-    on 500-alert deliveries triples (bench/alertmanager_receiver.py).
-    """
-    gc.collect()
-    gc.freeze()
-
-
-async def serve(settings: Settings) -> None:
-    """Run until SIGINT or SIGTERM."""
-    app = App(settings)
-    await app.start()
-    freeze_startup_heap()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    reloads: set[asyncio.Task[ReloadResult]] = set()
-
-    def reload() -> None:
-        task = asyncio.create_task(app.reload())
-        reloads.add(task)  # keep a reference until it is done
-        task.add_done_callback(reloads.discard)
-
-    loop.add_signal_handler(signal.SIGHUP, reload)
-    try:
-        await stop.wait()
-    finally:
-        await app.stop()
-
-
-def run_server(settings: Settings) -> None:
-    """Blocking entry point used by ``watchdog serve``."""
-    configure_logging(settings.log_level, settings.log_format, settings.secrets())
-    asyncio.run(serve(settings))

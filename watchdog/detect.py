@@ -29,7 +29,7 @@ from watchdog.clock import Clock
 from watchdog.errors import WatchdogError
 from watchdog.metrics import Metrics
 from watchdog.model import Deployment, Window, WindowPhase
-from watchdog.store.base import Store
+from watchdog.store.base import WindowStore
 from watchdog.versions import VersionReader, WatchedService
 from watchdog.windows import WindowService
 
@@ -50,7 +50,7 @@ class DeployDetector:
         *,
         reader: VersionReader,
         windows: WindowService,
-        store: Store,
+        store: WindowStore,
         clock: Clock,
         metrics: Metrics | None = None,
     ) -> None:

@@ -13,7 +13,7 @@ import functools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -35,7 +35,7 @@ from watchdog.model import (
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import SampleContext, Sources
-from watchdog.store.base import RulePoint, Store
+from watchdog.store.base import EventStore, RulePoint, RuleStateStore, WindowStore
 from watchdog.wording import describe, graph_query, jsonable, rule_summary
 
 log = structlog.get_logger("watchdog.engine")
@@ -53,6 +53,10 @@ _TRANSITIONS = {
 }
 
 
+class EngineStore(WindowStore, RuleStateStore, EventStore, Protocol):
+    """What the engine (and the window service and milestones through it) use."""
+
+
 @dataclass
 class RuleBook:
     """The rule set in force; replaced whole on reload (build-then-swap)."""
@@ -66,7 +70,7 @@ class Engine:
     def __init__(
         self,
         *,
-        store: Store,
+        store: EngineStore,
         sources: Sources,
         rules: RuleBook,
         pipeline: Pipeline,
@@ -87,6 +91,7 @@ class Engine:
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
         self.milestones = Milestones(store, journal)
+        self.ticks = 0  # completed ticks: what tests and diagnostics wait on, not the clock
         self._decisions: set[asyncio.Task[Any]] = set()
         self._open: dict[str, int] = {}
 
@@ -105,6 +110,7 @@ class Engine:
             await self._load_states(window.id)
             for rule in self.rules.current.rules:
                 self._start_if_due(window, rule, now)
+        self.ticks += 1
 
     def open_windows(self) -> dict[str, int]:
         """Windows still watched, by phase, as the last tick saw them (for /metrics)."""

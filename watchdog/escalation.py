@@ -8,10 +8,12 @@ PagerDuty (a trigger) and to Slack (a second mention of the on-call people).
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from watchdog.clock import Clock
 from watchdog.journal import Journal
 from watchdog.model import EVALUATING_PHASES, Event, EventKind, WindowPhase
-from watchdog.store.base import Store
+from watchdog.store.base import EventStore, WindowStore
 
 WATCHED = EVALUATING_PHASES | {WindowPhase.ROLLING_BACK}
 _CALMING = frozenset({EventKind.ACKNOWLEDGED, EventKind.ESCALATED})
@@ -23,10 +25,16 @@ def _alarm(event: Event) -> bool:
     return event.kind is EventKind.RULE_FIRING and event.data.get("severity") == "critical"
 
 
+class EscalationStore(EventStore, WindowStore, Protocol):
+    """What escalation reads: open windows and their new journal events."""
+
+
 class Escalator:
     """Journals ``escalated`` once per window whose alarm went unacknowledged."""
 
-    def __init__(self, store: Store, journal: Journal, clock: Clock, after: float) -> None:
+    def __init__(
+        self, store: EscalationStore, journal: Journal, clock: Clock, after: float
+    ) -> None:
         self._store = store
         self._journal = journal
         self._clock = clock

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from watchdog.alerts import Alert, AlertStatus
 from watchdog.clock import Clock
@@ -18,9 +19,13 @@ from watchdog.engine import Engine
 from watchdog.model import EVALUATING_PHASES, Window
 from watchdog.rulefile.schema import AlertmanagerRule
 from watchdog.sources.alertmanager import rule_match
-from watchdog.store.base import Store
+from watchdog.store.base import AlertStore, WindowStore
 
 Index = dict[str, dict[str, list[Alert]]]  # label name -> label value -> alerts
+
+
+class InboxStore(AlertStore, WindowStore, Protocol):
+    """What the inbox uses: alerts recorded, open windows to wake."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class Receipt:
 class AlertInbox:
     """Records alert batches and triggers evaluation of the windows they match."""
 
-    def __init__(self, store: Store, engine: Engine, clock: Clock) -> None:
+    def __init__(self, store: InboxStore, engine: Engine, clock: Clock) -> None:
         self.store = store
         self._engine = engine
         self._clock = clock

@@ -1,33 +1,38 @@
-"""The journal: every event is appended to the store, then handed to the notifier.
+"""The journal: every event is appended to the store, logged, then handed to the outbox.
 
-With an outbox, an event to tell is stored in the outbox right after the journal write
-(a local insert; the delivery worker sends it later), so a slow or failing channel can
-never delay evaluation or a rollback and nothing is lost across restarts. The notifier
-(the log) runs in a background task. The store write comes first, so nothing told is
-unrecorded.
+An event to tell is stored in the outbox right after the journal write (a local insert;
+the delivery worker sends it later), so a slow or failing channel can never delay
+evaluation or a rollback and nothing is lost across restarts. The store write comes
+first, so nothing told is unrecorded.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import structlog
 
 from watchdog.model import Event, EventKind, Window
-from watchdog.notify.base import Notifier
-from watchdog.store.base import Store
+from watchdog.store.base import EventStore
 
 log = structlog.get_logger("watchdog.journal")
 
 
-class Journal:
-    """Appends events and tells people about them."""
+class Teller(Protocol):
+    """Where told events go (the outbox): stores them for delivery, never sends inline."""
 
-    def __init__(self, store: Store, notifier: Notifier, outbox: Notifier | None = None) -> None:
+    async def enqueue(self, event: Event, window: Window) -> None:
+        """Store ``event`` for every channel that takes it."""
+        ...
+
+
+class Journal:
+    """Appends events and hands those worth telling to the outbox."""
+
+    def __init__(self, store: EventStore, outbox: Teller | None = None) -> None:
         self._store = store
-        self._notifier = notifier
         self._outbox = outbox
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -42,7 +47,7 @@ class Journal:
         data: Mapping[str, Any] | None = None,
         notify: bool = True,
     ) -> Event:
-        """Append an event to the window's journal (and notify unless told not to)."""
+        """Append an event to the window's journal (and tell people unless told not to)."""
         event = await self._store.append_event(
             Event(window.id, at, kind, message, rule=rule, data=dict(data or {}))
         )
@@ -56,29 +61,24 @@ class Journal:
         )
         if notify:
             await self._enqueue(event, window)
-            self._background(self._notifier.notify(event, window))
         return event
 
     async def _enqueue(self, event: Event, window: Window) -> None:
         if self._outbox is None:
             return
         try:
-            await self._outbox.notify(event, window)
+            await self._outbox.enqueue(event, window)
         except Exception:
             # Telling people must never break evaluation or a rollback.
             log.exception("could not store the notification", window=window.id)
 
     def notify(self, event: Event, window: Window) -> None:
-        """Hand an event to the outbox and the notifier without waiting for them."""
-        self._background(self._enqueue(event, window))
-        self._background(self._notifier.notify(event, window))
-
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+        """Hand an already journaled event to the outbox without waiting."""
+        task = asyncio.create_task(self._enqueue(event, window))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
-        """Wait for notifications in flight (tests, shutdown)."""
+        """Wait for hand-overs in flight (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)

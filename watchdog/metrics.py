@@ -20,7 +20,7 @@ PhaseCounts = Callable[[], Mapping[str, int]]
 
 
 class Metrics:
-    """Counters, gauges and histograms the engine, pipeline and notifiers update."""
+    """Counters, gauges and histograms the engine, pipeline and delivery worker update."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -58,14 +58,8 @@ class Metrics:
         )
         self.notifications = Counter(
             "watchdog_notifications_total",
-            "Notification deliveries attempted, by channel.",
-            ["channel"],
-            registry=registry,
-        )
-        self.notification_failures = Counter(
-            "watchdog_notification_failures_total",
-            "Notification deliveries that failed, by channel.",
-            ["channel"],
+            "Notification delivery attempts by channel and result (sent, retry, failed).",
+            ["channel", "result"],
             registry=registry,
         )
         self.reload_ok = Gauge(
@@ -94,11 +88,9 @@ class Metrics:
         """Count a finished rollback (``result`` is the window's terminal phase)."""
         self.rollbacks.labels(service, result).inc()
 
-    def notification(self, channel: str, *, ok: bool) -> None:
-        """The hook for notifier channels: call once per delivery attempt."""
-        self.notifications.labels(channel).inc()
-        if not ok:
-            self.notification_failures.labels(channel).inc()
+    def notification(self, channel: str, result: str) -> None:
+        """Count one delivery attempt: ``sent``, ``retry`` (transient) or ``failed`` (for good)."""
+        self.notifications.labels(channel, result).inc()
 
     def set_leader(self, leading: bool) -> None:
         """Record whether this replica leads."""

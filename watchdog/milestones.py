@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 from watchdog.journal import Journal
 from watchdog.model import EVALUATING_PHASES, EventKind, RuleState, Verdict, Window, WindowPhase
-from watchdog.store.base import Store
+from watchdog.store.base import EventStore, WindowStore
 from watchdog.wording import jsonable
 
 States = Callable[[str], Awaitable[Mapping[str, RuleState]]]
 
 
+class MilestoneStore(EventStore, WindowStore, Protocol):
+    """What milestones use: the journal (said once?) and the phase (passed)."""
+
+
 class Milestones:
     """Journals the midpoint and the pass of windows (the engine's tick asks)."""
 
-    def __init__(self, store: Store, journal: Journal) -> None:
+    def __init__(self, store: MilestoneStore, journal: Journal) -> None:
         self._store = store
         self._journal = journal
         self._midpoints: set[str] = set()  # windows whose midpoint is already told

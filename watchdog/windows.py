@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 
 import structlog
 
-from watchdog.actions.spec import Plan
+from watchdog.actions.spec import Plan, plan_for
 from watchdog.engine import Engine
 from watchdog.errors import Conflict, NotFound
 from watchdog.model import (
@@ -259,7 +259,7 @@ class WindowService:
     async def needs_approval(self, window_id: str) -> bool:
         """True when rolling this window back takes an approver (approve rule, risky plan)."""
         window = await self._get(window_id)
-        plan = self._plans.get(window.deployment.plan or self._default_plan or "")
+        _, plan = plan_for(window.deployment, self._plans, self._default_plan)
         risky = plan is not None and plan.data_loss_risk
         return risky or window.phase is WindowPhase.AWAITING_APPROVAL
 

@@ -8,12 +8,12 @@ megabytes of idle RSS (bench/footprint.py) that a plain Prometheus setup never u
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
-from pydantic import SecretStr
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from watchdog.actions.alembic import AlembicExecutor
 from watchdog.actions.base import Executor
@@ -28,7 +28,6 @@ from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
 from watchdog.ha.coord import Coordinator, SingleNode
-from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
@@ -47,8 +46,6 @@ from watchdog.sources.log import LogSource
 from watchdog.sources.prometheus import PrometheusSource
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
-from watchdog.web.alertmanager import Receiver, ReceiverAuth
-from watchdog.web.status import StatusAuth
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -66,23 +63,6 @@ class NotifyParts:
     channels: dict[str, Channel]
     interactions: SlackInteractions | None
     escalator: Escalator | None
-
-
-def status_auth(s: Settings) -> StatusAuth:
-    """Who may look at the status page: API token, read-only token, or public."""
-    tokens = [t.get_secret_value().encode() for t in (s.api_token, s.status_token) if t]
-    secure = s.base_url.startswith("https://")
-    return StatusAuth(tuple(tokens), public=s.status_public, secure_cookie=secure)
-
-
-def receiver(s: Settings, inbox: AlertInbox) -> Receiver:
-    """The Alertmanager webhook receiver with the credentials Alertmanager sends."""
-    auth = ReceiverAuth(
-        token=_secret_bytes(s.alertmanager_token),
-        username=s.alertmanager_username.encode() if s.alertmanager_username else None,
-        password=_secret_bytes(s.alertmanager_password),
-    )
-    return Receiver(inbox, auth, max_inflight=s.alertmanager_max_inflight)
 
 
 def channels(
@@ -129,13 +109,21 @@ def notify_parts(
     channels: dict[str, Channel],
     slack: SlackChannel | None,
     windows: WindowService,
+    metrics: Metrics,
 ) -> NotifyParts:
     """Delivery worker, Slack interactions and escalation around the outbox."""
     n = s.notify
     backoff = Backoff(n.timeout, n.backoff, n.backoff_max, n.max_attempts)
     report = journal_report(journal, clock)
     worker = DeliveryWorker(
-        store, channels, clock, report, backoff=backoff, wake=outbox.wake, poll=n.poll
+        store,
+        channels,
+        clock,
+        report,
+        backoff=backoff,
+        wake=outbox.wake,
+        poll=n.poll,
+        metrics=metrics,
     )
     interactions = None
     if n.slack_signing_secret is not None and slack is not None:
@@ -150,8 +138,17 @@ def notify_parts(
     return NotifyParts(outbox, worker, channels, interactions, escalator)
 
 
-def sources(s: Settings, store: Store) -> Sources:
-    """Every source kind, with its transports and targets from Settings."""
+def sources(
+    s: Settings,
+    store: Store,
+    probe_client: httpx.AsyncClient | None = None,
+    overrides: Mapping[str, Source] | None = None,
+) -> Sources:
+    """Every source kind, with its transports and targets from Settings.
+
+    ``probe_client`` carries the ``http`` probes (their own pool: a hanging watched
+    service must not starve a rollback's requests); ``overrides`` replace kinds by name.
+    """
     token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
     prometheus = PrometheusSource(
         s.prometheus_url,
@@ -162,7 +159,7 @@ def sources(s: Settings, store: Store) -> Sources:
     )
     kinds: dict[str, Source] = {
         "prometheus": prometheus,
-        "http": HttpSource(),
+        "http": HttpSource(probe_client),
         "log": LogSource(),
         "alertmanager": AlertmanagerSource(store),
     }
@@ -177,7 +174,7 @@ def sources(s: Settings, store: Store) -> Sources:
         from watchdog.sources.redis import RedisSource
 
         kinds["redis"] = RedisSource({k: v.get_secret_value() for k, v in s.redis_targets.items()})
-    return Sources(kinds)
+    return Sources({**kinds, **(overrides or {})})
 
 
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
@@ -267,5 +264,18 @@ def check_targets(rules: RuleSet, settings: Settings) -> None:
         raise ConfigError(problems)
 
 
-def _secret_bytes(secret: SecretStr | None) -> bytes | None:
-    return None if secret is None else secret.get_secret_value().encode()
+def scheduler(jobs: Mapping[str, Callable[[], Awaitable[object]]], tick: float) -> AsyncIOScheduler:
+    """APScheduler, started, calling each job every ``tick`` seconds, never two at once."""
+    scheduler = AsyncIOScheduler()
+    for job_id, call in jobs.items():
+        scheduler.add_job(
+            call,
+            "interval",
+            seconds=tick,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id=job_id,
+        )
+    scheduler.start()
+    return scheduler

@@ -122,6 +122,29 @@ async def wait_for(
         await asyncio.sleep(0.2)
 
 
+async def until(check: Callable[[], bool], timeout: float) -> bool:
+    """Poll a condition on the running app until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return check()
+
+
+async def ticks_pass(app: App, count: int, timeout: float = 30) -> None:
+    """Wait for ``count`` more completed engine ticks, then for what they started."""
+    assert app.parts is not None
+    engine = app.parts.engine
+    target = engine.ticks + count
+    assert await until(lambda: engine.ticks >= target, timeout), "the engine stopped ticking"
+    await engine.drain()
+
+
+def evaluations(app: App, rule: str, verdict: str) -> float:
+    assert app.parts is not None
+    labels = {"rule": rule, "verdict": verdict}
+    return app.parts.registry.get_sample_value("watchdog_rule_evaluations_total", labels) or 0.0
+
+
 def calls_for(demo: DemoApp, window_id: str) -> list[dict[str, Any]]:
     """Rollback calls this window made (the executor sends Idempotency-Key: WINDOW:STEP)."""
     calls = demo.rollback_calls()
@@ -161,9 +184,14 @@ async def test_spike_rolls_back_exactly_once(
     stack.demo.set_fault(error_ratio=0.4)
     detail = await wait_for(app, window["id"], lambda d: d["window"]["phase"] == "rolled_back", 40)
     assert detail["window"]["phase"] == "rolled_back", detail["events"]
-    # the app is healed by the rollback; keep ticking and re-inject the fault: no second call
+    # the app is healed by the rollback; re-inject the fault, wait until Prometheus sees
+    # it again, then for more ticks than a firing takes (interval 1s + for 2s): no second call
     stack.demo.set_fault(error_ratio=0.4)
-    await asyncio.sleep(4)
+    ratio = f'sum(rate(http_requests_total{{service="{stack.demo.service}",status=~"5.."}}[5s]))'
+    await asyncio.to_thread(
+        wait_for_query, stack.prom_url, ratio, lambda v: bool(v and v[0] > 0), 30
+    )
+    await ticks_pass(app, 20)
     calls = calls_for(stack.demo, window["id"])
     assert len(calls) == 1
     assert calls[0]["body"] == {"version": "v1"}
@@ -187,7 +215,10 @@ async def test_prometheus_stopped_mid_window_is_inconclusive_never_a_rollback(
         detail = await wait_for(
             app, window["id"], lambda d: d["rules"][0]["verdict"] == "inconclusive", 15
         )
-        await asyncio.sleep(4)  # many more polls of the dead Prometheus
+        # many more polls of the dead Prometheus, each judged inconclusive, never firing
+        polls = evaluations(app, "http-5xx-ratio", "inconclusive") + 4
+        assert await until(lambda: evaluations(app, "http-5xx-ratio", "inconclusive") >= polls, 30)
+        await ticks_pass(app, 1)
         detail = (await api(app, "GET", f"/api/v1/deployments/{window['id']}")).json()
     rule = detail["rules"][0]
     assert rule["verdict"] == "inconclusive" and "error" in rule["reason"]

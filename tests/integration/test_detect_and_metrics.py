@@ -96,13 +96,37 @@ async def until(check: Callable[[], Any], timeout: float) -> Any:
         await asyncio.sleep(0.2)
 
 
+class CountingTransport(httpx.AsyncBaseTransport):
+    """The real HTTP transport, counting the watchdog's requests by path (the seam
+    App.build offers), so the test waits for detector reads instead of sleeping."""
+
+    def __init__(self) -> None:
+        self._real = httpx.AsyncHTTPTransport()
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await self._real.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._real.aclose()
+
+    async def reads_after(self, seen: int, more: int) -> bool:
+        """Wait until ``more`` version reads followed the first ``seen``."""
+        return bool(await until(lambda: self._reads(seen + more), 10))
+
+    async def _reads(self, wanted: int) -> bool:
+        return self.paths.count("/state") >= wanted
+
+
 async def test_version_flip_opens_a_window_and_our_rollback_does_not(tmp_path: Path) -> None:
+    transport = CountingTransport()
     with start_demo_app(tmp_path, service="shop", rps=5, version="v1") as demo:
-        app = App(settings(tmp_path, demo))
+        app = App.build(settings(tmp_path, demo), transport=transport)
         await app.start()
         try:
             with start_prometheus(tmp_path, [f"127.0.0.1:{app.port}"], "1s") as prom:
-                await asyncio.sleep(1.0)  # a few detector reads of v1: the baseline
+                assert await transport.reads_after(0, 3)  # detector reads of v1: the baseline
                 assert await windows_of(app, "shop") == []
                 # "deploy" v2: the demo app's /rollback endpoint sets the version it serves
                 httpx.post(
@@ -127,7 +151,8 @@ async def test_version_flip_opens_a_window_and_our_rollback_does_not(tmp_path: P
 
                 assert await until(rolled_back, 20)
                 assert demo.state()["version"] == "v1"
-                await asyncio.sleep(1.5)  # several more detector reads after the flip back
+                # verify has seen v1: every read from here is the detector's, of v1 again
+                assert await transport.reads_after(transport.paths.count("/state"), 5)
                 assert len(await windows_of(app, "shop")) == 1
 
                 # The App answers scrapes on this event loop: poll Prometheus from a thread.

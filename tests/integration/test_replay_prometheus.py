@@ -1,15 +1,19 @@
 """Replay against a real Prometheus holding a history whose fault schedule we wrote.
 
-The demo app is healthy, then serves 40 % errors from a known instant, then is healed.
-Prometheus itself says (at 100 ms resolution) when the 5xx ratio first crossed 5 %;
-the replay must report firing at that moment within one rule interval, nothing on the
-healthy stretch, and the `for` delay on top for a rule that has one.
+The history is written as OpenMetrics and loaded with ``promtool tsdb
+create-blocks-from openmetrics`` (no waiting for scrapes): a service at 10 requests a
+second, healthy for a minute, then 40 % errors for 30 s from a known instant, then
+healed. Prometheus itself says (at 100 ms resolution) when the 5xx ratio first crossed
+5 %; the replay must report firing at that moment within one rule interval, nothing on
+the healthy stretch, and the `for` delay on top for a rule that has one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from examples.stack import start_demo_app, start_prometheus, wait_for_query
+from examples.stack import start_prometheus
 from watchdog import cli
 from watchdog.model import Deployment
 from watchdog.replay import Replayer, ReplayResult
@@ -78,24 +82,38 @@ def first_breach(prom_url: str, start: float, end: float) -> float:
     return asyncio.run(scan())
 
 
+HEALTHY, FAULTY, HEALED = 60, 30, 30  # seconds of each stretch, one sample a second
+
+
+def history(t0: int) -> str:
+    """The counters as OpenMetrics: 10 requests a second, 4 of them 5xx while faulty."""
+    ok = errors = 0
+    lines: dict[str, list[str]] = {"200": [], "500": []}
+    for k in range(HEALTHY + FAULTY + HEALED + 1):
+        for status, value in (("200", ok), ("500", errors)):
+            sample = f'http_requests_total{{service="demo",status="{status}"}} {value} {t0 + k}'
+            lines[status].append(sample)
+        faulty = HEALTHY <= k < HEALTHY + FAULTY
+        ok, errors = ok + (6 if faulty else 10), errors + (4 if faulty else 0)
+    return "\n".join([*lines["200"], *lines["500"], "# EOF"]) + "\n"
+
+
 @pytest.fixture(scope="module")
 def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Known]:
     tmp = tmp_path_factory.mktemp("replay")
     rules = tmp / "rules.yml"
     rules.write_text(RULES.format(query=RATIO.format(s="{{ service }}")))
-    with start_demo_app(tmp) as demo, start_prometheus(tmp, [demo.target]) as prom:
-        wait_for_query(prom.url, RATIO.format(s="demo"), lambda v: v == [0.0], timeout=30)
-        start = time.time()
-        time.sleep(6)  # a healthy stretch
-        fault_at = time.time()
-        demo.set_fault(error_ratio=0.4)
-        wait_for_query(prom.url, RATIO.format(s="demo"), lambda v: bool(v) and v[0] > 0.2, 20)
-        time.sleep(3)
-        healed_at = time.time()
-        demo.heal()
-        wait_for_query(prom.url, RATIO.format(s="demo"), lambda v: v == [0.0], timeout=20)
-        time.sleep(1.5)  # let the last scrape land
-        end = time.time() - 1
+    t0 = int(time.time()) - 3600  # an hour ago: well inside retention, outside the head
+    (tmp / "history.om").write_text(history(t0))
+    promtool = [shutil.which("promtool") or "promtool", "tsdb", "create-blocks-from"]
+    subprocess.run(
+        [*promtool, "openmetrics", str(tmp / "history.om"), str(tmp / "tsdb")],
+        check=True,
+        capture_output=True,
+    )
+    with start_prometheus(tmp, [], data=tmp / "tsdb") as prom:
+        start, fault_at = t0 + 6.0, t0 + float(HEALTHY)  # rate(...[5s]) needs 5 s behind it
+        healed_at, end = fault_at + FAULTY, t0 + float(HEALTHY + FAULTY + HEALED)
         visible = first_breach(prom.url, start, end)
         yield Known(prom.url, rules, start, fault_at, healed_at, end, visible)
 

@@ -1,22 +1,30 @@
-"""The outbox and the delivery worker with a fake clock and scripted channels: order per
-window, backoff, Retry-After, permanent failures reported, routes. Nothing sleeps."""
+"""The outbox and the delivery worker, built through App.build with a fake clock and
+scripted channels at the channel seam: order per window, backoff, Retry-After, permanent
+failures reported, routes. Nothing sleeps."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
 from watchdog.errors import PermanentError, TransientError
 from watchdog.journal import Journal
 from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
-from watchdog.notify import NoopNotifier
-from watchdog.notify.config import Route
-from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
-from watchdog.notify.outbox import Outbox
-from watchdog.store.sqlite import SqliteStore
+from watchdog.notify.delivery import Backoff, DeliveryWorker
+from watchdog.store.base import Store
+
+RULES = """\
+groups:
+  - name: quiet
+    rules: [{name: never, source: http, url: "http://127.0.0.1:1/", action: notify}]
+"""
 
 
 @dataclass
@@ -40,7 +48,7 @@ class ScriptedChannel:
 @dataclass
 class Post:
     clock: FakeClock
-    store: SqliteStore
+    store: Store
     journal: Journal
     slack: ScriptedChannel
     pager: ScriptedChannel
@@ -57,24 +65,27 @@ class Post:
         await self.journal.record(w, kind, message, at=self.clock.now(), data=data)
 
 
-def build(store: SqliteStore, routes: list[Route] | None = None) -> Post:
+@asynccontextmanager
+async def built(tmp_path: Path, routes: list[dict[str, Any]] | None = None) -> AsyncIterator[Post]:
+    """The app as App.build wires it, the two channels scripted at the channel seam."""
     clock = FakeClock()
     slack = ScriptedChannel("slack")
     pager = ScriptedChannel("pagerduty", kinds=frozenset({EventKind.RULE_FIRING}))
-    channels = {"slack": slack, "pagerduty": pager}
-    outbox = Outbox(store, channels, routes or [], clock)
-    journal = Journal(store, NoopNotifier(), outbox=outbox)
-    backoff = Backoff(timeout=5, first=2, cap=60, max_attempts=3)
-    worker = DeliveryWorker(store, channels, clock, journal_report(journal, clock), backoff=backoff)
-    return Post(clock, store, journal, slack, pager, worker)
+    notify = {
+        "slack_bot_token": "xoxb-never-used",  # configured, then replaced by the fake
+        "pagerduty_routing_key": "never-used",
+        "routes": routes or [],
+        **{"timeout": 5, "backoff": 2, "backoff_max": 60, "max_attempts": 3},
+    }
+    settings = app_settings(tmp_path, RULES, notify=notify)
+    async with opened(settings, clock=clock, channels={"slack": slack, "pagerduty": pager}) as p:
+        yield Post(clock, p.store, p.journal, slack, pager, p.notify.worker)
 
 
 @pytest.fixture
-async def post() -> AsyncIterator[Post]:
-    store = SqliteStore(":memory:")
-    await store.open()
-    yield build(store)
-    await store.close()
+async def post(tmp_path: Path) -> AsyncIterator[Post]:
+    async with built(tmp_path) as post:
+        yield post
 
 
 async def test_each_routed_channel_gets_the_event_once(post: Post) -> None:
@@ -154,16 +165,20 @@ async def test_backoff_doubles_and_is_capped() -> None:
     backoff = Backoff(first=1, cap=10)
     assert [backoff.delay(n, None) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
     assert backoff.delay(1, 600) == 10  # a huge Retry-After is capped too
+    # the one rule shared with rollback steps: Retry-After is a floor, never a shortcut
+    assert backoff.delay(4, 3) == 8 and backoff.delay(1, 3) == 3
 
 
-async def test_routes_pick_channels_by_service_and_severity() -> None:
-    store = SqliteStore(":memory:")
-    await store.open()
+async def test_routes_pick_channels_by_service_and_severity(tmp_path: Path) -> None:
     routes = [
-        Route(channels=["pagerduty"], services=["pay*"], min_severity="critical"),
-        Route(channels=["slack"], services=["*"], min_severity="warning"),
+        {"channels": ["pagerduty"], "services": ["pay*"], "min_severity": "critical"},
+        {"channels": ["slack"], "services": ["*"], "min_severity": "warning"},
     ]
-    post = build(store, routes)
+    async with built(tmp_path, routes) as post:
+        await route_three(post)
+
+
+async def route_three(post: Post) -> None:
     pay, api = await post.window("p", "payments"), await post.window("a", "api")
     await post.say(pay, "pay fired")
     await post.say(api, "api fired")
@@ -171,7 +186,6 @@ async def test_routes_pick_channels_by_service_and_severity() -> None:
     await post.worker.run_once()
     assert post.pager.delivered == [("p", "pay fired")]
     assert post.slack.delivered == [("p", "pay fired"), ("a", "api fired")]
-    await store.close()
 
 
 async def test_outbox_rows_are_marked_sent(post: Post) -> None:

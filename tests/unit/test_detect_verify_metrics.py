@@ -1,6 +1,7 @@
 """Deploy auto-detection, the post-rollback version check, the approval gate for
-migration downgrades and the service's own metrics: real engine, pipeline and SQLite
-store, a fake clock and a scripted version reader. Nothing sleeps."""
+migration downgrades and the service's own metrics: the app built through App.build
+(real engine, pipeline, SQLite store, version reader) with a fake clock and the served
+versions answered by an httpx MockTransport. Nothing sleeps."""
 
 from __future__ import annotations
 
@@ -9,27 +10,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.world import app_settings, opened
 from watchdog.actions.base import ActionContext, StepResult
-from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import Plan
 from watchdog.actions.verify import VerifyExecutor
 from watchdog.clock import FakeClock
 from watchdog.detect import DeployDetector
-from watchdog.engine import Engine, RuleBook
+from watchdog.engine import Engine
 from watchdog.errors import PermanentError, TransientError
-from watchdog.ha.coord import SingleNode
-from watchdog.journal import Journal
-from watchdog.metrics import Metrics
-from watchdog.model import Deployment, Event, EventKind, Sample, Window, WindowPhase
-from watchdog.notify import FanoutNotifier
-from watchdog.pipeline import build_pipeline
-from watchdog.rulefile.load import load_rules
-from watchdog.sources import SampleContext, Sources
-from watchdog.store.sqlite import SqliteStore
-from watchdog.versions import VersionProbe, WatchedService
+from watchdog.model import Deployment, EventKind, Sample, Window, WindowPhase
+from watchdog.settings import Settings
+from watchdog.sources import SampleContext
+from watchdog.store.base import Store
+from watchdog.versions import VersionProbe, VersionReader
 from watchdog.windows import WindowService
 
 RULES = """\
@@ -47,17 +44,27 @@ groups:
 
 @dataclass
 class ScriptedVersions:
-    """The version each service serves now; an Exception value is raised."""
+    """The version each service serves now, answered over HTTP as ``{"version": ...}``
+    (an httpx transport: the app's real version reader reads it); an Exception value
+    is a refused connection."""
 
     serving: dict[str, Any] = field(default_factory=dict)
     reads: int = 0
 
-    async def read(self, probe: VersionProbe, variables: Mapping[str, str]) -> str:
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._answer)
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
         self.reads += 1
-        value = self.serving[variables.get("service", "api")]
+        value = self.serving[request.url.path.strip("/").split("/")[0] or "api"]
         if isinstance(value, Exception):
-            raise value
-        return str(value)
+            raise httpx.ConnectError(str(value), request=request)
+        return httpx.Response(200, json={"version": value})
+
+    async def read(self, probe: VersionProbe, variables: Mapping[str, str]) -> str:
+        """The same answer through the real reader (for the lone VerifyExecutor test)."""
+        async with httpx.AsyncClient(transport=self.transport()) as client:
+            return await VersionReader(client, "http://127.0.0.1:1").read(probe, variables)
 
 
 @dataclass
@@ -89,7 +96,7 @@ class Rollback:
 @dataclass
 class World:
     clock: FakeClock
-    store: SqliteStore
+    store: Store
     engine: Engine
     windows: WindowService
     detector: DeployDetector
@@ -97,6 +104,7 @@ class World:
     errors: Errors
     rollback: Rollback
     registry: CollectorRegistry
+    seams: dict[str, Any]
 
     async def run_for(self, seconds: float, step: float = 5.0) -> None:
         for _ in range(int(seconds / step)):
@@ -112,17 +120,6 @@ class World:
         return self.registry.get_sample_value(name, labels)
 
 
-class CountingNotifier:
-    channel = "chat"
-
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-
-    async def notify(self, event: Event, window: Window) -> None:
-        if self.fail:
-            raise RuntimeError("channel down")
-
-
 PLANS = {
     "rb": Plan.model_validate(
         {
@@ -131,7 +128,7 @@ PLANS = {
                 {
                     "kind": "verify",
                     "name": "verify",
-                    "url": "http://127.0.0.1:1/state",
+                    "url": "http://127.0.0.1:1/api/state",
                     "poll_interval": "2s",
                     "timeout": "20s",
                 },
@@ -144,61 +141,32 @@ PLANS = {
 }
 
 
+DETECT = [
+    {"service": "api", "environment": "prod", "url": "http://127.0.0.1:1/api/state", "interval": 5}
+]
+
+
+def world_settings(tmp_path: Path) -> Settings:
+    return app_settings(tmp_path, RULES, plans=PLANS, default_plan="rb", detect=DETECT, window=300)
+
+
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    (tmp_path / "rules.yml").write_text(RULES)
     clock = FakeClock()
-    store = SqliteStore(":memory:")
-    await store.open()
-    registry = CollectorRegistry()
-    metrics = Metrics(registry)
     versions = ScriptedVersions({"api": "v1"})
     rollback = Rollback(versions, to="v1")
-    journal = Journal(
-        store, FanoutNotifier([CountingNotifier(), CountingNotifier(fail=True)], metrics=metrics)
-    )
-    executors = {
-        "command": rollback,
-        "alembic": rollback,
-        "verify": VerifyExecutor(versions, clock),
-    }  # type: ignore[arg-type]
-    pipeline = build_pipeline(
-        store=store,
-        journal=journal,
-        coordinator=SingleNode(),
-        runner=PlanRunner(executors, clock),
-        plans=PLANS,
-        default_plan="rb",
-        clock=clock,
-        metrics=metrics,
-    )
     errors = Errors()
-    engine = Engine(
-        store=store,
-        sources=Sources({"prometheus": errors}),
-        rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
-        pipeline=pipeline,
-        journal=journal,
-        clock=clock,
-        metrics=metrics,
-    )
-    metrics.watch_windows(engine.open_windows)
-    windows = WindowService(engine, default_window=300)
-    detector = DeployDetector(
-        [
-            WatchedService(
-                service="api", environment="prod", url="http://127.0.0.1:1/state", interval=5
-            )
-        ],
-        reader=versions,
-        windows=windows,
-        store=store,
-        clock=clock,
-        metrics=metrics,  # type: ignore[arg-type]
-    )
-    yield World(clock, store, engine, windows, detector, versions, errors, rollback, registry)
-    await engine.drain()
-    await store.close()
+    seams = {
+        "transport": versions.transport(),
+        "sources": {"prometheus": errors},
+        "executors": {"command": rollback, "alembic": rollback},
+    }
+    async with opened(world_settings(tmp_path), clock=clock, **seams) as parts:
+        assert parts.detector is not None
+        yield World(
+            clock, parts.store, parts.engine, parts.windows, parts.detector, versions, errors,
+            rollback, parts.registry, seams,
+        )  # fmt: skip
 
 
 async def test_version_change_opens_a_window_with_previous_version(world: World) -> None:
@@ -234,22 +202,20 @@ async def test_our_rollback_flipping_the_version_back_opens_no_window(world: Wor
 
 
 async def test_a_new_detector_after_restart_does_not_reopen_the_rolled_back_deploy(
-    world: World,
+    world: World, tmp_path: Path
 ) -> None:
     await world.run_for(10)
     world.versions.serving["api"] = "v2"
     await world.run_for(10)
     world.errors.value = 0.5
     await world.run_for(30)
-    fresh = DeployDetector(
-        [WatchedService(service="api", environment="prod", url="http://127.0.0.1:1/state")],
-        reader=world.versions,
-        windows=world.windows,
-        store=world.store,
-        clock=world.clock,  # type: ignore[arg-type]
-    )
-    assert await fresh.check(fresh._services[0]) is None
-    assert len(await world.service_windows()) == 1
+    # a restart: a second app on the same store; its detector has never seen a version
+    async with opened(
+        world_settings(tmp_path), clock=world.clock, store=world.store, **world.seams
+    ) as fresh:
+        assert fresh.detector is not None
+        assert await fresh.detector.check(fresh.detector._services[0]) is None
+        assert len(await world.service_windows()) == 1
 
 
 async def test_deploy_registered_by_ci_first_is_not_opened_twice(world: World) -> None:
@@ -300,7 +266,7 @@ async def test_migration_downgrade_plan_waits_for_approval(world: World) -> None
     assert world.rollback.calls == 0
 
 
-async def test_metrics_open_windows_evaluations_and_notifications(world: World) -> None:
+async def test_metrics_open_windows_and_evaluations(world: World) -> None:
     await world.windows.open_window(
         Deployment("api", "prod", "v2", "v1"), window_seconds=300, actor="ci"
     )
@@ -312,10 +278,6 @@ async def test_metrics_open_windows_evaluations_and_notifications(world: World) 
     assert world.metric("watchdog_windows_open", phase="held") == 0
     assert world.metric("watchdog_rule_evaluations_total", rule="errors", verdict="ok") == 4
     assert world.metric("watchdog_source_sample_seconds_count", source="prometheus") == 4
-    await world.engine.drain()
-    opened = world.metric("watchdog_notifications_total", channel="chat")
-    assert opened is not None and opened >= 4  # 2 window_opened x 2 chat notifiers (one failing)
-    assert world.metric("watchdog_notification_failures_total", channel="chat") == opened / 2
 
 
 def test_detect_settings_name_the_problem() -> None:

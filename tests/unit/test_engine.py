@@ -1,30 +1,28 @@
-"""The engine and the decision pipeline with a fake clock, scripted sources and recording
-executors: windows, `for`, holds, approvals, supersede, exactly-once. Nothing sleeps."""
+"""The engine and the decision pipeline, built through App.build with a fake clock,
+scripted sources and recording executors at the seams: windows, `for`, holds,
+approvals, supersede, exactly-once. Nothing sleeps."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.world import app_settings, opened
 from watchdog.actions.base import ActionContext, StepResult
-from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import Plan
+from watchdog.app import Parts
 from watchdog.clock import FakeClock
-from watchdog.engine import Engine, RuleBook
+from watchdog.engine import Engine
 from watchdog.errors import Conflict, TransientError
-from watchdog.ha.coord import SingleNode
-from watchdog.journal import Journal
 from watchdog.model import Deployment, EventKind, Sample, Verdict, Window, WindowPhase
-from watchdog.notify import NoopNotifier
-from watchdog.pipeline import build_pipeline
-from watchdog.rulefile.load import load_rules
-from watchdog.sources import SampleContext, Sources
-from watchdog.store.sqlite import SqliteStore
+from watchdog.sources import SampleContext
+from watchdog.store.base import Store
 from watchdog.windows import WindowService
 
 RULES = """\
@@ -91,7 +89,8 @@ class World:
     executor: RecordingExecutor
     engine: Engine
     windows: WindowService
-    store: SqliteStore
+    store: Store
+    restart: Callable[[], AbstractAsyncContextManager[Parts]]  # a second app, same store
 
     async def run_for(self, seconds: float, step: float = 5.0) -> None:
         elapsed = 0.0
@@ -112,35 +111,18 @@ PLAN = Plan.model_validate(
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    (tmp_path / "rules.yml").write_text(RULES)
     clock = FakeClock()
-    store = SqliteStore(":memory:")
-    await store.open()
     source = ScriptedSource()
     executor = RecordingExecutor()
-    journal = Journal(store, NoopNotifier())
     plans = {"default": PLAN, "risky": PLAN.model_copy(update={"data_loss_risk": True})}
-    pipeline = build_pipeline(
-        store=store,
-        journal=journal,
-        coordinator=SingleNode(),
-        runner=PlanRunner({"command": executor}, clock),
-        plans=plans,
-        default_plan="default",
-        clock=clock,
-    )
-    engine = Engine(
-        store=store,
-        sources=Sources({"prometheus": source}),
-        rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
-        pipeline=pipeline,
-        journal=journal,
-        clock=clock,
-    )
-    windows = WindowService(engine, default_window=300)
-    yield World(clock, source, executor, engine, windows, store)
-    await engine.drain()
-    await store.close()
+    settings = app_settings(tmp_path, RULES, plans=plans, default_plan="default", window=300)
+    seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}
+    async with opened(settings, clock=clock, **seams) as parts:
+
+        def restart() -> AbstractAsyncContextManager[Parts]:
+            return opened(settings, clock=clock, store=parts.store, **seams)
+
+        yield World(clock, source, executor, parts.engine, parts.windows, parts.store, restart)
 
 
 def deploy(version: str = "v2", plan: str | None = None) -> Deployment:
@@ -292,23 +274,16 @@ async def test_new_deploy_supersedes_open_window(world: World) -> None:
     assert world.executor.calls == [("redeploy", second.id)]
 
 
-async def test_rule_state_survives_a_new_engine(world: World, tmp_path: Path) -> None:
+async def test_rule_state_survives_a_restart(world: World) -> None:
     w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
     world.source.values["errors"] = Sample.of(0.2)
     await world.run_for(20)  # pending since t0, not yet 30 s
-    fresh = Engine(
-        store=world.store,
-        sources=world.engine.sources,
-        rules=world.engine.rules,
-        pipeline=world.engine.pipeline,
-        journal=world.engine.journal,
-        clock=world.clock,
-    )
-    await fresh.tick()
-    await fresh.drain()
-    world.clock.advance(10)
-    await fresh.tick()
-    await fresh.drain()
+    async with world.restart() as fresh:  # a new process on the same store
+        await fresh.engine.tick()
+        await fresh.engine.drain()
+        world.clock.advance(10)
+        await fresh.engine.tick()
+        await fresh.engine.drain()
     # the `for` progress was kept: it fired 30 s after the first breach, not 30 s after restart
     assert world.executor.calls == [("redeploy", w.id)]
 

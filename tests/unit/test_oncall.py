@@ -1,5 +1,6 @@
 """Grace periods, holds in them, approvals, acknowledgements, escalation and "watchdog
-blind", with a fake clock and scripted sources (reused from test_engine). Nothing sleeps."""
+blind", through App.build with a gated fake clock and scripted sources (reused from
+test_engine). Nothing sleeps."""
 
 from __future__ import annotations
 
@@ -11,19 +12,13 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_engine import PLAN, RecordingExecutor, ScriptedSource
-from watchdog.actions.plan import PlanRunner
+from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
-from watchdog.engine import Engine, RuleBook
+from watchdog.engine import Engine
 from watchdog.errors import Conflict
 from watchdog.escalation import Escalator
-from watchdog.ha.coord import SingleNode
-from watchdog.journal import Journal
 from watchdog.model import Deployment, Event, EventKind, Sample, Window, WindowPhase
-from watchdog.notify import NoopNotifier
-from watchdog.pipeline import build_pipeline
-from watchdog.rulefile.load import load_rules
-from watchdog.sources import Sources
-from watchdog.store.sqlite import SqliteStore
+from watchdog.store.base import Store
 from watchdog.windows import WindowService
 
 RULES = """\
@@ -69,8 +64,8 @@ class World:
     executor: RecordingExecutor
     engine: Engine
     windows: WindowService
-    store: SqliteStore
-    journal: Journal
+    store: Store
+    escalator: Escalator
 
     async def open(self, plan: str | None = None) -> Window:
         d = Deployment("api", "prod", "v2", previous_version="v1", plan=plan)
@@ -87,36 +82,25 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    (tmp_path / "rules.yml").write_text(RULES)
     clock = GatedClock()
-    store = SqliteStore(":memory:")
-    await store.open()
     source, executor = ScriptedSource(), RecordingExecutor()
-    journal = Journal(store, NoopNotifier())
     plans = {"default": PLAN, "risky": PLAN.model_copy(update={"data_loss_risk": True})}
-    pipeline = build_pipeline(
-        store=store,
-        journal=journal,
-        coordinator=SingleNode(),
-        runner=PlanRunner({"command": executor}, clock),
+    settings = app_settings(
+        tmp_path,
+        RULES,
         plans=plans,
         default_plan="default",
-        clock=clock,
+        window=300,
+        notify={"blind_after": 2, "escalate_after": 300},
     )
-    engine = Engine(
-        store=store,
-        sources=Sources({"prometheus": source}),
-        rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
-        pipeline=pipeline,
-        journal=journal,
-        clock=clock,
-        blind_after=2,
-    )
-    windows = WindowService(engine, default_window=300, plans=plans, default_plan="default")
-    yield World(clock, source, executor, engine, windows, store, journal)
-    clock.gate.set()
-    await engine.drain()
-    await store.close()
+    seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}
+    async with opened(settings, clock=clock, **seams) as parts:
+        assert parts.notify.escalator is not None
+        yield World(
+            clock, source, executor, parts.engine, parts.windows, parts.store,
+            parts.notify.escalator,
+        )  # fmt: skip
+        clock.gate.set()
 
 
 async def test_grace_announces_waits_then_rolls_back_once(world: World) -> None:
@@ -187,7 +171,7 @@ async def test_default_risky_plan_needs_approval_for_rollback_rules(world: World
 
 async def test_unacknowledged_critical_firing_escalates_once(world: World) -> None:
     world.clock.gate.set()
-    escalator = Escalator(world.store, world.journal, world.clock, after=300)
+    escalator = world.escalator
     w = await world.open()
     world.source.values["oom"] = Sample.of(2)
     await world.engine.tick()
@@ -205,7 +189,7 @@ async def test_unacknowledged_critical_firing_escalates_once(world: World) -> No
 
 async def test_acknowledged_firing_does_not_escalate(world: World) -> None:
     world.clock.gate.set()
-    escalator = Escalator(world.store, world.journal, world.clock, after=300)
+    escalator = world.escalator
     w = await world.open()
     world.source.values["oom"] = Sample.of(2)
     await world.engine.tick()

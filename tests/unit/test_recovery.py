@@ -1,10 +1,19 @@
-"""Where a crashed rollback resumes: the journal read by ``recovery.progress``."""
+"""Where a crashed rollback resumes (the journal read by ``recovery.progress``), and
+recovery as ``build_pipeline`` composes it, driven through the built app."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_engine import RecordingExecutor, ScriptedSource
+from tests.world import app_settings, opened
 from watchdog.actions.spec import Plan
+from watchdog.app import Parts
+from watchdog.clock import FakeClock
 from watchdog.ha.recovery import Progress, progress
-from watchdog.model import Event, EventKind
+from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
 
 PLAN = Plan.model_validate(
     {
@@ -56,3 +65,45 @@ def test_all_succeeded_means_only_the_recording_is_left() -> None:
 def test_which_steps_are_safe_to_repeat() -> None:
     a, b, c = PLAN.steps
     assert (a.safe_to_repeat, b.safe_to_repeat, c.safe_to_repeat) == (True, False, True)
+
+
+# --- recovery as build_pipeline composes it, through the built app --------------------
+
+RULES = """\
+groups:
+  - name: g
+    rules: [{name: errors, source: prometheus, query: errors, threshold: "> 1"}]
+"""
+STEPS = {"steps": [{"name": "redeploy", "kind": "command", "argv": ["true"]}]}
+
+
+async def claimed_window(parts: Parts, *, announced: bool) -> Window:
+    """A window whose rollback was claimed (Fence) when the process died."""
+    d = Deployment("api", "prod", "v2", previous_version="v1")
+    window = await parts.windows.open_window(d, window_seconds=600, actor="ci")
+    assert await parts.store.claim_action(
+        window.id, "rollback", token=1, actor="rule:errors", at=window.started_at
+    )
+    if announced:  # it got as far as journaling rollback_started
+        await parts.journal.record(window, EventKind.ROLLBACK_STARTED, "rolling back", at=1.0)
+    return window
+
+
+@pytest.mark.parametrize("announced", [False, True])
+async def test_recovery_finishes_a_claimed_rollback_once_and_announces_it_once(
+    tmp_path: Path, announced: bool
+) -> None:
+    executor = RecordingExecutor()
+    settings = app_settings(tmp_path, RULES, plans={"p": STEPS}, default_plan="p")
+    seams = {"executors": {"command": executor}, "sources": {"prometheus": ScriptedSource()}}
+    async with opened(settings, clock=FakeClock(), **seams) as parts:
+        window = await claimed_window(parts, announced=announced)
+        assert await parts.recovery.run() == 1
+        assert executor.calls == [("redeploy", window.id)]
+        final = await parts.store.get_window(window.id)
+        assert final is not None and final.phase is WindowPhase.ROLLED_BACK
+        kinds = [e.kind for e in await parts.store.list_events(window.id)]
+        assert kinds.count(EventKind.ROLLBACK_STARTED) == 1
+        assert kinds.count(EventKind.ROLLBACK_SUCCEEDED) == 1
+        assert await parts.recovery.run() == 0  # nothing left to resume
+        assert len(executor.calls) == 1

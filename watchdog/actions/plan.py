@@ -4,9 +4,9 @@ The runner never raises because a step failed: whatever an executor does (return
 raises ``TransientError``/``PermanentError``, or raises something unexpected), the
 caller gets a :class:`PlanOutcome`. Only cancellation propagates.
 
-Retry policy for one step (``retries`` extra attempts after a transient failure)::
-
-    delay(n) = max(min(backoff * 2**(n-1), max_backoff), min(retry_after, max_retry_after))
+Retry policy for one step (``retries`` extra attempts after a transient failure): the
+one backoff rule of :mod:`watchdog.retry`, from the step's ``backoff``, capped at
+``max_backoff``, ``Retry-After`` honoured up to ``max_retry_after``.
 
 All waiting goes through the injected clock, so tests with ``FakeClock`` never sleep.
 """
@@ -25,6 +25,7 @@ from watchdog.clock import Clock
 from watchdog.errors import PermanentError, TransientError
 from watchdog.ha.coord import LeadershipLost
 from watchdog.logs import get_logger
+from watchdog.retry import backoff_delay
 
 log = get_logger(__name__)
 
@@ -143,10 +144,13 @@ class PlanRunner:
             attempt += 1
 
     def _delay(self, step: Step, attempt: int, retry_after: float | None) -> float:
-        delay = min(step.backoff * 2.0 ** (attempt - 1), self._max_backoff)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self._max_retry_after))
-        return delay
+        return backoff_delay(
+            attempt,
+            first=step.backoff,
+            cap=self._max_backoff,
+            retry_after=retry_after,
+            retry_after_cap=self._max_retry_after,
+        )
 
     async def _attempt(
         self, index: int, step: Step, ctx: ActionContext, attempt: int, on_start: OnStart | None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from watchdog.durations import Duration
+
+if TYPE_CHECKING:
+    from watchdog.model import Deployment
 
 
 class StepBase(BaseModel):
@@ -176,3 +180,15 @@ class Plan(BaseModel):
             if kinds & DATA_LOSS_KINDS:
                 data = {**data, "data_loss_risk": True}
         return data
+
+
+def plan_for(
+    deployment: Deployment, plans: Mapping[str, Plan], default: str | None
+) -> tuple[str | None, Plan | None]:
+    """The one decision of which plan a rollback runs: the deployment's, else the default.
+
+    Returns the plan's name (None when neither names one) and the plan (None when that
+    name is not configured).
+    """
+    name = deployment.plan or default
+    return name, (plans.get(name) if name else None)

@@ -37,8 +37,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _run(settings: Any) -> int:
     """Run the service; startup failures become one clear message and exit 2."""
-    from watchdog.app import run_server
     from watchdog.logs import Redactor
+    from watchdog.process import run_server
 
     # Problems may quote a setting (a store URL with its password): never a secret.
     scrub = Redactor(settings.secrets()).scrub

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol
 
 import structlog
 
@@ -43,15 +43,18 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
-from watchdog.pipeline.base import Decision, Pipeline
-from watchdog.pipeline.stages import ACTABLE, ROLLBACK, Act, Notify, Record
-from watchdog.store.base import Store
+from watchdog.pipeline.base import Decision
+from watchdog.pipeline.stages import ACTABLE, ROLLBACK, Act, Fence, Notify, Record
+from watchdog.store.base import ActionStore, EventStore, WindowStore
 
 log = structlog.get_logger("watchdog.ha.recovery")
 
 RESUMABLE = ACTABLE | {WindowPhase.ROLLING_BACK}
-_S = TypeVar("_S")
 _STEP_KINDS = {EventKind.STEP_STARTED, EventKind.STEP_SUCCEEDED, EventKind.STEP_FAILED}
+
+
+class RecoveryStore(WindowStore, ActionStore, EventStore, Protocol):
+    """What recovery reads: open windows, their action log entries and journals."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,19 @@ def progress(plan: Plan, events: Sequence[Event]) -> Progress:
 
 
 class Recovery:
-    """Finds unfinished rollbacks and finishes them (see the module docstring)."""
+    """Finds unfinished rollbacks and finishes them (see the module docstring).
+
+    Composed by :func:`watchdog.pipeline.build.build_pipeline` with the live path's own
+    Fence (how a rollback begins), Act, Record and Notify stages.
+    """
 
     def __init__(
         self,
         *,
-        store: Store,
+        store: RecoveryStore,
         journal: Journal,
         coordinator: Coordinator,
+        fence: Fence,
         act: Act,
         record: Record,
         notify: Notify,
@@ -96,36 +104,12 @@ class Recovery:
         self._store = store
         self._journal = journal
         self._coordinator = coordinator
+        self._fence = fence
         self._act = act
         self._record = record
         self._notify = notify
         self._clock = clock
         self._lock = asyncio.Lock()  # one pass at a time: a re-acquired lease starts another
-
-    @classmethod
-    def of(
-        cls,
-        pipeline: Pipeline,
-        *,
-        store: Store,
-        journal: Journal,
-        coordinator: Coordinator,
-        clock: Clock,
-    ) -> Recovery:
-        """A recovery finishing rollbacks with the pipeline's own Act, Record and Notify."""
-
-        def stage(kind: type[_S]) -> _S:
-            return next(s for s in pipeline.stages if isinstance(s, kind))
-
-        return cls(
-            store=store,
-            journal=journal,
-            coordinator=coordinator,
-            act=stage(Act),
-            record=stage(Record),
-            notify=stage(Notify),
-            clock=clock,
-        )
 
     async def run(self) -> int:
         """Resume every unfinished rollback; returns how many were picked up."""
@@ -172,23 +156,10 @@ class Recovery:
 
     async def _rolling_back(self, d: Decision) -> Decision:
         """Make sure the window is ``rolling_back`` and its journal says the rollback started."""
-        window = d.window
-        if window.phase is not WindowPhase.ROLLING_BACK:
-            await self._store.set_phase(
-                window.id, WindowPhase.ROLLING_BACK, at=d.at, reason=d.reason, expected=ACTABLE
-            )
-            window = window.with_phase(WindowPhase.ROLLING_BACK, d.at, d.reason)
-        events = await self._store.list_events(window.id)
-        if not any(e.kind is EventKind.ROLLBACK_STARTED for e in events):
-            await self._journal.record(
-                window,
-                EventKind.ROLLBACK_STARTED,
-                f"rolling back {window.deployment.service} to "
-                f"{window.deployment.previous_version or 'the previous version'}: {d.reason}",
-                at=d.at,
-                data={"actor": d.actor, "trigger": d.trigger, "token": d.token},
-            )
-        return d.but(window=window, events=tuple(events))
+        events = await self._store.list_events(d.window.id)
+        started = any(e.kind is EventKind.ROLLBACK_STARTED for e in events)
+        d = await self._fence.begin(d, announce=not started)
+        return d.but(events=tuple(events))
 
     async def _run_rest(self, d: Decision) -> Decision:
         plan = self._act.plan_of(d.window)

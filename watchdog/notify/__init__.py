@@ -1,5 +1,6 @@
-"""Notifiers: the port and its always-available implementations."""
+"""Notifications: journal → outbox (routing, one row per channel) → delivery worker → channel.
 
-from watchdog.notify.base import FanoutNotifier, LogNotifier, NoopNotifier, Notifier
-
-__all__ = ["FanoutNotifier", "LogNotifier", "NoopNotifier", "Notifier"]
+There is one path: :mod:`watchdog.journal` hands each stored event to the
+:class:`~watchdog.notify.outbox.Outbox`, the :class:`~watchdog.notify.delivery.DeliveryWorker`
+sends the rows through the :class:`~watchdog.notify.channel.Channel` of each destination.
+"""

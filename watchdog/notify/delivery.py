@@ -5,9 +5,10 @@ One task owned by the app. Each pass takes the pending notifications in order; p
 updates), so one that waits for a retry holds back only its own window's later ones on
 that channel. Channels run concurrently: a slow Slack never delays PagerDuty.
 
-Transient failures (refused, timeouts, 5xx, 429) wait ``backoff * 2**(attempt-1)``
-(capped), or what ``Retry-After`` asked; permanent ones (other 4xx), and retries
-exhausted, are marked failed and journaled as ``notify_failed``.
+Transient failures (refused, timeouts, 5xx, 429) wait by the one backoff rule of
+:mod:`watchdog.retry` (``Retry-After`` honoured); permanent ones (other 4xx), and retries
+exhausted, are marked failed and journaled as ``notify_failed``. Every attempt is counted
+in ``watchdog_notifications_total{channel,result}`` (``sent``, ``retry``, ``failed``).
 """
 
 from __future__ import annotations
@@ -17,18 +18,26 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, TransientError
 from watchdog.journal import Journal
+from watchdog.metrics import Metrics
 from watchdog.model import EventKind, Window
 from watchdog.notify import render
 from watchdog.notify.channel import Channel
-from watchdog.store.base import OutboxItem, OutboxStatus, Store
+from watchdog.retry import backoff_delay
+from watchdog.store.base import OutboxItem, OutboxStatus, OutboxStore, WindowStore
 
 log = structlog.get_logger("watchdog.notify.delivery")
+
+
+class DeliveryStore(OutboxStore, WindowStore, Protocol):
+    """What delivery reads and writes: the outbox rows and the windows they are about."""
+
 
 Report = Callable[[Window, OutboxItem, str], Awaitable[None]]
 
@@ -44,9 +53,7 @@ class Backoff:
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
         """Seconds before the next attempt, after ``attempts`` failed ones."""
-        if retry_after is not None:
-            return min(retry_after, self.cap)
-        return float(min(self.first * 2 ** (attempts - 1), self.cap))
+        return backoff_delay(attempts, first=self.first, cap=self.cap, retry_after=retry_after)
 
 
 class DeliveryWorker:
@@ -54,7 +61,7 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        store: Store,
+        store: DeliveryStore,
         channels: Mapping[str, Channel],
         clock: Clock,
         report: Report,
@@ -62,6 +69,7 @@ class DeliveryWorker:
         backoff: Backoff | None = None,
         wake: asyncio.Event | None = None,
         poll: float = 1.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._channels = channels
@@ -70,6 +78,7 @@ class DeliveryWorker:
         self._backoff = backoff or Backoff()
         self._wake = wake or asyncio.Event()
         self._poll = poll
+        self._metrics = metrics
 
     async def run(self) -> None:
         """Deliver until cancelled; wakes on new notifications or every ``poll`` seconds."""
@@ -114,6 +123,7 @@ class DeliveryWorker:
         window = await self._store.get_window(item.window_id)
         channel = self._channels.get(item.channel)
         if window is None or channel is None:
+            self._count(item, "failed")
             await self._mark(item, OutboxStatus.FAILED, "window or channel no longer exists")
             return False
         event = render.event_from_json(json.loads(item.payload))
@@ -131,8 +141,13 @@ class DeliveryWorker:
             log.exception("channel raised", channel=item.channel)
             await self._give_up(item, window, f"{type(exc).__name__}: {exc}")
             return False
+        self._count(item, "sent")
         await self._mark(item, OutboxStatus.SENT, None)
         return True
+
+    def _count(self, item: OutboxItem, result: str) -> None:
+        if self._metrics is not None:
+            self._metrics.notification(item.channel, result)
 
     async def _retry(self, item: OutboxItem, window: Window, exc: Exception) -> None:
         attempts = item.attempts + 1
@@ -140,6 +155,7 @@ class DeliveryWorker:
         if attempts >= self._backoff.max_attempts:
             await self._give_up(item, window, f"gave up after {attempts} attempts: {error}")
             return
+        self._count(item, "retry")
         retry_after = exc.retry_after if isinstance(exc, TransientError) else None
         due = self._clock.now() + self._backoff.delay(attempts, retry_after)
         log.info("delivery will be retried", channel=item.channel, attempts=attempts, error=error)
@@ -149,6 +165,7 @@ class DeliveryWorker:
 
     async def _give_up(self, item: OutboxItem, window: Window, error: str) -> None:
         log.warning("delivery failed permanently", channel=item.channel, error=error)
+        self._count(item, "failed")
         await self._mark(item, OutboxStatus.FAILED, error)
         await self._report(window, item, error)
 

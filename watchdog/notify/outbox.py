@@ -1,7 +1,7 @@
 """The outbox side of notifying: route an event to channels and store it before sending.
 
-:class:`Outbox` is a :class:`~watchdog.notify.base.Notifier`: the journal hands it each
-event right after the event is stored. It only writes rows (one per channel the routes
+:class:`Outbox` is the journal's :class:`~watchdog.journal.Teller`: the journal hands it
+each event right after the event is stored. It only writes rows (one per channel the routes
 pick) and wakes the delivery worker, so no channel can slow the caller down.
 """
 
@@ -16,7 +16,7 @@ from watchdog.model import Event, Window
 from watchdog.notify import render
 from watchdog.notify.channel import Channel
 from watchdog.notify.config import Route
-from watchdog.store.base import OutboxItem, Store
+from watchdog.store.base import OutboxItem, OutboxStore
 
 
 class Outbox:
@@ -24,7 +24,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: Store,
+        store: OutboxStore,
         channels: Mapping[str, Channel],
         routes: Sequence[Route],
         clock: Clock,
@@ -49,7 +49,7 @@ class Outbox:
             if name in wanted and channel.wants(event.kind)
         ]
 
-    async def notify(self, event: Event, window: Window) -> None:
+    async def enqueue(self, event: Event, window: Window) -> None:
         """Store a notification per routed channel, then wake the worker."""
         if event.seq is None:
             return  # only stored events are told: the seq is the outbox's dedup key

@@ -13,7 +13,7 @@ import httpx
 from watchdog.model import Event, EventKind, Window
 from watchdog.notify import render
 from watchdog.notify.channel import post_json
-from watchdog.store.base import Store
+from watchdog.store.base import ThreadStore
 
 TRIGGER = frozenset(
     {
@@ -48,7 +48,7 @@ class PagerDutyChannel:
     def __init__(
         self,
         client: httpx.AsyncClient,
-        store: Store,
+        store: ThreadStore,
         base_url: str,
         routing_key: str,
         links: render.Links,

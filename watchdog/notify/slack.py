@@ -21,7 +21,7 @@ from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Event, EventKind, Window
 from watchdog.notify import render
 from watchdog.notify.channel import judge
-from watchdog.store.base import Store
+from watchdog.store.base import ThreadStore
 
 # Slack's ``ok: false`` errors worth retrying; every other one is permanent.
 _TRANSIENT_ERRORS = frozenset(
@@ -37,7 +37,7 @@ class SlackChannel:
     def __init__(
         self,
         client: AsyncWebClient,
-        store: Store,
+        store: ThreadStore,
         channel: str,
         links: render.Links,
         oncall_ids: Sequence[str] = (),

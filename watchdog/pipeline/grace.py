@@ -11,13 +11,13 @@ from watchdog.clock import Clock
 from watchdog.journal import Journal
 from watchdog.model import EventKind, WindowPhase
 from watchdog.pipeline.base import Decision
-from watchdog.store.base import Store
+from watchdog.store.base import WindowStore
 
 
 class Grace:
     """Announce, wait with the injected clock, re-read the window, stop if held."""
 
-    def __init__(self, store: Store, journal: Journal, clock: Clock) -> None:
+    def __init__(self, store: WindowStore, journal: Journal, clock: Clock) -> None:
         self._store = store
         self._journal = journal
         self._clock = clock

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 import structlog
 
 from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
-from watchdog.actions.spec import Plan, Step
+from watchdog.actions.spec import Plan, Step, plan_for
 from watchdog.clock import Clock
 from watchdog.crashpoints import CrashPoints
 from watchdog.ha.coord import Coordinator, LeadershipLost
@@ -16,7 +17,7 @@ from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Action, ActionStatus, EventKind, Window, WindowPhase
 from watchdog.pipeline.base import Decision, settle
-from watchdog.store.base import Store
+from watchdog.store.base import ActionStore, WindowStore
 
 log = structlog.get_logger("watchdog.pipeline")
 
@@ -24,12 +25,16 @@ ROLLBACK = "rollback"
 ACTABLE = frozenset({WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL})
 
 
+class ActionLog(ActionStore, WindowStore, Protocol):
+    """Fence and Record: the action log and the window phase it moves."""
+
+
 class Gate:
     """Is acting allowed at all? Reloads the window and applies holds and approvals."""
 
     def __init__(
         self,
-        store: Store,
+        store: WindowStore,
         journal: Journal,
         plans: Mapping[str, Plan],
         default_plan: str | None = None,
@@ -53,8 +58,7 @@ class Gate:
             return None
         if window.phase is WindowPhase.AWAITING_APPROVAL:
             return None
-        # The plan Act will run: the deployment's, else the default one.
-        plan = self._plans.get(window.deployment.plan or self._default or "")
+        _, plan = plan_for(window.deployment, self._plans, self._default)  # what Act runs
         if d.action is Action.APPROVE or (plan is not None and plan.data_loss_risk):
             await self._ask_approval(d)
             return None
@@ -94,7 +98,7 @@ class Gate:
 class Dedup:
     """Has this window already been rolled back (or is it being)? Cheap early exit."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: ActionStore) -> None:
         self._store = store
 
     async def __call__(self, d: Decision) -> Decision | None:
@@ -113,7 +117,7 @@ class Fence:
 
     def __init__(
         self,
-        store: Store,
+        store: ActionLog,
         coordinator: Coordinator,
         journal: Journal,
         crash: CrashPoints | None = None,
@@ -136,26 +140,34 @@ class Fence:
         if not claimed:
             return None
         self._crash.reach("claimed")
-        await self._store.set_phase(
-            d.window.id, WindowPhase.ROLLING_BACK, at=d.at, reason=d.reason, expected=ACTABLE
-        )
-        window = d.window.with_phase(WindowPhase.ROLLING_BACK, d.at, d.reason)
+        return await self.begin(d.but(token=token))
+
+    async def begin(self, d: Decision, *, announce: bool = True) -> Decision:
+        """The claimed rollback begins: the window ``rolling_back``, ``rollback_started``
+        journaled (unless ``announce`` is False: recovery found it journaled already)."""
+        window = d.window
+        if window.phase is not WindowPhase.ROLLING_BACK:
+            await self._store.set_phase(
+                window.id, WindowPhase.ROLLING_BACK, at=d.at, reason=d.reason, expected=ACTABLE
+            )
+            window = window.with_phase(WindowPhase.ROLLING_BACK, d.at, d.reason)
         settle(d, True)
-        await self._journal.record(
-            window,
-            EventKind.ROLLBACK_STARTED,
-            f"rolling back {window.deployment.service} to "
-            f"{window.deployment.previous_version or 'the previous version'}: {d.reason}",
-            at=d.at,
-            rule=d.trigger if d.automatic else None,
-            data={
-                "actor": d.actor,
-                "trigger": d.trigger,
-                "token": token,
-                "approved_by": d.approved_by,
-            },
-        )
-        return d.but(window=window, token=token)
+        if announce:
+            await self._journal.record(
+                window,
+                EventKind.ROLLBACK_STARTED,
+                f"rolling back {window.deployment.service} to "
+                f"{window.deployment.previous_version or 'the previous version'}: {d.reason}",
+                at=d.at,
+                rule=d.trigger if d.automatic else None,
+                data={
+                    "actor": d.actor,
+                    "trigger": d.trigger,
+                    "token": d.token,
+                    "approved_by": d.approved_by,
+                },
+            )
+        return d.but(window=window)
 
 
 class Act:
@@ -180,8 +192,8 @@ class Act:
         self._coordinator = coordinator  # checked before each step: a deposed leader stops
 
     def plan_of(self, window: Window) -> Plan | None:
-        """The plan a window's rollback runs: the deployment's, else the default."""
-        return self._plans.get(window.deployment.plan or self._default or "")
+        """The plan a window's rollback runs (:func:`plan_for`)."""
+        return plan_for(window.deployment, self._plans, self._default)[1]
 
     async def __call__(self, d: Decision) -> Decision | None:
         """Execute the plan and attach its outcome."""
@@ -189,8 +201,7 @@ class Act:
 
     async def resume(self, d: Decision, start_at: int) -> Decision:
         """Run the plan from step ``start_at`` (recovery after a crash starts later)."""
-        name = d.window.deployment.plan or self._default
-        plan = self.plan_of(d.window)
+        name, plan = plan_for(d.window.deployment, self._plans, self._default)
         if plan is None:
             error = f"no rollback plan {name!r} configured" if name else "no rollback plan set"
             outcome = PlanOutcome(ok=False, failed_step=None, error=error)
@@ -254,7 +265,7 @@ class Record:
     """Write how the rollback ended: action log, window phase, journal, metrics."""
 
     def __init__(
-        self, store: Store, journal: Journal, clock: Clock, metrics: Metrics | None = None
+        self, store: ActionLog, journal: Journal, clock: Clock, metrics: Metrics | None = None
     ) -> None:
         self._store = store
         self._journal = journal

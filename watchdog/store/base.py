@@ -1,4 +1,5 @@
-"""The Store port: windows, rule states, the events journal and the action log."""
+"""The Store port as role-sized Protocols (windows, rule states, events, actions, alerts,
+outbox, threads) and the composite :class:`Store` that inherits them all."""
 
 from __future__ import annotations
 
@@ -66,14 +67,8 @@ class OutboxItem:
     id: int | None = None  # assigned by the store
 
 
-class Store(Protocol):
-    """Durable state. Two implementations pass one test suite: SQLite and PostgreSQL.
-
-    The action log's unique key (window, action) is what makes a rollback happen at most
-    once: :meth:`claim_action` succeeds for exactly one caller, ever. Fencing tokens
-    (issued by the leader lease) are checked on the same write, so a paused former
-    leader holding a stale token cannot claim anything.
-    """
+class Lifecycle(Protocol):
+    """Opening and closing: the composition root's concern only."""
 
     async def open(self) -> None:
         """Connect and apply pending schema migrations."""
@@ -82,6 +77,10 @@ class Store(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+class WindowStore(Protocol):
+    """Windows: one per deployment, their phase (compare-and-set) and baselines."""
 
     async def insert_window(self, window: Window) -> None:
         """Store a new window."""
@@ -124,6 +123,10 @@ class Store(Protocol):
         """Record the baselines captured at window start."""
         ...
 
+
+class RuleStateStore(Protocol):
+    """Per-(window, rule) state that survives a restart, and each evaluation's point."""
+
     async def save_rule_state(self, window_id: str, rule: str, state: RuleState) -> None:
         """Upsert one rule's state for a window."""
         ...
@@ -142,6 +145,10 @@ class Store(Protocol):
         """Each rule's newest ``limit`` points, oldest first, by rule name."""
         ...
 
+
+class EventStore(Protocol):
+    """The append-only events journal."""
+
     async def append_event(self, event: Event) -> Event:
         """Append to the journal; returns the event with its ``seq``."""
         ...
@@ -149,6 +156,13 @@ class Store(Protocol):
     async def list_events(self, window_id: str, *, after_seq: int = 0) -> list[Event]:
         """A window's journal in order."""
         ...
+
+
+class ActionStore(Protocol):
+    """The action log: its unique key (window, action) is what makes a rollback happen
+    at most once. :meth:`claim_action` succeeds for exactly one caller, ever; fencing
+    tokens (issued by the leader lease) are checked on the same write, so a paused
+    former leader holding a stale token cannot claim anything."""
 
     async def claim_action(
         self, window_id: str, action: str, *, token: int, actor: str, at: float
@@ -170,6 +184,10 @@ class Store(Protocol):
         """The action log entry, or None."""
         ...
 
+
+class AlertStore(Protocol):
+    """The alerts Alertmanager sent, one row per occurrence."""
+
     async def record_alerts(self, alerts: list[Alert], *, at: float) -> int:
         """Upsert Alertmanager alerts on ``(fingerprint, starts_at)``, received at ``at``.
 
@@ -189,7 +207,10 @@ class Store(Protocol):
         firing or resolved after that instant."""
         ...
 
-    # --- the notification outbox -------------------------------------------------
+
+class OutboxStore(Protocol):
+    """The notification outbox: rows stored before they are sent."""
+
     async def enqueue_notifications(self, items: Sequence[OutboxItem]) -> int:
         """Store notifications before they are sent; an (channel, event) pair stored
         already is skipped. Returns how many were new."""
@@ -211,6 +232,10 @@ class Store(Protocol):
         """Record a delivery attempt's result."""
         ...
 
+
+class ThreadStore(Protocol):
+    """What a channel keeps per window (a Slack root message, a PagerDuty trigger)."""
+
     async def get_thread(self, window_id: str, channel: str) -> str | None:
         """The reference a channel keeps for a window (e.g. a Slack message ts)."""
         ...
@@ -218,3 +243,23 @@ class Store(Protocol):
     async def set_thread(self, window_id: str, channel: str, ref: str) -> None:
         """Remember a channel's reference for a window (first one wins)."""
         ...
+
+
+class Store(
+    Lifecycle,
+    WindowStore,
+    RuleStateStore,
+    EventStore,
+    ActionStore,
+    AlertStore,
+    OutboxStore,
+    ThreadStore,
+    Protocol,
+):
+    """All of durable state. Two implementations pass one contract suite per role
+    (tests/integration/test_store.py): SQLite and PostgreSQL.
+
+    Consumers name the role they use (``Dedup`` an :class:`ActionStore`, the journal an
+    :class:`EventStore`); only the composition root holds the whole store. A new method
+    goes into the role it belongs to, or a new role.
+    """

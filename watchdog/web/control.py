@@ -1,4 +1,7 @@
-"""The port the HTTP API drives: what people can ask of windows. The Engine implements it."""
+"""The port the HTTP API, the status page and Slack drive: what people can ask of windows.
+
+:class:`watchdog.windows.WindowService` implements it; tests use an in-memory fake.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,12 @@
-"""Each benchmark runs once at tiny size so it cannot rot (figures are not asserted)."""
+"""Each benchmark runs once at tiny size so it cannot rot (figures are not asserted).
+
+They start real servers and processes (Prometheus, Alertmanager, the watchdog, the demo
+app), so they live in the integration layer.
+"""
 
 from __future__ import annotations
+
+import pytest
 
 from bench import (
     alertmanager_receiver,
@@ -12,6 +18,8 @@ from bench import (
     slack_ack,
     status_costs,
 )
+
+pytestmark = pytest.mark.integration
 
 
 def test_engine_overhead_runs_at_tiny_size() -> None:

@@ -1,0 +1,40 @@
+"""The EventStore contract: the append-only journal, run on SQLite and PostgreSQL (fixtures
+in conftest.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.store.conftest import event, window
+from watchdog.errors import NotFound
+from watchdog.model import EventKind
+from watchdog.store.base import (
+    EventStore,
+    WindowStore,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def test_events_append_in_order_and_after_seq(
+    store: EventStore, windows: WindowStore
+) -> None:
+    await windows.insert_window(window("w1"))
+    await windows.insert_window(window("w2"))
+    a = await store.append_event(event("w1", 1.0, EventKind.WINDOW_OPENED, version="v2"))
+    other = await store.append_event(event("w2", 1.5))
+    b = await store.append_event(event("w1", 2.0, values=[1.0, 2.0], nested={"k": None}))
+    c = await store.append_event(event("w1", 3.0, EventKind.RULE_FIRING))
+
+    assert a.seq is not None and b.seq is not None and c.seq is not None
+    assert other.seq is not None
+    assert a.seq < other.seq < b.seq < c.seq
+    assert await store.list_events("w1") == [a, b, c]
+    assert await store.list_events("w1", after_seq=a.seq) == [b, c]
+    assert await store.list_events("w1", after_seq=c.seq) == []
+    assert b.data == {"values": [1.0, 2.0], "nested": {"k": None}}
+
+
+async def test_event_for_unknown_window_is_refused(store: EventStore) -> None:
+    with pytest.raises(NotFound):
+        await store.append_event(event("nope", 1.0))

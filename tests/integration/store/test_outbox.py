@@ -1,0 +1,67 @@
+"""The OutboxStore and ThreadStore contracts: notifications stored before sending, channel
+references, run on SQLite and PostgreSQL (fixtures in conftest.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.store.conftest import Connect
+from watchdog.store.base import (
+    OutboxItem,
+    OutboxStatus,
+    OutboxStore,
+    ThreadStore,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def note(wid: str, seq: int, channel: str = "slack", due: float = 10.0) -> OutboxItem:
+    return OutboxItem(wid, channel, seq, f'{{"seq": {seq}}}', due_at=due, created_at=5.0)
+
+
+async def test_outbox_enqueue_skips_duplicates_and_lists_oldest_first(store: OutboxStore) -> None:
+    added = await store.enqueue_notifications([note("w1", 2), note("w1", 1, "pagerduty")])
+    assert added == 2
+    # A retried enqueue of the same (channel, event) must not send twice.
+    assert await store.enqueue_notifications([note("w1", 2), note("w1", 3)]) == 1
+    pending = await store.pending_notifications()
+    assert [(p.channel, p.event_seq) for p in pending] == [
+        ("slack", 2),
+        ("pagerduty", 1),
+        ("slack", 3),
+    ]
+    assert pending[0].payload == '{"seq": 2}'
+    assert pending[0].status is OutboxStatus.PENDING and pending[0].attempts == 0
+    assert pending[0].id is not None
+
+
+async def test_outbox_update_moves_items_out_of_pending(
+    store: OutboxStore, connect: Connect
+) -> None:
+    await store.enqueue_notifications([note("w1", 1), note("w1", 2), note("w1", 3)])
+    first, second, third = await store.pending_notifications()
+    assert first.id is not None and second.id is not None and third.id is not None
+    await store.update_notification(
+        first.id, status=OutboxStatus.SENT, attempts=1, due_at=11.0, error=None
+    )
+    await store.update_notification(
+        second.id, status=OutboxStatus.PENDING, attempts=2, due_at=40.0, error="HTTP 500"
+    )
+    await store.update_notification(
+        third.id, status=OutboxStatus.FAILED, attempts=1, due_at=11.0, error="HTTP 400"
+    )
+    other = await connect()  # survives a restart: it is in the database
+    pending = await other.pending_notifications()
+    assert [(p.event_seq, p.attempts, p.due_at, p.last_error) for p in pending] == [
+        (2, 2, 40.0, "HTTP 500")
+    ]
+    assert await other.pending_notifications(limit=0) == []
+
+
+async def test_thread_reference_first_one_wins(store: ThreadStore) -> None:
+    assert await store.get_thread("w1", "slack") is None
+    await store.set_thread("w1", "slack", "1700000000.000100")
+    await store.set_thread("w1", "slack", "1700000000.000200")
+    assert await store.get_thread("w1", "slack") == "1700000000.000100"
+    assert await store.get_thread("w1", "pagerduty") is None

@@ -1,0 +1,78 @@
+"""The decision paths, composed in one place: read :func:`build_pipeline` top to bottom."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from watchdog.actions.plan import PlanRunner
+from watchdog.actions.spec import Plan
+from watchdog.clock import Clock
+from watchdog.crashpoints import CrashPoints
+from watchdog.ha.coord import Coordinator
+from watchdog.ha.recovery import Recovery, RecoveryStore
+from watchdog.journal import Journal
+from watchdog.metrics import Metrics
+from watchdog.pipeline.base import Pipeline
+from watchdog.pipeline.grace import Grace
+from watchdog.pipeline.stages import Act, Dedup, Fence, Gate, Notify, Record
+
+
+@dataclass(frozen=True)
+class DecisionPaths:
+    """The live path every decision takes, and recovery, which finishes interrupted ones
+    with the same stages from Fence's ``begin`` on."""
+
+    live: Pipeline
+    recovery: Recovery
+
+
+def build_pipeline(
+    *,
+    store: RecoveryStore,
+    journal: Journal,
+    coordinator: Coordinator,
+    runner: PlanRunner,
+    plans: Mapping[str, Plan],
+    default_plan: str | None,
+    clock: Clock,
+    metrics: Metrics | None = None,
+    crash: CrashPoints | None = None,  # test-only kill points (watchdog/crashpoints.py)
+) -> DecisionPaths:
+    """gate → dedup → grace → fence → act → record → notify; recovery: begin → act → record
+    → notify."""
+    # The leader's fencing token + the unique action-log claim: exactly once.
+    fence = Fence(store, coordinator, journal, crash)
+    # Run the plan's steps in order, retrying transient failures.
+    act = Act(plans, default_plan, runner, journal, clock, crash, coordinator)
+    # Action log, terminal phase, journal, rollbacks counter.
+    record = Record(store, journal, clock, metrics)
+    # Tell people how it ended.
+    notify = Notify(journal)
+    live = Pipeline(
+        [
+            # May we act? Notify-only rules stop here; held windows say so once;
+            # `approve` rules and data-loss plans wait for a person.
+            Gate(store, journal, plans, default_plan),
+            # Already rolled back (or rolling back)? Cheap exit before taking the lease.
+            Dedup(store),
+            # A rule's grace period: "rolling back in 60s — Hold?"; a Hold in it vetoes.
+            Grace(store, journal, clock),
+            fence,
+            act,
+            record,
+            notify,
+        ]
+    )
+    # A claimed rollback a crash interrupted resumes through the same stages.
+    recovery = Recovery(
+        store=store,
+        journal=journal,
+        coordinator=coordinator,
+        fence=fence,
+        act=act,
+        record=record,
+        notify=notify,
+        clock=clock,
+    )
+    return DecisionPaths(live, recovery)

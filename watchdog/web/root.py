@@ -1,0 +1,90 @@
+"""The aiohttp application as the composition root assembles it: the API, the status
+page (and who may see it), the Alertmanager receiver (and its credentials), reload and
+Slack buttons, with the open paths and body limits each needs. Called by :mod:`watchdog.app`
+only; like :mod:`watchdog.wiring`, it turns Settings into parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from watchdog.clock import Clock
+from watchdog.inbox import AlertInbox
+from watchdog.reload import ReloadResult
+from watchdog.settings import Settings
+from watchdog.web.alertmanager import (
+    RECEIVER_PATH,
+    Receiver,
+    ReceiverAuth,
+    add_alertmanager_routes,
+)
+from watchdog.web.reload import add_reload_routes
+from watchdog.web.server import build_web_app
+from watchdog.web.status import STATUS_PATHS, StatusAuth, add_status_routes
+from watchdog.windows import WindowService
+
+if TYPE_CHECKING:
+    from watchdog.web.slack import SlackInteractions
+
+
+def status_auth(s: Settings) -> StatusAuth:
+    """Who may look at the status page: API token, read-only token, or public."""
+    tokens = [t.get_secret_value().encode() for t in (s.api_token, s.status_token) if t]
+    secure = s.base_url.startswith("https://")
+    return StatusAuth(tuple(tokens), public=s.status_public, secure_cookie=secure)
+
+
+def receiver(s: Settings, inbox: AlertInbox) -> Receiver:
+    """The Alertmanager webhook receiver with the credentials Alertmanager sends."""
+    auth = ReceiverAuth(
+        token=_secret_bytes(s.alertmanager_token),
+        username=s.alertmanager_username.encode() if s.alertmanager_username else None,
+        password=_secret_bytes(s.alertmanager_password),
+    )
+    return Receiver(inbox, auth, max_inflight=s.alertmanager_max_inflight)
+
+
+def web_app(
+    s: Settings,
+    windows: WindowService,
+    registry: CollectorRegistry,
+    receiver: Receiver,
+    interactions: SlackInteractions | None,
+    clock: Clock,
+    ready: Callable[[], Awaitable[bool]],
+    reload: Callable[[], Awaitable[ReloadResult]],
+) -> web.Application:
+    """The aiohttp app: API, status page, Alertmanager receiver, reload, Slack buttons."""
+
+    def extra_routes(app: web.Application) -> None:
+        add_status_routes(app, windows, auth=status_auth(s), clock=clock.now)
+        add_alertmanager_routes(app, receiver)
+        add_reload_routes(app, reload)
+        if interactions is not None:
+            interactions.add_routes(app)
+
+    return build_web_app(
+        windows,
+        api_token=s.api_token.get_secret_value() if s.api_token else None,
+        base_url=s.base_url,
+        max_body_bytes=s.max_body_bytes,
+        registry=registry,
+        ready=ready,
+        clock=clock.now,
+        extra_routes=extra_routes,
+        open_paths=[
+            *STATUS_PATHS,
+            *([RECEIVER_PATH] if receiver.auth.configured else []),
+            *([interactions.path] if interactions else []),
+        ],
+        body_limits={RECEIVER_PATH: s.alertmanager_max_body_bytes},
+    )
+
+
+def _secret_bytes(secret: SecretStr | None) -> bytes | None:
+    return None if secret is None else secret.get_secret_value().encode()
