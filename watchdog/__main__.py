@@ -2,7 +2,7 @@
 
 import sys
 
-from watchdog.cli import main
+from watchdog.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

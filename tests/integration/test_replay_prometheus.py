@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from examples.stack import start_prometheus
-from watchdog import cli
+from watchdog.cli import main as cli
 from watchdog.model import Deployment
 from watchdog.replay import Replayer, ReplayResult
 from watchdog.rulefile.load import load_rules

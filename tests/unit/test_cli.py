@@ -13,7 +13,8 @@ from aiohttp import web
 
 from tests.fakes import TOKEN, FakeController, Harness, serve
 from tests.servers.common import free_port
-from watchdog.cli import host_port, main
+from watchdog.cli.common import host_port
+from watchdog.cli.main import main
 from watchdog.model import EventKind, WindowPhase
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from watchdog import cli
+from watchdog.cli import main as cli
 from watchdog.cli.replay import ReplayError, parse_time, render_replay
 from watchdog.errors import TransientError
 from watchdog.model import Deployment

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from watchdog.cli import render as cli_render
+import watchdog.cli.render as cli_render
 from watchdog.cli.common import DEFAULT_URL, CliError, duration, label
 from watchdog.cli.gate import wait_for_outcome
 from watchdog.cli.watch import positive, watch_status
