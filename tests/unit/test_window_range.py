@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.test_prometheus_source import AT, FakePrometheus, Reply, ok, vec
-from tests.unit.test_prometheus_source import fake as fake  # noqa: F401 (fixture)
+from tests.unit.test_prometheus_source import fake as fake
 from tests.unit.test_replay import DEPLOY, T0, History, rule
 from watchdog.replay import MAX_CLAMPED_QUERIES, Replayer
 from watchdog.rulefile.load import RuleSet
@@ -60,7 +60,7 @@ def prom_rule(query: str) -> PrometheusRule:
 
 
 async def test_live_sample_clamps_to_the_window_and_baselines_do_not(
-    fake: FakePrometheus,  # noqa: F811
+    fake: FakePrometheus,
 ) -> None:
     fake.reply = Reply(body=ok("vector", [vec("1")]))
     src = PrometheusSource(fake.url, timeout=5.0, retries=0, concurrency=2, grid=1.0)
