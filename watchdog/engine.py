@@ -236,7 +236,7 @@ class Engine:
                 "action": rule.action.value,
                 "severity": rule.severity.value,
                 "reason": result.reason,
-                "query": graph_query(rule, window),
+                "query": graph_query(rule, window, self.variables),
             },
             notify=notify,
         )
