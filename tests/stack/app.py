@@ -38,7 +38,7 @@ FAULTS = {
     "slow_sql": False,  # /api/work runs a statement taking 1.2 s
     "health_down": False,  # /health answers 503
     "webhook_invalid": 0.0,  # share of webhooks sent with a bad signature
-    "login_down": False,  # /login answers 500
+    "login_down": False,  # /login refuses good credentials (401)
     "core_down": False,  # /api/v1/status answers ok=false
 }
 
@@ -91,7 +91,7 @@ class Service:
         return Response(status_code=204 if good else 400)
 
     async def login(self) -> Response:
-        return Response(status_code=500 if self.faults["login_down"] else 200)
+        return Response(status_code=401 if self.faults["login_down"] else 200)
 
     async def core(self) -> dict[str, bool]:
         return {"ok": not self.faults["core_down"]}

