@@ -135,10 +135,10 @@ class Service:
 
     async def _request(self, client: httpx.AsyncClient, n: int) -> None:
         with contextlib.suppress(httpx.HTTPError):
-            if n % 5:
+            if n % 3:
                 await client.get("/api/work")
                 return
-            # One request in five is a webhook delivery.
+            # One request in three is a webhook delivery.
             body = f'{{"n": {n}}}'.encode()
             bad = random.random() < self.faults["webhook_invalid"]
             signature = "0" * 64 if bad else _sign(body)

@@ -1,6 +1,8 @@
 """The rollback target and the notification webhook of the stack suite, in one local
 server: it counts what the watchdog calls, and a rollback restores the service (as
-rolling back to the previous version would) through ``heal``."""
+rolling back to the previous version would) through ``heal``, ``ROLLBACK_SECONDS`` after
+the call: the old version takes a while to serve again, and meanwhile the fault goes on
+(a redeploy 30 s later must not be judged on it)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+ROLLBACK_SECONDS = 10.0
+
 
 @dataclass
 class Recorder:
@@ -22,13 +26,20 @@ class Recorder:
     url: str = ""
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    _healing: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def _rollback(self, request: web.Request) -> web.Response:
         body = await request.json()
         key = request.headers.get("Idempotency-Key", "")
         self.rollbacks.append({"at": time.monotonic(), "key": key, "body": body})
-        await asyncio.to_thread(self.heal, str(body.get("service")))
+        task = asyncio.create_task(self._heal_later(str(body.get("service"))))
+        self._healing.add(task)
+        task.add_done_callback(self._healing.discard)
         return web.json_response({"ok": True})
+
+    async def _heal_later(self, service: str) -> None:
+        await asyncio.sleep(ROLLBACK_SECONDS)  # the previous version coming up
+        await asyncio.to_thread(self.heal, service)
 
     async def _notify(self, request: web.Request) -> web.Response:
         payload = await request.json()
@@ -72,4 +83,6 @@ async def recorder(heal: Callable[[str], None]) -> AsyncIterator[Recorder]:
     try:
         yield rec
     finally:
+        for task in list(rec._healing):
+            task.cancel()
         await runner.cleanup()

@@ -200,7 +200,7 @@ def triggers(stack: Stack) -> tuple[list[Trigger], list[Trigger], list[Trigger]]
             "celery-failure-ratio",
             "celery",
             "rollback",
-            lambda: flags.set("stack:fail:celery", 0.6),
+            lambda: flags.set("stack:fail:celery", 1),
         ),
     ]
     nulls = "INSERT INTO orders (tenant, customer_id) VALUES ('a', NULL)"
