@@ -306,7 +306,9 @@ async def run_all(stack: Stack) -> dict[str, Any]:
 
 async def outcome(app: App, rec: Recorder, trig: Trigger, run: dict[str, Any]) -> dict[str, Any]:
     out = await settled(app, rec, run)
+    firing = rec.told(run["window"], EventKind.RULE_FIRING.value, trig.rule)
     out.update(
+        message=firing[0]["text"] if firing else None,
         action=trig.action,
         for_=for_of(trig.rule),
         lag=LAGS.get(trig.rule, 0.0),

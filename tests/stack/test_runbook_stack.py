@@ -56,6 +56,11 @@ def test_automatic_trigger_acts_once_in_time(
     assert got["seconds"] <= bound(got), got
 
 
+def test_slow_statement_is_named_by_its_normalized_text(stack_results: dict[str, Any]) -> None:
+    message = stack_results["db-avg-query-latency"]["message"]
+    assert 'statement="SELECT pg_sleep($1)"' in message, message  # no parameter values
+
+
 @pytest.mark.parametrize("rule", MANUAL)
 def test_manual_trigger_tells_people_once(stack_results: dict[str, Any], rule: str) -> None:
     got = stack_results[rule]
