@@ -306,9 +306,11 @@ async def run_all(stack: Stack) -> dict[str, Any]:
 
 async def outcome(app: App, rec: Recorder, trig: Trigger, run: dict[str, Any]) -> dict[str, Any]:
     out = await settled(app, rec, run)
-    firing = rec.told(run["window"], EventKind.RULE_FIRING.value, trig.rule)
+    # The words people get with the action: the rule's summary is its reason.
+    kind = {"rollback": EventKind.ROLLBACK_STARTED, "approve": EventKind.APPROVAL_NEEDED}
+    told = rec.told(run["window"], kind.get(trig.action, EventKind.RULE_FIRING).value)
     out.update(
-        message=firing[0]["text"] if firing else None,
+        message=told[0]["text"] if told else None,
         action=trig.action,
         for_=for_of(trig.rule),
         lag=LAGS.get(trig.rule, 0.0),
