@@ -19,15 +19,14 @@ import inspect
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import Any
 
-import redis
 from pydantic import SecretStr
 
 from examples.stack import query_values
 from tests.shipped import shipped, shipped_names, write_rules
 from tests.stack.conftest import SCRAPE, Stack
+from tests.stack.faults import Trigger, healer, triggers
 from tests.stack.recorder import Recorder, recorder
 from watchdog.app import App
 from watchdog.durations import parse_duration
@@ -135,16 +134,6 @@ async def warm(app: App, window_id: str) -> None:
     await until(settled, 30)
 
 
-@dataclass
-class Trigger:
-    """A runbook trigger, its fault, and what should follow."""
-
-    rule: str
-    service: str
-    action: str  # rollback | approve | notify
-    fault: Callable[[], None]
-
-
 def arrival(rec: Recorder, trig: Trigger, window_id: str) -> float | None:
     """When the action reached the recorder (monotonic), if it did."""
     found = {
@@ -175,73 +164,6 @@ async def manual(app: App, stack: Stack, rec: Recorder, trigs: list[Trigger]) ->
     window_id = await open_window(app, stack, "manual", FAULT_WINDOW)
     await warm(app, window_id)
     return {t.rule: await inject(app, rec, t, window_id) for t in trigs}
-
-
-def triggers(stack: Stack) -> tuple[list[Trigger], list[Trigger], list[Trigger]]:
-    """(main watchdog's, one-database-each, manual) triggers with their faults."""
-    apps, pg = stack.apps, stack.pg
-    flags = redis.Redis.from_url(stack.broker_url)
-
-    def db_down() -> None:
-        pg.psql("ALTER DATABASE app_dbdown ALLOW_CONNECTIONS false")
-        pg.psql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'app_dbdown'"
-        )
-
-    def orphan() -> None:  # a migration that dropped the constraint, then a bad write
-        sql = "ALTER TABLE order_items DROP CONSTRAINT order_items_order_fk;"
-        pg.psql(sql + "INSERT INTO order_items (order_id) VALUES (424242)", "app_orphans")
-
-    main = [
-        Trigger("api-health", "health", "rollback", lambda: apps["health"].fault(health_down=True)),
-        Trigger("api-5xx-ratio", "errors", "rollback", lambda: apps["errors"].fault(error_ratio=1)),
-        Trigger("api-p95-latency", "slow", "rollback", lambda: apps["slow"].fault(latency=2.5)),
-        Trigger(
-            "celery-failure-ratio",
-            "celery",
-            "rollback",
-            lambda: flags.set("stack:fail:celery", 1),
-        ),
-    ]
-    nulls = "INSERT INTO orders (tenant, customer_id) VALUES ('a', NULL)"
-    own_db = [
-        Trigger("db-connection-failures", "dbdown", "rollback", db_down),
-        Trigger(
-            "db-avg-query-latency",
-            "dblatency",
-            "rollback",
-            lambda: apps["dblatency"].fault(slow_sql=True),
-        ),
-        Trigger("fk-orphan-rows", "orphans", "approve", orphan),
-        Trigger("required-column-nulls", "nulls", "approve", lambda: pg.psql(nulls, "app_nulls")),
-        Trigger("rls-violations-logged", "rls", "approve", lambda: apps["rls"].db_write("rls")),
-        Trigger("fk-violations-logged", "fklog", "approve", lambda: apps["fklog"].db_write("fk")),
-    ]
-    m = apps["manual"]
-    manual_ = [  # the ratio first: a young window's short range shows it soonest
-        Trigger(
-            "webhook-signature-failures", "manual", "notify", lambda: m.fault(webhook_invalid=1)
-        ),
-        Trigger("oom-kills-host", "manual", "notify", stack.vmstat.oom_kill),
-        Trigger("synthetic-login", "manual", "notify", lambda: m.fault(login_down=True)),
-        Trigger("synthetic-core-api", "manual", "notify", lambda: m.fault(core_down=True)),
-    ]
-    return main, own_db, manual_
-
-
-def healer(stack: Stack) -> Callable[[str], None]:
-    """What a rollback to the previous version restores, per service."""
-    flags = redis.Redis.from_url(stack.broker_url)
-
-    def heal(service: str) -> None:
-        if service in stack.apps:
-            stack.apps[service].heal()
-        if service == "celery":
-            flags.delete("stack:fail:celery")
-        if service == "dbdown":
-            stack.pg.psql("ALTER DATABASE app_dbdown ALLOW_CONNECTIONS true")
-
-    return heal
 
 
 async def healthy(stack: Stack, rec: Recorder, apps: AsyncExitStack) -> dict[str, Any]:
