@@ -257,4 +257,6 @@ async def settled(app: App, rec: Recorder, run: dict[str, Any]) -> dict[str, Any
         "blind": kinds.count(EventKind.WATCHDOG_BLIND),
         "severe": [(n["event"]["kind"], n["event"]["rule"]) for n in rec.severe(run["window"])],
         "length": detail.window.ends_at - detail.window.started_at,
+        # Rules whose last reading was no value at all (absent is zero: none expected).
+        "no_value": sorted(r.name for r in detail.rules if r.last_value is None),
     }

@@ -79,6 +79,9 @@ def test_healthy_deploy_stays_silent_for_three_minutes(stack_results: dict[str, 
     assert got["length"] >= HEALTHY_WINDOW >= 180
     assert got["phase"] == "passed", got
     assert (got["rollbacks"], got["severe"], got["blind"], got["fired"]) == (0, [], 0, []), got
+    # Absent is zero: no 5xx, invalid-webhook, failed-task or OOM series exist for this
+    # service, yet every rule of the pack read a number, none "no data".
+    assert got["no_value"] == [], got
 
 
 def test_redeploy_after_a_rollback_is_judged_on_its_own_data(
