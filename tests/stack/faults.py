@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import redis
 
-from tests.stack.conftest import Stack
+from tests.stack.stack import Stack
 
 
 @dataclass

@@ -16,9 +16,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -202,12 +203,12 @@ class ScrapeJobs:
         return "\n".join(lines)
 
 
-def wait_until(check: object, timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], Any], timeout: float, what: str) -> None:
     """Poll ``check()`` until truthy; fail naming ``what``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):
-            if check():  # type: ignore[operator]
+            if check():
                 return
         time.sleep(0.25)
     raise TimeoutError(f"{what} not ready within {timeout}s")

@@ -25,9 +25,9 @@ from pydantic import SecretStr
 
 from examples.stack import query_values
 from tests.shipped import shipped, shipped_names, write_rules
-from tests.stack.conftest import SCRAPE, Stack
 from tests.stack.faults import Trigger, healer, triggers
 from tests.stack.recorder import Recorder, recorder
+from tests.stack.stack import SCRAPE, Stack
 from watchdog.app import App
 from watchdog.durations import parse_duration
 from watchdog.model import Deployment, EventKind, WindowPhase

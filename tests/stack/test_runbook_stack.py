@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.stack.conftest import SCRAPE
 from tests.stack.scenarios import HEALTHY_WINDOW, INTERVAL
+from tests.stack.stack import SCRAPE
 
 # Fault → action is bounded by `for` + 2 intervals, plus what the fault itself takes to
 # be seen: two scrapes (a counter series the fault creates, such as status="5xx", has a
