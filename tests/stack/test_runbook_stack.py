@@ -1,4 +1,4 @@
-"""The runbook on a real stack (see conftest.py, procs.py, scenarios.py): every trigger
+"""The runbook on a real stack (see stack.py, procs.py, faults.py, scenarios.py): every trigger
 of the DESIGN table, injected as a real fault, gets exactly its action within `for` + 2
 intervals; a healthy deploy with steady traffic stays silent for more than three real
 minutes; a deploy 30 s after a rollback is judged on its own data."""
