@@ -106,3 +106,19 @@ async def test_replay_bounds_the_clamped_queries_of_long_ranges() -> None:
 class _AnyQuery(dict):  # type: ignore[type-arg]
     def __getitem__(self, key: str):  # type: ignore[no-untyped-def]
         return lambda t: 0.0
+
+
+async def test_the_scrape_interval_setting_reaches_the_source(
+    fake: FakePrometheus,
+) -> None:
+    """Settings → wiring → source: ranges round up to `prometheus_scrape_interval`."""
+    from watchdog import wiring
+    from watchdog.settings import Settings
+
+    fake.reply = Reply(body=ok("vector", [vec("1")]))
+    settings = Settings(prometheus_url=fake.url, prometheus_scrape_interval=4.0)
+    sources = wiring.sources(settings, store=None)  # type: ignore[arg-type]
+    live = SampleContext("w1", {"service": "api"}, AT, since=AT - 9)
+    await sources.get("prometheus").sample(prom_rule("rate(x[5m])"), live)
+    await sources.get("prometheus").close()
+    assert [p["query"] for p in fake.params] == ["rate(x[12s])"]
