@@ -90,7 +90,7 @@ class Demo:
             ["service", "method", "route", "status"], registry=self.registry,
         )  # fmt: skip
         self.duration = Histogram(
-            "http_request_duration_seconds", "Request latency.",
+            "http_request_duration_highr_seconds", "Request latency (the instrumentator's name).",
             ["service", "route"], buckets=BUCKETS, registry=self.registry,
         )  # fmt: skip
         for status in ("200", "500"):  # both series exist from the start: ratios are 0, not empty

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the real servers the tests and the demo run: PostgreSQL, Redis, Prometheus,
-# Alertmanager, and chromium for the status page's browser tests (Debian packages).
+# Alertmanager, the exporters, and chromium for the status page's browser tests (Debian packages).
 # Installs with apt when root; otherwise says what to run.
 set -eu
 missing=""
@@ -9,6 +9,10 @@ have prometheus /usr/bin/prometheus || missing="$missing prometheus"
 have prometheus-alertmanager /usr/bin/prometheus-alertmanager || missing="$missing prometheus-alertmanager"
 have redis-server /usr/bin/redis-server || missing="$missing redis-server"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+# tests/stack/: the exporters teams run next to the stack
+have prometheus-postgres-exporter /usr/bin/prometheus-postgres-exporter || missing="$missing prometheus-postgres-exporter"
+have prometheus-redis-exporter /usr/bin/prometheus-redis-exporter || missing="$missing prometheus-redis-exporter"
+have prometheus-node-exporter /usr/bin/prometheus-node-exporter || missing="$missing prometheus-node-exporter"
 # the status page's browser tests: Debian's chromium (driven by Playwright, no download)
 have chromium /usr/bin/chromium || missing="$missing chromium"
 have chromedriver /usr/bin/chromedriver || missing="$missing chromium-driver"

@@ -220,6 +220,7 @@ class App:
             clock=self.clock,
             metrics=metrics,
             blind_after=self.settings.notify.blind_after,
+            variables={"service_label": self.settings.service_label},
         )
         self._stack.push_async_callback(engine.drain)
         return engine

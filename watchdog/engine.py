@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -78,6 +78,7 @@ class Engine:
         clock: Clock,
         metrics: Metrics | None = None,
         blind_after: int = 2,
+        variables: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -87,6 +88,7 @@ class Engine:
         self.journal = journal
         self.clock = clock
         self.blind_after = blind_after  # failed polls in a row before "watchdog blind"
+        self.variables = dict(variables or {})  # settings rule templates read, e.g. service_label
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
@@ -158,7 +160,10 @@ class Engine:
     # --- one evaluation ---------------------------------------------------------------
     async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
         """Ask the rule's source for a sample; never raises."""
-        ctx = SampleContext(window.id, window.deployment.template_vars(), at, live=live)
+        variables = {**window.deployment.template_vars(), **self.variables}
+        # Live samples read only the window's own data; baselines look back on purpose.
+        since = window.started_at if live else None
+        ctx = SampleContext(window.id, variables, at, live=live, since=since)
         started = time.monotonic()
         try:
             return await self.sources.get(rule.source).sample(rule, ctx)
@@ -231,7 +236,7 @@ class Engine:
                 "action": rule.action.value,
                 "severity": rule.severity.value,
                 "reason": result.reason,
-                "query": graph_query(rule, window),
+                "query": graph_query(rule, window, self.variables),
             },
             notify=notify,
         )

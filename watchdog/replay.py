@@ -9,6 +9,11 @@ same :class:`RuleState` threading the engine uses, so ``for``, ``no_data`` and
 window would be rolling back and its rules stop); ``approve`` asks once; ``notify``
 tells people at each transition into firing. Rules whose source has no history (HTTP
 probes) are reported as skipped.
+
+As live, ranges never reach back before the deploy (``start``): while the window is
+younger than a query's longest range, each evaluation's ranges are clamped to its age
+(:mod:`watchdog.sources.window_range`), one range query per distinct clamped query
+(at most ``MAX_CLAMPED_QUERIES`` per rule: the clamp then rounds up to a coarser grid).
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.prometheus import RangeSeries
+from watchdog.sources.window_range import clamp_ranges, longest_range
 
 CHUNK_STEPS = 1000  # evaluations fetched per range query (Prometheus caps at 11000)
 MAX_EVALUATIONS = 2_000_000
+MAX_CLAMPED_QUERIES = 60  # per rule, for the window's first `range` seconds
 
 Progress = Callable[[int, int], None]
 
@@ -108,9 +115,18 @@ def count_evaluations(rules: RuleSet, start: float, end: float) -> int:
 class Replayer:
     """Fetches each rule's history and walks it through evaluate()."""
 
-    def __init__(self, source: RangeSource, *, chunk_steps: int = CHUNK_STEPS) -> None:
+    def __init__(
+        self,
+        source: RangeSource,
+        *,
+        chunk_steps: int = CHUNK_STEPS,
+        grid: float = 15.0,
+        variables: Mapping[str, str] | None = None,
+    ) -> None:
         self._source = source
         self._chunk = chunk_steps
+        self._grid = grid  # the scrape interval clamped ranges round up to
+        self._variables = dict(variables or {})  # settings templates read (service_label)
 
     async def run(
         self,
@@ -122,7 +138,7 @@ class Replayer:
     ) -> ReplayResult:
         """Replay ``rules`` over ``[start, end]`` for ``deployment``."""
         result = ReplayResult(start, end)
-        variables = deployment.template_vars()
+        variables = {**deployment.template_vars(), **self._variables}
         replayable = [r for r in rules.rules if isinstance(r, PrometheusRule)]
         for rule in rules.rules:
             if not isinstance(rule, PrometheusRule):
@@ -136,7 +152,7 @@ class Replayer:
         for rule in replayable:
             samples: list[tuple[float, AnyRule, Sample]] = []
             for chunk_start, chunk_end in chunks[rule.name]:
-                samples += await self._fetch(rule, variables, chunk_start, chunk_end)
+                samples += await self._fetch(rule, variables, start, (chunk_start, chunk_end))
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -148,13 +164,20 @@ class Replayer:
         return result
 
     async def _fetch(
-        self, rule: PrometheusRule, variables: Mapping[str, str], start: float, end: float
+        self,
+        rule: PrometheusRule,
+        variables: Mapping[str, str],
+        opened: float,
+        chunk: tuple[float, float],
     ) -> list[tuple[float, AnyRule, Sample]]:
+        start, end = chunk
         step = rule.effective_interval
         times = grid(start, end, step)
         try:
             query = render(rule.query, variables, promql_escape)
-            found = await self._source.query_range(query, start, times[-1], step)
+            found: list[RangeSeries] = []
+            for scoped, first, last in self._scoped(query, opened, times, step):
+                found += await self._source.query_range(scoped, first, last, step)
             found = _own(rule, variables, found)
         except WatchdogError as exc:
             failed = Sample.failed(str(exc), transient=exc.transient)
@@ -164,6 +187,20 @@ class Replayer:
             for ts, value in points:
                 at_step.setdefault(round((ts - start) / step), []).append(Series(value, labels))
         return [(t, rule, _sample(at_step.get(i, []))) for i, t in enumerate(times)]
+
+    def _scoped(
+        self, query: str, opened: float, times: list[float], step: float
+    ) -> list[tuple[str, float, float]]:
+        """``(clamped query, first, last)`` runs of evaluation times sharing one query."""
+        coarse = max(self._grid, step, longest_range(query) / MAX_CLAMPED_QUERIES)
+        runs: list[tuple[str, float, float]] = []
+        for t in times:
+            scoped = clamp_ranges(query, t - opened, coarse)
+            if runs and runs[-1][0] == scoped:
+                runs[-1] = (scoped, runs[-1][1], t)
+            else:
+                runs.append((scoped, t, t))
+        return runs
 
     async def _baseline(
         self, rule: PrometheusRule, variables: Mapping[str, str], start: float

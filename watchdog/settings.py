@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     prometheus_timeout: Duration = 5.0  # per query, including retries
     prometheus_retries: int = Field(1, ge=0, le=5)
     prometheus_concurrency: int = Field(8, ge=1, le=256)  # worker threads for queries
+    # The scrape interval of what the rules read: a window's ranges are clamped to its
+    # age rounded up to this grid (watchdog/sources/window_range.py).
+    prometheus_scrape_interval: Duration = Field(15.0, gt=0)
+    # The label Prometheus puts the deployment's service in (deploy/prometheus.yml adds
+    # it by relabelling); rule templates read it as {{ service_label }}.
+    service_label: str = Field("service", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
     # --- watched databases and caches: rules name a target, the DSN lives here ------
     # WATCHDOG_POSTGRES_TARGETS='{"app": "postgresql://watchdog@db:5432/app"}'

@@ -156,6 +156,7 @@ def sources(
         retries=s.prometheus_retries,
         concurrency=s.prometheus_concurrency,
         token=token,
+        grid=s.prometheus_scrape_interval,
     )
     kinds: dict[str, Source] = {
         "prometheus": prometheus,

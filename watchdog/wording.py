@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from watchdog.errors import PermanentError
 from watchdog.evaluate import Evaluation
@@ -35,20 +36,26 @@ def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
 
 
 def breaching_series(result: Evaluation) -> str:
-    """The first breaching series' labels (``relation="order_items.order_id"``)."""
-    for obs in result.observations:
-        if obs.status.value == "breach" and obs.key != "{}":
-            return obs.key[1:-1]
+    """The worst breaching series' labels (``relation="order_items.order_id"``): the one
+    whose value is the rule's value, else the first breaching one."""
+    breaching = [o for o in result.observations if o.status.value == "breach" and o.key != "{}"]
+    worst = [o for o in breaching if o.value is not None and o.value == result.value]
+    for obs in worst or breaching:
+        return obs.key[1:-1]
     return ""
 
 
-def graph_query(rule: AnyRule, window: Window) -> str | None:
-    """The rule's PromQL as it ran, for the graph link in messages."""
+def graph_query(
+    rule: AnyRule, window: Window, extra: Mapping[str, str] | None = None
+) -> str | None:
+    """The rule's PromQL as it ran, for the graph link in messages (``extra``: the
+    settings templates read, e.g. ``service_label``)."""
     query = getattr(rule, "query", None)
     if rule.source != "prometheus" or not isinstance(query, str):
         return None
     try:
-        return render(query, window.deployment.template_vars(), promql_escape)
+        variables = {**window.deployment.template_vars(), **(extra or {})}
+        return render(query, variables, promql_escape)
     except PermanentError:
         return None
 

@@ -92,7 +92,7 @@ async def watchdog(
             plans={"deploy": plan},
             default_plan="deploy",
             http_allowed_hosts=["127.0.0.1"],
-            **settings,
+            **{"prometheus_scrape_interval": 1.0, **settings},
         )
     )
     await app.start()

@@ -1,6 +1,6 @@
 """Runbook triggers seen through metrics and probes: a real Prometheus scraping the demo
 app (HTTP requests, latency histogram, /health) and the rest of the stack's exporters
-(Celery, cAdvisor OOM events, webhooks; tests/servers/stackapp.py), with rules/api.yml,
+(Flower's Celery events, cAdvisor OOM events, webhooks; tests/servers/stackapp.py), with rules/api.yml,
 workers.yml, manual.yml and synthetic.yml as shipped, `for` compressed to a second.
 
 A healthy window with every rule passes first; then each trigger, with only its rule
@@ -45,7 +45,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ):
         wait_for_query(prom.url, "up", lambda v: v == [1.0, 1.0], timeout=30)
         wait_for_query(
-            prom.url, "rate(celery_task_succeeded_total[5m])", lambda v: bool(v) and v[0] > 0, 30
+            prom.url,
+            'rate(flower_events_total{type="task-succeeded"}[5m])',
+            lambda v: bool(v) and v[0] > 0,
+            30,
         )
         yield demo, other, prom.url
 

@@ -1,10 +1,11 @@
 """The rest of the watched stack, for Prometheus to scrape: what the Celery exporter,
 cAdvisor and an app's webhook handler export, plus a login page and a core API call.
 
-The metric names and labels are the ones rules/ expects (the Celery exporter's
-``celery_task_{succeeded,failed}_total``, cAdvisor's ``container_oom_events_total``,
-``webhook_requests_total{result}``), already carrying ``service`` as the relabelling
-described in those files would add. A thread makes steady traffic every 100 ms; the
+The metric names and labels are the ones rules/ expects (Flower's
+``flower_events_total{type="task-succeeded"|"task-failed"}``, cAdvisor's
+``container_oom_events_total``, ``webhook_requests_total{result}``), already carrying
+``service`` as the relabelling described in those files would add. The real exporters
+are proven in tests/stack/. A thread makes steady traffic every 100 ms; the
 fault flags add failures to it.
 
     with start_stack_app() as app:
@@ -45,13 +46,12 @@ class StackApp:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.succeeded = Counter("celery_task_succeeded", "Tasks.", ["name", "service"], registry=r)
-        self.failed = Counter("celery_task_failed", "Tasks.", ["name", "service"], registry=r)
+        self.events = Counter(
+            "flower_events", "Events.", ["task", "type", "worker", "service"], registry=r
+        )
         self.oom = Counter("container_oom_events", "OOM kills.", ["name", "service"], registry=r)
         self.webhooks = Counter("webhook_requests", "Webhooks.", ["service", "result"], registry=r)
-        self.failed.labels("send_mail", SERVICE)  # exported at 0 before any failure
-        self.oom.labels("api", SERVICE)
-        self.webhooks.labels(SERVICE, "invalid")
+        self.oom.labels("api", SERVICE)  # exported at 0 before any kill
 
     @property
     def target(self) -> str:
@@ -63,10 +63,11 @@ class StackApp:
 
     def traffic(self) -> None:
         """One 100 ms batch of tasks and webhooks."""
-        self.succeeded.labels("send_mail", SERVICE).inc(10)
+        # As Flower and client libraries do, failure series appear with the first failure.
+        self.events.labels("send_mail", "task-succeeded", "celery@w1", SERVICE).inc(10)
         self.webhooks.labels(SERVICE, "valid").inc(10)
         if self.faults.celery_failing:
-            self.failed.labels("send_mail", SERVICE).inc(50)
+            self.events.labels("send_mail", "task-failed", "celery@w1", SERVICE).inc(50)
         if self.faults.webhook_invalid:
             self.webhooks.labels(SERVICE, "invalid").inc(50)
 

@@ -56,6 +56,12 @@ def add_replay(sub: Any) -> None:
     p.add_argument("--label", action="append", default=[], metavar="K=V")
     p.add_argument("--prometheus-url", metavar="URL")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per range query")
+    p.add_argument(
+        "--scrape-interval",
+        type=parse_duration,
+        default=15.0,
+        help="the targets' scrape interval: ranges clamp to the window's age on this grid",
+    )
     p.add_argument("--json", action="store_true", help="print the timeline as JSON")
     p.set_defaults(run=cmd_replay)
 
@@ -150,7 +156,12 @@ async def _replay(
     source = PrometheusSource(url, timeout=args.timeout, retries=1, concurrency=2, token=token)
     try:
         progress = bar.update if bar is not None else None
-        return await Replayer(source).run(rules, deployment, start, end, progress)
+        replayer = Replayer(
+            source,
+            grid=args.scrape_interval,
+            variables={"service_label": os.environ.get("WATCHDOG_SERVICE_LABEL", "service")},
+        )
+        return await replayer.run(rules, deployment, start, end, progress)
     finally:
         await source.close()
 

@@ -17,8 +17,11 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-
 SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,127}")
 SAFE_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
-DEPLOYMENT_VARS = frozenset({"service", "environment", "version", "previous_version"})
-"""Names every query template may use; custom labels are ``labels.NAME``."""
+DEPLOYMENT_VARS = frozenset(
+    {"service", "environment", "version", "previous_version", "service_label"}
+)
+"""Names every query template may use; custom labels are ``labels.NAME``.
+``service_label`` is the setting of that name (the label holding the service)."""
 
 MESSAGE_VARS = frozenset({"value", "threshold", "baseline", "rule", "series"})
 """Extra names a rule's ``summary`` may use."""

@@ -14,13 +14,16 @@ class SampleContext:
     """What a source may know about the sample it takes.
 
     ``at`` is the evaluation instant: "now" for live windows, a past instant for
-    baselines (``started_at - offset``) and for ``watchdog replay``.
+    baselines (``started_at - offset``) and for ``watchdog replay``. ``since`` is when
+    the window opened: data from before it belongs to the previous version, so sources
+    that read ranges keep them after it (``None``: no such limit, as for baselines).
     """
 
     window_id: str
     variables: Mapping[str, str]
     at: float
     live: bool = True  # False when `at` is in the past: sources that cannot look back refuse
+    since: float | None = None
 
 
 class Source(Protocol):

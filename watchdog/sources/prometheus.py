@@ -32,6 +32,7 @@ from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.base import SampleContext
 from watchdog.sources.shared import SharedAnswers, series_for
+from watchdog.sources.window_range import clamp_ranges
 
 BACKOFF_FACTOR = 0.05
 BACKOFF_MAX = 0.5
@@ -61,9 +62,11 @@ class PrometheusSource:
         retries: int,
         concurrency: int,
         token: str | None = None,
+        grid: float = 15.0,
     ) -> None:
-        if timeout <= 0 or retries < 0 or concurrency < 1:
-            raise ValueError("timeout must be > 0, retries >= 0 and concurrency >= 1")
+        if timeout <= 0 or retries < 0 or concurrency < 1 or grid <= 0:
+            raise ValueError("timeout and grid must be > 0, retries >= 0, concurrency >= 1")
+        self._grid = grid  # the scrape interval clamped ranges round up to
         self._url = url.rstrip("/")
         self._host = urlsplit(self._url).hostname or self._url
         self._timeout = timeout
@@ -97,11 +100,17 @@ class PrometheusSource:
         self._shared = SharedAnswers()
 
     async def sample(self, rule: PrometheusRule, ctx: SampleContext) -> Sample:
-        """Run the rule's query at ``ctx.at``; never raises."""
+        """Run the rule's query at ``ctx.at``; never raises.
+
+        A live sample's ranges reach back no further than the window's opening
+        (:mod:`watchdog.sources.window_range`).
+        """
         try:
             query = render(rule.query, ctx.variables, promql_escape)
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
+        if ctx.since is not None:
+            query = clamp_ranges(query, ctx.at - ctx.since, self._grid)
         if rule.shared_by is None:
             return await self._instant(query, ctx.at)
         # Baselines look back once per window: only live samples share answers.

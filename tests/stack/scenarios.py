@@ -1,0 +1,262 @@
+"""Every scenario of the stack suite, run side by side on one event loop.
+
+Watchdogs (the real ``App``, in-process) load the shipped rule files unchanged except
+for timing: every `for` divided by ``FACTOR`` and every interval ``INTERVAL``, plus
+where probes and logs live on this machine. Faults that could disturb each other run
+under separate services (one app instance, database or Celery worker each).
+
+* ``main``: api, workers, manual and synthetic rules; windows for the services
+  health, errors, slow, celery and manual (and the redeploy of errors).
+* one watchdog per database scenario (its ``app`` target is that scenario's
+  database): database and data-integrity rules.
+* ``healthy``: the whole pack, one window of ``HEALTHY_WINDOW`` real seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+from pydantic import SecretStr
+
+from examples.stack import query_values
+from tests.shipped import shipped, shipped_names, write_rules
+from tests.stack.faults import Trigger, healer, triggers
+from tests.stack.recorder import Recorder, recorder
+from tests.stack.stack import SCRAPE, Stack
+from watchdog.app import App
+from watchdog.durations import parse_duration
+from watchdog.model import Deployment, EventKind, WindowPhase
+from watchdog.settings import Settings
+
+FACTOR = 30  # the runbook's minutes become seconds: `for: 3m` runs as 6s
+INTERVAL = 2.0
+HEALTHY_WINDOW = 185.0  # more than three real minutes of steady traffic
+REDEPLOY_AFTER = 30.0
+FAULT_WINDOW = 600.0  # still open when the results are read
+LAGS = {"api-p95-latency": 2.5, "db-avg-query-latency": 1.2}  # a slow request's own time
+URLS = {
+    "api-health": "/health",
+    "synthetic-login": "/login",
+    "synthetic-core-api": "/api/v1/status",
+}
+MAIN_FILES = ("api.yml", "workers.yml", "manual.yml", "synthetic.yml")
+DB_FILES = ("database.yml", "data-integrity.yml")
+ALL_FILES = ("alerts.yml", *MAIN_FILES, "redis.yml", *DB_FILES)
+
+
+def compressed(file: str, name: str, log: str) -> dict[str, Any]:
+    """The shipped rule with its timing compressed and this machine's addresses."""
+    raw = shipped(file, name)
+    local: dict[str, Any] = {"interval": f"{INTERVAL:g}s"}
+    if "for" in raw:
+        local["for"] = f"{parse_duration(raw['for']) / FACTOR:g}s"
+    if name in URLS:
+        local["url"] = "http://127.0.0.1:{{ labels.port }}" + URLS[name]
+    if raw["source"] == "log":
+        local["path"] = log
+    return shipped(file, name, **local)
+
+
+def for_of(name: str) -> float:
+    for file in ALL_FILES:
+        if name in shipped_names(file):
+            return parse_duration(shipped(file, name).get("for", 0)) / FACTOR
+    raise KeyError(name)
+
+
+async def watchdog(stack: Stack, rec: Recorder, key: str, files: tuple[str, ...]) -> App:
+    log = str(stack.log_path(key))
+    rules = [compressed(f, n, log) for f in files for n in shipped_names(f)]
+    step = {"name": "rollback", "kind": "http", "url": f"{rec.url}/rollback"}
+    step["json"] = {"service": "{{ service }}", "version": "{{ previous_version }}"}
+    settings = Settings(
+        rules=[write_rules(stack.home / f"rules-{key}.yml", rules, f"{INTERVAL:g}s")],
+        store_url=SecretStr(f"sqlite:///{stack.home / f'watchdog-{key}.db'}"),
+        listen_port=0,
+        tick=0.25,
+        plans={"deploy": {"steps": [step]}},
+        default_plan="deploy",
+        http_allowed_hosts=["127.0.0.1"],
+        prometheus_url=stack.prom_url,
+        prometheus_scrape_interval=SCRAPE,
+        postgres_targets={"app": SecretStr(stack.watchdog_dsn(key))},
+        redis_targets={"cache": SecretStr(stack.redis_url)},
+        notify={"webhook_url": f"{rec.url}/notify", "escalate_after": None},
+    )
+    app = App(settings)
+    await app.start()
+    return app
+
+
+async def open_window(
+    app: App, stack: Stack, service: str, seconds: float, version: str = "v2", previous: str = "v1"
+) -> str:
+    assert app.parts is not None
+    port = stack.apps[service].port if service in stack.apps else 9
+    deployment = Deployment(service, "production", version, previous, {"port": str(port)})
+    window = await app.parts.windows.open_window(deployment, window_seconds=seconds, actor="ci")
+    return window.id
+
+
+async def until(check: Callable[[], Any], timeout: float) -> bool:
+    """Poll ``check()`` (a value or an awaitable) until truthy or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+async def phase(app: App, window_id: str) -> WindowPhase:
+    assert app.parts is not None
+    return (await app.parts.windows.detail(window_id)).window.phase
+
+
+async def warm(app: App, window_id: str) -> None:
+    """Every rule of the window evaluated twice, so the fault meets a settled window."""
+    assert app.parts is not None
+    opened = time.monotonic()
+
+    async def settled() -> bool:
+        detail = await app.parts.windows.detail(window_id)  # type: ignore[union-attr]
+        evaluated = all(r.last_eval_at is not None for r in detail.rules)
+        return evaluated and time.monotonic() - opened > 2 * INTERVAL + 1
+
+    await until(settled, 30)
+
+
+def arrival(rec: Recorder, trig: Trigger, window_id: str) -> float | None:
+    """When the action reached the recorder (monotonic), if it did."""
+    found = {
+        "rollback": rec.rollback_calls(window_id),
+        "approve": rec.told(window_id, EventKind.APPROVAL_NEEDED.value),
+        "notify": rec.told(window_id, EventKind.RULE_FIRING.value, trig.rule),
+    }[trig.action]
+    return min((c["at"] for c in found), default=None)
+
+
+async def inject(app: App, rec: Recorder, trig: Trigger, window_id: str) -> dict[str, Any]:
+    """Inject the fault, wait for the action; the seconds in between."""
+    injected = time.monotonic()
+    await asyncio.to_thread(trig.fault)
+    await until(lambda: arrival(rec, trig, window_id) is not None, 60)
+    at = arrival(rec, trig, window_id)
+    return {"window": window_id, "seconds": None if at is None else at - injected}
+
+
+async def one_trigger(app: App, stack: Stack, rec: Recorder, trig: Trigger) -> dict[str, Any]:
+    window_id = await open_window(app, stack, trig.service, FAULT_WINDOW)
+    await warm(app, window_id)
+    return await inject(app, rec, trig, window_id)
+
+
+async def manual(app: App, stack: Stack, rec: Recorder, trigs: list[Trigger]) -> dict[str, Any]:
+    """The notify-only triggers, one after another in one window of their service."""
+    window_id = await open_window(app, stack, "manual", FAULT_WINDOW)
+    await warm(app, window_id)
+    return {t.rule: await inject(app, rec, t, window_id) for t in trigs}
+
+
+async def healthy(stack: Stack, rec: Recorder, apps: AsyncExitStack) -> dict[str, Any]:
+    app = await watchdog(stack, rec, "healthy", ALL_FILES)
+    apps.push_async_callback(app.stop)
+    window_id = await open_window(app, stack, "healthy", HEALTHY_WINDOW)
+    started = time.monotonic()
+    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), HEALTHY_WINDOW + 30)
+    return {"window": window_id, "app": app, "seconds": time.monotonic() - started}
+
+
+async def phase_is(app: App, window_id: str, wanted: WindowPhase) -> bool:
+    return await phase(app, window_id) is wanted
+
+
+async def redeploy(
+    app: App, stack: Stack, rec: Recorder, first: asyncio.Task[Any]
+) -> dict[str, Any]:
+    """The errors service deployed again 30 s after its rollback, healthy this time."""
+    rolled_back = await first
+    calls = rec.rollback_calls(rolled_back["window"])
+    if not calls:
+        return {"skipped": "the first deploy was not rolled back"}
+    at = calls[0]["at"] + REDEPLOY_AFTER
+    await until(lambda: time.monotonic() >= at, REDEPLOY_AFTER + 5)
+    window_id = await open_window(app, stack, "errors", 20, version="v3", previous="v2")
+    await until(lambda: time.monotonic() >= at + 3, 10)
+    # What the rule as written ([1m], unclamped) reads now: the rolled-back version's errors.
+    query = shipped("api.yml", "api-5xx-ratio")["query"]
+    query = query.replace("{{ service_label }}", "service").replace("{{ service }}", "errors")
+    unclamped = await asyncio.to_thread(query_values, stack.prom_url, query)
+    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), 40)
+    return {"window": window_id, "unclamped": unclamped}
+
+
+async def run_all(stack: Stack) -> dict[str, Any]:
+    """Run every scenario at once; the outcome of each, read once everything is over."""
+    main_trigs, db_trigs, manual_trigs = triggers(stack)
+    async with recorder(healer(stack)) as rec, AsyncExitStack() as apps:
+        main = await watchdog(stack, rec, "main", MAIN_FILES)
+        apps.push_async_callback(main.stop)
+        db_apps = {}
+        for trig in db_trigs:
+            db_apps[trig.rule] = await watchdog(stack, rec, trig.service, DB_FILES)
+            apps.push_async_callback(db_apps[trig.rule].stop)
+        tasks = {t.rule: asyncio.create_task(one_trigger(main, stack, rec, t)) for t in main_trigs}
+        for t in db_trigs:
+            tasks[t.rule] = asyncio.create_task(one_trigger(db_apps[t.rule], stack, rec, t))
+        manual_task = asyncio.create_task(manual(main, stack, rec, manual_trigs))
+        again = asyncio.create_task(redeploy(main, stack, rec, tasks["api-5xx-ratio"]))
+        calm = asyncio.create_task(healthy(stack, rec, apps))
+        done = {name: await task for name, task in tasks.items()}
+        done.update(await manual_task)
+        results: dict[str, Any] = {"redeploy": await again, "healthy": await calm}
+        owners = {t.rule: main for t in main_trigs + manual_trigs} | db_apps
+        for trig in main_trigs + db_trigs + manual_trigs:
+            results[trig.rule] = await outcome(owners[trig.rule], rec, trig, done[trig.rule])
+        results["redeploy"] = await settled(main, rec, results["redeploy"])
+        results["healthy"] = await settled(results["healthy"].pop("app"), rec, results["healthy"])
+    return results
+
+
+async def outcome(app: App, rec: Recorder, trig: Trigger, run: dict[str, Any]) -> dict[str, Any]:
+    out = await settled(app, rec, run)
+    # The words people get with the action: the rule's summary is its reason.
+    kind = {"rollback": EventKind.ROLLBACK_STARTED, "approve": EventKind.APPROVAL_NEEDED}
+    told = rec.told(run["window"], kind.get(trig.action, EventKind.RULE_FIRING).value)
+    out.update(
+        message=told[0]["text"] if told else None,
+        action=trig.action,
+        for_=for_of(trig.rule),
+        lag=LAGS.get(trig.rule, 0.0),
+        named=len(rec.told(run["window"], EventKind.RULE_FIRING.value, trig.rule)),
+    )
+    return out
+
+
+async def settled(app: App, rec: Recorder, run: dict[str, Any]) -> dict[str, Any]:
+    """What the window's journal and the recorder hold for it, at the end."""
+    if "window" not in run:
+        return run
+    assert app.parts is not None
+    detail = await app.parts.windows.detail(run["window"])
+    kinds = [e.kind for e in detail.events]
+    return {
+        **run,
+        "phase": detail.window.phase.value,
+        "fired": sorted({e.rule or "" for e in detail.events if e.kind is EventKind.RULE_FIRING}),
+        "rollbacks": len(rec.rollback_calls(run["window"])),
+        "approvals": len(rec.told(run["window"], EventKind.APPROVAL_NEEDED.value)),
+        "blind": kinds.count(EventKind.WATCHDOG_BLIND),
+        "severe": [(n["event"]["kind"], n["event"]["rule"]) for n in rec.severe(run["window"])],
+        "length": detail.window.ends_at - detail.window.started_at,
+        # Rules whose last reading was no value at all (absent is zero: none expected).
+        "no_value": sorted(r.name for r in detail.rules if r.last_value is None),
+    }
