@@ -26,6 +26,7 @@ from watchdog.model import (
     new_id,
 )
 from watchdog.pipeline import Decision
+from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
 from watchdog.web.control import RuleView, WindowDetail
 
@@ -129,7 +130,10 @@ class WindowService:
         """The baseline values by series key, or nothing and why."""
         assert rule.baseline is not None
         query = rule.baseline.query or getattr(rule, "query", None)
-        probe = rule.model_copy(update={"query": query}) if query else rule
+        if isinstance(rule, JudgeRule):
+            probe: AnyRule = rule.baseline_probe()  # its `query` is computed, not a field
+        else:
+            probe = rule.model_copy(update={"query": query}) if query else rule
         at = window.started_at - rule.baseline.offset
         sample = await self._engine.sample(window, probe, at, live=False)
         if sample.kind is SampleKind.ERROR:

@@ -159,6 +159,7 @@ def sources(
     )
     kinds: dict[str, Source] = {
         "prometheus": prometheus,
+        "judge": prometheus,  # judge rules run one tagged PromQL query (rulefile/judge.py)
         "http": HttpSource(probe_client),
         "log": LogSource(),
         "alertmanager": AlertmanagerSource(store),
