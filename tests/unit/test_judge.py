@@ -126,6 +126,14 @@ def reading(errors: float, total: float, **labels: str) -> Sample:
     )
 
 
+def steady(
+    err: float, total: float, steps: int = 8, *, start: tuple[float, float] = (0, 0)
+) -> list[Sample]:
+    """Cumulative readings growing by ``err`` of ``total`` per step (the first is the start)."""
+    e0, n0 = start
+    return [reading(e0 + err * i, n0 + total * i) for i in range(steps + 1)]
+
+
 BASE = {f'{{{ROLE}="errors"}}': 36.0, f'{{{ROLE}="total"}}': 36000.0}  # 0.1 % over 1h
 
 
@@ -147,16 +155,17 @@ def test_low_traffic_is_inconclusive_and_says_how_much_is_needed() -> None:
 
 
 def test_plenty_of_healthy_traffic_is_ok() -> None:
-    evs = walk(judge_rule(), [reading(0, 0), reading(10, 10_000), reading(20, 20_000)])
+    evs = walk(judge_rule(), steady(2, 2_000))
     assert evs[-1].verdict is Verdict.OK
     assert evs[-1].value == pytest.approx(0.001)
 
 
 def test_a_regression_fires_with_the_evidence() -> None:
-    evs = walk(judge_rule(), [reading(0, 0), reading(100, 5_000)])
+    evs = walk(judge_rule(), steady(10, 500))
     assert evs[-1].verdict is Verdict.FIRING
+    assert all(e.verdict is not Verdict.FIRING for e in evs[:6])  # the dispersion comes first
     ev = evs[-1].state.judge.evidence
-    assert ev["errors"] == 100 and ev["requests"] == 5000 and ev["confidence"] > 1 - ALPHA
+    assert ev["errors"] == 80 and ev["requests"] == 4000 and ev["confidence"] > 1 - ALPHA
     assert "limit" in evs[-1].reason and "baseline 0.1%" in evs[-1].reason
 
 
@@ -212,9 +221,9 @@ def test_a_late_fault_is_weighed_by_a_later_test() -> None:
 
 def test_without_baseline_traffic_the_floor_decides() -> None:
     rule = judge_rule(floor=0.05)
-    evs = walk(rule, [reading(0, 0), reading(1000, 5_000)], baselines={})
+    evs = walk(rule, steady(100, 500), baselines={})
     assert evs[-1].verdict is Verdict.FIRING and "floor" in evs[-1].reason
-    evs = walk(judge_rule(), [reading(0, 0), reading(1000, 5_000)], baselines={})
+    evs = walk(judge_rule(), steady(100, 500), baselines={})
     assert evs[-1].verdict is Verdict.INCONCLUSIVE and "baseline unavailable" in evs[-1].reason
 
 
@@ -225,9 +234,9 @@ def test_latency_as_a_bucket_ratio() -> None:
         return Sample.of(Series(good, {ROLE: "good"}), Series(total, {ROLE: "total"}))
 
     base = {f'{{{ROLE}="good"}}': 35_900.0, f'{{{ROLE}="total"}}': 36_000.0}
-    evs = walk(rule, [lat(0, 0), lat(8_000, 10_000)], base)  # 20 % slower than 2 s
+    evs = walk(rule, [lat(800 * i, 1000 * i) for i in range(9)], base)  # 20 % over 2 s
     assert evs[-1].verdict is Verdict.FIRING
-    assert evs[-1].state.judge.evidence["errors"] == 2000
+    assert evs[-1].state.judge.evidence["errors"] == 1600
 
 
 def test_against_the_previous_version_serving_beside_it() -> None:
@@ -241,12 +250,45 @@ def test_against_the_previous_version_serving_beside_it() -> None:
             Series(old[1], {ROLE: "base_total"}),
         )
 
-    evs = walk(rule, [both((0, 0), (0, 0)), both((500, 10_000), (10, 10_000))], None)
+    bad = [both((50 * i, 1000 * i), (1 * i, 1000 * i)) for i in range(9)]
+    evs = walk(rule, bad, None)
     assert evs[-1].verdict is Verdict.FIRING
-    assert evs[-1].state.judge.evidence["baseline_requests"] == 10_000
-    evs = walk(rule, [both((0, 0), (0, 0)), both((12, 10_000), (10, 10_000))], None)
-    assert evs[-1].verdict is Verdict.OK
-    assert "previous_version" in rule.query and '{{ previous_version }}' in rule.query
+    assert evs[-1].state.judge.evidence["baseline_requests"] == 8_000
+    fine = [both((2 * i, 2000 * i), (2 * i, 2000 * i)) for i in range(9)]
+    assert walk(rule, fine, None)[-1].verdict is Verdict.OK
+    assert "previous_version" in rule.query and "{{ previous_version }}" in rule.query
+
+
+def test_binomial_steps_have_no_extra_dispersion() -> None:
+    rng = random.Random(3)
+    steps = [(float(sum(rng.random() < 0.02 for _ in range(2000))), 2000.0) for _ in range(40)]
+    phi, pairs = stats.dispersion(steps)
+    assert pairs == 39 and phi < 1.6
+
+
+def test_bursty_errors_are_measured_and_one_level_shift_is_not() -> None:
+    rng = random.Random(4)
+    bursty = []
+    for _ in range(40):
+        p = min(0.2, max(0.0, rng.gauss(0.02, 0.007)))  # wanders a third either way
+        bursty.append((float(sum(rng.random() < p for _ in range(5000))), 5000.0))
+    assert stats.dispersion(bursty)[0] > 10
+    shift = [(40.0, 2000.0)] * 20 + [(400.0, 2000.0)] * 20  # 2 % then 20 %: one jump
+    assert stats.dispersion(shift)[0] == 1.0
+
+
+def test_bursty_healthy_traffic_does_not_fire() -> None:
+    """At high traffic, a proportion that wanders ±35 % between scrapes around the
+    baseline is noise, not a regression: the dispersion keeps the test honest."""
+    rng = random.Random(5)
+    base = {f'{{{ROLE}="errors"}}': 7200.0, f'{{{ROLE}="total"}}': 360_000.0}  # 2 %
+    samples, e, n = [reading(0, 0)], 0.0, 0.0
+    for _ in range(120):
+        p = max(0.0, rng.gauss(0.02, 0.007))
+        e, n = e + round(15_000 * p), n + 15_000
+        samples.append(reading(e, n))
+    rule = judge_rule(factor=1.5, tests=6, restart_every="5m", warmup="60s")
+    assert all(ev.verdict is not Verdict.FIRING for ev in walk(rule, samples, base))
 
 
 def test_the_state_survives_a_restart() -> None:
@@ -282,7 +324,7 @@ HEAD = "groups:\n  - name: g\n    rules:\n"
             "against: none needs a 'floor'",
         ),
         (
-            "      - name: a\n        source: judge\n        errors: e{s=\"{{ nope }}\"}\n"
+            '      - name: a\n        source: judge\n        errors: e{s="{{ nope }}"}\n'
             "        total: t\n",
             "unknown template variable",
         ),

@@ -20,7 +20,7 @@ from typing import Any
 
 from watchdog.evaluate import WHOLE, Evaluation, Observation
 from watchdog.judge import stats
-from watchdog.judge.state import MAX_SERIES, Counts, JudgeState
+from watchdog.judge.state import MAX_SERIES, MAX_STEPS, Counts, JudgeState
 from watchdog.model import RuleState, Sample, SampleKind, Verdict
 from watchdog.rulefile.judge import ROLE, JudgeRule
 from watchdog.rulefile.schema import Policy
@@ -132,8 +132,13 @@ def advance(rule: JudgeRule, js: JudgeState | None, sample: Sample, now: float) 
     age = now - current.opened_at
     while len(tests) < rule.tests and age >= rule.warmup + len(tests) * rule.restart_every:
         tests.append((now, Counts()))
+    steps = current.steps if first else (*current.steps, (now_counts.errors, now_counts.total))
     return replace(
-        current, last=seen, tests=tuple(tests), base=current.base.plus(_counts(deltas, "base_"))
+        current,
+        last=seen,
+        tests=tuple(tests),
+        base=current.base.plus(_counts(deltas, "base_")),
+        steps=steps[-MAX_STEPS:],
     )
 
 
@@ -191,19 +196,21 @@ def decide(rule: JudgeRule, js: JudgeState, limit: Limit) -> tuple[Verdict, dict
     if limit.p0 is None:
         evidence.update(confidence=0.0, needed=None)
         return Verdict.INCONCLUSIVE, evidence, f"inconclusive: {limit.note}"
+    phi, pairs = stats.dispersion(js.steps)
     best, since = max(
-        ((stats.log_evidence(c.errors, c.total, limit.p0), at) for at, c in js.tests),
+        ((stats.log_evidence(c.errors / phi, c.total / phi, limit.p0), at) for at, c in js.tests),
         default=(0.0, None),
     )
-    needed = stats.requests_to_tell(limit.p0, limit.level)
+    needed = stats.requests_to_tell(limit.p0, limit.level) * phi
     evidence.update(
         confidence=stats.confidence(best),
         needed=needed if math.isfinite(needed) else None,
         strongest_since=since,
+        dispersion=phi,
     )
-    if best >= math.log(1.0 / limit.level):
+    if best >= math.log(1.0 / limit.level) and pairs >= stats.MIN_PAIRS:
         return Verdict.FIRING, evidence, _sentence("firing", evidence, limit)
-    if seen.total < needed:
+    if seen.total < needed or pairs < stats.MIN_PAIRS:
         return Verdict.INCONCLUSIVE, evidence, _sentence("inconclusive", evidence, limit)
     return Verdict.OK, evidence, _sentence("ok", evidence, limit)
 
@@ -226,6 +233,8 @@ def _sentence(verdict: str, ev: Mapping[str, Any], limit: Limit) -> str:
     if verdict == "inconclusive":
         needed = ev["needed"]
         text += f"; needs ~{needed:.0f} requests to tell" if needed else "; cannot tell"
+    if ev.get("dispersion", 1.0) > 1.05:
+        text += f"; errors bursty: counts weigh 1/{ev['dispersion']:.3g}"
     if limit.note:
         text += f"; {limit.note}"
     return text

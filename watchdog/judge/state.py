@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_SERIES = 5000  # counter series remembered per rule; more are ignored (and said so)
+MAX_STEPS = 40  # recent per-evaluation increments kept for the dispersion estimate
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,15 @@ class JudgeState:
     ``last`` holds each counter series' latest reading (kept while a series is missing,
     so a scrape gap does not count a counter's whole history again). ``tests`` are the
     staggered tests, each ``(started_at, counts since)``; ``base`` is the previous
-    version's counts since the window opened (``against: previous_version``).
+    version's counts since the window opened (``against: previous_version``); ``steps``
+    the latest increments, from which the burstiness of errors is estimated.
     """
 
     opened_at: float
     last: Mapping[str, float] = field(default_factory=dict)
     tests: tuple[tuple[float, Counts], ...] = ()
     base: Counts = field(default_factory=Counts)
+    steps: tuple[tuple[float, float], ...] = ()  # recent (errors, total) increments
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,6 +52,7 @@ class JudgeState:
             "last": dict(self.last),
             "tests": [[at, c.errors, c.total] for at, c in self.tests],
             "base": [self.base.errors, self.base.total],
+            "steps": [list(s) for s in self.steps],
             "evidence": dict(self.evidence),
         }
 
@@ -63,5 +67,6 @@ class JudgeState:
                 (float(at), Counts(float(e), float(n))) for at, e, n in data.get("tests") or []
             ),
             base=Counts(float(base[0]), float(base[1])),
+            steps=tuple((float(e), float(n)) for e, n in data.get("steps") or []),
             evidence=dict(data.get("evidence") or {}),
         )

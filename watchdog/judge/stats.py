@@ -22,7 +22,10 @@ rule is configured (it costs ~25 MB of RSS).
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
+from collections.abc import Sequence
 from functools import lru_cache
 
 from scipy import special, stats
@@ -143,3 +146,33 @@ def _bisect(f: object, lo: float, hi: float) -> float:
         if hi - lo < 1e-9:
             break
     return hi
+
+
+CHI2_1_MEDIAN = 0.454936423119572  # the median of a chi-squared variable with 1 df
+MIN_PAIRS = 6  # successive steps needed before the dispersion is trusted
+
+
+def dispersion(steps: Sequence[tuple[float, float]]) -> tuple[float, int]:
+    """How much more the error proportion wanders between steps than binomial noise.
+
+    Errors come in bursts (a retry storm, one bad client): then counts carry less
+    information than their size says, and a binomial test would be overconfident at
+    high traffic. The quasi-binomial fix divides counts by the dispersion ``phi``,
+    estimated here from *successive differences* of the per-step proportions (von
+    Neumann), whose median is untouched by one level shift, so a regression's own step
+    does not inflate it. Returns ``(phi >= 1, pairs used)``.
+    """
+    errors = sum(e for e, _ in steps)
+    total = sum(n for _, n in steps)
+    if total <= 0 or errors <= 0 or errors >= total:
+        return 1.0, 0
+    pooled = errors / total
+    var = pooled * (1.0 - pooled)
+    ratios = []
+    for (e1, n1), (e2, n2) in itertools.pairwise(steps):
+        if n1 > 0 and n2 > 0:
+            diff = e2 / n2 - e1 / n1
+            ratios.append(diff * diff / (var * (1.0 / n1 + 1.0 / n2)))
+    if not ratios:
+        return 1.0, 0
+    return max(1.0, statistics.median(ratios) / CHI2_1_MEDIAN), len(ratios)
