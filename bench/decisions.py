@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import re
 import shutil
@@ -23,13 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scipy import stats
-
-from bench.decisions_data import BANDS, HISTOGRAMS, PRE, STEP, Scenario, openmetrics, scenarios
+from bench.decisions_data import HISTOGRAMS, PRE, Scenario, openmetrics, scenarios
 from examples.stack import find_binary, free_port, running
 from watchdog.model import Deployment
 from watchdog.replay import Replayer, ReplayResult
@@ -173,6 +172,24 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@contextlib.contextmanager
+def serve_prometheus(data: Path, work: Path) -> Iterator[str]:
+    """A real Prometheus over the backfilled blocks (nothing scraped); yields its URL."""
+    port = free_port()
+    config = work / "prometheus.yml"
+    config.write_text("global: {scrape_interval: 15s}\nscrape_configs: []\n")
+    argv = [
+        find_binary("prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        "--storage.tsdb.retention.time=30d",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    with running(argv, work / "prometheus.log", port, timeout=120):
+        yield f"http://127.0.0.1:{port}"
+
+
 def run(args: argparse.Namespace) -> tuple[dict[str, list[Outcome]], dict[str, float]]:
     """Generate, backfill, serve, replay; returns the outcomes and the phase timings."""
     rule_sets = packs(args.threshold_pack, args.judge_pack)
@@ -185,20 +202,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, list[Outcome]], dict[str, f
         hists = histogram_names(list(rule_sets.values()))
         deploy_at = backfill(items, data, work, args.chunk, args.seed, hists)
         timings["generate + backfill"] = time.monotonic() - started
-        port = free_port()
-        config = work / "prometheus.yml"
-        config.write_text("global: {scrape_interval: 15s}\nscrape_configs: []\n")
-        argv = [
-            find_binary("prometheus"),
-            f"--config.file={config}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=30d",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ]
-        with running(argv, work / "prometheus.log", port, timeout=120):
+        with serve_prometheus(data, work) as url:
             started = time.monotonic()
-            url = f"http://127.0.0.1:{port}"
             results = asyncio.run(judge_all(url, rule_sets, items, deploy_at, args.concurrency))
             timings["replay"] = time.monotonic() - started
         return results, timings

@@ -22,13 +22,13 @@ def upper95(k: int, n: int) -> float:
 
 
 def _pct(k: int, n: int) -> str:
-    return f"{k}/{n} ({100 * k / n:.2f} %)" if n else "–"
+    return f"{k}/{n} ({100 * k / n:.2f} %)" if n else "-"
 
 
 def _delays(outcomes: Sequence[Outcome]) -> str:
     d = [o.delay for o in outcomes if o.delay is not None]
     if not d:
-        return "– | –"
+        return "- | -"
     p50, p95 = np.percentile(d, [50, 95])
     return f"{p50:.0f} s | {p95:.0f} s"
 
@@ -64,9 +64,8 @@ def report(results: dict[str, list[Outcome]]) -> str:
     ]
     for band in BANDS:
         for pack, out in results.items():
-            lines.append(
-                f"| {band:g} | {pack} | {_row(_subset(out, lambda o, b=band: o.scenario.rps == b))} |"
-            )
+            sub = _subset(out, lambda o, b=band: o.scenario.rps == b)
+            lines.append(f"| {band:g} | {pack} | {_row(sub)} |")
     lines += ["", "Regressions caught by kind of fault:", ""]
     lines += ["| kind | " + " | ".join(results) + " |", "|---|" + "---|" * len(results)]
     for kind in BAD_KINDS:
@@ -79,19 +78,24 @@ def report(results: dict[str, list[Outcome]]) -> str:
     return "\n".join(lines)
 
 
+def _wrong(o: Outcome) -> bool:
+    """A false rollback, or a regression missed without saying "inconclusive"."""
+    if o.scenario.healthy:
+        return o.rollback_at is not None
+    return not o.caught and not o.inconclusive
+
+
 def _targets(results: dict[str, list[Outcome]]) -> list[str]:
     out = []
     for pack, outcomes in results.items():
         target = _subset(outcomes, lambda o: o.scenario.tripled and o.scenario.rps >= 1)
         low = _subset(outcomes, lambda o: o.scenario.rps < 1)
-        wrong_low = sum(
-            (o.rollback_at is not None) if o.scenario.healthy else not o.caught for o in low
-        )
+        wrong_low = sum(_wrong(o) for o in low)
         out.append(
             f"- {pack}: bad deploys with ≥ 3x the baseline error rate at ≥ 1 request/s caught "
             f"within the window: {_pct(sum(o.caught for o in target), len(target))}; "
             f"below 1 request/s: {sum(o.inconclusive for o in low)} of {len(low)} inconclusive, "
-            f"{wrong_low} wrong (a false rollback or a missed regression)."
+            f"{wrong_low} wrong (a false rollback, or a regression missed while saying ok)."
         )
     if {"threshold", "judge"} <= results.keys():
         pairs = [
