@@ -55,7 +55,7 @@ def test_p0_outside_the_unit_interval_is_refused() -> None:
 def test_false_alarms_stay_under_alpha_however_often_it_looks(
     p: float, fire_rate_at_most: float
 ) -> None:
-    """Under the null (p <= p0), looking after every batch never pushes alarms above α."""
+    """Under the null (p <= p0), looking after every batch never pushes alarms above alpha."""
     rng = random.Random(15)
     runs, fired = 400, 0
     for _ in range(runs):
