@@ -28,7 +28,7 @@ import statistics
 from collections.abc import Sequence
 from functools import lru_cache
 
-from scipy import special, stats
+from scipy import special
 
 PRIOR_A = 2.0  # prior shape: wide, its mean at twice the limit (see prior())
 _MAX_N = 1e12
@@ -105,7 +105,7 @@ def upper_bound_once(errors: float, total: float, alpha: float) -> float:
         return 1.0
     if k >= n:
         return 1.0
-    return float(stats.beta.ppf(1.0 - alpha, k + 1.0, n - k))
+    return float(special.betaincinv(k + 1.0, n - k, 1.0 - alpha))  # the beta quantile
 
 
 def upper_bound_always(errors: float, total: float, alpha: float) -> float:
