@@ -148,13 +148,13 @@ async def judge_all(
         return Outcome(s, at, _final(result, rule_sets[pack]))
 
     try:
-        out = {}
-        for pack in rule_sets:
-            out[pack] = list(
-                await asyncio.gather(
-                    *(one(pack, s, t) for s, t in zip(items, deploy_at, strict=True))
-                )
-            )
+        # Both packs at once: the threshold pack's work is mostly Prometheus', the
+        # judge's mostly this process', so interleaving them keeps both cores busy.
+        jobs = [(pack, s, t) for s, t in zip(items, deploy_at, strict=True) for pack in rule_sets]
+        done_all = await asyncio.gather(*(one(pack, s, t) for pack, s, t in jobs))
+        out: dict[str, list[Outcome]] = {pack: [] for pack in rule_sets}
+        for (pack, _, _), outcome in zip(jobs, done_all, strict=True):
+            out[pack].append(outcome)
         return out
     finally:
         await source.close()

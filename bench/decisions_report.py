@@ -97,6 +97,14 @@ def _targets(results: dict[str, list[Outcome]]) -> list[str]:
             f"below 1 request/s: {sum(o.inconclusive for o in low)} of {len(low)} inconclusive, "
             f"{wrong_low} wrong (a false rollback, or a regression missed while saying ok)."
         )
+    cells = []
+    for band in BANDS[1:]:
+        per = []
+        for pack, outcomes in results.items():
+            sub = _subset(outcomes, lambda o, b=band: o.scenario.tripled and o.scenario.rps == b)
+            per.append(f"{pack} {_pct(sum(o.caught for o in sub), len(sub))}")
+        cells.append(f"{band:g}/s: " + ", ".join(per))
+    out.append("- ≥ 3x the baseline, caught, by band: " + "; ".join(cells) + ".")
     if {"threshold", "judge"} <= results.keys():
         pairs = [
             (t.delay, j.delay)

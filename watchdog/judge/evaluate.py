@@ -100,7 +100,8 @@ def increments(
         role = series.labels.get(ROLE)
         if role is None or math.isnan(series.value):
             continue
-        key, value = series.key, series.value
+        # repr of the sorted labels: unambiguous, and cheaper than the JSON series key
+        key, value = repr(sorted(series.labels.items())), series.value
         before = seen.get(key)
         if before is None:
             if len(seen) >= MAX_SERIES:
@@ -196,23 +197,43 @@ def decide(rule: JudgeRule, js: JudgeState, limit: Limit) -> tuple[Verdict, dict
     if limit.p0 is None:
         evidence.update(confidence=0.0, needed=None)
         return Verdict.INCONCLUSIVE, evidence, f"inconclusive: {limit.note}"
-    phi, pairs = stats.dispersion(js.steps)
-    best, since = max(
-        ((stats.log_evidence(c.errors / phi, c.total / phi, limit.p0), at) for at, c in js.tests),
-        default=(0.0, None),
-    )
-    needed = stats.requests_to_tell(limit.p0, limit.level) * phi
+    p0, threshold = limit.p0, math.log(1.0 / limit.level)
+    best, since = _strongest(js, p0, 1.0)
+    needed = stats.requests_to_tell(p0, limit.level)
+    # The dispersion only ever weakens the evidence and raises the requests needed, so
+    # it is estimated only when it could change the verdict (it is the costly part).
+    phi, pairs = 1.0, 0
+    if best >= threshold or seen.total >= needed:
+        phi, pairs = stats.dispersion(js.steps)
+        if phi > 1.0:
+            best, since = _strongest(js, p0, phi)
+            needed *= phi
     evidence.update(
         confidence=stats.confidence(best),
         needed=needed if math.isfinite(needed) else None,
         strongest_since=since,
-        dispersion=phi,
+        dispersion=phi if pairs else None,
     )
     if best >= math.log(1.0 / limit.level) and pairs >= stats.MIN_PAIRS:
         return Verdict.FIRING, evidence, _sentence("firing", evidence, limit)
     if seen.total < needed or pairs < stats.MIN_PAIRS:
         return Verdict.INCONCLUSIVE, evidence, _sentence("inconclusive", evidence, limit)
     return Verdict.OK, evidence, _sentence("ok", evidence, limit)
+
+
+def _strongest(js: JudgeState, p0: float, phi: float) -> tuple[float, float | None]:
+    """The largest log-evidence among the tests (counts weighed by ``1/phi``).
+
+    A test whose proportion is at or below the limit has ``Λ < 1``: it cannot fire and
+    is not computed.
+    """
+    best, since = 0.0, None
+    for at, c in js.tests:
+        if c.total > 0 and c.errors > p0 * c.total:
+            evidence = stats.log_evidence(c.errors / phi, c.total / phi, p0)
+            if evidence > best:
+                best, since = evidence, at
+    return best, since
 
 
 def _pct(p: float | None) -> str:
@@ -233,7 +254,7 @@ def _sentence(verdict: str, ev: Mapping[str, Any], limit: Limit) -> str:
     if verdict == "inconclusive":
         needed = ev["needed"]
         text += f"; needs ~{needed:.0f} requests to tell" if needed else "; cannot tell"
-    if ev.get("dispersion", 1.0) > 1.05:
+    if (ev.get("dispersion") or 1.0) > 1.05:
         text += f"; errors bursty: counts weigh 1/{ev['dispersion']:.3g}"
     if limit.note:
         text += f"; {limit.note}"

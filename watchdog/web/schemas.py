@@ -214,7 +214,7 @@ class JudgeEvidenceOut(BaseModel):
     alpha: float | None = None
     confidence: float = 0.0
     needed: float | None = None  # requests needed before a doubling would show
-    dispersion: float = 1.0  # how bursty errors are (counts weigh 1/dispersion)
+    dispersion: float | None = None  # how bursty errors are (counts weigh 1/dispersion)
     tests: int = 0
 
 
