@@ -381,3 +381,11 @@ def test_status_page_and_cli_show_the_evidence() -> None:
     assert out["evidence"]["requests"] == 40 and out["evidence"]["limit"] == view.threshold_value
     text = render_rules([out])
     assert "evidence j: 3 of 40 bad (7.5%)" in text and "judge: limit" in text
+
+
+def test_the_trimmed_mean_constant_is_chi_squared_s() -> None:
+    from scipy import special
+
+    q90 = 2 * special.gammaincinv(0.5, 1 - stats.TRIM)
+    expected = special.gammainc(1.5, q90 / 2) / (1 - stats.TRIM)
+    assert pytest.approx(expected, rel=1e-9) == stats.CHI2_1_TRIMMED_MEAN
