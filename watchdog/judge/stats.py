@@ -148,23 +148,24 @@ def _bisect(f: object, lo: float, hi: float) -> float:
     return hi
 
 
-TRIM = 0.1  # the largest tenth of the squared differences is left out (a level shift's)
-# E[X | X below its 90th percentile] for X ~ chi-squared(1): P(chi2_3 < q90) / 0.9, since
-# x f_1(x) = f_3(x) (checked against scipy in tests/unit/test_judge.py).
-CHI2_1_TRIMMED_MEAN = 0.6230154841346819
 MIN_PAIRS = 6  # successive steps needed before the dispersion is trusted
 
 
 def dispersion(steps: Sequence[tuple[float, float]]) -> tuple[float, int]:
-    """How much more the error proportion wanders between steps than binomial noise.
+    """How much more the errors vary than binomial noise says: the factor ``phi``.
 
-    Errors come in bursts (a retry storm, one bad client): then counts carry less
-    information than their size says, and a binomial test would be overconfident at
-    high traffic. The quasi-binomial fix divides counts by the dispersion ``phi``,
-    estimated here from *successive differences* of the per-step proportions (von
-    Neumann): the mean of their squared, standardised sizes without the largest tenth,
-    so a regression's own step (one large difference) does not inflate it, while the
-    heavy tail of real bursts still counts. Returns ``(phi >= 1, pairs used)``.
+    Errors come in bursts (a retry storm, one bad client): the proportion itself wanders
+    from step to step, counts carry less information than their size says, and a
+    binomial test would be overconfident at high traffic. Modelled as a random-effects
+    binomial (beta-binomial): each step's proportion varies by ``tau2`` around the
+    mean, so ``Var(errors) = n p (1-p) + n2 tau2`` over a test's steps, i.e. the counts
+    weigh ``1/phi`` with ``phi = 1 + tau2 · (Σn²/Σn) / (p (1-p))`` (quasi-binomial).
+    ``tau2`` comes from *successive differences* of the step proportions (von Neumann:
+    a slow ramp barely moves them), each less its binomial part, averaged over the
+    latest steps. The largest difference is left out only once the steps after it show
+    a level shift (a regression's own step), never when the proportion comes back (a
+    burst: leaving it out is exactly what would let it fire a fresh test).
+    Returns ``(phi >= 1, pairs used)``.
     """
     errors = sum(e for e, _ in steps)
     total = sum(n for _, n in steps)
@@ -172,19 +173,31 @@ def dispersion(steps: Sequence[tuple[float, float]]) -> tuple[float, int]:
         return 1.0, 0
     pooled = errors / total
     var = pooled * (1.0 - pooled)
-    ratios = []
-    prev_p = prev_inv = None
-    for e, n in steps:
-        if n <= 0:
-            prev_p = None
-            continue
-        p, inv = e / n, 1.0 / n
-        if prev_p is not None and prev_inv is not None:
-            diff = p - prev_p
-            ratios.append(diff * diff / (var * (inv + prev_inv)))
-        prev_p, prev_inv = p, inv
-    if not ratios:
+    valid = [(e, n) for e, n in steps if n > 0]
+    props = [e / n for e, n in valid]
+    excess = [
+        ((props[k + 1] - props[k]) ** 2 - var * (1.0 / valid[k][1] + 1.0 / valid[k + 1][1])) / 2
+        for k in range(len(valid) - 1)
+    ]
+    if not excess:
         return 1.0, 0
-    ratios.sort()
-    kept = ratios[: len(ratios) - math.ceil(TRIM * len(ratios))] or ratios[:1]
-    return max(1.0, statistics.fmean(kept) / CHI2_1_TRIMMED_MEAN), len(ratios)
+    top = max(range(len(excess)), key=excess.__getitem__)
+    if _level_shift(valid, props, top):
+        excess.pop(top)  # a regression's own step, not a burst
+    tau2 = max(0.0, statistics.fmean(excess))
+    size = sum(n * n for _, n in steps) / total  # the n-weighted step size
+    return 1.0 + tau2 * size / var, len(excess)
+
+
+def _level_shift(valid: list[tuple[float, float]], props: list[float], k: int) -> bool:
+    """True when the jump between steps ``k`` and ``k+1`` stays (a shift, not a burst):
+    the steps after it, at least two, sit at least half the jump away from those before.
+    A jump at the very end cannot be told from a burst yet and counts as one."""
+    after = valid[k + 1 :]
+    if len(after) < 3:
+        return False
+    before = valid[: k + 1]
+    mean_before = sum(e for e, _ in before) / sum(n for _, n in before)
+    mean_after = sum(e for e, _ in after) / sum(n for _, n in after)
+    jump = props[k + 1] - props[k]
+    return (mean_after - mean_before) * jump > 0 and abs(mean_after - mean_before) >= abs(jump) / 2
