@@ -1,6 +1,7 @@
-"""A judge rule in the real engine (fake clock, scripted counters, SQLite store): the
-baseline is captured at open, healthy traffic never acts, a regression rolls back
-exactly once, and the window's detail carries the evidence. Nothing sleeps."""
+"""A judge rule in the app built through App.build (fake clock, scripted counters at the
+Prometheus seam, SQLite store): the baseline is captured at open, healthy traffic never
+acts, a regression rolls back exactly once, and the window's detail carries the
+evidence. Nothing sleeps."""
 
 from __future__ import annotations
 
@@ -12,18 +13,13 @@ from typing import Any
 import pytest
 
 from tests.unit.test_engine import PLAN, RecordingExecutor
-from watchdog.actions.plan import PlanRunner
+from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
-from watchdog.engine import Engine, RuleBook
-from watchdog.ha.coord import SingleNode
-from watchdog.journal import Journal
+from watchdog.engine import Engine
 from watchdog.model import Deployment, EventKind, Sample, Series, WindowPhase
-from watchdog.notify import NoopNotifier
-from watchdog.pipeline import build_pipeline
 from watchdog.rulefile.judge import ROLE
-from watchdog.rulefile.load import load_rules
-from watchdog.sources import SampleContext, Sources
-from watchdog.store.sqlite import SqliteStore
+from watchdog.sources import SampleContext
+from watchdog.store.base import Store
 from watchdog.windows import WindowService
 
 RULES = """\
@@ -76,7 +72,7 @@ class World:
     executor: RecordingExecutor
     engine: Engine
     windows: WindowService
-    store: SqliteStore
+    store: Store
 
     async def run_for(self, seconds: float, step: float = 5.0) -> None:
         for _ in range(int(seconds / step)):
@@ -87,34 +83,13 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    (tmp_path / "rules.yml").write_text(RULES)
     clock = FakeClock()
-    store = SqliteStore(":memory:")
-    await store.open()
     counters = Counters(clock, clock.now())
     executor = RecordingExecutor()
-    journal = Journal(store, NoopNotifier())
-    pipeline = build_pipeline(
-        store=store,
-        journal=journal,
-        coordinator=SingleNode(),
-        runner=PlanRunner({"command": executor}, clock),
-        plans={"default": PLAN},
-        default_plan="default",
-        clock=clock,
-    )
-    engine = Engine(
-        store=store,
-        sources=Sources({"prometheus": counters, "judge": counters}),
-        rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
-        pipeline=pipeline,
-        journal=journal,
-        clock=clock,
-    )
-    windows = WindowService(engine, default_window=1800)
-    yield World(clock, counters, executor, engine, windows, store)
-    await engine.drain()
-    await store.close()
+    settings = app_settings(tmp_path, RULES, plans={"default": PLAN}, default_plan="default")
+    seams = {"sources": {"prometheus": counters}, "executors": {"command": executor}}
+    async with opened(settings, clock=clock, **seams) as parts:
+        yield World(clock, counters, executor, parts.engine, parts.windows, parts.store)
 
 
 DEPLOY = Deployment("api", "production", "v2", previous_version="v1")
