@@ -6,7 +6,8 @@ from 1 % to 10 % at the deploy, at 100 requests/s. The live path (instant querie
 each evaluation instant, as the engine makes them, and the baseline captured the way
 a window opening captures it) and the Replayer (range queries) must reach the same
 verdicts at the same instants; the bad deploy fires, the healthy one never does.
-Then the benchmark runs at tiny size (`make test` keeps it from rotting).
+A canary judged against the previous version serving beside it. Then the benchmark runs
+at tiny size (`make test` keeps it from rotting).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,3 +121,70 @@ def test_the_benchmark_runs_at_tiny_size() -> None:
     lines = text.splitlines()
     assert sum(line.startswith("| threshold |") for line in lines) == 1
     assert "| 1000 | judge |" in text
+
+
+def _two_versions(t0: float, bad_rate: float) -> str:
+    """10 minutes of v1 (1 % errors) and v2 (``bad_rate``) serving side by side, 50/s each."""
+    lines = ["# TYPE http_requests counter\n"]
+    for version, rate in (("v1", 0.01), ("v2", bad_rate)):
+        for status, share in (("2xx", 1 - rate), ("5xx", rate)):
+            labels = f'service="canary",version="{version}",status="{status}"'
+            lines += [
+                f"http_requests_total{{{labels}}} {round(750 * share * i)} {t0 + 15 * i:.3f}\n"
+                for i in range(41)
+            ]
+    return "".join(lines) + "# EOF\n"
+
+
+@pytest.mark.parametrize(("rate", "fires"), [(0.08, True), (0.01, False)])
+def test_against_the_previous_version_on_prometheus(
+    tmp_path: Path, rate: float, fires: bool
+) -> None:
+    import subprocess
+    import time
+
+    from examples.stack import find_binary
+
+    t0 = (time.time() - 6 * 3600) // 7200 * 7200
+    path = tmp_path / "canary.om"
+    path.write_text(_two_versions(t0, rate))
+    data = tmp_path / "data"
+    subprocess.run(
+        [
+            find_binary("promtool"),
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(path),
+            str(data),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    rules = tmp_path / "canary.yml"
+    rules.write_text(
+        "groups:\n  - name: canary\n    interval: 15s\n    rules:\n"
+        "      - name: canary-5xx\n        source: judge\n"
+        '        errors: http_requests_total{service="{{ service }}",status="5xx"}\n'
+        '        total: http_requests_total{service="{{ service }}"}\n'
+        "        against: previous_version\n        action: rollback\n"
+    )
+    dep = Deployment("canary", "production", "v2", "v1")
+    with decisions.serve_prometheus(data, tmp_path) as url:
+
+        async def run() -> Any:
+            source = PrometheusSource(url, timeout=10, retries=1, concurrency=2)
+            try:
+                return await Replayer(source).run(load_rules([rules]), dep, t0, t0 + 600)
+            finally:
+                await source.close()
+
+        result = asyncio.run(run())
+    assert result.evaluations > 0
+    if fires:
+        assert result.rollback_rule == "canary-5xx"
+        assert result.rollback_at is not None and result.rollback_at - t0 <= 180
+        firing = result.first("canary-5xx", "firing")
+        assert firing is not None and "(baseline 0.99% of 5250" in firing.message
+    else:
+        assert result.rollback_at is None
