@@ -28,6 +28,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from bench.decisions_data import HISTOGRAMS, PRE, Scenario, openmetrics, scenarios
 from examples.stack import find_binary, free_port, running
 from watchdog.model import Deployment
@@ -187,7 +189,19 @@ def serve_prometheus(data: Path, work: Path) -> Iterator[str]:
         "--log.level=warn",
     ]
     with running(argv, work / "prometheus.log", port, timeout=120):
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, deadline=time.monotonic() + 120)
+        yield url
+
+
+def _wait_ready(url: str, deadline: float) -> None:
+    """Prometheus listens before its TSDB is loaded; queries before ``/-/ready`` fail."""
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"Prometheus at {url} not ready")
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, list[Outcome]], dict[str, float]]:
