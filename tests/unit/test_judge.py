@@ -395,3 +395,14 @@ def test_a_burst_counts_but_a_sustained_shift_does_not() -> None:
     assert stats.dispersion(burst)[0] > 5
     assert stats.dispersion(shift)[0] < 1.1
     assert stats.dispersion([*calm, (200.0, 2000.0)])[0] > 5  # at the end: a burst, so far
+
+
+def test_an_empty_first_answer_does_not_make_history_count() -> None:
+    """Counters missing at the first polls (a scrape gap at open) are a starting point
+    when they appear, not requests born in the window."""
+    evs = walk(
+        judge_rule(),
+        [Sample.no_data("empty result"), reading(5_000, 90_000), reading(5_001, 91_000)],
+    )
+    ev = evs[-1].state.judge.evidence
+    assert (ev["errors"], ev["requests"]) == (1, 1000)

@@ -125,7 +125,7 @@ def _counts(deltas: Mapping[str, float], prefix: str = "") -> Counts:
 
 def advance(rule: JudgeRule, js: JudgeState | None, sample: Sample, now: float) -> JudgeState:
     """Fold one sample's readings into the counts and start the tests now due."""
-    first = js is None
+    first = js is None or not js.last  # no reading yet: this one is the starting point
     current = js or JudgeState(opened_at=now)
     deltas, seen = increments(current.last, sample, first)
     now_counts = _counts(deltas)
