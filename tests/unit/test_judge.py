@@ -14,7 +14,7 @@ from watchdog.evaluate import evaluate
 from watchdog.judge import stats
 from watchdog.model import RuleState, Sample, Series, Verdict
 from watchdog.rulefile.judge import ROLE, JudgeRule
-from watchdog.rulefile.load import check_report
+from watchdog.rulefile.load import check_report, load_rules
 
 ALPHA = 0.001
 
@@ -406,3 +406,23 @@ def test_an_empty_first_answer_does_not_make_history_count() -> None:
     )
     ev = evs[-1].state.judge.evidence
     assert (ev["errors"], ev["requests"]) == (1, 1000)
+
+
+def test_the_shipped_judge_pack_loads_with_the_exporters_names() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    rules = {r.name: r for r in load_rules([repo / "rules" / "judge"]).rules}
+    assert set(rules) == {
+        "api-5xx-judged",
+        "api-p95-judged",
+        "celery-failures-judged",
+        "webhook-validation-judged",
+    }
+    assert all(isinstance(r, JudgeRule) and r.alpha == ALPHA for r in rules.values())
+    assert 'status="5xx"' in rules["api-5xx-judged"].query
+    assert 'http_request_duration_highr_seconds_bucket{service="{{ service }}",le="2.0"}' in (
+        rules["api-p95-judged"].query
+    )
+    assert 'flower_events_total{service="{{ service }}",type="task-succeeded"}' in (
+        rules["celery-failures-judged"].query
+    )
+    assert rules["webhook-validation-judged"].action.value == "notify"
