@@ -22,6 +22,7 @@ ROLE = "watchdog_judge"  # the label the judge's query adds to tell counters apa
 _SELECTOR = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 MAX_TESTS = 24
+MAX_SELECTOR = 1000  # characters
 
 
 def _fraction(value: Any) -> Any:
@@ -51,9 +52,9 @@ class JudgeRule(RuleBase):
     """
 
     source: Literal["judge"]
-    errors: str | None = None  # counter of failed requests
-    good: str | None = None  # or: counter of good ones (a latency bucket, le="2.0")
-    total: str = Field(min_length=1)
+    errors: str | None = Field(None, max_length=MAX_SELECTOR)  # counter of failed requests
+    good: str | None = Field(None, max_length=MAX_SELECTOR)  # or of good ones (le="2.0")
+    total: str = Field(min_length=1, max_length=MAX_SELECTOR)
     against: Literal["before", "previous_version", "none"] = "before"
     before: Before = Field(default_factory=Before)
     version_label: str = Field("version", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
