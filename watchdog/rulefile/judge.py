@@ -155,8 +155,10 @@ def _tag(expr: str, role: str) -> str:
 
 
 def _with(selector: str, label: str, var: str) -> str:
-    """Add ``label="{{ var }}"`` to a selector's matchers."""
-    matcher = f'{label}="{{{{ {var} }}}}"'
+    """Add ``label="{{ var }}"`` to a selector's matchers (never matching an empty value:
+    with no previous version known, the baseline is absent rather than unlabelled series).
+    """
+    matcher = f'{label}!="",{label}="{{{{ {var} }}}}"'
     if selector.endswith("}"):
         inner = selector[selector.index("{") + 1 : -1].strip().rstrip(",")
         name = selector[: selector.index("{")]
