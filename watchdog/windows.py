@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping
-from dataclasses import replace
 
 import structlog
 
 from watchdog.actions.spec import Plan, plan_for
 from watchdog.engine import Engine
 from watchdog.errors import Conflict, NotFound
-from watchdog.judge.words import limit_text
+from watchdog.judge.words import judge_view
 from watchdog.model import (
     EVALUATING_PHASES,
     Action,
@@ -158,10 +157,8 @@ class WindowService:
             state = states.get(rule.name)
             base = window.baselines.get(rule.name) or {}
             baseline = next(iter(base.values())) if len(base) == 1 else None
-            if isinstance(rule, JudgeRule):
-                views.append(_judge_view(rule, state))
-            else:
-                views.append(_view(rule, state, baseline))
+            view = _view(rule, state, baseline)
+            views.append(judge_view(view, rule, state) if isinstance(rule, JudgeRule) else view)
         events = await self._store.list_events(window_id)
         points = await self._store.list_rule_points(window_id)
         return WindowDetail(window, views, events, points)
@@ -345,18 +342,4 @@ def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> Rul
         baseline=baseline,
         reason=s.reason,
         threshold_value=rule.threshold.clauses[0].bound(baseline),
-    )
-
-
-def _judge_view(rule: JudgeRule, state: RuleState | None) -> RuleView:
-    """A judge rule: its limit stands for the threshold; the evidence goes along."""
-    s = state or RuleState()
-    ev = dict(s.judge.evidence) if s.judge is not None else None
-    view = _view(rule, s, None)
-    return replace(
-        view,
-        threshold=limit_text(rule.alpha, ev),
-        baseline=ev.get("baseline") if ev else None,
-        threshold_value=ev.get("limit") if ev else None,
-        evidence=ev,
     )

@@ -371,13 +371,14 @@ def test_the_query_tags_each_counter_and_the_baseline_sums_the_period() -> None:
 # --- the evidence people see -------------------------------------------------------------
 def test_status_page_and_cli_show_the_evidence() -> None:
     from watchdog.cli.render import render_rules
+    from watchdog.judge.words import judge_view
     from watchdog.web.schemas import RuleOut
     from watchdog.web.status_html import rule_card
-    from watchdog.windows import _judge_view
+    from watchdog.windows import _view
 
     rule = judge_rule()
     state = walk(rule, [reading(0, 0), reading(1, 20), reading(3, 40)])[-1].state
-    view = _judge_view(rule, state)
+    view = judge_view(_view(rule, state, None), rule, state)
     assert view.threshold.startswith("judge: limit 0.") and "alpha 0.001" in view.threshold
     html = rule_card(view, [])
     assert "evidence: 3 of 40 bad (7.5%)" in html and "baseline 0.1% of 36,000" in html

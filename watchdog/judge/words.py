@@ -1,9 +1,15 @@
-"""The judge's evidence in words, for the status page and ``watchdog deploy status``."""
+"""The judge's evidence in words and on a rule's view, for the status page, the API and
+``watchdog deploy status``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
+
+from watchdog.model import RuleState
+from watchdog.rulefile.judge import JudgeRule
+from watchdog.web.control import RuleView
 
 
 def _pct(value: Any) -> str:
@@ -37,3 +43,16 @@ def limit_text(rule_alpha: float, ev: Mapping[str, Any] | None) -> str:
     """What stands in a judge rule's THRESHOLD column."""
     limit = _pct(ev.get("limit")) if ev and ev.get("limit") is not None else "not set yet"
     return f"judge: limit {limit}, alpha {rule_alpha:g}"
+
+
+def judge_view(view: RuleView, rule: JudgeRule, state: RuleState | None) -> RuleView:
+    """A judge rule's view: its current limit stands for the threshold (and is drawn on
+    the graph), the baseline is the measured proportion, the evidence goes along."""
+    ev = dict(state.judge.evidence) if state is not None and state.judge is not None else None
+    return replace(
+        view,
+        threshold=limit_text(rule.alpha, ev),
+        baseline=ev.get("baseline") if ev else None,
+        threshold_value=ev.get("limit") if ev else None,
+        evidence=ev,
+    )
