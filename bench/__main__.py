@@ -11,6 +11,7 @@ from pathlib import Path
 from bench import (
     alertmanager_receiver,
     decision_action,
+    decisions,
     detection_latency,
     engine_overhead,
     footprint,
@@ -102,6 +103,32 @@ def watch_loop_sections() -> list[str]:
     ]
 
 
+def decision_sections() -> list[str]:
+    """False rollbacks and regressions caught on labelled deploys (issue 15)."""
+    return [
+        "## Decisions: threshold pack vs judge pack on 3,000 labelled deploys",
+        "",
+        DECISIONS_INTRO,
+        "",
+        decisions.main([]),
+        "",
+    ]
+
+
+DECISIONS_INTRO = (
+    "2,000 healthy and 1,000 bad deploys (seeded), a sixth at each of 0.2, 1, 5, 20, 100 "
+    "and 1,000 requests/s; baseline error rates 0-3 %; a third bursty (gamma request "
+    "counts, beta-wobbling error proportions); half the healthy ones with a cold start "
+    "(2-5x the error rate for 20-60 s); 10 % with a 1-4 min scrape gap; half with "
+    "counters reset at the deploy. Bad: error steps (x2 ... x20, or +1 ... +20 points) at "
+    "the deploy or 2-15 min later, ramps over 5-20 min, latency shifts (median x3 ... "
+    "x15). Written as OpenMetrics, backfilled with `promtool tsdb create-blocks-from "
+    "openmetrics` into a real Prometheus and replayed with the Replayer, once with "
+    "`rules/api.yml` (api-5xx-ratio, api-p95-latency) and once with "
+    "`rules/judge/api.yml`. Command: `python -m bench.decisions --healthy 2000 --bad 1000`."
+)
+
+
 def main() -> None:
     sections = [
         "# Benchmarks",
@@ -162,6 +189,7 @@ def main() -> None:
         "the action, the journal entry and the message update run after the answer.",
         "",
         *watch_loop_sections(),
+        *decision_sections(),
     ]
     DOC.write_text("\n".join(sections))
     print(f"wrote {DOC}")

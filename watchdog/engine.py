@@ -36,7 +36,7 @@ from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import SampleContext, Sources
 from watchdog.store.base import EventStore, RulePoint, RuleStateStore, WindowStore
-from watchdog.wording import describe, graph_query, jsonable, rule_summary
+from watchdog.wording import describe, graph_query, jsonable, rule_summary, threshold_text
 
 log = structlog.get_logger("watchdog.engine")
 
@@ -230,7 +230,7 @@ class Engine:
             rule=rule.name,
             data={
                 "value": jsonable(result.value),
-                "threshold": rule.threshold.describe(result.baseline),
+                "threshold": threshold_text(rule, result),
                 "baseline": jsonable(result.baseline),
                 "for": rule.for_,
                 "action": rule.action.value,

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from watchdog.model import RuleState, Sample, SampleKind, Verdict
+from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import Policy, RuleBase
 
 WHOLE = "{}"  # series key used when the verdict concerns the whole sample
@@ -129,6 +130,11 @@ def evaluate(
     baselines: Mapping[str, float] | None = None,
 ) -> Evaluation:
     """Judge ``sample`` for ``rule`` given its previous ``state``; returns the new state."""
+    if isinstance(rule, JudgeRule):
+        # Imported here: scipy costs megabytes that setups without judge rules never pay.
+        from watchdog.judge.evaluate import judge
+
+        return judge(rule, state, sample, now, baselines)
     observations = observe(rule, sample, baselines)
     pending, verdicts = _series_verdicts(rule, state, observations, now)
     verdict = _rule_verdict(verdicts)

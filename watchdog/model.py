@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from watchdog.judge.state import JudgeState
+
 
 def iso(ts: float | None) -> str | None:
     """Render epoch seconds as an ISO 8601 UTC string (``None`` stays ``None``)."""
@@ -154,10 +156,11 @@ class RuleState:
     failures: int = 0  # consecutive no-data/error samples: how long the rule has been blind
     reason: str | None = None
     worst_value: float | None = None
+    judge: JudgeState | None = None  # a judge rule's counts and evidence
 
     def to_json(self) -> str:
         """Serialise for the store."""
-        data = {
+        data: dict[str, Any] = {
             "verdict": self.verdict.value,
             "pending_since": dict(self.pending_since),
             "last_value": _num_out(self.last_value),
@@ -167,6 +170,8 @@ class RuleState:
             "reason": self.reason,
             "worst_value": _num_out(self.worst_value),
         }
+        if self.judge is not None:
+            data["judge"] = self.judge.to_dict()
         return json.dumps(data, sort_keys=True)
 
     @classmethod
@@ -182,6 +187,7 @@ class RuleState:
             failures=int(data.get("failures", 0)),
             reason=data.get("reason"),
             worst_value=_num_in(data.get("worst_value")),
+            judge=JudgeState.from_dict(data["judge"]) if data.get("judge") else None,
         )
 
 

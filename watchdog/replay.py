@@ -24,14 +24,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from watchdog.errors import WatchdogError
-from watchdog.evaluate import evaluate
+from watchdog.evaluate import Evaluation, evaluate
 from watchdog.model import Action, Deployment, RuleState, Sample, Series, Verdict, iso, series_key
+from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.prometheus import RangeSeries
 from watchdog.sources.window_range import clamp_ranges, longest_range
 
+REPLAYABLE = (PrometheusRule, JudgeRule)  # the kinds whose history Prometheus keeps
 CHUNK_STEPS = 1000  # evaluations fetched per range query (Prometheus caps at 11000)
 MAX_EVALUATIONS = 2_000_000
 MAX_CLAMPED_QUERIES = 60  # per rule, for the window's first `range` seconds
@@ -108,7 +110,7 @@ def count_evaluations(rules: RuleSet, start: float, end: float) -> int:
     """How many evaluations a replay of the range would make (to refuse absurd ranges)."""
     span = max(0.0, end - start)
     return sum(
-        int(span // r.effective_interval) + 1 for r in rules.rules if isinstance(r, PrometheusRule)
+        int(span // r.effective_interval) + 1 for r in rules.rules if isinstance(r, REPLAYABLE)
     )
 
 
@@ -139,9 +141,9 @@ class Replayer:
         """Replay ``rules`` over ``[start, end]`` for ``deployment``."""
         result = ReplayResult(start, end)
         variables = {**deployment.template_vars(), **self._variables}
-        replayable = [r for r in rules.rules if isinstance(r, PrometheusRule)]
+        replayable = [r for r in rules.rules if isinstance(r, REPLAYABLE)]
         for rule in rules.rules:
-            if not isinstance(rule, PrometheusRule):
+            if not isinstance(rule, REPLAYABLE):
                 result.skipped[rule.name] = f"{rule.source} rules have no history to replay"
         chunks = {
             r.name: _chunks(start, end, r.effective_interval, self._chunk) for r in replayable
@@ -165,7 +167,7 @@ class Replayer:
 
     async def _fetch(
         self,
-        rule: PrometheusRule,
+        rule: PrometheusRule | JudgeRule,
         variables: Mapping[str, str],
         opened: float,
         chunk: tuple[float, float],
@@ -203,7 +205,7 @@ class Replayer:
         return runs
 
     async def _baseline(
-        self, rule: PrometheusRule, variables: Mapping[str, str], start: float
+        self, rule: PrometheusRule | JudgeRule, variables: Mapping[str, str], start: float
     ) -> dict[str, float]:
         if rule.baseline is None:
             return {}
@@ -218,7 +220,7 @@ class Replayer:
 
 
 def _own(
-    rule: PrometheusRule, variables: Mapping[str, str], found: list[RangeSeries]
+    rule: PrometheusRule | JudgeRule, variables: Mapping[str, str], found: list[RangeSeries]
 ) -> list[RangeSeries]:
     """A ``shared_by`` rule's query answers for every service: keep this one's series."""
     if rule.shared_by is None:
@@ -261,8 +263,7 @@ def _walk(
         result.evaluations += 1
         if ev.verdict is previous.verdict:
             continue
-        text = rule.threshold.describe(ev.baseline)
-        detail = f"value {ev.value:.4g}, threshold {text}" if ev.value is not None else ev.reason
+        detail = _detail(rule, ev)
         kind = _KINDS[ev.verdict]
         result.events.append(ReplayEvent(at, rule.name, kind, detail or kind, ev.value))
         if ev.verdict is not Verdict.FIRING:
@@ -276,6 +277,12 @@ def _walk(
             result.events.append(_action(at, rule, "rollback would wait for an approver"))
         elif rule.action is Action.NOTIFY:
             result.events.append(_action(at, rule, "people would be notified"))
+
+
+def _detail(rule: AnyRule, ev: Evaluation) -> str | None:
+    if isinstance(rule, JudgeRule) or ev.value is None:
+        return ev.reason  # the judge's evidence sentence
+    return f"value {ev.value:.4g}, threshold {rule.threshold.describe(ev.baseline)}"
 
 
 def _action(at: float, rule: AnyRule, message: str) -> ReplayEvent:

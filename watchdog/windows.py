@@ -14,6 +14,7 @@ import structlog
 from watchdog.actions.spec import Plan, plan_for
 from watchdog.engine import Engine
 from watchdog.errors import Conflict, NotFound
+from watchdog.judge.words import judge_view
 from watchdog.model import (
     EVALUATING_PHASES,
     Action,
@@ -26,6 +27,7 @@ from watchdog.model import (
     new_id,
 )
 from watchdog.pipeline import Decision
+from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
 from watchdog.web.control import RuleView, WindowDetail
 
@@ -129,7 +131,10 @@ class WindowService:
         """The baseline values by series key, or nothing and why."""
         assert rule.baseline is not None
         query = rule.baseline.query or getattr(rule, "query", None)
-        probe = rule.model_copy(update={"query": query}) if query else rule
+        if isinstance(rule, JudgeRule):
+            probe: AnyRule = rule.baseline_probe()  # its `query` is computed, not a field
+        else:
+            probe = rule.model_copy(update={"query": query}) if query else rule
         at = window.started_at - rule.baseline.offset
         sample = await self._engine.sample(window, probe, at, live=False)
         if sample.kind is SampleKind.ERROR:
@@ -152,7 +157,8 @@ class WindowService:
             state = states.get(rule.name)
             base = window.baselines.get(rule.name) or {}
             baseline = next(iter(base.values())) if len(base) == 1 else None
-            views.append(_view(rule, state, baseline))
+            view = _view(rule, state, baseline)
+            views.append(judge_view(view, rule, state) if isinstance(rule, JudgeRule) else view)
         events = await self._store.list_events(window_id)
         points = await self._store.list_rule_points(window_id)
         return WindowDetail(window, views, events, points)

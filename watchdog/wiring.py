@@ -175,7 +175,10 @@ def sources(
         from watchdog.sources.redis import RedisSource
 
         kinds["redis"] = RedisSource({k: v.get_secret_value() for k, v in s.redis_targets.items()})
-    return Sources({**kinds, **(overrides or {})})
+    merged = {**kinds, **(overrides or {})}
+    # Judge rules query Prometheus: they follow a replaced Prometheus unless told apart.
+    merged["judge"] = (overrides or {}).get("judge", merged["prometheus"])
+    return Sources(merged)
 
 
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:

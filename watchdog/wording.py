@@ -7,17 +7,26 @@ from collections.abc import Mapping
 
 from watchdog.errors import PermanentError
 from watchdog.evaluate import Evaluation
+from watchdog.judge.words import limit_text
 from watchdog.model import Window
+from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
 from watchdog.rulefile.template import promql_escape, render, render_message
 
 
 def describe(rule: AnyRule, result: Evaluation) -> str:
     """``value 0.21 > 0.05 (for 0s)`` or the reason there is no value."""
-    threshold = rule.threshold.describe(result.baseline)
-    if result.value is None:
-        return result.reason or "no value"
-    return f"value {result.value:.4g}, threshold {threshold}"
+    if result.value is None or isinstance(rule, JudgeRule):
+        return result.reason or "no value"  # a judge's reason is its evidence
+    return f"value {result.value:.4g}, threshold {threshold_text(rule, result)}"
+
+
+def threshold_text(rule: AnyRule, result: Evaluation) -> str:
+    """The threshold as judged: the baseline filled in, or a judge's current limit."""
+    if isinstance(rule, JudgeRule):
+        judge = result.state.judge
+        return limit_text(rule.alpha, judge.evidence if judge is not None else None)
+    return rule.threshold.describe(result.baseline)
 
 
 def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
@@ -27,7 +36,7 @@ def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
     variables = dict(window.deployment.template_vars())
     variables.update(
         value=f"{result.value:.4g}" if result.value is not None else "n/a",
-        threshold=rule.threshold.describe(result.baseline),
+        threshold=threshold_text(rule, result),
         baseline=f"{result.baseline:.4g}" if result.baseline is not None else "n/a",
         rule=rule.name,
         series=breaching_series(result),
@@ -51,7 +60,7 @@ def graph_query(
     """The rule's PromQL as it ran, for the graph link in messages (``extra``: the
     settings templates read, e.g. ``service_label``)."""
     query = getattr(rule, "query", None)
-    if rule.source != "prometheus" or not isinstance(query, str):
+    if rule.source not in {"prometheus", "judge"} or not isinstance(query, str):
         return None
     try:
         variables = {**window.deployment.template_vars(), **(extra or {})}

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from watchdog.durations import format_duration
+from watchdog.judge.words import evidence_text
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _BARS = "▁▂▃▄▅▆▇█"
@@ -135,7 +136,12 @@ def render_rules(rules: Sequence[Mapping[str, Any]]) -> str:
         for r in rules
     ]
     headers = ["RULE", "VERDICT", "VALUE", "THRESHOLD", "FOR", "LAST EVAL", "RECENT"]
-    return table(headers, rows)
+    evidence = [
+        f"evidence {clean(r.get('name'))}: {clean(evidence_text(r['evidence']), 500)}"
+        for r in rules
+        if isinstance(r.get("evidence"), Mapping)
+    ]
+    return "\n".join([table(headers, rows), *evidence])
 
 
 def render_events(events: Sequence[Mapping[str, Any]]) -> str:

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from watchdog.errors import ConfigError
-from watchdog.rulefile.schema import SOURCE_KINDS, RuleBase, RuleFile
+from watchdog.rulefile.files import SOURCE_KINDS, RuleFile
+from watchdog.rulefile.schema import RuleBase
 
 Loc = tuple[str | int, ...]
 AnyRule = RuleBase

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -272,29 +272,3 @@ class AlertmanagerRule(RuleBase):
         if self.alertname is not None:
             out["alertname"] = self.alertname
         return out
-
-
-Rule = Annotated[
-    PrometheusRule | HttpRule | PostgresRule | RedisRule | LogRule | AlertmanagerRule,
-    Field(discriminator="source"),
-]
-SOURCE_KINDS = ("prometheus", "http", "postgres", "redis", "log", "alertmanager")
-TARGETED_KINDS = ("postgres", "redis")  # kinds whose rules name a target from Settings
-
-
-class Group(BaseModel):
-    """A named set of rules sharing an evaluation interval."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=RULE_NAME)
-    interval: Duration = 15.0
-    rules: list[Rule] = Field(min_length=1)
-
-
-class RuleFile(BaseModel):
-    """The top level of a rule file."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    groups: list[Group] = Field(min_length=1)

@@ -28,6 +28,7 @@ from urllib3.util.retry import Retry
 
 from watchdog.errors import PermanentError, TransientError, WatchdogError
 from watchdog.model import Sample, Series
+from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.base import SampleContext
@@ -99,7 +100,7 @@ class PrometheusSource:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="prometheus")
         self._shared = SharedAnswers()
 
-    async def sample(self, rule: PrometheusRule, ctx: SampleContext) -> Sample:
+    async def sample(self, rule: PrometheusRule | JudgeRule, ctx: SampleContext) -> Sample:
         """Run the rule's query at ``ctx.at``; never raises.
 
         A live sample's ranges reach back no further than the window's opening

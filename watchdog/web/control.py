@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from watchdog.model import Deployment, Event, Verdict, Window, WindowPhase
 from watchdog.store.base import RulePoint
@@ -33,6 +33,7 @@ class RuleView:
     baseline: float | None
     reason: str | None
     threshold_value: float | None = None  # the first clause's bound, drawn on graphs
+    evidence: Mapping[str, Any] | None = None  # a judge rule's counts and confidence
 
 
 @dataclass(frozen=True)

@@ -200,6 +200,24 @@ class PointOut(BaseModel):
         return cls(at=_iso(point.at), value=point.value, verdict=point.verdict)
 
 
+class JudgeEvidenceOut(BaseModel):
+    """A judge rule's evidence: counts since its first test began, the baseline, the
+    limit tested against, and the test's confidence (it fires at ``1 - alpha``)."""
+
+    errors: float = 0.0
+    requests: float = 0.0
+    proportion: float | None = None
+    baseline: float | None = None
+    baseline_errors: float | None = None
+    baseline_requests: float | None = None
+    limit: float | None = None
+    alpha: float | None = None
+    confidence: float = 0.0
+    needed: float | None = None  # requests needed before a doubling would show
+    dispersion: float | None = None  # how bursty errors are (counts weigh 1/dispersion)
+    tests: int = 0
+
+
 class RuleOut(BaseModel):
     """One rule of one window: its latest verdict and values (NaN/Inf render as null).
 
@@ -222,6 +240,7 @@ class RuleOut(BaseModel):
     baseline: float | None
     reason: str | None
     threshold_value: float | None = None
+    evidence: JudgeEvidenceOut | None = None  # judge rules only
     samples: list[PointOut] = Field(default_factory=list)
 
     @classmethod

@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from watchdog.durations import format_duration
+from watchdog.judge.words import evidence_text
 from watchdog.model import Event, Window, iso
 from watchdog.web.control import RuleView, WindowDetail
 from watchdog.web.status_svg import graph
@@ -84,6 +85,8 @@ def rule_card(rule: RuleView, points: Sequence[Any]) -> str:
     """One rule: verdict, graph, numbers, ``for`` progress and the reason."""
     svg = graph(points, rule.threshold_value, rule.baseline, f"{rule.name} values")
     reason = f"<p class=why>{escape(rule.reason)}</p>" if rule.reason else ""
+    if rule.evidence:  # a judge rule: the counts behind its verdict
+        reason = f"<p class=evidence>evidence: {escape(evidence_text(rule.evidence))}</p>" + reason
     return (
         f'<article class="rule {escape(rule.verdict.value)}" data-rule="{escape(rule.name)}">'
         f"<h3>{escape(rule.name)} {_badge(rule.verdict.value)}</h3>{svg}"

@@ -1,0 +1,72 @@
+"""What a judge rule remembers between evaluations (persisted in the rule's state)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_SERIES = 5000  # counter series remembered per rule; more are ignored (and said so)
+MAX_STEPS = 40  # recent per-evaluation increments kept for the dispersion estimate
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Errors among requests."""
+
+    errors: float = 0.0
+    total: float = 0.0
+
+    def plus(self, other: Counts) -> Counts:
+        """The sum of two counts."""
+        return Counts(self.errors + other.errors, self.total + other.total)
+
+    @property
+    def proportion(self) -> float | None:
+        """errors / total, or ``None`` without requests."""
+        return self.errors / self.total if self.total > 0 else None
+
+
+@dataclass(frozen=True)
+class JudgeState:
+    """Counter readings and the tests' counts.
+
+    ``last`` holds each counter series' latest reading (kept while a series is missing,
+    so a scrape gap does not count a counter's whole history again). ``tests`` are the
+    staggered tests, each ``(started_at, counts since)``; ``base`` is the previous
+    version's counts since the window opened (``against: previous_version``); ``steps``
+    the latest increments, from which the burstiness of errors is estimated.
+    """
+
+    opened_at: float
+    last: Mapping[str, float] = field(default_factory=dict)
+    tests: tuple[tuple[float, Counts], ...] = ()
+    base: Counts = field(default_factory=Counts)
+    steps: tuple[tuple[float, float], ...] = ()  # recent (errors, total) increments
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "opened_at": self.opened_at,
+            "last": dict(self.last),
+            "tests": [[at, c.errors, c.total] for at, c in self.tests],
+            "base": [self.base.errors, self.base.total],
+            "steps": [list(s) for s in self.steps],
+            "evidence": dict(self.evidence),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JudgeState:
+        """Inverse of :meth:`to_dict`."""
+        base = data.get("base") or [0.0, 0.0]
+        return cls(
+            opened_at=float(data["opened_at"]),
+            last={str(k): float(v) for k, v in (data.get("last") or {}).items()},
+            tests=tuple(
+                (float(at), Counts(float(e), float(n))) for at, e, n in data.get("tests") or []
+            ),
+            base=Counts(float(base[0]), float(base[1])),
+            steps=tuple((float(e), float(n)) for e, n in data.get("steps") or []),
+            evidence=dict(data.get("evidence") or {}),
+        )

@@ -1,0 +1,44 @@
+"""The top of a rule file: groups of rules, each rule one of the source kinds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from watchdog.durations import Duration
+from watchdog.rulefile.judge import JudgeRule
+from watchdog.rulefile.schema import (
+    RULE_NAME,
+    AlertmanagerRule,
+    HttpRule,
+    LogRule,
+    PostgresRule,
+    PrometheusRule,
+    RedisRule,
+)
+
+Rule = Annotated[
+    PrometheusRule | HttpRule | PostgresRule | RedisRule | LogRule | AlertmanagerRule | JudgeRule,
+    Field(discriminator="source"),
+]
+SOURCE_KINDS = ("prometheus", "http", "postgres", "redis", "log", "alertmanager", "judge")
+TARGETED_KINDS = ("postgres", "redis")  # kinds whose rules name a target from Settings
+
+
+class Group(BaseModel):
+    """A named set of rules sharing an evaluation interval."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=RULE_NAME)
+    interval: Duration = 15.0
+    rules: list[Rule] = Field(min_length=1)
+
+
+class RuleFile(BaseModel):
+    """The top level of a rule file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    groups: list[Group] = Field(min_length=1)

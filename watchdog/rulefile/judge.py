@@ -1,0 +1,166 @@
+"""The ``judge`` rule kind: error proportions weighed by a sequential test.
+
+A judge rule names counters, not a ratio: ``errors`` (or ``good``, for latency goals
+over a histogram bucket) and ``total``. The loader turns them into one PromQL query
+that returns every counter series tagged with its role (``watchdog_judge``), so the
+live loop, baselines and ``watchdog replay`` all run an ordinary Prometheus query and
+:mod:`watchdog.judge.evaluate` does the counting. See docs/rules.md, "Judge rules".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from watchdog.durations import Duration
+from watchdog.rulefile.schema import Baseline, PrometheusRule, RuleBase, _check_query_vars
+from watchdog.rulefile.threshold import parse_threshold
+
+ROLE = "watchdog_judge"  # the label the judge's query adds to tell counters apart
+_SELECTOR = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
+_PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
+MAX_TESTS = 24
+MAX_SELECTOR = 1000  # characters
+
+
+def _fraction(value: Any) -> Any:
+    """``"0.5%"`` → 0.005; numbers pass through."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100.0
+        except ValueError:
+            raise ValueError(f"not a percentage: {value!r}") from None
+    return value
+
+
+class Before(BaseModel):
+    """The baseline period: ``range`` of traffic ending ``offset`` before the deploy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    offset: Duration = 300.0  # skip the deploy's own rollout
+    range: Duration = Field(3600.0, gt=0)
+
+
+class JudgeRule(RuleBase):
+    """Fires when a sequential test shows the error proportion above its limit.
+
+    limit = ``max(factor * baseline, baseline + margin, floor)``; with
+    ``against: none`` the limit is ``floor`` alone.
+    """
+
+    source: Literal["judge"]
+    errors: str | None = Field(None, max_length=MAX_SELECTOR)  # counter of failed requests
+    good: str | None = Field(None, max_length=MAX_SELECTOR)  # or of good ones (le="2.0")
+    total: str = Field(min_length=1, max_length=MAX_SELECTOR)
+    against: Literal["before", "previous_version", "none"] = "before"
+    before: Before = Field(default_factory=Before)
+    version_label: str = Field("version", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    factor: float = Field(2.0, ge=1.0, le=1000.0)
+    margin: float = Field(0.005, ge=0.0, lt=1.0)
+    floor: float = Field(0.0, ge=0.0, lt=1.0)
+    alpha: float = Field(0.001, gt=0.0, le=0.1)  # the false-rollback rate
+    warmup: Duration = 60.0  # counting starts this long after the window opens
+    restart_every: Duration = Field(300.0, gt=0)  # a fresh test every so often …
+    tests: int = Field(6, ge=1, le=MAX_TESTS)  # … this many in all (each at alpha/tests)
+
+    _percent = field_validator("margin", "floor", "alpha", mode="before")(_fraction)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_threshold(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("threshold", "baseline", "for"):
+                if key in data:
+                    raise ValueError(
+                        f"judge rules take no {key!r}: the test decides "
+                        "(set factor, margin, floor, alpha; see docs/rules.md)"
+                    )
+            data = {**data, "threshold": "> 0"}  # unused; the judge reports its own limit
+        return data
+
+    @field_validator("errors", "good", "total")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        _check_query_vars(value)
+        if not _SELECTOR.match(_PLACEHOLDER.sub("x", value)):
+            raise ValueError(
+                f'{value[:80]!r} is not a counter selector: write metric{{label="v"}} '
+                "(the judge takes increases itself; no rate(), sum() or operators)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> JudgeRule:
+        if (self.errors is None) == (self.good is None):
+            raise ValueError("a judge rule needs exactly one of 'errors' or 'good'")
+        if self.against == "none" and self.floor <= 0:
+            raise ValueError("against: none needs a 'floor' (the highest acceptable proportion)")
+        if self.against == "before":
+            offset = self.before.offset
+            object.__setattr__(
+                self, "baseline", Baseline(query=self._before_query(), offset=offset)
+            )
+        return self
+
+    @property
+    def bad_role(self) -> str:
+        """``errors`` or ``good``: which counter the first selector is."""
+        return "errors" if self.errors is not None else "good"
+
+    @property
+    def query(self) -> str:
+        """The live query: every counter series, tagged by role (and version)."""
+        first = self.errors if self.errors is not None else self.good
+        assert first is not None
+        parts = [(self.bad_role, first), ("total", self.total)]
+        if self.against == "previous_version":
+            now = [(r, _with(s, self.version_label, "version")) for r, s in parts]
+            then = [
+                (f"base_{r}", _with(s, self.version_label, "previous_version")) for r, s in parts
+            ]
+            parts = now + then
+        return " or ".join(_tag(sel, role) for role, sel in parts)
+
+    @property
+    def shared_by(self) -> None:
+        """Judge queries are per window (see sources/shared.py)."""
+        return None
+
+    def baseline_probe(self) -> PrometheusRule:
+        """A plain Prometheus rule running the baseline query (captured at open)."""
+        assert self.baseline is not None and self.baseline.query is not None
+        return PrometheusRule(
+            name=self.name,
+            source="prometheus",
+            query=self.baseline.query,
+            threshold=parse_threshold("> 0"),
+        )
+
+    def _before_query(self) -> str:
+        first = self.errors if self.errors is not None else self.good
+        assert first is not None
+        window = f"{self.before.range:g}s"
+        parts = [(self.bad_role, first), ("total", self.total)]
+        return " or ".join(_tag(f"sum(increase({s}[{window}]))", r) for r, s in parts)
+
+
+def _tag(expr: str, role: str) -> str:
+    return f'label_replace({expr}, "{ROLE}", "{role}", "", "")'
+
+
+def _with(selector: str, label: str, var: str) -> str:
+    """Add ``label="{{ var }}"`` to a selector's matchers (never matching an empty value:
+    with no previous version known, the baseline is absent rather than unlabelled series).
+    """
+    matcher = f'{label}!="",{label}="{{{{ {var} }}}}"'
+    if selector.endswith("}"):
+        inner = selector[selector.index("{") + 1 : -1].strip().rstrip(",")
+        name = selector[: selector.index("{")]
+        return f"{name}{{{inner + ',' if inner else ''}{matcher}}}"
+    return f"{selector}{{{matcher}}}"
