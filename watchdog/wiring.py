@@ -44,6 +44,7 @@ from watchdog.sources.alertmanager import AlertmanagerSource
 from watchdog.sources.http import HttpSource
 from watchdog.sources.log import LogSource
 from watchdog.sources.prometheus import PrometheusSource
+from watchdog.sources.scrape import ScrapeSource
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
 from watchdog.windows import WindowService
@@ -163,6 +164,7 @@ def sources(
         "http": HttpSource(probe_client),
         "log": LogSource(),
         "alertmanager": AlertmanagerSource(store),
+        "scrape": ScrapeSource(),
     }
     # Rules naming a postgres/redis target are refused unless it is configured
     # (check_targets), so a kind without targets is never asked for.

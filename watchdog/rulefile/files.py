@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from watchdog.durations import Duration
 from watchdog.rulefile.judge import JudgeRule
+from watchdog.rulefile.telemetry import LokiRule, ScrapeRule, SentryRule
 from watchdog.rulefile.schema import (
     RULE_NAME,
     AlertmanagerRule,
@@ -19,10 +20,22 @@ from watchdog.rulefile.schema import (
 )
 
 Rule = Annotated[
-    PrometheusRule | HttpRule | PostgresRule | RedisRule | LogRule | AlertmanagerRule | JudgeRule,
+    PrometheusRule
+    | HttpRule
+    | PostgresRule
+    | RedisRule
+    | LogRule
+    | AlertmanagerRule
+    | JudgeRule
+    | LokiRule
+    | ScrapeRule
+    | SentryRule,
     Field(discriminator="source"),
 ]
-SOURCE_KINDS = ("prometheus", "http", "postgres", "redis", "log", "alertmanager", "judge")
+SOURCE_KINDS = (
+    "prometheus", "http", "postgres", "redis", "log", "alertmanager", "judge",
+    "loki", "scrape", "sentry",
+)  # fmt: skip
 TARGETED_KINDS = ("postgres", "redis")  # kinds whose rules name a target from Settings
 
 
