@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -69,6 +69,7 @@ class ScrapeSource:
                                  transient=False)  # fmt: skip
         try:
             url = render(rule.url, ctx.variables, url_escape)
+            rule = _bound(rule, ctx.variables)
             points = await self._scrape(url, rule)
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
@@ -132,6 +133,24 @@ class ScrapeSource:
         if first and not from_zero:
             return Sample.no_data("start point taken; increases count from the next scrape")
         return _judge(rule, state)
+
+
+def _bound(rule: ScrapeRule, variables: Mapping[str, str]) -> ScrapeRule:
+    """The rule with ``{{ service }}``-style variables filled into its label matchers."""
+
+    def fill(selector: MetricSelector | None) -> MetricSelector | None:
+        if selector is None or not selector.match:
+            return selector
+        match = {
+            name: "~" + render(v[1:], variables, re.escape)
+            if v.startswith("~")
+            else render(v, variables, str)
+            for name, v in selector.match.items()
+        }
+        return selector.model_copy(update={"match": match})
+
+    update = {k: fill(getattr(rule, k)) for k in ("metric", "errors", "total")}
+    return rule.model_copy(update=update)
 
 
 def _advance(state: Counters, name: str, now: dict[str, float], *, first: bool) -> None:
