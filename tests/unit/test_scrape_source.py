@@ -60,7 +60,7 @@ def rule(**kw: Any) -> ScrapeRule:
 
 async def scrape_all(target: Target, r: ScrapeRule, n: int, opened: float = OPENED) -> list[Any]:
     source = ScrapeSource(httpx.AsyncClient(transport=httpx.MockTransport(target.handler)))
-    ctx = SampleContext("w1", {"service": "api"}, OPENED + 60, True, opened)
+    ctx = SampleContext("w1", {"service": "api"}, OPENED + 60, True, since=opened)
     try:
         return [await source.sample(r, ctx) for _ in range(n)]
     finally:
@@ -154,7 +154,7 @@ async def test_bad_answers_are_errors_naming_the_problem(
     source = ScrapeSource(
         httpx.AsyncClient(transport=httpx.MockTransport(target.handler)), max_series=20
     )
-    ctx = SampleContext("w1", {}, OPENED, True, OPENED)
+    ctx = SampleContext("w1", {}, OPENED, True, since=OPENED)
     sample = await source.sample(rule(max_bytes=1024), ctx)
     assert sample.kind is SampleKind.ERROR and fragment in (sample.error or "")
     assert sample.transient is transient
@@ -163,7 +163,7 @@ async def test_bad_answers_are_errors_naming_the_problem(
 async def test_refused_connection_is_transient_and_replay_is_refused() -> None:
     source = ScrapeSource(httpx.AsyncClient())
     r = rule(url="http://127.0.0.1:9/metrics")
-    refused = await source.sample(r, SampleContext("w", {}, OPENED, True, OPENED))
+    refused = await source.sample(r, SampleContext("w", {}, OPENED, True, since=OPENED))
     assert refused.kind is SampleKind.ERROR and refused.transient
     past = await source.sample(r, SampleContext("w", {}, OPENED, False))
     assert past.kind is SampleKind.ERROR and not past.transient

@@ -122,7 +122,7 @@ class ScrapeSource:
         if state is None:
             state = Counters()
             self._state.put(key, state)
-        from_zero = first and _started_after(points, ctx.opened_at)
+        from_zero = first and _started_after(points, ctx.since)
         try:
             for name, selector in selectors.items():
                 assert selector is not None  # the rule model guarantees it
@@ -238,7 +238,9 @@ def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
     return True
 
 
-def _started_after(points: Iterable[tuple[str, dict[str, str], float]], opened: float | None) -> bool:
+def _started_after(
+    points: Iterable[tuple[str, dict[str, str], float]], opened: float | None
+) -> bool:
     if opened is None:
         return False
     starts = [value for name, _, value in points if name == START_TIME]
