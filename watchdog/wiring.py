@@ -98,7 +98,27 @@ def channels(
         channels["pagerduty"] = PagerDutyChannel(
             client, store, n.pagerduty_url, key, links, n.timeout
         )
+    channels.update(markers(s, client))
     return channels, slack
+
+
+def markers(s: Settings, client: httpx.AsyncClient) -> dict[str, Channel]:
+    """Deploy-marker channels (Grafana annotations, Sentry release deploys), if configured."""
+    from watchdog.notify.markers import GrafanaAnnotations, SentryDeploys
+
+    n = s.notify
+    out: dict[str, Channel] = {}
+    if n.grafana_url is not None and n.grafana_token is not None:
+        out["grafana"] = GrafanaAnnotations(
+            client, n.grafana_url, n.grafana_token.get_secret_value(),
+            dashboard_uid=n.grafana_dashboard_uid, timeout=n.timeout,
+        )  # fmt: skip
+    if n.sentry_deploys and s.sentry_org and s.sentry_token is not None:
+        token = s.sentry_token.get_secret_value()
+        out["sentry_deploys"] = SentryDeploys(
+            client, s.sentry_url, s.sentry_org, token, timeout=n.timeout
+        )
+    return out
 
 
 def notify_parts(
