@@ -22,6 +22,10 @@ have podman /usr/bin/podman || missing="$missing podman"
 have buildah /usr/bin/buildah || missing="$missing buildah"
 have mmdebstrap /usr/bin/mmdebstrap || missing="$missing mmdebstrap"
 have runc /usr/sbin/runc || missing="$missing runc"
+# compose.yaml run for real: podman-compose (PyPI, the dev extra) on netavark networks
+# with aardvark-dns names
+have netavark /usr/lib/podman/netavark || missing="$missing netavark"
+have aardvark-dns /usr/lib/podman/aardvark-dns || missing="$missing aardvark-dns"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages:$missing" >&2

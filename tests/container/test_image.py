@@ -12,17 +12,14 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from examples.stack import free_port
-from tests.servers.containers import Podman, unavailable
+from tests.servers.containers import Podman
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
-REPO = Path(__file__).resolve().parents[2]
-BASE_PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
 TOKEN = "image-test-token-0123456789abcdef"
 RULES = """groups:
   - name: g
@@ -35,21 +32,8 @@ RULES = """groups:
 
 
 @pytest.fixture(scope="module")
-def podman() -> Podman:
-    why = unavailable()
-    if why:
-        pytest.skip(why)
-    return Podman()
-
-
-@pytest.fixture(scope="module")
-def image(podman: Podman) -> Iterator[tuple[str, str]]:
-    base = podman.debian_base(BASE_PACKAGES)
-    tag = f"localhost/rollback-watchdog:test-{uuid.uuid4().hex[:8]}"
-    podman.build(REPO, tag, build_args={"BASE": base})
-    yield base, tag
-    podman.run("podman", "rmi", "-f", tag, check=False)
-    podman.run("podman", "image", "prune", "-f", check=False)
+def image(watchdog_image: tuple[str, str]) -> tuple[str, str]:
+    return watchdog_image
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +79,7 @@ def test_the_image_serves_ready_as_a_non_root_user(
 def test_the_healthcheck_passes_inside_the_container(
     podman: Podman, container: tuple[str, int]
 ) -> None:
-    name, port = container
+    name, _ = container
     deadline = time.monotonic() + 60
     while podman.run("podman", "healthcheck", "run", name, check=False).returncode != 0:
         assert time.monotonic() < deadline, "HEALTHCHECK never passed"

@@ -5,7 +5,7 @@ No registry can be reached here, so bases are made, not pulled: ``mmdebstrap`` w
 bookworm root file system with the packages asked for, ``podman import`` turns it into
 an image. Everything runs as root with the settings this machine needs (``vfs``
 storage, ``chroot`` isolation for builds, the ``runc`` runtime, ``cgroupfs``, no default
-ulimits), written to a ``containers.conf`` / ``storage.conf`` of the tests' own under
+ulimits, netavark networks with aardvark-dns name resolution for compose), written to a ``containers.conf`` / ``storage.conf`` of the tests' own under
 ``ROOT`` and passed through ``CONTAINERS_CONF`` / ``CONTAINERS_STORAGE_CONF``: nothing
 in /etc is touched. ``ROOT`` persists between runs so a machine that has built a base
 once reuses it (CI on a fresh machine builds everything).
@@ -25,6 +25,8 @@ ROOT = Path(os.environ.get("WATCHDOG_TEST_CONTAINERS", "/var/tmp/rollback-watchd
 CONTAINERS_CONF = """[containers]
 default_ulimits = []
 netns = "host"
+[network]
+network_backend = "netavark"
 [engine]
 cgroup_manager = "cgroupfs"
 runtime = "runc"
@@ -108,7 +110,7 @@ class Podman:
         args = [f"--build-arg={k}={v}" for k, v in build_args.items()]
         self.run("buildah", "bud", "--format", "docker", "--isolation", "chroot",
                  "--network", "host", "--volume", "/etc/ssl/certs:/etc/ssl/certs:ro",
-                 "-f", file, *args, "-t", tag, str(context), timeout=1200)  # fmt: skip
+                 "-f", str(context / file), *args, "-t", tag, str(context), timeout=1200)  # fmt: skip
 
     def size(self, image: str) -> int:
         """The image's size in bytes."""
