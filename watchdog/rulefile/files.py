@@ -8,7 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from watchdog.durations import Duration
 from watchdog.rulefile.judge import JudgeRule
-from watchdog.rulefile.telemetry import LokiRule, ScrapeRule, SentryRule
 from watchdog.rulefile.schema import (
     RULE_NAME,
     AlertmanagerRule,
@@ -18,6 +17,7 @@ from watchdog.rulefile.schema import (
     PrometheusRule,
     RedisRule,
 )
+from watchdog.rulefile.telemetry import LokiRule, ScrapeRule, SentryRule
 
 Rule = Annotated[
     PrometheusRule
