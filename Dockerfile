@@ -4,8 +4,12 @@
 #   /etc/watchdog/watchdog.yml  optional YAML settings, rollback plans (WATCHDOG_CONFIG)
 #   /var/lib/watchdog/          the embedded SQLite store (a volume)
 
+# The base: any image with Python >= 3.11, `python -m venv`, groupadd/useradd and CA
+# certificates. The tests build on a Debian base made with mmdebstrap (no registry here).
+ARG BASE=python:3.11-slim
+
 # --- build: install the package and its runtime dependencies into a venv ----------
-FROM python:3.11-slim AS build
+FROM ${BASE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -17,7 +21,7 @@ RUN pip install . \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
 
 # --- runtime: the venv only, as a non-root user ----------------------------------
-FROM python:3.11-slim AS runtime
+FROM ${BASE} AS runtime
 RUN groupadd --system --gid 10001 watchdog \
  && useradd --system --uid 10001 --gid watchdog --home-dir /var/lib/watchdog \
       --shell /usr/sbin/nologin watchdog \

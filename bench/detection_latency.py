@@ -5,7 +5,9 @@ second and evaluating an alerting rule every second, two real Alertmanagers (one
 the defaults, ``group_wait: 30s``; one with ``group_wait: 0s``; both ``group_by:
 [alertname]``) posting to a local recorder, and ``watchdog serve`` (tick 1 s, the rule
 polled every second, no ``for``) whose rollback plan posts to the same recorder. The
-condition is the same everywhere: 5xx ratio over ``rate(...[10s])`` above 5 %.
+condition is the same everywhere: 5xx ratio over ``rate(...[10s])`` above 5 %. A second
+``watchdog serve`` reads the app's ``/metrics`` itself (``source: scrape``, no Prometheus
+server, every second; its ratio counts since the window opened) and posts to its own path.
 
 Each trial opens a new window, steps the 5xx ratio from 0 to 20 % at a known time and
 waits for the rollback request and both webhooks (Prometheus gets a new alert name per
@@ -47,7 +49,12 @@ RATIO = (
 )
 THRESHOLD = 0.05
 TEMPLATED = RATIO.replace('"demo"', '"{{ service }}"')
-PATHS = {"watchdog": "/rollback", "am_zero": "/am/zero", "am_default": "/am/default"}
+PATHS = {
+    "watchdog": "/rollback",
+    "scrape": "/rollback-scrape",
+    "am_zero": "/am/zero",
+    "am_default": "/am/default",
+}
 
 WATCHDOG_RULES = f"""groups:
   - name: bench
@@ -57,6 +64,20 @@ WATCHDOG_RULES = f"""groups:
         source: prometheus
         query: '{TEMPLATED}'
         threshold: "> 5%"
+        action: rollback
+"""
+
+SCRAPE_RULES = """groups:
+  - name: bench
+    interval: 1s
+    rules:
+      - name: http-5xx-ratio-scrape
+        source: scrape
+        url: http://{target}/metrics
+        errors: {{metric: http_requests_total, match: {{service: demo, status: "~5.."}}}}
+        total: {{metric: http_requests_total, match: {{service: demo}}}}
+        threshold: "> 5%"
+        no_data: ok
         action: rollback
 """
 
@@ -71,7 +92,7 @@ plans:
       - name: call
         kind: http
         method: POST
-        url: {url}/rollback
+        url: {url}
         json: {{version: "{{{{ version }}}}"}}
         timeout: 5s
 """
@@ -100,11 +121,12 @@ class Bench:
         demo: DemoApp,
         prom: PrometheusServer,
         watchdog: WatchdogServer,
+        scraper: WatchdogServer,
         recorder: Recorder,
         rules: Path,
         skip_default: bool,
     ) -> None:
-        self.demo, self.prom, self.watchdog = demo, prom, watchdog
+        self.demo, self.prom, self.watchdog, self.scraper = demo, prom, watchdog, scraper
         self.recorder, self.rules, self.skip_default = recorder, rules, skip_default
         self.alertmanagers = 1 if skip_default else 2
         self.rng = random.Random(9)
@@ -115,7 +137,9 @@ class Bench:
         wait_for_query(self.prom.url, RATIO, lambda v: v == [0.0], timeout=60)
         self._arm_prometheus(n)
         window = self.watchdog.deploy(service="demo", environment="bench", version=f"t{n}")
-        _until(lambda: self._sampled(window["id"]), 30, "the watchdog's first sample")
+        scraped = self.scraper.deploy(service="demo", environment="bench", version=f"t{n}")
+        _until(lambda: self._sampled(self.watchdog, window["id"]), 30, "the first sample")
+        _until(lambda: self._sampled(self.scraper, scraped["id"]), 30, "the first scrape")
         # A random phase against the scrape and tick grids: otherwise every trial would
         # start at the same point of the second, right after the watchdog's sample.
         time.sleep(self.rng.uniform(0, 1))
@@ -125,6 +149,7 @@ class Bench:
         alert = f"Bench5xxTrial{n}"
         matchers: dict[str, Callable[[Any], bool]] = {
             "watchdog": lambda b: isinstance(b, dict) and b.get("version") == f"t{n}",
+            "scrape": lambda b: isinstance(b, dict) and b.get("version") == f"t{n}",
             "am_zero": lambda b: _fires(b, alert),
             "am_default": lambda b: _fires(b, alert),
         }
@@ -154,8 +179,10 @@ class Bench:
         data = httpx.get(f"{self.prom.url}/api/v1/alertmanagers", timeout=5).json()["data"]
         return len(data["activeAlertmanagers"]) == self.alertmanagers
 
-    def _sampled(self, window_id: str) -> bool:
-        return all(r["last_value"] is not None for r in self.watchdog.window(window_id)["rules"])
+    @staticmethod
+    def _sampled(watchdog: WatchdogServer, window_id: str) -> bool:
+        rules = watchdog.window(window_id)["rules"]
+        return all(r["last_eval_at"] is not None for r in rules)
 
     def _collect(
         self, matchers: dict[str, Callable[[Any], bool]], found: dict[str, float], after: float
@@ -199,15 +226,25 @@ def run(trials: int, skip_default: bool, home: Path) -> list[dict[str, float]]:
             )
             with start_prometheus(home, [demo.target], extra_config=extra) as prom:
                 (home / "rules.yml").write_text(WATCHDOG_RULES)
-                (home / "watchdog.yml").write_text(WATCHDOG_CONFIG.format(url=rec.url))
-                settings = {
-                    "config": str(home / "watchdog.yml"),
-                    "rules": str(home / "rules.yml"),
-                    "prometheus_url": prom.url,
-                }
-                with start_watchdog(home / "watchdog", settings) as watchdog:
-                    bench = Bench(demo, prom, watchdog, rec, rules, skip_default)
+                (home / "scrape.yml").write_text(SCRAPE_RULES.format(target=demo.target))
+                settings = _settings(home, "watchdog", rec.url + PATHS["watchdog"], prom.url)
+                scrape = _settings(home, "scrape", rec.url + PATHS["scrape"], prom.url)
+                with (
+                    start_watchdog(home / "watchdog", settings) as watchdog,
+                    start_watchdog(home / "scraper", scrape) as scraper,
+                ):
+                    bench = Bench(demo, prom, watchdog, scraper, rec, rules, skip_default)
                     return [bench.trial(n) for n in range(trials)]
+
+
+def _settings(home: Path, name: str, url: str, prom_url: str) -> dict[str, str]:
+    (home / f"{name}.cfg.yml").write_text(WATCHDOG_CONFIG.format(url=url))
+    rules = "rules.yml" if name == "watchdog" else "scrape.yml"
+    return {
+        "config": str(home / f"{name}.cfg.yml"),
+        "rules": str(home / rules),
+        "prometheus_url": prom_url,
+    }
 
 
 class _alertmanagers:
@@ -235,6 +272,7 @@ def table(rows: list[dict[str, float]]) -> str:
     names = [
         ("floor", "physical floor (ratio first > 5 % in Prometheus' data)"),
         ("watchdog", "watchdog: fault → rollback request"),
+        ("scrape", "watchdog `source: scrape` (no Prometheus): fault → rollback request"),
         ("am_zero", "Prometheus rule → Alertmanager group_wait 0s → webhook"),
         ("am_default", "Prometheus rule → Alertmanager defaults (group_wait 30s) → webhook"),
     ]
@@ -244,7 +282,8 @@ def table(rows: list[dict[str, float]]) -> str:
         if key not in med:
             continue
         values = [r[key] for r in rows]
-        ratio = f"{med['watchdog'] / med[key]:.2f}x" if key not in ("floor", "watchdog") else ""
+        mine = ("floor", "watchdog", "scrape")
+        ratio = f"{med['watchdog'] / med[key]:.2f}x" if key not in mine else ""
         lines.append(
             f"| {label} | {med[key]:.2f} s | {min(values):.2f} s | {max(values):.2f} s | {ratio} |"
         )

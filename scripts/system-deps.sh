@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install the real servers the tests and the demo run: PostgreSQL, Redis, Prometheus,
-# Alertmanager, the exporters, and chromium for the status page's browser tests (Debian packages).
+# Alertmanager, the exporters, chromium for the status page's browser tests, and podman,
+# buildah and mmdebstrap for the image test (Debian packages).
 # Installs with apt when root; otherwise says what to run.
 set -eu
 missing=""
@@ -16,6 +17,15 @@ have prometheus-node-exporter /usr/bin/prometheus-node-exporter || missing="$mis
 # the status page's browser tests: Debian's chromium (driven by Playwright, no download)
 have chromium /usr/bin/chromium || missing="$missing chromium"
 have chromedriver /usr/bin/chromedriver || missing="$missing chromium-driver"
+# the image test: buildah builds the Dockerfile, podman runs it (a Debian base from mmdebstrap)
+have podman /usr/bin/podman || missing="$missing podman"
+have buildah /usr/bin/buildah || missing="$missing buildah"
+have mmdebstrap /usr/bin/mmdebstrap || missing="$missing mmdebstrap"
+have runc /usr/sbin/runc || missing="$missing runc"
+# compose.yaml run for real: podman-compose (PyPI, the dev extra) on netavark networks
+# with aardvark-dns names
+have netavark /usr/lib/podman/netavark || missing="$missing netavark"
+have aardvark-dns /usr/lib/podman/aardvark-dns || missing="$missing aardvark-dns"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages:$missing" >&2

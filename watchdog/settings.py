@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     # it by relabelling); rule templates read it as {{ service_label }}.
     service_label: str = Field("service", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
+    # --- loki (`source: loki` rules) --------------------------------------------------
+    loki_url: str | None = None  # e.g. http://loki:3100
+    loki_tenant: str | None = None  # sent as X-Scope-OrgID (multi-tenant Loki)
+    loki_token: SecretStr | None = None  # Bearer token, or …
+    loki_username: str | None = None  # … basic auth (Grafana Cloud: the user id)
+    loki_password: SecretStr | None = None
+    loki_timeout: Duration = 5.0
+
+    # --- sentry (`source: sentry` rules, release deploy markers) -----------------------
+    sentry_url: str = "https://sentry.io"  # or your self-hosted Sentry
+    sentry_org: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")
+    sentry_token: SecretStr | None = None  # an auth token with event:read, project:releases
+    sentry_timeout: Duration = 5.0
+
     # --- watched databases and caches: rules name a target, the DSN lives here ------
     # WATCHDOG_POSTGRES_TARGETS='{"app": "postgresql://watchdog@db:5432/app"}'
     postgres_targets: dict[str, SecretStr] = Field(default_factory=dict)
@@ -175,6 +189,9 @@ class Settings(BaseSettings):
                 self.alertmanager_token,
                 self.alertmanager_password,
                 self.leader_redis_url,
+                self.loki_token,
+                self.loki_password,
+                self.sentry_token,
             )
             if s is not None
         ]

@@ -44,6 +44,7 @@ from watchdog.sources.alertmanager import AlertmanagerSource
 from watchdog.sources.http import HttpSource
 from watchdog.sources.log import LogSource
 from watchdog.sources.prometheus import PrometheusSource
+from watchdog.sources.scrape import ScrapeSource
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
 from watchdog.windows import WindowService
@@ -97,7 +98,27 @@ def channels(
         channels["pagerduty"] = PagerDutyChannel(
             client, store, n.pagerduty_url, key, links, n.timeout
         )
+    channels.update(markers(s, client))
     return channels, slack
+
+
+def markers(s: Settings, client: httpx.AsyncClient) -> dict[str, Channel]:
+    """Deploy-marker channels (Grafana annotations, Sentry release deploys), if configured."""
+    from watchdog.notify.markers import GrafanaAnnotations, SentryDeploys
+
+    n = s.notify
+    out: dict[str, Channel] = {}
+    if n.grafana_url is not None and n.grafana_token is not None:
+        out["grafana"] = GrafanaAnnotations(
+            client, n.grafana_url, n.grafana_token.get_secret_value(),
+            dashboard_uid=n.grafana_dashboard_uid, timeout=n.timeout,
+        )  # fmt: skip
+    if n.sentry_deploys and s.sentry_org and s.sentry_token is not None:
+        token = s.sentry_token.get_secret_value()
+        out["sentry_deploys"] = SentryDeploys(
+            client, s.sentry_url, s.sentry_org, token, timeout=n.timeout
+        )
+    return out
 
 
 def notify_parts(
@@ -163,6 +184,7 @@ def sources(
         "http": HttpSource(probe_client),
         "log": LogSource(),
         "alertmanager": AlertmanagerSource(store),
+        "scrape": ScrapeSource(probe_client),
     }
     # Rules naming a postgres/redis target are refused unless it is configured
     # (check_targets), so a kind without targets is never asked for.
@@ -175,10 +197,31 @@ def sources(
         from watchdog.sources.redis import RedisSource
 
         kinds["redis"] = RedisSource({k: v.get_secret_value() for k, v in s.redis_targets.items()})
+    if s.loki_url:
+        kinds["loki"] = loki_source(s)
+    if s.sentry_org and s.sentry_token:
+        from watchdog.sources.sentry import SentrySource
+
+        token = s.sentry_token.get_secret_value()
+        kinds["sentry"] = SentrySource(s.sentry_url, s.sentry_org, token, timeout=s.sentry_timeout)
     merged = {**kinds, **(overrides or {})}
     # Judge rules query Prometheus: they follow a replaced Prometheus unless told apart.
     merged["judge"] = (overrides or {}).get("judge", merged["prometheus"])
     return Sources(merged)
+
+
+def loki_source(s: Settings) -> Source:
+    """The Loki source, with its tenant and credentials from Settings."""
+    from watchdog.sources.loki import LokiSource
+
+    assert s.loki_url is not None
+    basic = None
+    if s.loki_username and s.loki_password:
+        basic = (s.loki_username, s.loki_password.get_secret_value())
+    token = s.loki_token.get_secret_value() if s.loki_token else None
+    return LokiSource(
+        s.loki_url, timeout=s.loki_timeout, tenant=s.loki_tenant, token=token, basic=basic
+    )
 
 
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
@@ -264,8 +307,25 @@ def check_targets(rules: RuleSet, settings: Settings) -> None:
                 f"{rule.origin}: rule {rule.name!r} names {rule.source} target {target!r}, "
                 f"which is not configured (set {env}; configured: {names})"
             )
+    problems += _unconfigured_services(rules, settings)
     if problems:
         raise ConfigError(problems)
+
+
+def _unconfigured_services(rules: RuleSet, settings: Settings) -> list[str]:
+    needs = {
+        "loki": ("WATCHDOG_LOKI_URL", bool(settings.loki_url)),
+        "sentry": (
+            "WATCHDOG_SENTRY_ORG and WATCHDOG_SENTRY_TOKEN",
+            bool(settings.sentry_org and settings.sentry_token),
+        ),
+    }
+    return [
+        f"{rule.origin}: rule {rule.name!r} reads {rule.source}, which is not configured "
+        f"(set {needs[rule.source][0]})"
+        for rule in rules.rules
+        if rule.source in needs and not needs[rule.source][1]
+    ]
 
 
 def scheduler(jobs: Mapping[str, Callable[[], Awaitable[object]]], tick: float) -> AsyncIOScheduler:

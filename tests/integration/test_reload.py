@@ -87,7 +87,7 @@ async def test_a_bad_file_keeps_the_old_rules_and_says_where(
     body = response.json()
     assert body["ok"] is False and body["rules"] == 2
     assert body["errors"] == [
-        f"{rules}:16: unknown source 'nope' (expected one of: prometheus, http, postgres, redis, log, alertmanager, judge)"
+        f"{rules}:16: unknown source 'nope' (expected one of: prometheus, http, postgres, redis, log, alertmanager, judge, loki, scrape, sentry)"
     ]
     assert await metric(app, "watchdog_rules_last_reload_successful") == 0
     assert await metric(app, "watchdog_rules") == 2

@@ -63,6 +63,11 @@ class NotifySettings(BaseModel):
     # --- PagerDuty Events API v2 ---
     pagerduty_routing_key: SecretStr | None = None
     pagerduty_url: str = "https://events.pagerduty.com"
+    # --- deploy markers (not routed): Grafana annotations, Sentry release deploys ---
+    grafana_url: str | None = None  # e.g. https://grafana.example.com
+    grafana_token: SecretStr | None = None  # a service account token (annotations:write)
+    grafana_dashboard_uid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    sentry_deploys: bool = True  # with WATCHDOG_SENTRY_ORG/_TOKEN set (project:releases)
     # --- routing: empty means every configured channel gets every event ---
     routes: list[Route] = Field(default_factory=list)
     # --- escalation and blindness ---
@@ -79,6 +84,8 @@ class NotifySettings(BaseModel):
     def _consistent(self) -> NotifySettings:
         if self.slack_signing_secret is not None and self.slack_bot_token is None:
             raise ValueError("slack_signing_secret (buttons) needs slack_bot_token too")
+        if (self.grafana_url is None) != (self.grafana_token is None):
+            raise ValueError("grafana_url and grafana_token go together")
         return self
 
     def enabled(self) -> list[str]:
@@ -99,5 +106,6 @@ class NotifySettings(BaseModel):
             self.slack_webhook_url,
             self.webhook_secret,
             self.pagerduty_routing_key,
+            self.grafana_token,
         )
         return [s.get_secret_value() for s in found if s is not None]

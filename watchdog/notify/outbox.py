@@ -16,6 +16,7 @@ from watchdog.model import Event, Window
 from watchdog.notify import render
 from watchdog.notify.channel import Channel
 from watchdog.notify.config import Route
+from watchdog.notify.markers import MARKERS
 from watchdog.store.base import OutboxItem, OutboxStore
 
 
@@ -41,6 +42,7 @@ class Outbox:
             sev = render.severity(event)
             service = window.deployment.service
             wanted = {c for r in self._routes if r.matches(service, sev) for c in r.channels}
+            wanted |= MARKERS  # dashboards' deploy markers are not routed: they go everywhere
         else:
             wanted = set(self._channels)
         return [

@@ -17,12 +17,25 @@ from watchdog.rulefile.schema import (
     PrometheusRule,
     RedisRule,
 )
+from watchdog.rulefile.telemetry import LokiRule, ScrapeRule, SentryRule
 
 Rule = Annotated[
-    PrometheusRule | HttpRule | PostgresRule | RedisRule | LogRule | AlertmanagerRule | JudgeRule,
+    PrometheusRule
+    | HttpRule
+    | PostgresRule
+    | RedisRule
+    | LogRule
+    | AlertmanagerRule
+    | JudgeRule
+    | LokiRule
+    | ScrapeRule
+    | SentryRule,
     Field(discriminator="source"),
 ]
-SOURCE_KINDS = ("prometheus", "http", "postgres", "redis", "log", "alertmanager", "judge")
+SOURCE_KINDS = (
+    "prometheus", "http", "postgres", "redis", "log", "alertmanager", "judge",
+    "loki", "scrape", "sentry",
+)  # fmt: skip
 TARGETED_KINDS = ("postgres", "redis")  # kinds whose rules name a target from Settings
 
 
