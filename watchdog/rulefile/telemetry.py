@@ -2,7 +2,7 @@
 
 ``loki`` (LogQL metric queries), ``scrape`` (a target's ``/metrics`` read directly, no
 Prometheus server) and ``sentry`` (new issues of the deployed release). They build on
-:class:`~watchdog.rulefile.schema.RuleBase`; ``schema.py`` adds them to the ``Rule`` union.
+:class:`~watchdog.rulefile.schema.RuleBase`; ``files.py`` adds them to the ``Rule`` union.
 """
 
 from __future__ import annotations
