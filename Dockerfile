@@ -18,7 +18,8 @@ COPY pyproject.toml README.md ./
 COPY watchdog ./watchdog
 RUN pip install . \
  && pip uninstall -y pip setuptools \
- && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +
+ && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
+ && find /opt/venv -path '*/site-packages/*' -type d -name tests -prune -exec rm -rf {} +
 
 # --- runtime: the venv only, as a non-root user ----------------------------------
 FROM ${BASE} AS runtime

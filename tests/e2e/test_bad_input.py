@@ -40,6 +40,13 @@ def canaries(home: Path) -> dict[str, Any]:
         "alertmanager_token": AM_TOKEN,
         "alertmanager_password": "CANARY-am-password-77ee",
         "leader_redis_url": f"redis://:CANARY-leader-pass-88ff@127.0.0.1:{dead}/0",
+        "loki_url": f"http://127.0.0.1:{dead}",
+        "loki_token": "CANARY-loki-token-1a2b3c",
+        "loki_username": "reader",
+        "loki_password": "CANARY-loki-pass-2b3c4d",
+        "sentry_url": f"http://127.0.0.1:{dead}",
+        "sentry_org": "acme",
+        "sentry_token": "CANARY-sentry-token-3c4d5e",
         "notify": {
             "slack_bot_token": "xoxb-CANARY-slack-bot-99aa",
             "slack_signing_secret": "CANARY-slack-signing-aabb",
@@ -49,6 +56,8 @@ def canaries(home: Path) -> dict[str, Any]:
             "webhook_secret": "CANARY-webhook-secret-ccdd",
             "pagerduty_routing_key": "CANARY-pd-routing-ddee",
             "pagerduty_url": f"http://127.0.0.1:{dead}",
+            "grafana_url": f"http://127.0.0.1:{dead}",
+            "grafana_token": "CANARY-grafana-token-4d5e6f",
             "poll": "200ms",
             "backoff": "100ms",
         },
@@ -99,7 +108,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WatchdogServer]
 
 def test_the_canaries_cover_every_secret_setting(tmp_path: Path) -> None:
     config = canaries(tmp_path)
-    assert secret_fields(Settings) == {k for k in config if k != "notify"}
+    plain = {"loki_url", "loki_username", "sentry_url", "sentry_org"}  # set beside their secrets
+    assert secret_fields(Settings) == {k for k in config if k != "notify"} - plain
     assert secret_fields(NotifySettings) <= set(config["notify"])
 
 
