@@ -31,7 +31,7 @@ class Milestones:
 
     async def midpoint(self, window: Window, now: float, states: States) -> None:
         """Tell once that the window is halfway through, and whether all is green."""
-        if window.id in self._midpoints:
+        if window.id in self._midpoints or window.phase is WindowPhase.CONFIRMING:
             return
         if now < window.started_at + (window.ends_at - window.started_at) / 2:
             return
@@ -52,8 +52,12 @@ class Milestones:
 
         False when the window had already left the evaluating phases (nothing told).
         """
+        # Not a confirming window: its rollback is judged by watchdog/confirm.py instead.
         moved = await self._store.set_phase(
-            window.id, WindowPhase.PASSED, at=now, expected=EVALUATING_PHASES
+            window.id,
+            WindowPhase.PASSED,
+            at=now,
+            expected=EVALUATING_PHASES - {WindowPhase.CONFIRMING},
         )
         if not moved:
             return False

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     window: Duration = 1800.0  # default window length
     tick: Duration = 1.0  # how often the scheduler calls tick()
     supersede: bool = True  # a new deploy of a service closes its open window
+    # Shadow mode for every window opened (issue 15): rules evaluate, nothing acts on its
+    # own, and the journal says what would have. Windows keep what they opened with.
+    shadow: bool = False
+    # After a rollback, watch the restored version this long: the rules that fired
+    # recover (`recovered`) or still breach (`rollback_ineffective`, escalated). A plan's
+    # or a deployment's own `confirm_for` wins; 0 ends the window at `rolled_back`.
+    confirm_for: Duration = Field(300.0, ge=0, le=86400)
 
     # --- store --------------------------------------------------------------------
     store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…

@@ -11,6 +11,7 @@ from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
 from watchdog.actions.spec import Plan, Step, plan_for
 from watchdog.clock import Clock
+from watchdog.confirm import confirming_message, triggering_rules
 from watchdog.crashpoints import CrashPoints
 from watchdog.ha.coord import Coordinator, LeadershipLost
 from watchdog.journal import Journal
@@ -285,20 +286,29 @@ class Record:
             at=now,
             detail=detail,
         )
+        # A rollback that worked is confirmed: the restored version is watched for the
+        # window's confirm_for (watchdog/confirm.py) before the window ends.
+        confirming = ok and d.window.confirm_for > 0
         phase = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
+        phase = WindowPhase.CONFIRMING if confirming else phase
         await self._store.set_phase(
             d.window.id, phase, at=now, reason=detail, expected={WindowPhase.ROLLING_BACK}
         )
         window = d.window.with_phase(phase, now, detail)
         if self._metrics is not None:
-            self._metrics.rollback(window.deployment.service, phase.value)
-        if ok:
-            kind, message = EventKind.ROLLBACK_SUCCEEDED, "rollback succeeded"
-        else:
+            result = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
+            self._metrics.rollback(window.deployment.service, result.value)
+        data: dict[str, object] = {"actor": d.actor}
+        if not ok:
             kind, message = EventKind.ROLLBACK_FAILED, f"rollback failed: {detail}"
-        event = await self._journal.record(
-            window, kind, message, at=now, data={"actor": d.actor}, notify=False
-        )
+        elif confirming:
+            kind = EventKind.ROLLBACK_SUCCEEDED
+            rules = await triggering_rules(self._store, window.id, d.trigger)
+            message = confirming_message(window, rules)
+            data.update(confirm_for=window.confirm_for, rules=rules)
+        else:
+            kind, message = EventKind.ROLLBACK_SUCCEEDED, "rollback succeeded"
+        event = await self._journal.record(window, kind, message, at=now, data=data, notify=False)
         return d.but(window=window, events=(*d.events, event))
 
 
