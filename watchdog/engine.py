@@ -220,7 +220,7 @@ class Engine:
         else:
             kind_text = result.verdict.value
         message = f"{rule.name} {kind_text}: {describe(rule, result)}"
-        shadow = window.shadow or rule.shadow
+        shadow = window.shadow or rule.shadow  # nothing acts on this rule's firing
         if shadow and result.verdict is Verdict.FIRING and rule.action.value != "notify":
             message += " (shadow mode: nothing will act)"
         notify = result.verdict is Verdict.FIRING or (
