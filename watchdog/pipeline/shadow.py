@@ -48,11 +48,12 @@ class Shadow:
 
     async def __call__(self, d: Decision) -> Decision | None:
         """Pass decisions that may act; stop (and say so once) the shadow ones."""
-        if not d.automatic or d.action is Action.NOTIFY:
+        # A window's shadow is fixed when it opens: no need to read it again to decide.
+        if not d.automatic or d.action is Action.NOTIFY or not (d.shadow or d.window.shadow):
             return d
         window = await self._store.get_window(d.window.id)
-        if window is None or not (d.shadow or window.shadow):
-            return d
+        if window is None:
+            return None
         # A held (or awaiting, or confirming) window would not have acted either.
         if window.phase is not WindowPhase.WATCHING:
             return None
