@@ -180,6 +180,9 @@ async def test_a_shadow_rule_journals_would_roll_back_once_and_never_acts(world:
     assert firing.data["shadow"] is True and "shadow mode: nothing will act" in firing.message
     await world.run_until(w, WindowPhase.PASSED)
     assert world.executor.calls == []
+    [passed] = await world.events(w, EventKind.WINDOW_PASSED)
+    assert "in shadow mode, rule:queue would have rolled it back" in passed.message
+    assert passed.data["would_roll_back"] == "rule:queue"
 
 
 async def test_arming_the_rule_then_the_same_fault_rolls_back_exactly_once(world: World) -> None:
