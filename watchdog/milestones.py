@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 from watchdog.journal import Journal
-from watchdog.pipeline.shadow import WOULD_ROLL_BACK
 from watchdog.model import EVALUATING_PHASES, EventKind, RuleState, Verdict, Window, WindowPhase
 from watchdog.store.base import EventStore, WindowStore
 from watchdog.wording import jsonable
@@ -67,14 +66,16 @@ class Milestones:
             for name, s in sorted(states.items())
         }
         # Shadow mode's verdict belongs in the summary: would this deploy have gone back?
-        would = await self._store.get_action(window.id, WOULD_ROLL_BACK)
-        shadow = f"; in shadow mode, {would.actor} would have rolled it back" if would else ""
+        events = await self._store.list_events(window.id)
+        would = next((e for e in events if e.kind is EventKind.WOULD_ROLL_BACK), None)
+        actor = str(would.data.get("actor")) if would else None
+        shadow = f"; in shadow mode, {actor} would have rolled it back" if would else ""
         await self._journal.record(
             window.with_phase(WindowPhase.PASSED, now),
             EventKind.WINDOW_PASSED,
             f"window passed: {window.deployment.service} {window.deployment.version} "
             f"stays deployed{shadow}",
             at=now,
-            data={"rules": summary, "would_roll_back": would.actor if would else None},
+            data={"rules": summary, "would_roll_back": actor},
         )
         return True
