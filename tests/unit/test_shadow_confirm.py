@@ -293,6 +293,36 @@ async def test_a_fault_that_stays_is_ineffective_and_never_a_second_rollback(
     assert await world.events(w, EventKind.WOULD_ROLL_BACK) == []
 
 
+async def test_a_restart_while_confirming_carries_on_from_the_store(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.5)
+    await world.run_until(w, WindowPhase.CONFIRMING)
+    world.source.values["errors"] = Sample.of(0.0)
+    old = world.engine
+    world.engine = Engine(  # a new process: nothing in memory, the same store
+        store=world.store,
+        sources=old.sources,
+        rules=old.rules,
+        pipeline=old.pipeline,
+        journal=old.journal,
+        clock=world.clock,
+    )
+    await world.run_until(w, WindowPhase.ROLLED_BACK)
+    assert len(await world.events(w, EventKind.RECOVERED)) == 1
+    assert world.executor.calls == [("redeploy", w.id)]
+
+
+async def test_a_new_deploy_while_confirming_supersedes_the_window(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.5)
+    await world.run_until(w, WindowPhase.CONFIRMING)
+    await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    await world.run_for(120)
+    assert await world.phase(w) is WindowPhase.SUPERSEDED
+    assert await world.events(w, EventKind.ROLLBACK_INEFFECTIVE) == []
+    assert await world.events(w, EventKind.RECOVERED) == []
+
+
 async def test_a_rule_without_data_at_the_end_is_unconfirmed(world: World) -> None:
     w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
     world.source.values["errors"] = Sample.of(0.5)
