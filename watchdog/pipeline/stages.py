@@ -263,7 +263,11 @@ class Act:
 
 
 class Record:
-    """Write how the rollback ended: action log, window phase, journal, metrics."""
+    """Write how the rollback ended: action log, window phase, journal, metrics.
+
+    A rollback that succeeded leaves the window ``confirming`` when it has a
+    ``confirm_for`` (watchdog/confirm.py), ``rolled_back`` otherwise.
+    """
 
     def __init__(
         self, store: ActionLog, journal: Journal, clock: Clock, metrics: Metrics | None = None
@@ -274,7 +278,7 @@ class Record:
         self._metrics = metrics
 
     async def __call__(self, d: Decision) -> Decision | None:
-        """Finish the action and move the window to its terminal phase."""
+        """Finish the action and move the window on: confirming, or a terminal phase."""
         assert d.outcome is not None
         now = self._clock.now()
         ok = d.outcome.ok
