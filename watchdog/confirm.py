@@ -49,14 +49,23 @@ async def triggering_rules(store: Store, window_id: str, trigger: str) -> list[s
     return sorted(firing)
 
 
-def confirming_message(window: Window, rules: Sequence[str]) -> str:
-    """What ``rollback_succeeded`` says when the recovery is going to be watched."""
+def after_success(window: Window) -> WindowPhase:
+    """Where a window goes once its rollback succeeded."""
+    return WindowPhase.CONFIRMING if window.confirm_for > 0 else WindowPhase.ROLLED_BACK
+
+
+async def succeeded(store: Store, window: Window, trigger: str) -> tuple[str, dict[str, Any]]:
+    """What ``rollback_succeeded`` says of ``window`` (already moved on), and its data:
+    when the recovery is watched, for how long and the rules it waits for."""
+    if window.phase is not WindowPhase.CONFIRMING:
+        return "rollback succeeded", {}
+    rules = await triggering_rules(store, window.id, trigger)
     target = window.deployment.previous_version or "the previous version"
-    what = ", ".join(rules) if rules else "every rule"
-    return (
+    message = (
         f"rollback succeeded; watching {target} for {format_duration(window.confirm_for)} "
-        f"to confirm {what} recovers"
+        f"to confirm {', '.join(rules) if rules else 'every rule'} recovers"
     )
+    return message, {"confirm_for": window.confirm_for, "rules": rules}
 
 
 @dataclass(frozen=True)

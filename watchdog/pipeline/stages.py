@@ -11,7 +11,7 @@ from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
 from watchdog.actions.spec import Plan, Step, plan_for
 from watchdog.clock import Clock
-from watchdog.confirm import confirming_message, triggering_rules
+from watchdog.confirm import after_success, succeeded
 from watchdog.crashpoints import CrashPoints
 from watchdog.ha.coord import Coordinator, LeadershipLost
 from watchdog.journal import Journal
@@ -292,9 +292,7 @@ class Record:
         )
         # A rollback that worked is confirmed: the restored version is watched for the
         # window's confirm_for (watchdog/confirm.py) before the window ends.
-        confirming = ok and d.window.confirm_for > 0
-        phase = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
-        phase = WindowPhase.CONFIRMING if confirming else phase
+        phase = after_success(d.window) if ok else WindowPhase.ROLLBACK_FAILED
         await self._store.set_phase(
             d.window.id, phase, at=now, reason=detail, expected={WindowPhase.ROLLING_BACK}
         )
@@ -303,15 +301,12 @@ class Record:
             result = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
             self._metrics.rollback(window.deployment.service, result.value)
         data: dict[str, object] = {"actor": d.actor}
-        if not ok:
-            kind, message = EventKind.ROLLBACK_FAILED, f"rollback failed: {detail}"
-        elif confirming:
+        if ok:
             kind = EventKind.ROLLBACK_SUCCEEDED
-            rules = await triggering_rules(self._store, window.id, d.trigger)
-            message = confirming_message(window, rules)
-            data.update(confirm_for=window.confirm_for, rules=rules)
+            message, more = await succeeded(self._store, window, d.trigger)
+            data.update(more)
         else:
-            kind, message = EventKind.ROLLBACK_SUCCEEDED, "rollback succeeded"
+            kind, message = EventKind.ROLLBACK_FAILED, f"rollback failed: {detail}"
         event = await self._journal.record(window, kind, message, at=now, data=data, notify=False)
         return d.but(window=window, events=(*d.events, event))
 
