@@ -169,19 +169,24 @@ async def test_shadow_then_armed_by_sighup_rolls_back_exactly_once(tmp_path: Pat
         await until(would, "would_roll_back")
         seen = len((await s.detail(wid))["rules"][0]["samples"])
 
-        async def ten_more() -> bool:  # the rule keeps firing for six more evaluations
+        async def six_more() -> bool:  # the rule keeps firing for six more evaluations
             return len((await s.detail(wid))["rules"][0]["samples"]) >= seen + 6
 
-        await until(ten_more, "six more evaluations")
+        await until(six_more, "six more evaluations")
         detail = await s.detail(wid)
         assert detail["window"]["phase"] == "watching" and detail["rules"][0]["shadow"]
         assert [e["kind"] for e in detail["events"]].count("would_roll_back") == 1
         assert await s.rollback_calls(wid) == []
         assert await s.metric("watchdog_would_rollback_total") == 1
-        told = [(m, b) for m, b in s.slack.calls if "would roll back" in str(b.get("text"))]
-        assert {m for m, _ in told} == {"chat.update", "chat.postMessage"}  # root + thread
+
+        async def told() -> list[tuple[str, dict[str, Any]]]:
+            said = [(m, b) for m, b in s.slack.calls if "would roll back" in str(b.get("text"))]
+            return said if len(said) == 2 else []  # the root message updated, a thread reply
+
+        said = await until(told, "Slack to be told")
+        assert {m for m, _ in said} == {"chat.update", "chat.postMessage"}
         # The root message, updated with the news, offers nothing that acts.
-        assert [buttons_of(b) for m, b in told if m == "chat.update"] == [["watchdog_ack"]]
+        assert [buttons_of(b) for m, b in said if m == "chat.update"] == [["watchdog_ack"]]
 
         s.rules.write_text(RULES.format(port=s.demo.port))  # armed: `shadow` is gone
         os.kill(s.server.proc.pid, signal.SIGHUP)
@@ -206,6 +211,8 @@ async def test_a_fault_the_rollback_heals_is_confirmed_recovered(tmp_path: Path)
 
         detail = await until(confirming, "confirming")
         assert detail["window"]["confirm_until"] and detail["window"]["confirm_for"] == 3
+        key = f"watchdog-{wid}"
+        assert s.pagerduty.incidents.get(key) != "resolved"  # not on rollback_succeeded
         page = await s.api("GET", f"/deployments/{wid}")
         assert 'data-phase="confirming"' in page.text and "confirming the recovery" in page.text
 
@@ -219,8 +226,11 @@ async def test_a_fault_the_rollback_heals_is_confirmed_recovered(tmp_path: Path)
         assert len(recovered) == 1 and "recovered: health back to ok" in recovered[0]["message"]
         assert 0 <= recovered[0]["data"]["took"] < 3
         assert len(await s.rollback_calls(wid)) == 1
-        key = f"watchdog-{wid}"
-        await until(lambda: _is(s.pagerduty.incidents.get(key), "resolved"), "PD resolve")
+
+        async def resolved() -> bool:
+            return s.pagerduty.incidents.get(key) == "resolved"
+
+        await until(resolved, "PagerDuty resolved on recovered")
 
 
 async def test_a_fault_the_rollback_does_not_heal_is_ineffective_and_escalated(
@@ -240,15 +250,12 @@ async def test_a_fault_the_rollback_does_not_heal_is_ineffective_and_escalated(
         assert "health still breaching" in detail["window"]["reason"]
         assert len(await s.rollback_calls(wid)) == 1  # and never a second one
 
-        def pd_critical() -> list[dict[str, Any]]:
+        async def paged() -> list[dict[str, Any]]:
             return [
                 e
                 for e in s.pagerduty.events
                 if e["event_action"] == "trigger" and "rollback ineffective" in str(e["payload"])
             ]
-
-        async def paged() -> list[dict[str, Any]]:
-            return pd_critical()
 
         [page] = await until(paged, "the PagerDuty escalation")
         assert page["payload"]["severity"] == "critical"
@@ -264,7 +271,3 @@ async def test_a_fault_the_rollback_does_not_heal_is_ineffective_and_escalated(
 
         await until(mentioned, "the Slack escalation")
         assert len(await s.rollback_calls(wid)) == 1
-
-
-async def _is(value: object, expected: object) -> bool:
-    return value == expected
