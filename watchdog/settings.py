@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Shadow mode for every window opened (issue 15): rules evaluate, nothing acts on its
     # own, and the journal says what would have. Windows keep what they opened with.
     shadow: bool = False
+    # ... or only the windows of these services (globs: `api`, `payments-*`).
+    shadow_services: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # After a rollback, watch the restored version this long: the rules that fired
     # recover (`recovered`) or still breach (`rollback_ineffective`, escalated). A plan's
     # or a deployment's own `confirm_for` wins; 0 ends the window at `rolled_back`.
@@ -147,7 +149,7 @@ class Settings(BaseSettings):
     # as it always is in production, it does nothing; set, startup logs a warning.
     test_crash_at: str | None = None
 
-    @field_validator("rules", "http_allowed_hosts", mode="before")
+    @field_validator("rules", "http_allowed_hosts", "shadow_services", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         # WATCHDOG_RULES=rules/api.yml,rules/db.yml reads naturally from the environment;

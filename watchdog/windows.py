@@ -7,7 +7,8 @@ engine, the store and the journal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from fnmatch import fnmatchcase
 
 import structlog
 
@@ -49,9 +50,11 @@ class WindowService:
         default_plan: str | None = None,
         shadow: bool = False,
         confirm_for: float = 0.0,
+        shadow_services: Sequence[str] = (),
     ) -> None:
         self._engine = engine
         self._shadow = shadow  # the global setting: every window opens in shadow
+        self._shadow_services = tuple(shadow_services)  # ... or those of these services
         self._confirm_for = confirm_for  # after a rollback, unless the plan or deploy says
         self._plans = plans or {}
         self._default_plan = default_plan
@@ -84,7 +87,7 @@ class WindowService:
             now,
             now + length,
             now,
-            shadow=shadow or self._shadow,
+            shadow=shadow or self._shadow_for(deployment.service),
             confirm_for=self._confirmation(deployment, confirm_for),
         )
         if self._supersede:
@@ -109,6 +112,9 @@ class WindowService:
             await self._store.set_baselines(window.id, baselines)
             window = await self._get(window.id)
         return window
+
+    def _shadow_for(self, service: str) -> bool:
+        return self._shadow or any(fnmatchcase(service, g) for g in self._shadow_services)
 
     def _confirmation(self, deployment: Deployment, asked: float | None) -> float:
         """How long a rollback's recovery is watched: asked, else the plan's, else default."""

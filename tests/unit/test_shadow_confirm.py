@@ -33,6 +33,7 @@ from watchdog.notify import NoopNotifier
 from watchdog.notify.render import buttons
 from watchdog.pipeline import build_pipeline
 from watchdog.rulefile.load import load_rules
+from watchdog.settings import Settings
 from watchdog.sources import Sources
 from watchdog.store.sqlite import SqliteStore
 from watchdog.windows import WindowService
@@ -108,7 +109,9 @@ class World:
         self.engine.reset_rules(["queue"])
 
 
-async def make_world(tmp_path: Path, *, shadow: bool, confirm_for: float) -> World:
+async def make_world(
+    tmp_path: Path, *, shadow: bool, confirm_for: float, shadow_services: tuple[str, ...] = ()
+) -> World:
     path = tmp_path / "rules.yml"
     path.write_text(RULES.format(queue_shadow=SHADOW))
     clock = FakeClock()
@@ -145,6 +148,7 @@ async def make_world(tmp_path: Path, *, shadow: bool, confirm_for: float) -> Wor
         default_plan="default",
         shadow=shadow,
         confirm_for=confirm_for,
+        shadow_services=shadow_services,
     )
     return World(clock, source, executor, engine, windows, store, registry, path)
 
@@ -225,6 +229,21 @@ async def test_the_global_setting_opens_every_window_in_shadow(tmp_path: Path) -
         await world.run_for(60)
         assert world.executor.calls == []
         assert world.would("errors") == 1
+    finally:
+        await world.store.close()
+
+
+async def test_the_services_setting_opens_their_windows_in_shadow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_SHADOW_SERVICES", "payments-*,search")
+    assert Settings().shadow_services == ["payments-*", "search"]
+    world = await make_world(tmp_path, shadow=False, confirm_for=60, shadow_services=("pay*",))
+    try:
+        paid = Deployment("payments-eu", "production", "v2", previous_version="v1")
+        shadowed = await world.windows.open_window(paid, window_seconds=300, actor="t")
+        plain = await world.windows.open_window(deploy(), window_seconds=300, actor="t")
+        assert shadowed.shadow and not plain.shadow
     finally:
         await world.store.close()
 
