@@ -78,6 +78,7 @@ async def test_generic_webhook_is_signed_over_timestamp_and_body(
     assert headers["X-Watchdog-Signature"] == f"v1={expected}"
     data = json.loads(body)
     assert data["event"]["kind"] == "rule_firing" and data["window"]["phase"] == "watching"
+    assert data["window"]["shadow"] is False
     assert data["severity"] == "critical" and data["text"] == "api v2 (prod): errors firing"
 
 

@@ -183,3 +183,6 @@ async def test_shadow_and_confirmation_are_shown(start) -> None:
     assert 'data-phase="confirming"' in page and "confirming the recovery: 5m left" in page
     index = (await get(url, "/")).text
     assert f'data-window="{window.id}"' in index  # still an open window on the front page
+    controller.windows[window.id] = window.with_phase(WindowPhase.ROLLED_BACK, controller.now)
+    recent = (await get(url, "/")).text.split("Recent windows", 1)[1]
+    assert '<span class="badge shadow">shadow</span>' in recent

@@ -96,6 +96,8 @@ def test_start_in_shadow_with_a_confirmation_time(
     assert code == 0, err
     assert "shadow mode: nothing acts on its own" in out
     assert "http-5xx-ratio (shadow)" in out
+    code, out, err = run(capsys, "deploy", "list")
+    assert code == 0 and "watching (shadow)" in out
     confirming = window.with_phase(WindowPhase.CONFIRMING, live.controller.now)
     live.controller.windows[window.id] = confirming
     code, out, err = run(capsys, "deploy", "status", window.id)

@@ -179,7 +179,7 @@ def render_list(windows: Sequence[Mapping[str, Any]]) -> str:
             w.get("service"),
             w.get("environment"),
             w.get("version"),
-            w.get("phase"),
+            f"{w.get('phase')} (shadow)" if w.get("shadow") else w.get("phase"),
             when(w.get("started_at")),
             seconds(w.get("seconds_left")),
         ]

@@ -163,7 +163,8 @@ def recent_table(windows: Sequence[Window], now: float) -> str:
     rows = [
         f'<tr><td><a href="/deployments/{escape(w.id)}">{escape(w.deployment.service)} '
         f"{escape(w.deployment.version)}</a></td><td>{escape(w.deployment.environment)}</td>"
-        f"<td>{_badge(w.phase.value)}</td><td>{_when(w.updated_at)}</td></tr>"
+        f"<td>{_badge(w.phase.value)}{' ' + _badge('shadow') if w.shadow else ''}</td>"
+        f"<td>{_when(w.updated_at)}</td></tr>"
         for w in windows
     ]
     return (
