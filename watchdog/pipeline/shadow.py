@@ -1,7 +1,8 @@
 """The shadow stage: trust earned before the watchdog acts.
 
-A decision from a shadow rule (``mode: shadow``) or in a shadow window (``--shadow``, or
-the global ``shadow`` setting the window opened with) runs everything up to the act:
+A decision from a shadow rule (``shadow: true``) or in a shadow window (``--shadow``, or
+the ``shadow`` / ``shadow_services`` settings the window opened with) runs everything up
+to the act:
 the rule was judged as usual, and here, instead of rolling back, the window journals
 ``would_roll_back`` with the plan it would have run, ``watchdog_would_rollback_total``
 counts it, and the decision stops. No executor is ever called.
