@@ -4,8 +4,8 @@ A rollback that succeeded leaves the window ``confirming`` (``Record``): the eng
 evaluating every rule against the restored version for the window's ``confirm_for``,
 and nothing acts (``Gate`` only acts on watching/held/awaiting windows, and the action
 log already holds the window's one rollback). The rules to confirm are *the rules that
-fired*: those firing when the rollback was recorded, plus the one that triggered it (a
-manual rollback with nothing firing confirms every rule). When the time is up the
+fired*, read from the journal: those firing when the rollback started, plus the one that
+triggered it (a manual rollback with nothing firing confirms every rule). When the time is up the
 engine asks :class:`Confirmation` for the outcome:
 
 - every such rule is ``ok`` → ``rolled_back``, journal ``recovered`` with how long the
@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from watchdog.durations import format_duration
 from watchdog.journal import Journal
 from watchdog.model import Event, EventKind, RuleState, Verdict, Window, WindowPhase
-from watchdog.store.base import Store
+from watchdog.store.base import EventStore, WindowStore
 from watchdog.wording import jsonable
 
 BREACHING = frozenset({Verdict.PENDING, Verdict.FIRING})
@@ -40,12 +40,25 @@ _TRANSITIONS = frozenset(
 )
 
 
-async def triggering_rules(store: Store, window_id: str, trigger: str) -> list[str]:
-    """The rules a rollback answered: firing now, plus the rule that triggered it."""
-    states = await store.load_rule_states(window_id)
-    firing = {name for name, s in states.items() if s.verdict is Verdict.FIRING}
-    if trigger != "manual":
-        firing.add(trigger)
+class ConfirmStore(WindowStore, EventStore, Protocol):
+    """What a confirmation reads and writes: the window's phase and its journal."""
+
+
+def fired_rules(events: Sequence[Event]) -> list[str]:
+    """The rules a rollback answered, from the journal: those firing when it started
+    (each rule's last transition before ``rollback_started``), plus its trigger."""
+    firing: set[str] = set()
+    for event in events:
+        if event.kind is EventKind.ROLLBACK_STARTED:
+            trigger = event.data.get("trigger")
+            if isinstance(trigger, str) and trigger != "manual":
+                firing.add(trigger)
+            break
+        if event.rule is not None and event.kind in _TRANSITIONS:
+            if event.kind is EventKind.RULE_FIRING:
+                firing.add(event.rule)
+            else:
+                firing.discard(event.rule)
     return sorted(firing)
 
 
@@ -54,18 +67,18 @@ def after_success(window: Window) -> WindowPhase:
     return WindowPhase.CONFIRMING if window.confirm_for > 0 else WindowPhase.ROLLED_BACK
 
 
-async def succeeded(store: Store, window: Window, trigger: str) -> tuple[str, dict[str, Any]]:
+def succeeded(window: Window, trigger: str) -> tuple[str, dict[str, Any]]:
     """What ``rollback_succeeded`` says of ``window`` (already moved on), and its data:
-    when the recovery is watched, for how long and the rules it waits for."""
+    when the recovery is watched, and for how long."""
     if window.phase is not WindowPhase.CONFIRMING:
         return "rollback succeeded", {}
-    rules = await triggering_rules(store, window.id, trigger)
     target = window.deployment.previous_version or "the previous version"
+    what = "the rules that fired recover" if trigger == "manual" else f"{trigger} recovers"
     message = (
         f"rollback succeeded; watching {target} for {format_duration(window.confirm_for)} "
-        f"to confirm {', '.join(rules) if rules else 'every rule'} recovers"
+        f"to confirm {what}"
     )
-    return message, {"confirm_for": window.confirm_for, "rules": rules}
+    return message, {"confirm_for": window.confirm_for}
 
 
 @dataclass(frozen=True)
@@ -117,7 +130,7 @@ def _back_to_ok(rule: str, after: Sequence[Event], since: float) -> float:
 class Confirmation:
     """Ends a confirming window: ``rolled_back`` (recovered) or ``rollback_ineffective``."""
 
-    def __init__(self, store: Store, journal: Journal) -> None:
+    def __init__(self, store: ConfirmStore, journal: Journal) -> None:
         self._store = store
         self._journal = journal
 
@@ -127,10 +140,8 @@ class Confirmation:
         done = [e for e in events if e.kind is EventKind.ROLLBACK_SUCCEEDED]
         since = done[-1].at if done else window.updated_at
         seq = (done[-1].seq or 0) if done else 0
-        rules = [str(r) for r in (done[-1].data.get("rules") or [])] if done else []
-        outcome = judge(
-            rules or sorted(states), states, [e for e in events if (e.seq or 0) > seq], since
-        )
+        after = [e for e in events if (e.seq or 0) > seq]
+        outcome = judge(fired_rules(events) or sorted(states), states, after, since)
         ineffective = bool(outcome.breaching)
         phase = WindowPhase.ROLLBACK_INEFFECTIVE if ineffective else WindowPhase.ROLLED_BACK
         kind, message = _words(window, outcome)

@@ -3,22 +3,21 @@ recording executor: what is journaled, what is counted, how often the plan runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from tests.unit.test_engine import PLAN, RecordingExecutor, ScriptedSource
-from watchdog.actions.plan import PlanRunner
+from tests.world import app_settings, opened
+from watchdog.app import Parts
 from watchdog.clock import FakeClock
-from watchdog.confirm import judge
-from watchdog.engine import Engine, RuleBook
+from watchdog.confirm import fired_rules, judge
+from watchdog.engine import Engine
 from watchdog.errors import Conflict
-from watchdog.ha.coord import SingleNode
-from watchdog.journal import Journal
-from watchdog.metrics import Metrics
 from watchdog.model import (
     Deployment,
     Event,
@@ -29,13 +28,9 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
-from watchdog.notify import NoopNotifier
 from watchdog.notify.render import buttons
-from watchdog.pipeline import build_pipeline
-from watchdog.rulefile.load import load_rules
 from watchdog.settings import Settings
-from watchdog.sources import Sources
-from watchdog.store.sqlite import SqliteStore
+from watchdog.store.base import Store
 from watchdog.windows import WindowService
 
 RULES = """\
@@ -68,11 +63,21 @@ class World:
     clock: FakeClock
     source: ScriptedSource
     executor: RecordingExecutor
-    engine: Engine
-    windows: WindowService
-    store: SqliteStore
-    registry: CollectorRegistry
+    parts: Parts
     rules_path: Path
+    restart: Callable[[], AbstractAsyncContextManager[Parts]]
+
+    @property
+    def engine(self) -> Engine:
+        return self.parts.engine
+
+    @property
+    def windows(self) -> WindowService:
+        return self.parts.windows
+
+    @property
+    def store(self) -> Store:
+        return self.parts.store
 
     async def run_for(self, seconds: float, step: float = 5.0) -> None:
         elapsed = 0.0
@@ -100,65 +105,36 @@ class World:
 
     def would(self, rule: str) -> float | None:
         labels = {"service": "api", "rule": rule}
-        return self.registry.get_sample_value("watchdog_would_rollback_total", labels)
+        return self.parts.registry.get_sample_value("watchdog_would_rollback_total", labels)
 
-    def arm(self) -> None:
-        """What a SIGHUP does after the rule file dropped `shadow: true` from `queue`."""
+    async def arm(self) -> None:
+        """Drop `shadow: true` from `queue` and reload, as a SIGHUP does."""
         self.rules_path.write_text(RULES.format(queue_shadow=""))
-        self.engine.rules.current = load_rules([self.rules_path])
-        self.engine.reset_rules(["queue"])
+        result = await self.parts.reloader.reload()
+        assert result.ok and result.changed == ["queue"], result
 
 
-async def make_world(
-    tmp_path: Path, *, shadow: bool, confirm_for: float, shadow_services: tuple[str, ...] = ()
-) -> World:
-    path = tmp_path / "rules.yml"
-    path.write_text(RULES.format(queue_shadow=SHADOW))
-    clock = FakeClock()
-    store = SqliteStore(":memory:")
-    await store.open()
-    source, executor = ScriptedSource(), RecordingExecutor()
-    registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    journal = Journal(store, NoopNotifier())
+@asynccontextmanager
+async def world_of(tmp_path: Path, **values: Any) -> AsyncIterator[World]:
+    """The real app (fake clock, scripted source, recording executor) with ``values``."""
+    clock, source, executor = FakeClock(), ScriptedSource(), RecordingExecutor()
     plans = {"default": PLAN, "slow-platform": PLAN.model_copy(update={"confirm_for": 900.0})}
-    pipeline = build_pipeline(
-        store=store,
-        journal=journal,
-        coordinator=SingleNode(),
-        runner=PlanRunner({"command": executor}, clock),
-        plans=plans,
-        default_plan="default",
-        clock=clock,
-        metrics=metrics,
-    )
-    engine = Engine(
-        store=store,
-        sources=Sources({"prometheus": source}),
-        rules=RuleBook(load_rules([path])),
-        pipeline=pipeline,
-        journal=journal,
-        clock=clock,
-        metrics=metrics,
-    )
-    windows = WindowService(
-        engine,
-        default_window=600,
-        plans=plans,
-        default_plan="default",
-        shadow=shadow,
-        confirm_for=confirm_for,
-        shadow_services=shadow_services,
-    )
-    return World(clock, source, executor, engine, windows, store, registry, path)
+    values = {"confirm_for": 60, **values}
+    rules = RULES.format(queue_shadow=SHADOW)
+    settings = app_settings(tmp_path, rules, plans=plans, default_plan="default", **values)
+    seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}
+    async with opened(settings, clock=clock, **seams) as parts:
+
+        def restart() -> AbstractAsyncContextManager[Parts]:
+            return opened(settings, clock=clock, store=parts.store, **seams)
+
+        yield World(clock, source, executor, parts, tmp_path / "rules.yml", restart)
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = await make_world(tmp_path, shadow=False, confirm_for=60)
-    yield w
-    await w.engine.drain()
-    await w.store.close()
+    async with world_of(tmp_path) as w:
+        yield w
 
 
 def deploy(plan: str | None = None) -> Deployment:
@@ -195,7 +171,7 @@ async def test_arming_the_rule_then_the_same_fault_rolls_back_exactly_once(world
     await world.run_for(30)
     assert len(await world.events(w, EventKind.WOULD_ROLL_BACK)) == 1
     assert world.executor.calls == []
-    world.arm()
+    await world.arm()
     await world.run_until(w, WindowPhase.CONFIRMING)
     await world.run_for(120)
     assert world.executor.calls == [("redeploy", w.id)]
@@ -221,16 +197,13 @@ async def test_a_shadow_window_shadows_every_rule_and_approvals_too(world: World
 
 
 async def test_the_global_setting_opens_every_window_in_shadow(tmp_path: Path) -> None:
-    world = await make_world(tmp_path, shadow=True, confirm_for=60)
-    try:
+    async with world_of(tmp_path, shadow=True) as world:
         w = await world.windows.open_window(deploy(), window_seconds=300, actor="test")
         assert w.shadow and (await world.store.get_window(w.id)).shadow  # type: ignore[union-attr]
         world.source.values["errors"] = Sample.of(0.5)
         await world.run_for(60)
         assert world.executor.calls == []
         assert world.would("errors") == 1
-    finally:
-        await world.store.close()
 
 
 async def test_the_services_setting_opens_their_windows_in_shadow(
@@ -238,14 +211,11 @@ async def test_the_services_setting_opens_their_windows_in_shadow(
 ) -> None:
     monkeypatch.setenv("WATCHDOG_SHADOW_SERVICES", "payments-*,search")
     assert Settings().shadow_services == ["payments-*", "search"]
-    world = await make_world(tmp_path, shadow=False, confirm_for=60, shadow_services=("pay*",))
-    try:
+    async with world_of(tmp_path, shadow_services=["pay*"]) as world:
         paid = Deployment("payments-eu", "production", "v2", previous_version="v1")
         shadowed = await world.windows.open_window(paid, window_seconds=300, actor="t")
         plain = await world.windows.open_window(deploy(), window_seconds=300, actor="t")
         assert shadowed.shadow and not plain.shadow
-    finally:
-        await world.store.close()
 
 
 async def test_a_person_can_still_roll_back_a_shadow_window(world: World) -> None:
@@ -276,7 +246,7 @@ async def test_a_fault_that_heals_on_rollback_is_recovered_with_its_time(world: 
     world.source.values["errors"] = Sample.of(0.5)
     rolled_at = await world.run_until(w, WindowPhase.CONFIRMING)
     [succeeded] = await world.events(w, EventKind.ROLLBACK_SUCCEEDED)
-    assert succeeded.data["rules"] == ["errors"] and succeeded.data["confirm_for"] == 60
+    assert succeeded.data["confirm_for"] == 60
     assert "watching v1 for 1m to confirm errors recovers" in succeeded.message
     world.source.values["errors"] = Sample.of(0.0)  # the rollback healed it
     ended = await world.run_until(w, WindowPhase.ROLLED_BACK)
@@ -284,6 +254,7 @@ async def test_a_fault_that_heals_on_rollback_is_recovered_with_its_time(world: 
     [recovered] = await world.events(w, EventKind.RECOVERED)
     took = recovered.data["took"]
     assert 0 < took <= 10  # back to ok at the next evaluation, 10 s apart
+    assert list(recovered.data["recovery"]) == ["errors"]  # the rule that fired, only
     assert recovered.data["recovery"]["errors"]["verdict"] == "ok"
     assert "recovered: errors back to ok" in recovered.message
     assert world.executor.calls == [("redeploy", w.id)]
@@ -317,16 +288,9 @@ async def test_a_restart_while_confirming_carries_on_from_the_store(world: World
     world.source.values["errors"] = Sample.of(0.5)
     await world.run_until(w, WindowPhase.CONFIRMING)
     world.source.values["errors"] = Sample.of(0.0)
-    old = world.engine
-    world.engine = Engine(  # a new process: nothing in memory, the same store
-        store=world.store,
-        sources=old.sources,
-        rules=old.rules,
-        pipeline=old.pipeline,
-        journal=old.journal,
-        clock=world.clock,
-    )
-    await world.run_until(w, WindowPhase.ROLLED_BACK)
+    async with world.restart() as again:  # a new process: nothing in memory, one store
+        world.parts = again
+        await world.run_until(w, WindowPhase.ROLLED_BACK)
     assert len(await world.events(w, EventKind.RECOVERED)) == 1
     assert world.executor.calls == [("redeploy", w.id)]
 
@@ -407,3 +371,20 @@ def test_judge_takes_the_last_return_to_ok() -> None:
     assert out.took == 40
     assert out.breaching == ("c",)
     assert out.unknown == ("d", "e")
+
+
+def test_the_rules_that_fired_are_read_from_the_journal() -> None:
+    def ev(kind: EventKind, rule: str | None = None, **data: str) -> Event:
+        return Event("w", 0.0, kind, "", rule=rule, data=data)
+
+    events = [
+        ev(EventKind.RULE_FIRING, "a"),
+        ev(EventKind.RULE_FIRING, "b"),
+        ev(EventKind.RULE_RESOLVED, "b"),  # was firing, not any more
+        ev(EventKind.RULE_PENDING, "c"),  # never fired
+        ev(EventKind.ROLLBACK_STARTED, trigger="d"),  # its trigger, even if reset by a reload
+        ev(EventKind.RULE_FIRING, "e"),  # after the rollback started: not an answer to it
+    ]
+    assert fired_rules(events) == ["a", "d"]
+    manual = [ev(EventKind.RULE_FIRING, "a"), ev(EventKind.ROLLBACK_STARTED, trigger="manual")]
+    assert fired_rules(manual) == ["a"]

@@ -23,7 +23,7 @@ from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Action, ActionStatus, EventKind, WindowPhase
 from watchdog.pipeline.base import Decision
-from watchdog.store.base import Store
+from watchdog.pipeline.stages import ActionLog
 
 WOULD_ROLL_BACK = "would_roll_back"  # the action-log name of a shadow decision
 
@@ -33,7 +33,7 @@ class Shadow:
 
     def __init__(
         self,
-        store: Store,
+        store: ActionLog,
         journal: Journal,
         coordinator: Coordinator,
         plans: Mapping[str, Plan],

@@ -303,7 +303,7 @@ class Record:
         data: dict[str, object] = {"actor": d.actor}
         if ok:
             kind = EventKind.ROLLBACK_SUCCEEDED
-            message, more = await succeeded(self._store, window, d.trigger)
+            message, more = succeeded(window, d.trigger)
             data.update(more)
         else:
             kind, message = EventKind.ROLLBACK_FAILED, f"rollback failed: {detail}"
