@@ -20,7 +20,7 @@ engine asks :class:`Confirmation` for the outcome:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from watchdog.durations import format_duration
@@ -38,6 +38,17 @@ _TRANSITIONS = frozenset(
         EventKind.RULE_INCONCLUSIVE,
     }
 )
+
+
+def restored_evidence(state: RuleState, window: Window) -> RuleState:
+    """A rule's state for its first judgement of the restored version: a judge rule's
+    counts start again (what the rolled-back version did is not the restored one's
+    evidence); verdicts and ``for`` progress carry on, so a recovery is a transition."""
+    if state.judge is None or window.phase is not WindowPhase.CONFIRMING:
+        return state
+    if (state.last_eval_at or 0.0) >= window.evidence_since:
+        return state
+    return replace(state, judge=None)
 
 
 class ConfirmStore(WindowStore, EventStore, Protocol):

@@ -19,7 +19,7 @@ import structlog
 
 from watchdog.blindness import blindness_change
 from watchdog.clock import Clock
-from watchdog.confirm import Confirmation
+from watchdog.confirm import Confirmation, restored_evidence
 from watchdog.evaluate import Evaluation, evaluate
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -162,8 +162,9 @@ class Engine:
     async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
         """Ask the rule's source for a sample; never raises."""
         variables = {**window.deployment.template_vars(), **self.variables}
-        # Live samples read only the window's own data; baselines look back on purpose.
-        since = window.started_at if live else None
+        # Live samples read only the window's own data (the restored version's, once it
+        # is confirming: watchdog/confirm.py); baselines look back on purpose.
+        since = window.evidence_since if live else None
         ctx = SampleContext(window.id, variables, at, live=live, since=since)
         started = time.monotonic()
         try:
@@ -181,7 +182,7 @@ class Engine:
         sample = await self.sample(window, rule, self.clock.now(), live=True)
         now = self.clock.now()
         states = self._states.setdefault(window.id, {})
-        previous = states.get(rule.name, RuleState())
+        previous = restored_evidence(states.get(rule.name, RuleState()), window)
         result = evaluate(rule, previous, sample, now, window.baselines.get(rule.name))
         states[rule.name] = result.state
         await self.store.save_rule_state(window.id, rule.name, result.state)

@@ -255,6 +255,14 @@ class Window:
     confirm_for: float = 0.0  # seconds to watch the restored version after a rollback
 
     @property
+    def evidence_since(self) -> float:
+        """Where the data judged live begins: the window's opening, or, while confirming,
+        the rollback's success (only the restored version's evidence counts then)."""
+        if self.phase is WindowPhase.CONFIRMING:
+            return self.updated_at
+        return self.started_at
+
+    @property
     def confirm_until(self) -> float | None:
         """When confirmation ends, while the window is ``confirming``.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,10 @@ from tests.unit.test_engine import PLAN, RecordingExecutor, ScriptedSource
 from tests.world import app_settings, opened
 from watchdog.app import Parts
 from watchdog.clock import FakeClock
-from watchdog.confirm import fired_rules, judge
+from watchdog.confirm import fired_rules, judge, restored_evidence
 from watchdog.engine import Engine
 from watchdog.errors import Conflict
+from watchdog.judge.state import JudgeState
 from watchdog.model import (
     Deployment,
     Event,
@@ -30,6 +31,7 @@ from watchdog.model import (
 )
 from watchdog.notify.render import buttons
 from watchdog.settings import Settings
+from watchdog.sources import SampleContext
 from watchdog.store.base import Store
 from watchdog.windows import WindowService
 
@@ -388,3 +390,39 @@ def test_the_rules_that_fired_are_read_from_the_journal() -> None:
     assert fired_rules(events) == ["a", "d"]
     manual = [ev(EventKind.RULE_FIRING, "a"), ev(EventKind.ROLLBACK_STARTED, trigger="manual")]
     assert fired_rules(manual) == ["a"]
+
+
+async def test_while_confirming_sources_read_only_the_restored_versions_data(
+    world: World,
+) -> None:
+    seen: list[tuple[str, float | None]] = []
+    scripted = world.source.sample
+
+    async def recording(rule: Any, ctx: SampleContext) -> Sample:
+        seen.append((rule.name, ctx.since))
+        return await scripted(rule, ctx)
+
+    world.source.sample = recording  # type: ignore[method-assign]
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    await world.run_for(20)  # healthy for a while: the rollback comes after the opening
+    world.source.values["errors"] = Sample.of(0.5)
+    rolled_at = await world.run_until(w, WindowPhase.CONFIRMING)
+    confirming = await world.store.get_window(w.id)
+    assert confirming is not None and confirming.evidence_since == confirming.updated_at
+    before = len(seen)
+    await world.run_for(20)
+    assert {since for _, since in seen[:before]} == {w.started_at}
+    assert {since for _, since in seen[before:]} == {confirming.updated_at}
+    assert w.started_at < confirming.updated_at <= rolled_at
+
+
+def test_a_judges_counts_start_again_on_the_restored_version() -> None:
+    window = Window("w", deploy(), WindowPhase.CONFIRMING, 0.0, 600.0, 100.0, confirm_for=60)
+    counted = RuleState(Verdict.FIRING, last_eval_at=90.0, judge=JudgeState(opened_at=0.0))
+    fresh = restored_evidence(counted, window)
+    assert fresh.judge is None and fresh.verdict is Verdict.FIRING  # a recovery is a transition
+    later = replace(counted, last_eval_at=110.0)  # counted since the rollback: kept
+    assert restored_evidence(later, window) is later
+    watching = window.with_phase(WindowPhase.WATCHING, 100.0)
+    assert restored_evidence(counted, watching) is counted
+    assert watching.evidence_since == 0.0
