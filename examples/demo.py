@@ -3,7 +3,8 @@
 1. Start the fault-injectable demo app and a real Prometheus (Debian package) scraping it.
 2. Start `watchdog serve` (SQLite store, examples/demo/{rules,watchdog}.yml).
 3. Open a deployment window, let it watch a healthy app, then inject a 30 % 5xx spike.
-4. Print the story as it happens: pending → firing → rollback started → succeeded.
+4. Print the story as it happens: pending → firing → rollback started → succeeded →
+   confirming the restored version → recovered (and how long it took).
 5. Keep ticking a while to show the rollback is not repeated, print the journal, exit 0.
 
 Run: python -m examples.demo   (the Makefile does)
@@ -27,7 +28,14 @@ from examples.stack import (
 )
 
 HOME = REPO / ".demo"
-TERMINAL = {"rolled_back", "rollback_failed", "passed", "aborted", "superseded"}
+TERMINAL = {
+    "rolled_back",
+    "rollback_ineffective",
+    "rollback_failed",
+    "passed",
+    "aborted",
+    "superseded",
+}
 
 
 def say(text: str) -> None:
@@ -111,8 +119,9 @@ def scenario(app: Any, watchdog: WatchdogServer) -> int:
     calls = app.rollback_calls()
     say(f"the demo app's rollback endpoint was called {len(calls)} time(s)")
     print_journal(story.poll())
-    ok = phase == "rolled_back" and len(calls) == 1
-    say("demo OK: rolled back exactly once" if ok else "demo FAILED")
+    recovered = any(e["kind"] == "recovered" for e in detail["events"])
+    ok = phase == "rolled_back" and len(calls) == 1 and recovered
+    say("demo OK: rolled back exactly once, recovery confirmed" if ok else "demo FAILED")
     if not ok:
         print(watchdog.log()[-4000:], file=sys.stderr)
     return 0 if ok else 1

@@ -9,8 +9,10 @@ of 0.2, exactly one request in five fails (fractions carry over between batches)
     GET  /metrics          Prometheus metrics (own registry)
     GET  /health           200 {"status": "ok", "checks": {"db": true}}, 503 when health_down
     GET  /api/work         a real request, counted, 500 per the error ratio
-    POST /fault            {"error_ratio", "latency_seconds", "health_down", "rollback_status"}
-    POST /rollback         heals every fault (unless rollback_status says to fail)
+    POST /fault            {"error_ratio", "latency_seconds", "health_down", "rollback_status",
+                            "external"}
+    POST /rollback         heals every fault (unless rollback_status says to fail, or the
+                           faults are ``external``: not the deploy's doing, they stay)
     GET  /rollback/calls   {"count": n, "calls": [{"at", "body", "headers", "version", "status"}]}
     GET  /state            faults, version and request totals
 """
@@ -45,6 +47,7 @@ class Faults:
     latency_seconds: float = 0.05
     health_down: bool = False
     rollback_status: int = 200
+    external: bool = False  # the faults are not the deploy's: a rollback leaves them in place
 
 
 def validate_faults(data: Any) -> dict[str, Any]:
@@ -56,6 +59,7 @@ def validate_faults(data: Any) -> dict[str, Any]:
         "latency_seconds": lambda v: _is_num(v) and 0.0 <= v <= 60.0,
         "health_down": lambda v: isinstance(v, bool),
         "rollback_status": lambda v: type(v) is int and 100 <= v <= 599,
+        "external": lambda v: isinstance(v, bool),
     }
     for key, value in data.items():
         if key not in checks:
@@ -190,7 +194,8 @@ async def rollback(request: web.Request) -> web.Response:
     )  # fmt: skip
     if status >= 300:
         return web.json_response({"rolled_back": False, "error": "injected"}, status=status)
-    demo.heal()
+    if not demo.faults.external:
+        demo.heal()
     if version:
         demo.version = str(version)
     return web.json_response({"rolled_back": True}, status=status)

@@ -111,7 +111,8 @@ class DemoApp:
         return f"127.0.0.1:{self.port}"
 
     def set_fault(self, **faults: Any) -> dict[str, Any]:
-        """error_ratio=, latency_seconds=, health_down=, rollback_status= (partial)."""
+        """error_ratio=, latency_seconds=, health_down=, rollback_status=, external=
+        (partial; ``external`` faults survive a rollback)."""
         response = httpx.post(f"{self.url}/fault", json=faults, timeout=5)
         response.raise_for_status()
         return dict(response.json())
@@ -123,6 +124,7 @@ class DemoApp:
             latency_seconds=self.base_latency,
             health_down=False,
             rollback_status=200,
+            external=False,
         )
 
     def rollback_calls(self) -> list[dict[str, Any]]:

@@ -75,14 +75,27 @@ class FakeController:
         return self.windows[window_id]
 
     async def open_window(
-        self, deployment: Deployment, *, window_seconds: float | None, actor: str
+        self,
+        deployment: Deployment,
+        *,
+        window_seconds: float | None,
+        actor: str,
+        shadow: bool = False,
+        confirm_for: float | None = None,
     ) -> Window:
         if self.explode is not None:
             raise self.explode
         self.now += 1
         length = 1800.0 if window_seconds is None else window_seconds
         window = Window(
-            new_id(), deployment, WindowPhase.WATCHING, self.now, self.now + length, self.now
+            new_id(),
+            deployment,
+            WindowPhase.WATCHING,
+            self.now,
+            self.now + length,
+            self.now,
+            shadow=shadow,
+            confirm_for=300.0 if confirm_for is None else confirm_for,
         )
         self.windows[window.id] = window
         self.calls.append(("open", window.id, actor, None))

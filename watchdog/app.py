@@ -160,7 +160,8 @@ class App:
         reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
         windows = WindowService(
             engine, default_window=s.window, supersede=s.supersede, plans=s.plans,
-            default_plan=s.default_plan,
+            default_plan=s.default_plan, shadow=s.shadow, shadow_services=s.shadow_services,
+            confirm_for=s.confirm_for,
         )  # fmt: skip
         notify = wiring.notify_parts(
             s, clock, store, journal, outbox, channels, slack, windows, metrics

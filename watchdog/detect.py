@@ -36,7 +36,13 @@ from watchdog.windows import WindowService
 log = structlog.get_logger("watchdog.detect")
 
 ROLLBACK_PHASES = frozenset(
-    {WindowPhase.ROLLING_BACK, WindowPhase.ROLLED_BACK, WindowPhase.ROLLBACK_FAILED}
+    {
+        WindowPhase.ROLLING_BACK,
+        WindowPhase.CONFIRMING,
+        WindowPhase.ROLLED_BACK,
+        WindowPhase.ROLLBACK_INEFFECTIVE,
+        WindowPhase.ROLLBACK_FAILED,
+    }
 )
 ACTOR = "detect"
 

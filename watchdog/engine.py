@@ -19,6 +19,7 @@ import structlog
 
 from watchdog.blindness import blindness_change
 from watchdog.clock import Clock
+from watchdog.confirm import Confirmation, restored_evidence
 from watchdog.evaluate import Evaluation, evaluate
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -94,6 +95,7 @@ class Engine:
         self._inflight: dict[Key, asyncio.Task[None]] = {}
         self.milestones = Milestones(store, journal)
         self.ticks = 0  # completed ticks: what tests and diagnostics wait on, not the clock
+        self.confirmation = Confirmation(store, journal)
         self._decisions: set[asyncio.Task[Any]] = set()
         self._open: dict[str, int] = {}
 
@@ -104,8 +106,7 @@ class Engine:
         windows = await self.store.list_windows(phases=EVALUATING_PHASES, limit=100_000)
         self._open = dict.fromkeys(sorted(p.value for p in EVALUATING_PHASES), 0)
         for window in windows:
-            if now >= window.ends_at:
-                await self.close_passed(window, now)
+            if await self._close_if_due(window, now):
                 continue
             self._open[window.phase.value] += 1
             await self.milestones.midpoint(window, now, self.states)
@@ -161,8 +162,9 @@ class Engine:
     async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
         """Ask the rule's source for a sample; never raises."""
         variables = {**window.deployment.template_vars(), **self.variables}
-        # Live samples read only the window's own data; baselines look back on purpose.
-        since = window.started_at if live else None
+        # Live samples read only the window's own data (the restored version's, once it
+        # is confirming: watchdog/confirm.py); baselines look back on purpose.
+        since = window.evidence_since if live else None
         ctx = SampleContext(window.id, variables, at, live=live, since=since)
         started = time.monotonic()
         try:
@@ -180,7 +182,7 @@ class Engine:
         sample = await self.sample(window, rule, self.clock.now(), live=True)
         now = self.clock.now()
         states = self._states.setdefault(window.id, {})
-        previous = states.get(rule.name, RuleState())
+        previous = restored_evidence(states.get(rule.name, RuleState()), window)
         result = evaluate(rule, previous, sample, now, window.baselines.get(rule.name))
         states[rule.name] = result.state
         await self.store.save_rule_state(window.id, rule.name, result.state)
@@ -219,6 +221,9 @@ class Engine:
         else:
             kind_text = result.verdict.value
         message = f"{rule.name} {kind_text}: {describe(rule, result)}"
+        shadow = window.shadow or rule.shadow  # nothing acts on this rule's firing
+        if shadow and result.verdict is Verdict.FIRING and rule.action.value != "notify":
+            message += " (shadow mode: nothing will act)"
         notify = result.verdict is Verdict.FIRING or (
             result.verdict is Verdict.PENDING and rule.severity.value == "critical"
         )
@@ -237,6 +242,7 @@ class Engine:
                 "severity": rule.severity.value,
                 "reason": result.reason,
                 "query": graph_query(rule, window, self.variables),
+                "shadow": shadow,
             },
             notify=notify,
         )
@@ -262,6 +268,7 @@ class Engine:
             at=now,
             evaluation=result,
             grace=rule.grace,
+            shadow=rule.shadow,
         )
 
     async def decide(self, decision: Decision) -> Decision | None:
@@ -305,10 +312,19 @@ class Engine:
         for key in [k for k in self._due if k[0] == window_id]:
             del self._due[key]
 
-    async def close_passed(self, window: Window, now: float) -> None:
-        """The window elapsed: it passed, with a summary of each rule's worst value."""
-        if await self.milestones.passed(window, now, await self.states(window.id)):
+    async def _close_if_due(self, window: Window, now: float) -> bool:
+        """Close a window whose time is up: passed, or a confirmation judged."""
+        until = window.confirm_until
+        if now < (window.ends_at if until is None else until):
+            return False
+        states = await self.states(window.id)
+        if until is None:
+            closed = await self.milestones.passed(window, now, states)
+        else:
+            closed = await self.confirmation.finish(window, now, states)
+        if closed:
             self.forget(window.id)
+        return True
 
 
 def next_due(due: float | None, now: float, interval: float) -> float:

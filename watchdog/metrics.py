@@ -56,6 +56,12 @@ class Metrics:
             ["service", "result"],
             registry=registry,
         )
+        self.would_rollbacks = Counter(
+            "watchdog_would_rollback_total",
+            "Rollbacks shadow mode would have run (nothing ran), by service and rule.",
+            ["service", "rule"],
+            registry=registry,
+        )
         self.notifications = Counter(
             "watchdog_notifications_total",
             "Notification delivery attempts by channel and result (sent, retry, failed).",
@@ -87,6 +93,10 @@ class Metrics:
     def rollback(self, service: str, result: str) -> None:
         """Count a finished rollback (``result`` is the window's terminal phase)."""
         self.rollbacks.labels(service, result).inc()
+
+    def would_rollback(self, service: str, rule: str) -> None:
+        """Count a rollback a shadow rule or window would have run."""
+        self.would_rollbacks.labels(service, rule).inc()
 
     def notification(self, channel: str, result: str) -> None:
         """Count one delivery attempt: ``sent``, ``retry`` (transient) or ``failed`` (for good)."""

@@ -31,7 +31,7 @@ class Milestones:
 
     async def midpoint(self, window: Window, now: float, states: States) -> None:
         """Tell once that the window is halfway through, and whether all is green."""
-        if window.id in self._midpoints:
+        if window.id in self._midpoints or window.phase is WindowPhase.CONFIRMING:
             return
         if now < window.started_at + (window.ends_at - window.started_at) / 2:
             return
@@ -52,8 +52,12 @@ class Milestones:
 
         False when the window had already left the evaluating phases (nothing told).
         """
+        # Not a confirming window: its rollback is judged by watchdog/confirm.py instead.
         moved = await self._store.set_phase(
-            window.id, WindowPhase.PASSED, at=now, expected=EVALUATING_PHASES
+            window.id,
+            WindowPhase.PASSED,
+            at=now,
+            expected=EVALUATING_PHASES - {WindowPhase.CONFIRMING},
         )
         if not moved:
             return False
@@ -61,12 +65,17 @@ class Milestones:
             name: {"worst": jsonable(s.worst_value), "last_verdict": s.verdict.value}
             for name, s in sorted(states.items())
         }
+        # Shadow mode's verdict belongs in the summary: would this deploy have gone back?
+        events = await self._store.list_events(window.id)
+        would = next((e for e in events if e.kind is EventKind.WOULD_ROLL_BACK), None)
+        actor = str(would.data.get("actor")) if would else None
+        shadow = f"; in shadow mode, {actor} would have rolled it back" if would else ""
         await self._journal.record(
             window.with_phase(WindowPhase.PASSED, now),
             EventKind.WINDOW_PASSED,
             f"window passed: {window.deployment.service} {window.deployment.version} "
-            "stays deployed",
+            f"stays deployed{shadow}",
             at=now,
-            data={"rules": summary},
+            data={"rules": summary, "would_roll_back": actor},
         )
         return True

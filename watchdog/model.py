@@ -37,7 +37,14 @@ class WindowPhase(StrEnum):
     HELD = "held"  # a person vetoed automatic rollback; rules still run, nothing acts
     AWAITING_APPROVAL = "awaiting_approval"  # an `approve` rule fired; waits for an approver
     ROLLING_BACK = "rolling_back"  # the rollback plan is executing (rules stop)
-    ROLLED_BACK = "rolled_back"  # terminal: every rollback step succeeded
+    # the rollback succeeded; rules keep judging the restored version for the window's
+    # `confirm_for`, and nothing acts any more (never a second rollback)
+    CONFIRMING = "confirming"
+    ROLLED_BACK = "rolled_back"  # terminal: rolled back, and the rules that fired recovered
+    # (or the window had nothing to confirm: confirm_for 0, or their data went missing)
+    # terminal: rolled back, but the rules that fired still breach on the restored
+    # version: the deploy was not the cause, people are told (escalated)
+    ROLLBACK_INEFFECTIVE = "rollback_ineffective"
     ROLLBACK_FAILED = "rollback_failed"  # terminal: a step failed permanently; people must act
     PASSED = "passed"  # terminal: the window elapsed with no rollback
     ABORTED = "aborted"  # terminal: closed by a person without rolling back
@@ -57,6 +64,7 @@ class WindowPhase(StrEnum):
 TERMINAL_PHASES = frozenset(
     {
         WindowPhase.ROLLED_BACK,
+        WindowPhase.ROLLBACK_INEFFECTIVE,
         WindowPhase.ROLLBACK_FAILED,
         WindowPhase.PASSED,
         WindowPhase.ABORTED,
@@ -64,7 +72,12 @@ TERMINAL_PHASES = frozenset(
     }
 )
 EVALUATING_PHASES = frozenset(
-    {WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL}
+    {
+        WindowPhase.WATCHING,
+        WindowPhase.HELD,
+        WindowPhase.AWAITING_APPROVAL,
+        WindowPhase.CONFIRMING,
+    }
 )
 
 
@@ -238,6 +251,27 @@ class Window:
     # rule name -> series key -> value captured at window start (see sources' baseline)
     baselines: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     reason: str | None = None
+    shadow: bool = False  # nothing acts on its own: decisions journal `would_roll_back`
+    confirm_for: float = 0.0  # seconds to watch the restored version after a rollback
+
+    @property
+    def evidence_since(self) -> float:
+        """Where the data judged live begins: the window's opening, or, while confirming,
+        the rollback's success (only the restored version's evidence counts then)."""
+        if self.phase is WindowPhase.CONFIRMING:
+            return self.updated_at
+        return self.started_at
+
+    @property
+    def confirm_until(self) -> float | None:
+        """When confirmation ends, while the window is ``confirming``.
+
+        Counted from the move to ``confirming`` (``updated_at``): nothing else changes a
+        confirming window until it leaves the phase.
+        """
+        if self.phase is not WindowPhase.CONFIRMING:
+            return None
+        return self.updated_at + self.confirm_for
 
     def with_phase(self, phase: WindowPhase, at: float, reason: str | None = None) -> Window:
         """A copy moved to ``phase``."""
@@ -280,6 +314,13 @@ class EventKind(StrEnum):
     # --- crash safety (watchdog/recovery.py) ---
     STEP_STARTED = "step_started"  # written before each attempt: the intent, for recovery
     ROLLBACK_RESUMED = "rollback_resumed"  # a restart picked up an unfinished rollback
+    # --- shadow mode and recovery confirmation (watchdog/confirm.py) ---
+    WOULD_ROLL_BACK = "would_roll_back"  # shadow: a decision would have run this plan; nothing ran
+    RECOVERED = "recovered"  # after the rollback the rules that fired are ok: how long it took
+    # after the rollback and confirm_for, the rules that fired still breach: escalated
+    ROLLBACK_INEFFECTIVE = "rollback_ineffective"
+    # confirm_for ended with a rule that fired neither ok nor breaching (no data)
+    RECOVERY_UNCONFIRMED = "recovery_unconfirmed"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ samples go through the pure :func:`watchdog.evaluate.evaluate` in time order wit
 same :class:`RuleState` threading the engine uses, so ``for``, ``no_data`` and
 ``on_error`` behave exactly as live. A ``rollback`` firing ends the replay (live, the
 window would be rolling back and its rules stop); ``approve`` asks once; ``notify``
-tells people at each transition into firing. Rules whose source has no history (HTTP
+tells people at each transition into firing; a ``shadow`` rule says it would roll back
+and the replay goes on, as the live window does. Rules whose source has no history (HTTP
 probes) are reported as skipped.
 
 As live, ranges never reach back before the deploy (``start``): while the window is
@@ -268,7 +269,9 @@ def _walk(
         result.events.append(ReplayEvent(at, rule.name, kind, detail or kind, ev.value))
         if ev.verdict is not Verdict.FIRING:
             continue
-        if rule.action is Action.ROLLBACK:
+        if rule.shadow and rule.action is not Action.NOTIFY:  # live: would_roll_back
+            result.events.append(_action(at, rule, "shadow: would roll back; nothing acts"))
+        elif rule.action is Action.ROLLBACK:
             result.events.append(_action(at, rule, "rollback would start; rules stop"))
             result.rollback_at, result.rollback_rule = at, rule.name
             return

@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     window: Duration = 1800.0  # default window length
     tick: Duration = 1.0  # how often the scheduler calls tick()
     supersede: bool = True  # a new deploy of a service closes its open window
+    # Shadow mode for every window opened (issue 15): rules evaluate, nothing acts on its
+    # own, and the journal says what would have. Windows keep what they opened with.
+    shadow: bool = False
+    # ... or only the windows of these services (globs: `api`, `payments-*`).
+    shadow_services: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # After a rollback, watch the restored version this long: the rules that fired
+    # recover (`recovered`) or still breach (`rollback_ineffective`, escalated). A plan's
+    # or a deployment's own `confirm_for` wins; 0 ends the window at `rolled_back`.
+    confirm_for: Duration = Field(300.0, ge=0, le=86400)
 
     # --- store --------------------------------------------------------------------
     store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…
@@ -140,7 +149,7 @@ class Settings(BaseSettings):
     # as it always is in production, it does nothing; set, startup logs a warning.
     test_crash_at: str | None = None
 
-    @field_validator("rules", "http_allowed_hosts", mode="before")
+    @field_validator("rules", "http_allowed_hosts", "shadow_services", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
         # WATCHDOG_RULES=rules/api.yml,rules/db.yml reads naturally from the environment;

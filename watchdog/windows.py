@@ -7,7 +7,8 @@ engine, the store and the journal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from fnmatch import fnmatchcase
 
 import structlog
 
@@ -47,8 +48,14 @@ class WindowService:
         supersede: bool = True,
         plans: Mapping[str, Plan] | None = None,
         default_plan: str | None = None,
+        shadow: bool = False,
+        confirm_for: float = 0.0,
+        shadow_services: Sequence[str] = (),
     ) -> None:
         self._engine = engine
+        self._shadow = shadow  # the global setting: every window opens in shadow
+        self._shadow_services = tuple(shadow_services)  # ... or those of these services
+        self._confirm_for = confirm_for  # after a rollback, unless the plan or deploy says
         self._plans = plans or {}
         self._default_plan = default_plan
         self._store = engine.store
@@ -58,12 +65,31 @@ class WindowService:
         self._supersede = supersede
 
     async def open_window(
-        self, deployment: Deployment, *, window_seconds: float | None, actor: str
+        self,
+        deployment: Deployment,
+        *,
+        window_seconds: float | None,
+        actor: str,
+        shadow: bool = False,
+        confirm_for: float | None = None,
     ) -> Window:
-        """Open a window: supersede the service's open one, capture baselines."""
+        """Open a window: supersede the service's open one, capture baselines.
+
+        ``shadow`` (or the global setting) makes the window act on nothing by itself;
+        ``confirm_for`` overrides the plan's and the setting's confirmation time.
+        """
         now = self._clock.now()
         length = window_seconds or self._default_window
-        window = Window(new_id(), deployment, WindowPhase.WATCHING, now, now + length, now)
+        window = Window(
+            new_id(),
+            deployment,
+            WindowPhase.WATCHING,
+            now,
+            now + length,
+            now,
+            shadow=shadow or self._shadow_for(deployment.service),
+            confirm_for=self._confirmation(deployment, confirm_for),
+        )
         if self._supersede:
             await self._supersede_open(deployment, window, now)
         await self._store.insert_window(window)
@@ -71,15 +97,33 @@ class WindowService:
             window,
             EventKind.WINDOW_OPENED,
             f"watching {deployment.service} {deployment.version} in {deployment.environment} "
-            f"for {length:g}s ({len(self._engine.rules.current)} rules)",
+            f"for {length:g}s ({len(self._engine.rules.current)} rules)"
+            + (" in shadow: nothing will act on its own" if window.shadow else ""),
             at=now,
-            data={"actor": actor, "previous_version": deployment.previous_version},
+            data={
+                "actor": actor,
+                "previous_version": deployment.previous_version,
+                "shadow": window.shadow,
+                "confirm_for": window.confirm_for,
+            },
         )
         baselines = await self._capture_baselines(window)
         if baselines:
             await self._store.set_baselines(window.id, baselines)
             window = await self._get(window.id)
         return window
+
+    def _shadow_for(self, service: str) -> bool:
+        return self._shadow or any(fnmatchcase(service, g) for g in self._shadow_services)
+
+    def _confirmation(self, deployment: Deployment, asked: float | None) -> float:
+        """How long a rollback's recovery is watched: asked, else the plan's, else default."""
+        if asked is not None:
+            return asked
+        plan = self._plans.get(deployment.plan or self._default_plan or "")
+        if plan is not None and plan.confirm_for is not None:
+            return plan.confirm_for
+        return self._confirm_for
 
     async def _supersede_open(self, deployment: Deployment, new: Window, now: float) -> None:
         olds = await self._store.list_windows(
@@ -342,4 +386,5 @@ def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> Rul
         baseline=baseline,
         reason=s.reason,
         threshold_value=rule.threshold.clauses[0].bound(baseline),
+        shadow=rule.shadow,
     )

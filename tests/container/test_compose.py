@@ -78,6 +78,7 @@ def project(tmp: Path) -> Path:
     (tmp / "deploy/watchdog.env").write_text(
         f"WATCHDOG_API_TOKEN={API_TOKEN}\nWATCHDOG_ALERTMANAGER_TOKEN={AM_TOKEN}\n"
         "WATCHDOG_LOG_LEVEL=info\n"
+        "WATCHDOG_CONFIRM_FOR=0\n"  # ends at rolled_back: confirmation has its own tests
     )
     (tmp / "deploy/alertmanager-token").write_text(AM_TOKEN)
     prom = tmp / "deploy/prometheus.yml"

@@ -89,6 +89,7 @@ async def watchdog(
             store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
             listen_port=0,
             tick=0.2,
+            confirm_for=0,  # ends at rolled_back: confirmation has its own tests
             plans={"deploy": plan},
             default_plan="deploy",
             http_allowed_hosts=["127.0.0.1"],

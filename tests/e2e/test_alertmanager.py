@@ -50,6 +50,7 @@ async def watchdog(tmp_path: Path) -> AsyncIterator[Callable[[str], Any]]:
             api_token=SecretStr(API_TOKEN),
             alertmanager_token=SecretStr(AM_TOKEN),
             tick=0.2,
+            confirm_for=0,  # ends at rolled_back: confirmation has its own tests
             plans={"default": plan},
             default_plan="default",
             http_allowed_hosts=["127.0.0.1"],

@@ -22,6 +22,7 @@ def gate_wd(
         "config": str(REPO / "examples/demo/watchdog.yml"),
         "rules": str(REPO / "examples/demo/rules.yml"),
         "prometheus_url": prom_stack.prom_url,
+        "confirm_for": "0",  # ends at rolled_back: confirmation has its own tests
     }
     with start_watchdog(tmp_path_factory.mktemp("gate") / "wd", settings) as wd:
         yield wd

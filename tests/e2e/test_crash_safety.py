@@ -95,6 +95,7 @@ def config(home: Path, target: Target, pd: FakePagerDuty, *, for_: str, idempote
         "default_plan": "p",
         "http_allowed_hosts": ["127.0.0.1"],
         "tick": "200ms",
+        "confirm_for": "0",  # ends at rolled_back: confirmation has its own tests
         "notify": {
             "pagerduty_routing_key": "pd-routing-key-0123456789",
             "pagerduty_url": pd.url,

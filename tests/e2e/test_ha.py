@@ -74,6 +74,7 @@ def config(home: Path, target: Target, store: str, redis: str) -> dict[str, str]
         "leader_lease": "1s",
         "http_allowed_hosts": "127.0.0.1",
         "tick": "100ms",
+        "confirm_for": "0",  # ends at rolled_back: confirmation has its own tests
     }
 
 

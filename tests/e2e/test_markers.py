@@ -71,7 +71,7 @@ async def world(
         rules=[rules],
         store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
         listen_port=0,
-        tick=0.1,
+        tick=0.1, confirm_for=0,  # ends at rolled_back: confirmation has its own tests
         plans={"main": {"steps": [{"name": "rb", "kind": "http", "url": f"{url}/rollback", "json": {}}]}},
         default_plan="main",
         http_allowed_hosts=["127.0.0.1"],

@@ -134,6 +134,7 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
         store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
         listen_port=0,
         tick=0.1,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
         plans={"main": plan},
         default_plan="main",
         http_allowed_hosts=["127.0.0.1"],

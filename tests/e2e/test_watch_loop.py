@@ -68,6 +68,7 @@ def settings_for(tmp_path: Path, prom_url: str, store_url: str, **extra: Any) ->
         listen_port=0,
         api_token=SecretStr(TOKEN),
         tick=0.2,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
         plans={"demo": plan},
         default_plan="demo",
         http_allowed_hosts=["127.0.0.1"],

@@ -58,6 +58,7 @@ async def start_app(tmp_path: Path, rollback_target: RollbackTarget) -> AsyncIte
             "plans": {"default": plan},
             "default_plan": "default",
             "http_allowed_hosts": ["127.0.0.1"],
+            "confirm_for": 0,  # ends at rolled_back: confirmation has its own tests
         }
         values.update(extra)
         app = App(Settings(**values))

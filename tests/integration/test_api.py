@@ -101,6 +101,44 @@ async def test_window_defaults(client: httpx.AsyncClient) -> None:
     assert body["seconds_left"] == 1800.0
 
 
+async def test_open_in_shadow_with_a_confirmation_time(
+    client: httpx.AsyncClient, ctrl: FakeController
+) -> None:
+    body = await open_window(client, shadow=True, confirm_for="2m")
+    assert body["shadow"] is True and body["confirm_for"] == 120
+    assert body["confirm_until"] is None  # only while confirming
+    window = ctrl.windows[body["id"]]
+    assert window.shadow and window.confirm_for == 120
+    plain = await open_window(client, confirm_for=0)
+    assert plain["shadow"] is False and plain["confirm_for"] == 0
+    for bad in (-1, "2d", "soon"):
+        resp = await client.post(DEPLOYMENTS, json=deployment(confirm_for=bad))
+        assert_error(resp, 422, "confirm_for")
+    assert_error(await client.post(DEPLOYMENTS, json=deployment(shadow="maybe")), 422, "shadow")
+
+
+async def test_a_confirming_window_counts_down_to_its_confirmation(
+    client: httpx.AsyncClient, ctrl: FakeController
+) -> None:
+    body = await open_window(client, confirm_for="5m")
+    window = ctrl.windows[body["id"]]
+    ctrl.windows[window.id] = window.with_phase(WindowPhase.CONFIRMING, ctrl.now)
+    got = (await client.get(f"{DEPLOYMENTS}/{window.id}")).json()["window"]
+    assert got["phase"] == "confirming" and got["seconds_left"] == 300
+    assert got["confirm_until"] is not None
+
+
+async def test_openapi_names_the_new_phases_events_and_fields(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    text = json.dumps(doc)
+    for name in ("confirming", "rollback_ineffective", "would_roll_back", "recovered"):
+        assert f'"{name}"' in text, name
+    schemas = doc["components"]["schemas"]
+    assert {"shadow", "confirm_for"} <= set(schemas["DeploymentIn"]["properties"])
+    assert {"shadow", "confirm_for", "confirm_until"} <= set(schemas["WindowOut"]["properties"])
+    assert "shadow" in schemas["RuleOut"]["properties"]
+
+
 async def test_list_filters(client: httpx.AsyncClient) -> None:
     a = await open_window(client, service="checkout")
     b = await open_window(client, service="search")

@@ -68,6 +68,7 @@ def settings(tmp_path: Path, demo: DemoApp) -> Settings:
         listen_port=0,
         api_token=SecretStr(TOKEN),
         tick=0.2,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
         plans={"demo": plan},
         http_allowed_hosts=["127.0.0.1"],
         detect=[watched],

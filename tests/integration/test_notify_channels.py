@@ -78,6 +78,7 @@ async def test_generic_webhook_is_signed_over_timestamp_and_body(
     assert headers["X-Watchdog-Signature"] == f"v1={expected}"
     data = json.loads(body)
     assert data["event"]["kind"] == "rule_firing" and data["window"]["phase"] == "watching"
+    assert data["window"]["shadow"] is False
     assert data["severity"] == "critical" and data["text"] == "api v2 (prod): errors firing"
 
 
@@ -167,3 +168,43 @@ async def test_pagerduty_rejection_is_permanent() -> None:
     finally:
         await store.close()
         await pd.stop()
+
+
+async def test_pagerduty_keeps_the_incident_open_until_the_recovery_is_judged() -> None:
+    pd = FakePagerDuty()
+    await pd.start()
+    store = SqliteStore(":memory:")
+    await store.open()
+    confirming = WINDOW.with_phase(WindowPhase.CONFIRMING, 8.0)
+    succeeded = Event(
+        "w1",
+        8.0,
+        EventKind.ROLLBACK_SUCCEEDED,
+        "rollback succeeded; watching v1",
+        seq=4,
+        data={"confirm_for": 300.0, "rules": ["errors"]},
+    )
+    ineffective = Event(
+        "w1",
+        308.0,
+        EventKind.ROLLBACK_INEFFECTIVE,
+        "rollback ineffective: errors still breaching",
+        seq=5,
+        data={"severity": "critical", "breaching": ["errors"]},
+    )
+    recovered = Event("w1", 308.0, EventKind.RECOVERED, "recovered: errors", seq=6)
+    try:
+        async with httpx.AsyncClient() as client:
+            channel = PagerDutyChannel(client, store, pd.url, "R" * 32, LINKS)
+            await channel.deliver(fired(1), WINDOW)
+            await channel.deliver(succeeded, confirming)
+            assert [e["event_action"] for e in pd.events] == ["trigger"]  # still open
+            await channel.deliver(ineffective, WINDOW)
+            assert pd.incidents == {"watchdog-w1": "triggered"}
+            assert pd.events[-1]["payload"]["severity"] == "critical"
+            assert "errors still breaching" in pd.events[-1]["payload"]["summary"]
+            await channel.deliver(recovered, WINDOW)  # (another window's happy ending)
+    finally:
+        await store.close()
+        await pd.stop()
+    assert [e["event_action"] for e in pd.events] == ["trigger", "trigger", "resolve"]

@@ -109,6 +109,7 @@ async def start(tmp_path: Path, fakes: Fakes) -> AsyncIterator[Callable[..., Awa
                 prometheus_timeout=0.5,
                 prometheus_retries=0,
                 tick=0.1,
+                confirm_for=0,  # ends at rolled_back: confirmation has its own tests
                 plans={"p": plan},
                 default_plan="p",
                 http_allowed_hosts=["127.0.0.1"],
@@ -222,6 +223,7 @@ async def test_a_slow_watched_database_times_out_and_other_rules_keep_their_sche
             api_token=SecretStr(TOKEN),
             postgres_targets={"app": SecretStr(postgres_dsn)},
             tick=0.1,
+            confirm_for=0,  # ends at rolled_back: confirmation has its own tests
             plans={"p": plan},
             default_plan="p",
             http_allowed_hosts=["127.0.0.1"],

@@ -166,3 +166,23 @@ async def test_api_detail_carries_each_rules_samples(start) -> None:
     assert samples[-1]["value"] == 0.2 and samples[-1]["verdict"] == "firing"
     assert samples[0]["at"].endswith("Z")
     assert WindowPhase(body["window"]["phase"]) is WindowPhase.WATCHING
+
+
+async def test_shadow_and_confirmation_are_shown(start) -> None:
+    controller, url = await start(public=True)
+    window = await controller.open_window(
+        Deployment("web", "prod", "v3", "v2"), window_seconds=600, actor="t", shadow=True
+    )
+    controller.rules[0] = replace(controller.rules[0], shadow=True)
+    controller.record(window.id, EventKind.WOULD_ROLL_BACK, "shadow mode: would roll back web")
+    page = (await get(url, f"/deployments/{window.id}")).text
+    assert page.count('<span class="badge shadow">shadow</span>') == 2  # the window, the rule
+    assert 'class="ev would_roll_back"' in page
+    controller.windows[window.id] = window.with_phase(WindowPhase.CONFIRMING, controller.now)
+    page = (await get(url, f"/deployments/{window.id}")).text
+    assert 'data-phase="confirming"' in page and "confirming the recovery: 5m left" in page
+    index = (await get(url, "/")).text
+    assert f'data-window="{window.id}"' in index  # still an open window on the front page
+    controller.windows[window.id] = window.with_phase(WindowPhase.ROLLED_BACK, controller.now)
+    recent = (await get(url, "/")).text.split("Recent windows", 1)[1]
+    assert '<span class="badge shadow">shadow</span>' in recent

@@ -79,6 +79,7 @@ async def watchdog(stack: Stack, rec: Recorder, key: str, files: tuple[str, ...]
         store_url=SecretStr(f"sqlite:///{stack.home / f'watchdog-{key}.db'}"),
         listen_port=0,
         tick=0.25,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
         plans={"deploy": {"steps": [step]}},
         default_plan="deploy",
         http_allowed_hosts=["127.0.0.1"],

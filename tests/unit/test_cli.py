@@ -6,7 +6,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from aiohttp import web
@@ -77,6 +77,32 @@ def test_start_prints_id_and_url(live: Live, capsys: pytest.CaptureFixture[str])
     assert window.deployment.environment == "staging"
     assert window.deployment.plan == "helm-undo"
     assert window.ends_at - window.started_at == 2700
+
+
+def test_start_in_shadow_with_a_confirmation_time(
+    live: Live, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys,
+        "deploy", "start", "--service", "checkout", "--version", "1.4.2",
+        "--shadow", "--confirm-for", "10m",
+    )  # fmt: skip
+    assert code == 0, err
+    [window] = live.controller.windows.values()
+    assert window.shadow and window.confirm_for == 600
+    assert "in shadow mode" in out
+    live.controller.rules[0] = replace(live.controller.rules[0], shadow=True)
+    code, out, err = run(capsys, "deploy", "status", window.id)
+    assert code == 0, err
+    assert "shadow mode: nothing acts on its own" in out
+    assert "http-5xx-ratio (shadow)" in out
+    code, out, err = run(capsys, "deploy", "list")
+    assert code == 0 and "watching (shadow)" in out
+    confirming = window.with_phase(WindowPhase.CONFIRMING, live.controller.now)
+    live.controller.windows[window.id] = confirming
+    code, out, err = run(capsys, "deploy", "status", window.id)
+    assert "phase: confirming" in out and "confirming the recovery until" in out
+    assert "time left: 10m" in out  # counts down to the end of the confirmation
 
 
 def test_status_renders_rules_and_events(live: Live, capsys: pytest.CaptureFixture[str]) -> None:

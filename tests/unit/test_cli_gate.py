@@ -13,6 +13,7 @@ from watchdog.cli.gate import (
     EXIT_ERROR,
     EXIT_PASSED,
     EXIT_ROLLBACK_FAILED,
+    EXIT_ROLLBACK_INEFFECTIVE,
     EXIT_ROLLED_BACK,
     EXIT_TIMEOUT,
     wait_for_outcome,
@@ -66,6 +67,7 @@ def run(script: Script, timeout: float | None = None) -> tuple[int, list[str]]:
         ("passed", EXIT_PASSED),
         ("rolled_back", EXIT_ROLLED_BACK),
         ("rollback_failed", EXIT_ROLLBACK_FAILED),
+        ("rollback_ineffective", EXIT_ROLLBACK_INEFFECTIVE),
         ("aborted", EXIT_ABORTED),
         ("superseded", EXIT_ABORTED),
         ("no-such-phase", EXIT_ERROR),
@@ -95,6 +97,15 @@ def test_streams_each_phase_change_and_each_event_once() -> None:
         "phase: watching",
         "phase: rolled_back",
     ]
+
+
+def test_the_gate_waits_through_the_confirmation() -> None:
+    script = Script(detail("rolling_back"), detail("confirming"), detail("rolled_back"))
+    code, lines = run(script)
+    assert code == EXIT_ROLLED_BACK and script.fetches == 3
+    assert "phase: confirming" in lines
+    code, lines = run(Script(detail("confirming")), timeout=3)
+    assert code == EXIT_TIMEOUT and lines[-1] == "outcome: still confirming after 3s (exit 7)"
 
 
 def test_timeout_while_awaiting_approval_is_its_own_outcome() -> None:

@@ -147,7 +147,10 @@ DETECT = [
 
 
 def world_settings(tmp_path: Path) -> Settings:
-    return app_settings(tmp_path, RULES, plans=PLANS, default_plan="rb", detect=DETECT, window=300)
+    return app_settings(
+        tmp_path, RULES, plans=PLANS, default_plan="rb", detect=DETECT, window=300,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
+    )  # fmt: skip
 
 
 @pytest.fixture

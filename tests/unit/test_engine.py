@@ -115,7 +115,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     source = ScriptedSource()
     executor = RecordingExecutor()
     plans = {"default": PLAN, "risky": PLAN.model_copy(update={"data_loss_risk": True})}
-    settings = app_settings(tmp_path, RULES, plans=plans, default_plan="default", window=300)
+    settings = app_settings(
+        tmp_path, RULES, plans=plans, default_plan="default", window=300,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
+    )  # fmt: skip
     seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}
     async with opened(settings, clock=clock, **seams) as parts:
 

@@ -86,7 +86,10 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = FakeClock()
     counters = Counters(clock, clock.now())
     executor = RecordingExecutor()
-    settings = app_settings(tmp_path, RULES, plans={"default": PLAN}, default_plan="default")
+    settings = app_settings(
+        tmp_path, RULES, plans={"default": PLAN}, default_plan="default",
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
+    )  # fmt: skip
     seams = {"sources": {"prometheus": counters}, "executors": {"command": executor}}
     async with opened(settings, clock=clock, **seams) as parts:
         yield World(clock, counters, executor, parts.engine, parts.windows, parts.store)

@@ -91,6 +91,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         plans=plans,
         default_plan="default",
         window=300,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
         notify={"blind_after": 2, "escalate_after": 300},
     )
     seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}

@@ -94,7 +94,10 @@ async def test_recovery_finishes_a_claimed_rollback_once_and_announces_it_once(
     tmp_path: Path, announced: bool
 ) -> None:
     executor = RecordingExecutor()
-    settings = app_settings(tmp_path, RULES, plans={"p": STEPS}, default_plan="p")
+    settings = app_settings(
+        tmp_path, RULES, plans={"p": STEPS}, default_plan="p",
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
+    )  # fmt: skip
     seams = {"executors": {"command": executor}, "sources": {"prometheus": ScriptedSource()}}
     async with opened(settings, clock=FakeClock(), **seams) as parts:
         window = await claimed_window(parts, announced=announced)

@@ -62,6 +62,19 @@ async def test_for_is_honoured_and_rollback_ends_the_replay() -> None:
     assert history.calls == [("q", T0, T0 + 30, 1.0)]
 
 
+async def test_a_shadow_rule_says_it_would_roll_back_and_the_replay_goes_on() -> None:
+    history = History(q=step_fault(10), other=step_fault(20))
+    shadow = rule(shadow=True)
+    armed = rule("other", "other")
+    result = await run(history, shadow, armed)
+    actions = [(e.rule, e.at - T0, e.message) for e in result.events if e.kind == "action"]
+    assert actions == [
+        ("ratio", 10, "shadow: would roll back; nothing acts"),
+        ("other", 20, "rollback would start; rules stop"),
+    ]
+    assert result.rollback_at == T0 + 20 and result.rollback_rule == "other"
+
+
 async def test_healthy_history_never_fires() -> None:
     result = await run(History(q=lambda t: 0.01), rule())
     assert result.events == [] and result.rollback_at is None

@@ -9,6 +9,7 @@ import pytest
 
 from watchdog.durations import format_duration, parse_duration
 from watchdog.errors import ConfigError, PermanentError
+from watchdog.reload import same_rule
 from watchdog.rulefile.load import check_report, load_rules
 from watchdog.rulefile.template import promql_escape, render, url_escape
 from watchdog.rulefile.threshold import parse_threshold
@@ -185,6 +186,17 @@ def test_load_good_file_applies_group_interval(tmp_path: Path) -> None:
     assert rs.by_name["health"].origin.endswith("api.yml:10")
 
 
+def test_shadow_rules_load_and_arming_one_is_a_changed_rule(tmp_path: Path) -> None:
+    text = GOOD.replace("for: 5m", "for: 5m\n        shadow: true")
+    shadow = load_rules([write(tmp_path, "a.yml", text)])
+    armed = load_rules([write(tmp_path, "b.yml", GOOD)])
+    assert shadow.by_name["health"].shadow and not armed.by_name["health"].shadow
+    assert not shadow.by_name["http-5xx-ratio"].shadow
+    # A reload keeps the state of unchanged rules only: arming one restarts its `for`.
+    assert not same_rule(shadow.by_name["health"], armed.by_name["health"])
+    assert same_rule(shadow.by_name["http-5xx-ratio"], armed.by_name["http-5xx-ratio"])
+
+
 BAD_CASES = [
     (
         "unknown source",
@@ -239,6 +251,12 @@ BAD_CASES = [
         "      - name: a\n        source: prometheus\n        query: x\n        threshold: '> 1'\n        no_data: maybe\n",
         8,
         "no_data",
+    ),
+    (
+        "bad shadow",
+        "      - name: a\n        source: prometheus\n        query: x\n        threshold: '> 1'\n        shadow: maybe\n",
+        8,
+        "shadow",
     ),
 ]
 

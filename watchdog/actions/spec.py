@@ -166,6 +166,9 @@ class Plan(BaseModel):
 
     steps: list[Step] = Field(min_length=1)
     data_loss_risk: bool = False  # a plan that can lose data needs approval to run
+    # How long to watch the restored version after this plan ran (None: the setting's);
+    # a platform that takes minutes to settle wants longer.
+    confirm_for: Annotated[Duration, Field(ge=0, le=86400)] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -60,6 +60,16 @@ def add_deploy(sub: Any) -> None:
     start.add_argument("--label", action="append", type=label, default=[], metavar="K=V")
     start.add_argument("--window", metavar="DURATION", help="e.g. 30m (default: service's)")
     start.add_argument("--plan")
+    start.add_argument(
+        "--shadow",
+        action="store_true",
+        help="shadow mode: rules evaluate, nothing acts; the journal says what would have",
+    )
+    start.add_argument(
+        "--confirm-for",
+        metavar="DURATION",
+        help="after a rollback, watch the restored version this long, e.g. 5m (0: don't)",
+    )
     _gate_options(start)
     start.set_defaults(run=cmd_start)
 
@@ -186,6 +196,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         "previous_version": args.previous_version,
         "window": args.window,
         "plan": args.plan,
+        "confirm_for": args.confirm_for,
+        "shadow": True if args.shadow else None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     if args.label:

@@ -25,11 +25,14 @@ EXIT_ROLLBACK_FAILED = 4
 EXIT_AWAITING_APPROVAL = 5
 EXIT_ABORTED = 6
 EXIT_TIMEOUT = 7
+EXIT_ROLLBACK_INEFFECTIVE = 8
 
 EXIT_CODES: Mapping[str, int] = {
     "passed": EXIT_PASSED,
     "rolled_back": EXIT_ROLLED_BACK,
     "rollback_failed": EXIT_ROLLBACK_FAILED,
+    # rolled back, but the rules that fired still breach: the deploy was not the cause
+    "rollback_ineffective": EXIT_ROLLBACK_INEFFECTIVE,
     "awaiting_approval": EXIT_AWAITING_APPROVAL,
     "aborted": EXIT_ABORTED,
     "superseded": EXIT_ABORTED,

@@ -88,7 +88,8 @@ def render_started(window: Mapping[str, Any]) -> str:
         [
             f"opened window {clean(window.get('id'))} for {clean(window.get('service'))} "
             f"{clean(window.get('version'))} ({clean(window.get('environment'))}), "
-            f"watching for {seconds(window.get('seconds_left'))}",
+            f"watching for {seconds(window.get('seconds_left'))}"
+            + (" in shadow mode" if window.get("shadow") else ""),
             clean(window.get("url"), 500),
         ]
     )
@@ -114,6 +115,10 @@ def render_header(window: Mapping[str, Any]) -> list[str]:
         lines.append("labels: " + clean(", ".join(f"{k}={v}" for k, v in labels.items()), 500))
     if window.get("plan"):
         lines.append(f"plan: {clean(window.get('plan'))}")
+    if window.get("shadow"):
+        lines.append("shadow mode: nothing acts on its own; see would_roll_back events")
+    if window.get("confirm_until"):
+        lines.append(f"confirming the recovery until {when(window.get('confirm_until'))}")
     if window.get("reason"):
         lines.append(f"reason: {clean(window.get('reason'), 500)}")
     return lines
@@ -125,7 +130,7 @@ def render_rules(rules: Sequence[Mapping[str, Any]]) -> str:
         return "(no rules)"
     rows = [
         [
-            r.get("name"),
+            f"{r.get('name')} (shadow)" if r.get("shadow") else r.get("name"),
             r.get("verdict"),
             number(r.get("last_value")),
             r.get("threshold"),
@@ -174,7 +179,7 @@ def render_list(windows: Sequence[Mapping[str, Any]]) -> str:
             w.get("service"),
             w.get("environment"),
             w.get("version"),
-            w.get("phase"),
+            f"{w.get('phase')} (shadow)" if w.get("shadow") else w.get("phase"),
             when(w.get("started_at")),
             seconds(w.get("seconds_left")),
         ]

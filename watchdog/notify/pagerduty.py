@@ -21,12 +21,14 @@ TRIGGER = frozenset(
         EventKind.APPROVAL_NEEDED,
         EventKind.ROLLBACK_FAILED,
         EventKind.ESCALATED,
+        EventKind.ROLLBACK_INEFFECTIVE,
     }
 )
 ACKNOWLEDGE = frozenset({EventKind.ACKNOWLEDGED})
 RESOLVE = frozenset(
     {
-        EventKind.ROLLBACK_SUCCEEDED,
+        EventKind.ROLLBACK_SUCCEEDED,  # unless its recovery is still to be confirmed
+        EventKind.RECOVERED,
         EventKind.WINDOW_PASSED,
         EventKind.WINDOW_ABORTED,
         EventKind.WINDOW_SUPERSEDED,
@@ -74,6 +76,8 @@ class PagerDutyChannel:
         triggered = await self._store.get_thread(window.id, self.name) is not None
         if action != "trigger" and not triggered:
             return
+        if event.kind is EventKind.ROLLBACK_SUCCEEDED and event.data.get("confirm_for"):
+            return  # the incident stays open until the recovery is confirmed (or not)
         body: dict[str, object] = {
             "routing_key": self._key,
             "event_action": action,

@@ -28,6 +28,10 @@ ICONS = {
     EventKind.APPROVAL_NEEDED: ":raised_hand:",
     EventKind.ESCALATED: ":mega:",
     EventKind.WATCHDOG_BLIND: ":see_no_evil:",
+    EventKind.WOULD_ROLL_BACK: ":ghost:",
+    EventKind.RECOVERED: ":white_check_mark:",
+    EventKind.ROLLBACK_INEFFECTIVE: ":fire:",
+    EventKind.RECOVERY_UNCONFIRMED: ":grey_question:",
 }
 
 CRITICAL_KINDS = frozenset(
@@ -39,6 +43,7 @@ CRITICAL_KINDS = frozenset(
         EventKind.APPROVAL_NEEDED,
         EventKind.ESCALATED,
         EventKind.WATCHDOG_BLIND,
+        EventKind.ROLLBACK_INEFFECTIVE,
     }
 )
 
@@ -101,11 +106,18 @@ def details(event: Event) -> list[str]:
     return lines
 
 
-def buttons(window: Window) -> list[dict[str, Any]]:
-    """The buttons that make sense in the window's phase."""
+def buttons(window: Window, event: Event | None = None) -> list[dict[str, Any]]:
+    """The buttons that make sense in the window's phase.
+
+    Shadow mode (a shadow window, or the news is a shadow decision) offers no button
+    that acts: only Acknowledge.
+    """
     phase = window.phase
-    if phase.terminal or phase is WindowPhase.ROLLING_BACK:
+    if phase.terminal or phase in (WindowPhase.ROLLING_BACK, WindowPhase.CONFIRMING):
         return []
+    shadow = window.shadow or (event is not None and event.kind is EventKind.WOULD_ROLL_BACK)
+    if shadow:
+        return [_button("ack", "Acknowledge", window)]
     out: list[dict[str, Any]] = []
     if phase is WindowPhase.AWAITING_APPROVAL:
         out.append(_button("approve", "Approve rollback", window, style="primary", confirm=True))
@@ -144,7 +156,8 @@ def _button(
 def blocks(window: Window, event: Event, links: Links) -> list[dict[str, Any]]:
     """The root message of a deployment: where it stands, the latest news, buttons."""
     icon = ICONS.get(event.kind, ":information_source:")
-    head = f"{icon} *{title(window)}* · {window.phase.value.replace('_', ' ')}"
+    shadow = " · shadow mode" if window.shadow else ""
+    head = f"{icon} *{title(window)}* · {window.phase.value.replace('_', ' ')}{shadow}"
     body = "\n".join([mentions(event.message), *details(event)])
     link_parts = [f"<{links.deployment(window)}|deployment {window.id}>"]
     graph = links.graph(event.data.get("query"))
@@ -155,7 +168,7 @@ def blocks(window: Window, event: Event, links: Links) -> list[dict[str, Any]]:
         {"type": "section", "text": {"type": "mrkdwn", "text": body}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(link_parts)}]},
     ]
-    actions = buttons(window)
+    actions = buttons(window, event)
     if actions:
         out.append({"type": "actions", "block_id": f"watchdog:{window.id}", "elements": actions})
     return out

@@ -28,6 +28,9 @@ _TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
 )
 
+# Events that call the on-call people by name in the thread.
+_MENTION = frozenset({EventKind.ESCALATED, EventKind.ROLLBACK_INEFFECTIVE})
+
 
 class SlackChannel:
     """Posts and updates the deployment's message through slack_sdk's AsyncWebClient."""
@@ -68,7 +71,7 @@ class SlackChannel:
         channel, _, ts = ref.partition(":")
         await _call(self._client.chat_update, channel=channel, ts=ts, text=fallback, blocks=blocks)
         reply = "\n".join([render.mentions(event.message), *render.details(event)])
-        if event.kind is EventKind.ESCALATED and self._oncall:
+        if event.kind in _MENTION and self._oncall:
             reply = " ".join(f"<@{u}>" for u in self._oncall) + " " + reply
         await _call(self._client.chat_postMessage, channel=channel, thread_ts=ts, text=reply)
 

@@ -84,6 +84,7 @@ class WebhookChannel:
                 "environment": window.deployment.environment,
                 "version": window.deployment.version,
                 "previous_version": window.deployment.previous_version,
+                "shadow": window.shadow,  # nothing acts on its own in this window
             },
             "text": render.text(window, event),
             "severity": render.severity(event),

@@ -38,6 +38,7 @@ class Decision:
     events: tuple[Event, ...] = ()
     grace: float = 0.0  # seconds to wait (and allow a Hold) before an automatic rollback
     approved_by: str | None = None  # the approver who allowed a rollback needing approval
+    shadow: bool = False  # the rule that fired is in shadow mode: journal, never act
     settled: asyncio.Future[bool] = field(default_factory=asyncio.Future, compare=False)
 
     @property

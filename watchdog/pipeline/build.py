@@ -15,6 +15,7 @@ from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.pipeline.base import Pipeline
 from watchdog.pipeline.grace import Grace
+from watchdog.pipeline.shadow import Shadow
 from watchdog.pipeline.stages import Act, Dedup, Fence, Gate, Notify, Record
 
 
@@ -39,18 +40,20 @@ def build_pipeline(
     metrics: Metrics | None = None,
     crash: CrashPoints | None = None,  # test-only kill points (watchdog/crashpoints.py)
 ) -> DecisionPaths:
-    """gate → dedup → grace → fence → act → record → notify; recovery: begin → act → record
-    → notify."""
+    """shadow → gate → dedup → grace → fence → act → record → notify; recovery: begin →
+    act → record → notify."""
     # The leader's fencing token + the unique action-log claim: exactly once.
     fence = Fence(store, coordinator, journal, crash)
     # Run the plan's steps in order, retrying transient failures.
     act = Act(plans, default_plan, runner, journal, clock, crash, coordinator)
-    # Action log, terminal phase, journal, rollbacks counter.
+    # Action log, confirming (or terminal) phase, journal, rollbacks counter.
     record = Record(store, journal, clock, metrics)
     # Tell people how it ended.
     notify = Notify(journal)
     live = Pipeline(
         [
+            # Shadow rules and windows: say once what would have run, then stop.
+            Shadow(store, journal, coordinator, plans, default_plan, metrics),
             # May we act? Notify-only rules stop here; held windows say so once;
             # `approve` rules and data-loss plans wait for a person.
             Gate(store, journal, plans, default_plan),

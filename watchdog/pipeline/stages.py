@@ -11,6 +11,7 @@ from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
 from watchdog.actions.spec import Plan, Step, plan_for
 from watchdog.clock import Clock
+from watchdog.confirm import after_success, succeeded
 from watchdog.crashpoints import CrashPoints
 from watchdog.ha.coord import Coordinator, LeadershipLost
 from watchdog.journal import Journal
@@ -262,7 +263,11 @@ class Act:
 
 
 class Record:
-    """Write how the rollback ended: action log, window phase, journal, metrics."""
+    """Write how the rollback ended: action log, window phase, journal, metrics.
+
+    A rollback that succeeded leaves the window ``confirming`` when it has a
+    ``confirm_for`` (watchdog/confirm.py), ``rolled_back`` otherwise.
+    """
 
     def __init__(
         self, store: ActionLog, journal: Journal, clock: Clock, metrics: Metrics | None = None
@@ -273,7 +278,7 @@ class Record:
         self._metrics = metrics
 
     async def __call__(self, d: Decision) -> Decision | None:
-        """Finish the action and move the window to its terminal phase."""
+        """Finish the action and move the window on: confirming, or a terminal phase."""
         assert d.outcome is not None
         now = self._clock.now()
         ok = d.outcome.ok
@@ -285,20 +290,24 @@ class Record:
             at=now,
             detail=detail,
         )
-        phase = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
+        # A rollback that worked is confirmed: the restored version is watched for the
+        # window's confirm_for (watchdog/confirm.py) before the window ends.
+        phase = after_success(d.window) if ok else WindowPhase.ROLLBACK_FAILED
         await self._store.set_phase(
             d.window.id, phase, at=now, reason=detail, expected={WindowPhase.ROLLING_BACK}
         )
         window = d.window.with_phase(phase, now, detail)
         if self._metrics is not None:
-            self._metrics.rollback(window.deployment.service, phase.value)
+            result = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
+            self._metrics.rollback(window.deployment.service, result.value)
+        data: dict[str, object] = {"actor": d.actor}
         if ok:
-            kind, message = EventKind.ROLLBACK_SUCCEEDED, "rollback succeeded"
+            kind = EventKind.ROLLBACK_SUCCEEDED
+            message, more = succeeded(window, d.trigger)
+            data.update(more)
         else:
             kind, message = EventKind.ROLLBACK_FAILED, f"rollback failed: {detail}"
-        event = await self._journal.record(
-            window, kind, message, at=now, data={"actor": d.actor}, notify=False
-        )
+        event = await self._journal.record(window, kind, message, at=now, data=data, notify=False)
         return d.but(window=window, events=(*d.events, event))
 
 

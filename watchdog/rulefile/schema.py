@@ -60,6 +60,9 @@ class RuleBase(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     baseline: Baseline | None = None
     grace: Duration = 0.0  # wait this long before an automatic rollback; a Hold vetoes it
+    # Shadow: judged as usual, but where it would act the window journals
+    # `would_roll_back` instead (not `mode:`, which postgres rules use for their value).
+    shadow: bool = False
     # Filled in by the loader: the group the rule belongs to and where it was written.
     group: str = ""
     origin: str = ""

@@ -43,7 +43,8 @@ class LogSource:
         """Read what was appended since the last sample; value: matches since window start."""
         if not ctx.live:
             return Sample.failed("log files cannot be read back in time", transient=False)
-        key = (ctx.window_id, rule.name)
+        # Keyed by where the evidence starts too: after a rollback, counting starts over.
+        key = (ctx.window_id, rule.name, ctx.since)
         cursor = self._cursors.get(key)
         try:
             moved, note = await asyncio.to_thread(advance, rule, cursor)

@@ -119,7 +119,8 @@ class PostgresSource:
     def _changes(
         self, rule: PostgresRule, ctx: SampleContext, current: Values, rows: Rows
     ) -> Sample:
-        key = (ctx.window_id, rule.name)
+        # Keyed by where the evidence starts too: after a rollback, counting starts over.
+        key = (ctx.window_id, rule.name, ctx.since)
         # The first sample of a window is its start point: a change of zero so far.
         start, previous = self._points.get(key) or (current, current)
         self._points.put(key, (start, current))

@@ -116,7 +116,8 @@ class ScrapeSource:
             if rule.value == "ratio"
             else {"metric": rule.metric}
         )
-        key = (ctx.window_id, rule.name)
+        # Keyed by where the evidence starts too: after a rollback, counting starts over.
+        key = (ctx.window_id, rule.name, ctx.since)
         state = self._state.get(key)
         first = state is None
         if state is None:

@@ -110,8 +110,9 @@ class PostgresStore(PostgresOutbox):
         async with self._conn() as conn:
             await conn.execute(
                 "INSERT INTO windows (id, service, environment, version, previous_version,"
-                " labels, plan, phase, started_at, ends_at, updated_at, reason, baselines)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                " labels, plan, phase, started_at, ends_at, updated_at, reason, baselines,"
+                " shadow, confirm_for)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 *rows.window_params(window),
             )
 

@@ -84,6 +84,8 @@ def window_params(window: Window) -> tuple[Any, ...]:
         window.updated_at,
         window.reason,
         dumps(window.baselines),
+        bool(window.shadow),
+        window.confirm_for,
     )
 
 
@@ -113,6 +115,8 @@ def window_from_row(row: Row) -> Window:
         updated_at=float(row["updated_at"]),
         baselines=decode_baselines(row["baselines"]),
         reason=row["reason"],
+        shadow=bool(row["shadow"]),
+        confirm_for=float(row["confirm_for"]),
     )
 
 

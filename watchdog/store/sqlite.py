@@ -112,8 +112,9 @@ class SqliteStore(SqliteOutbox):
         async with self._session() as db:
             await db.execute(
                 "INSERT INTO windows (id, service, environment, version, previous_version,"
-                " labels, plan, phase, started_at, ends_at, updated_at, reason, baselines)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " labels, plan, phase, started_at, ends_at, updated_at, reason, baselines,"
+                " shadow, confirm_for)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows.window_params(window),
             )
 

@@ -78,7 +78,11 @@ async def create_deployment(request: web.Request) -> web.Response:
         plan=body.plan,
     )
     window = await ctx.controller.open_window(
-        deployment, window_seconds=body.window, actor=API_ACTOR
+        deployment,
+        window_seconds=body.window,
+        actor=API_ACTOR,
+        shadow=body.shadow,
+        confirm_for=body.confirm_for,
     )
     headers = {"Location": f"{PREFIX}/{window.id}"}
     return json_model(ctx.window_out(window), status=201, headers=headers)

@@ -34,6 +34,7 @@ class RuleView:
     reason: str | None
     threshold_value: float | None = None  # the first clause's bound, drawn on graphs
     evidence: Mapping[str, Any] | None = None  # a judge rule's counts and confidence
+    shadow: bool = False  # the rule never acts: it journals what it would have done
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,19 @@ class Controller(Protocol):
     """
 
     async def open_window(
-        self, deployment: Deployment, *, window_seconds: float | None, actor: str
+        self,
+        deployment: Deployment,
+        *,
+        window_seconds: float | None,
+        actor: str,
+        shadow: bool = False,
+        confirm_for: float | None = None,
     ) -> Window:
-        """Open a watch window for a deployment (superseding the service's open one)."""
+        """Open a watch window for a deployment (superseding the service's open one).
+
+        ``shadow``: nothing acts on its own; ``confirm_for``: how long a rollback's
+        recovery is watched (None: the plan's or the service's default).
+        """
         ...
 
     async def detail(self, window_id: str) -> WindowDetail:

@@ -99,6 +99,23 @@ WindowLength = Annotated[
 ]
 """A window length: ``1800``, ``"30m"``, ``"1h30m"`` (1 s to 7 days)."""
 
+MAX_CONFIRM_SECONDS = 86400.0
+ConfirmLength = Annotated[
+    Duration,
+    Field(ge=0, le=MAX_CONFIRM_SECONDS),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": MAX_CONFIRM_SECONDS},
+                {"type": "string", "pattern": r"^([1-9]\d{0,4}s|[1-9]\d{0,3}m|[1-9]h)$"},
+            ],
+            "description": "How long to watch the restored version after a rollback "
+            "(0 to 1d; 0: no confirmation); the plan's or the service's default when absent.",
+        }
+    ),
+]
+"""A confirmation time after a rollback: ``300``, ``"5m"`` (0 s to 1 day)."""
+
 FreeText = Annotated[str, Field(max_length=500, pattern=NO_CONTROL_CHARS)]
 
 
@@ -114,6 +131,12 @@ class DeploymentIn(BaseModel):
     labels: Labels = Field(default_factory=dict)
     window: WindowLength | None = None
     plan: SafeStr | None = None
+    shadow: bool = Field(
+        False,
+        description="Shadow mode: rules evaluate, nothing acts on its own; the journal "
+        "says `would_roll_back` where a rollback would have run.",
+    )
+    confirm_for: ConfirmLength | None = None
 
 
 class ActionIn(BaseModel):
@@ -153,12 +176,23 @@ class WindowOut(BaseModel):
     updated_at: str
     seconds_left: float = Field(ge=0)
     reason: str | None
+    shadow: bool = Field(description="Nothing acts on its own: `would_roll_back` is journaled.")
+    confirm_for: float = Field(
+        ge=0, description="Seconds the restored version is watched after a rollback."
+    )
+    confirm_until: str | None = Field(
+        description="While `confirming`: when the rollback's outcome is judged."
+    )
 
     @classmethod
     def of(cls, window: Window, *, base_url: str, now: float) -> WindowOut:
-        """Render a domain window; ``seconds_left`` is 0 once the window is terminal."""
+        """Render a domain window; ``seconds_left`` is 0 once the window is terminal.
+
+        While ``confirming`` it counts down to ``confirm_until``.
+        """
         d = window.deployment
-        left = 0.0 if window.phase.terminal else max(0.0, window.ends_at - now)
+        end = window.confirm_until or window.ends_at
+        left = 0.0 if window.phase.terminal else max(0.0, end - now)
         return cls(
             id=window.id,
             url=f"{base_url.rstrip('/')}/api/v1/deployments/{window.id}",
@@ -174,6 +208,9 @@ class WindowOut(BaseModel):
             updated_at=_iso(window.updated_at),
             seconds_left=round(left, 1),
             reason=window.reason,
+            shadow=window.shadow,
+            confirm_for=window.confirm_for,
+            confirm_until=iso(window.confirm_until),
         )
 
 
@@ -241,6 +278,7 @@ class RuleOut(BaseModel):
     reason: str | None
     threshold_value: float | None = None
     evidence: JudgeEvidenceOut | None = None  # judge rules only
+    shadow: bool = False
     samples: list[PointOut] = Field(default_factory=list)
 
     @classmethod

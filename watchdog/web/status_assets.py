@@ -53,8 +53,8 @@ h2 { font-size:1.15rem; margin:0 0 .25rem; } h3 { font-size:1rem; margin:.25rem 
 a { color:#1d4ed8; }
 .window { background:var(--card); border:1px solid var(--line); border-radius:10px;
   padding:.75rem; margin-bottom:1rem; }
-.window.rolled_back, .window.rollback_failed,
-  .window.rolling_back { border-left:6px solid var(--firing); }
+.window.rolled_back, .window.rollback_failed, .window.rollback_ineffective,
+  .window.rolling_back, .window.confirming { border-left:6px solid var(--firing); }
 .window.watching, .window.passed { border-left:6px solid var(--ok); }
 .window.held, .window.awaiting_approval { border-left:6px solid var(--pending); }
 .meta, .muted, .why { color:var(--muted); font-size:.85rem; margin:.2rem 0; }
@@ -63,8 +63,9 @@ a { color:#1d4ed8; }
   background:#e5e7eb; color:#111; vertical-align:middle; white-space:nowrap; }
 .badge.ok, .badge.watching, .badge.passed, .badge.rollback_succeeded { background:#dcfce7;
   color:var(--ok); }
-.badge.pending, .badge.held, .badge.awaiting_approval { background:#fef3c7; color:var(--pending); }
-.badge.firing, .badge.rolled_back, .badge.rolling_back,
+.badge.pending, .badge.held, .badge.awaiting_approval, .badge.confirming,
+  .badge.shadow { background:#fef3c7; color:var(--pending); }
+.badge.firing, .badge.rolled_back, .badge.rolling_back, .badge.rollback_ineffective,
   .badge.rollback_failed { background:#fee2e2; color:var(--firing); }
 .rules { display:grid; grid-template-columns:1fr; gap:.6rem; margin:.5rem 0; }
 @media (min-width: 720px) { .rules { grid-template-columns:repeat(auto-fill, minmax(330px,
@@ -85,9 +86,11 @@ svg .pt.firing { fill:var(--firing); } svg .pt.inconclusive { fill:var(--inconcl
 .timeline { list-style:none; padding:0; margin:.25rem 0; font-size:.85rem; }
 .timeline li { border-left:3px solid var(--line); padding:.2rem .5rem; margin:.15rem 0; }
 .timeline li.rule_firing, .timeline li.rollback_started, .timeline li.step_failed,
-.timeline li.rollback_failed { border-color:var(--firing); }
-.timeline li.rollback_succeeded, .timeline li.step_succeeded { border-color:var(--ok); }
-.timeline li.rule_pending, .timeline li.held { border-color:var(--pending); }
+.timeline li.rollback_failed, .timeline li.rollback_ineffective { border-color:var(--firing); }
+.timeline li.rollback_succeeded, .timeline li.step_succeeded,
+.timeline li.recovered { border-color:var(--ok); }
+.timeline li.rule_pending, .timeline li.held, .timeline li.would_roll_back,
+.timeline li.recovery_unconfirmed { border-color:var(--pending); }
 .kind { font-weight:600; } time { color:var(--muted); font-variant-numeric:tabular-nums; }
 dl { display:flex; flex-wrap:wrap; gap:0 .75rem; margin:.1rem 0; color:var(--muted); }
 dt::after { content:":"; } dd { margin:0; }

@@ -20,7 +20,18 @@ from watchdog.web.status_svg import graph
 
 TITLE = "rollback-watchdog"
 # Event data fields shown under an event, in this order; "output" is preformatted.
-_EVENT_FIELDS = ("actor", "value", "threshold", "reason", "step", "attempt", "by")
+_EVENT_FIELDS = (
+    "actor",
+    "value",
+    "threshold",
+    "reason",
+    "step",
+    "attempt",
+    "by",
+    "plan",
+    "breaching",
+    "took",
+)
 
 
 def page(title: str, main: str, *, terminal: bool) -> str:
@@ -58,12 +69,16 @@ def window_header(window: Window, now: float, *, link: bool) -> str:
     name = f"{escape(d.service)} {escape(d.version)}"
     if link:
         name = f'<a href="/deployments/{escape(window.id)}">{name}</a>'
-    left = max(0.0, window.ends_at - now)
+    until = window.confirm_until
+    left = max(0.0, (window.ends_at if until is None else until) - now)
     left_text = "closed" if window.phase.terminal else f"{format_duration(round(left))} left"
+    if until is not None:
+        left_text = f"confirming the recovery: {left_text}"
     was = f" · was {escape(d.previous_version)}" if d.previous_version else ""
     reason = f"<p class=reason>{escape(window.reason)}</p>" if window.reason else ""
+    shadow = " " + _badge("shadow") if window.shadow else ""
     return (
-        f"<h2>{name} {_badge(window.phase.value)}</h2>"
+        f"<h2>{name} {_badge(window.phase.value)}{shadow}</h2>"
         f"<p class=meta>{escape(d.environment)}{was} · window {escape(window.id)} · "
         f"started {_when(window.started_at)} · "
         f"<span class=left>{left_text}</span></p>{reason}"
@@ -87,9 +102,10 @@ def rule_card(rule: RuleView, points: Sequence[Any]) -> str:
     reason = f"<p class=why>{escape(rule.reason)}</p>" if rule.reason else ""
     if rule.evidence:  # a judge rule: the counts behind its verdict
         reason = f"<p class=evidence>evidence: {escape(evidence_text(rule.evidence))}</p>" + reason
+    mode = " " + _badge("shadow") if rule.shadow else ""
     return (
         f'<article class="rule {escape(rule.verdict.value)}" data-rule="{escape(rule.name)}">'
-        f"<h3>{escape(rule.name)} {_badge(rule.verdict.value)}</h3>{svg}"
+        f"<h3>{escape(rule.name)} {_badge(rule.verdict.value)}{mode}</h3>{svg}"
         f"<p class=nums>value <b>{_num(rule.last_value)}</b> · threshold "
         f"{escape(rule.threshold)} · worst {_num(rule.worst_value)} · "
         f"action {escape(rule.action)}</p>{_for_progress(rule)}{reason}</article>"
@@ -99,6 +115,8 @@ def rule_card(rule: RuleView, points: Sequence[Any]) -> str:
 def _field(value: object) -> str:
     if isinstance(value, float):
         return _num(value)
+    if isinstance(value, list):
+        return escape(", ".join(str(v) for v in value))
     return escape(str(value))
 
 
@@ -145,7 +163,8 @@ def recent_table(windows: Sequence[Window], now: float) -> str:
     rows = [
         f'<tr><td><a href="/deployments/{escape(w.id)}">{escape(w.deployment.service)} '
         f"{escape(w.deployment.version)}</a></td><td>{escape(w.deployment.environment)}</td>"
-        f"<td>{_badge(w.phase.value)}</td><td>{_when(w.updated_at)}</td></tr>"
+        f"<td>{_badge(w.phase.value)}{' ' + _badge('shadow') if w.shadow else ''}</td>"
+        f"<td>{_when(w.updated_at)}</td></tr>"
         for w in windows
     ]
     return (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,6 +26,15 @@ async def test_insert_and_get_round_trip(store: WindowStore) -> None:
     w = window("w1")
     await store.insert_window(w)
     assert await store.get_window("w1") == w
+
+
+async def test_shadow_and_confirm_for_round_trip(store: WindowStore) -> None:
+    w = replace(window("w1"), shadow=True, confirm_for=300.0)
+    await store.insert_window(w)
+    assert await store.get_window("w1") == w
+    assert await store.set_phase("w1", WindowPhase.CONFIRMING, at=2_000.0)
+    confirming = await store.get_window("w1")
+    assert confirming is not None and confirming.confirm_until == 2_300.0
 
 
 async def test_get_unknown_window_is_none(store: WindowStore) -> None:

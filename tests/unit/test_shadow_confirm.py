@@ -1,0 +1,428 @@
+"""Shadow mode and recovery confirmation with a fake clock, scripted sources and a
+recording executor: what is journaled, what is counted, how often the plan runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.test_engine import PLAN, RecordingExecutor, ScriptedSource
+from tests.world import app_settings, opened
+from watchdog.app import Parts
+from watchdog.clock import FakeClock
+from watchdog.confirm import fired_rules, judge, restored_evidence
+from watchdog.engine import Engine
+from watchdog.errors import Conflict
+from watchdog.judge.state import JudgeState
+from watchdog.model import (
+    Deployment,
+    Event,
+    EventKind,
+    RuleState,
+    Sample,
+    Verdict,
+    Window,
+    WindowPhase,
+)
+from watchdog.notify.render import buttons
+from watchdog.settings import Settings
+from watchdog.sources import SampleContext
+from watchdog.store.base import Store
+from watchdog.windows import WindowService
+
+RULES = """\
+groups:
+  - name: api
+    interval: 10s
+    rules:
+      - name: errors
+        source: prometheus
+        query: errors
+        threshold: "> 0.05"
+        action: rollback
+        severity: critical
+      - name: queue
+        source: prometheus
+        query: queue
+        threshold: "> 100"
+        action: rollback{queue_shadow}
+      - name: slow
+        source: prometheus
+        query: slow
+        threshold: "> 2"
+        action: approve
+"""
+SHADOW = "\n        shadow: true"
+
+
+@dataclass
+class World:
+    clock: FakeClock
+    source: ScriptedSource
+    executor: RecordingExecutor
+    parts: Parts
+    rules_path: Path
+    restart: Callable[[], AbstractAsyncContextManager[Parts]]
+
+    @property
+    def engine(self) -> Engine:
+        return self.parts.engine
+
+    @property
+    def windows(self) -> WindowService:
+        return self.parts.windows
+
+    @property
+    def store(self) -> Store:
+        return self.parts.store
+
+    async def run_for(self, seconds: float, step: float = 5.0) -> None:
+        elapsed = 0.0
+        while elapsed < seconds:
+            await self.engine.tick()
+            await self.engine.drain()
+            self.clock.advance(step)
+            elapsed += step
+
+    async def run_until(self, window: Window, phase: WindowPhase, limit: float = 600) -> float:
+        """Tick until the window reaches ``phase``; returns the clock then."""
+        for _ in range(int(limit / 5)):
+            if await self.phase(window) is phase:
+                return self.clock.now()
+            await self.run_for(5)
+        raise AssertionError(f"{window.id} never reached {phase}: {await self.phase(window)}")
+
+    async def phase(self, window: Window) -> WindowPhase:
+        got = await self.store.get_window(window.id)
+        assert got is not None
+        return got.phase
+
+    async def events(self, window: Window, kind: EventKind) -> list[Event]:
+        return [e for e in await self.store.list_events(window.id) if e.kind is kind]
+
+    def would(self, rule: str) -> float | None:
+        labels = {"service": "api", "rule": rule}
+        return self.parts.registry.get_sample_value("watchdog_would_rollback_total", labels)
+
+    async def arm(self) -> None:
+        """Drop `shadow: true` from `queue` and reload, as a SIGHUP does."""
+        self.rules_path.write_text(RULES.format(queue_shadow=""))
+        result = await self.parts.reloader.reload()
+        assert result.ok and result.changed == ["queue"], result
+
+
+@asynccontextmanager
+async def world_of(tmp_path: Path, **values: Any) -> AsyncIterator[World]:
+    """The real app (fake clock, scripted source, recording executor) with ``values``."""
+    clock, source, executor = FakeClock(), ScriptedSource(), RecordingExecutor()
+    plans = {"default": PLAN, "slow-platform": PLAN.model_copy(update={"confirm_for": 900.0})}
+    values = {"confirm_for": 60, **values}
+    rules = RULES.format(queue_shadow=SHADOW)
+    settings = app_settings(tmp_path, rules, plans=plans, default_plan="default", **values)
+    seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}
+    async with opened(settings, clock=clock, **seams) as parts:
+
+        def restart() -> AbstractAsyncContextManager[Parts]:
+            return opened(settings, clock=clock, store=parts.store, **seams)
+
+        yield World(clock, source, executor, parts, tmp_path / "rules.yml", restart)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with world_of(tmp_path) as w:
+        yield w
+
+
+def deploy(plan: str | None = None) -> Deployment:
+    return Deployment("api", "production", "v2", previous_version="v1", plan=plan)
+
+
+# --- shadow ---------------------------------------------------------------------------
+async def test_a_shadow_rule_journals_would_roll_back_once_and_never_acts(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=300, actor="test")
+    world.source.values["queue"] = Sample.of(500)
+    await world.run_for(120)  # twelve firing evaluations
+    assert world.executor.calls == []
+    assert await world.phase(w) is WindowPhase.WATCHING
+    [would] = await world.events(w, EventKind.WOULD_ROLL_BACK)
+    assert would.rule == "queue"
+    assert would.data["plan"] == "default"
+    assert would.data["steps"] == [{"name": "redeploy", "kind": "command"}]
+    assert would.data["shadow"] == "rule" and would.data["needs_approval"] is False
+    assert "would roll back api to v1 with plan default (redeploy)" in would.message
+    assert "Nothing was done" in would.message
+    assert world.would("queue") == 1
+    [firing] = await world.events(w, EventKind.RULE_FIRING)
+    assert firing.data["shadow"] is True and "shadow mode: nothing will act" in firing.message
+    await world.run_until(w, WindowPhase.PASSED)
+    assert world.executor.calls == []
+    [passed] = await world.events(w, EventKind.WINDOW_PASSED)
+    assert "in shadow mode, rule:queue would have rolled it back" in passed.message
+    assert passed.data["would_roll_back"] == "rule:queue"
+
+
+async def test_arming_the_rule_then_the_same_fault_rolls_back_exactly_once(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["queue"] = Sample.of(500)
+    await world.run_for(30)
+    assert len(await world.events(w, EventKind.WOULD_ROLL_BACK)) == 1
+    assert world.executor.calls == []
+    await world.arm()
+    await world.run_until(w, WindowPhase.CONFIRMING)
+    await world.run_for(120)
+    assert world.executor.calls == [("redeploy", w.id)]
+    assert len(await world.events(w, EventKind.ROLLBACK_STARTED)) == 1
+    assert len(await world.events(w, EventKind.WOULD_ROLL_BACK)) == 1
+
+
+async def test_a_shadow_window_shadows_every_rule_and_approvals_too(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=300, actor="test", shadow=True)
+    assert w.shadow
+    world.source.values["slow"] = Sample.of(5)  # an approve rule: would ask an approver
+    await world.run_for(30)
+    world.source.values["errors"] = Sample.of(0.5)  # a rollback rule, later
+    await world.run_for(60)
+    assert world.executor.calls == []
+    assert await world.phase(w) is WindowPhase.WATCHING  # never awaiting_approval
+    [would] = await world.events(w, EventKind.WOULD_ROLL_BACK)  # once per window
+    assert would.rule == "slow" and would.data["needs_approval"] is True
+    assert would.data["shadow"] == "window"
+    assert "would ask an approver to roll back" in would.message
+    opened = (await world.events(w, EventKind.WINDOW_OPENED))[0]
+    assert opened.data["shadow"] is True and "in shadow" in opened.message
+
+
+async def test_the_global_setting_opens_every_window_in_shadow(tmp_path: Path) -> None:
+    async with world_of(tmp_path, shadow=True) as world:
+        w = await world.windows.open_window(deploy(), window_seconds=300, actor="test")
+        assert w.shadow and (await world.store.get_window(w.id)).shadow  # type: ignore[union-attr]
+        world.source.values["errors"] = Sample.of(0.5)
+        await world.run_for(60)
+        assert world.executor.calls == []
+        assert world.would("errors") == 1
+
+
+async def test_the_services_setting_opens_their_windows_in_shadow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_SHADOW_SERVICES", "payments-*,search")
+    assert Settings().shadow_services == ["payments-*", "search"]
+    async with world_of(tmp_path, shadow_services=["pay*"]) as world:
+        paid = Deployment("payments-eu", "production", "v2", previous_version="v1")
+        shadowed = await world.windows.open_window(paid, window_seconds=300, actor="t")
+        plain = await world.windows.open_window(deploy(), window_seconds=300, actor="t")
+        assert shadowed.shadow and not plain.shadow
+
+
+async def test_a_person_can_still_roll_back_a_shadow_window(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=300, actor="test", shadow=True)
+    await world.windows.rollback(w.id, actor="alice", reason="looks bad")
+    await world.engine.drain()
+    assert world.executor.calls == [("redeploy", w.id)]
+    assert await world.events(w, EventKind.WOULD_ROLL_BACK) == []
+
+
+async def test_slack_offers_no_acting_button_in_shadow(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=300, actor="test", shadow=True)
+    assert [b["action_id"] for b in buttons(w)] == ["watchdog_ack"]
+    plain = await world.windows.open_window(
+        Deployment("web", "production", "v2"), window_seconds=300, actor="test"
+    )
+    ids = [b["action_id"] for b in buttons(plain)]
+    assert "watchdog_rollback" in ids
+    would = Event(plain.id, 0.0, EventKind.WOULD_ROLL_BACK, "shadow")
+    assert [b["action_id"] for b in buttons(plain, would)] == ["watchdog_ack"]
+    confirming = plain.with_phase(WindowPhase.CONFIRMING, 1.0)
+    assert buttons(confirming) == []
+
+
+# --- recovery confirmed -----------------------------------------------------------------
+async def test_a_fault_that_heals_on_rollback_is_recovered_with_its_time(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.5)
+    rolled_at = await world.run_until(w, WindowPhase.CONFIRMING)
+    [succeeded] = await world.events(w, EventKind.ROLLBACK_SUCCEEDED)
+    assert succeeded.data["confirm_for"] == 60
+    assert "watching v1 for 1m to confirm errors recovers" in succeeded.message
+    world.source.values["errors"] = Sample.of(0.0)  # the rollback healed it
+    ended = await world.run_until(w, WindowPhase.ROLLED_BACK)
+    assert ended - rolled_at >= 60
+    [recovered] = await world.events(w, EventKind.RECOVERED)
+    took = recovered.data["took"]
+    assert 0 < took <= 10  # back to ok at the next evaluation, 10 s apart
+    assert list(recovered.data["recovery"]) == ["errors"]  # the rule that fired, only
+    assert recovered.data["recovery"]["errors"]["verdict"] == "ok"
+    assert "recovered: errors back to ok" in recovered.message
+    assert world.executor.calls == [("redeploy", w.id)]
+    assert await world.events(w, EventKind.ROLLBACK_INEFFECTIVE) == []
+
+
+async def test_a_fault_that_stays_is_ineffective_and_never_a_second_rollback(
+    world: World,
+) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.5)  # not the deploy's fault: it stays
+    await world.run_until(w, WindowPhase.CONFIRMING)
+    with pytest.raises(Conflict):  # a person cannot roll back twice either
+        await world.windows.rollback(w.id, actor="alice", reason="again")
+    world.source.values["queue"] = Sample.of(500)  # another rule fires while confirming
+    await world.run_until(w, WindowPhase.ROLLBACK_INEFFECTIVE)
+    await world.run_for(60)
+    assert world.executor.calls == [("redeploy", w.id)]
+    [ineffective] = await world.events(w, EventKind.ROLLBACK_INEFFECTIVE)
+    assert ineffective.data["breaching"] == ["errors"]
+    assert ineffective.data["severity"] == "critical"
+    assert "errors still breaching 1m after rolling back to v1" in ineffective.message
+    assert "not the cause" in ineffective.message
+    final = await world.store.get_window(w.id)
+    assert final is not None and final.reason == ineffective.message
+    assert await world.events(w, EventKind.WOULD_ROLL_BACK) == []
+
+
+async def test_a_restart_while_confirming_carries_on_from_the_store(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.5)
+    await world.run_until(w, WindowPhase.CONFIRMING)
+    world.source.values["errors"] = Sample.of(0.0)
+    async with world.restart() as again:  # a new process: nothing in memory, one store
+        world.parts = again
+        await world.run_until(w, WindowPhase.ROLLED_BACK)
+    assert len(await world.events(w, EventKind.RECOVERED)) == 1
+    assert world.executor.calls == [("redeploy", w.id)]
+
+
+async def test_a_new_deploy_while_confirming_supersedes_the_window(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.5)
+    await world.run_until(w, WindowPhase.CONFIRMING)
+    await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    await world.run_for(120)
+    assert await world.phase(w) is WindowPhase.SUPERSEDED
+    assert await world.events(w, EventKind.ROLLBACK_INEFFECTIVE) == []
+    assert await world.events(w, EventKind.RECOVERED) == []
+
+
+async def test_a_rule_without_data_at_the_end_is_unconfirmed(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    world.source.values["errors"] = Sample.of(0.5)
+    await world.run_until(w, WindowPhase.CONFIRMING)
+    world.source.values["errors"] = Sample.failed("connection refused")
+    await world.run_until(w, WindowPhase.ROLLED_BACK)
+    [unconfirmed] = await world.events(w, EventKind.RECOVERY_UNCONFIRMED)
+    assert "errors had no verdict" in unconfirmed.message
+    assert await world.events(w, EventKind.RECOVERED) == []
+
+
+async def test_confirm_for_comes_from_the_deploy_then_the_plan_then_the_setting(
+    world: World,
+) -> None:
+    asked = await world.windows.open_window(
+        deploy(plan="slow-platform"), window_seconds=600, actor="t", confirm_for=30
+    )
+    by_plan = await world.windows.open_window(
+        Deployment("b", "production", "v2", plan="slow-platform"), window_seconds=600, actor="t"
+    )
+    default = await world.windows.open_window(
+        Deployment("c", "production", "v2"), window_seconds=600, actor="t"
+    )
+    assert (asked.confirm_for, by_plan.confirm_for, default.confirm_for) == (30, 900, 60)
+    off = await world.windows.open_window(
+        Deployment("d", "production", "v2"), window_seconds=600, actor="t", confirm_for=0
+    )
+    await world.windows.rollback(off.id, actor="alice", reason=None)
+    await world.engine.drain()
+    assert await world.phase(off) is WindowPhase.ROLLED_BACK  # nothing to confirm
+
+
+async def test_a_confirming_window_outlives_its_watch_window(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=20, actor="test")
+    await world.windows.rollback(w.id, actor="alice", reason=None)  # nothing firing
+    await world.engine.drain()
+    await world.run_for(30)  # past ends_at, within confirm_for
+    assert await world.phase(w) is WindowPhase.CONFIRMING
+    await world.run_until(w, WindowPhase.ROLLED_BACK)
+    [recovered] = await world.events(w, EventKind.RECOVERED)
+    assert set(recovered.data["recovery"]) == {"errors", "queue", "slow"}  # every rule
+    assert recovered.data["took"] == 0
+
+
+def test_judge_takes_the_last_return_to_ok() -> None:
+    def ev(at: float, kind: EventKind, rule: str) -> Event:
+        return Event("w", at, kind, "", rule=rule)
+
+    after = [
+        ev(110, EventKind.RULE_RESOLVED, "a"),
+        ev(120, EventKind.RULE_FIRING, "a"),  # flapped
+        ev(140, EventKind.RULE_RESOLVED, "a"),
+        ev(105, EventKind.RULE_RESOLVED, "b"),
+    ]
+    states = {
+        "a": RuleState(Verdict.OK),
+        "b": RuleState(Verdict.OK),
+        "c": RuleState(Verdict.PENDING),
+        "d": RuleState(Verdict.INCONCLUSIVE),
+    }
+    out = judge(["a", "b", "c", "d", "e"], states, after, since=100)
+    assert out.recovered == {"a": 40, "b": 5}
+    assert out.took == 40
+    assert out.breaching == ("c",)
+    assert out.unknown == ("d", "e")
+
+
+def test_the_rules_that_fired_are_read_from_the_journal() -> None:
+    def ev(kind: EventKind, rule: str | None = None, **data: str) -> Event:
+        return Event("w", 0.0, kind, "", rule=rule, data=data)
+
+    events = [
+        ev(EventKind.RULE_FIRING, "a"),
+        ev(EventKind.RULE_FIRING, "b"),
+        ev(EventKind.RULE_RESOLVED, "b"),  # was firing, not any more
+        ev(EventKind.RULE_PENDING, "c"),  # never fired
+        ev(EventKind.ROLLBACK_STARTED, trigger="d"),  # its trigger, even if reset by a reload
+        ev(EventKind.RULE_FIRING, "e"),  # after the rollback started: not an answer to it
+    ]
+    assert fired_rules(events) == ["a", "d"]
+    manual = [ev(EventKind.RULE_FIRING, "a"), ev(EventKind.ROLLBACK_STARTED, trigger="manual")]
+    assert fired_rules(manual) == ["a"]
+
+
+async def test_while_confirming_sources_read_only_the_restored_versions_data(
+    world: World,
+) -> None:
+    seen: list[tuple[str, float | None]] = []
+    scripted = world.source.sample
+
+    async def recording(rule: Any, ctx: SampleContext) -> Sample:
+        seen.append((rule.name, ctx.since))
+        return await scripted(rule, ctx)
+
+    world.source.sample = recording  # type: ignore[method-assign]
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    await world.run_for(20)  # healthy for a while: the rollback comes after the opening
+    world.source.values["errors"] = Sample.of(0.5)
+    rolled_at = await world.run_until(w, WindowPhase.CONFIRMING)
+    confirming = await world.store.get_window(w.id)
+    assert confirming is not None and confirming.evidence_since == confirming.updated_at
+    before = len(seen)
+    await world.run_for(20)
+    assert {since for _, since in seen[:before]} == {w.started_at}
+    assert {since for _, since in seen[before:]} == {confirming.updated_at}
+    assert w.started_at < confirming.updated_at <= rolled_at
+
+
+def test_a_judges_counts_start_again_on_the_restored_version() -> None:
+    window = Window("w", deploy(), WindowPhase.CONFIRMING, 0.0, 600.0, 100.0, confirm_for=60)
+    counted = RuleState(Verdict.FIRING, last_eval_at=90.0, judge=JudgeState(opened_at=0.0))
+    fresh = restored_evidence(counted, window)
+    assert fresh.judge is None and fresh.verdict is Verdict.FIRING  # a recovery is a transition
+    later = replace(counted, last_eval_at=110.0)  # counted since the rollback: kept
+    assert restored_evidence(later, window) is later
+    watching = window.with_phase(WindowPhase.WATCHING, 100.0)
+    assert restored_evidence(counted, watching) is counted
+    assert watching.evidence_since == 0.0
