@@ -22,8 +22,10 @@ class Trigger:
     fault: Callable[[], None]
 
 
-def triggers(stack: Stack) -> tuple[list[Trigger], list[Trigger], list[Trigger]]:
-    """(main watchdog's, one-database-each, manual) triggers with their faults."""
+def triggers(
+    stack: Stack,
+) -> tuple[list[Trigger], list[Trigger], list[Trigger], list[Trigger]]:
+    """(main watchdog's, one-database-each, manual, scrape) triggers with their faults."""
     apps, pg = stack.apps, stack.pg
     flags = redis.Redis.from_url(stack.broker_url)
 
@@ -71,7 +73,13 @@ def triggers(stack: Stack) -> tuple[list[Trigger], list[Trigger], list[Trigger]]
         Trigger("synthetic-login", "manual", "notify", lambda: m.fault(login_down=True)),
         Trigger("synthetic-core-api", "manual", "notify", lambda: m.fault(core_down=True)),
     ]
-    return main, own_db, manual_
+    scrape = [  # the same faults, judged from the app's own /metrics
+        Trigger("api-5xx-ratio-scrape", "scrape5xx", "rollback",
+                lambda: apps["scrape5xx"].fault(error_ratio=1)),
+        Trigger("api-p95-scrape", "scrapeslow", "rollback",
+                lambda: apps["scrapeslow"].fault(latency=2.5)),
+    ]  # fmt: skip
+    return main, own_db, manual_, scrape
 
 
 def healer(stack: Stack) -> Callable[[str], None]:

@@ -9,6 +9,8 @@ under separate services (one app instance, database or Celery worker each).
   health, errors, slow, celery and manual (and the redeploy of errors).
 * one watchdog per database scenario (its ``app`` target is that scenario's
   database): database and data-integrity rules.
+* ``scrape``: ``rules/alternatives/api-scrape.yml`` (`source: scrape`, the app's own
+  /metrics, no Prometheus); windows for the services scrape5xx and scrapeslow.
 * ``healthy``: the whole pack, one window of ``HEALTHY_WINDOW`` real seconds.
 """
 
@@ -38,7 +40,7 @@ INTERVAL = 2.0
 HEALTHY_WINDOW = 185.0  # more than three real minutes of steady traffic
 REDEPLOY_AFTER = 30.0
 FAULT_WINDOW = 600.0  # still open when the results are read
-LAGS = {"api-p95-latency": 2.5, "db-avg-query-latency": 1.2}  # a slow request's own time
+LAGS = {"api-p95-latency": 2.5, "api-p95-scrape": 2.5, "db-avg-query-latency": 1.2}
 URLS = {
     "api-health": "/health",
     "synthetic-login": "/login",
@@ -47,6 +49,7 @@ URLS = {
 MAIN_FILES = ("api.yml", "workers.yml", "manual.yml", "synthetic.yml")
 DB_FILES = ("database.yml", "data-integrity.yml")
 ALL_FILES = ("alerts.yml", *MAIN_FILES, "redis.yml", *DB_FILES)
+SCRAPE_FILES = ("alternatives/api-scrape.yml",)  # no Prometheus: the app's own /metrics
 
 
 def compressed(file: str, name: str, log: str) -> dict[str, Any]:
@@ -57,13 +60,15 @@ def compressed(file: str, name: str, log: str) -> dict[str, Any]:
         local["for"] = f"{parse_duration(raw['for']) / FACTOR:g}s"
     if name in URLS:
         local["url"] = "http://127.0.0.1:{{ labels.port }}" + URLS[name]
+    if raw["source"] == "scrape":
+        local["url"] = "http://127.0.0.1:{{ labels.port }}/metrics"
     if raw["source"] == "log":
         local["path"] = log
     return shipped(file, name, **local)
 
 
 def for_of(name: str) -> float:
-    for file in ALL_FILES:
+    for file in (*ALL_FILES, *SCRAPE_FILES):
         if name in shipped_names(file):
             return parse_duration(shipped(file, name).get("for", 0)) / FACTOR
     raise KeyError(name)
@@ -168,7 +173,7 @@ async def manual(app: App, stack: Stack, rec: Recorder, trigs: list[Trigger]) ->
 
 
 async def healthy(stack: Stack, rec: Recorder, apps: AsyncExitStack) -> dict[str, Any]:
-    app = await watchdog(stack, rec, "healthy", ALL_FILES)
+    app = await watchdog(stack, rec, "healthy", (*ALL_FILES, *SCRAPE_FILES))
     apps.push_async_callback(app.stop)
     window_id = await open_window(app, stack, "healthy", HEALTHY_WINDOW)
     started = time.monotonic()
@@ -202,7 +207,7 @@ async def redeploy(
 
 async def run_all(stack: Stack) -> dict[str, Any]:
     """Run every scenario at once; the outcome of each, read once everything is over."""
-    main_trigs, db_trigs, manual_trigs = triggers(stack)
+    main_trigs, db_trigs, manual_trigs, scrape_trigs = triggers(stack)
     async with recorder(healer(stack)) as rec, AsyncExitStack() as apps:
         main = await watchdog(stack, rec, "main", MAIN_FILES)
         apps.push_async_callback(main.stop)
@@ -210,7 +215,11 @@ async def run_all(stack: Stack) -> dict[str, Any]:
         for trig in db_trigs:
             db_apps[trig.rule] = await watchdog(stack, rec, trig.service, DB_FILES)
             apps.push_async_callback(db_apps[trig.rule].stop)
+        scraper = await watchdog(stack, rec, "scrape", SCRAPE_FILES)
+        apps.push_async_callback(scraper.stop)
         tasks = {t.rule: asyncio.create_task(one_trigger(main, stack, rec, t)) for t in main_trigs}
+        for t in scrape_trigs:
+            tasks[t.rule] = asyncio.create_task(one_trigger(scraper, stack, rec, t))
         for t in db_trigs:
             tasks[t.rule] = asyncio.create_task(one_trigger(db_apps[t.rule], stack, rec, t))
         manual_task = asyncio.create_task(manual(main, stack, rec, manual_trigs))
@@ -220,7 +229,8 @@ async def run_all(stack: Stack) -> dict[str, Any]:
         done.update(await manual_task)
         results: dict[str, Any] = {"redeploy": await again, "healthy": await calm}
         owners = {t.rule: main for t in main_trigs + manual_trigs} | db_apps
-        for trig in main_trigs + db_trigs + manual_trigs:
+        owners |= {t.rule: scraper for t in scrape_trigs}
+        for trig in main_trigs + db_trigs + manual_trigs + scrape_trigs:
             results[trig.rule] = await outcome(owners[trig.rule], rec, trig, done[trig.rule])
         results["redeploy"] = await settled(main, rec, results["redeploy"])
         results["healthy"] = await settled(results["healthy"].pop("app"), rec, results["healthy"])

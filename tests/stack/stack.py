@@ -26,6 +26,9 @@ APPS = {  # service -> (own database, Celery worker)
     "dblatency": (True, False),
     "rls": (True, False),
     "fklog": (True, False),
+    # `source: scrape` (rules/alternatives/api-scrape.yml): the app's /metrics, no Prometheus
+    "scrape5xx": (False, False),
+    "scrapeslow": (False, False),
 }
 DB_ONLY = ("dbdown", "orphans", "nulls")
 

@@ -37,6 +37,9 @@ AUTOMATIC = [
     ("fk-violations-logged", "approve"),
     ("fk-orphan-rows", "approve"),
     ("required-column-nulls", "approve"),
+    # rules/alternatives/api-scrape.yml: the same runbook triggers without Prometheus
+    ("api-5xx-ratio-scrape", "rollback"),
+    ("api-p95-scrape", "rollback"),
 ]
 MANUAL = ["oom-kills-host", "webhook-signature-failures", "synthetic-login", "synthetic-core-api"]
 
