@@ -20,7 +20,7 @@ import structlog
 from watchdog.blindness import blindness_change
 from watchdog.clock import Clock
 from watchdog.confirm import Confirmation, restored_evidence
-from watchdog.evaluate import Evaluation, evaluate
+from watchdog.evaluate import DUE_SLACK, Evaluation, evaluate
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.milestones import Milestones
@@ -42,9 +42,6 @@ from watchdog.wording import describe, graph_query, jsonable, rule_summary, thre
 log = structlog.get_logger("watchdog.engine")
 
 Key = tuple[str, str]  # (window id, rule name)
-# A tick runs a few ms after its scheduled instant, by a varying amount: a rule counts
-# as due this much before its time, or the jitter alone would push it to the next tick.
-DUE_SLACK = 0.25
 
 _TRANSITIONS = {
     Verdict.PENDING: EventKind.RULE_PENDING,
