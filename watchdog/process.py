@@ -26,7 +26,13 @@ def freeze_startup_heap() -> None:
 async def serve(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
     app = App(settings)
-    await app.start()
+    try:
+        await app.start()
+    except BaseException:
+        # Close what was opened before the failure (the store's thread, the pools):
+        # left running, they kept the process alive after "cannot start" forever.
+        await app.stop()
+        raise
     freeze_startup_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

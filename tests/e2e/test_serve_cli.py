@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -72,6 +73,34 @@ def test_serve_refuses_bad_rules_with_file_line_and_no_traceback(tmp_path: Path)
     )
     assert result.returncode == 2
     assert f"{bad}:5: unknown source 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_exits_2_within_5s_when_the_port_is_taken(tmp_path: Path) -> None:
+    rules = tmp_path / "r.yml"
+    rules.write_text(
+        "groups:\n  - name: g\n    rules:\n      - name: a\n        source: prometheus\n"
+        "        query: up\n        threshold: '> 1'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHDOG_")}
+    env |= {"WATCHDOG_RULES": str(rules), "WATCHDOG_STORE_URL": f"sqlite:///{tmp_path}/x.db"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        # A supervisor restarts a process that exits; one that hangs stays broken.
+        result = subprocess.run(
+            [sys.executable, "-m", "watchdog", "serve", "--listen", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=10,
+        )
+        took = time.monotonic() - started
+    assert result.returncode == 2, result.stderr
+    assert took < 5, f"took {took:.1f}s to exit"
+    assert "cannot start" in result.stderr and "address already in use" in result.stderr
     assert "Traceback" not in result.stderr
 
 
