@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from watchdog.blindness import blindness_change
+from watchdog.blindness import Blindness
 from watchdog.clock import Clock
 from watchdog.confirm import Confirmation, restored_evidence
 from watchdog.evaluate import DUE_SLACK, Evaluation, evaluate
@@ -85,7 +85,7 @@ class Engine:
         self.pipeline = pipeline
         self.journal = journal
         self.clock = clock
-        self.blind_after = blind_after  # failed polls in a row before "watchdog blind"
+        self.blindness = Blindness(blind_after)  # "watchdog blind", once per source outage
         self.variables = dict(variables or {})  # settings rule templates read, e.g. service_label
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
@@ -197,7 +197,7 @@ class Engine:
         )
         if result.verdict is not previous.verdict:
             await self._journal_transition(window, rule, previous, result, now)
-        await self._blindness(window, rule, previous, result.state, now)
+        await self._blindness(window, rule, sample, result.state, now)
         if result.verdict is Verdict.FIRING:
             await self.decide(self._decision(window, rule, result, now))
         return result
@@ -245,14 +245,10 @@ class Engine:
         )
 
     async def _blindness(
-        self, window: Window, rule: AnyRule, previous: RuleState, state: RuleState, now: float
+        self, window: Window, rule: AnyRule, sample: Sample, state: RuleState, now: float
     ) -> None:
-        change = blindness_change(rule, previous, state, self.blind_after)
-        if change is not None:
-            data = {"source": rule.source, "failures": state.failures}
-            await self.journal.record(
-                window, change[0], change[1], at=now, rule=rule.name, data=data
-            )
+        for change in self.blindness.observe(window.id, rule, sample, state.failures):
+            await self.journal.record(window, change.kind, change.message, at=now, data=change.data)
 
     def _decision(self, window: Window, rule: AnyRule, result: Evaluation, now: float) -> Decision:
         summary = rule_summary(rule, window, result)
@@ -296,6 +292,7 @@ class Engine:
         A changed rule starts its ``for`` afresh; unchanged ones keep theirs.
         """
         gone = set(names)
+        self.blindness.drop_rules(gone)
         for states in self._states.values():
             for name in gone:
                 states.pop(name, None)
@@ -306,6 +303,7 @@ class Engine:
         """Drop in-memory state of a window that closed."""
         self._states.pop(window_id, None)
         self.milestones.forget(window_id)
+        self.blindness.forget(window_id)
         for key in [k for k in self._due if k[0] == window_id]:
             del self._due[key]
 

@@ -159,7 +159,8 @@ def evaluate(
     worst = _worst([v for v in (value, state.worst_value) if v is not None], rule)
     reasons = [o.reason for o in observations if o.reason]
     reason = reasons[0] if reasons else sample.detail
-    blind = sample.kind is not SampleKind.VALUES
+    # Only a source that could not answer makes a rule blind; an empty answer is an answer.
+    blind = sample.kind is SampleKind.ERROR and sample.transient
     new_state = RuleState(
         verdict=verdict,
         pending_since=pending,

@@ -192,9 +192,13 @@ def test_state_tracks_worst_value_fired_at_and_blindness() -> None:
     assert st.fired_at == 10
     st = evaluate(r, st, s(0.4), now=20).state
     assert st.fired_at == 10  # still the same firing
-    st = evaluate(r, st, Sample.of(), now=30).state
+    st = evaluate(r, st, Sample.failed("x"), now=30).state
     st = evaluate(r, st, Sample.failed("x"), now=40).state
     assert st.failures == 2 and st.fired_at is None
+    # An empty answer is an answer, and a rejected query is the rule's fault, not the
+    # source's: neither counts towards "watchdog blind".
+    assert evaluate(r, st, Sample.of(), now=45).state.failures == 0
+    assert evaluate(r, st, Sample.failed("bad_data", transient=False), now=45).state.failures == 0
     assert st.worst_value == 0.4
     st = evaluate(r, st, s(0.0), now=50).state
     assert st.failures == 0
