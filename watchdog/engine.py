@@ -22,6 +22,7 @@ from watchdog.clock import Clock
 from watchdog.confirm import Confirmation, restored_evidence
 from watchdog.evaluate import DUE_SLACK, Evaluation, evaluate
 from watchdog.journal import Journal
+from watchdog.livecheck import SelectorWatch
 from watchdog.metrics import Metrics
 from watchdog.milestones import Milestones
 from watchdog.model import (
@@ -35,6 +36,7 @@ from watchdog.model import (
 )
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
+from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources import SampleContext, Sources
 from watchdog.store.base import EventStore, RulePoint, RuleStateStore, WindowStore
 from watchdog.wording import describe, graph_query, jsonable, rule_summary, threshold_text
@@ -77,6 +79,7 @@ class Engine:
         metrics: Metrics | None = None,
         blind_after: int = 2,
         variables: Mapping[str, str] | None = None,
+        selectors: SelectorWatch | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -87,6 +90,7 @@ class Engine:
         self.clock = clock
         self.blindness = Blindness(blind_after)  # "watchdog blind", once per source outage
         self.variables = dict(variables or {})  # settings rule templates read, e.g. service_label
+        self.selectors = selectors  # says once when a rule's selector matches nothing
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
@@ -198,6 +202,8 @@ class Engine:
         if result.verdict is not previous.verdict:
             await self._journal_transition(window, rule, previous, result, now)
         await self._blindness(window, rule, sample, result.state, now)
+        if sample.kind is SampleKind.NO_DATA:
+            await self._unmatched(window, rule, now)
         if result.verdict is Verdict.FIRING:
             await self.decide(self._decision(window, rule, result, now))
         return result
@@ -249,6 +255,20 @@ class Engine:
     ) -> None:
         for change in self.blindness.observe(window.id, rule, sample, state.failures):
             await self.journal.record(window, change.kind, change.message, at=now, data=change.data)
+
+    async def _unmatched(self, window: Window, rule: AnyRule, now: float) -> None:
+        if self.selectors is None or not isinstance(rule, PrometheusRule):
+            return
+        problem = await self.selectors.problem(window.id, window.deployment.service, rule, now)
+        if problem is not None:
+            await self.journal.record(
+                window,
+                EventKind.SELECTOR_UNMATCHED,
+                f"{rule.name} can never fire: {problem}",
+                at=now,
+                rule=rule.name,
+                data={"severity": "warning", "problem": problem},
+            )
 
     def _decision(self, window: Window, rule: AnyRule, result: Evaluation, now: float) -> Decision:
         summary = rule_summary(rule, window, result)
@@ -304,6 +324,8 @@ class Engine:
         self._states.pop(window_id, None)
         self.milestones.forget(window_id)
         self.blindness.forget(window_id)
+        if self.selectors is not None:
+            self.selectors.forget(window_id)
         for key in [k for k in self._due if k[0] == window_id]:
             del self._due[key]
 

@@ -313,8 +313,11 @@ class EventKind(StrEnum):
     APPROVED = "approved"  # an approver allowed a rollback that needs approval
     ESCALATED = "escalated"  # a fired rule was not acknowledged in time
     INTERACTION = "interaction"  # a click in Slack: who, what, when, and the outcome
-    WATCHDOG_BLIND = "watchdog_blind"  # a rule's source failed N polls in a row
+    WATCHDOG_BLIND = "watchdog_blind"  # a source failed N polls in a row (once per outage)
     WATCHDOG_SIGHTED = "watchdog_sighted"  # that source answers again
+    SELECTOR_UNMATCHED = (
+        "selector_unmatched"  # a rule's selector matches no series: it can never fire
+    )
     NOTIFY_FAILED = "notify_failed"  # a notification could not be delivered (permanent)
     # --- crash safety (watchdog/recovery.py) ---
     STEP_STARTED = "step_started"  # written before each attempt: the intent, for recovery

@@ -125,6 +125,10 @@ class PrometheusSource:
         answer = await (self._shared.get(query, ctx.at, fetch) if ctx.live else fetch())
         return series_for(answer, rule.shared_by, ctx.variables.get("service", ""))
 
+    async def instant(self, query: str, at: float) -> Sample:
+        """One instant query outside any rule (the selector checks); never raises."""
+        return await self._instant(query, at)
+
     async def _scrape_down(self, job: str, ctx: SampleContext) -> Sample | None:
         """A failed sample when the job has no target up (one query shared by its rules)."""
         query = f'max(up{{job="{job}"}})'
