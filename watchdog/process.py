@@ -6,10 +6,14 @@ import asyncio
 import gc
 import signal
 
+import structlog
+
 from watchdog.app import App
 from watchdog.logs import configure_logging
 from watchdog.reload import ReloadResult
 from watchdog.settings import Settings
+
+log = structlog.get_logger("watchdog.process")
 
 
 def freeze_startup_heap() -> None:
@@ -28,7 +32,8 @@ async def serve(settings: Settings) -> None:
     app = App(settings)
     try:
         await app.start()
-    except BaseException:
+    except BaseException as exc:
+        log.error("watchdog cannot start", error=f"{type(exc).__name__}: {exc}")
         # Close what was opened before the failure (the store's thread, the pools):
         # left running, they kept the process alive after "cannot start" forever.
         await app.stop()
