@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import structlog
 
-from watchdog.blindness import Blindness
 from watchdog.clock import Clock
 from watchdog.confirm import Confirmation, restored_evidence
 from watchdog.evaluate import DUE_SLACK, Evaluation, evaluate
@@ -36,8 +35,8 @@ from watchdog.model import (
 )
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
-from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources import SampleContext, Sources
+from watchdog.sourcewatch import SourceWatch
 from watchdog.store.base import EventStore, RulePoint, RuleStateStore, WindowStore
 from watchdog.wording import describe, graph_query, jsonable, rule_summary, threshold_text
 
@@ -88,9 +87,9 @@ class Engine:
         self.pipeline = pipeline
         self.journal = journal
         self.clock = clock
-        self.blindness = Blindness(blind_after)  # "watchdog blind", once per source outage
         self.variables = dict(variables or {})  # settings rule templates read, e.g. service_label
-        self.selectors = selectors  # says once when a rule's selector matches nothing
+        # "watchdog blind" once per source outage; selectors that match nothing
+        self.sources_watch = SourceWatch(journal, blind_after, selectors)
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
@@ -201,9 +200,7 @@ class Engine:
         )
         if result.verdict is not previous.verdict:
             await self._journal_transition(window, rule, previous, result, now)
-        await self._blindness(window, rule, sample, result.state, now)
-        if sample.kind is SampleKind.NO_DATA:
-            await self._unmatched(window, rule, now)
+        await self.sources_watch.after(window, rule, sample, result.state.failures, now)
         if result.verdict is Verdict.FIRING:
             await self.decide(self._decision(window, rule, result, now))
         return result
@@ -250,26 +247,6 @@ class Engine:
             notify=notify,
         )
 
-    async def _blindness(
-        self, window: Window, rule: AnyRule, sample: Sample, state: RuleState, now: float
-    ) -> None:
-        for change in self.blindness.observe(window.id, rule, sample, state.failures):
-            await self.journal.record(window, change.kind, change.message, at=now, data=change.data)
-
-    async def _unmatched(self, window: Window, rule: AnyRule, now: float) -> None:
-        if self.selectors is None or not isinstance(rule, PrometheusRule):
-            return
-        problem = await self.selectors.problem(window.id, window.deployment.service, rule, now)
-        if problem is not None:
-            await self.journal.record(
-                window,
-                EventKind.SELECTOR_UNMATCHED,
-                f"{rule.name} can never fire: {problem}",
-                at=now,
-                rule=rule.name,
-                data={"severity": "warning", "problem": problem},
-            )
-
     def _decision(self, window: Window, rule: AnyRule, result: Evaluation, now: float) -> Decision:
         summary = rule_summary(rule, window, result)
         return Decision(
@@ -312,7 +289,7 @@ class Engine:
         A changed rule starts its ``for`` afresh; unchanged ones keep theirs.
         """
         gone = set(names)
-        self.blindness.drop_rules(gone)
+        self.sources_watch.drop_rules(gone)
         for states in self._states.values():
             for name in gone:
                 states.pop(name, None)
@@ -323,9 +300,7 @@ class Engine:
         """Drop in-memory state of a window that closed."""
         self._states.pop(window_id, None)
         self.milestones.forget(window_id)
-        self.blindness.forget(window_id)
-        if self.selectors is not None:
-            self.selectors.forget(window_id)
+        self.sources_watch.forget(window_id)
         for key in [k for k in self._due if k[0] == window_id]:
             del self._due[key]
 
