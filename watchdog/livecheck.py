@@ -152,7 +152,7 @@ def check_rule(
         query, sels = analysed(rule)
     except (PromQLError, ValueError) as exc:
         return [finding(f"cannot read the query: {exc}")]
-    out: list[Finding] = []
+    out: list[Finding] = [finding(m) for m in job_problems(rule, prom, service)]
     for sel in sels:
         for probe in probes(sel, label, service, shared_by=rule.shared_by):
             if probe.query is None or prom.count(probe.query) is None:
@@ -162,6 +162,16 @@ def check_rule(
     if not any(f.error for f in out):
         out += [finding(m) for m in quantile_problems(rule, query, sels, prom)]
     return out
+
+
+def job_problems(rule: PrometheusRule, prom: Prometheus, service: str | None) -> list[str]:
+    """The rule's ``job:`` must be a job Prometheus scrapes."""
+    if rule.job is None or (placeholders(rule.job) and service is None):
+        return []
+    job = render(rule.job, dict.fromkeys(placeholders(rule.job), service or ""), promql_escape)
+    if prom.count(f'count(up{{job="{job}"}})') is not None:
+        return []
+    return [f"Prometheus scrapes no job {job!r} (the rule's job:)"]
 
 
 def quantile_problems(

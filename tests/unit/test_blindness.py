@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_engine import ScriptedSource
+from watchdog.actions.plan import PlanRunner
 from watchdog.clock import FakeClock
 from watchdog.engine import Engine, RuleBook
 from watchdog.ha.coord import SingleNode
@@ -68,7 +69,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await store.open()
     journal = Journal(store, NoopNotifier())
     pipeline = build_pipeline(
-        store=store, journal=journal, coordinator=SingleNode(), runner=None,  # type: ignore[arg-type]
+        store=store, journal=journal, coordinator=SingleNode(), runner=PlanRunner({}, clock),
         plans={}, default_plan=None, clock=clock,
     )  # fmt: skip
     prom, pg = ScriptedSource(), ScriptedSource()

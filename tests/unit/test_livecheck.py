@@ -110,3 +110,11 @@ async def test_during_a_window_a_selector_is_checked_once_and_silence_without_an
     answers["count(a)"] = SampleKind.ERROR
     assert await watch.problem("w2", "api", r, 2.0) is None  # no answer: blindness tells
     assert asked == ["count(a)", "count(a)"]
+
+
+def test_the_rules_job_must_be_scraped() -> None:
+    prom = Scripted({"count(a)": 1, 'count(up{job="api-pods"})': 2})
+    assert check_rule(rule("a", job="{{ service }}-pods"), prom, "service", "api") == []
+    found = check_rule(rule("a", job="workers"), prom, "service", None)
+    assert [f.message for f in found] == ["Prometheus scrapes no job 'workers' (the rule's job:)"]
+    assert check_rule(rule("a", job="{{ service }}-pods"), prom, "service", None) == []
