@@ -71,12 +71,24 @@ class Prometheus(Protocol):
         """Values of ``label`` on series matching the selector ``match``."""
         ...
 
+    def format_query(self, query: str) -> str:
+        """Prometheus' own parse of ``query``, printed canonically; QueryRejected if bad."""
+        ...
 
-def analysed(rule: PrometheusRule) -> tuple[str, list[Selector]]:
-    """The query rendered with stand-ins for its variables, and its selectors."""
+
+class QueryRejected(ValueError):
+    """Prometheus cannot parse a query (its message says where)."""
+
+
+def rendered(rule: PrometheusRule) -> str:
+    """The query with stand-ins for its variables."""
     names = dict.fromkeys(placeholders(rule.query), UNKNOWN) | {"service": SERVICE}
-    query = render(rule.query, names, promql_escape)
-    return query, list({s.render(): s for s in selectors(query)}.values())
+    return render(rule.query, names, promql_escape)
+
+
+def distinct(query: str) -> list[Selector]:
+    """The query's selectors, each once."""
+    return list({s.render(): s for s in selectors(query)}.values())
 
 
 def _templated(m: Matcher) -> bool:
@@ -149,7 +161,11 @@ def check_rule(
         return Finding(rule.origin, rule.name, message, error)
 
     try:
-        query, sels = analysed(rule)
+        # Prometheus parses the query; its canonical print is what the tokenizer reads.
+        query = prom.format_query(rendered(rule))
+        sels = distinct(query)
+    except QueryRejected as exc:
+        return [finding(f"Prometheus cannot parse the query: {exc}")]
     except (PromQLError, ValueError) as exc:
         return [finding(f"cannot read the query: {exc}")]
     out: list[Finding] = [finding(m) for m in job_problems(rule, prom, service)]
@@ -245,7 +261,7 @@ class SelectorWatch:
             return None
         self._checked.add((window_id, rule.name))
         try:
-            _, sels = analysed(rule)
+            sels = distinct(rendered(rule))
         except (PromQLError, ValueError):
             return None  # the query's own error is judged by evaluate()
         for sel in sels:

@@ -5,8 +5,9 @@ tokenizer of PromQL's lexical grammar: strings (three quote kinds, escapes), com
 numbers and durations, identifiers, ``{…}`` matchers and ``[…]`` ranges. A selector is
 an identifier that is not a function call, a keyword or a label list of ``by``,
 ``without``, ``on``, ``ignoring``, ``group_left`` or ``group_right``, with its matchers;
-or bare matchers. The server still parses every query (``watchdog check --prometheus``
-runs it), so a syntax error is reported by Prometheus itself.
+or bare matchers. ``watchdog check --prometheus`` first has Prometheus parse the query
+(``/api/v1/format_query``, 2.38 and later) and tokenizes its canonical print, so a
+syntax error is reported by Prometheus itself.
 """
 
 from __future__ import annotations

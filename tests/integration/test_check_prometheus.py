@@ -57,6 +57,10 @@ groups:
         query: sum by (service) (rate(http_requests_total[1m]))
         shared_by: service
         threshold: "> 1000"
+      - name: unbalanced
+        source: prometheus
+        query: sum(rate(http_requests_total[1m])
+        threshold: "> 0"
 """
 
 
@@ -89,8 +93,10 @@ def test_rules_that_can_never_fire_are_errors_with_file_line(
         f"{rules}:30: note: rule 'teapots': no series match "
         'http_requests_total{status="418"} right now (fine for an error counter whose series '
         "appears with its first error)",
+        f"{rules}:39: rule 'unbalanced': Prometheus cannot parse the query: "
+        "1:34: parse error: unclosed left parenthesis",
     ]
-    assert "7 Prometheus rules checked: 3 can never fire, 1 notes" in out
+    assert "8 Prometheus rules checked: 4 can never fire, 1 notes" in out
 
 
 def test_the_service_and_its_label_name_are_options(

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from watchdog.livecheck import SelectorWatch, check_rule
+from watchdog.livecheck import QueryRejected, SelectorWatch, check_rule
 from watchdog.model import SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 
@@ -28,6 +28,19 @@ class Scripted:
     def label_values(self, label: str, match: str) -> list[str]:
         assert label == "le"
         return self.les
+
+    def format_query(self, query: str) -> str:
+        if query.count("(") != query.count(")"):
+            raise QueryRejected("1:9: parse error: unclosed left parenthesis")
+        return query
+
+
+def test_a_query_prometheus_cannot_parse_is_an_error() -> None:
+    found = check_rule(rule("sum(rate(a[5m])"), Scripted({}), "service", None)
+    assert [str(f) for f in found] == [
+        "f.yml:3: rule 'r': Prometheus cannot parse the query: "
+        "1:9: parse error: unclosed left parenthesis"
+    ]
 
 
 def rule(query: str, threshold: str = "> 0", **kw: Any) -> PrometheusRule:

@@ -91,7 +91,8 @@ class LivePrometheus:
         # One quick retry: a person is waiting, and a check is easily run again.
         retry = Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504))
         connect: Any = PrometheusConnect  # its annotations say int where floats work
-        self._client = connect(url=self.url, timeout=TIMEOUT, retry=retry)
+        self._session = requests.Session()
+        self._client = connect(url=self.url, timeout=TIMEOUT, retry=retry, session=self._session)
 
     def count(self, query: str) -> float | None:
         """The single number of a ``count(...)`` query, None when the result is empty."""
@@ -104,6 +105,25 @@ class LivePrometheus:
         """Values of ``label`` on series matching ``match`` (Prometheus ≥ 2.24)."""
         values = self._call(self._client.get_label_values, label, params={"match[]": match})
         return [str(v) for v in values]
+
+    def format_query(self, query: str) -> str:
+        """``/api/v1/format_query`` (Prometheus ≥ 2.38): its parse, printed canonically."""
+        from watchdog.livecheck import QueryRejected
+
+        url = f"{self.url}/api/v1/format_query"
+        get = self._session.get
+        response = self._call(get, url, params={"query": query}, timeout=TIMEOUT)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code == 400 and body.get("errorType") == "bad_data":
+            raise QueryRejected(
+                str(body.get("error", "")).removeprefix('invalid parameter "query": ')
+            )
+        if response.status_code != 200 or body.get("status") != "success":
+            raise CliError(f"Prometheus at {self.url} answered HTTP {response.status_code}", 2)
+        return str(body["data"])
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
