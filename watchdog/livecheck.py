@@ -1,12 +1,15 @@
 """A rule that can never fire is an error before the deploy: checks against a live Prometheus.
 
-For every vector selector of a Prometheus rule, in order, the first probe that finds
-nothing is the problem (each probe is one ``count(...)``, a single number):
+Prometheus first parses the query (``format_query``: a syntax error is reported with
+its position) and the rule's ``job:`` must be scraped. Then, for every vector selector,
+in order, the first probe that finds nothing is the problem (each probe is one
+``count(...)``, a single number):
 
 1. a series of that name exists at all (else a wrong metric name, or an exporter not
    scraped);
-2. it carries the service label the rule filters on, or ``shared_by`` names (else the
-   rule can never match: add it by relabelling, see ``deploy/prometheus.yml``);
+2. the rule matches ``{{ service }}`` on the service label, and the series carry the
+   labels the rule filters the service on, or ``shared_by`` names (else the rule can
+   never match: add it by relabelling, see ``deploy/prometheus.yml``);
 3. with a service named, series of that service exist.
 
 Matchers beyond those (``status=~"5.."``) finding nothing are only a note: an error
@@ -256,26 +259,34 @@ class SelectorWatch:
     async def problem(
         self, window_id: str, service: str, rule: PrometheusRule, at: float
     ) -> str | None:
-        """The first selector problem of ``rule`` for ``service``; None when none or asked."""
-        if (window_id, rule.name) in self._checked:
+        """The first selector problem of ``rule`` for ``service``; None when none or asked.
+
+        Asked until Prometheus answers every probe, then never again for the window.
+        """
+        key = (window_id, rule.name)
+        if key in self._checked:
             return None
-        self._checked.add((window_id, rule.name))
         try:
             sels = distinct(rendered(rule))
         except (PromQLError, ValueError):
-            return None  # the query's own error is judged by evaluate()
+            sels = []  # the query's own error is judged by evaluate()
         for sel in sels:
             for probe in probes(sel, self._label, service, shared_by=rule.shared_by):
-                if not probe.error:
-                    break
-                if probe.query is None:
-                    return probe.problem
-                answer = await self._count(probe.query, at)
+                answer = await self._answer(probe, at)
                 if answer is SampleKind.ERROR:
-                    return None  # no answer: blindness says so, not this
+                    return None  # no answer: blindness says so; asked again next time
                 if answer is None:
+                    self._checked.add(key)
                     return probe.problem
+        self._checked.add(key)
         return None
+
+    async def _answer(self, probe: Probe, at: float) -> float | SampleKind | None:
+        if not probe.error:
+            return 1.0  # a note's probe: not worth a query during a window
+        if probe.query is None:
+            return None
+        return await self._count(probe.query, at)
 
     def forget(self, window_id: str) -> None:
         """Drop what was asked about a window that closed."""

@@ -131,3 +131,18 @@ def test_the_rules_job_must_be_scraped() -> None:
     found = check_rule(rule("a", job="workers"), prom, "service", None)
     assert [f.message for f in found] == ["Prometheus scrapes no job 'workers' (the rule's job:)"]
     assert check_rule(rule("a", job="{{ service }}-pods"), prom, "service", None) == []
+
+
+async def test_during_a_window_a_check_without_answers_is_asked_again() -> None:
+    answers: dict[str, float | SampleKind | None] = {"count(a)": SampleKind.ERROR}
+
+    async def count(query: str, at: float) -> float | SampleKind | None:
+        return answers.get(query)
+
+    watch = SelectorWatch(count, "service")
+    r = rule("a")
+    assert await watch.problem("w1", "api", r, 0.0) is None  # Prometheus did not answer
+    answers["count(a)"] = None
+    assert await watch.problem("w1", "api", r, 1.0) == (
+        "no series named a (is the name right, is its exporter scraped?)"
+    )
