@@ -10,18 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.unit.test_engine import ScriptedSource
-from watchdog.actions.plan import PlanRunner
+from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
-from watchdog.engine import Engine, RuleBook
-from watchdog.ha.coord import SingleNode
-from watchdog.journal import Journal
+from watchdog.engine import Engine
 from watchdog.model import Deployment, Event, EventKind, Sample, Window
-from watchdog.notify import NoopNotifier
-from watchdog.pipeline import build_pipeline
-from watchdog.rulefile.load import load_rules
-from watchdog.sources import Sources
-from watchdog.store.sqlite import SqliteStore
-from watchdog.windows import WindowService
+from watchdog.store.base import Store
 
 RULES = """\
 groups:
@@ -45,7 +38,7 @@ class World:
     prom: ScriptedSource
     pg: ScriptedSource
     engine: Engine
-    store: SqliteStore
+    store: Store
     window: Window
 
     async def polls(self, n: int) -> None:
@@ -63,32 +56,18 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    (tmp_path / "rules.yml").write_text(RULES)
     clock = FakeClock()
-    store = SqliteStore(":memory:")
-    await store.open()
-    journal = Journal(store, NoopNotifier())
-    pipeline = build_pipeline(
-        store=store, journal=journal, coordinator=SingleNode(), runner=PlanRunner({}, clock),
-        plans={}, default_plan=None, clock=clock,
-    )  # fmt: skip
     prom, pg = ScriptedSource(), ScriptedSource()
-    engine = Engine(
-        store=store,
-        sources=Sources({"prometheus": prom, "postgres": pg}),
-        rules=RuleBook(load_rules([tmp_path / "rules.yml"])),
-        pipeline=pipeline,
-        journal=journal,
-        clock=clock,
-        blind_after=2,
+    targets = {"app": "postgresql://wd@127.0.0.1:1/app", "reports": "postgresql://wd@127.0.0.1:1/r"}
+    settings = app_settings(
+        tmp_path, RULES, postgres_targets=targets, notify={"blind_after": 2}, window=3600
     )
-    windows = WindowService(engine, default_window=3600)
-    window = await windows.open_window(
-        Deployment("api", "prod", "v2"), window_seconds=None, actor="t"
-    )
-    yield World(clock, prom, pg, engine, store, window)
-    await engine.drain()
-    await store.close()
+    seams = {"sources": {"prometheus": prom, "postgres": pg}}
+    async with opened(settings, clock=clock, **seams) as parts:
+        deployment = Deployment("api", "prod", "v2")
+        window = await parts.windows.open_window(deployment, window_seconds=None, actor="t")
+        yield World(clock, prom, pg, parts.engine, parts.store, window)
+        await parts.engine.drain()
 
 
 async def test_one_blind_and_one_sighted_for_every_rule_of_a_source(world: World) -> None:

@@ -328,9 +328,7 @@ async def test_rules_keep_their_grid_when_ticks_jitter(world: World) -> None:
 
 
 async def test_a_new_window_names_the_default_plan_that_will_run(world: World) -> None:
-    windows = WindowService(
-        world.engine, default_window=300, plans={"default": PLAN}, default_plan="default"
-    )
+    windows = world.windows  # the app's, with default_plan "default"
     opened = await windows.open_window(deploy(), window_seconds=60, actor="test")
     assert opened.deployment.plan == "default"
     detail = await windows.detail(opened.id)
