@@ -83,9 +83,10 @@ class QueryRejected(ValueError):
     """Prometheus cannot parse a query (its message says where)."""
 
 
-def rendered(rule: PrometheusRule) -> str:
-    """The query with stand-ins for its variables."""
-    names = dict.fromkeys(placeholders(rule.query), UNKNOWN) | {"service": SERVICE}
+def rendered(rule: PrometheusRule, label: str) -> str:
+    """The query with stand-ins for its variables (``service_label``: the label itself)."""
+    names = dict.fromkeys(placeholders(rule.query), UNKNOWN)
+    names |= {"service": SERVICE, "service_label": label}
     return render(rule.query, names, promql_escape)
 
 
@@ -165,7 +166,7 @@ def check_rule(
 
     try:
         # Prometheus parses the query; its canonical print is what the tokenizer reads.
-        query = prom.format_query(rendered(rule))
+        query = prom.format_query(rendered(rule, label))
         sels = distinct(query)
     except QueryRejected as exc:
         return [finding(f"Prometheus cannot parse the query: {exc}")]
@@ -267,7 +268,7 @@ class SelectorWatch:
         if key in self._checked:
             return None
         try:
-            sels = distinct(rendered(rule))
+            sels = distinct(rendered(rule, self._label))
         except (PromQLError, ValueError):
             sels = []  # the query's own error is judged by evaluate()
         for sel in sels:

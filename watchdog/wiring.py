@@ -230,9 +230,7 @@ def selector_watch(s: Settings, sources: Sources) -> SelectorWatch | None:
     prometheus = sources.get("prometheus") if "prometheus" in sources.kinds else None
     if not isinstance(prometheus, PrometheusSource):
         return None
-    # a1's `service_label` setting names the label; "service" until it exists.
-    label = str(getattr(s, "service_label", "service"))
-    return SelectorWatch(counting(prometheus.instant), label)
+    return SelectorWatch(counting(prometheus.instant), s.service_label)
 
 
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:

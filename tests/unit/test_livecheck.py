@@ -146,3 +146,13 @@ async def test_during_a_window_a_check_without_answers_is_asked_again() -> None:
     assert await watch.problem("w1", "api", r, 1.0) == (
         "no series named a (is the name right, is its exporter scraped?)"
     )
+
+
+def test_the_service_label_setting_fills_service_label_templates() -> None:
+    prom = Scripted({"count(a)": 1})
+    found = check_rule(rule('sum(a{ {{ service_label }}="{{ service }}"})'), prom, "app", None)
+    assert [f.message for f in found] == [
+        "series a have no 'app' label, so the rule never matches "
+        "(add it by relabelling, see deploy/prometheus.yml)"
+    ]
+    assert prom.asked == ["count(a)", 'count(a{app!=""})']

@@ -74,11 +74,11 @@ def live_check(args: argparse.Namespace) -> int:
 
 
 def _setting_label() -> str:
-    """The ``service_label`` setting when the settings define one, else ``service``."""
+    """The ``service_label`` setting (``service`` when the settings cannot be read)."""
     from watchdog.settings import Settings
 
     try:
-        return str(getattr(Settings(), "service_label", "service"))
+        return Settings().service_label
     except Exception:  # unrelated invalid settings must not stop a rule check
         return "service"
 
