@@ -40,13 +40,13 @@ groups:
         source: prometheus
         query: |
           histogram_quantile(0.95,
-            sum by (le) (rate(http_request_duration_seconds_bucket{service="{{ service }}"}[5m])))
+            sum by (le) (rate(http_request_duration_highr_seconds_bucket{service="{{ service }}"}[5m])))
         threshold: "> 20"
       - name: p95-ok
         source: prometheus
         query: |
           histogram_quantile(0.95,
-            sum by (le) (rate(http_request_duration_seconds_bucket{service="{{ service }}"}[5m])))
+            sum by (le) (rate(http_request_duration_highr_seconds_bucket{service="{{ service }}"}[5m])))
         threshold: "> 2"
       - name: teapots
         source: prometheus
@@ -88,7 +88,7 @@ def test_rules_that_can_never_fire_are_errors_with_file_line(
         f"{rules}:14: rule 'no-service-label': series up have no 'service' label, so the rule "
         "never matches (add it by relabelling, see deploy/prometheus.yml)",
         f"{rules}:18: rule 'p95-unreachable': threshold > 20 can never be reached: "
-        "histogram_quantile over http_request_duration_seconds_bucket is at most 10, its "
+        "histogram_quantile over http_request_duration_highr_seconds_bucket is at most 10, its "
         'largest finite bucket (le="10"); use a histogram with buckets above 20',
         f"{rules}:30: note: rule 'teapots': no series match "
         'http_requests_total{status="418"} right now (fine for an error counter whose series '
