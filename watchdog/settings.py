@@ -85,14 +85,16 @@ class Settings(BaseSettings):
     loki_tenant: str | None = None  # sent as X-Scope-OrgID (multi-tenant Loki)
     loki_token: SecretStr | None = None  # Bearer token, or …
     loki_username: str | None = None  # … basic auth (Grafana Cloud: the user id)
-    loki_password: SecretStr | None = None
-    loki_timeout: Duration = 5.0
+    loki_password: SecretStr | None = None  # its password (an API key)
+    loki_timeout: Duration = 5.0  # per query
 
     # --- sentry (`source: sentry` rules, release deploy markers) -----------------------
     sentry_url: str = "https://sentry.io"  # or your self-hosted Sentry
-    sentry_org: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")
+    sentry_org: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$"
+    )  # the organization slug
     sentry_token: SecretStr | None = None  # an auth token with event:read, project:releases
-    sentry_timeout: Duration = 5.0
+    sentry_timeout: Duration = 5.0  # per request
 
     # --- watched databases and caches: rules name a target, the DSN lives here ------
     # WATCHDOG_POSTGRES_TARGETS='{"app": "postgresql://watchdog@db:5432/app"}'

@@ -66,7 +66,9 @@ class NotifySettings(BaseModel):
     # --- deploy markers (not routed): Grafana annotations, Sentry release deploys ---
     grafana_url: str | None = None  # e.g. https://grafana.example.com
     grafana_token: SecretStr | None = None  # a service account token (annotations:write)
-    grafana_dashboard_uid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    grafana_dashboard_uid: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{1,40}$"
+    )  # pin annotations to this dashboard (else they are global)
     sentry_deploys: bool = True  # with WATCHDOG_SENTRY_ORG/_TOKEN set (project:releases)
     # --- routing: empty means every configured channel gets every event ---
     routes: list[Route] = Field(
