@@ -1,7 +1,8 @@
 """ "Watchdog blind": a *source* cannot answer, told once per outage, not once per rule.
 
-A source is what answers a rule: the Prometheus server, a named PostgreSQL or Redis
-target, a log file, or a scrape job whose targets are all down (``up == 0`` for a
+A source is what answers a rule: the Prometheus server (``prometheus`` and ``judge``
+rules), a named PostgreSQL or Redis target, a log file, Loki, Sentry, a target a
+``scrape`` rule reads, or a scrape job whose targets are all down (``up == 0`` for a
 Prometheus rule's ``job``). It cannot answer when a sample fails transiently: refused,
 timed out, an HTTP 5xx, a scrape target down. These are not blindness:
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from watchdog.model import EventKind, Sample, SampleKind
 from watchdog.rulefile.load import AnyRule
@@ -34,12 +36,16 @@ def source_key(rule: AnyRule) -> str | None:
         return None
     target = getattr(rule, "target", None)
     match rule.source:
-        case "prometheus":
+        case "prometheus" | "judge":  # a judge's counters come from Prometheus too
             return "Prometheus"
         case "postgres" | "redis":
             return f"{rule.source} target {target}"
         case "log":
             return f"log file {getattr(rule, 'path', '')}"
+        case "loki" | "sentry":
+            return rule.source.capitalize()
+        case "scrape":
+            return f"scrape target {urlsplit(getattr(rule, 'url', '')).netloc}"
         case _:  # http (failure is the value), alertmanager (our own store)
             return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -139,3 +140,24 @@ async def test_a_scrape_job_down_is_its_own_source(world: World) -> None:
     assert [e.message for e in await world.events(EventKind.WATCHDOG_SIGHTED)] == [
         "Prometheus job api answers again"
     ]
+
+
+def test_every_kind_names_its_source_or_none_when_failure_is_the_signal() -> None:
+    from pydantic import TypeAdapter
+
+    from watchdog.blindness import source_key
+    from watchdog.rulefile.files import Rule
+
+    adapter: TypeAdapter[Any] = TypeAdapter(Rule)
+
+    def key(**fields: object) -> str | None:
+        return source_key(adapter.validate_python({"name": "r", **fields}))
+
+    assert key(source="prometheus", query="up", threshold="> 1") == "Prometheus"
+    assert key(source="loki", query='{app="x"}', threshold="> 1") == "Loki"
+    scrape = {"url": "http://10.0.0.7:9100/metrics", "value": "gauge", "metric": {"metric": "m"}}
+    assert key(source="scrape", threshold="> 1", **scrape) == ("scrape target 10.0.0.7:9100")
+    assert key(source="redis", target="cache", threshold="> 1") == "redis target cache"
+    assert key(source="http", url="http://api/health") is None  # its failure is its value
+    assert key(source="postgres", target="app", query="select 1", threshold="> 1",
+               on_error="breach") is None  # fmt: skip
