@@ -30,6 +30,7 @@ EXAMPLES: dict[str, str] = {
     "public_url": "https://watchdog.example.com",
     "api_token": "a-long-random-token-0123456789",
     "rules": "rules/api.yml,rules/database.yml",
+    "shadow_services": "api,payments-*",
     "store_url": "postgresql://watchdog:pw@db:5432/watchdog",
     "prometheus_token": "a-bearer-token",
     "postgres_targets": '{"app": "postgresql://watchdog@db:5432/app"}',
