@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install system-deps demo test test-unit lint format typecheck bench check-rules clean
+.PHONY: install system-deps demo test test-unit lint format typecheck bench check-rules settings-doc clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ typecheck: $(STAMP)
 ## bench: benchmarks at full size; results go to docs/benchmarks.md
 bench: install
 	$(BIN)/python -m bench
+
+## settings-doc: regenerate docs/settings.md from the Settings model (a test checks it)
+settings-doc: $(STAMP)
+	$(BIN)/python -m watchdog.settingsdoc > docs/settings.md
 
 check-rules: $(STAMP)
 	$(BIN)/watchdog check rules/

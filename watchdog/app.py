@@ -222,6 +222,7 @@ class App:
             metrics=metrics,
             blind_after=self.settings.notify.blind_after,
             variables={"service_label": self.settings.service_label},
+            selectors=wiring.selector_watch(self.settings, sources),
         )
         self._stack.push_async_callback(engine.drain)
         return engine

@@ -1,24 +1,132 @@
-""" "Watchdog blind": when a rule's source keeps failing, people must know the watchdog
-cannot see. Told once per outage, when the count of failed polls in a row crosses the
-threshold, and once more when the source answers again."""
+""" "Watchdog blind": a *source* cannot answer, told once per outage, not once per rule.
+
+A source is what answers a rule: the Prometheus server (``prometheus`` and ``judge``
+rules), a named PostgreSQL or Redis target, a log file, Loki, Sentry, a target a
+``scrape`` rule reads, or a scrape job whose targets are all down (``up == 0`` for a
+Prometheus rule's ``job``). It cannot answer when a sample fails transiently: refused,
+timed out, an HTTP 5xx, a scrape target down. These are not blindness:
+
+* an empty result or a rule the source rejects (it answered: the rule is judged by its
+  ``no_data`` or says why it is inconclusive);
+* the failure of a rule whose failure is its signal (``on_error: breach``, e.g.
+  "DB connection failures"), or of an ``http`` probe, whose failure is its value;
+* ``alertmanager`` rules, which read the watchdog's own store.
+
+Per window, a source's outage starts when one of its rules has failed ``blind_after``
+polls in a row (``watchdog_blind``, severity warning, once), and ends when every rule
+that failed has answered again (``watchdog_sighted``, once): a slow query on a healthy
+server cannot make the outage flap. The state is in memory: after a restart an outage
+still going on is told once more.
+"""
 
 from __future__ import annotations
 
-from watchdog.model import EventKind, RuleState
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from watchdog.model import EventKind, Sample, SampleKind
 from watchdog.rulefile.load import AnyRule
+from watchdog.rulefile.schema import Policy
 
 
-def blindness_change(
-    rule: AnyRule, previous: RuleState, state: RuleState, blind_after: int
-) -> tuple[EventKind, str] | None:
-    """The event to journal when blindness starts or ends with this evaluation, else None."""
-    was, is_ = previous.failures >= blind_after, state.failures >= blind_after
-    if was == is_:
+def source_key(rule: AnyRule) -> str | None:
+    """The source a rule's failures are blamed on; None when its failure is its signal."""
+    if rule.on_error is Policy.BREACH:
         return None
-    if is_:
-        return (
+    target = getattr(rule, "target", None)
+    match rule.source:
+        case "prometheus" | "judge":  # a judge's counters come from Prometheus too
+            return "Prometheus"
+        case "postgres" | "redis":
+            return f"{rule.source} target {target}"
+        case "log":
+            return f"log file {getattr(rule, 'path', '')}"
+        case "loki" | "sentry":
+            return rule.source.capitalize()
+        case "scrape":
+            return f"scrape target {urlsplit(getattr(rule, 'url', '')).netloc}"
+        case _:  # http (failure is the value), alertmanager (our own store)
+            return None
+
+
+@dataclass(frozen=True)
+class Change:
+    """An outage starting or ending: the event to journal."""
+
+    kind: EventKind
+    source: str
+    message: str
+    data: dict[str, Any]
+
+
+@dataclass
+class _Outage:
+    failing: set[str] = field(default_factory=set)  # rules whose last sample failed
+    told: bool = False
+
+
+class Blindness:
+    """Tracks source outages per window; says when to tell people."""
+
+    def __init__(self, blind_after: int) -> None:
+        self.blind_after = blind_after
+        self._outages: dict[tuple[str, str], _Outage] = {}  # (window id, source)
+
+    def observe(self, window_id: str, rule: AnyRule, sample: Sample, failures: int) -> list[Change]:
+        """Account one sample of ``rule``; ``failures`` is its failed polls in a row."""
+        key = source_key(rule)
+        if key is None:
+            return []
+        if sample.kind is SampleKind.ERROR and sample.transient:
+            change = self._failed(window_id, rule, sample.unreachable or key, sample, failures)
+            return [change] if change is not None else []
+        return self._answered(window_id, rule.name)
+
+    def _failed(
+        self, window_id: str, rule: AnyRule, source: str, sample: Sample, failures: int
+    ) -> Change | None:
+        outage = self._outages.setdefault((window_id, source), _Outage())
+        outage.failing.add(rule.name)
+        if outage.told or failures < self.blind_after:
+            return None
+        outage.told = True
+        return Change(
             EventKind.WATCHDOG_BLIND,
-            f"watchdog blind: {rule.name} ({rule.source}) failed {state.failures} polls "
-            f"in a row: {state.reason}",
+            source,
+            f"watchdog blind: {source} cannot answer ({sample.error}); its rules are "
+            f"inconclusive until it does (first seen by {rule.name}, {failures} polls in a row)",
+            {"source": source, "failures": failures, "severity": "warning", "rule": rule.name},
         )
-    return EventKind.WATCHDOG_SIGHTED, f"{rule.name} ({rule.source}) answers again"
+
+    def _answered(self, window_id: str, rule_name: str) -> list[Change]:
+        changes = []
+        for (wid, source), outage in list(self._outages.items()):
+            if wid != window_id or rule_name not in outage.failing:
+                continue
+            outage.failing.discard(rule_name)
+            if outage.failing:
+                continue
+            del self._outages[(wid, source)]
+            if outage.told:
+                changes.append(
+                    Change(
+                        EventKind.WATCHDOG_SIGHTED,
+                        source,
+                        f"{source} answers again",
+                        {"source": source, "severity": "info"},
+                    )
+                )
+        return changes
+
+    def drop_rules(self, names: set[str]) -> None:
+        """Forget rules a reload changed or removed (an outage they alone held ends quietly)."""
+        for key, outage in list(self._outages.items()):
+            outage.failing -= names
+            if not outage.failing:
+                del self._outages[key]
+
+    def forget(self, window_id: str) -> None:
+        """Drop the outages of a window that closed."""
+        for key in [k for k in self._outages if k[0] == window_id]:
+            del self._outages[key]

@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 import structlog
 
-from watchdog.blindness import blindness_change
 from watchdog.clock import Clock
 from watchdog.confirm import Confirmation, restored_evidence
-from watchdog.evaluate import Evaluation, evaluate
+from watchdog.evaluate import DUE_SLACK, Evaluation, evaluate
 from watchdog.journal import Journal
+from watchdog.livecheck import SelectorWatch
 from watchdog.metrics import Metrics
 from watchdog.milestones import Milestones
 from watchdog.model import (
@@ -36,15 +36,13 @@ from watchdog.model import (
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import SampleContext, Sources
+from watchdog.sourcewatch import SourceWatch
 from watchdog.store.base import EventStore, RulePoint, RuleStateStore, WindowStore
 from watchdog.wording import describe, graph_query, jsonable, rule_summary, threshold_text
 
 log = structlog.get_logger("watchdog.engine")
 
 Key = tuple[str, str]  # (window id, rule name)
-# A tick runs a few ms after its scheduled instant, by a varying amount: a rule counts
-# as due this much before its time, or the jitter alone would push it to the next tick.
-DUE_SLACK = 0.25
 
 _TRANSITIONS = {
     Verdict.PENDING: EventKind.RULE_PENDING,
@@ -80,6 +78,7 @@ class Engine:
         metrics: Metrics | None = None,
         blind_after: int = 2,
         variables: Mapping[str, str] | None = None,
+        selectors: SelectorWatch | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -88,8 +87,9 @@ class Engine:
         self.pipeline = pipeline
         self.journal = journal
         self.clock = clock
-        self.blind_after = blind_after  # failed polls in a row before "watchdog blind"
         self.variables = dict(variables or {})  # settings rule templates read, e.g. service_label
+        # "watchdog blind" once per source outage; selectors that match nothing
+        self.sources_watch = SourceWatch(journal, blind_after, selectors)
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
@@ -200,7 +200,7 @@ class Engine:
         )
         if result.verdict is not previous.verdict:
             await self._journal_transition(window, rule, previous, result, now)
-        await self._blindness(window, rule, previous, result.state, now)
+        await self.sources_watch.after(window, rule, sample, result.state.failures, now)
         if result.verdict is Verdict.FIRING:
             await self.decide(self._decision(window, rule, result, now))
         return result
@@ -247,16 +247,6 @@ class Engine:
             notify=notify,
         )
 
-    async def _blindness(
-        self, window: Window, rule: AnyRule, previous: RuleState, state: RuleState, now: float
-    ) -> None:
-        change = blindness_change(rule, previous, state, self.blind_after)
-        if change is not None:
-            data = {"source": rule.source, "failures": state.failures}
-            await self.journal.record(
-                window, change[0], change[1], at=now, rule=rule.name, data=data
-            )
-
     def _decision(self, window: Window, rule: AnyRule, result: Evaluation, now: float) -> Decision:
         summary = rule_summary(rule, window, result)
         return Decision(
@@ -299,6 +289,7 @@ class Engine:
         A changed rule starts its ``for`` afresh; unchanged ones keep theirs.
         """
         gone = set(names)
+        self.sources_watch.drop_rules(gone)
         for states in self._states.values():
             for name in gone:
                 states.pop(name, None)
@@ -309,6 +300,7 @@ class Engine:
         """Drop in-memory state of a window that closed."""
         self._states.pop(window_id, None)
         self.milestones.forget(window_id)
+        self.sources_watch.forget(window_id)
         for key in [k for k in self._due if k[0] == window_id]:
             del self._due[key]
 

@@ -4,7 +4,8 @@ Semantics, like Prometheus alerting rules:
 
 * Each series of a sample is judged on its own, keyed by its labels.
 * A series breaching for the first time becomes *pending*; it *fires* once the
-  condition has held at every evaluation for the rule's ``for`` (``for: 0`` fires at once).
+  condition has held at every evaluation for the rule's ``for`` (``for: 0`` fires at once),
+  less the scheduler's slack (:func:`for_slack`), the same the engine allows due times.
 * A series that stops breaching, or disappears, or whose value is unknown, drops its
   pending state: missing data never carries a breach forward.
 * No data (an empty result, NaN) and errors are judged by the rule's ``no_data`` and
@@ -26,6 +27,19 @@ from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import Policy, RuleBase
 
 WHOLE = "{}"  # series key used when the verdict concerns the whole sample
+# A tick runs a few ms after its scheduled instant, by a varying amount: the engine
+# counts a rule as due this much before its time, so `for` allows the same slack, or a
+# rule pending for 29.987 s would miss `for: 30s` and wait one more interval.
+DUE_SLACK = 0.25
+
+
+def for_slack(interval: float) -> float:
+    """How much short of ``for`` still counts as having held for ``for``.
+
+    Never half an interval or more: evaluations are an interval apart, so the slack can
+    absorb a tick's jitter but never let a rule fire one evaluation early.
+    """
+    return min(DUE_SLACK, interval / 2)
 
 
 @dataclass(frozen=True)
@@ -103,11 +117,12 @@ def _series_verdicts(
 ) -> tuple[dict[str, float], list[Verdict]]:
     pending: dict[str, float] = {}
     verdicts: list[Verdict] = []
+    needed = rule.for_ - for_slack(rule.effective_interval)
     for obs in observations:
         if obs.status is Policy.BREACH:
             since = state.pending_since.get(obs.key, now)
             pending[obs.key] = since
-            verdicts.append(Verdict.FIRING if now - since >= rule.for_ else Verdict.PENDING)
+            verdicts.append(Verdict.FIRING if now - since >= needed else Verdict.PENDING)
         elif obs.status is Policy.INCONCLUSIVE:
             verdicts.append(Verdict.INCONCLUSIVE)
         else:
@@ -144,7 +159,8 @@ def evaluate(
     worst = _worst([v for v in (value, state.worst_value) if v is not None], rule)
     reasons = [o.reason for o in observations if o.reason]
     reason = reasons[0] if reasons else sample.detail
-    blind = sample.kind is not SampleKind.VALUES
+    # Only a source that could not answer makes a rule blind; an empty answer is an answer.
+    blind = sample.kind is SampleKind.ERROR and sample.transient
     new_state = RuleState(
         verdict=verdict,
         pending_since=pending,

@@ -129,6 +129,10 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+# Third-party loggers held to at least this level unless the service logs at debug.
+QUIET_LOGGERS = {"apscheduler": "WARNING"}
+
+
 def _renderer(fmt: Literal["json", "console"]) -> Processor:
     if fmt == "console":
         return structlog.dev.ConsoleRenderer(colors=False)
@@ -177,6 +181,11 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name, floor in QUIET_LOGGERS.items():
+        # Their routine lines drown ours ("Running job ... executed successfully" every
+        # tick was 88 % of an idle log); a debug run still sees them.
+        quiet = max(logging.getLevelNamesMapping()[floor], root.level)
+        logging.getLogger(name).setLevel(logging.DEBUG if root.level <= logging.DEBUG else quiet)
 
 
 def get_logger(name: str | None = None, **initial_values: Any) -> structlog.stdlib.BoundLogger:

@@ -134,6 +134,9 @@ class Sample:
     error: str | None = None
     transient: bool = True
     detail: str | None = None
+    # What could not answer when it is not the rule's own source (blindness.py): e.g.
+    # "Prometheus job api" when every target of the rule's scrape job is down.
+    unreachable: str | None = None
 
     @classmethod
     def of(cls, *values: float | Series, detail: str | None = None) -> Sample:
@@ -149,9 +152,11 @@ class Sample:
         return cls(SampleKind.NO_DATA, error=reason, detail=detail)
 
     @classmethod
-    def failed(cls, reason: str, *, transient: bool = True) -> Sample:
+    def failed(
+        cls, reason: str, *, transient: bool = True, unreachable: str | None = None
+    ) -> Sample:
         """The source could not answer."""
-        return cls(SampleKind.ERROR, error=reason, transient=transient)
+        return cls(SampleKind.ERROR, error=reason, transient=transient, unreachable=unreachable)
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,7 @@ class RuleState:
     last_value: float | None = None
     last_eval_at: float | None = None
     fired_at: float | None = None
-    failures: int = 0  # consecutive no-data/error samples: how long the rule has been blind
+    failures: int = 0  # consecutive transient errors: how long the rule's source has been blind
     reason: str | None = None
     worst_value: float | None = None
     judge: JudgeState | None = None  # a judge rule's counts and evidence
@@ -308,8 +313,11 @@ class EventKind(StrEnum):
     APPROVED = "approved"  # an approver allowed a rollback that needs approval
     ESCALATED = "escalated"  # a fired rule was not acknowledged in time
     INTERACTION = "interaction"  # a click in Slack: who, what, when, and the outcome
-    WATCHDOG_BLIND = "watchdog_blind"  # a rule's source failed N polls in a row
+    WATCHDOG_BLIND = "watchdog_blind"  # a source failed N polls in a row (once per outage)
     WATCHDOG_SIGHTED = "watchdog_sighted"  # that source answers again
+    SELECTOR_UNMATCHED = (
+        "selector_unmatched"  # a rule's selector matches no series: it can never fire
+    )
     NOTIFY_FAILED = "notify_failed"  # a notification could not be delivered (permanent)
     # --- crash safety (watchdog/recovery.py) ---
     STEP_STARTED = "step_started"  # written before each attempt: the intent, for recovery

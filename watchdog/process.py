@@ -6,10 +6,14 @@ import asyncio
 import gc
 import signal
 
+import structlog
+
 from watchdog.app import App
 from watchdog.logs import configure_logging
 from watchdog.reload import ReloadResult
 from watchdog.settings import Settings
+
+log = structlog.get_logger("watchdog.process")
 
 
 def freeze_startup_heap() -> None:
@@ -26,7 +30,14 @@ def freeze_startup_heap() -> None:
 async def serve(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
     app = App(settings)
-    await app.start()
+    try:
+        await app.start()
+    except BaseException as exc:
+        log.error("watchdog cannot start", error=f"{type(exc).__name__}: {exc}")
+        # Close what was opened before the failure (the store's thread, the pools):
+        # left running, they kept the process alive after "cannot start" forever.
+        await app.stop()
+        raise
     freeze_startup_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -25,14 +25,25 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from watchdog.errors import WatchdogError
-from watchdog.evaluate import Evaluation, evaluate
-from watchdog.model import Action, Deployment, RuleState, Sample, Series, Verdict, iso, series_key
+from watchdog.evaluate import evaluate
+from watchdog.model import (
+    Action,
+    Deployment,
+    RuleState,
+    Sample,
+    SampleKind,
+    Series,
+    Verdict,
+    iso,
+    series_key,
+)
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.prometheus import RangeSeries
 from watchdog.sources.window_range import clamp_ranges, longest_range
+from watchdog.wording import describe
 
 REPLAYABLE = (PrometheusRule, JudgeRule)  # the kinds whose history Prometheus keeps
 CHUNK_STEPS = 1000  # evaluations fetched per range query (Prometheus caps at 11000)
@@ -82,6 +93,16 @@ class ReplayResult:
     evaluations: int = 0
     replayed: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # rule -> why
+    # Evaluations per rule, and those without data (empty answers and failed queries):
+    # a replay that saw nothing is not a pass.
+    per_rule: dict[str, int] = field(default_factory=dict)
+    without_data: dict[str, int] = field(default_factory=dict)
+    why_no_data: dict[str, str] = field(default_factory=dict)  # rule -> the last reason
+
+    @property
+    def saw_no_data(self) -> list[str]:
+        """Rules evaluated only without data (unknown service, empty range, no Prometheus)."""
+        return [r for r, n in self.per_rule.items() if n and self.without_data.get(r) == n]
 
     def first(self, rule: str, kind: str) -> ReplayEvent | None:
         """The first event of ``kind`` for ``rule``."""
@@ -95,6 +116,9 @@ class ReplayResult:
             "rollback_at": iso(self.rollback_at),
             "rollback_rule": self.rollback_rule,
             "evaluations": self.evaluations,
+            "evaluations_without_data": sum(self.without_data.values()),
+            "without_data": dict(self.without_data),
+            "saw_no_data": {r: self.why_no_data.get(r, "") for r in self.saw_no_data},
             "replayed": self.replayed,
             "skipped": self.skipped,
             "events": [e.as_dict() for e in self.events],
@@ -261,10 +285,10 @@ def _walk(
         previous = states.get(rule.name, RuleState())
         ev = evaluate(rule, previous, sample, at, baselines.get(rule.name))
         states[rule.name] = ev.state
-        result.evaluations += 1
+        _count(result, rule.name, sample)
         if ev.verdict is previous.verdict:
             continue
-        detail = _detail(rule, ev)
+        detail = describe(rule, ev)
         kind = _KINDS[ev.verdict]
         result.events.append(ReplayEvent(at, rule.name, kind, detail or kind, ev.value))
         if ev.verdict is not Verdict.FIRING:
@@ -282,10 +306,12 @@ def _walk(
             result.events.append(_action(at, rule, "people would be notified"))
 
 
-def _detail(rule: AnyRule, ev: Evaluation) -> str | None:
-    if isinstance(rule, JudgeRule) or ev.value is None:
-        return ev.reason  # the judge's evidence sentence
-    return f"value {ev.value:.4g}, threshold {rule.threshold.describe(ev.baseline)}"
+def _count(result: ReplayResult, rule: str, sample: Sample) -> None:
+    result.evaluations += 1
+    result.per_rule[rule] = result.per_rule.get(rule, 0) + 1
+    if sample.kind is not SampleKind.VALUES:
+        result.without_data[rule] = result.without_data.get(rule, 0) + 1
+        result.why_no_data[rule] = sample.error or sample.kind.value
 
 
 def _action(at: float, rule: AnyRule, message: str) -> ReplayEvent:

@@ -41,14 +41,16 @@ class Settings(BaseSettings):
     )
 
     # --- server -------------------------------------------------------------------
-    listen_host: str = "127.0.0.1"
-    listen_port: int = Field(8080, ge=0, le=65535)
+    listen_host: str = "127.0.0.1"  # address the HTTP server binds
+    listen_port: int = Field(8080, ge=0, le=65535)  # its port (0: any free port)
     public_url: str | None = None  # how people reach this service (links in messages)
     api_token: SecretStr | None = None  # Bearer token for the API; required off loopback
-    max_body_bytes: int = Field(1 << 20, ge=1024)
+    max_body_bytes: int = Field(1 << 20, ge=1024)  # largest request body the API reads
 
     # --- rules and windows --------------------------------------------------------
-    rules: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [Path("rules")])
+    rules: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path("rules")]
+    )  # rule files and directories
     window: Duration = 1800.0  # default window length
     tick: Duration = 1.0  # how often the scheduler calls tick()
     supersede: bool = True  # a new deploy of a service closes its open window
@@ -66,10 +68,10 @@ class Settings(BaseSettings):
     store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…
 
     # --- prometheus ---------------------------------------------------------------
-    prometheus_url: str = "http://127.0.0.1:9090"
-    prometheus_token: SecretStr | None = None
+    prometheus_url: str = "http://127.0.0.1:9090"  # the Prometheus every prometheus rule asks
+    prometheus_token: SecretStr | None = None  # Bearer token sent to it
     prometheus_timeout: Duration = 5.0  # per query, including retries
-    prometheus_retries: int = Field(1, ge=0, le=5)
+    prometheus_retries: int = Field(1, ge=0, le=5)  # retries of a failed query, within the timeout
     prometheus_concurrency: int = Field(8, ge=1, le=256)  # worker threads for queries
     # The scrape interval of what the rules read: a window's ranges are clamped to its
     # age rounded up to this grid (watchdog/sources/window_range.py).
@@ -83,14 +85,16 @@ class Settings(BaseSettings):
     loki_tenant: str | None = None  # sent as X-Scope-OrgID (multi-tenant Loki)
     loki_token: SecretStr | None = None  # Bearer token, or …
     loki_username: str | None = None  # … basic auth (Grafana Cloud: the user id)
-    loki_password: SecretStr | None = None
-    loki_timeout: Duration = 5.0
+    loki_password: SecretStr | None = None  # its password (an API key)
+    loki_timeout: Duration = 5.0  # per query
 
     # --- sentry (`source: sentry` rules, release deploy markers) -----------------------
     sentry_url: str = "https://sentry.io"  # or your self-hosted Sentry
-    sentry_org: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$")
+    sentry_org: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9_-]{0,99}$"
+    )  # the organization slug
     sentry_token: SecretStr | None = None  # an auth token with event:read, project:releases
-    sentry_timeout: Duration = 5.0
+    sentry_timeout: Duration = 5.0  # per request
 
     # --- watched databases and caches: rules name a target, the DSN lives here ------
     # WATCHDOG_POSTGRES_TARGETS='{"app": "postgresql://watchdog@db:5432/app"}'
@@ -99,9 +103,13 @@ class Settings(BaseSettings):
     redis_targets: dict[str, SecretStr] = Field(default_factory=dict)
 
     # --- rollback -----------------------------------------------------------------
-    plans: dict[str, Plan] = Field(default_factory=dict)
-    default_plan: str | None = None
-    http_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    plans: dict[str, Plan] = Field(
+        default_factory=dict
+    )  # named rollback plans (steps in order); YAML is easiest
+    default_plan: str | None = None  # the plan a deployment that names none runs
+    http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list
+    )  # the only hosts http steps may call
 
     # --- platforms and deploy detection (issue 7) -------------------------------------
     render_api_url: str = "https://api.render.com/v1"  # a `render` step's API
@@ -118,8 +126,8 @@ class Settings(BaseSettings):
     # Credentials Alertmanager sends (http_config authorization / basic_auth); when
     # neither is set the receiver takes the API's bearer token like any API route.
     alertmanager_token: SecretStr | None = None
-    alertmanager_username: str | None = None
-    alertmanager_password: SecretStr | None = None
+    alertmanager_username: str | None = None  # basic auth user Alertmanager sends
+    alertmanager_password: SecretStr | None = None  # and its password
     # Larger than max_body_bytes: a notification can carry thousands of alerts, and a
     # 413 would make Alertmanager drop it (it retries only 5xx).
     alertmanager_max_body_bytes: int = Field(32 << 20, ge=1 << 20)
@@ -129,8 +137,10 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
 
     # --- logs ---------------------------------------------------------------------
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = (
+        "info"  # debug also shows every evaluation and the scheduler
+    )
+    log_format: Literal["json", "console"] = "json"  # json lines, or console for people
 
     # --- source outages (watchdog/rulefile/failmode.py) ------------------------------
     # fail_open: missing data never rolls back (rules are inconclusive, "watchdog blind"
@@ -142,7 +152,7 @@ class Settings(BaseSettings):
     # and only the leader acts. Unset: this single node always leads (no Redis needed).
     leader_redis_url: SecretStr | None = None
     leader_lease: Duration = Field(10.0, gt=0)  # renewed every third of it
-    leader_key: str = "watchdog:leader"
+    leader_key: str = "watchdog:leader"  # the Redis key of the lease
 
     # --- crash safety (watchdog/crashpoints.py, watchdog/recovery.py) ---------------
     # TEST ONLY: SIGKILL the process at this named point (crash-safety tests). Unset,

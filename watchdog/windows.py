@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from fnmatch import fnmatchcase
 
 import structlog
@@ -80,6 +81,8 @@ class WindowService:
         """
         now = self._clock.now()
         length = window_seconds or self._default_window
+        # The window names the plan that will run, the default included, from the start.
+        deployment = replace(deployment, plan=deployment.plan or self._default_plan)
         window = Window(
             new_id(),
             deployment,
@@ -105,6 +108,7 @@ class WindowService:
                 "previous_version": deployment.previous_version,
                 "shadow": window.shadow,
                 "confirm_for": window.confirm_for,
+                "plan": deployment.plan,
             },
         )
         baselines = await self._capture_baselines(window)

@@ -29,6 +29,7 @@ from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
 from watchdog.ha.coord import Coordinator, SingleNode
 from watchdog.journal import Journal
+from watchdog.livecheck import SelectorWatch, counting
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
@@ -222,6 +223,14 @@ def loki_source(s: Settings) -> Source:
     return LokiSource(
         s.loki_url, timeout=s.loki_timeout, tenant=s.loki_tenant, token=token, basic=basic
     )
+
+
+def selector_watch(s: Settings, sources: Sources) -> SelectorWatch | None:
+    """Tells a window once when a Prometheus rule's selector matches no series."""
+    prometheus = sources.get("prometheus") if "prometheus" in sources.kinds else None
+    if not isinstance(prometheus, PrometheusSource):
+        return None
+    return SelectorWatch(counting(prometheus.instant), s.service_label)
 
 
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:

@@ -11,27 +11,44 @@ from watchdog.judge.words import limit_text
 from watchdog.model import Window
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
-from watchdog.rulefile.template import promql_escape, render, render_message
+from watchdog.rulefile.template import placeholders, promql_escape, render, render_message
 
 
 def describe(rule: AnyRule, result: Evaluation) -> str:
-    """``value 0.21 > 0.05 (for 0s)`` or the reason there is no value."""
+    """``value 0.21, threshold > 0.05`` or the reason there is no value."""
     if result.value is None or isinstance(rule, JudgeRule):
         return result.reason or "no value"  # a judge's reason is its evidence
     return f"value {result.value:.4g}, threshold {threshold_text(rule, result)}"
 
 
 def threshold_text(rule: AnyRule, result: Evaluation) -> str:
-    """The threshold as judged: the baseline filled in, or a judge's current limit."""
+    """The threshold as judged: the baseline filled in (without one, the absolute clauses
+    that were judged), or a judge's current limit."""
     if isinstance(rule, JudgeRule):
         judge = result.state.judge
         return limit_text(rule.alpha, judge.evidence if judge is not None else None)
-    return rule.threshold.describe(result.baseline)
+    return judged_threshold(rule, result.baseline)
+
+
+def judged_threshold(rule: AnyRule, baseline: float | None) -> str:
+    """The threshold the value was judged on: without a baseline, its absolute clauses."""
+    threshold = rule.threshold
+    if not threshold.uses_baseline or (baseline is not None and math.isfinite(baseline)):
+        return threshold.describe(baseline)
+    absolute = " and ".join(c.describe() for c in threshold.absolute)
+    if not absolute:
+        return f"{threshold.describe()} (no baseline)"
+    return f"{absolute} (no baseline before the deploy)"
 
 
 def rule_summary(rule: AnyRule, window: Window, result: Evaluation) -> str:
-    """The rule's ``summary`` with its variables filled in, or a generated one."""
-    if not rule.summary:
+    """The rule's ``summary`` with its variables filled in, or a generated one.
+
+    A summary that quotes ``{{ baseline }}`` reads wrong without one ("2x baseline
+    (n/as)"): when the baseline is missing, the generated wording says what was judged.
+    """
+    no_baseline = result.baseline is None or not math.isfinite(result.baseline)
+    if not rule.summary or (no_baseline and "baseline" in placeholders(rule.summary)):
         return f"{rule.name} fired: {describe(rule, result)}"
     variables = dict(window.deployment.template_vars())
     variables.update(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -73,6 +74,48 @@ def test_serve_refuses_bad_rules_with_file_line_and_no_traceback(tmp_path: Path)
     assert result.returncode == 2
     assert f"{bad}:5: unknown source 'nope'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_exits_2_within_5s_when_the_port_is_taken(tmp_path: Path) -> None:
+    rules = tmp_path / "r.yml"
+    rules.write_text(
+        "groups:\n  - name: g\n    rules:\n      - name: a\n        source: prometheus\n"
+        "        query: up\n        threshold: '> 1'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHDOG_")}
+    env |= {"WATCHDOG_RULES": str(rules), "WATCHDOG_STORE_URL": f"sqlite:///{tmp_path}/x.db"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "watchdog", "serve", "--listen", f"127.0.0.1:{port}"],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stderr is not None
+        lines = []
+        try:
+            # Timed from the failure, not from the interpreter's start (slow on a busy
+            # machine). A supervisor restarts a process that exits; one that hangs stays
+            # broken.
+            for line in proc.stderr:
+                lines.append(line)
+                if "cannot start" in line:
+                    break
+            failed = time.monotonic()
+            code = proc.wait(timeout=30)
+            took = time.monotonic() - failed
+            lines += proc.stderr.readlines()
+        finally:
+            proc.kill()
+            proc.wait()
+    err = "".join(lines)
+    assert code == 2, err
+    assert took < 5, f"took {took:.1f}s to exit after failing"
+    assert "cannot start" in err and "address already in use" in err
+    assert "Traceback" not in err
 
 
 def test_serve_refuses_a_rule_naming_an_unconfigured_target(tmp_path: Path) -> None:

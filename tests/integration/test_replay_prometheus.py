@@ -169,3 +169,52 @@ def test_cli_json_tells_the_same_story(known: Known, capsys: Any) -> None:
     quiet += ["--from", repr(known.start), "--to", repr(known.fault_at)]
     assert cli.main(quiet) == 0
     assert "verdict: no rollback over this range" in capsys.readouterr().out
+
+
+@pytest.fixture
+def no_watchdog_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    import os
+
+    for name in [n for n in os.environ if n.startswith("WATCHDOG_")]:
+        monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_cli_reads_prometheus_from_the_watchdog_config_file(
+    known: Known, capsys: Any, tmp_path: Path, no_watchdog_env: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "watchdog.yml"
+    config.write_text(f"prometheus_url: {known.prom_url}\n")
+    no_watchdog_env.setenv("WATCHDOG_CONFIG", str(config))
+    args = ["replay", str(known.rules), "--service", "demo"]
+    args += ["--from", repr(known.start), "--to", repr(known.fault_at)]
+    assert cli.main(args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "verdict: no rollback over this range" in out
+    counted = [line for line in out.splitlines() if line.endswith(" evaluations without data")]
+    assert len(counted) == 1 and counted[0].startswith("0 of "), out
+
+
+@pytest.mark.parametrize("case", ["unknown service", "empty range", "unreachable"])
+def test_a_replay_that_saw_no_data_is_not_a_pass(
+    known: Known, capsys: Any, case: str, no_watchdog_env: pytest.MonkeyPatch
+) -> None:
+    from examples.stack import free_port
+
+    service, url = "demo", known.prom_url
+    start, end = known.start, known.fault_at
+    if case == "unknown service":
+        service = "no-such-service"
+    elif case == "empty range":  # an hour before Prometheus held anything
+        start, end = known.start - 3600, known.start - 3590
+    else:
+        url = f"http://127.0.0.1:{free_port()}"
+    args = ["replay", str(known.rules), "--service", service, "--json", "--timeout", "2"]
+    args += ["--from", repr(start), "--to", repr(end), "--prometheus-url", url]
+    assert cli.main(args) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["rollback_at"] is None
+    assert sorted(out["saw_no_data"]) == ["ratio-for-3s", "ratio-now"]
+    assert out["evaluations_without_data"] == out["evaluations"] > 0
+    reason = out["saw_no_data"]["ratio-now"]
+    assert ("cannot connect" in reason) if case == "unreachable" else reason == "empty result"

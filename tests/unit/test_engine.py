@@ -325,3 +325,15 @@ async def test_rules_keep_their_grid_when_ticks_jitter(world: World) -> None:
     await _tick(world, start + 105.5)
     times = [round(at - start, 2) for name, at, live in world.source.calls if name == "errors"]
     assert times[5:] == [50.0, 95.0, 104.9]
+
+
+async def test_a_new_window_names_the_default_plan_that_will_run(world: World) -> None:
+    windows = world.windows  # the app's, with default_plan "default"
+    opened = await windows.open_window(deploy(), window_seconds=60, actor="test")
+    assert opened.deployment.plan == "default"
+    detail = await windows.detail(opened.id)
+    assert detail.window.deployment.plan == "default"
+    first = (await world.store.list_events(opened.id))[0]
+    assert first.kind is EventKind.WINDOW_OPENED and first.data["plan"] == "default"
+    chosen = await windows.open_window(deploy("v3", plan="risky"), window_seconds=60, actor="t")
+    assert chosen.deployment.plan == "risky"

@@ -192,9 +192,13 @@ def test_state_tracks_worst_value_fired_at_and_blindness() -> None:
     assert st.fired_at == 10
     st = evaluate(r, st, s(0.4), now=20).state
     assert st.fired_at == 10  # still the same firing
-    st = evaluate(r, st, Sample.of(), now=30).state
+    st = evaluate(r, st, Sample.failed("x"), now=30).state
     st = evaluate(r, st, Sample.failed("x"), now=40).state
     assert st.failures == 2 and st.fired_at is None
+    # An empty answer is an answer, and a rejected query is the rule's fault, not the
+    # source's: neither counts towards "watchdog blind".
+    assert evaluate(r, st, Sample.of(), now=45).state.failures == 0
+    assert evaluate(r, st, Sample.failed("bad_data", transient=False), now=45).state.failures == 0
     assert st.worst_value == 0.4
     st = evaluate(r, st, s(0.0), now=50).state
     assert st.failures == 0
@@ -211,3 +215,25 @@ def test_missing_baseline_says_it_judged_on_the_absolute_threshold() -> None:
     result = evaluate(r, RuleState(), s(2.5), now=0, baselines=None)
     assert result.verdict is Verdict.FIRING
     assert result.reason == "baseline unavailable: judged on the absolute threshold > 2"
+
+
+def test_for_allows_the_same_slack_as_due_times() -> None:
+    # Polled every 15s on a grid whose ticks jitter: pending since 1000.013, judged at
+    # 1030.0 (29.987s later) meets `for: 30s` instead of waiting one more interval.
+    r = rule(interval="15s", **{"for": "30s"})
+    state = evaluate(r, RuleState(), s(0.2), now=1000.013).state
+    state = evaluate(r, state, s(0.2), now=1015.0).state
+    assert evaluate(r, state, s(0.2), now=1030.0).verdict is Verdict.FIRING
+    # ...but a whole evaluation early is still pending.
+    assert evaluate(r, state, s(0.2), now=1029.7).verdict is Verdict.PENDING
+
+
+def test_for_slack_never_lets_a_fast_rule_fire_an_evaluation_early() -> None:
+    r = rule(interval="100ms", **{"for": "300ms"})
+    state = RuleState()
+    verdicts = []
+    for t in (0.0, 0.1, 0.2, 0.3):
+        result = evaluate(r, state, s(0.2), now=t)
+        state = result.state
+        verdicts.append(result.verdict)
+    assert verdicts == [Verdict.PENDING] * 3 + [Verdict.FIRING]

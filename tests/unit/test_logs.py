@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -168,3 +169,37 @@ def test_redactor_walks_structures() -> None:
         "raw": "***",
         "secret_count": 3,
     }
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_the_scheduler_is_silent_while_jobs_run_fine() -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    stream = capture("json", "info")
+    ran = asyncio.Event()
+    runs = 0
+
+    async def job() -> None:
+        nonlocal runs
+        runs += 1
+        if runs >= 5:
+            ran.set()
+
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(job, "interval", seconds=0.01, id="tick")
+    scheduler.start()
+    try:
+        await asyncio.wait_for(ran.wait(), 10)
+    finally:
+        scheduler.shutdown(wait=False)
+    get_logger("watchdog.test").info("still here")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == ["still here"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_scheduler_speaks_at_debug() -> None:
+    capture("json", "debug")
+    assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == logging.DEBUG
+    capture("json", "info")
+    assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == logging.WARNING

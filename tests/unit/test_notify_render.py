@@ -52,6 +52,9 @@ def test_severity_prefers_the_rule_then_the_kind() -> None:
     )
     assert render.severity(Event("w", 1.0, EventKind.ROLLBACK_FAILED, "x")) == "critical"
     assert render.severity(Event("w", 1.0, EventKind.WINDOW_OPENED, "x")) == "info"
+    # Missing data is a warning: it never pages as if the deploy were bad.
+    assert render.severity(Event("w", 1.0, EventKind.WATCHDOG_BLIND, "x")) == "warning"
+    assert render.severity(Event("w", 1.0, EventKind.SELECTOR_UNMATCHED, "x")) == "warning"
 
 
 def test_access_rules() -> None:

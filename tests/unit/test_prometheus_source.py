@@ -227,3 +227,28 @@ def test_attempt_timeout_fits_the_budget() -> None:
         per = attempt_timeout(2.0, retries)
         backoff = sum(min(0.5, 0.05 * 2**n) for n in range(1, retries))
         assert per * (retries + 1) + backoff <= 2.0 + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("up", "why"),
+    [
+        ([], "Prometheus has no target"),
+        ([{"metric": {}, "value": [AT, "0"]}], "every target is down (up == 0)"),
+    ],
+)
+async def test_a_job_without_targets_up_is_a_failure_of_that_job_and_the_query_is_not_run(
+    fake: FakePrometheus, up: list[Any], why: str
+) -> None:
+    fake.reply = Reply(body=ok("vector", up))
+    job_rule = PrometheusRule(
+        name="r", source="prometheus", query="sum(x)", threshold="> 0", job="{{ service }}-scrape"
+    )
+    src = source(fake.url)
+    try:
+        sample = await src.sample(job_rule, CTX)
+    finally:
+        await src.close()
+    assert sample.kind is SampleKind.ERROR and sample.transient
+    assert sample.error == f"scrape job api-scrape: {why}"
+    assert sample.unreachable == "Prometheus job api-scrape"
+    assert [p["query"] for p in fake.params] == ['max(up{job="api-scrape"})']

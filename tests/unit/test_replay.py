@@ -177,3 +177,30 @@ def test_cli_refuses_bad_ranges_and_broken_rule_files(tmp_path: Path, capsys: An
     args = ["replay", str(good), "--service", "s", "--from=-9999d"]
     assert cli.main(args) == 2
     assert "range too long" in capsys.readouterr().err
+
+
+async def test_evaluations_without_data_are_counted_and_a_rule_that_saw_none_is_no_pass() -> None:
+    history = History(q=lambda t: None if t < T0 + 10 else 0.0, nothing=lambda t: None)
+    history.fail.add("e")
+    result = await run(
+        history,
+        rule(action="notify"),
+        rule("silent", query="nothing", action="notify", no_data="ok"),
+        rule("errs", query="e", action="notify"),
+        end=19,
+    )
+    assert result.per_rule == {"ratio": 20, "silent": 20, "errs": 20}
+    assert result.without_data == {"ratio": 10, "silent": 20, "errs": 20}
+    assert result.saw_no_data == ["silent", "errs"]
+    out = result.as_dict()
+    assert out["evaluations_without_data"] == 50
+    assert out["saw_no_data"] == {
+        "silent": "empty result",
+        "errs": "Prometheus answered HTTP 503",
+    }
+    text = render_replay(result)
+    assert "50 of 60 evaluations without data" in text
+    assert "no data at all: silent (empty result)" in text
+    assert "no data at all: errs (Prometheus answered HTTP 503)" in text
+    assert "verdict: not a pass: a rule saw no data" in text
+    assert "no rollback over this range" not in text

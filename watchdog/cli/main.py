@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 from watchdog import __version__
+from watchdog.cli.check import add_check
 from watchdog.cli.common import CliError, host_port
 from watchdog.cli.deploy import add_deploy
 from watchdog.cli.replay import add_replay
-from watchdog.cli.serve import cmd_check, cmd_serve
+from watchdog.cli.serve import cmd_serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,10 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--listen", type=host_port, metavar="HOST:PORT", help="listen address")
     serve.set_defaults(run=cmd_serve)
 
-    check = sub.add_parser("check", help="validate rule files (promtool style)")
-    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    check.set_defaults(run=cmd_check)
-
+    add_check(sub)
     add_deploy(sub)
     add_replay(sub)
     return parser

@@ -4,9 +4,15 @@
 
 Times are ISO 8601 (``Z`` or an offset; no zone means UTC), epoch seconds, ``now``, or
 relative: ``--from=-2h`` (before now; note the ``=``) and ``--to +30m`` (after
-``--from``). Prometheus is ``--prometheus-url`` or ``WATCHDOG_PROMETHEUS_URL``; its
-token only ever comes from ``WATCHDOG_PROMETHEUS_TOKEN``. A progress bar is drawn on
-stderr when it is a terminal.
+``--from``). Prometheus is ``--prometheus-url``, else the settings' ``prometheus_url``
+(``WATCHDOG_PROMETHEUS_URL``, ``.env`` or the ``WATCHDOG_CONFIG`` file, as ``serve``
+reads them); its token, the service label and (unless ``--scrape-interval``) the
+scrape interval come from the settings too. A progress bar is drawn on stderr when it
+is a terminal.
+
+Exit status: 0 when every replayed rule saw data, 1 when one saw none at all (an
+unknown service, a range Prometheus holds nothing for, an unreachable Prometheus:
+"no rollback" would be a false pass), 2 for bad flags, rule files or settings.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,7 +33,6 @@ from watchdog.errors import ConfigError
 from watchdog.model import Deployment
 from watchdog.replay import MAX_EVALUATIONS, Replayer, ReplayResult, count_evaluations
 
-DEFAULT_PROMETHEUS = "http://127.0.0.1:9090"
 BAR = 30
 
 
@@ -59,8 +64,9 @@ def add_replay(sub: Any) -> None:
     p.add_argument(
         "--scrape-interval",
         type=parse_duration,
-        default=15.0,
-        help="the targets' scrape interval: ranges clamp to the window's age on this grid",
+        default=None,
+        help="the targets' scrape interval: ranges clamp to the window's age on this grid "
+        "(default: the prometheus_scrape_interval setting)",
     )
     p.add_argument("--json", action="store_true", help="print the timeline as JSON")
     p.set_defaults(run=cmd_replay)
@@ -103,6 +109,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         start, end = _range(args)
         deployment = _deployment(args)
         rules = load_rules(args.rules)
+        upstream = _upstream(args)
     except ReplayError as exc:
         print(f"watchdog: {exc}", file=sys.stderr)
         return 2
@@ -115,11 +122,41 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"watchdog: range too long: over {MAX_EVALUATIONS} evaluations", file=sys.stderr)
         return 2
     bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
-    result = asyncio.run(_replay(args, rules, deployment, start, end, bar))
+    result = asyncio.run(_replay(args, upstream, rules, deployment, start, end, bar))
     if bar is not None:
         bar.finish()
     print(json.dumps(result.as_dict(), indent=2) if args.json else render_replay(result))
-    return 0
+    return 1 if result.saw_no_data else 0
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What replay takes from the settings (flags win where there are flags)."""
+
+    url: str
+    token: str | None
+    scrape_interval: float
+    service_label: str
+
+
+def _upstream(args: argparse.Namespace) -> Upstream:
+    """Prometheus' URL, token (settings only), scrape interval, and the service label."""
+    from pydantic import ValidationError
+
+    from watchdog.cli.serve import settings_problems
+    from watchdog.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ReplayError(settings_problems(exc).removeprefix("watchdog: ")) from None
+    token = settings.prometheus_token
+    return Upstream(
+        args.prometheus_url or settings.prometheus_url,
+        token.get_secret_value() if token else None,
+        args.scrape_interval or settings.prometheus_scrape_interval,
+        settings.service_label,
+    )
 
 
 def _range(args: argparse.Namespace) -> tuple[float, float]:
@@ -143,6 +180,7 @@ def _deployment(args: argparse.Namespace) -> Deployment:
 
 async def _replay(
     args: argparse.Namespace,
+    upstream: Upstream,
     rules: Any,
     deployment: Deployment,
     start: float,
@@ -151,15 +189,15 @@ async def _replay(
 ) -> ReplayResult:
     from watchdog.sources.prometheus import PrometheusSource
 
-    url = args.prometheus_url or os.environ.get("WATCHDOG_PROMETHEUS_URL") or DEFAULT_PROMETHEUS
-    token = os.environ.get("WATCHDOG_PROMETHEUS_TOKEN") or None
-    source = PrometheusSource(url, timeout=args.timeout, retries=1, concurrency=2, token=token)
+    source = PrometheusSource(
+        upstream.url, timeout=args.timeout, retries=1, concurrency=2, token=upstream.token
+    )
     try:
         progress = bar.update if bar is not None else None
         replayer = Replayer(
             source,
-            grid=args.scrape_interval,
-            variables={"service_label": os.environ.get("WATCHDOG_SERVICE_LABEL", "service")},
+            grid=upstream.scrape_interval,
+            variables={"service_label": upstream.service_label},
         )
         return await replayer.run(rules, deployment, start, end, progress)
     finally:
@@ -197,16 +235,30 @@ def render_replay(result: ReplayResult) -> str:
     ]
     lines = [head, "", table(["TIME", "RULE", "EVENT", "DETAIL"], rows) if rows else "(quiet)"]
     lines.append("")
+    lines += _no_data_lines(result)
     if result.rollback_at is not None:
         after = seconds(result.rollback_at - result.start)
         lines.append(
             f"verdict: would have rolled back at {when_ts(result.rollback_at)} "
             f"({after} in), rule {clean(result.rollback_rule)}"
         )
+    elif result.saw_no_data:
+        lines.append("verdict: not a pass: a rule saw no data, so nothing was judged")
     else:
         lines.append("verdict: no rollback over this range")
     lines += [f"skipped {clean(k)}: {clean(v)}" for k, v in result.skipped.items()]
     return "\n".join(lines)
+
+
+def _no_data_lines(result: ReplayResult) -> list[str]:
+    """How many evaluations had no data, and the rules that saw none at all."""
+    missing = sum(result.without_data.values())
+    lines = [f"{missing} of {result.evaluations} evaluations without data"]
+    lines += [
+        f"no data at all: {clean(rule)} ({clean(result.why_no_data.get(rule, ''))})"
+        for rule in result.saw_no_data
+    ]
+    return lines
 
 
 def when_ts(ts: float) -> str:

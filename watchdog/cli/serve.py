@@ -1,4 +1,4 @@
-"""``watchdog serve`` and ``watchdog check``."""
+"""``watchdog serve``."""
 
 from __future__ import annotations
 
@@ -64,15 +64,3 @@ def settings_problems(exc: ValidationError) -> str:
         where = f"{field} (WATCHDOG_{field.split('.')[0].upper()})" if field else "settings"
         lines.append(f"  {where}: {err['msg']}")
     return "\n".join(lines)
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    """Validate rule files: summaries to stdout, ``file:line: message`` to stderr."""
-    from watchdog.rulefile.load import check_report
-
-    summaries, problems = check_report(list(args.paths))
-    for line in summaries:
-        print(line)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    return 1 if problems else 0

@@ -49,35 +49,39 @@ class NotifySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # --- Slack app (bot token: messages with buttons; signing secret: interactions) ---
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_channel: str = "#deploys"
-    slack_api_url: str = "https://slack.com/api/"
+    slack_bot_token: SecretStr | None = None  # xoxb-…: messages with buttons, threads
+    slack_signing_secret: SecretStr | None = None  # verifies button clicks (needs the bot token)
+    slack_channel: str = "#deploys"  # where root messages go
+    slack_api_url: str = "https://slack.com/api/"  # Slack Web API base (tests point it at a fake)
     oncall_ids: list[str] = Field(default_factory=list)  # may ack, hold, resume, roll back
     approver_ids: list[str] = Field(default_factory=list)  # may also approve risky rollbacks
     # --- Slack incoming webhook (no buttons) ---
-    slack_webhook_url: SecretStr | None = None
+    slack_webhook_url: SecretStr | None = None  # an incoming webhook: plain messages
     # --- generic webhook (JSON event, HMAC-SHA256 signature when a secret is set) ---
-    webhook_url: str | None = None
-    webhook_secret: SecretStr | None = None
+    webhook_url: str | None = None  # receives every event as JSON
+    webhook_secret: SecretStr | None = None  # signs it (X-Watchdog-Signature)
     # --- PagerDuty Events API v2 ---
-    pagerduty_routing_key: SecretStr | None = None
-    pagerduty_url: str = "https://events.pagerduty.com"
+    pagerduty_routing_key: SecretStr | None = None  # Events API v2 integration key
+    pagerduty_url: str = "https://events.pagerduty.com"  # Events API base
     # --- deploy markers (not routed): Grafana annotations, Sentry release deploys ---
     grafana_url: str | None = None  # e.g. https://grafana.example.com
     grafana_token: SecretStr | None = None  # a service account token (annotations:write)
-    grafana_dashboard_uid: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    grafana_dashboard_uid: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{1,40}$"
+    )  # pin annotations to this dashboard (else they are global)
     sentry_deploys: bool = True  # with WATCHDOG_SENTRY_ORG/_TOKEN set (project:releases)
     # --- routing: empty means every configured channel gets every event ---
-    routes: list[Route] = Field(default_factory=list)
+    routes: list[Route] = Field(
+        default_factory=list
+    )  # channels by service glob and minimum severity
     # --- escalation and blindness ---
     escalate_after: Duration | None = 600.0  # a fired rule not acknowledged by then
     blind_after: int = Field(2, ge=1)  # failed polls in a row before "watchdog blind"
     # --- delivery ---
     timeout: Duration = 5.0  # per attempt
     backoff: Duration = 1.0  # first retry delay, doubled per attempt
-    backoff_max: Duration = 300.0
-    max_attempts: int = Field(20, ge=1)
+    backoff_max: Duration = 300.0  # longest retry delay
+    max_attempts: int = Field(20, ge=1)  # then the notification is journaled as failed
     poll: Duration = 1.0  # how often the worker looks for due retries
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ ICONS = {
     EventKind.RECOVERED: ":white_check_mark:",
     EventKind.ROLLBACK_INEFFECTIVE: ":fire:",
     EventKind.RECOVERY_UNCONFIRMED: ":grey_question:",
+    EventKind.SELECTOR_UNMATCHED: ":mag:",
 }
 
 CRITICAL_KINDS = frozenset(
@@ -42,10 +43,11 @@ CRITICAL_KINDS = frozenset(
         EventKind.ROLLBACK_FAILED,
         EventKind.APPROVAL_NEEDED,
         EventKind.ESCALATED,
-        EventKind.WATCHDOG_BLIND,
         EventKind.ROLLBACK_INEFFECTIVE,
     }
 )
+# Said when a rule's data is missing, not when the deploy is bad: warnings.
+WARNING_KINDS = frozenset({EventKind.WATCHDOG_BLIND, EventKind.SELECTOR_UNMATCHED})
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ def severity(event: Event) -> str:
     given = event.data.get("severity")
     if isinstance(given, str) and given in {"info", "warning", "critical"}:
         return given
-    return "critical" if event.kind in CRITICAL_KINDS else "info"
+    if event.kind in CRITICAL_KINDS:
+        return "critical"
+    return "warning" if event.kind in WARNING_KINDS else "info"
 
 
 def mentions(text: str) -> str:

@@ -114,11 +114,14 @@ class PrometheusRule(RuleBase):
     # The label holding the service name in a query answering for every service
     # (`sum by (service) (...)`): one query serves all windows, each keeps its series.
     shared_by: str | None = Field(None, pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+    # The scrape job the query reads: when every target of it is down (`up == 0`), the
+    # rule is blind rather than judged on the stale or missing series (blindness.py).
+    job: str | None = Field(None, min_length=1, max_length=200, pattern=r'^[^"\\\n]+$')
 
-    @field_validator("query")
+    @field_validator("query", "job")
     @classmethod
-    def _query_vars(cls, value: str) -> str:
-        return _check_query_vars(value)
+    def _query_vars(cls, value: str | None) -> str | None:
+        return value if value is None else _check_query_vars(value)
 
     @model_validator(mode="after")
     def _baseline_query_vars(self) -> PrometheusRule:

@@ -27,7 +27,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutErr
 from urllib3.util.retry import Retry
 
 from watchdog.errors import PermanentError, TransientError, WatchdogError
-from watchdog.model import Sample, Series
+from watchdog.model import Sample, SampleKind, Series
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
@@ -108,16 +108,38 @@ class PrometheusSource:
         """
         try:
             query = render(rule.query, ctx.variables, promql_escape)
+            scrape_job = rule.job if isinstance(rule, PrometheusRule) else None
+            job = render(scrape_job, ctx.variables, promql_escape) if scrape_job else None
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
         if ctx.since is not None:
             query = clamp_ranges(query, ctx.at - ctx.since, self._grid)
+        if job is not None:
+            down = await self._scrape_down(job, ctx)
+            if down is not None:
+                return down
         if rule.shared_by is None:
             return await self._instant(query, ctx.at)
         # Baselines look back once per window: only live samples share answers.
         fetch = partial(self._instant, query, ctx.at)
         answer = await (self._shared.get(query, ctx.at, fetch) if ctx.live else fetch())
         return series_for(answer, rule.shared_by, ctx.variables.get("service", ""))
+
+    async def instant(self, query: str, at: float) -> Sample:
+        """One instant query outside any rule (the selector checks); never raises."""
+        return await self._instant(query, at)
+
+    async def _scrape_down(self, job: str, ctx: SampleContext) -> Sample | None:
+        """A failed sample when the job has no target up (one query shared by its rules)."""
+        query = f'max(up{{job="{job}"}})'
+        fetch = partial(self._instant, query, ctx.at)
+        answer = await (self._shared.get(query, ctx.at, fetch) if ctx.live else fetch())
+        if answer.kind is SampleKind.ERROR:
+            return answer
+        if answer.kind is SampleKind.VALUES and answer.series[0].value >= 1:
+            return None
+        why = "every target is down (up == 0)" if answer.series else "Prometheus has no target"
+        return Sample.failed(f"scrape job {job}: {why}", unreachable=f"Prometheus job {job}")
 
     async def _instant(self, query: str, at: float) -> Sample:
         params = {"time": repr(at), "timeout": f"{self._attempt:.3f}"}

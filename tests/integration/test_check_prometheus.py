@@ -1,0 +1,169 @@
+"""`watchdog check --prometheus`: rules that could never fire are errors with file:line,
+asked of a real Prometheus scraping the demo app (http_requests_total{service,...}, a
+latency histogram whose largest finite bucket is 10 s). During a window, the journal
+says once that a rule's selector matches nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from examples.stack import PromStack, free_port
+from tests.integration.test_source_outage import TOKEN, until
+from watchdog.app import App
+from watchdog.cli.main import main
+from watchdog.settings import Settings
+
+RULES = """\
+groups:
+  - name: g
+    rules:
+      - name: ratio-ok
+        source: prometheus
+        query: |
+          sum(rate(http_requests_total{service="{{ service }}",status=~"5.."}[1m]))
+          / sum(rate(http_requests_total{service="{{ service }}"}[1m]))
+        threshold: "> 5%"
+      - name: celery-wrong-name
+        source: prometheus
+        query: sum(rate(celery_task_failed_total{service="{{ service }}"}[5m]))
+        threshold: "> 0"
+      - name: no-service-label
+        source: prometheus
+        query: min(up{job="demo", service="{{ service }}"})
+        threshold: "< 1"
+      - name: p95-unreachable
+        source: prometheus
+        query: |
+          histogram_quantile(0.95,
+            sum by (le) (rate(http_request_duration_highr_seconds_bucket{service="{{ service }}"}[5m])))
+        threshold: "> 20"
+      - name: p95-ok
+        source: prometheus
+        query: |
+          histogram_quantile(0.95,
+            sum by (le) (rate(http_request_duration_highr_seconds_bucket{service="{{ service }}"}[5m])))
+        threshold: "> 2"
+      - name: teapots
+        source: prometheus
+        query: sum(rate(http_requests_total{service="{{ service }}",status="418"}[1m]))
+        threshold: "> 0"
+      - name: shared
+        source: prometheus
+        query: sum by (service) (rate(http_requests_total[1m]))
+        shared_by: service
+        threshold: "> 1000"
+      - name: unbalanced
+        source: prometheus
+        query: sum(rate(http_requests_total[1m])
+        threshold: "> 0"
+"""
+
+
+def check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str], str]:
+    code = main(["check", *args])
+    out, err = capsys.readouterr()
+    return code, err.splitlines(), out
+
+
+@pytest.fixture
+def rules(tmp_path: Path) -> Path:
+    path = tmp_path / "rules.yml"
+    path.write_text(RULES)
+    return path
+
+
+def test_rules_that_can_never_fire_are_errors_with_file_line(
+    prom_stack: PromStack, rules: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err, out = check(capsys, str(rules), "--prometheus", prom_stack.prom_url)
+    assert code == 1
+    assert err == [
+        f"{rules}:10: rule 'celery-wrong-name': no series named celery_task_failed_total "
+        "(is the name right, is its exporter scraped?)",
+        f"{rules}:14: rule 'no-service-label': series up have no 'service' label, so the rule "
+        "never matches (add it by relabelling, see deploy/prometheus.yml)",
+        f"{rules}:18: rule 'p95-unreachable': threshold > 20 can never be reached: "
+        "histogram_quantile over http_request_duration_highr_seconds_bucket is at most 10, its "
+        'largest finite bucket (le="10"); use a histogram with buckets above 20',
+        f"{rules}:30: note: rule 'teapots': no series match "
+        'http_requests_total{status="418"} right now (fine for an error counter whose series '
+        "appears with its first error)",
+        f"{rules}:39: rule 'unbalanced': Prometheus cannot parse the query: "
+        "1:34: parse error: unclosed left parenthesis",
+    ]
+    assert "8 Prometheus rules checked: 4 can never fire, 1 notes" in out
+
+
+def test_the_service_and_its_label_name_are_options(
+    prom_stack: PromStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    only_ratio = tmp_path / "ratio.yml"
+    only_ratio.write_text(RULES.split("      - name: celery-wrong-name")[0])
+    url = prom_stack.prom_url
+    assert check(capsys, str(only_ratio), "--prometheus", url, "--service", "demo")[0] == 0
+    code, err, _ = check(capsys, str(only_ratio), "--prometheus", url, "--service", "shop")
+    assert code == 1 and err == [
+        f"{only_ratio}:4: rule 'ratio-ok': no series http_requests_total{{service=\"shop\"}}"
+    ]
+    code, err, _ = check(capsys, str(only_ratio), "--prometheus", url, "--service-label", "app")
+    assert code == 1 and err == [
+        f"{only_ratio}:4: rule 'ratio-ok': http_requests_total is matched on {{{{ service }}}} "
+        "by the label service, but the service label is 'app'"
+    ]
+
+
+def test_an_unreachable_prometheus_exits_2(rules: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    code, err, _ = check(capsys, str(rules), "--prometheus", url)
+    assert code == 2 and err == [f"watchdog: cannot ask Prometheus at {url}: ConnectionError"]
+
+
+async def test_a_window_journals_once_that_a_selector_matches_nothing(
+    prom_stack: PromStack, tmp_path: Path
+) -> None:
+    rules = tmp_path / "live.yml"
+    rules.write_text(
+        "groups:\n  - name: g\n    interval: 200ms\n    rules:\n"
+        "      - name: celery\n        source: prometheus\n        no_data: ok\n"
+        '        query: sum(rate(celery_task_failed_total{service="{{ service }}"}[1m]))\n'
+        '        threshold: "> 0"\n'
+        "      - name: errors\n        source: prometheus\n        no_data: ok\n"
+        '        query: sum(rate(http_requests_total{service="{{ service }}",status="418"}[1m]))\n'
+        '        threshold: "> 0"\n'
+    )
+    app = App(
+        Settings(
+            rules=[rules],
+            store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
+            listen_port=0,
+            api_token=SecretStr(TOKEN),
+            prometheus_url=prom_stack.prom_url,
+            tick=0.1,
+        )
+    )
+    await app.start()
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(base_url=app.url, headers=headers, timeout=10) as client:
+            body = {"service": "demo", "version": "v2", "window": "10m"}
+            opened = (await client.post("/api/v1/deployments", json=body)).json()
+
+            async def five_polls() -> dict[str, Any] | None:
+                d = (await client.get(f"/api/v1/deployments/{opened['id']}")).json()
+                return d if all(len(r["samples"]) >= 5 for r in d["rules"]) else None
+
+            d = await until(five_polls, "five polls of each rule")
+    finally:
+        await app.stop()
+    told = [e for e in d["events"] if e["kind"] == "selector_unmatched"]
+    # The 418 series is absent (absent is zero), but http_requests_total of demo exists.
+    assert [(e["rule"], e["data"]["severity"]) for e in told] == [("celery", "warning")]
+    assert told[0]["message"] == (
+        "celery can never fire: no series named celery_task_failed_total "
+        "(is the name right, is its exporter scraped?)"
+    )

@@ -1,0 +1,148 @@
+"""``watchdog check [--prometheus URL]``: rule files the way ``promtool check rules`` does,
+and, against a live Prometheus, the rules that could never fire (``livecheck.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from prometheus_api_client.prometheus_connect import PrometheusConnect
+from urllib3.util.retry import Retry
+
+from watchdog.cli.common import CliError
+
+TIMEOUT = 10.0  # seconds per request to Prometheus
+
+
+def add_check(sub: Any) -> None:
+    """Register ``check``."""
+    check = sub.add_parser("check", help="validate rule files (promtool style)")
+    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    check.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="also ask this Prometheus whether every rule can fire (its series, labels, buckets)",
+    )
+    check.add_argument(
+        "--service-label",
+        default=None,
+        metavar="LABEL",
+        help="the label naming the service on series (default: the setting, else 'service')",
+    )
+    check.add_argument(
+        "--service", metavar="NAME", help="also check that series of this service exist"
+    )
+    check.set_defaults(run=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate rule files: summaries to stdout, ``file:line: message`` to stderr."""
+    from watchdog.rulefile.load import check_report
+
+    summaries, problems = check_report(list(args.paths))
+    for line in summaries:
+        print(line)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems or not args.prometheus:
+        return 1 if problems else 0
+    return live_check(args)
+
+
+def live_check(args: argparse.Namespace) -> int:
+    """Ask Prometheus about every Prometheus rule; 1 when one of them can never fire."""
+    from watchdog.livecheck import check_rules
+    from watchdog.rulefile.load import load_rules
+    from watchdog.rulefile.schema import PrometheusRule
+
+    rules = [r for r in load_rules(args.paths).rules if isinstance(r, PrometheusRule)]
+    label = args.service_label or _setting_label()
+    findings = check_rules(rules, LivePrometheus(args.prometheus), label, args.service)
+    for finding in findings:
+        print(finding, file=sys.stderr)
+    errors = sum(f.error for f in findings)
+    print(
+        f"{args.prometheus}: {len(rules)} Prometheus rules checked: "
+        f"{errors} can never fire, {len(findings) - errors} notes"
+    )
+    return 1 if errors else 0
+
+
+def _setting_label() -> str:
+    """The ``service_label`` setting (``service`` when the settings cannot be read)."""
+    from watchdog.settings import Settings
+
+    try:
+        return Settings().service_label
+    except Exception:  # unrelated invalid settings must not stop a rule check
+        return "service"
+
+
+class LivePrometheus:
+    """The live check's Prometheus: prometheus-api-client, bounded, errors → CliError."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        # One quick retry: a person is waiting, and a check is easily run again.
+        retry = Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504))
+        connect: Any = PrometheusConnect  # its annotations say int where floats work
+        self._session = requests.Session()
+        self._client = connect(url=self.url, timeout=TIMEOUT, retry=retry, session=self._session)
+
+    def count(self, query: str) -> float | None:
+        """The single number of a ``count(...)`` query, None when the result is empty."""
+        result = self._call(self._client.custom_query, query, params={"timeout": "10s"})
+        if not isinstance(result, list) or not result:
+            return None
+        return float(result[0]["value"][1])
+
+    def label_values(self, label: str, match: str) -> list[str]:
+        """Values of ``label`` on series matching ``match`` (Prometheus ≥ 2.24)."""
+        values = self._call(self._client.get_label_values, label, params={"match[]": match})
+        return [str(v) for v in values]
+
+    def format_query(self, query: str) -> str:
+        """``/api/v1/format_query`` (Prometheus ≥ 2.38): its parse, printed canonically."""
+        from watchdog.livecheck import QueryRejected
+
+        url = f"{self.url}/api/v1/format_query"
+        get = self._session.get
+        response = self._call(get, url, params={"query": query}, timeout=TIMEOUT)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code == 400 and body.get("errorType") == "bad_data":
+            raise QueryRejected(
+                str(body.get("error", "")).removeprefix('invalid parameter "query": ')
+            )
+        if response.status_code != 200 or body.get("status") != "success":
+            raise CliError(f"Prometheus at {self.url} answered HTTP {response.status_code}", 2)
+        return str(body["data"])
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except requests.RequestException as exc:
+            raise CliError(
+                f"cannot ask Prometheus at {self.url}: {type(exc).__name__}", 2
+            ) from None
+        except PrometheusApiClientException as exc:
+            raise CliError(f"Prometheus at {self.url} refused a check: {_reason(exc)}", 2) from None
+
+
+def _reason(exc: PrometheusApiClientException) -> str:
+    text = str(exc)
+    start = text.find("{")
+    if start >= 0:
+        try:
+            body = json.loads(text[start:].rstrip(")'\""))
+            return str(body.get("error", text))[:300]
+        except ValueError:
+            pass
+    return text[:300]
