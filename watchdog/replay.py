@@ -40,12 +40,15 @@ from watchdog.model import (
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.rulefile.schema import PrometheusRule
+from watchdog.rulefile.telemetry import LokiRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.prometheus import RangeSeries
 from watchdog.sources.window_range import clamp_ranges, longest_range
 from watchdog.wording import describe
 
-REPLAYABLE = (PrometheusRule, JudgeRule)  # the kinds whose history Prometheus keeps
+REPLAYABLE = (PrometheusRule, JudgeRule, LokiRule)  # kinds whose history is kept (Prometheus, Loki)
+Queried = PrometheusRule | JudgeRule | LokiRule
+LOKI_GRID = 1.0  # log lines are continuous: Loki ranges clamp to whole seconds
 CHUNK_STEPS = 1000  # evaluations fetched per range query (Prometheus caps at 11000)
 MAX_EVALUATIONS = 2_000_000
 MAX_CLAMPED_QUERIES = 60  # per rule, for the window's first `range` seconds
@@ -146,11 +149,13 @@ class Replayer:
         self,
         source: RangeSource,
         *,
+        loki: RangeSource | None = None,
         chunk_steps: int = CHUNK_STEPS,
         grid: float = 15.0,
         variables: Mapping[str, str] | None = None,
     ) -> None:
         self._source = source
+        self._loki = loki
         self._chunk = chunk_steps
         self._grid = grid  # the scrape interval clamped ranges round up to
         self._variables = dict(variables or {})  # settings templates read (service_label)
@@ -166,10 +171,12 @@ class Replayer:
         """Replay ``rules`` over ``[start, end]`` for ``deployment``."""
         result = ReplayResult(start, end)
         variables = {**deployment.template_vars(), **self._variables}
-        replayable = [r for r in rules.rules if isinstance(r, REPLAYABLE)]
+        replayable = [r for r in rules.rules if isinstance(r, REPLAYABLE) and self._has(r)]
         for rule in rules.rules:
             if not isinstance(rule, REPLAYABLE):
                 result.skipped[rule.name] = f"{rule.source} rules have no history to replay"
+            elif not self._has(rule):
+                result.skipped[rule.name] = "loki rules replay with WATCHDOG_LOKI_URL set"
         chunks = {
             r.name: _chunks(start, end, r.effective_interval, self._chunk) for r in replayable
         }
@@ -190,9 +197,18 @@ class Replayer:
         _walk(merged, baselines, result)
         return result
 
+    def _has(self, rule: Queried) -> bool:
+        return not isinstance(rule, LokiRule) or self._loki is not None
+
+    def _upstream(self, rule: Queried) -> RangeSource:
+        if isinstance(rule, LokiRule):
+            assert self._loki is not None  # _has() keeps such rules out otherwise
+            return self._loki
+        return self._source
+
     async def _fetch(
         self,
-        rule: PrometheusRule | JudgeRule,
+        rule: Queried,
         variables: Mapping[str, str],
         opened: float,
         chunk: tuple[float, float],
@@ -203,8 +219,9 @@ class Replayer:
         try:
             query = render(rule.query, variables, promql_escape)
             found: list[RangeSeries] = []
-            for scoped, first, last in self._scoped(query, opened, times, step):
-                found += await self._source.query_range(scoped, first, last, step)
+            grid_of = LOKI_GRID if isinstance(rule, LokiRule) else self._grid
+            for scoped, first, last in self._scoped(query, opened, times, step, grid_of):
+                found += await self._upstream(rule).query_range(scoped, first, last, step)
             found = _own(rule, variables, found)
         except WatchdogError as exc:
             failed = Sample.failed(str(exc), transient=exc.transient)
@@ -216,10 +233,10 @@ class Replayer:
         return [(t, rule, _sample(at_step.get(i, []))) for i, t in enumerate(times)]
 
     def _scoped(
-        self, query: str, opened: float, times: list[float], step: float
+        self, query: str, opened: float, times: list[float], step: float, grid_of: float
     ) -> list[tuple[str, float, float]]:
         """``(clamped query, first, last)`` runs of evaluation times sharing one query."""
-        coarse = max(self._grid, step, longest_range(query) / MAX_CLAMPED_QUERIES)
+        coarse = max(grid_of, step, longest_range(query) / MAX_CLAMPED_QUERIES)
         runs: list[tuple[str, float, float]] = []
         for t in times:
             scoped = clamp_ranges(query, t - opened, coarse)
@@ -230,14 +247,14 @@ class Replayer:
         return runs
 
     async def _baseline(
-        self, rule: PrometheusRule | JudgeRule, variables: Mapping[str, str], start: float
+        self, rule: Queried, variables: Mapping[str, str], start: float
     ) -> dict[str, float]:
         if rule.baseline is None:
             return {}
         at = start - rule.baseline.offset
         try:
             query = render(rule.baseline.query or rule.query, variables, promql_escape)
-            found = await self._source.query_range(query, at, at, rule.effective_interval)
+            found = await self._upstream(rule).query_range(query, at, at, rule.effective_interval)
             found = _own(rule, variables, found)
         except WatchdogError:
             return {}  # evaluate() then uses the fallback, or is inconclusive
@@ -245,10 +262,10 @@ class Replayer:
 
 
 def _own(
-    rule: PrometheusRule | JudgeRule, variables: Mapping[str, str], found: list[RangeSeries]
+    rule: Queried, variables: Mapping[str, str], found: list[RangeSeries]
 ) -> list[RangeSeries]:
     """A ``shared_by`` rule's query answers for every service: keep this one's series."""
-    if rule.shared_by is None:
+    if isinstance(rule, LokiRule) or rule.shared_by is None:
         return found
     service = variables.get("service", "")
     return [(labels, pts) for labels, pts in found if labels.get(rule.shared_by) == service]

@@ -162,3 +162,37 @@ async def test_the_packs_loki_rules_count_postgres_log_lines(
     await source.close()
     assert [s.value for s in sample.series] == [1.0]
     assert evaluate(pack_rule, RuleState(), sample, now).state.verdict is Verdict.FIRING
+
+
+async def test_replay_reaches_the_live_verdicts_through_range_queries(loki: FakeLoki) -> None:
+    from watchdog.model import Deployment
+    from watchdog.replay import Replayer
+    from watchdog.rulefile.load import RuleSet
+
+    class NoPrometheus:
+        async def query_range(self, *_: Any) -> Any:
+            raise AssertionError("a loki rule must not query Prometheus")
+
+    opened = float(int(time.time()) - 120)
+    await push(loki, "api", (opened + 31, "row-level security"), (opened + 32, "GET /x 200"))
+    r = rule(interval="10s")
+    source = LokiSource(loki.url, tenant="team-a")
+    deployment = Deployment("api", "production", "v2", "v1")
+    replayed = await Replayer(NoPrometheus(), loki=source).run(  # type: ignore[arg-type]
+        RuleSet.of([r]), deployment, opened, opened + 60
+    )
+    live = [
+        await source.sample(
+            r, SampleContext("w", deployment.template_vars(), opened + t, since=opened)
+        )
+        for t in range(0, 61, 10)
+    ]
+    await source.close()
+    assert replayed.replayed == ["rls"] and replayed.evaluations == 7
+    firing = replayed.first("rls", "firing")
+    assert firing is not None and firing.at == opened + 40  # the first look after the line
+    assert [s.series[0].value if s.series else None for s in live] == [None] * 4 + [1.0] * 3
+    assert replayed.rollback_at is None  # the rule's action is notify here
+    # Without a Loki configured, the rule is said to be skipped, never silently passed.
+    skipped = await Replayer(NoPrometheus()).run(RuleSet.of([r]), deployment, opened, opened + 60)  # type: ignore[arg-type]
+    assert skipped.skipped == {"rls": "loki rules replay with WATCHDOG_LOKI_URL set"}

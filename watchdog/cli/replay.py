@@ -137,6 +137,7 @@ class Upstream:
     token: str | None
     scrape_interval: float
     service_label: str
+    loki: Any = None  # a LokiSource when WATCHDOG_LOKI_URL is set: loki rules replay too
 
 
 def _upstream(args: argparse.Namespace) -> Upstream:
@@ -151,11 +152,17 @@ def _upstream(args: argparse.Namespace) -> Upstream:
     except ValidationError as exc:
         raise ReplayError(settings_problems(exc).removeprefix("watchdog: ")) from None
     token = settings.prometheus_token
+    loki = None
+    if settings.loki_url:
+        from watchdog.wiring import loki_source
+
+        loki = loki_source(settings)
     return Upstream(
         args.prometheus_url or settings.prometheus_url,
         token.get_secret_value() if token else None,
         args.scrape_interval or settings.prometheus_scrape_interval,
         settings.service_label,
+        loki,
     )
 
 
@@ -196,12 +203,15 @@ async def _replay(
         progress = bar.update if bar is not None else None
         replayer = Replayer(
             source,
+            loki=upstream.loki,
             grid=upstream.scrape_interval,
             variables={"service_label": upstream.service_label},
         )
         return await replayer.run(rules, deployment, start, end, progress)
     finally:
         await source.close()
+        if upstream.loki is not None:
+            await upstream.loki.close()
 
 
 class ProgressBar:
