@@ -209,7 +209,8 @@ def _token_matches(header: str, expected: bytes) -> bool:
         given = token.strip().encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return hmac.compare_digest(given, expected)
+    # A bare "Bearer" never passes, whatever was configured (issue 13, item 1).
+    return bool(given) and bool(expected) and hmac.compare_digest(given, expected)
 
 
 async def healthz(request: web.Request) -> web.Response:
