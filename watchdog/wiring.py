@@ -153,7 +153,7 @@ def notify_parts(
 
         access = SlackAccess(frozenset(n.oncall_ids), frozenset(n.approver_ids))
         secret = n.slack_signing_secret.get_secret_value()
-        interactions = SlackInteractions(windows, secret, access, slack, clock)
+        interactions = SlackInteractions(windows, secret, access, slack, clock, store)
     escalator = None
     if n.escalate_after is not None:
         escalator = Escalator(store, journal, clock, n.escalate_after)

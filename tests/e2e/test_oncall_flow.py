@@ -154,8 +154,9 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
     )
     app = App(settings)
     await app.start()
-    yield Stack(app, slack, pagerduty, target)
-    await app.stop()
+    built = Stack(app, slack, pagerduty, target)
+    yield built
+    await built.app.stop()
     await slack.stop()
     await pagerduty.stop()
     await runner.cleanup()
@@ -304,6 +305,11 @@ async def test_bad_interaction_requests_do_nothing(stack: Stack) -> None:
     missing = {"Content-Type": "application/x-www-form-urlencoded"}
     cases = [(forged, 401, "does not match"), (stale, 401, "5 minutes"), (words, 400, "integer")]
     cases.append((missing, 401, "missing"))
+    # Issue 13 item 4: headers judged before the body, never a 500.
+    huge = {**signed_headers(SECRET, body), "X-Slack-Request-Timestamp": "9" * 400}
+    cases.append((huge, 400, "over 12 digits"))
+    short_sig = {**signed_headers(SECRET, body), "X-Slack-Signature": "v0=abc"}
+    cases.append((short_sig, 401, "not a v0= HMAC-SHA256 signature"))
     for headers, status, text in cases:
         response = await stack.click(ONCALL, "hold", wid, headers=headers)
         assert response.status_code == status, response.text
@@ -326,6 +332,59 @@ async def test_bad_interaction_requests_do_nothing(stack: Stack) -> None:
     assert stack.app.parts is not None and stack.app.parts.notify is not None
     assert stack.app.parts.notify.interactions is not None
     await stack.app.parts.notify.interactions.drain()
+    held = [e for e in await stack.events(wid) if e.kind is EventKind.HELD]
+    assert len(held) == 1
+
+
+async def test_headers_are_judged_before_the_body_is_read_and_the_body_is_capped(
+    stack: Stack,
+) -> None:
+    wid = await stack.deploy()
+    stale = signed_headers(SECRET, b"x", timestamp=int(time.time()) - 3600)
+    head = "".join(f"{k}: {v}\r\n" for k, v in stale.items())
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.app.port)
+    # A body announced and never sent: the answer must not wait for it.
+    writer.write(
+        f"POST /slack/interactions HTTP/1.1\r\nHost: x\r\n{head}"
+        "Content-Length: 100000\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 401"), status_line
+    big = interaction(ONCALL, "hold", wid) + b"&pad=" + b"a" * (200 * 1024)
+    async with httpx.AsyncClient(base_url=stack.app.url) as client:
+        r = await client.post(
+            "/slack/interactions", content=big, headers=signed_headers(SECRET, big)
+        )
+    assert r.status_code == 413, r.text
+    assert await stack.phase(wid) is WindowPhase.WATCHING
+
+
+async def test_a_captured_click_is_refused_after_a_restart(stack: Stack) -> None:
+    wid = await stack.deploy()
+    body = interaction(ONCALL, "hold", wid)
+    headers = signed_headers(SECRET, body)
+
+    async def send() -> httpx.Response:
+        async with httpx.AsyncClient(base_url=stack.app.url) as client:
+            return await client.post("/slack/interactions", content=body, headers=headers)
+
+    first = await send()
+    assert first.status_code == 200, first.text
+    await until(lambda: _phase_is(stack, wid, WindowPhase.HELD))
+    await stack.click(ONCALL, "resume", wid)
+    await until(lambda: _phase_is(stack, wid, WindowPhase.WATCHING))
+    await stack.app.stop()
+    # The same store, a new process: the replay memory is the store's, not the process's.
+    stack.app = App(stack.app.settings)
+    await stack.app.start()
+    replayed = await send()
+    assert replayed.status_code == 200 and replayed.json() == {"ok": True, "ignored": "replay"}
+    assert stack.app.parts is not None and stack.app.parts.notify is not None
+    assert stack.app.parts.notify.interactions is not None
+    await stack.app.parts.notify.interactions.drain()
+    assert await stack.phase(wid) is WindowPhase.WATCHING
     held = [e for e in await stack.events(wid) if e.kind is EventKind.HELD]
     assert len(held) == 1
 
