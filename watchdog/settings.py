@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     # either as a Bearer header or once as ?token=, traded for an HttpOnly cookie.
     status_token: SecretStr | None = None
     status_public: bool = False  # serve the (read-only) status page without any login
+    # How long a status page sign-in lasts (server-side; DELETE /api/v1/status/sessions
+    # ends every session at once).
+    status_session_ttl: Duration = Field(12 * 3600.0, gt=0, le=30 * 86400)
 
     # --- alertmanager receiver (POST /api/v1/alertmanager) ---------------------------
     # Credentials Alertmanager sends (http_config authorization / basic_auth); when
