@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from watchdog.admission import KnownVersions
 from watchdog.clock import Clock
 from watchdog.errors import WatchdogError
 from watchdog.metrics import Metrics
@@ -59,8 +60,10 @@ class DeployDetector:
         store: WindowStore,
         clock: Clock,
         metrics: Metrics | None = None,
+        known: KnownVersions | None = None,
     ) -> None:
         self._services = tuple(services)
+        self._known = known  # every version read joins the service's history
         self._reader = reader
         self._windows = windows
         self._store = store
@@ -89,6 +92,8 @@ class DeployDetector:
         except WatchdogError as exc:
             log.warning("version unreadable", service=spec.service, error=str(exc))
             return None
+        if self._known is not None:
+            self._known.note(spec.service, spec.environment, version)
         known = self._seen.get(spec.service)
         self._seen[spec.service] = version
         if known is None or version == known:

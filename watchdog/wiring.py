@@ -23,6 +23,7 @@ from watchdog.actions.http import HttpExecutor
 from watchdog.actions.kubernetes import KubernetesExecutor
 from watchdog.actions.render import RenderExecutor
 from watchdog.actions.verify import VerifyExecutor
+from watchdog.admission import KnownVersions
 from watchdog.clock import Clock
 from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
@@ -262,6 +263,7 @@ def detector(
     windows: WindowService,
     store: Store,
     metrics: Metrics,
+    known: KnownVersions | None = None,
 ) -> DeployDetector | None:
     """Deploy auto-detection, when services to watch are configured."""
     if not s.detect:
@@ -273,7 +275,15 @@ def detector(
         store=store,
         clock=clock,
         metrics=metrics,
+        known=known,
     )
+
+
+def known_versions(s: Settings, store: Store) -> KnownVersions | None:
+    """The version history of the services deploy detection watches (None: no tracking)."""
+    if not s.detect:
+        return None
+    return KnownVersions([(w.service, w.environment) for w in s.detect], store)
 
 
 def coordinator(

@@ -255,7 +255,9 @@ async def test_basic_auth_from_http_config(start_app: Start) -> None:
         raw = base64.b64encode(f"{user}:{password}".encode()).decode()
         return {"Authorization": f"Basic {raw}"}
 
-    assert (await post(app, good, headers=basic("alertmanager", "pa:ss-word-1-0123456"))).status_code == 200
+    assert (
+        await post(app, good, headers=basic("alertmanager", "pa:ss-word-1-0123456"))
+    ).status_code == 200
     error_of(await post(app, good, headers=basic("alertmanager", "wrong")), 401)
     error_of(await post(app, good, headers={"Authorization": "Basic !!notbase64"}), 401)
 

@@ -16,8 +16,8 @@ from watchdog.store.base import RulePoint
 from watchdog.store.sqlite import SqliteStore
 from watchdog.web.control import WindowDetail
 from watchdog.web.server import build_web_app
-from watchdog.web.status import COOKIE, STATUS_PATHS, StatusAuth, add_status_routes
-from watchdog.web.status_auth import SESSIONS_PATH, StatusSessions
+from watchdog.web.status import COOKIE, STATUS_PATHS, add_status_routes
+from watchdog.web.status_auth import SESSIONS_PATH, StatusAuth, StatusSessions
 
 pytestmark = pytest.mark.integration
 

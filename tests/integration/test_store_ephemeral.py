@@ -6,10 +6,16 @@ import asyncio
 
 import pytest
 
-from tests.integration.test_store import AnyStore, Connect, backend, connect, store  # noqa: F401
+from tests.integration import test_store as shared
+from tests.integration.test_store import AnyStore, Connect
 from watchdog.store.ephemeral import PRUNE_BATCH
 
 pytestmark = pytest.mark.integration
+
+# The same two backends as the store's behaviour suite (SQLite file, real PostgreSQL).
+backend = shared.backend
+connect = shared.connect
+store = shared.store
 
 
 async def test_a_key_is_new_once_until_it_expires_also_for_another_replica(
@@ -63,7 +69,7 @@ async def test_sessions_expire_server_side_and_can_be_revoked(
 
 
 async def _count(store: AnyStore, table: str) -> int:
-    sql = f"SELECT count(*) FROM {table}"  # noqa: S608 (our table name)
+    sql = f"SELECT count(*) FROM {table}"
     if hasattr(store, "_pool"):
         async with store._conn() as conn:  # type: ignore[union-attr]
             return int(await conn.fetchval(sql))

@@ -83,6 +83,7 @@ async def create_deployment(request: web.Request) -> web.Response:
         actor=API_ACTOR,
         shadow=body.shadow,
         confirm_for=body.confirm_for,
+        force=body.force,
     )
     headers = {"Location": f"{PREFIX}/{window.id}"}
     return json_model(ctx.window_out(window), status=201, headers=headers)

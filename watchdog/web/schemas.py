@@ -137,6 +137,8 @@ class DeploymentIn(BaseModel):
         "says `would_roll_back` where a rollback would have run.",
     )
     confirm_for: ConfirmLength | None = None
+    # Register a previous_version the watchdog never saw running (journaled).
+    force: bool = False
 
 
 class ActionIn(BaseModel):

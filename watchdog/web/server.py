@@ -24,7 +24,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
-from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
+from watchdog.errors import Conflict, NotFound, PermanentError, Refused, TransientError
 from watchdog.web.api import add_api_routes
 from watchdog.web.control import Controller
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, build_openapi
@@ -142,6 +142,8 @@ def translate(exc: Exception) -> ApiError | None:
         return ApiError(409, str(exc) or "conflict")
     if isinstance(exc, TransientError):
         return _unavailable(exc)
+    if isinstance(exc, Refused):
+        return ApiError(422, str(exc), field=exc.field)
     if isinstance(exc, PermanentError):
         return ApiError(422, str(exc) or "request cannot be carried out")
     return None
