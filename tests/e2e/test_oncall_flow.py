@@ -6,6 +6,7 @@ button clicks sent to the App's /slack/interactions."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class Target:
 
     status: int = 200
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    hooks: list[bytes] = field(default_factory=list)  # the generic webhook's raw bodies
     port: int = 0
 
     def app(self) -> web.Application:
@@ -60,9 +62,14 @@ class Target:
             self.rollbacks.append(await request.json())
             return web.json_response({"ok": True})
 
+        async def hook(request: web.Request) -> web.Response:
+            self.hooks.append(await request.read())
+            return web.Response(text="ok")
+
         app = web.Application()
         app.router.add_get("/health", health)
         app.router.add_post("/rollback", rollback)
+        app.router.add_post("/hook", hook)
         return app
 
 
@@ -144,6 +151,7 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
             "slack_api_url": slack.api_url,
             "pagerduty_routing_key": "R0UTINGKEY0000000000000000000000",
             "pagerduty_url": pagerduty.url,
+            "webhook_url": f"{url}/hook",
             "oncall_ids": [ONCALL],
             "approver_ids": [BOSS],
             "backoff": 0.2,
@@ -387,6 +395,35 @@ async def test_a_captured_click_is_refused_after_a_restart(stack: Stack) -> None
     assert await stack.phase(wid) is WindowPhase.WATCHING
     held = [e for e in await stack.events(wid) if e.kind is EventKind.HELD]
     assert len(held) == 1
+
+
+async def test_an_api_callers_text_is_escaped_everywhere_and_never_claims_slack(
+    stack: Stack,
+) -> None:
+    wid = await stack.deploy()
+    await until(lambda: stack.slack.roots())
+    reason = "<!channel> see <http://evil.example|the runbook> & <@U0BOSS>"
+    async with httpx.AsyncClient(base_url=stack.app.url) as client:
+        r = await client.post(
+            f"/api/v1/deployments/{wid}/rollback",
+            json={"reason": reason, "actor": f"slack:{BOSS}"},
+            headers={"Content-Type": "application/json"},
+        )
+    assert r.status_code == 200, r.text
+    await until(lambda: "rollback succeeded" in stack.root().text)
+    await until(lambda: any(b"rollback_succeeded" in h for h in stack.target.hooks))
+    said = json.dumps([body for _, body in stack.slack.calls], ensure_ascii=False)
+    for raw in ("<!channel>", "<http://evil.example", f"<@{BOSS}>"):
+        assert raw not in said  # no ping, no disguised link, no forged mention
+    assert (
+        "&lt;!channel&gt; see &lt;http://evil.example|the runbook&gt; &amp; &lt;@U0BOSS&gt;" in said
+    )
+    assert all(b"<" not in h and b">" not in h for h in stack.target.hooks)
+    told = [json.loads(h)["event"]["message"] for h in stack.target.hooks]
+    assert any(reason in m for m in told)  # the same text, once decoded
+    # The journal's actor is the API identity; the caller's "slack:…" is only a note.
+    actors = {e.data.get("actor") for e in await stack.events(wid)} - {None, "test"}
+    assert actors == {f"api (slack:{BOSS})"}
 
 
 async def test_slack_down_during_rollback_does_not_delay_it(stack: Stack) -> None:

@@ -102,7 +102,9 @@ def add_deploy(sub: Any) -> None:
         act = dsub.add_parser(name, help=f"{name} a window", parents=common)
         act.add_argument("id")
         act.add_argument("--reason")
-        act.add_argument("--actor")
+        act.add_argument(
+            "--actor", help="a note beside the API identity in the journal (default: login name)"
+        )
         act.set_defaults(run=cmd_action, action=name)
 
 
