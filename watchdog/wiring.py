@@ -49,6 +49,7 @@ from watchdog.sources.prometheus import PrometheusSource
 from watchdog.sources.scrape import ScrapeSource
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
+from watchdog.web.connections import ConnectionLimits
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -66,6 +67,17 @@ class NotifyParts:
     channels: dict[str, Channel]
     interactions: SlackInteractions | None
     escalator: Escalator | None
+
+
+def connection_limits(s: Settings) -> ConnectionLimits:
+    """The HTTP server's deadlines, keep-alive limits and connection cap."""
+    return ConnectionLimits(
+        header_timeout=s.http_header_timeout,
+        body_timeout=s.http_body_timeout,
+        keepalive_timeout=s.http_keepalive_timeout,
+        max_keepalive_requests=s.http_max_keepalive_requests,
+        max_connections=s.max_connections,
+    )
 
 
 def channels(

@@ -2,6 +2,8 @@
 
 Middlewares, outermost first:
 
+0. ``deadlines`` (``connections.py``) tells the connection's guard a request's head
+   arrived and holds its body to the body deadline.
 1. ``errors`` turns every failure into ``{"error": {...}}`` JSON: aiohttp's own
    (404, 405, 413), :class:`ApiError` raised by handlers, pydantic validation (422),
    ``NotFound`` (404), ``Conflict`` (409), ``TransientError`` (503),
@@ -26,6 +28,7 @@ from pydantic import ValidationError
 
 from watchdog.errors import Conflict, NotFound, PermanentError, Refused, TransientError
 from watchdog.web.api import add_api_routes
+from watchdog.web.connections import deadlines_middleware
 from watchdog.web.control import Controller
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, build_openapi
 from watchdog.web.schemas import ApiError, ErrorBody, ErrorOut, StatusOut
@@ -82,7 +85,12 @@ def build_web_app(
     limits = dict(body_limits or {})
     app = web.Application(
         client_max_size=max([max_body_bytes, *limits.values()]),
-        middlewares=[errors_middleware, body_limit_middleware, auth_middleware],
+        middlewares=[
+            deadlines_middleware,
+            errors_middleware,
+            body_limit_middleware,
+            auth_middleware,
+        ],
     )
     app[SERVER_CONFIG] = ServerConfig(
         api_token=api_token.encode() if api_token is not None else None,
@@ -134,6 +142,8 @@ def translate(exc: Exception) -> ApiError | None:
     """The API error a deliberate exception stands for (``None``: a bug, answer 500)."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, ConnectionResetError):  # the body deadline dropped the client
+        return ApiError(408, "request body not received in time")
     if isinstance(exc, ValidationError):
         return ApiError.from_validation(exc)
     if isinstance(exc, NotFound):
