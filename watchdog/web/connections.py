@@ -20,8 +20,9 @@ many open files". Now:
   so the store, the sources and the rollback's subprocesses always find descriptors.
 
 :class:`ConnectionPool` is the protocol factory wrapped around aiohttp's server (each
-connection a :class:`Guard` in front of aiohttp's handler); :func:`deadlines_middleware`
-tells the guard when a request's head has arrived and when it is done.
+connection a :class:`Guard` in front of aiohttp's handler; ``listen.py`` serves it);
+:func:`deadlines_middleware` tells the guard when a request's head has arrived and when
+it is done.
 """
 
 from __future__ import annotations
@@ -30,18 +31,13 @@ import asyncio
 import resource
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import structlog
 from aiohttp import web
-from aiohttp.web_runner import BaseRunner, BaseSite
 
 log = structlog.get_logger("watchdog.web.connections")
 
-# asyncio accepts up to `backlog` connections in one burst before any protocol (and so
-# the cap) sees them: the burst must fit in the reserve too, beside the store, sources,
-# logs and a rollback's subprocess pipes.
-BACKLOG = 64
 FD_RESERVE = 192  # descriptors kept for everything but client connections
 _BUSY_503 = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -70,20 +66,6 @@ class ConnectionLimits:
         if nofile == resource.RLIM_INFINITY:
             return self.max_connections
         return max(1, min(self.max_connections, nofile - FD_RESERVE))
-
-
-def raise_nofile_limit() -> tuple[int, int]:
-    """Raise the soft open-file limit to the hard one (a service default of 1024 is
-    easily reached); returns the limits before and after."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):  # e.g. the kernel's nr_open is lower
-            return soft, soft
-        return soft, target
-    return soft, soft
 
 
 class Guard(asyncio.Protocol):
@@ -251,47 +233,6 @@ class ConnectionPool:
     def waiting_connections(self) -> int:
         """How many of them wait for a request (the ones a newcomer may evict)."""
         return len(self._waiting)
-
-
-class GuardedSite(BaseSite):
-    """A TCP site whose connections go through a :class:`ConnectionPool`."""
-
-    __slots__ = ("_host", "_pool_args", "_port", "pool")
-
-    def __init__(
-        self,
-        runner: BaseRunner,
-        host: str,
-        port: int,
-        limits: ConnectionLimits,
-        clock: Callable[[], float],
-    ) -> None:
-        super().__init__(runner, backlog=BACKLOG)
-        self._host = host
-        self._port = port
-        self._pool_args = (limits, clock)
-        self.pool: ConnectionPool | None = None
-
-    @property
-    def name(self) -> str:
-        """``http://host:port``."""
-        return f"http://{self._host}:{self._port}"
-
-    async def start(self) -> None:
-        """Listen; each connection is guarded."""
-        await super().start()
-        server = self._runner.server
-        assert server is not None
-        limits, clock = self._pool_args
-        self.pool = ConnectionPool(server, limits, limits.cap(), clock)
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self.pool, self._host, self._port, backlog=BACKLOG)
-
-    @property
-    def port(self) -> int:
-        """The bound port (``port=0`` picks a free one)."""
-        sockets: Any = getattr(self._server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else self._port
 
 
 def _guard_of(request: web.Request) -> Guard | None:

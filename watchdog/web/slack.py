@@ -152,9 +152,10 @@ class SlackInteractions:
         body = await request.read()
         if not self._verifier.is_valid(body, timestamp, signature):
             raise ApiError(401, "X-Slack-Signature does not match the body")
-        if await self._seen.seen_once(
-            f"slack:{signature}", now=self._clock.now(), ttl=2 * TOLERANCE
-        ):
+        now = self._clock.now()
+        # Remembered exactly as long as the timestamp check would still let it through.
+        ttl = max(1.0, int(timestamp) + TOLERANCE - now)
+        if await self._seen.seen_once(f"slack:{signature}", now=now, ttl=ttl):
             log.warning("slack request replayed: ignored")
             return web.json_response({"ok": True, "ignored": "replay"})
         for click in _clicks(body):
