@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # Connections (watchdog/web/connections.py): a request's head must arrive within
     # http_header_timeout, its body within http_body_timeout after that; idle
     # keep-alive connections close after http_keepalive_timeout. Beyond
-    # max_connections (kept 128 below the open-file limit) the oldest connection still
+    # max_connections (kept 256 below the open-file limit) the oldest connection still
     # waiting for a request is closed, or, all being busy, the newcomer gets 503.
     http_header_timeout: Duration = Field(5.0, gt=0, le=300)
     http_body_timeout: Duration = Field(10.0, gt=0, le=600)

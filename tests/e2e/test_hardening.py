@@ -170,6 +170,9 @@ async def test_idle_connections_under_ulimit_do_not_stop_health_or_the_rollback(
         idle = [await asyncio.open_connection("127.0.0.1", port) for _ in range(IDLE)]
         for _, writer in idle[::2]:  # half of them send half a header, then nothing
             writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        # The cap keeps descriptors free for the store, the probe and the rollback.
+        in_use = len(os.listdir(f"/proc/{proc.pid}/fd"))
+        assert in_use < NOFILE - 100, in_use
         t.status = 500
         began = time.monotonic()
         async with httpx.AsyncClient(base_url=base, headers=auth, timeout=5) as fresh:

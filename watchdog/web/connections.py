@@ -38,7 +38,10 @@ from aiohttp import web
 
 log = structlog.get_logger("watchdog.web.connections")
 
-FD_RESERVE = 192  # descriptors kept for everything but client connections
+# Descriptors kept for everything but guarded client connections: the store, sources,
+# logs, a rollback's subprocess pipes, and the sockets in flight that the cap cannot
+# see yet: asyncio's accept burst (listen.BACKLOG) and evicted ones not yet closed.
+FD_RESERVE = 256
 _BUSY_503 = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
     b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 77\r\n\r\n"
