@@ -130,6 +130,27 @@ async def _closed(reader: asyncio.StreamReader, within: float) -> bool:
     return True
 
 
+def _soft_limit_only() -> None:  # `ulimit -Sn 1024`: the hard limit stays
+    resource.setrlimit(
+        resource.RLIMIT_NOFILE, (NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    )
+
+
+def test_serve_raises_the_soft_open_file_limit_to_the_hard_one(tmp_path: Path) -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= NOFILE:
+        pytest.skip(f"the hard open-file limit is {hard}: nothing to raise")
+    port = free_port()
+    env = {**base_env(tmp_path), "WATCHDOG_API_TOKEN": TOKEN, "WATCHDOG_LISTEN_PORT": str(port)}
+    log = tmp_path / "watchdog.log"
+    with running(serve_argv(), log, port, env=env, cwd=REPO, preexec_fn=_soft_limit_only) as proc:
+        limits = Path(f"/proc/{proc.pid}/limits").read_text()
+    [line] = [x for x in limits.splitlines() if x.startswith("Max open files")]
+    soft, hard_seen = line.split()[3:5]
+    assert soft == hard_seen != str(NOFILE), line
+    assert '"open-file limit raised"' in log.read_text()
+
+
 async def test_idle_connections_under_ulimit_do_not_stop_health_or_the_rollback(
     tmp_path: Path, target: tuple[Target, str]
 ) -> None:
