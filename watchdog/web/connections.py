@@ -42,10 +42,12 @@ log = structlog.get_logger("watchdog.web.connections")
 # logs, a rollback's subprocess pipes, and the sockets in flight that the cap cannot
 # see yet: asyncio's accept burst (listen.BACKLOG) and evicted ones not yet closed.
 FD_RESERVE = 256
+_BUSY_BODY = b'{"error":{"status":503,"message":"too many connections: retry in a second"}}\n'
 _BUSY_503 = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 77\r\n\r\n"
-    b'{"error":{"status":503,"message":"too many connections: retry in a second"}}\n'
+    b"Retry-After: 1\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
+    + _BUSY_BODY
 )
 _WARN_EVERY = 60.0  # seconds between "cap reached" log lines (never one per connection)
 
