@@ -17,6 +17,8 @@ version that is not serving yet, so a mismatch with the store is no evidence of 
 deploy; the store is only asked, on a change, whether the change is a rollback landing
 or a deploy CI already registered. The last version seen is kept in memory; a deploy
 that finishes while the watchdog is down is not detected (CI registration covers it).
+Every version read also joins the service's history (``admission.KnownVersions``),
+against which a registered deploy's ``previous_version`` is checked.
 """
 
 from __future__ import annotations
