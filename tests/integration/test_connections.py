@@ -136,6 +136,14 @@ async def test_beyond_the_cap_idle_connections_give_way_and_busy_ones_mean_503(
     assert "too many connections" in refused.json()["error"]["message"]
     for _, writer in busy:
         writer.close()
+    while app.site.pool.open_connections >= 4:  # the server sees the closes
+        assert time.monotonic() < deadline + 5, "busy connections never closed"
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=app.url) as client:
+        metrics = (await client.get("/metrics")).text
+    assert "watchdog_http_connections_cap 4.0" in metrics
+    assert "watchdog_http_connections_refused_total 1.0" in metrics
+    assert f"watchdog_http_connections_evicted_total {app.site.pool.evicted:.1f}" in metrics
 
 
 def test_the_cap_stays_below_the_open_file_limit() -> None:
