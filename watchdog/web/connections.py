@@ -29,14 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import resource
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import cast
 
 import structlog
 from aiohttp import web
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 log = structlog.get_logger("watchdog.web.connections")
 
@@ -240,37 +238,6 @@ class ConnectionPool:
     def waiting_connections(self) -> int:
         """How many of them wait for a request (the ones a newcomer may evict)."""
         return len(self._waiting)
-
-
-class ConnectionsCollector(Collector):
-    """The pool at scrape time: connections open, evicted and refused (503)."""
-
-    def __init__(self, pool: ConnectionPool) -> None:
-        self._pool = pool
-
-    def collect(self) -> Iterator[Metric]:
-        """Three samples read from the pool."""
-        p = self._pool
-        yield GaugeMetricFamily(
-            "watchdog_http_connections_open", "Client connections open.", value=p.open_connections
-        )
-        yield GaugeMetricFamily(
-            "watchdog_http_connections_cap", "Client connections allowed at once.", value=p.cap
-        )
-        yield CounterMetricFamily(
-            "watchdog_http_connections_evicted",
-            "Connections waiting for a request closed to admit a newer one at the cap.",
-            value=p.evicted,
-        )
-        yield CounterMetricFamily(
-            "watchdog_http_connections_refused",
-            "Connections answered 503 at the cap (every connection busy).",
-            value=p.refused,
-        )
-
-    def describe(self) -> Iterator[Metric]:
-        """Nothing to describe ahead of a scrape."""
-        return iter(())
 
 
 def _guard_of(request: web.Request) -> Guard | None:

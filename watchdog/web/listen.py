@@ -1,15 +1,17 @@
 """Listening: the aiohttp runner behind a :class:`~watchdog.web.connections.ConnectionPool`,
-and the process's open-file limit raised at start."""
+the pool's metrics, and the process's open-file limit raised at start."""
 
 from __future__ import annotations
 
 import asyncio
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_runner import BaseRunner, BaseSite
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from watchdog.web.connections import ConnectionLimits, ConnectionPool
 
@@ -96,3 +98,34 @@ async def start_site(
         await runner.cleanup()
         raise
     return runner, site
+
+
+class ConnectionsCollector(Collector):
+    """The pool at scrape time: connections open, evicted and refused (503)."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        """Three samples read from the pool."""
+        p = self._pool
+        yield GaugeMetricFamily(
+            "watchdog_http_connections_open", "Client connections open.", value=p.open_connections
+        )
+        yield GaugeMetricFamily(
+            "watchdog_http_connections_cap", "Client connections allowed at once.", value=p.cap
+        )
+        yield CounterMetricFamily(
+            "watchdog_http_connections_evicted",
+            "Connections waiting for a request closed to admit a newer one at the cap.",
+            value=p.evicted,
+        )
+        yield CounterMetricFamily(
+            "watchdog_http_connections_refused",
+            "Connections answered 503 at the cap (every connection busy).",
+            value=p.refused,
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        """Nothing to describe ahead of a scrape."""
+        return iter(())
