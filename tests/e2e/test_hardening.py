@@ -221,3 +221,60 @@ async def test_idle_connections_under_ulimit_do_not_stop_health_or_the_rollback(
     levels = [json.loads(line).get("level") for line in text.splitlines() if line.startswith("{")]
     assert "error" not in levels
     assert levels.count("warning") < 20, "a flood of idle connections must not flood the log"
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(x for x in status.splitlines() if x.startswith("VmRSS:")).split()[1])
+
+
+async def test_slow_unsigned_slack_bodies_cost_little_and_end_at_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """The issue's 600 slow unauthenticated bodies (RSS 83 -> 828 MB, never answered)."""
+    port = free_port()
+    env = {
+        **base_env(tmp_path),
+        "WATCHDOG_API_TOKEN": TOKEN,
+        "WATCHDOG_LISTEN_PORT": str(port),
+        "WATCHDOG_HTTP_BODY_TIMEOUT": "2s",
+        "WATCHDOG_NOTIFY__SLACK_BOT_TOKEN": "xoxb-0123456789-abcdefghijklmnop",
+        "WATCHDOG_NOTIFY__SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99aaaeee85a5",
+        "WATCHDOG_NOTIFY__SLACK_API_URL": "http://127.0.0.1:9/api/",
+    }
+    log = tmp_path / "watchdog.log"
+    with running(serve_argv(), log, port, env=env, cwd=REPO) as proc:
+        before = _rss_kib(proc.pid)
+        now = int(time.time())
+        plausible = f"X-Slack-Request-Timestamp: {now}\r\nX-Slack-Signature: v0={'0' * 64}\r\n"
+        conns = []
+        for i in range(600):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            head = plausible if i % 2 else ""  # half send no signature at all
+            writer.write(
+                f"POST /slack/interactions HTTP/1.1\r\nHost: x\r\n{head}"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                "Content-Length: 131072\r\n\r\n".encode()
+                + b"a" * 65536  # half the announced body, then nothing
+            )
+            conns.append((reader, writer))
+        grown = _rss_kib(proc.pid) - before
+        answers = await asyncio.gather(*(_first_line(r, 10) for r, _ in conns))
+        grown = max(grown, _rss_kib(proc.pid) - before)
+        for _, writer in conns:
+            writer.close()
+        assert proc.poll() is None
+    unsigned, signed = answers[0::2], answers[1::2]
+    assert all(a.startswith(b"HTTP/1.1 401") for a in unsigned), set(unsigned)
+    # A plausible-looking request is read up to the body deadline, then dropped.
+    assert all(a in {b"", b"HTTP/1.1 408"} for a in signed), set(signed)
+    assert grown < 150 * 1024, f"RSS grew {grown} KiB"
+
+
+async def _first_line(reader: asyncio.StreamReader, within: float) -> bytes:
+    """The status line's first 12 bytes, or b"" when the server closed without one."""
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout=within)
+    except ConnectionResetError:
+        return b""
+    return line[:12]
