@@ -131,7 +131,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise
         return _from_http_exception(request, exc)
     except Exception as exc:
-        error = translate(exc)
+        error = translate(exc) or _client_gone(request, exc)
         if error is None:
             log.exception("unhandled error", method=request.method, path=request.path)
             error = ApiError(500, "internal error: see the watchdog's log")
@@ -142,8 +142,6 @@ def translate(exc: Exception) -> ApiError | None:
     """The API error a deliberate exception stands for (``None``: a bug, answer 500)."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, ConnectionResetError):  # the body deadline dropped the client
-        return ApiError(408, "request body not received in time")
     if isinstance(exc, ValidationError):
         return ApiError.from_validation(exc)
     if isinstance(exc, NotFound):
@@ -156,6 +154,15 @@ def translate(exc: Exception) -> ApiError | None:
         return ApiError(422, str(exc), field=exc.field)
     if isinstance(exc, PermanentError):
         return ApiError(422, str(exc) or "request cannot be carried out")
+    return None
+
+
+def _client_gone(request: web.Request, exc: Exception) -> ApiError | None:
+    # The body deadline (connections.py) dropped this client mid-read: nothing to log,
+    # and nobody left to read the answer.
+    transport = request.transport
+    if isinstance(exc, ConnectionResetError) and (transport is None or transport.is_closing()):
+        return ApiError(408, "request body not received in time")
     return None
 
 
