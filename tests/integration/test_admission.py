@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from tests.fakes import serve
 from watchdog.app import App
-from watchdog.cli import main
+from watchdog.cli.main import main
 from watchdog.model import EventKind
 from watchdog.settings import Settings
 

@@ -1,4 +1,5 @@
-"""Keys seen once and status sessions, on both stores (issue 13 items 4 and 9)."""
+"""The SeenOnce and Sessions contracts (issue 13 items 4 and 9): keys seen once and status
+sessions, run on SQLite and PostgreSQL (fixtures in conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,10 @@ import asyncio
 
 import pytest
 
-from tests.integration import test_store as shared
-from tests.integration.test_store import AnyStore, Connect
+from tests.integration.store.conftest import AnyStore, Connect
 from watchdog.store.ephemeral import PRUNE_BATCH
 
 pytestmark = pytest.mark.integration
-
-# The same two backends as the store's behaviour suite (SQLite file, real PostgreSQL).
-backend = shared.backend
-connect = shared.connect
-store = shared.store
 
 
 async def test_a_key_is_new_once_until_it_expires_also_for_another_replica(
