@@ -208,34 +208,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _strong_secrets(self) -> Settings:
         # An empty or example secret must never mean "authentication off" (issue 13).
-        found = secretcheck.problems(self._named_secrets(), self._named_urls())
+        # Every SecretStr field is judged, so a secret added later is covered too.
+        found = secretcheck.problems(secretcheck.secret_fields(self, self.notify))
         if found:
             raise ValueError("weak secrets: " + "; ".join(found))
         return self
-
-    def _named_secrets(self) -> list[tuple[str, SecretStr | None]]:
-        n = self.notify
-        return [
-            ("api_token", self.api_token),
-            ("status_token", self.status_token),
-            ("prometheus_token", self.prometheus_token),
-            ("alertmanager_token", self.alertmanager_token),
-            ("alertmanager_password", self.alertmanager_password),
-            ("render_api_key", self.render_api_key),
-            ("notify.slack_bot_token", n.slack_bot_token),
-            ("notify.slack_signing_secret", n.slack_signing_secret),
-            ("notify.slack_webhook_url", n.slack_webhook_url),
-            ("notify.webhook_secret", n.webhook_secret),
-            ("notify.pagerduty_routing_key", n.pagerduty_routing_key),
-        ]
-
-    def _named_urls(self) -> list[tuple[str, SecretStr | None]]:
-        return [
-            ("store_url", self.store_url),
-            ("leader_redis_url", self.leader_redis_url),
-            *((f"postgres_targets[{k}]", v) for k, v in self.postgres_targets.items()),
-            *((f"redis_targets[{k}]", v) for k, v in self.redis_targets.items()),
-        ]
 
     @property
     def base_url(self) -> str:

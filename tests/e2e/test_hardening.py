@@ -66,7 +66,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
         (
             "WATCHDOG_STORE_URL",
             "postgresql://wd:pw-7z@127.0.0.1:1/wd",
-            "store_url (WATCHDOG_STORE_URL): the password in the URL is shorter than 16",
+            "store_url (WATCHDOG_STORE_URL) carries a password that is shorter than 16",
         ),
     ],
 )
