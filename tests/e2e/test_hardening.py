@@ -178,6 +178,7 @@ async def test_idle_connections_under_ulimit_do_not_stop_health_or_the_rollback(
         "WATCHDOG_HTTP_HEADER_TIMEOUT": "2s",
         "WATCHDOG_PLANS": json.dumps({"main": plan}),
         "WATCHDOG_DEFAULT_PLAN": "main",
+        "WATCHDOG_CONFIRM_FOR": "0",  # rolled_back at once, no recovery watch after it
         "PYTHONUNBUFFERED": "1",
     }
     log = tmp_path / "watchdog.log"
