@@ -48,15 +48,14 @@ class Settings(BaseSettings):
     public_url: str | None = None  # how people reach this service (links in messages)
     api_token: SecretStr | None = None  # Bearer token for the API; required off loopback
     max_body_bytes: int = Field(1 << 20, ge=1024)  # largest request body the API reads
-    # Connections (watchdog/web/connections.py): a request's head must arrive within
-    # http_header_timeout, its body within http_body_timeout after that; idle
-    # keep-alive connections close after http_keepalive_timeout. Beyond
-    # max_connections (kept 256 below the open-file limit) the oldest connection still
-    # waiting for a request is closed, or, all being busy, the newcomer gets 503.
+    # Connections (watchdog/web/connections.py): a request's head must arrive within this
+    # of the connection opening (the next one: within the keep-alive timeout).
     http_header_timeout: Duration = Field(5.0, gt=0, le=300)
-    http_body_timeout: Duration = Field(10.0, gt=0, le=600)
-    http_keepalive_timeout: Duration = Field(15.0, gt=0, le=600)
-    http_max_keepalive_requests: int = Field(1000, ge=1)
+    http_body_timeout: Duration = Field(10.0, gt=0, le=600)  # its body, after the head
+    http_keepalive_timeout: Duration = Field(15.0, gt=0, le=600)  # idle between requests
+    http_max_keepalive_requests: int = Field(1000, ge=1)  # then `Connection: close`
+    # At most this many connections, and always 256 below the open-file limit: beyond it
+    # the oldest connection waiting for a request is closed, or (all busy) a 503.
     max_connections: int = Field(1000, ge=1, le=1_000_000)
 
     # --- rules and windows --------------------------------------------------------
