@@ -82,6 +82,7 @@ class FakeController:
         actor: str,
         shadow: bool = False,
         confirm_for: float | None = None,
+        force: bool = False,
     ) -> Window:
         if self.explode is not None:
             raise self.explode

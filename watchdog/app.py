@@ -45,6 +45,7 @@ from watchdog.sources import Source, Sources
 from watchdog.store import open_store
 from watchdog.store.base import Store
 from watchdog.web import root
+from watchdog.web.listen import ConnectionsCollector, GuardedSite, start_site
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ class App:
         self.parts: Parts | None = None
         self.port: int | None = None
         self.recovered: asyncio.Task[int] | None = None  # unfinished rollbacks resumed
+        self.site: GuardedSite | None = None  # the listener (its connection pool)
 
     @classmethod
     def build(
@@ -158,10 +160,11 @@ class App:
         paths = self._decisions(store, journal, coordinator, executors, metrics, crash)
         engine = self._engine(rules, store, sources, paths.live, journal, metrics)
         reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
+        known = wiring.known_versions(s, store)
         windows = WindowService(
             engine, default_window=s.window, supersede=s.supersede, plans=s.plans,
             default_plan=s.default_plan, shadow=s.shadow, shadow_services=s.shadow_services,
-            confirm_for=s.confirm_for,
+            confirm_for=s.confirm_for, known=known,
         )  # fmt: skip
         notify = wiring.notify_parts(
             s, clock, store, journal, outbox, channels, slack, windows, metrics
@@ -170,11 +173,11 @@ class App:
             self._stack.push_async_callback(notify.interactions.drain)
         metrics.rules_loaded(len(engine.rules.current), ok=True)
         metrics.watch_windows(engine.open_windows)
-        detector = wiring.detector(s, clock, versions, windows, store, metrics)
+        detector = wiring.detector(s, clock, versions, windows, store, metrics, known)
         receiver = root.receiver(s, AlertInbox(store, engine, clock))
         web_app = root.web_app(
             s, windows, metrics.registry, receiver, notify.interactions, clock, self._ready,
-            self.reload,
+            self.reload, store,
         )  # fmt: skip
         self.parts = Parts(
             store, engine, windows, metrics.registry, web_app, detector, notify, journal, metrics,
@@ -240,7 +243,7 @@ class App:
     async def start(self, *, schedule: bool = True) -> Parts:
         """Open, listen, deliver, recover, lead, and (optionally) tick."""
         parts = await self.open()
-        await self._listen(parts.web_app)
+        await self._listen(parts)
         self._background(parts.notify.worker.run(), "delivery", cancel=True)
         self._recover_soon()  # a resumed plan may take minutes: stop() waits for it
         if parts.lease is not None:
@@ -274,14 +277,17 @@ class App:
         self._stack.push_async_callback(stop)
         return task
 
-    async def _listen(self, web_app: web.Application) -> None:
-        runner = web.AppRunner(web_app, access_log=None)
-        await runner.setup()
+    async def _listen(self, parts: Parts) -> None:
+        s = self.settings
+        limits = wiring.connection_limits(s)
+        runner, site = await start_site(
+            parts.web_app, s.listen_host, s.listen_port, limits, self.clock.now
+        )
         self._stack.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, self.settings.listen_host, self.settings.listen_port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.settings.listen_port
+        if site.pool is not None:
+            parts.registry.register(ConnectionsCollector(site.pool))
+        self.site = site
+        self.port = site.port
 
     def _schedule(self, parts: Parts) -> None:
         # APScheduler only calls tick()-like methods; each part decides what is due.

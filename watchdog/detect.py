@@ -17,6 +17,8 @@ version that is not serving yet, so a mismatch with the store is no evidence of 
 deploy; the store is only asked, on a change, whether the change is a rollback landing
 or a deploy CI already registered. The last version seen is kept in memory; a deploy
 that finishes while the watchdog is down is not detected (CI registration covers it).
+Every version read also joins the service's history (``admission.KnownVersions``),
+against which a registered deploy's ``previous_version`` is checked.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from watchdog.admission import KnownVersions
 from watchdog.clock import Clock
 from watchdog.errors import WatchdogError
 from watchdog.metrics import Metrics
@@ -59,8 +62,10 @@ class DeployDetector:
         store: WindowStore,
         clock: Clock,
         metrics: Metrics | None = None,
+        known: KnownVersions | None = None,
     ) -> None:
         self._services = tuple(services)
+        self._known = known  # every version read joins the service's history
         self._reader = reader
         self._windows = windows
         self._store = store
@@ -89,6 +94,8 @@ class DeployDetector:
         except WatchdogError as exc:
             log.warning("version unreadable", service=spec.service, error=str(exc))
             return None
+        if self._known is not None:
+            self._known.note(spec.service, spec.environment, version)
         known = self._seen.get(spec.service)
         self._seen[spec.service] = version
         if known is None or version == known:

@@ -36,6 +36,14 @@ class PermanentError(WatchdogError):
     """A failure that retrying will not fix."""
 
 
+class Refused(PermanentError):
+    """A request refused at the door, naming the field at fault (the API answers 422)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class ConfigError(PermanentError):
     """Invalid configuration; ``problems`` lists every ``file:line: message``."""
 

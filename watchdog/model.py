@@ -329,6 +329,8 @@ class EventKind(StrEnum):
     ROLLBACK_INEFFECTIVE = "rollback_ineffective"
     # confirm_for ended with a rule that fired neither ok nor breaching (no data)
     RECOVERY_UNCONFIRMED = "recovery_unconfirmed"
+    # --- at the door (issue 13) ---
+    DEPLOY_REFUSED = "deploy_refused"  # a deploy of this service refused (unseen previous_version)
 
 
 @dataclass(frozen=True)

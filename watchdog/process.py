@@ -1,4 +1,5 @@
-"""The service as a process: run the built app until SIGINT/SIGTERM, reload on SIGHUP."""
+"""The service as a process: run the built app until SIGINT/SIGTERM, reload on SIGHUP;
+the soft open-file limit is raised to the hard one first."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from watchdog.app import App
 from watchdog.logs import configure_logging
 from watchdog.reload import ReloadResult
 from watchdog.settings import Settings
+from watchdog.web.listen import raise_nofile_limit
+
+log = structlog.get_logger("watchdog.process")
 
 log = structlog.get_logger("watchdog.process")
 
@@ -60,4 +64,7 @@ async def serve(settings: Settings) -> None:
 def run_server(settings: Settings) -> None:
     """Blocking entry point used by ``watchdog serve``."""
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    before, after = raise_nofile_limit()
+    if after != before:
+        log.info("open-file limit raised", soft_before=before, soft=after)
     asyncio.run(serve(settings))

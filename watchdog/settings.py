@@ -22,6 +22,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from watchdog import secretcheck
 from watchdog.actions.spec import Plan
 from watchdog.durations import Duration
 from watchdog.errors import ConfigError
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        hide_input_in_errors=True,  # errors must never echo a secret's value
     )
 
     # --- server -------------------------------------------------------------------
@@ -46,6 +48,15 @@ class Settings(BaseSettings):
     public_url: str | None = None  # how people reach this service (links in messages)
     api_token: SecretStr | None = None  # Bearer token for the API; required off loopback
     max_body_bytes: int = Field(1 << 20, ge=1024)  # largest request body the API reads
+    # Connections (watchdog/web/connections.py): a request's head must arrive within this
+    # of the connection opening (the next one: within the keep-alive timeout).
+    http_header_timeout: Duration = Field(5.0, gt=0, le=300)
+    http_body_timeout: Duration = Field(10.0, gt=0, le=600)  # its body, after the head
+    http_keepalive_timeout: Duration = Field(15.0, gt=0, le=600)  # idle between requests
+    http_max_keepalive_requests: int = Field(1000, ge=1)  # then `Connection: close`
+    # At most this many connections, and always 256 below the open-file limit: beyond it
+    # the oldest connection waiting for a request is closed, or (all busy) a 503.
+    max_connections: int = Field(1000, ge=1, le=1_000_000)
 
     # --- rules and windows --------------------------------------------------------
     rules: Annotated[list[Path], NoDecode] = Field(
@@ -121,6 +132,9 @@ class Settings(BaseSettings):
     # either as a Bearer header or once as ?token=, traded for an HttpOnly cookie.
     status_token: SecretStr | None = None
     status_public: bool = False  # serve the (read-only) status page without any login
+    # How long a status page sign-in lasts (server-side; DELETE /api/v1/status/sessions
+    # ends every session at once).
+    status_session_ttl: Duration = Field(12 * 3600.0, gt=0, le=30 * 86400)
 
     # --- alertmanager receiver (POST /api/v1/alertmanager) ---------------------------
     # Credentials Alertmanager sends (http_config authorization / basic_auth); when
@@ -188,6 +202,15 @@ class Settings(BaseSettings):
         scheme = self.store_url.get_secret_value().split(":", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("store_url must start with sqlite:/// or postgresql://")
+        return self
+
+    @model_validator(mode="after")
+    def _strong_secrets(self) -> Settings:
+        # An empty or example secret must never mean "authentication off" (issue 13).
+        # Every SecretStr field is judged, so a secret added later is covered too.
+        found = secretcheck.problems(secretcheck.secret_fields(self, self.notify))
+        if found:
+            raise ValueError("weak secrets: " + "; ".join(found))
         return self
 
     @property

@@ -14,6 +14,7 @@ from fnmatch import fnmatchcase
 import structlog
 
 from watchdog.actions.spec import Plan, plan_for
+from watchdog.admission import Admission, KnownVersions
 from watchdog.engine import Engine
 from watchdog.errors import Conflict, NotFound
 from watchdog.judge.words import judge_view
@@ -52,8 +53,10 @@ class WindowService:
         shadow: bool = False,
         confirm_for: float = 0.0,
         shadow_services: Sequence[str] = (),
+        known: KnownVersions | None = None,
     ) -> None:
         self._engine = engine
+        self._admission = Admission(plans or {}, known, engine.store, engine.journal, engine.clock)
         self._shadow = shadow  # the global setting: every window opens in shadow
         self._shadow_services = tuple(shadow_services)  # ... or those of these services
         self._confirm_for = confirm_for  # after a rollback, unless the plan or deploy says
@@ -73,12 +76,16 @@ class WindowService:
         actor: str,
         shadow: bool = False,
         confirm_for: float | None = None,
+        force: bool = False,
     ) -> Window:
         """Open a window: supersede the service's open one, capture baselines.
 
         ``shadow`` (or the global setting) makes the window act on nothing by itself;
         ``confirm_for`` overrides the plan's and the setting's confirmation time.
+        :class:`Refused` (422) for an unknown plan, and for a ``previous_version`` never
+        seen running for a tracked service unless ``force`` (journaled either way).
         """
+        unseen = await self._admission.check(deployment, actor=actor, force=force)
         now = self._clock.now()
         length = window_seconds or self._default_window
         # The window names the plan that will run, the default included, from the start.
@@ -101,7 +108,8 @@ class WindowService:
             EventKind.WINDOW_OPENED,
             f"watching {deployment.service} {deployment.version} in {deployment.environment} "
             f"for {length:g}s ({len(self._engine.rules.current)} rules)"
-            + (" in shadow: nothing will act on its own" if window.shadow else ""),
+            + (" in shadow: nothing will act on its own" if window.shadow else "")
+            + (unseen or ""),
             at=now,
             data={
                 "actor": actor,
@@ -109,6 +117,7 @@ class WindowService:
                 "shadow": window.shadow,
                 "confirm_for": window.confirm_for,
                 "plan": deployment.plan,
+                **({"previous_version_unseen": True, "forced": True} if unseen else {}),
             },
         )
         baselines = await self._capture_baselines(window)

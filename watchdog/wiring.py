@@ -23,6 +23,7 @@ from watchdog.actions.http import HttpExecutor
 from watchdog.actions.kubernetes import KubernetesExecutor
 from watchdog.actions.render import RenderExecutor
 from watchdog.actions.verify import VerifyExecutor
+from watchdog.admission import KnownVersions
 from watchdog.clock import Clock
 from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
@@ -48,6 +49,7 @@ from watchdog.sources.prometheus import PrometheusSource
 from watchdog.sources.scrape import ScrapeSource
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
+from watchdog.web.connections import ConnectionLimits
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -65,6 +67,17 @@ class NotifyParts:
     channels: dict[str, Channel]
     interactions: SlackInteractions | None
     escalator: Escalator | None
+
+
+def connection_limits(s: Settings) -> ConnectionLimits:
+    """The HTTP server's deadlines, keep-alive limits and connection cap."""
+    return ConnectionLimits(
+        header_timeout=s.http_header_timeout,
+        body_timeout=s.http_body_timeout,
+        keepalive_timeout=s.http_keepalive_timeout,
+        max_keepalive_requests=s.http_max_keepalive_requests,
+        max_connections=s.max_connections,
+    )
 
 
 def channels(
@@ -153,7 +166,7 @@ def notify_parts(
 
         access = SlackAccess(frozenset(n.oncall_ids), frozenset(n.approver_ids))
         secret = n.slack_signing_secret.get_secret_value()
-        interactions = SlackInteractions(windows, secret, access, slack, clock)
+        interactions = SlackInteractions(windows, secret, access, slack, clock, store)
     escalator = None
     if n.escalate_after is not None:
         escalator = Escalator(store, journal, clock, n.escalate_after)
@@ -262,6 +275,7 @@ def detector(
     windows: WindowService,
     store: Store,
     metrics: Metrics,
+    known: KnownVersions | None = None,
 ) -> DeployDetector | None:
     """Deploy auto-detection, when services to watch are configured."""
     if not s.detect:
@@ -273,7 +287,15 @@ def detector(
         store=store,
         clock=clock,
         metrics=metrics,
+        known=known,
     )
+
+
+def known_versions(s: Settings, store: Store) -> KnownVersions | None:
+    """The version history of the services deploy detection watches (None: no tracking)."""
+    if not s.detect:
+        return None
+    return KnownVersions([(w.service, w.environment) for w in s.detect], store)
 
 
 def coordinator(

@@ -6,6 +6,7 @@ button clicks sent to the App's /slack/interactions."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class Target:
 
     status: int = 200
     rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    hooks: list[bytes] = field(default_factory=list)  # the generic webhook's raw bodies
     port: int = 0
 
     def app(self) -> web.Application:
@@ -60,9 +62,14 @@ class Target:
             self.rollbacks.append(await request.json())
             return web.json_response({"ok": True})
 
+        async def hook(request: web.Request) -> web.Response:
+            self.hooks.append(await request.read())
+            return web.Response(text="ok")
+
         app = web.Application()
         app.router.add_get("/health", health)
         app.router.add_post("/rollback", rollback)
+        app.router.add_post("/hook", hook)
         return app
 
 
@@ -144,6 +151,7 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
             "slack_api_url": slack.api_url,
             "pagerduty_routing_key": "R0UTINGKEY0000000000000000000000",
             "pagerduty_url": pagerduty.url,
+            "webhook_url": f"{url}/hook",
             "oncall_ids": [ONCALL],
             "approver_ids": [BOSS],
             "backoff": 0.2,
@@ -154,8 +162,9 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
     )
     app = App(settings)
     await app.start()
-    yield Stack(app, slack, pagerduty, target)
-    await app.stop()
+    built = Stack(app, slack, pagerduty, target)
+    yield built
+    await built.app.stop()
     await slack.stop()
     await pagerduty.stop()
     await runner.cleanup()
@@ -304,6 +313,11 @@ async def test_bad_interaction_requests_do_nothing(stack: Stack) -> None:
     missing = {"Content-Type": "application/x-www-form-urlencoded"}
     cases = [(forged, 401, "does not match"), (stale, 401, "5 minutes"), (words, 400, "integer")]
     cases.append((missing, 401, "missing"))
+    # Issue 13 item 4: headers judged before the body, never a 500.
+    huge = {**signed_headers(SECRET, body), "X-Slack-Request-Timestamp": "9" * 400}
+    cases.append((huge, 400, "over 12 digits"))
+    short_sig = {**signed_headers(SECRET, body), "X-Slack-Signature": "v0=abc"}
+    cases.append((short_sig, 401, "not a v0= HMAC-SHA256 signature"))
     for headers, status, text in cases:
         response = await stack.click(ONCALL, "hold", wid, headers=headers)
         assert response.status_code == status, response.text
@@ -328,6 +342,88 @@ async def test_bad_interaction_requests_do_nothing(stack: Stack) -> None:
     await stack.app.parts.notify.interactions.drain()
     held = [e for e in await stack.events(wid) if e.kind is EventKind.HELD]
     assert len(held) == 1
+
+
+async def test_headers_are_judged_before_the_body_is_read_and_the_body_is_capped(
+    stack: Stack,
+) -> None:
+    wid = await stack.deploy()
+    stale = signed_headers(SECRET, b"x", timestamp=int(time.time()) - 3600)
+    head = "".join(f"{k}: {v}\r\n" for k, v in stale.items())
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.app.port)
+    # A body announced and never sent: the answer must not wait for it.
+    writer.write(
+        f"POST /slack/interactions HTTP/1.1\r\nHost: x\r\n{head}"
+        "Content-Length: 100000\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 401"), status_line
+    big = interaction(ONCALL, "hold", wid) + b"&pad=" + b"a" * (200 * 1024)
+    async with httpx.AsyncClient(base_url=stack.app.url) as client:
+        r = await client.post(
+            "/slack/interactions", content=big, headers=signed_headers(SECRET, big)
+        )
+    assert r.status_code == 413, r.text
+    assert await stack.phase(wid) is WindowPhase.WATCHING
+
+
+async def test_a_captured_click_is_refused_after_a_restart(stack: Stack) -> None:
+    wid = await stack.deploy()
+    body = interaction(ONCALL, "hold", wid)
+    headers = signed_headers(SECRET, body)
+
+    async def send() -> httpx.Response:
+        async with httpx.AsyncClient(base_url=stack.app.url) as client:
+            return await client.post("/slack/interactions", content=body, headers=headers)
+
+    first = await send()
+    assert first.status_code == 200, first.text
+    await until(lambda: _phase_is(stack, wid, WindowPhase.HELD))
+    await stack.click(ONCALL, "resume", wid)
+    await until(lambda: _phase_is(stack, wid, WindowPhase.WATCHING))
+    await stack.app.stop()
+    # The same store, a new process: the replay memory is the store's, not the process's.
+    stack.app = App(stack.app.settings)
+    await stack.app.start()
+    replayed = await send()
+    assert replayed.status_code == 200 and replayed.json() == {"ok": True, "ignored": "replay"}
+    assert stack.app.parts is not None and stack.app.parts.notify is not None
+    assert stack.app.parts.notify.interactions is not None
+    await stack.app.parts.notify.interactions.drain()
+    assert await stack.phase(wid) is WindowPhase.WATCHING
+    held = [e for e in await stack.events(wid) if e.kind is EventKind.HELD]
+    assert len(held) == 1
+
+
+async def test_an_api_callers_text_is_escaped_everywhere_and_never_claims_slack(
+    stack: Stack,
+) -> None:
+    wid = await stack.deploy()
+    await until(lambda: stack.slack.roots())
+    reason = "<!channel> see <http://evil.example|the runbook> & <@U0BOSS>"
+    async with httpx.AsyncClient(base_url=stack.app.url) as client:
+        r = await client.post(
+            f"/api/v1/deployments/{wid}/rollback",
+            json={"reason": reason, "actor": f"slack:{BOSS}"},
+            headers={"Content-Type": "application/json"},
+        )
+    assert r.status_code == 200, r.text
+    await until(lambda: "rollback succeeded" in stack.root().text)
+    await until(lambda: any(b"rollback_succeeded" in h for h in stack.target.hooks))
+    said = json.dumps([body for _, body in stack.slack.calls], ensure_ascii=False)
+    for raw in ("<!channel>", "<http://evil.example", f"<@{BOSS}>"):
+        assert raw not in said  # no ping, no disguised link, no forged mention
+    assert (
+        "&lt;!channel&gt; see &lt;http://evil.example|the runbook&gt; &amp; &lt;@U0BOSS&gt;" in said
+    )
+    assert all(b"<" not in h and b">" not in h for h in stack.target.hooks)
+    told = [json.loads(h)["event"]["message"] for h in stack.target.hooks]
+    assert any(reason in m for m in told)  # the same text, once decoded
+    # The journal's actor is the API identity; the caller's "slack:…" is only a note.
+    actors = {e.data.get("actor") for e in await stack.events(wid)} - {None, "test"}
+    assert actors == {f"api (slack:{BOSS})"}
 
 
 async def test_slack_down_during_rollback_does_not_delay_it(stack: Stack) -> None:

@@ -122,7 +122,7 @@ def test_serve_refuses_a_rule_naming_an_unconfigured_target(tmp_path: Path) -> N
     env = {
         "WATCHDOG_RULES": str(REPO / "rules/database.yml"),
         "WATCHDOG_STORE_URL": f"sqlite:///{tmp_path}/x.db",
-        "WATCHDOG_POSTGRES_TARGETS": '{"reporting": "postgresql://wd:hunter2-secret@db/r"}',
+        "WATCHDOG_POSTGRES_TARGETS": '{"reporting": "postgresql://wd:hunter2-secret-0123@db/r"}',
     }
     result = subprocess.run(
         [sys.executable, "-m", "watchdog", "serve", "--listen", "127.0.0.1:0"],
@@ -138,7 +138,7 @@ def test_serve_refuses_a_rule_naming_an_unconfigured_target(tmp_path: Path) -> N
         "(set WATCHDOG_POSTGRES_TARGETS; configured: reporting)"
         in result.stderr
     )
-    assert "Traceback" not in result.stderr and "hunter2-secret" not in result.stderr
+    assert "Traceback" not in result.stderr and "hunter2-secret-0123" not in result.stderr
 
 
 def test_deploy_commands_against_a_running_service(prom_stack: PromStack, tmp_path: Path) -> None:

@@ -229,6 +229,8 @@ async def test_bad_requests_get_the_right_4xx_and_the_service_keeps_running(
     error_of(await post(app, good, headers=bearer("wrong-token")), 401)
     error_of(await post(app, good, headers=bearer(API_TOKEN)), 401)  # not the receiver's
     error_of(await post(app, good, headers={}), 401)
+    for bare_header in ("Bearer", "Basic"):  # issue 13 item 1: bare schemes never pass
+        error_of(await post(app, good, headers={"Authorization": bare_header}), 401)
     async with httpx.AsyncClient(base_url=app.url) as client:
         text = await client.post(
             RECEIVER, content=b"{}", headers={**bearer(AM_TOKEN), "Content-Type": "text/plain"}
@@ -245,7 +247,7 @@ async def test_basic_auth_from_http_config(start_app: Start) -> None:
     app = await start_app(
         alertmanager_token=None,
         alertmanager_username="alertmanager",
-        alertmanager_password=SecretStr("pa:ss-word-1"),
+        alertmanager_password=SecretStr("pa:ss-word-1-0123456"),
     )
     good = payload([spike(time.time())])
 
@@ -253,7 +255,9 @@ async def test_basic_auth_from_http_config(start_app: Start) -> None:
         raw = base64.b64encode(f"{user}:{password}".encode()).decode()
         return {"Authorization": f"Basic {raw}"}
 
-    assert (await post(app, good, headers=basic("alertmanager", "pa:ss-word-1"))).status_code == 200
+    assert (
+        await post(app, good, headers=basic("alertmanager", "pa:ss-word-1-0123456"))
+    ).status_code == 200
     error_of(await post(app, good, headers=basic("alertmanager", "wrong")), 401)
     error_of(await post(app, good, headers={"Authorization": "Basic !!notbase64"}), 401)
 

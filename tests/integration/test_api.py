@@ -202,7 +202,8 @@ async def test_actions(
     assert resp.status_code == 200, resp.text
     body = WindowOut.model_validate(resp.json())
     assert body.phase == end
-    assert ctrl.calls[-1] == (action, opened["id"], "alice", "checking the graphs")
+    # The actor is the API identity; what the caller calls itself is a note beside it.
+    assert ctrl.calls[-1] == (action, opened["id"], "api (alice)", "checking the graphs")
     if end.terminal:
         assert body.seconds_left == 0
 
@@ -460,7 +461,8 @@ BAD_INPUT: list[tuple[str, str, str, dict[str, Any], int, str | None]] = [
         422,
         "reason",
     ),
-    ("unsafe actor", "POST", f"{DEPLOYMENTS}/abc/hold", {"json": {"actor": "a b"}}, 422, "actor"),
+    ("long note", "POST", f"{DEPLOYMENTS}/abc/hold", {"json": {"note": "a" * 101}}, 422, "note"),
+    ("control note", "POST", f"{DEPLOYMENTS}/abc/hold", {"json": {"actor": "a\nb"}}, 422, "actor"),
     (
         "action text/plain",
         "POST",

@@ -208,3 +208,28 @@ async def test_pagerduty_keeps_the_incident_open_until_the_recovery_is_judged() 
         await store.close()
         await pd.stop()
     assert [e["event_action"] for e in pd.events] == ["trigger", "trigger", "resolve"]
+
+
+async def test_pagerduty_gets_one_plain_line_and_html_safe_json(tmp_path: Any) -> None:
+    r = Receiver()
+    r.statuses = [(202, {})]
+    app = web.Application()
+    app.router.add_post("/v2/enqueue", r.handle)  # PagerDuty's Events API v2 path
+    runner, url = await serve(app)
+    store = SqliteStore(str(tmp_path / "pd.db"))
+    await store.open()
+    typed = "rolled back: <!channel> <http://evil.example|runbook> &\nmore"
+    event = Event("w1", 5.0, EventKind.ROLLBACK_FAILED, typed, data={"actor": "api (x)"}, seq=3)
+    try:
+        async with httpx.AsyncClient() as client:
+            await PagerDutyChannel(client, store, url, "R" * 32, LINKS).deliver(event, WINDOW)
+    finally:
+        await store.close()
+        await runner.cleanup()
+    _, body = r.requests[0]
+    assert b"<" not in body and b">" not in body and b"&" not in body
+    payload = json.loads(body)["payload"]
+    assert payload["summary"] == (
+        "api v2 (prod): rolled back: <!channel> <http://evil.example|runbook> & more"
+    )
+    assert payload["custom_details"]["event"]["message"] == typed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,9 +13,11 @@ from aiohttp import web
 from tests.fakes import BASE_URL, MAX_BODY, NOW, TOKEN, FakeController, Harness, serve
 from watchdog.model import Deployment, EventKind, Verdict, WindowPhase
 from watchdog.store.base import RulePoint
+from watchdog.store.sqlite import SqliteStore
 from watchdog.web.control import WindowDetail
 from watchdog.web.server import build_web_app
-from watchdog.web.status import COOKIE, STATUS_PATHS, StatusAuth, add_status_routes
+from watchdog.web.status import COOKIE, STATUS_PATHS, add_status_routes
+from watchdog.web.status_auth import SESSIONS_PATH, StatusAuth, StatusSessions
 
 pytestmark = pytest.mark.integration
 
@@ -33,15 +36,18 @@ class PointsController(FakeController):
 
 
 @pytest.fixture
-async def start() -> AsyncIterator[Callable[..., object]]:
+async def start(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     runners: list[web.AppRunner] = []
+    store = SqliteStore(str(tmp_path / "sessions.db"))  # one store: "replicas" share it
+    await store.open()
 
     async def _start(
-        *, public: bool = False, api_token: str | None = TOKEN
+        *, public: bool = False, api_token: str | None = TOKEN, ttl: float = 3600.0
     ) -> tuple[PointsController, str]:
         controller = PointsController()
         tokens = tuple(t.encode() for t in (api_token, STATUS_TOKEN) if t)
         auth = StatusAuth(tokens, public=public)
+        sessions = StatusSessions(store, lambda: controller.now, ttl)
         h = Harness(controller=controller)
         app = build_web_app(
             controller,
@@ -52,7 +58,7 @@ async def start() -> AsyncIterator[Callable[..., object]]:
             ready=h.ready,
             clock=lambda: controller.now,
             extra_routes=lambda a: add_status_routes(
-                a, controller, auth=auth, clock=lambda: controller.now
+                a, controller, auth=auth, sessions=sessions, clock=lambda: controller.now
             ),
             open_paths=STATUS_PATHS,
         )
@@ -66,6 +72,7 @@ async def start() -> AsyncIterator[Callable[..., object]]:
     yield _start
     for runner in runners:
         await runner.cleanup()
+    await store.close()
 
 
 async def get(url: str, path: str, **kw: object) -> httpx.Response:
@@ -96,6 +103,45 @@ async def test_token_link_is_traded_for_an_httponly_cookie(start, token: str) ->
     assert page.status_code == 200 and "checkout v2" in page.text
     forged = await get(url, "/", headers={"Cookie": f"{COOKIE}={'0' * 64}"})
     assert forged.status_code == 401
+    guessed = await get(url, "/", headers={"Cookie": f"{COOKIE}={'A' * 43}"})
+    assert guessed.status_code == 401
+
+
+async def test_each_sign_in_is_its_own_session_valid_on_every_replica(start) -> None:
+    _, url = await start()
+    _, other = await start()  # another replica on the same store
+    first = (await get(url, f"/?token={STATUS_TOKEN}")).cookies[COOKIE]
+    second = (await get(url, f"/?token={STATUS_TOKEN}")).cookies[COOKIE]
+    assert first != second  # random, not a function of the token
+    for value in (first, second):
+        page = await get(other, "/", headers={"Cookie": f"{COOKIE}={value}"})
+        assert page.status_code == 200
+
+
+async def test_sessions_expire_server_side(start) -> None:
+    controller, url = await start(ttl=60)
+    r = await get(url, f"/?token={TOKEN}")
+    assert "Max-Age=60" in r.headers["set-cookie"]
+    cookie = {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
+    controller.now += 59
+    assert (await get(url, "/", headers=cookie)).status_code == 200
+    controller.now += 2  # the browser may still send it: the server says no
+    assert (await get(url, "/", headers=cookie)).status_code == 401
+
+
+async def test_the_api_token_signs_everyone_out(start) -> None:
+    _, url = await start()
+    cookies = [(await get(url, f"/?token={STATUS_TOKEN}")).cookies[COOKIE] for _ in range(3)]
+    async with httpx.AsyncClient(base_url=url) as client:
+        refused = await client.delete(
+            SESSIONS_PATH, headers={"Authorization": f"Bearer {STATUS_TOKEN}"}
+        )
+        assert refused.status_code == 401  # the read-only token cannot
+        done = await client.delete(SESSIONS_PATH, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert done.status_code == 200 and done.json() == {"revoked": 3}
+    for value in cookies:
+        assert (await get(url, "/", headers={"Cookie": f"{COOKIE}={value}"})).status_code == 401
+    assert (await get(url, f"/?token={STATUS_TOKEN}")).status_code == 303  # sign in again
 
 
 async def test_read_only_token_opens_the_page_but_not_the_api(start) -> None:

@@ -141,7 +141,7 @@ def test_list_and_actions(live: Live, capsys: pytest.CaptureFixture[str]) -> Non
     code, out, err = run(capsys, "deploy", "hold", first, "--reason", "looking", "--actor", "alice")
     assert code == 0, err
     assert "held" in out
-    assert live.controller.calls[-1] == ("hold", first, "alice", "looking")
+    assert live.controller.calls[-1] == ("hold", first, "api (alice)", "looking")
     code, out, _ = run(capsys, "deploy", "list", "--phase", "held")
     assert code == 0
     assert out.splitlines()[0].split()[:5] == ["ID", "SERVICE", "ENV", "VERSION", "PHASE"]

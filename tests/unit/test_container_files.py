@@ -94,7 +94,7 @@ def test_compose_env_names_ports_and_config_match_settings() -> None:
     assert "WATCHDOG_API_TOKEN" in names and names <= SETTINGS_ENV
     mounted = {v.split(":")[1]: v.split(":")[0] for v in watchdog["volumes"]}
     config = yaml.safe_load((ROOT / mounted[env["WATCHDOG_CONFIG"]]).read_text())
-    settings = Settings(**config, api_token="x" * 20, listen_host="0.0.0.0")
+    settings = Settings(**config, api_token="9f2c7a41d0be4e55a8c3", listen_host="0.0.0.0")
     assert settings.plans and settings.detect and settings.default_plan in settings.plans
     url = env["WATCHDOG_PROMETHEUS_URL"]
     assert url.split("//")[1].split(":")[0] in compose()["services"]

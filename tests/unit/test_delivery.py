@@ -72,8 +72,8 @@ async def built(tmp_path: Path, routes: list[dict[str, Any]] | None = None) -> A
     slack = ScriptedChannel("slack")
     pager = ScriptedChannel("pagerduty", kinds=frozenset({EventKind.RULE_FIRING}))
     notify = {
-        "slack_bot_token": "xoxb-never-used",  # configured, then replaced by the fake
-        "pagerduty_routing_key": "never-used",
+        "slack_bot_token": "xoxb-never-used-0123456789",  # configured, then replaced by the fake
+        "pagerduty_routing_key": "never-used-0123456789",
         "routes": routes or [],
         **{"timeout": 5, "backoff": 2, "backoff_max": 60, "max_attempts": 3},
     }

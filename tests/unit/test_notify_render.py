@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
@@ -43,6 +45,36 @@ def test_blocks_mention_slack_actors_and_carry_details() -> None:
         "w1", 3.0, EventKind.WINDOW_PASSED, "passed", data={"rules": {"p95": {"worst": 812.0}}}
     )
     assert render.details(passed) == ["p95: worst 812.0 (last None)"]
+
+
+HOSTILE = "<!channel> <http://evil.example|runbook> & slack:U0ABC *bold*\nnext"
+
+
+def test_slack_text_is_escaped_and_only_the_events_own_slack_actor_is_mentioned() -> None:
+    typed = Event(
+        "w1", 3.0, EventKind.HELD, f"api (x): hold ({HOSTILE})", data={"actor": "api (x)"}
+    )
+    assert render.mentions(typed) == (
+        "api (x): hold (&lt;!channel&gt; &lt;http://evil.example|runbook&gt; &amp; "
+        "slack:U0ABC *bold*\nnext)"
+    )
+    assert render.slack_text(W, typed).startswith("api v2 (prod): api (x): hold (&lt;!channel&gt;")
+    clicked = Event(
+        "w1", 3.0, EventKind.HELD, "slack:U0ABC: hold <b>", data={"actor": "slack:U0ABC"}
+    )
+    assert render.mentions(clicked) == "<@U0ABC>: hold &lt;b&gt;"
+    claimed = Event("w1", 3.0, EventKind.HELD, "slack:U0ABC: hold", data={"actor": "slack:<!here>"})
+    assert render.mentions(claimed) == "slack:U0ABC: hold"
+
+
+def test_json_for_webhooks_and_pagerduty_is_html_safe_and_decodes_to_the_same_text() -> None:
+    body = render.safe_json({"m": HOSTILE, "n": [1, {"k": "a&b"}]})
+    assert b"<" not in body and b">" not in body and b"&" not in body
+    assert json.loads(body) == {"m": HOSTILE, "n": [1, {"k": "a&b"}]}
+    line = render.plain_line(
+        W, Event("w1", 1.0, EventKind.RULE_FIRING, "a\n\tb  " + "x" * 2000), 1024
+    )
+    assert line.startswith("api v2 (prod): a b x") and len(line) == 1024 and "\n" not in line
 
 
 def test_severity_prefers_the_rule_then_the_kind() -> None:

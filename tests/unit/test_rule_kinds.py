@@ -81,8 +81,8 @@ def test_serve_refuses_a_rule_naming_an_unconfigured_target(tmp_path: Path) -> N
     rules = load_rules([path])
     settings = Settings(
         rules=[path],
-        postgres_targets={"app": SecretStr("postgresql://u:s3cret-pass@db/app")},
-        redis_targets={"cache": SecretStr("redis://:s3cret-pass@cache:6379/0")},
+        postgres_targets={"app": SecretStr("postgresql://u:s3cret-pass-0123456@db/app")},
+        redis_targets={"cache": SecretStr("redis://:s3cret-pass-0123456@cache:6379/0")},
     )
     with pytest.raises(ConfigError) as err:
         check_targets(rules, settings)
@@ -91,7 +91,7 @@ def test_serve_refuses_a_rule_naming_an_unconfigured_target(tmp_path: Path) -> N
         "(set WATCHDOG_REDIS_TARGETS; configured: cache)"
     ]
     assert "s3cret-pass" not in str(err.value)
-    assert "postgresql://u:s3cret-pass@db/app" in settings.secrets()
+    assert "postgresql://u:s3cret-pass-0123456@db/app" in settings.secrets()
 
 
 def test_targets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

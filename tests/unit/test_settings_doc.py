@@ -14,10 +14,10 @@ from watchdog.settingsdoc import DOC, Row, render, rows
 COMPANIONS = {
     "WATCHDOG_DEFAULT_PLAN": {"WATCHDOG_PLANS": '{"undo": {"steps": [{"name": "u", '
                               '"kind": "command", "argv": ["true"]}]}}'},
-    "WATCHDOG_ALERTMANAGER_USERNAME": {"WATCHDOG_ALERTMANAGER_PASSWORD": "pw"},
+    "WATCHDOG_ALERTMANAGER_USERNAME": {"WATCHDOG_ALERTMANAGER_PASSWORD": "a-long-am-password-01"},
     "WATCHDOG_ALERTMANAGER_PASSWORD": {"WATCHDOG_ALERTMANAGER_USERNAME": "am"},
-    "WATCHDOG_NOTIFY__SLACK_SIGNING_SECRET": {"WATCHDOG_NOTIFY__SLACK_BOT_TOKEN": "xoxb-1"},
-    "WATCHDOG_NOTIFY__GRAFANA_URL": {"WATCHDOG_NOTIFY__GRAFANA_TOKEN": "glsa_1"},
+    "WATCHDOG_NOTIFY__SLACK_SIGNING_SECRET": {"WATCHDOG_NOTIFY__SLACK_BOT_TOKEN": "xoxb-0000-0000-example"},
+    "WATCHDOG_NOTIFY__GRAFANA_URL": {"WATCHDOG_NOTIFY__GRAFANA_TOKEN": "glsa_0123456789abcdef"},
     "WATCHDOG_NOTIFY__GRAFANA_TOKEN": {"WATCHDOG_NOTIFY__GRAFANA_URL": "http://grafana"},
 }  # fmt: skip
 
@@ -48,5 +48,5 @@ def test_every_example_is_accepted_from_the_environment(
     for name, value in COMPANIONS.get(env, {}).items():
         monkeypatch.setenv(name, value)
     if env == "WATCHDOG_LISTEN_HOST" and example not in {"127.0.0.1", "localhost"}:
-        monkeypatch.setenv("WATCHDOG_API_TOKEN", "t" * 24)
+        monkeypatch.setenv("WATCHDOG_API_TOKEN", "a-long-random-token-0123456789")
     Settings()

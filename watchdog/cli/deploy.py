@@ -70,6 +70,11 @@ def add_deploy(sub: Any) -> None:
         metavar="DURATION",
         help="after a rollback, watch the restored version this long, e.g. 5m (0: don't)",
     )
+    start.add_argument(
+        "--force",
+        action="store_true",
+        help="register a --previous-version the watchdog never saw running (journaled)",
+    )
     _gate_options(start)
     start.set_defaults(run=cmd_start)
 
@@ -97,7 +102,9 @@ def add_deploy(sub: Any) -> None:
         act = dsub.add_parser(name, help=f"{name} a window", parents=common)
         act.add_argument("id")
         act.add_argument("--reason")
-        act.add_argument("--actor")
+        act.add_argument(
+            "--actor", help="a note beside the API identity in the journal (default: login name)"
+        )
         act.set_defaults(run=cmd_action, action=name)
 
 
@@ -202,6 +209,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     body.update({k: v for k, v in optional.items() if v is not None})
     if args.label:
         body["labels"] = dict(args.label)
+    if args.force:
+        body["force"] = True
     client = _client(args)
     data = client.call("POST", DEPLOYMENTS, json=body)
     _emit(args, data, cli_render.render_started(data))

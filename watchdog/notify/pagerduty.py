@@ -6,8 +6,6 @@ PagerDuty never opens a second incident for one deployment.
 
 from __future__ import annotations
 
-import json
-
 import httpx
 
 from watchdog.model import Event, EventKind, Window
@@ -85,7 +83,7 @@ class PagerDutyChannel:
         }
         if body["event_action"] == "trigger":
             body["payload"] = {
-                "summary": render.text(window, event)[:1024],
+                "summary": render.plain_line(window, event, 1024),
                 "source": f"rollback-watchdog/{window.deployment.service}",
                 "severity": _PD_SEVERITY[render.severity(event)],
                 "component": window.deployment.service,
@@ -97,7 +95,7 @@ class PagerDutyChannel:
             self._client,
             self._url,
             "pagerduty",
-            content=json.dumps(body).encode(),
+            content=render.safe_json(body),
             limit=self._timeout,
         )
         if action == "trigger":

@@ -2,10 +2,20 @@
 
 Pure functions of a window and an event; the channels only transport what this renders.
 Button ``action_id`` values are what ``web/slack.py`` dispatches on.
+
+Event messages carry text people typed (an API caller's ``reason`` and note), so each
+channel gets it escaped for its own format: Slack mrkdwn escapes ``& < >`` (Slack's
+formatting reference: nothing else needs it), so ``<!channel>`` and
+``<http://x|disguised>`` arrive as plain text, and the only mentions are those the
+watchdog makes (the Slack user who clicked, the on-call list); webhook and PagerDuty
+bodies are JSON with ``< > &`` written as ``\\u003c \\u003e \\u0026`` (the same
+string once decoded, inert if a receiver pastes it into HTML), and PagerDuty's summary
+is one plain line.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +23,9 @@ from urllib.parse import quote
 
 from watchdog.model import Event, EventKind, Window, WindowPhase
 
-_SLACK_ACTOR = re.compile(r"\bslack:(U[A-Z0-9]+)\b")
+_SLACK_ACTOR = re.compile(r"slack:([UW][A-Z0-9]{1,30})")
+_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+_SPACE = re.compile(r"\s+")
 
 ICONS = {
     EventKind.WINDOW_OPENED: ":eyes:",
@@ -78,9 +90,43 @@ def severity(event: Event) -> str:
     return "warning" if event.kind in WARNING_KINDS else "info"
 
 
-def mentions(text: str) -> str:
-    """``slack:U123`` actors become Slack mentions ``<@U123>``."""
-    return _SLACK_ACTOR.sub(r"<@\1>", text)
+def slack_escape(text: str) -> str:
+    """Text as Slack mrkdwn shows it literally: ``&``, ``<`` and ``>`` escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mentions(event: Event) -> str:
+    """The event's message for Slack: escaped, and the Slack user who caused it (its
+    ``actor``, only when that is ``slack:U…``) as a mention ``<@U…>``. A ``slack:U…``
+    typed into free text stays text."""
+    escaped = slack_escape(event.message)
+    actor = event.data.get("actor")
+    found = _SLACK_ACTOR.fullmatch(actor) if isinstance(actor, str) else None
+    if found is None:
+        return escaped
+    return escaped.replace(found.group(0), f"<@{found.group(1)}>")
+
+
+def slack_text(window: Window, event: Event) -> str:
+    """The plain-text line for Slack (the fallback of a Block Kit message)."""
+    return f"{slack_escape(title(window))}: {mentions(event)}"
+
+
+def slack_details(event: Event) -> list[str]:
+    """:func:`details`, escaped for Slack."""
+    return [slack_escape(line) for line in details(event)]
+
+
+def plain_line(window: Window, event: Event, limit: int) -> str:
+    """:func:`text` as one line of at most ``limit`` characters (PagerDuty's summary)."""
+    line = _SPACE.sub(" ", text(window, event)).strip()
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def safe_json(value: Any, *, sort_keys: bool = False) -> bytes:
+    """JSON whose strings carry ``< > &`` as ``\\u`` escapes (equal once decoded)."""
+    # Outside strings JSON never holds these characters, so translating is safe.
+    return json.dumps(value, sort_keys=sort_keys).translate(_HTML_SAFE).encode()
 
 
 def title(window: Window) -> str:
@@ -161,8 +207,9 @@ def blocks(window: Window, event: Event, links: Links) -> list[dict[str, Any]]:
     """The root message of a deployment: where it stands, the latest news, buttons."""
     icon = ICONS.get(event.kind, ":information_source:")
     shadow = " · shadow mode" if window.shadow else ""
-    head = f"{icon} *{title(window)}* · {window.phase.value.replace('_', ' ')}{shadow}"
-    body = "\n".join([mentions(event.message), *details(event)])
+    phase = window.phase.value.replace("_", " ")
+    head = f"{icon} *{slack_escape(title(window))}* · {phase}{shadow}"
+    body = "\n".join([mentions(event), *slack_details(event)])
     link_parts = [f"<{links.deployment(window)}|deployment {window.id}>"]
     graph = links.graph(event.data.get("query"))
     if graph:

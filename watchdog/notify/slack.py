@@ -57,7 +57,7 @@ class SlackChannel:
 
     async def deliver(self, event: Event, window: Window) -> None:
         """Post the root message, or update it and reply in its thread."""
-        fallback = render.text(window, event)
+        fallback = render.slack_text(window, event)
         blocks = render.blocks(window, event, self._links)
         ref = await self._store.get_thread(window.id, self.name)
         if ref is None:
@@ -70,14 +70,19 @@ class SlackChannel:
             return
         channel, _, ts = ref.partition(":")
         await _call(self._client.chat_update, channel=channel, ts=ts, text=fallback, blocks=blocks)
-        reply = "\n".join([render.mentions(event.message), *render.details(event)])
+        reply = "\n".join([render.mentions(event), *render.slack_details(event)])
         if event.kind in _MENTION and self._oncall:
             reply = " ".join(f"<@{u}>" for u in self._oncall) + " " + reply
         await _call(self._client.chat_postMessage, channel=channel, thread_ts=ts, text=reply)
 
     async def ephemeral(self, channel: str, user: str, text: str) -> None:
         """A message only ``user`` sees (refusals of button clicks)."""
-        await _call(self._client.chat_postEphemeral, channel=channel, user=user, text=text)
+        await _call(
+            self._client.chat_postEphemeral,
+            channel=channel,
+            user=user,
+            text=render.slack_escape(text),
+        )
 
 
 async def _call(method: Callable[..., Awaitable[AsyncSlackResponse]], **kw: Any) -> Any:

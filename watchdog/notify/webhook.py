@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
 import httpx
 
@@ -46,7 +45,7 @@ class SlackWebhookChannel:
     async def deliver(self, event: Event, window: Window) -> None:
         """POST ``{"text", "blocks"}`` (the webhook URL is the secret: never logged)."""
         blocks = [b for b in render.blocks(window, event, self._links) if b["type"] != "actions"]
-        body = json.dumps({"text": render.text(window, event), "blocks": blocks}).encode()
+        body = render.safe_json({"text": render.slack_text(window, event), "blocks": blocks})
         await post_json(self._client, self._url, "slack webhook", content=body, limit=self._timeout)
 
 
@@ -89,7 +88,7 @@ class WebhookChannel:
             "text": render.text(window, event),
             "severity": render.severity(event),
         }
-        body = json.dumps(payload, sort_keys=True).encode()
+        body = render.safe_json(payload, sort_keys=True)
         headers = {}
         if self._secret:
             ts = int(self._clock.now())

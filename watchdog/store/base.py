@@ -19,6 +19,7 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
+from watchdog.store.ephemeral import SeenOnce, Sessions
 
 # A rule's series is bounded twice: the store keeps at most KEEP_POINTS + PRUNE_EVERY
 # per (window, rule) (every PRUNE_EVERY-th write of a store prunes back to KEEP_POINTS,
@@ -254,6 +255,8 @@ class Store(
     AlertStore,
     OutboxStore,
     ThreadStore,
+    SeenOnce,
+    Sessions,
     Protocol,
 ):
     """All of durable state. Two implementations pass one contract suite per role

@@ -19,6 +19,7 @@ from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
 from watchdog.store import alert_sql, migrate, rows
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
+from watchdog.store.ephemeral_postgres import PostgresEphemeral
 from watchdog.store.outbox_postgres import PostgresOutbox
 
 # Key of the advisory lock that keeps replicas from migrating at the same time.
@@ -35,7 +36,7 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore(PostgresOutbox):
+class PostgresStore(PostgresOutbox, PostgresEphemeral):
     """The :class:`~watchdog.store.base.Store` on PostgreSQL (asyncpg pool)."""
 
     def __init__(

@@ -22,12 +22,13 @@ from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
 from watchdog.store import alert_sql, migrate, rows
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
+from watchdog.store.ephemeral_sqlite import SqliteEphemeral
 from watchdog.store.outbox_sqlite import SqliteOutbox
 
 MEMORY = ":memory:"
 
 
-class SqliteStore(SqliteOutbox):
+class SqliteStore(SqliteOutbox, SqliteEphemeral):
     """The :class:`~watchdog.store.base.Store` on a SQLite file (or ``":memory:"``)."""
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:

@@ -54,7 +54,9 @@ class ReceiverAuth:
         """Whether an ``Authorization`` header carries valid credentials."""
         scheme, _, value = header.strip().partition(" ")
         given = value.strip().encode("utf-8", "replace")
-        if scheme.lower() == "bearer" and self.token is not None:
+        if not given:  # a bare "Bearer" or "Basic" never passes
+            return False
+        if scheme.lower() == "bearer" and self.token:
             return hmac.compare_digest(given, self.token)
         if scheme.lower() == "basic" and self.username is not None:
             return self._basic(given)

@@ -83,6 +83,7 @@ async def create_deployment(request: web.Request) -> web.Response:
         actor=API_ACTOR,
         shadow=body.shadow,
         confirm_for=body.confirm_for,
+        force=body.force,
     )
     headers = {"Location": f"{PREFIX}/{window.id}"}
     return json_model(ctx.window_out(window), status=201, headers=headers)
@@ -119,7 +120,7 @@ def _action_handler(name: str) -> Handler:
         body = ActionIn.model_validate(await read_json(request, required=False))
         act = _actions(ctx.controller)[name]
         window = await act(
-            request.match_info["id"], actor=body.actor or API_ACTOR, reason=body.reason
+            request.match_info["id"], actor=body.journal_actor(API_ACTOR), reason=body.reason
         )
         return json_model(ctx.window_out(window))
 

@@ -62,11 +62,14 @@ class Controller(Protocol):
         actor: str,
         shadow: bool = False,
         confirm_for: float | None = None,
+        force: bool = False,
     ) -> Window:
         """Open a watch window for a deployment (superseding the service's open one).
 
         ``shadow``: nothing acts on its own; ``confirm_for``: how long a rollback's
-        recovery is watched (None: the plan's or the service's default).
+        recovery is watched (None: the plan's or the service's default). Raises
+        ``watchdog.errors.Refused`` for an unknown plan, and for a ``previous_version``
+        never seen running for a tracked service unless ``force``.
         """
         ...
 

@@ -17,6 +17,7 @@ from watchdog.clock import Clock
 from watchdog.inbox import AlertInbox
 from watchdog.reload import ReloadResult
 from watchdog.settings import Settings
+from watchdog.store.ephemeral import Sessions
 from watchdog.web.alertmanager import (
     RECEIVER_PATH,
     Receiver,
@@ -25,7 +26,8 @@ from watchdog.web.alertmanager import (
 )
 from watchdog.web.reload import add_reload_routes
 from watchdog.web.server import build_web_app
-from watchdog.web.status import STATUS_PATHS, StatusAuth, add_status_routes
+from watchdog.web.status import STATUS_PATHS, add_status_routes
+from watchdog.web.status_auth import StatusAuth, StatusSessions
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -58,11 +60,15 @@ def web_app(
     clock: Clock,
     ready: Callable[[], Awaitable[bool]],
     reload: Callable[[], Awaitable[ReloadResult]],
+    sessions: Sessions,
 ) -> web.Application:
     """The aiohttp app: API, status page, Alertmanager receiver, reload, Slack buttons."""
+    status_sessions = StatusSessions(sessions, clock.now, s.status_session_ttl)
 
     def extra_routes(app: web.Application) -> None:
-        add_status_routes(app, windows, auth=status_auth(s), clock=clock.now)
+        add_status_routes(
+            app, windows, auth=status_auth(s), sessions=status_sessions, clock=clock.now
+        )
         add_alertmanager_routes(app, receiver)
         add_reload_routes(app, reload)
         if interactions is not None:
@@ -82,8 +88,17 @@ def web_app(
             *([RECEIVER_PATH] if receiver.auth.configured else []),
             *([interactions.path] if interactions else []),
         ],
-        body_limits={RECEIVER_PATH: s.alertmanager_max_body_bytes},
+        body_limits=body_limits(s, interactions),
     )
+
+
+def body_limits(s: Settings, interactions: SlackInteractions | None) -> dict[str, int]:
+    """Routes whose body limit is not ``max_body_bytes``: the Alertmanager receiver's is
+    larger (a 413 makes Alertmanager drop alerts), Slack's smaller (judged unsigned)."""
+    limits = {RECEIVER_PATH: s.alertmanager_max_body_bytes}
+    if interactions is not None:
+        limits[interactions.path] = interactions.max_body
+    return limits
 
 
 def _secret_bytes(secret: SecretStr | None) -> bytes | None:

@@ -137,15 +137,31 @@ class DeploymentIn(BaseModel):
         "says `would_roll_back` where a rollback would have run.",
     )
     confirm_for: ConfirmLength | None = None
+    # Register a previous_version the watchdog never saw running (journaled).
+    force: bool = False
+
+
+# One line: a note sits inside a journal line beside the actor.
+Note = Annotated[str, Field(max_length=100, pattern=r"^[^\x00-\x1F\x7F]*$")]
 
 
 class ActionIn(BaseModel):
-    """Body of hold / resume / rollback / abort (optional: an empty body is fine)."""
+    """Body of hold / resume / rollback / abort (optional: an empty body is fine).
+
+    The journal's actor is always the API identity ``api``; ``note`` (or its older
+    spelling ``actor``) is free text shown beside it, e.g. ``api (alice)``: it can
+    never claim a Slack identity or any other."""
 
     model_config = ConfigDict(extra="forbid")
 
-    actor: SafeStr | None = None
+    note: Note | None = None
+    actor: Note | None = Field(None, description="Older spelling of note.")
     reason: FreeText | None = None
+
+    def journal_actor(self, identity: str) -> str:
+        """``identity``, with the caller's note beside it."""
+        note = self.note or self.actor
+        return f"{identity} ({note})" if note else identity
 
 
 class ListQuery(BaseModel):

@@ -2,6 +2,8 @@
 
 Middlewares, outermost first:
 
+0. ``deadlines`` (``connections.py``) tells the connection's guard a request's head
+   arrived and holds its body to the body deadline.
 1. ``errors`` turns every failure into ``{"error": {...}}`` JSON: aiohttp's own
    (404, 405, 413), :class:`ApiError` raised by handlers, pydantic validation (422),
    ``NotFound`` (404), ``Conflict`` (409), ``TransientError`` (503),
@@ -24,8 +26,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
-from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
+from watchdog.errors import Conflict, NotFound, PermanentError, Refused, TransientError
 from watchdog.web.api import add_api_routes
+from watchdog.web.connections import deadlines_middleware
 from watchdog.web.control import Controller
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, build_openapi
 from watchdog.web.schemas import ApiError, ErrorBody, ErrorOut, StatusOut
@@ -82,7 +85,12 @@ def build_web_app(
     limits = dict(body_limits or {})
     app = web.Application(
         client_max_size=max([max_body_bytes, *limits.values()]),
-        middlewares=[errors_middleware, body_limit_middleware, auth_middleware],
+        middlewares=[
+            deadlines_middleware,
+            errors_middleware,
+            body_limit_middleware,
+            auth_middleware,
+        ],
     )
     app[SERVER_CONFIG] = ServerConfig(
         api_token=api_token.encode() if api_token is not None else None,
@@ -123,7 +131,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             raise
         return _from_http_exception(request, exc)
     except Exception as exc:
-        error = translate(exc)
+        error = translate(exc) or _client_gone(request, exc)
         if error is None:
             log.exception("unhandled error", method=request.method, path=request.path)
             error = ApiError(500, "internal error: see the watchdog's log")
@@ -142,8 +150,19 @@ def translate(exc: Exception) -> ApiError | None:
         return ApiError(409, str(exc) or "conflict")
     if isinstance(exc, TransientError):
         return _unavailable(exc)
+    if isinstance(exc, Refused):
+        return ApiError(422, str(exc), field=exc.field)
     if isinstance(exc, PermanentError):
         return ApiError(422, str(exc) or "request cannot be carried out")
+    return None
+
+
+def _client_gone(request: web.Request, exc: Exception) -> ApiError | None:
+    # The body deadline (connections.py) dropped this client mid-read: nothing to log,
+    # and nobody left to read the answer.
+    transport = request.transport
+    if isinstance(exc, ConnectionResetError) and (transport is None or transport.is_closing()):
+        return ApiError(408, "request body not received in time")
     return None
 
 
@@ -209,7 +228,8 @@ def _token_matches(header: str, expected: bytes) -> bool:
         given = token.strip().encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return hmac.compare_digest(given, expected)
+    # A bare "Bearer" never passes, whatever was configured (issue 13, item 1).
+    return bool(given) and bool(expected) and hmac.compare_digest(given, expected)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -1,9 +1,14 @@
 """``POST /slack/interactions``: the buttons of the deployment message.
 
 Slack authenticates by signature, not bearer token (the path is an open path of the
-web app). The raw body is verified with slack_sdk's ``SignatureVerifier`` before it is
-parsed: a missing or forged signature, a non-numeric timestamp, one more than five
-minutes off, and a replay of a request already handled are all refused without acting.
+web app). The headers are judged before any of the body is read (a timestamp of at most
+:data:`MAX_TIMESTAMP_DIGITS` digits within five minutes, a ``v0=`` signature of the
+right length), the body is capped at :data:`MAX_BODY_BYTES` (Slack's payloads are a few
+KiB), then the raw body is verified with slack_sdk's ``SignatureVerifier``: a missing
+or forged signature, a malformed or stale timestamp, and a replay of a request already
+handled are all refused without acting. Replays are remembered in the store for the
+five minutes a signature can pass, so a captured click is refused after a restart and
+on every replica.
 The handler answers at once (Slack gives up after 3 s) and does the work in a
 background task: authorise the user from the settings' lists, act through the window
 service, record the click in the window's journal, and tell a refused user in an
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ from slack_sdk.signature import SignatureVerifier
 from watchdog.clock import Clock
 from watchdog.errors import WatchdogError
 from watchdog.model import Window
+from watchdog.store.ephemeral import SeenOnce
 from watchdog.web.schemas import ApiError
 
 log = structlog.get_logger("watchdog.web.slack")
@@ -34,6 +41,11 @@ log = structlog.get_logger("watchdog.web.slack")
 SLACK_PATH = "/slack/interactions"
 TOLERANCE = 300  # seconds a request timestamp may be off (Slack's own advice)
 OPS = frozenset({"ack", "hold", "resume", "rollback", "approve"})
+# Slack's interaction payloads are a few KiB (the message's blocks, URL-encoded); the
+# cap leaves room for a long message while an unauthenticated body costs little memory.
+MAX_BODY_BYTES = 128 * 1024
+MAX_TIMESTAMP_DIGITS = 12  # seconds since 1970 need 10 for centuries
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
 class SlackActions(Protocol):
@@ -110,6 +122,7 @@ class SlackInteractions:
     """The handler: verify, answer, then act in the background."""
 
     path = SLACK_PATH  # an open path: Slack signs its requests instead of a bearer token
+    max_body = MAX_BODY_BYTES  # the route's body limit (413 past it)
 
     def __init__(
         self,
@@ -118,13 +131,14 @@ class SlackInteractions:
         access: SlackAccess,
         tell: Ephemeral,
         clock: Clock,
+        seen: SeenOnce,
     ) -> None:
         self._actions = actions
         self._verifier = SignatureVerifier(signing_secret, clock=clock)  # type: ignore[arg-type]
         self._access = access
         self._tell = tell
         self._clock = clock
-        self._seen: dict[str, float] = {}  # signatures handled, for replay refusal
+        self._seen = seen  # signatures handled, for replay refusal (in the store)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def add_routes(self, app: web.Application) -> None:
@@ -132,36 +146,37 @@ class SlackInteractions:
         app.router.add_post(SLACK_PATH, self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
-        """Verify the signature over the raw body, then answer at once."""
+        """Judge the headers, then read the (capped) body and verify its signature,
+        then answer at once."""
+        timestamp, signature = self._judge_headers(request.headers)
         body = await request.read()
-        signature = self._verify(body, request.headers)
-        if signature in self._seen:
+        if not self._verifier.is_valid(body, timestamp, signature):
+            raise ApiError(401, "X-Slack-Signature does not match the body")
+        now = self._clock.now()
+        # Remembered exactly as long as the timestamp check would still let it through.
+        ttl = max(1.0, int(timestamp) + TOLERANCE - now)
+        if await self._seen.seen_once(f"slack:{signature}", now=now, ttl=ttl):
             log.warning("slack request replayed: ignored")
             return web.json_response({"ok": True, "ignored": "replay"})
-        self._remember(signature)
         for click in _clicks(body):
             self._background(self._act(click))
         return web.Response(status=200)
 
-    def _verify(self, body: bytes, headers: Any) -> str:
+    def _judge_headers(self, headers: Any) -> tuple[str, str]:
+        """The timestamp and signature, judged before a byte of the body is read."""
         timestamp = headers.get("X-Slack-Request-Timestamp")
         signature = headers.get("X-Slack-Signature")
         if not timestamp or not signature:
             raise ApiError(401, "missing X-Slack-Signature or X-Slack-Request-Timestamp")
-        if not timestamp.isdigit():
+        if not (timestamp.isascii() and timestamp.isdigit()):
             raise ApiError(400, "X-Slack-Request-Timestamp must be an integer")
+        if len(timestamp) > MAX_TIMESTAMP_DIGITS:
+            raise ApiError(400, f"X-Slack-Request-Timestamp has over {MAX_TIMESTAMP_DIGITS} digits")
         if abs(self._clock.now() - int(timestamp)) > TOLERANCE:
             raise ApiError(401, "X-Slack-Request-Timestamp is more than 5 minutes off")
-        if not self._verifier.is_valid(body, timestamp, signature):
-            raise ApiError(401, "X-Slack-Signature does not match the body")
-        return str(signature)
-
-    def _remember(self, signature: str) -> None:
-        now = self._clock.now()
-        # A signature older than the tolerance can no longer pass the timestamp check.
-        for old in [s for s, at in self._seen.items() if now - at > 2 * TOLERANCE]:
-            del self._seen[old]
-        self._seen[signature] = now
+        if not _SIGNATURE.fullmatch(signature):
+            raise ApiError(401, "X-Slack-Signature is not a v0= HMAC-SHA256 signature")
+        return str(timestamp), str(signature)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

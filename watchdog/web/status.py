@@ -10,16 +10,15 @@ Who may look (the routes are exempt from the API's Bearer middleware and check h
   header (scripts, curl), or once as ``?token=…`` in a link: the page then sets an
   ``HttpOnly; SameSite=Strict`` cookie and redirects to the same URL without the token,
   so it leaves the address bar and history. Browsers cannot send Bearer headers on
-  navigation, hence the cookie. The cookie holds an HMAC derived from the token, never
-  the token itself, and stops working when the token changes. The read-only token
-  opens only these pages: the API keeps demanding the API token.
+  navigation, hence the cookie. The cookie holds a random session id kept in the store
+  with a server-side expiry, revocable (``watchdog/web/status_auth.py``), never
+  anything derived from the token. The read-only token opens only these pages: the
+  API keeps demanding the API token.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,10 +31,10 @@ from watchdog.model import EVALUATING_PHASES, WindowPhase
 from watchdog.web.control import Controller
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart
 from watchdog.web.status_assets import STATUS_CSS, STATUS_JS
+from watchdog.web.status_auth import StatusAuth, StatusSessions, add_session_routes
 from watchdog.web.status_html import TITLE, index_main, page, window_section
 
 COOKIE = "watchdog_status"
-COOKIE_MAX_AGE = 12 * 3600
 OPEN_LIMIT = 10  # open windows shown in full on the front page
 RECENT_LIMIT = 20
 # Exempt from the Bearer middleware (they authenticate themselves, or hold no data).
@@ -50,38 +49,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
-class StatusAuth:
-    """Which credentials open the page."""
-
-    tokens: tuple[bytes, ...]  # the API token and the read-only status token, when set
-    public: bool = False
-    secure_cookie: bool = False  # set when the page is served over https
-
-    @property
-    def open(self) -> bool:
-        """True when no credential is needed."""
-        return self.public or not self.tokens
-
-    def cookie_for(self, token: bytes) -> str:
-        """The cookie value standing for ``token`` (an HMAC of it, not the token)."""
-        return hmac.new(token, b"watchdog status page v1", hashlib.sha256).hexdigest()
-
-    def matching(self, given: str) -> bytes | None:
-        """The configured token equal to ``given`` (constant-time), or None."""
-        raw = given.encode("utf-8", "replace")
-        return next((t for t in self.tokens if hmac.compare_digest(raw, t)), None)
-
-    def cookie_ok(self, value: str) -> bool:
-        """True when the cookie was issued for a configured token."""
-        return any(hmac.compare_digest(value, self.cookie_for(t)) for t in self.tokens)
-
-
-@dataclass(frozen=True)
 class StatusContext:
     """What the page handlers need, stored on the app."""
 
     controller: Controller
     auth: StatusAuth
+    sessions: StatusSessions
     clock: Callable[[], float]
 
 
@@ -93,10 +66,13 @@ def add_status_routes(
     controller: Controller,
     *,
     auth: StatusAuth,
+    sessions: StatusSessions,
     clock: Callable[[], float],
 ) -> None:
-    """Register the page's routes (pass :data:`STATUS_PATHS` as the app's open paths)."""
-    app[STATUS] = StatusContext(controller, auth, clock)
+    """Register the page's routes (pass :data:`STATUS_PATHS` as the app's open paths)
+    and the API's ``DELETE /api/v1/status/sessions``."""
+    app[STATUS] = StatusContext(controller, auth, sessions, clock)
+    add_session_routes(app, sessions)
     app.router.add_get("/", _guarded(index))
     app.router.add_get(f"/deployments/{_WINDOW_ID}", _guarded(window_page))
     app.router.add_get("/status.css", _asset(STATUS_CSS, "text/css"))
@@ -149,12 +125,12 @@ def _asset(text: str, content_type: str) -> Handler:
 
 def _guarded(handler: Handler) -> Handler:
     async def check(request: web.Request) -> web.StreamResponse:
-        auth = request.app[STATUS].auth
-        if auth.open or _allowed(request, auth):
+        ctx = request.app[STATUS]
+        if ctx.auth.open or await _allowed(request, ctx):
             return await handler(request)
-        token = auth.matching(request.query.get("token", "")) if "token" in request.query else None
-        if token is not None:
-            return _trade_for_cookie(request, auth, token)
+        given = request.query.get("token", "")
+        if given and ctx.auth.matching(given) is not None:
+            return await _trade_for_cookie(request, ctx)
         return _html(401, _denied_main(), terminal=True)
 
     check.__name__ = handler.__name__
@@ -162,26 +138,27 @@ def _guarded(handler: Handler) -> Handler:
     return check
 
 
-def _allowed(request: web.Request, auth: StatusAuth) -> bool:
+async def _allowed(request: web.Request, ctx: StatusContext) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer" and auth.matching(given.strip()) is not None:
+    if scheme.lower() == "bearer" and ctx.auth.matching(given.strip()) is not None:
         return True
-    return auth.cookie_ok(request.cookies.get(COOKIE, ""))
+    cookie = request.cookies.get(COOKIE, "")
+    return bool(cookie) and await ctx.sessions.valid(cookie)
 
 
-def _trade_for_cookie(request: web.Request, auth: StatusAuth, token: bytes) -> web.Response:
+async def _trade_for_cookie(request: web.Request, ctx: StatusContext) -> web.Response:
     # Redirect to the same path without the token, so it leaves the address bar.
     rest = [(k, v) for k, v in request.query.items() if k != "token"]
     location = request.path + (f"?{urlencode(rest)}" if rest else "")
     response = web.Response(status=303, headers={"Location": location})
     response.set_cookie(
         COOKIE,
-        auth.cookie_for(token),
-        max_age=COOKIE_MAX_AGE,
+        await ctx.sessions.issue(),
+        max_age=round(ctx.sessions.ttl),
         path="/",
         httponly=True,
         samesite="Strict",
-        secure=auth.secure_cookie,
+        secure=ctx.auth.secure_cookie,
     )
     return response
 

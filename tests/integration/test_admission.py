@@ -1,0 +1,130 @@
+"""Issue 13 item 6: late errors at the door, against a real App (store, API, detector).
+
+An unknown plan is a 422 naming the known plans (API and CLI); a ``previous_version``
+the watchdog never saw running for a tracked service is refused unless ``force``, and
+journaled either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from tests.fakes import serve
+from watchdog.app import App
+from watchdog.cli.main import main
+from watchdog.model import EventKind
+from watchdog.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "admission-token-0123456789"
+PLAN = {"steps": [{"name": "undo", "kind": "command", "argv": ["true"]}]}
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[App]:
+    serving = {"version": "v1"}
+
+    async def version(_: web.Request) -> web.Response:
+        return web.json_response(serving)
+
+    target = web.Application()
+    target.router.add_get("/version", version)
+    runner, url = await serve(target)
+    rules = tmp_path / "rules.yml"
+    rules.write_text(
+        "groups:\n  - name: g\n    rules:\n      - name: up\n        source: http\n"
+        f"        url: {url}/version\n        action: notify\n"
+    )
+    settings = Settings(
+        rules=[rules],
+        store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
+        listen_port=0,
+        api_token=SecretStr(TOKEN),
+        plans={"main": PLAN, "helm-undo": PLAN},
+        default_plan="main",
+        detect=[{"service": "api", "environment": "prod", "url": f"{url}/version"}],
+    )
+    app = App(settings)
+    await app.start(schedule=False)
+    yield app
+    await app.stop()
+    await runner.cleanup()
+
+
+async def post(app: App, body: dict[str, Any]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=app.url) as client:
+        return await client.post(
+            "/api/v1/deployments", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+
+
+async def test_an_unknown_plan_is_422_naming_the_known_plans(app: App) -> None:
+    r = await post(app, {"service": "web", "version": "v2", "plan": "helm-undoo"})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == "plan"
+    assert error["message"] == "unknown plan 'helm-undoo'; known plans: helm-undo, main"
+    assert (await post(app, {"service": "web", "version": "v2", "plan": "helm-undo"})).is_success
+    assert app.parts is not None
+    assert [w.deployment.plan for w in await app.parts.store.list_windows()] == ["helm-undo"]
+
+
+async def test_the_cli_says_the_same(
+    app: App, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WATCHDOG_API_TOKEN", TOKEN)
+    argv = ["deploy", "--url", app.url, "start", "--service", "web", "--version", "v2"]
+    code = await asyncio.to_thread(main, [*argv, "--plan", "nope"])
+    assert code != 0
+    assert "422: unknown plan 'nope'; known plans: helm-undo, main" in capsys.readouterr().err
+
+
+async def test_an_unseen_previous_version_is_refused_unless_forced(
+    app: App, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert app.parts is not None and app.parts.detector is not None
+    await app.parts.detector.tick()  # reads v1 serving: the service's history begins
+    first = await post(app, {"service": "api", "environment": "prod", "version": "v2"})
+    assert first.status_code == 201
+    body = {"service": "api", "environment": "prod", "version": "v3", "previous_version": "v0"}
+    refused = await post(app, body)
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["field"] == "previous_version"
+    assert "'v0' was never seen running for api in prod (seen: v1, v2)" in error["message"]
+    assert "force" in error["message"]
+    events = await app.parts.store.list_events(first.json()["id"])
+    [note] = [e for e in events if e.kind is EventKind.DEPLOY_REFUSED]
+    assert "api: deploy of v3 refused" in note.message and note.data["previous_version"] == "v0"
+
+    forced = await post(app, {**body, "force": True})
+    assert forced.status_code == 201, forced.text
+    opened = (await app.parts.store.list_events(forced.json()["id"]))[0]
+    assert opened.kind is EventKind.WINDOW_OPENED
+    assert "registered anyway (api said force)" in opened.message
+    assert opened.data["forced"] is True
+    # A version seen running (read by the detector, or a window's) needs no force.
+    for previous in ("v1", "v2", "v3"):
+        ok = await post(app, {**body, "version": f"v9-{previous}", "previous_version": previous})
+        assert ok.status_code == 201, ok.text
+    # The CLI's --force says the same.
+    monkeypatch.setenv("WATCHDOG_API_TOKEN", TOKEN)
+    argv = ["deploy", "--url", app.url, "start", "--service", "api", "--environment", "prod"]
+    argv += ["--version", "v10", "--previous-version", "v-1"]
+    assert await asyncio.to_thread(main, argv) != 0
+    assert "never seen running" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, [*argv, "--force"]) == 0
+
+
+async def test_an_untracked_service_takes_any_previous_version(app: App) -> None:
+    r = await post(app, {"service": "web", "version": "v2", "previous_version": "v0"})
+    assert r.status_code == 201, r.text

@@ -1,0 +1,152 @@
+"""Issue 13 item 2 in process: head and body deadlines, keep-alive limits, the cap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from watchdog.app import App
+from watchdog.settings import Settings
+from watchdog.web.connections import FD_RESERVE, ConnectionLimits
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "connections-token-0123456789"
+RULES = """\
+groups:
+  - name: g
+    rules:
+      - name: up
+        source: http
+        url: http://127.0.0.1:9/never
+        action: notify
+"""
+
+Start = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+async def start(tmp_path: Path) -> AsyncIterator[Start]:
+    apps: list[App] = []
+
+    async def _start(**overrides: Any) -> App:
+        rules = tmp_path / "rules.yml"
+        rules.write_text(RULES)
+        settings = Settings(
+            rules=[rules],
+            store_url=SecretStr(f"sqlite:///{tmp_path / f'wd{len(apps)}.db'}"),
+            listen_port=0,
+            api_token=SecretStr(TOKEN),
+            **overrides,
+        )
+        app = App(settings)
+        await app.start(schedule=False)
+        apps.append(app)
+        return app
+
+    yield _start
+    for app in apps:
+        await app.stop()
+
+
+async def closed_by_server(reader: asyncio.StreamReader, within: float) -> float:
+    """Seconds until the server closed the connection (fails past ``within``)."""
+    began = time.monotonic()
+    try:
+        while await asyncio.wait_for(reader.read(4096), timeout=within):
+            pass
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - began
+
+
+async def healthz(app: App) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=app.url, timeout=5) as client:
+        return await client.get("/healthz")
+
+
+async def test_silent_and_half_header_connections_are_closed_at_the_head_deadline(
+    start: Start,
+) -> None:
+    app = await start(http_header_timeout=0.5)
+    assert app.port is not None
+    silent = await asyncio.open_connection("127.0.0.1", app.port)
+    half = await asyncio.open_connection("127.0.0.1", app.port)
+    half[1].write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never finished
+    waited = await asyncio.gather(closed_by_server(silent[0], 5), closed_by_server(half[0], 5))
+    assert all(0.3 < w < 3 for w in waited), waited
+    assert (await healthz(app)).status_code == 200
+
+
+async def test_a_body_that_does_not_arrive_in_time_drops_the_connection(start: Start) -> None:
+    app = await start(http_body_timeout=0.5)
+    assert app.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
+    writer.write(
+        b"POST /api/v1/deployments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {TOKEN}\r\nContent-Length: 1000\r\n\r\n".encode()
+        + b'{"service": "a'
+    )
+    assert 0.3 < await closed_by_server(reader, 5) < 3
+    assert (await healthz(app)).status_code == 200
+    assert app.parts is not None and await app.parts.store.list_windows() == []
+
+
+async def test_keep_alive_connections_serve_a_bounded_number_of_requests(start: Start) -> None:
+    app = await start(http_max_keepalive_requests=2)
+    async with httpx.AsyncClient(base_url=app.url) as client:
+        first, second = [await client.get("/healthz") for _ in range(2)]
+    assert first.headers.get("Connection", "keep-alive").lower() == "keep-alive"
+    assert second.headers["Connection"].lower() == "close"
+
+
+async def test_beyond_the_cap_idle_connections_give_way_and_busy_ones_mean_503(
+    start: Start,
+) -> None:
+    app = await start(max_connections=4, http_body_timeout=30)
+    assert app.port is not None and app.site is not None and app.site.pool is not None
+    idle = [await asyncio.open_connection("127.0.0.1", app.port) for _ in range(4)]
+    # A fifth connection evicts the oldest idle one: /healthz is never locked out.
+    assert (await healthz(app)).status_code == 200
+    await closed_by_server(idle[0][0], 2)
+    assert app.site.pool.evicted >= 1
+    for _, writer in idle:
+        writer.close()
+    busy = []
+    for _ in range(4):  # each in the middle of a request (its body still coming)
+        reader, writer = await asyncio.open_connection("127.0.0.1", app.port)
+        writer.write(
+            b"POST /api/v1/deployments HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            + f"\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n{{".encode()
+        )
+        busy.append((reader, writer))
+    deadline = time.monotonic() + 5
+    while app.site.pool.waiting_connections or app.site.pool.open_connections < 4:
+        assert time.monotonic() < deadline, "the requests never became busy"
+        await asyncio.sleep(0.02)
+    refused = await healthz(app)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert "too many connections" in refused.json()["error"]["message"]
+    for _, writer in busy:
+        writer.close()
+    while app.site.pool.open_connections >= 4:  # the server sees the closes
+        assert time.monotonic() < deadline + 5, "busy connections never closed"
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=app.url) as client:
+        metrics = (await client.get("/metrics")).text
+    assert "watchdog_http_connections_cap 4.0" in metrics
+    assert "watchdog_http_connections_refused_total 1.0" in metrics
+    assert f"watchdog_http_connections_evicted_total {app.site.pool.evicted:.1f}" in metrics
+
+
+def test_the_cap_stays_below_the_open_file_limit() -> None:
+    limits = ConnectionLimits(max_connections=1000)
+    assert limits.cap(1024) == 1024 - FD_RESERVE
+    assert limits.cap(65536) == 1000

@@ -1,0 +1,138 @@
+"""Late errors caught at the door: what a new deployment may name.
+
+An unknown plan name is refused with the known ones (it used to fail only when a
+rollback was needed). For a service in ``Settings.detect`` the watchdog knows its
+history: every version the deploy detector read as serving (kept in memory, the newest
+:data:`MEMORY` per service) and every version a window of that service was opened for
+(in the store, so the history survives a restart). A deployment naming a
+``previous_version`` outside that history would roll back to something that never ran
+here (a typo, or a version the rollback plan cannot reach): it is refused unless the
+caller says ``force``, and journaled either way (a refusal on the service's newest
+window, a forced one on the new window's ``window_opened``). Services not tracked have
+no history: anything goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Protocol
+
+import structlog
+
+from watchdog.actions.spec import Plan
+from watchdog.clock import Clock
+from watchdog.errors import Refused
+from watchdog.journal import Journal
+from watchdog.model import Deployment, EventKind, Window, WindowPhase
+
+log = structlog.get_logger("watchdog.admission")
+
+MEMORY = 64  # versions remembered per service from the detector's reads
+WINDOWS_READ = 200  # the service's newest windows consulted in the store
+
+
+class WindowLister(Protocol):
+    """The one store query the history needs."""
+
+    async def list_windows(
+        self,
+        *,
+        service: str | None = None,
+        environment: str | None = None,
+        phases: Collection[WindowPhase] | None = None,
+        limit: int = 100,
+    ) -> list[Window]:
+        """Windows, newest first, filtered."""
+        ...
+
+
+class KnownVersions:
+    """The versions seen running, per tracked (service, environment)."""
+
+    def __init__(self, tracked: Iterable[tuple[str, str]], store: WindowLister) -> None:
+        self._seen: dict[tuple[str, str], dict[str, None]] = {key: {} for key in tracked}
+        self._store = store
+
+    def tracks(self, service: str, environment: str) -> bool:
+        """Whether the watchdog follows this service's versions."""
+        return (service, environment) in self._seen
+
+    def note(self, service: str, environment: str, version: str) -> None:
+        """The detector read ``version`` serving (bounded, newest kept)."""
+        seen = self._seen.setdefault((service, environment), {})
+        seen.pop(version, None)
+        seen[version] = None
+        while len(seen) > MEMORY:
+            del seen[next(iter(seen))]
+
+    async def seen(self, service: str, environment: str) -> frozenset[str] | None:
+        """Every version seen running (None: the service is not tracked)."""
+        read = self._seen.get((service, environment))
+        if read is None:
+            return None
+        windows = await self._store.list_windows(
+            service=service, environment=environment, limit=WINDOWS_READ
+        )
+        return frozenset(read) | {w.deployment.version for w in windows}
+
+
+class Admission:
+    """The checks a deployment passes before its window opens."""
+
+    def __init__(
+        self,
+        plans: Mapping[str, Plan],
+        known: KnownVersions | None,
+        store: WindowLister,
+        journal: Journal,
+        clock: Clock,
+    ) -> None:
+        self._plans = plans
+        self._known = known
+        self._store = store
+        self._journal = journal
+        self._clock = clock
+
+    async def check(self, d: Deployment, *, actor: str, force: bool) -> str | None:
+        """Raise :class:`Refused`, or return what the window's journal should add
+        (a forced unseen ``previous_version``), or None."""
+        self._check_plan(d.plan)
+        return await self._unseen_previous(d, actor, force)
+
+    def _check_plan(self, plan: str | None) -> None:
+        if plan is None or plan in self._plans:
+            return
+        known = ", ".join(sorted(self._plans)) or "none are configured"
+        raise Refused(f"unknown plan {plan!r}; known plans: {known}", field="plan")
+
+    async def _unseen_previous(self, d: Deployment, actor: str, force: bool) -> str | None:
+        if self._known is None or d.previous_version is None:
+            return None
+        seen = await self._known.seen(d.service, d.environment)
+        if not seen or d.previous_version in seen:
+            return None  # not tracked, nothing seen yet, or a known version
+        shown = ", ".join(sorted(seen)[:10]) + (", …" if len(seen) > 10 else "")
+        problem = (
+            f"previous_version {d.previous_version!r} was never seen running for "
+            f"{d.service} in {d.environment} (seen: {shown})"
+        )
+        if force:
+            return f"; {problem}: registered anyway ({actor} said force)"
+        await self._journal_refusal(d, actor, problem)
+        raise Refused(f"{problem}; pass force to register it anyway", field="previous_version")
+
+    async def _journal_refusal(self, d: Deployment, actor: str, problem: str) -> None:
+        # The refused deploy has no window: its service's newest window tells the story.
+        log.warning("deploy refused", service=d.service, version=d.version, why=problem)
+        newest = await self._store.list_windows(
+            service=d.service, environment=d.environment, limit=1
+        )
+        if newest:
+            await self._journal.record(
+                newest[0],
+                EventKind.DEPLOY_REFUSED,
+                f"{actor}: deploy of {d.version} refused: {problem}",
+                at=self._clock.now(),
+                data={"actor": actor, "version": d.version, "previous_version": d.previous_version},
+                notify=False,
+            )

@@ -1,0 +1,37 @@
+"""Short-lived security records the store keeps so every replica, and a restarted
+process, agree on them: keys seen once (Slack replay refusal) and status page sessions.
+
+Both expire server-side and are pruned in small batches as new ones are written, so
+the tables stay as small as the traffic of the last few minutes (or hours).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+PRUNE_BATCH = 200  # expired rows deleted per write: bounded work on the request path
+
+
+class SeenOnce(Protocol):
+    """Remembers keys for a while: the second sighting of a live key is a replay."""
+
+    async def seen_once(self, key: str, *, now: float, ttl: float) -> bool:
+        """True when ``key`` was recorded before and has not expired; otherwise record
+        it until ``now + ttl`` and return False. One caller wins across replicas."""
+        ...
+
+
+class Sessions(Protocol):
+    """Status page sessions, by a hash of their random id (never the id itself)."""
+
+    async def create_session(self, id_hash: str, *, now: float, expires_at: float) -> None:
+        """Store a new session until ``expires_at``."""
+        ...
+
+    async def session_alive(self, id_hash: str, *, now: float) -> bool:
+        """True when the session exists and has not expired."""
+        ...
+
+    async def revoke_sessions(self, id_hash: str | None = None) -> int:
+        """End one session (or every one with ``None``); returns how many ended."""
+        ...
