@@ -22,7 +22,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from watchdog import secretcheck
+from watchdog import safeyaml, secretcheck
 from watchdog.actions.spec import Plan
 from watchdog.durations import Duration
 from watchdog.errors import ConfigError
@@ -257,8 +257,20 @@ class Settings(BaseSettings):
         if config:
             if not Path(config).is_file():
                 raise ConfigError([f"WATCHDOG_CONFIG={config}: no such file"])
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=Path(config)))
+            sources.append(BoundedYamlSource(settings_cls, yaml_file=Path(config)))
         return tuple(sources)
+
+
+class BoundedYamlSource(YamlConfigSettingsSource):
+    """The settings file read with the same size, depth and alias limits as rule files."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        data = safeyaml.load_file(Path(file_path))
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError([f"{file_path}:1: expected a mapping of settings"])
+        return data
 
 
 def _is_loopback(host: str) -> bool:
