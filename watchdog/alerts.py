@@ -9,10 +9,11 @@ peer) cannot bring it back; a new firing gets a new ``starts_at`` and a new row.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from watchdog.regex import SafeRegex
 
 
 class AlertStatus(StrEnum):
@@ -58,7 +59,7 @@ class AlertMatch:
     """
 
     equal: Mapping[str, str] = field(default_factory=dict)
-    regex: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
+    regex: Mapping[str, SafeRegex] = field(default_factory=dict)
     service_label: str = "service"
     environment_label: str | None = "environment"
 
