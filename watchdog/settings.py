@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     prometheus_timeout: Duration = 5.0  # per query, including retries
     prometheus_retries: int = Field(1, ge=0, le=5)  # retries of a failed query, within the timeout
     prometheus_concurrency: int = Field(8, ge=1, le=256)  # worker threads for queries
+    # One answer's bounds (watchdog/sources/promparse.py): past them the sample is an
+    # error naming the count or size, never a stalled event loop.
+    prometheus_max_series: int = Field(10_000, ge=1, le=1_000_000)
+    prometheus_max_response_bytes: int = Field(8 << 20, ge=1 << 16, le=1 << 30)
     # The scrape interval of what the rules read: a window's ranges are clamped to its
     # age rounded up to this grid (watchdog/sources/window_range.py).
     prometheus_scrape_interval: Duration = Field(15.0, gt=0)

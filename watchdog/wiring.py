@@ -192,6 +192,8 @@ def sources(
         concurrency=s.prometheus_concurrency,
         token=token,
         grid=s.prometheus_scrape_interval,
+        max_series=s.prometheus_max_series,
+        max_bytes=s.prometheus_max_response_bytes,
     )
     kinds: dict[str, Source] = {
         "prometheus": prometheus,
