@@ -74,9 +74,18 @@ class Settings(BaseSettings):
     # recover (`recovered`) or still breach (`rollback_ineffective`, escalated). A plan's
     # or a deployment's own `confirm_for` wins; 0 ends the window at `rolled_back`.
     confirm_for: Duration = Field(300.0, ge=0, le=86400)
+    # More open windows than this: the API answers 429 and detection logs the refusal
+    # (2,000 open windows made every evaluation 10-25x late).
+    max_open_windows: int = Field(200, ge=1, le=100_000)
 
     # --- store --------------------------------------------------------------------
     store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…
+    # Retention (watchdog/retention.py): closed windows with their journal, delivered
+    # notifications and alerts older than this are pruned in the background, at most
+    # retention_batch rows (and retention_batch // 50 windows) every retention_interval.
+    retention: Duration = Field(30 * 86400.0, gt=0)
+    retention_batch: int = Field(500, ge=1, le=100_000)
+    retention_interval: Duration = Field(60.0, gt=0)
 
     # --- prometheus ---------------------------------------------------------------
     prometheus_url: str = "http://127.0.0.1:9090"  # the Prometheus every prometheus rule asks
@@ -150,6 +159,10 @@ class Settings(BaseSettings):
     # 413 would make Alertmanager drop it (it retries only 5xx).
     alertmanager_max_body_bytes: int = Field(32 << 20, ge=1 << 20)
     alertmanager_max_inflight: int = Field(4, ge=1, le=256)  # more at once: 503, retried
+    # Longer label / annotation values are truncated with a marker, never refused: a 4xx
+    # would make Alertmanager drop the whole batch.
+    alertmanager_max_label_chars: int = Field(1024, ge=64, le=1 << 20)
+    alertmanager_max_annotation_chars: int = Field(4096, ge=64, le=1 << 20)
 
     # --- notifications: Slack, webhooks, PagerDuty, routes, escalation ---------------
     notify: NotifySettings = Field(default_factory=NotifySettings)
