@@ -4,6 +4,11 @@ Every open window costs each rule an evaluation per interval; 2,000 of them made
 evaluation 10-25x late and the status page take 22 s. Past the limit a new deploy is
 refused (:class:`~watchdog.errors.Overloaded`: the API answers 429 with this message,
 deploy detection logs it) instead of slowing every window already open.
+
+The check and the insert are one step within a process (``WindowService`` holds a lock
+around both); replicas sharing a store may together overshoot by the deploys they admit
+at the same instant, which is harmless: the limit protects the evaluation loop, not an
+invariant.
 """
 
 from __future__ import annotations
