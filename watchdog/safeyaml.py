@@ -7,7 +7,7 @@ of nesting end in ``RecursionError``. :class:`BoundedLoader` counts, while compo
 every node *as it would be after expanding aliases*, and the depth of the node being
 composed; past a limit it raises :class:`YamlLimitError` at the offending mark (so the
 caller can say ``file:line``) before anything is expanded. Only safe tags are known
-(it is a ``SafeLoader``).
+(``SafeConstructor``); events come from libyaml when PyYAML has it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.error import Mark, MarkedYAMLError
 from yaml.events import AliasEvent
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from watchdog.errors import ConfigError
 
@@ -39,11 +45,29 @@ class YamlLimitError(MarkedYAMLError):
     """A document over one of :class:`YamlLimits` (or a recursive alias)."""
 
 
-class BoundedLoader(yaml.SafeLoader):
-    """A SafeLoader whose composer enforces :class:`YamlLimits`."""
+class _PyEvents(Reader, Scanner, Parser):
+    """PyYAML's pure-Python event parser, for a PyYAML built without libyaml."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+
+
+try:  # libyaml parses ~10x faster; the composer (where the limits are) stays Python.
+    from yaml._yaml import CParser as _Events
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    _Events = _PyEvents  # type: ignore[assignment,misc]
+
+
+class BoundedLoader(Composer, _Events, SafeConstructor, Resolver):
+    """A safe loader whose (Python) composer enforces :class:`YamlLimits`."""
 
     def __init__(self, stream: str, limits: YamlLimits = DEFAULT_LIMITS) -> None:
-        super().__init__(stream)
+        _Events.__init__(self, stream)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
         self._limits = limits
         self._depth = 0
         self._nodes = 0  # nodes composed so far, each alias counted as what it expands to
@@ -51,7 +75,7 @@ class BoundedLoader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         """Compose one node, counting it (and, for an alias, what it expands to)."""
-        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        event: Any = self.peek_event()
         if isinstance(event, AliasEvent):
             node = super().compose_node(parent, index)
             weight = self._weights.get(id(node))
@@ -74,8 +98,7 @@ class BoundedLoader(yaml.SafeLoader):
         self._nodes += weight
         if self._nodes > self._limits.max_nodes:
             raise self._error(
-                f"more than {self._limits.max_nodes:,} nodes once aliases are expanded "
-                "(an alias bomb?)",
+                f"more than {self._limits.max_nodes:,} nodes once aliases are expanded",
                 event,
             )
 
@@ -93,6 +116,12 @@ def compose(text: str, limits: YamlLimits = DEFAULT_LIMITS) -> yaml.Node | None:
     try:
         node: yaml.Node | None = loader.get_single_node()
         return node
+    except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" not in str(exc.problem):
+            raise
+        # libyaml's own depth limit (1,000), met while scanning ahead of the composer.
+        deeper = f"nested deeper than {limits.max_depth} levels"
+        raise YamlLimitError(problem=deeper, problem_mark=exc.problem_mark) from None
     finally:
         loader.dispose()
 

@@ -66,7 +66,7 @@ def test_check_refuses_hostile_yaml_quickly_with_file_and_line(tmp_path: Path) -
         "bomb.yml": (
             alias_bomb(),
             6,
-            "more than 100,000 nodes once aliases are expanded (an alias bomb?)",
+            "more than 100,000 nodes once aliases are expanded",
         ),
         "recursive.yml": (RECURSIVE_ALIAS, 3, "recursive alias *g (it refers to itself)"),
         "deep.yml": (deep_nesting(5000), 1, "nested deeper than 64 levels"),
