@@ -3,10 +3,13 @@ at a time. SQLite (a real WAL file) and a real PostgreSQL pass the same tests.""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.integration.test_store import (  # the suite's fixtures: both backends
     AnyStore,
+    Connect,
     am_alert,
     backend,
     connect,
@@ -119,3 +122,25 @@ async def test_each_call_deletes_one_bounded_batch(store: AnyStore) -> None:
     assert rounds == [(3, 100), (3, 100), (1, 50), (0, 0)]
     # Oldest first: the windows closed earliest go first.
     assert left == [["w3", "w4", "w5", "w6"], ["w6"], [], []]
+
+
+async def test_two_replicas_pruning_at_once_delete_each_row_once(
+    store: AnyStore, connect: Connect
+) -> None:
+    other = await connect()  # a second replica on the same database
+    for i in range(20):
+        await store.insert_window(window(f"w{i}", started_at=OLD - 1800))
+        await store.append_event(event(f"w{i}", OLD - 10))
+        await store.set_phase(f"w{i}", WindowPhase.PASSED, at=OLD)
+    await store.record_alerts([am_alert(f"a{i}") for i in range(60)], at=OLD)
+    totals = {"windows": 0, "events": 0, "alerts": 0}
+    for _ in range(4):
+        rounds = await asyncio.gather(
+            store.prune(before=CUT, windows=4, rows=10),
+            other.prune(before=CUT, windows=4, rows=10),
+        )
+        for done in rounds:
+            for table in totals:
+                totals[table] += done[table]
+    assert totals == {"windows": 20, "events": 20, "alerts": 60}
+    assert await store.list_windows() == [] and await store.list_alerts() == []
