@@ -91,7 +91,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         data, at = _blocks(Path(tmp), args.series)
-        with start_prometheus(Path(tmp), [], storage=data) as prom:
+        with start_prometheus(Path(tmp), [], data=data) as prom:
             print(f"{args.series:,} series of wd_big on a real Prometheus")
             # Warm it up (blocks mmapped, postings read) so neither case pays for that.
             params = {"query": "count(wd_big)", "time": repr(at)}

@@ -1,5 +1,5 @@
-"""Retention on both stores (issue 13, item 7): what ``prune`` deletes, keeps, and how much
-at a time. SQLite (a real WAL file) and a real PostgreSQL pass the same tests."""
+"""The retention role (issue 13, item 7): what ``prune`` deletes, what it keeps, and how
+much at a time. SQLite (a real WAL file) and a real PostgreSQL pass the same tests."""
 
 from __future__ import annotations
 
@@ -7,21 +7,11 @@ import asyncio
 
 import pytest
 
-from tests.integration.test_store import (  # the suite's fixtures: both backends
-    AnyStore,
-    Connect,
-    am_alert,
-    backend,
-    connect,
-    event,
-    note,
-    store,
-    window,
-)
+from tests.integration.store.conftest import AnyStore, Connect, event, window
+from tests.integration.store.test_alerts import am_alert
+from tests.integration.store.test_outbox import note
 from watchdog.model import ActionStatus, RuleState, Verdict, WindowPhase
 from watchdog.store.base import OutboxStatus, RulePoint
-
-__all__ = ["backend", "connect", "store"]  # fixtures, used by name
 
 pytestmark = pytest.mark.integration
 
