@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     # notifications and alerts older than this are pruned in the background, at most
     # retention_batch rows (and retention_batch // 50 windows) every retention_interval.
     retention: Duration = Field(30 * 86400.0, gt=0)
-    retention_batch: int = Field(500, ge=1, le=100_000)
-    retention_interval: Duration = Field(60.0, gt=0)
+    retention_batch: int = Field(500, ge=1, le=100_000)  # rows per run (windows: a 50th)
+    retention_interval: Duration = Field(60.0, gt=0)  # how often the pruning job runs
 
     # --- prometheus ---------------------------------------------------------------
     prometheus_url: str = "http://127.0.0.1:9090"  # the Prometheus every prometheus rule asks
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # One answer's bounds (watchdog/sources/promparse.py): past them the sample is an
     # error naming the count or size, never a stalled event loop.
     prometheus_max_series: int = Field(10_000, ge=1, le=1_000_000)
-    prometheus_max_response_bytes: int = Field(8 << 20, ge=1 << 16, le=1 << 30)
+    prometheus_max_response_bytes: int = Field(8 << 20, ge=1 << 16, le=1 << 30)  # body, decoded
     # The scrape interval of what the rules read: a window's ranges are clamped to its
     # age rounded up to this grid (watchdog/sources/window_range.py).
     prometheus_scrape_interval: Duration = Field(15.0, gt=0)
@@ -162,7 +162,7 @@ class Settings(BaseSettings):
     # Longer label / annotation values are truncated with a marker, never refused: a 4xx
     # would make Alertmanager drop the whole batch.
     alertmanager_max_label_chars: int = Field(1024, ge=64, le=1 << 20)
-    alertmanager_max_annotation_chars: int = Field(4096, ge=64, le=1 << 20)
+    alertmanager_max_annotation_chars: int = Field(4096, ge=64, le=1 << 20)  # each annotation value
 
     # --- notifications: Slack, webhooks, PagerDuty, routes, escalation ---------------
     notify: NotifySettings = Field(default_factory=NotifySettings)
