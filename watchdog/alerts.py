@@ -9,10 +9,11 @@ peer) cannot bring it back; a new firing gets a new ``starts_at`` and a new row.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from watchdog.regex import SafeRegex
 
 
 class AlertStatus(StrEnum):
@@ -58,7 +59,7 @@ class AlertMatch:
     """
 
     equal: Mapping[str, str] = field(default_factory=dict)
-    regex: Mapping[str, re.Pattern[str]] = field(default_factory=dict)
+    regex: Mapping[str, SafeRegex] = field(default_factory=dict)
     service_label: str = "service"
     environment_label: str | None = "environment"
 
@@ -72,3 +73,43 @@ class AlertMatch:
         if any(labels.get(k) != v for k, v in self.equal.items()):
             return False
         return all(p.fullmatch(labels.get(k, "")) for k, p in self.regex.items())
+
+
+TRUNCATED = "…[truncated]"
+
+
+@dataclass(frozen=True)
+class AlertLimits:
+    """Size caps on what an alert may carry into the store.
+
+    Longer values are cut and marked with :data:`TRUNCATED`, never refused: any 4xx
+    makes Alertmanager drop the whole notification (a 2 MiB label was stored whole).
+    """
+
+    label_chars: int = 1024  # each label value
+    annotation_chars: int = 4096  # each annotation value
+    name_chars: int = 128  # each label or annotation name
+    url_chars: int = 2048  # generatorURL
+    receiver_chars: int = 256
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(TRUNCATED))] + TRUNCATED
+
+
+def _cut_all(values: Mapping[str, str], name_chars: int, value_chars: int) -> dict[str, str]:
+    return {_cut(k, name_chars): _cut(v, value_chars) for k, v in values.items()}
+
+
+def bounded(alert: Alert, limits: AlertLimits) -> tuple[Alert, bool]:
+    """``alert`` within ``limits``, and whether anything had to be cut."""
+    cut = replace(
+        alert,
+        labels=_cut_all(alert.labels, limits.name_chars, limits.label_chars),
+        annotations=_cut_all(alert.annotations, limits.name_chars, limits.annotation_chars),
+        generator_url=_cut(alert.generator_url, limits.url_chars),
+        receiver=_cut(alert.receiver, limits.receiver_chars),
+    )
+    return cut, cut != alert

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from watchdog import wiring
 from watchdog.actions.base import Executor
 from watchdog.actions.plan import PlanRunner
+from watchdog.capacity import WindowLimit
 from watchdog.clock import Clock, SystemClock
 from watchdog.crashpoints import CrashPoints
 from watchdog.detect import DeployDetector
@@ -40,6 +41,7 @@ from watchdog.notify.outbox import Outbox
 from watchdog.pipeline import Pipeline
 from watchdog.pipeline.build import DecisionPaths, build_pipeline
 from watchdog.reload import ReloadResult, RuleReloader
+from watchdog.retention import Retention
 from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
 from watchdog.store import open_store
@@ -161,10 +163,11 @@ class App:
         engine = self._engine(rules, store, sources, paths.live, journal, metrics)
         reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
         known = wiring.known_versions(s, store)
+        limit = WindowLimit(store, s.max_open_windows, supersede=s.supersede, metrics=metrics)
         windows = WindowService(
             engine, default_window=s.window, supersede=s.supersede, plans=s.plans,
             default_plan=s.default_plan, shadow=s.shadow, shadow_services=s.shadow_services,
-            confirm_for=s.confirm_for, known=known,
+            confirm_for=s.confirm_for, known=known, limit=limit,
         )  # fmt: skip
         notify = wiring.notify_parts(
             s, clock, store, journal, outbox, channels, slack, windows, metrics
@@ -296,7 +299,13 @@ class App:
             jobs["detect"] = parts.detector.tick
         if parts.notify.escalator is not None:
             jobs["escalate"] = parts.notify.escalator.check
-        self._scheduler = wiring.scheduler(jobs, self.settings.tick)
+        s = self.settings
+        retention = Retention(
+            parts.store, self.clock, keep=s.retention, batch=s.retention_batch,
+            metrics=parts.metrics,
+        )  # fmt: skip
+        jobs["retention"] = retention.run_once
+        self._scheduler = wiring.scheduler(jobs, s.tick, every={"retention": s.retention_interval})
 
     async def _ready(self) -> bool:
         return self.port is not None

@@ -29,7 +29,7 @@ import structlog
 
 from watchdog.admission import KnownVersions
 from watchdog.clock import Clock
-from watchdog.errors import WatchdogError
+from watchdog.errors import Overloaded, WatchdogError
 from watchdog.metrics import Metrics
 from watchdog.model import Deployment, Window, WindowPhase
 from watchdog.store.base import WindowStore
@@ -106,7 +106,13 @@ class DeployDetector:
             return None
         if newest is not None and newest.deployment.version == version:
             return None  # already registered (CI called the API first)
-        return await self._open(spec, version, known)
+        try:
+            return await self._open(spec, version, known)
+        except Overloaded:
+            # Refused and logged (max_open_windows); forget the version so a later
+            # check opens the window once others have closed.
+            self._seen[spec.service] = known
+            return None
 
     async def _newest(self, spec: WatchedService) -> Window | None:
         found = await self._store.list_windows(

@@ -32,6 +32,10 @@ class TransientError(WatchdogError):
         self.retry_after = retry_after
 
 
+class Overloaded(TransientError):
+    """A limit on work in progress is reached (HTTP 429): try again once some finishes."""
+
+
 class PermanentError(WatchdogError):
     """A failure that retrying will not fix."""
 

@@ -83,6 +83,19 @@ class Metrics:
             ["service"],
             registry=registry,
         )
+        self.windows_refused = Counter(
+            "watchdog_windows_refused_total",
+            "Deploys not watched because max_open_windows windows were open, by who asked "
+            "(api, detect).",
+            ["actor"],
+            registry=registry,
+        )
+        self.pruned = Counter(
+            "watchdog_pruned_rows_total",
+            "Rows deleted by retention, by table.",
+            ["table"],
+            registry=registry,
+        )
 
     def rules_loaded(self, count: int, *, ok: bool) -> None:
         """Record a rule (re)load."""

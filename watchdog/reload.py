@@ -67,6 +67,9 @@ class RuleReloader:
                 new = await asyncio.to_thread(self._load)
             except ConfigError as exc:
                 return self._failed(exc.problems)
+            except Exception as exc:  # a bug in loading must not kill SIGHUP's task silently
+                log.exception("rule reload crashed")
+                return self._failed([f"unexpected error loading the rules: {type(exc).__name__}"])
             return self._swap(new)
 
     def _failed(self, problems: list[str]) -> ReloadResult:

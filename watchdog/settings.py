@@ -22,7 +22,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from watchdog import secretcheck
+from watchdog import safeyaml, secretcheck
 from watchdog.actions.spec import Plan
 from watchdog.durations import Duration
 from watchdog.errors import ConfigError
@@ -74,9 +74,18 @@ class Settings(BaseSettings):
     # recover (`recovered`) or still breach (`rollback_ineffective`, escalated). A plan's
     # or a deployment's own `confirm_for` wins; 0 ends the window at `rolled_back`.
     confirm_for: Duration = Field(300.0, ge=0, le=86400)
+    # More open windows than this: the API answers 429 and detection logs the refusal
+    # (2,000 open windows made every evaluation 10-25x late).
+    max_open_windows: int = Field(200, ge=1, le=100_000)
 
     # --- store --------------------------------------------------------------------
     store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…
+    # Retention (watchdog/retention.py): closed windows with their journal, delivered
+    # notifications and alerts older than this are pruned in the background, at most
+    # retention_batch rows (and retention_batch // 50 windows) every retention_interval.
+    retention: Duration = Field(30 * 86400.0, gt=0)
+    retention_batch: int = Field(500, ge=1, le=100_000)  # rows per run (windows: a 50th)
+    retention_interval: Duration = Field(60.0, gt=0)  # how often the pruning job runs
 
     # --- prometheus ---------------------------------------------------------------
     prometheus_url: str = "http://127.0.0.1:9090"  # the Prometheus every prometheus rule asks
@@ -84,6 +93,10 @@ class Settings(BaseSettings):
     prometheus_timeout: Duration = 5.0  # per query, including retries
     prometheus_retries: int = Field(1, ge=0, le=5)  # retries of a failed query, within the timeout
     prometheus_concurrency: int = Field(8, ge=1, le=256)  # worker threads for queries
+    # One answer's bounds (watchdog/sources/promparse.py): past them the sample is an
+    # error naming the count or size, never a stalled event loop.
+    prometheus_max_series: int = Field(10_000, ge=1, le=1_000_000)
+    prometheus_max_response_bytes: int = Field(8 << 20, ge=1 << 16, le=1 << 30)  # body, decoded
     # The scrape interval of what the rules read: a window's ranges are clamped to its
     # age rounded up to this grid (watchdog/sources/window_range.py).
     prometheus_scrape_interval: Duration = Field(15.0, gt=0)
@@ -146,6 +159,10 @@ class Settings(BaseSettings):
     # 413 would make Alertmanager drop it (it retries only 5xx).
     alertmanager_max_body_bytes: int = Field(32 << 20, ge=1 << 20)
     alertmanager_max_inflight: int = Field(4, ge=1, le=256)  # more at once: 503, retried
+    # Longer label / annotation values are truncated with a marker, never refused: a 4xx
+    # would make Alertmanager drop the whole batch.
+    alertmanager_max_label_chars: int = Field(1024, ge=64, le=1 << 20)
+    alertmanager_max_annotation_chars: int = Field(4096, ge=64, le=1 << 20)  # each annotation value
 
     # --- notifications: Slack, webhooks, PagerDuty, routes, escalation ---------------
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -257,8 +274,20 @@ class Settings(BaseSettings):
         if config:
             if not Path(config).is_file():
                 raise ConfigError([f"WATCHDOG_CONFIG={config}: no such file"])
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=Path(config)))
+            sources.append(BoundedYamlSource(settings_cls, yaml_file=Path(config)))
         return tuple(sources)
+
+
+class BoundedYamlSource(YamlConfigSettingsSource):
+    """The settings file read with the same size, depth and alias limits as rule files."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        data = safeyaml.load_file(Path(file_path))
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError([f"{file_path}:1: expected a mapping of settings"])
+        return data
 
 
 def _is_loopback(host: str) -> bool:

@@ -15,6 +15,7 @@ import structlog
 
 from watchdog.actions.spec import Plan, plan_for
 from watchdog.admission import Admission, KnownVersions
+from watchdog.capacity import WindowLimit
 from watchdog.engine import Engine
 from watchdog.errors import Conflict, NotFound
 from watchdog.judge.words import judge_view
@@ -54,12 +55,15 @@ class WindowService:
         confirm_for: float = 0.0,
         shadow_services: Sequence[str] = (),
         known: KnownVersions | None = None,
+        limit: WindowLimit | None = None,
     ) -> None:
         self._engine = engine
         self._admission = Admission(plans or {}, known, engine.store, engine.journal, engine.clock)
         self._shadow = shadow  # the global setting: every window opens in shadow
         self._shadow_services = tuple(shadow_services)  # ... or those of these services
         self._confirm_for = confirm_for  # after a rollback, unless the plan or deploy says
+        self._limit = limit
+        self._opening = asyncio.Lock()  # check the limit and insert as one step
         self._plans = plans or {}
         self._default_plan = default_plan
         self._store = engine.store
@@ -84,25 +88,29 @@ class WindowService:
         ``confirm_for`` overrides the plan's and the setting's confirmation time.
         :class:`Refused` (422) for an unknown plan, and for a ``previous_version`` never
         seen running for a tracked service unless ``force`` (journaled either way).
+        Past ``max_open_windows`` it raises Overloaded (429) and changes nothing.
         """
         unseen = await self._admission.check(deployment, actor=actor, force=force)
-        now = self._clock.now()
-        length = window_seconds or self._default_window
-        # The window names the plan that will run, the default included, from the start.
-        deployment = replace(deployment, plan=deployment.plan or self._default_plan)
-        window = Window(
-            new_id(),
-            deployment,
-            WindowPhase.WATCHING,
-            now,
-            now + length,
-            now,
-            shadow=shadow or self._shadow_for(deployment.service),
-            confirm_for=self._confirmation(deployment, confirm_for),
-        )
-        if self._supersede:
-            await self._supersede_open(deployment, window, now)
-        await self._store.insert_window(window)
+        async with self._opening:
+            if self._limit is not None:
+                await self._limit.check(deployment, actor=actor)  # Overloaded: nothing changed
+            now = self._clock.now()
+            length = window_seconds or self._default_window
+            # The window names the plan that will run, the default included, from the start.
+            deployment = replace(deployment, plan=deployment.plan or self._default_plan)
+            window = Window(
+                new_id(),
+                deployment,
+                WindowPhase.WATCHING,
+                now,
+                now + length,
+                now,
+                shadow=shadow or self._shadow_for(deployment.service),
+                confirm_for=self._confirmation(deployment, confirm_for),
+            )
+            if self._supersede:
+                await self._supersede_open(deployment, window, now)
+            await self._store.insert_window(window)
         await self._journal.record(
             window,
             EventKind.WINDOW_OPENED,

@@ -192,6 +192,8 @@ def sources(
         concurrency=s.prometheus_concurrency,
         token=token,
         grid=s.prometheus_scrape_interval,
+        max_series=s.prometheus_max_series,
+        max_bytes=s.prometheus_max_response_bytes,
     )
     kinds: dict[str, Source] = {
         "prometheus": prometheus,
@@ -359,14 +361,19 @@ def _unconfigured_services(rules: RuleSet, settings: Settings) -> list[str]:
     ]
 
 
-def scheduler(jobs: Mapping[str, Callable[[], Awaitable[object]]], tick: float) -> AsyncIOScheduler:
-    """APScheduler, started, calling each job every ``tick`` seconds, never two at once."""
+def scheduler(
+    jobs: Mapping[str, Callable[[], Awaitable[object]]],
+    tick: float,
+    every: Mapping[str, float] | None = None,
+) -> AsyncIOScheduler:
+    """APScheduler, started, calling each job every ``tick`` seconds (or its own interval
+    in ``every``), never two at once."""
     scheduler = AsyncIOScheduler()
     for job_id, call in jobs.items():
         scheduler.add_job(
             call,
             "interval",
-            seconds=tick,
+            seconds=(every or {}).get(job_id, tick),
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,

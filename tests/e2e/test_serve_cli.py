@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from examples.stack import REPO, PromStack, start_watchdog
+from tests.yaml_bombs import RECURSIVE_ALIAS, alias_bomb, deep_nesting
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +59,43 @@ def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
         "or OP baseline [* N] [+ N], with OP one of > >= < <= == !=",
         f"{tmp_path / 'missing.yml'}:0: no such file or directory",
     ]
+
+
+def test_check_refuses_hostile_yaml_quickly_with_file_and_line(tmp_path: Path) -> None:
+    files = {
+        "bomb.yml": (
+            alias_bomb(),
+            6,
+            "more than 100,000 nodes once aliases are expanded",
+        ),
+        "recursive.yml": (RECURSIVE_ALIAS, 3, "recursive alias *g (it refers to itself)"),
+        "deep.yml": (deep_nesting(5000), 1, "nested deeper than 64 levels"),
+    }
+    for name, (text, _, _) in files.items():
+        (tmp_path / name).write_text(text)
+    started = time.monotonic()
+    result = cli("check", str(tmp_path))
+    assert time.monotonic() - started < 20  # a 300-byte bomb hung `check` before
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"{tmp_path / name}:{line}: YAML over limits: {words}"
+        for name, (_, line, words) in sorted(files.items())
+    ]
+
+
+def test_serve_refuses_a_hostile_settings_file_without_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "watchdog.yml"
+    config.write_text(alias_bomb().replace("groups:", "plans:"))
+    result = subprocess.run(
+        [sys.executable, "-m", "watchdog", "serve", "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WATCHDOG_CONFIG": str(config)},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{config}:6: YAML over limits: more than 100,000 nodes" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_serve_refuses_bad_rules_with_file_line_and_no_traceback(tmp_path: Path) -> None:

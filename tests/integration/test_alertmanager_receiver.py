@@ -318,3 +318,30 @@ async def test_openapi_documents_the_receiver_and_the_alert_list(start_app: Star
     assert receive["security"] == [{"receiverBearer": []}, {"receiverBasic": []}]
     assert "503" in receive["responses"] and "WebhookPayload" in doc["components"]["schemas"]
     assert doc["paths"]["/api/v1/alerts"]["get"]["responses"]["200"]
+
+
+async def test_huge_label_and_annotation_values_are_truncated_never_refused(
+    start_app: Start, rollback_target: RollbackTarget
+) -> None:
+    app = await start_app()
+    window = await open_window(app)
+    huge = spike(time.time() + 1, pad="x" * (2 << 20))
+    huge["annotations"]["description"] = "y" * 100_000
+    huge["labels"]["n" * 300] = "long name"
+    resp = await post(app, payload([huge]))
+    assert resp.status_code == 200, resp.text[:300]  # a 4xx would make Alertmanager drop it
+    await settle(app)
+    [stored] = (await api(app, "GET", "/api/v1/alerts")).json()["alerts"]
+    pad, described = stored["labels"]["pad"], stored["annotations"]["description"]
+    assert len(pad) == 1024 and pad.endswith("…[truncated]") and pad.startswith("xxx")
+    assert len(described) == 4096 and described.endswith("…[truncated]")
+    assert "n" * 116 + "…[truncated]" in stored["labels"]  # names are capped too
+    # The short labels it is matched on are whole: the rule still fires, once.
+    assert len(rollback_target.calls) == 1
+    detail = (await api(app, "GET", f"/api/v1/deployments/{window['id']}")).json()
+    assert detail["window"]["phase"] == "rolled_back"
+    # The caps are settings.
+    roomy = await start_app(alertmanager_max_label_chars=4096)
+    await post(roomy, payload([huge]))
+    [kept] = (await api(roomy, "GET", "/api/v1/alerts")).json()["alerts"]
+    assert len(kept["labels"]["pad"]) == 4096

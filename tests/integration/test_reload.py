@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from tests.fakes import serve
+from tests.yaml_bombs import RECURSIVE_ALIAS, alias_bomb, deep_nesting
 from watchdog.app import App
 from watchdog.clock import FakeClock
 from watchdog.model import Verdict
@@ -140,3 +141,30 @@ async def test_open_windows_keep_the_state_of_unchanged_rules(
     assert states["health"].pending_since == before["health"].pending_since
     assert states["other"].pending_since != before["other"].pending_since
     assert list(states["other"].pending_since.values()) == [clock.now()]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (alias_bomb(), 6, "more than 100,000 nodes once aliases are expanded"),
+        (RECURSIVE_ALIAS, 3, "recursive alias *g"),
+        (deep_nesting(5000), 1, "nested deeper than 64 levels"),
+    ],
+    ids=["alias-bomb", "recursive-alias", "deep-nesting"],
+)
+async def test_hostile_yaml_is_a_422_and_the_rules_stay(
+    app: App, tmp_path: Path, text: str, line: int, words: str
+) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(text)
+    response = await call(app, "POST", "/-/reload")
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["ok"] is False and body["rules"] == 2
+    assert body["errors"] == [
+        f"{rules}:{line}: YAML over limits: {body['errors'][0].split(': ', 2)[2]}"
+    ]
+    assert words in body["errors"][0]
+    assert await metric(app, "watchdog_rules_last_reload_successful") == 0
+    assert app.parts is not None
+    assert [r.name for r in app.parts.engine.rules.current.rules] == ["health", "other"]

@@ -124,7 +124,7 @@ def test_rule_defaults_and_equal_matchers() -> None:
 @pytest.mark.parametrize(
     ("snippet", "message"),
     [
-        ("        match_re: {alertname: '(unclosed'}\n", "invalid regex"),
+        ("        match_re: {alertname: '(unclosed'}\n", "not a regular expression RE2 accepts"),
         ("        baseline: {offset: 1h}\n", "include_preexisting"),
         ("        service_label: 'not a label'\n", "service_label"),
         ("        matchers: [a, b]\n", "matchers"),

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from structlog.testing import capture_logs
 
 from tests.world import app_settings, opened
 from watchdog.actions.base import ActionContext, StepResult
@@ -308,3 +309,35 @@ async def test_verify_without_a_previous_version_fails_at_once() -> None:
     ):
         await VerifyExecutor(versions, FakeClock()).run(step, context)  # type: ignore[arg-type]
     assert versions.reads == 0
+
+
+async def test_a_detected_deploy_past_max_open_windows_is_refused_then_watched_once_room(
+    world: World, tmp_path: Path
+) -> None:
+    settings = app_settings(
+        tmp_path, RULES, plans=PLANS, default_plan="rb", detect=DETECT, window=300,
+        max_open_windows=1,
+    )  # fmt: skip
+    async with opened(settings, clock=world.clock, store=world.store, **world.seams) as app:
+        assert app.detector is not None
+        detector, spec = app.detector, app.detector._services[0]
+        other = await app.windows.open_window(
+            Deployment("billing", "prod", "b2", "b1"), window_seconds=None, actor="ci"
+        )
+        assert await detector.check(spec) is None  # first sight of api
+        world.versions.serving["api"] = "v2"
+        with capture_logs() as logs:
+            assert await detector.check(spec) is None  # refused: billing holds the one slot
+            assert await detector.check(spec) is None  # still refused, still remembered
+        refusals = [e for e in logs if e["event"] == "deploy not watched: too many open windows"]
+        assert len(refusals) == 2 and refusals[0]["actor"] == "detect"
+        assert refusals[0]["log_level"] == "error" and "api v2" in refusals[0]["reason"]
+        assert await world.service_windows() == []
+        refused = app.registry.get_sample_value(
+            "watchdog_windows_refused_total", {"actor": "detect"}
+        )
+        assert refused == 2
+        await world.store.set_phase(other.id, WindowPhase.ABORTED, at=world.clock.now())
+        window = await detector.check(spec)
+        assert window is not None
+        assert (window.deployment.version, window.deployment.previous_version) == ("v2", "v1")

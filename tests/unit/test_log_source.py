@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tests.shipped import shipped
 from watchdog.model import Sample, SampleKind
+from watchdog.rulefile.load import check_report
 from watchdog.rulefile.schema import LogRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.log import LogSource
@@ -103,3 +104,47 @@ async def test_fk_rule_matches_sqlstate_and_message(tmp_path: Path) -> None:
     append(log, 'level=error msg="insert failed" sqlstate=23503\n')
     append(log, 'level=error msg="insert failed" sqlstate=23505\n')
     assert (await value(src, fk)).series[0].value == 2
+
+
+async def test_a_pathological_pattern_runs_in_linear_time(tmp_path: Path) -> None:
+    # With Python's re, ^(a+)+$ against one 28-byte line took 3.3 s, doubling per
+    # character; RE2 answers 100,000 such lines of 60 bytes in well under a second.
+    log = tmp_path / "app.log"
+    log.write_text("")
+    src = LogSource()
+    rule = LogRule.model_validate(
+        {
+            "name": "evil",
+            "source": "log",
+            "path": str(log),
+            "pattern": "^(a+)+$",
+            "max_bytes": 8 << 20,
+        }
+    )
+    await value(src, rule)
+    append(log, ("a" * 59 + "!\n") * 100_000 + "a" * 60 + "\n")
+    started = time.monotonic()
+    sample = await value(src, rule)
+    assert time.monotonic() - started < 2.0
+    assert sample.series[0].value == 1  # only the last line is all a's
+
+
+def test_patterns_outside_re2_are_refused_by_check_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "logs.yml"
+    path.write_text(
+        "groups:\n  - name: logs\n    rules:\n"
+        "      - name: backref\n        source: log\n        path: /var/log/app.log\n"
+        "        pattern: '(a)\\1'\n"
+        "      - name: lookahead\n        source: log\n        path: /var/log/app.log\n"
+        "        pattern: 'error(?!: retrying)'\n"
+        "      - name: plain\n        source: log\n        path: /var/log/app.log\n"
+        "        pattern: 'ERROR: .*row-level security'\n"
+    )
+    summaries, problems = check_report([path])
+    assert summaries == []
+    assert problems == [
+        f"{path}:7: pattern: not a regular expression RE2 accepts (invalid escape sequence: "
+        "\\1); lookaround and backreferences are not supported",
+        f"{path}:11: pattern: not a regular expression RE2 accepts (invalid perl operator: "
+        "(?!); lookaround and backreferences are not supported",
+    ]

@@ -26,6 +26,7 @@ class Reply:
     status: int = 200
     body: Any = None  # dict/list → JSON; str → sent as is
     content_type: str = "application/json"
+    chunked: bool = False  # no Content-Length: the size is known only by reading
 
 
 @dataclass
@@ -37,11 +38,21 @@ class FakePrometheus:
     requests: list[web.Request] = field(default_factory=list)
     params: list[dict[str, str]] = field(default_factory=list)
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request)
         self.params.append(dict(request.query))
         body = self.reply.body
         text = body if isinstance(body, str) else json.dumps(body)
+        if self.reply.chunked:
+            stream = web.StreamResponse(status=self.reply.status)
+            stream.content_type = self.reply.content_type
+            stream.enable_chunked_encoding()
+            await stream.prepare(request)
+            data = text.encode()
+            for i in range(0, len(data), 64 << 10):
+                await stream.write(data[i : i + (64 << 10)])
+            await stream.write_eof()
+            return stream
         return web.Response(
             status=self.reply.status, text=text, content_type=self.reply.content_type
         )
@@ -252,3 +263,48 @@ async def test_a_job_without_targets_up_is_a_failure_of_that_job_and_the_query_i
     assert sample.error == f"scrape job api-scrape: {why}"
     assert sample.unreachable == "Prometheus job api-scrape"
     assert [p["query"] for p in fake.params] == ['max(up{job="api-scrape"})']
+
+
+BIG = ok("vector", [vec("1", pod=f"pod-{i:06d}") for i in range(20_000)])  # 1.6 MiB
+
+
+@pytest.mark.parametrize(
+    ("chunked", "said"),
+    [(False, "is 1.6 MiB, larger"), (True, "is larger")],
+    ids=["length", "chunked"],
+)
+async def test_an_answer_over_the_size_cap_is_an_error_naming_it(
+    fake: FakePrometheus, chunked: bool, said: str
+) -> None:
+    fake.reply = Reply(body=BIG, chunked=chunked)
+    src = PrometheusSource(fake.url, timeout=5.0, retries=0, concurrency=1, max_bytes=1 << 20)
+    sample = await src.sample(rule(), CTX)
+    roomy = PrometheusSource(
+        fake.url, timeout=5.0, retries=0, concurrency=1, max_bytes=2 << 20, max_series=20_000
+    )
+    fits = await roomy.sample(rule(), CTX)
+    await src.close()
+    await roomy.close()
+    assert sample.kind is SampleKind.ERROR and sample.transient is False
+    assert sample.error == (
+        f"Prometheus's answer {said} than the 1.0 MiB cap (prometheus_max_response_bytes): "
+        "aggregate the query (sum by …) or narrow it"
+    )
+    assert fits.kind is SampleKind.VALUES and len(fits.series) == 20_000
+
+
+async def test_more_series_than_the_cap_is_an_error_naming_the_count(
+    fake: FakePrometheus,
+) -> None:
+    fake.reply = Reply(body=ok("vector", [vec("1", pod=str(i)) for i in range(6)]))
+    src = PrometheusSource(fake.url, timeout=5.0, retries=0, concurrency=1, max_series=5)
+    over = await src.sample(rule(), CTX)
+    fake.reply = Reply(body=ok("vector", [vec("1", pod=str(i)) for i in range(5)]))
+    at_cap = await src.sample(rule(), CTX)
+    await src.close()
+    assert over.kind is SampleKind.ERROR and over.transient is False
+    assert over.error == (
+        "query returned 6 series, over the cap of 5 (prometheus_max_series): "
+        "aggregate it (sum by …) or narrow its selector"
+    )
+    assert at_cap.kind is SampleKind.VALUES and len(at_cap.series) == 5

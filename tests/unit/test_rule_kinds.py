@@ -48,7 +48,7 @@ def problems(tmp_path: Path, body: str) -> list[str]:
         (
             "      - name: a\n        source: log\n        path: /var/log/x.log\n"
             "        pattern: 'violates ('\n",
-            "r.yml:7: pattern: invalid regular expression",
+            "r.yml:7: pattern: not a regular expression RE2 accepts (missing ): violates ()",
         ),
         (
             "      - name: a\n        source: log\n        path: relative.log\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 from watchdog.model import SampleKind
 from watchdog.rulefile.telemetry import ScrapeRule
 from watchdog.sources.base import SampleContext
-from watchdog.sources.scrape import ScrapeSource
+from watchdog.sources.scrape import ScrapeSource, _matches
 
 OPENED = 1_800_000_000.0
 
@@ -177,3 +178,13 @@ def test_rule_shapes_are_checked() -> None:
         rule(value="increase")
     with pytest.raises(ValueError, match="invalid regex"):
         rule(errors={"metric": "x", "match": {"status": "~("}})
+
+
+def test_label_regexes_are_re2_linear_time_and_refuse_backreferences() -> None:
+    started = time.monotonic()
+    # With Python's re this one label would take minutes (it doubles per character).
+    assert not _matches({"status": "a" * 40 + "!"}, {"status": "~(a+)+$"})
+    assert time.monotonic() - started < 1.0
+    assert _matches({"status": "503"}, {"status": "~5.."})
+    with pytest.raises(ValueError, match="not a regular expression RE2 accepts"):
+        rule(errors={"metric": "x", "match": {"status": "~(5)\\1"}})

@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from watchdog import safeyaml
 from watchdog.errors import ConfigError
 from watchdog.rulefile.files import SOURCE_KINDS, RuleFile
 from watchdog.rulefile.schema import RuleBase
@@ -69,9 +70,12 @@ def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(f"{line}: a mapping key must be a plain value")
+                continue
             key = yaml.SafeLoader("").construct_object(key_node)
             if key in out:
-                line = key_node.start_mark.line + 1
                 problems.append(f"{line}: duplicate key {key!r}")
             out[key] = _to_python(value_node, (*loc, key), lines, problems)
             lines[(*loc, key)] = key_node.start_mark.line + 1
@@ -83,24 +87,19 @@ def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[
 
 def _parse(path: Path, problems: list[str]) -> _Parsed | None:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}:0: cannot read: {exc}")
+        node = safeyaml.compose(safeyaml.read_text(path))
+        if node is None:
+            problems.append(f"{path}:1: empty file: expected 'groups:'")
+            return None
+        lines: dict[Loc, int] = {}
+        local: list[str] = []
+        data = _to_python(node, (), lines, local)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
         return None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        reason = getattr(exc, "problem", None) or str(exc)
-        problems.append(f"{path}:{line}: YAML syntax error: {reason}")
+    except yaml.YAMLError as exc:  # syntax, limits, unknown tags
+        problems.append(safeyaml.describe(path, exc))
         return None
-    if node is None:
-        problems.append(f"{path}:1: empty file: expected 'groups:'")
-        return None
-    lines: dict[Loc, int] = {}
-    local: list[str] = []
-    data = _to_python(node, (), lines, local)
     problems.extend(f"{path}:{p}" for p in local)
     return _Parsed(data, lines)
 

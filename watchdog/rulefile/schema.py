@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from watchdog import regex
 from watchdog.durations import Duration
 from watchdog.model import Action
 from watchdog.rulefile.template import DEPLOYMENT_VARS, MESSAGE_VARS, placeholders, unknown_vars
@@ -223,18 +223,14 @@ class LogRule(_NoLookBack):
 
     source: Literal["log"]
     path: str = Field(min_length=1, pattern=r"^/[^{}]*$")  # absolute, never templated
-    pattern: str = Field(min_length=1)
+    pattern: str = Field(min_length=1)  # RE2 syntax (watchdog/regex.py)
     max_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)  # read per evaluation at most
     threshold: Threshold = Field(default_factory=lambda: parse_threshold("> 0"))
 
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+        return regex.check(value)
 
 
 class AlertmanagerRule(RuleBase):
@@ -260,9 +256,9 @@ class AlertmanagerRule(RuleBase):
     def _regexes(cls, value: dict[str, str]) -> dict[str, str]:
         for label, pattern in value.items():
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"match_re.{label}: invalid regex {pattern!r}: {exc}") from None
+                regex.check(pattern)
+            except ValueError as exc:
+                raise ValueError(f"match_re.{label}: {pattern!r}: {exc}") from None
         return value
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from watchdog import regex
 from watchdog.durations import Duration
 from watchdog.rulefile.schema import RuleBase, _check_query_vars
 from watchdog.rulefile.threshold import Threshold, parse_threshold
@@ -61,8 +62,8 @@ class MetricSelector(BaseModel):
                 raise ValueError(f"match: invalid label name {name!r}")
             if wanted.startswith("~"):
                 try:
-                    re.compile(wanted[1:])
-                except re.error as exc:
+                    regex.check(wanted[1:])  # RE2, as Prometheus matchers: linear time
+                except ValueError as exc:
                     raise ValueError(f"match.{name}: invalid regex: {exc}") from None
         return value
 

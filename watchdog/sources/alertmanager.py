@@ -11,9 +11,9 @@ a healthy 0, not "no data": silence is what Alertmanager sends when all is well.
 
 from __future__ import annotations
 
-import re
 from typing import Protocol
 
+from watchdog import regex
 from watchdog.alerts import Alert, AlertMatch, AlertStatus
 from watchdog.model import Sample, Window
 from watchdog.rulefile.schema import AlertmanagerRule
@@ -46,7 +46,7 @@ def rule_match(rule: AlertmanagerRule) -> AlertMatch:
     """The matcher a rule describes."""
     return AlertMatch(
         equal=rule.equal,
-        regex={k: re.compile(v) for k, v in rule.match_re.items()},
+        regex={k: regex.compiled(v) for k, v in rule.match_re.items()},
         service_label=rule.service_label,
         environment_label=rule.environment_label,
     )

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
+from watchdog import regex
 from watchdog.model import Sample
 from watchdog.rulefile.schema import LogRule
 from watchdog.sources.base import SampleContext
@@ -63,11 +62,6 @@ class LogSource:
         """Nothing to release: files are opened per read."""
 
 
-@lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[bytes]:
-    return re.compile(pattern.encode())
-
-
 def advance(rule: LogRule, cursor: Cursor | None) -> tuple[Cursor, str | None]:
     """The cursor after reading what was appended to ``rule.path`` (blocking)."""
     with open(rule.path, "rb") as f:
@@ -92,7 +86,7 @@ def _consume(rule: LogRule, cursor: Cursor, data: bytes) -> Cursor:
     lines, rest = (text[: end + 1], text[end + 1 :]) if end >= 0 else (b"", text)
     if len(rest) > rule.max_bytes:
         rest = b""  # a line longer than one read is skipped rather than held forever
-    pattern = _compiled(rule.pattern)
+    pattern = regex.compiled(rule.pattern)  # RE2: linear in the line's length
     found = sum(1 for line in lines.splitlines() if pattern.search(line))
     return replace(
         cursor, offset=cursor.offset + len(data), count=cursor.count + found, partial=rest

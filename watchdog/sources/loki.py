@@ -22,7 +22,7 @@ from watchdog.model import Sample
 from watchdog.rulefile.telemetry import LokiRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.base import SampleContext
-from watchdog.sources.prometheus import RangeSeries, parse_instant, parse_range
+from watchdog.sources.promparse import RangeSeries, parse_instant, parse_range
 from watchdog.sources.window_range import clamp_ranges
 
 MAX_BYTES = 8 << 20

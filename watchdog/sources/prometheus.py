@@ -27,22 +27,29 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutErr
 from urllib3.util.retry import Retry
 
 from watchdog.errors import PermanentError, TransientError, WatchdogError
-from watchdog.model import Sample, SampleKind, Series
+from watchdog.model import Sample, SampleKind
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.base import SampleContext
+from watchdog.sources.promparse import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_SERIES,
+    MALFORMED,
+    cap_response,
+    parse_instant,
+    parse_range,
+    too_many_series,
+)
+from watchdog.sources.promparse import RangeSeries as RangeSeries
 from watchdog.sources.shared import SharedAnswers, series_for
 from watchdog.sources.window_range import clamp_ranges
 
 BACKOFF_FACTOR = 0.05
 BACKOFF_MAX = 0.5
 RETRY_STATUS = (502, 503, 504)
-MALFORMED = "malformed response from Prometheus"
 PERMANENT_ERROR_TYPES = frozenset({"bad_data", "execution", "not_found", "not_acceptable"})
 _STATUS_IN_MESSAGE = re.compile(r"HTTP Status Code (\d{3})")
-
-RangeSeries = tuple[dict[str, str], list[tuple[float, float]]]
 
 
 def attempt_timeout(budget: float, retries: int) -> float:
@@ -64,6 +71,8 @@ class PrometheusSource:
         concurrency: int,
         token: str | None = None,
         grid: float = 15.0,
+        max_series: int = DEFAULT_MAX_SERIES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if timeout <= 0 or retries < 0 or concurrency < 1 or grid <= 0:
             raise ValueError("timeout and grid must be > 0, retries >= 0, concurrency >= 1")
@@ -73,6 +82,8 @@ class PrometheusSource:
         self._timeout = timeout
         self._attempt = attempt_timeout(timeout, retries)
         self._token = token
+        self._max_series = max_series
+        self._max_bytes = max_bytes
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._local = threading.local()  # the last HTTP response seen by each worker
         retry = Retry(
@@ -144,10 +155,15 @@ class PrometheusSource:
     async def _instant(self, query: str, at: float) -> Sample:
         params = {"time": repr(at), "timeout": f"{self._attempt:.3f}"}
         try:
-            result = await self._call(self._client.custom_query, query, params=params)
+            sample: Sample = await self._call(self._query_instant, query, params)
         except WatchdogError as exc:
             return Sample.failed(self._scrub(str(exc)), transient=exc.transient)
-        return parse_instant(result)
+        return sample
+
+    def _query_instant(self, query: str, params: dict[str, str]) -> Sample:
+        """In a worker thread: query, then count and build the series off the event loop."""
+        result = self._client.custom_query(query, params=params)
+        return parse_instant(result, self._max_series)
 
     async def query_range(
         self, query: str, start: float, end: float, step: float
@@ -166,6 +182,8 @@ class PrometheusSource:
             step=repr(step),
             params=params,
         )
+        if (too_many := too_many_series(result, self._max_series)) is not None:
+            raise PermanentError(too_many)
         try:
             return parse_range(result)
         except (KeyError, TypeError, ValueError, IndexError):
@@ -206,8 +224,9 @@ class PrometheusSource:
             raise error from None
 
     def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """requests response hook: keep the final response for error messages."""
+        """requests response hook: keep the final response for error messages, cap its body."""
         self._local.response = response
+        cap_response(response, self._max_bytes)
 
     def _scrub(self, text: str) -> str:
         """Never let the bearer token reach a message."""
@@ -279,62 +298,3 @@ def _json_body(response: requests.Response | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
-
-
-def parse_instant(result: Any) -> Sample:
-    """Turn ``data.result`` of an instant query into a Sample (type detected by shape)."""
-    if not isinstance(result, list):
-        return Sample.failed(MALFORMED)
-    if not result:
-        return Sample.no_data("empty result")
-    try:
-        if _is_pair(result):
-            return _scalar_or_string(result)
-        if any("values" in e or "histograms" in e for e in result):
-            return Sample.failed(
-                "query returned a range vector (matrix); use an instant vector, "
-                "e.g. wrap it in rate() or last_over_time()",
-                transient=False,
-            )
-        series = tuple(_series(e) for e in result)
-    except PermanentError as exc:
-        return Sample.failed(str(exc), transient=False)
-    except (KeyError, TypeError, ValueError, IndexError):
-        return Sample.failed(MALFORMED)
-    return Sample.of(*series, detail=f"{len(series)} series")
-
-
-def _is_pair(result: list[Any]) -> bool:
-    return len(result) == 2 and isinstance(result[0], int | float) and isinstance(result[1], str)
-
-
-def _scalar_or_string(result: list[Any]) -> Sample:
-    try:
-        value = float(result[1])
-    except ValueError:
-        return Sample.failed("query returned a string, not a number", transient=False)
-    return Sample.of(value, detail="scalar")
-
-
-def _series(element: dict[str, Any]) -> Series:
-    if "value" not in element and "histogram" in element:
-        raise PermanentError(
-            "query returned native histogram samples; use histogram_quantile() "
-            "or histogram_count() to get numbers"
-        )
-    labels = {str(k): str(v) for k, v in element["metric"].items() if k != "__name__"}
-    return Series(float(element["value"][1]), labels)
-
-
-def parse_range(result: Any) -> list[RangeSeries]:
-    """Turn ``data.result`` of a range query into ``(labels, [(ts, value), ...])`` pairs."""
-    if not isinstance(result, list):
-        raise TypeError("result is not a list")
-    out: list[RangeSeries] = []
-    for element in result:
-        if "values" not in element:
-            raise PermanentError("range query did not return a matrix")
-        labels = {str(k): str(v) for k, v in element["metric"].items() if k != "__name__"}
-        points = [(float(ts), float(v)) for ts, v in element["values"]]
-        out.append((labels, points))
-    return out

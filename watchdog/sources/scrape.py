@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from watchdog import regex
 from watchdog.errors import PermanentError
 from watchdog.model import Sample, series_key
 from watchdog.rulefile.telemetry import MetricSelector, ScrapeRule
@@ -233,7 +234,7 @@ def _slower_than(points: Points, selector: MetricSelector) -> dict[str, float]:
 def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
     for name, value in wanted.items():
         have = labels.get(name, "")
-        ok = re.fullmatch(value[1:], have) if value.startswith("~") else have == value
+        ok = regex.compiled(value[1:]).fullmatch(have) if value.startswith("~") else have == value
         if not ok:
             return False
     return True

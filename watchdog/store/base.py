@@ -246,6 +246,17 @@ class ThreadStore(Protocol):
         ...
 
 
+class RetentionStore(Protocol):
+    """Retention (``watchdog/store/prune.py``): what the scheduled job deletes."""
+
+    async def prune(self, *, before: float, windows: int, rows: int) -> dict[str, int]:
+        """Delete one bounded batch of what is older than ``before``: at most ``windows``
+        closed windows (with their journal, states, points, action log, outbox rows and
+        threads) and ``rows`` delivered or dead outbox rows and alerts. Returns the rows
+        deleted, by table."""
+        ...
+
+
 class Store(
     Lifecycle,
     WindowStore,
@@ -257,6 +268,7 @@ class Store(
     ThreadStore,
     SeenOnce,
     Sessions,
+    RetentionStore,
     Protocol,
 ):
     """All of durable state. Two implementations pass one contract suite per role

@@ -21,6 +21,7 @@ from watchdog.store import alert_sql, migrate, rows
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 from watchdog.store.ephemeral_postgres import PostgresEphemeral
 from watchdog.store.outbox_postgres import PostgresOutbox
+from watchdog.store.prune import PostgresPruner
 
 # Key of the advisory lock that keeps replicas from migrating at the same time.
 _MIGRATION_LOCK = 0x77617463_68646F67
@@ -36,7 +37,7 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore(PostgresOutbox, PostgresEphemeral):
+class PostgresStore(PostgresOutbox, PostgresEphemeral, PostgresPruner):
     """The :class:`~watchdog.store.base.Store` on PostgreSQL (asyncpg pool)."""
 
     def __init__(

@@ -24,11 +24,12 @@ from watchdog.store import alert_sql, migrate, rows
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 from watchdog.store.ephemeral_sqlite import SqliteEphemeral
 from watchdog.store.outbox_sqlite import SqliteOutbox
+from watchdog.store.prune import SqlitePruner
 
 MEMORY = ":memory:"
 
 
-class SqliteStore(SqliteOutbox, SqliteEphemeral):
+class SqliteStore(SqliteOutbox, SqliteEphemeral, SqlitePruner):
     """The :class:`~watchdog.store.base.Store` on a SQLite file (or ``":memory:"``)."""
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:

@@ -22,7 +22,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from watchdog.alerts import AlertStatus
+from watchdog.alerts import Alert, AlertLimits, AlertStatus, bounded
 from watchdog.inbox import AlertInbox
 from watchdog.web.alertmanager_openapi import alertmanager_part
 from watchdog.web.alertmanager_schema import AlertListOut, AlertOut, AlertQuery, WebhookPayload
@@ -79,6 +79,7 @@ class Receiver:
     inbox: AlertInbox
     auth: ReceiverAuth = field(default_factory=ReceiverAuth)
     max_inflight: int = 4
+    limits: AlertLimits = field(default_factory=AlertLimits)
     busy: int = 0  # deliveries being handled right now (one event loop: no lock needed)
 
 
@@ -115,7 +116,7 @@ async def receive_alerts(request: web.Request) -> web.Response:
     try:
         payload = await _read_payload(request)
         try:
-            receipt = await receiver.inbox.receive(payload.to_alerts())
+            receipt = await receiver.inbox.receive(_bounded(payload, receiver.limits))
         except Exception as exc:
             # Never a 4xx once the payload is good: Alertmanager would drop it.
             log.exception("recording alerts failed", group=payload.group_key[:200])
@@ -124,6 +125,20 @@ async def receive_alerts(request: web.Request) -> web.Response:
         receiver.busy -= 1
     out = ReceiptOut(received=receipt.received, new=receipt.new, windows=receipt.windows)
     return web.json_response(text=out.model_dump_json())
+
+
+def _bounded(payload: WebhookPayload, limits: AlertLimits) -> list[Alert]:
+    """The payload's alerts with over-long values truncated (logged, never refused)."""
+    out: list[Alert] = []
+    cut: list[str] = []
+    for alert in payload.to_alerts():
+        fitted, was_cut = bounded(alert, limits)
+        out.append(fitted)
+        if was_cut:
+            cut.append(alert.fingerprint)
+    if cut:
+        log.warning("alert values truncated", alerts=len(cut), fingerprints=cut[:10])
+    return out
 
 
 def _authenticate(request: web.Request, auth: ReceiverAuth) -> None:

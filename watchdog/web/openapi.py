@@ -42,6 +42,7 @@ ERRORS = {
     413: "Request body too large.",
     415: "Content type is not application/json.",
     422: "Validation failed; `field` names the offending input.",
+    429: "Too many open windows (`max_open_windows`): close some or raise the limit.",
     503: "Busy or cannot record now: retry later.",
 }
 _MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
@@ -216,7 +217,7 @@ def _api_paths() -> dict[str, Any]:
                             }
                         },
                     },
-                    **_errors(400, 401, 413, 415, 422),
+                    **_errors(400, 401, 413, 415, 422, 429),
                 },
             },
             "get": {

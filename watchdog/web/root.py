@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from watchdog.alerts import AlertLimits
 from watchdog.clock import Clock
 from watchdog.inbox import AlertInbox
 from watchdog.reload import ReloadResult
@@ -48,7 +49,11 @@ def receiver(s: Settings, inbox: AlertInbox) -> Receiver:
         username=s.alertmanager_username.encode() if s.alertmanager_username else None,
         password=_secret_bytes(s.alertmanager_password),
     )
-    return Receiver(inbox, auth, max_inflight=s.alertmanager_max_inflight)
+    limits = AlertLimits(
+        label_chars=s.alertmanager_max_label_chars,
+        annotation_chars=s.alertmanager_max_annotation_chars,
+    )
+    return Receiver(inbox, auth, max_inflight=s.alertmanager_max_inflight, limits=limits)
 
 
 def web_app(

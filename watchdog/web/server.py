@@ -6,7 +6,7 @@ Middlewares, outermost first:
    arrived and holds its body to the body deadline.
 1. ``errors`` turns every failure into ``{"error": {...}}`` JSON: aiohttp's own
    (404, 405, 413), :class:`ApiError` raised by handlers, pydantic validation (422),
-   ``NotFound`` (404), ``Conflict`` (409), ``TransientError`` (503),
+   ``NotFound`` (404), ``Conflict`` (409), ``Overloaded`` (429), ``TransientError`` (503),
    ``PermanentError`` (422); anything else is logged and answered 500 without details.
 2. ``body_limit`` holds each route to its body size limit: ``max_body_bytes``, or
    the larger one a route was given in ``body_limits`` (the Alertmanager receiver).
@@ -26,7 +26,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
-from watchdog.errors import Conflict, NotFound, PermanentError, Refused, TransientError
+from watchdog.errors import (
+    Conflict,
+    NotFound,
+    Overloaded,
+    PermanentError,
+    Refused,
+    TransientError,
+)
 from watchdog.web.api import add_api_routes
 from watchdog.web.connections import deadlines_middleware
 from watchdog.web.control import Controller
@@ -148,6 +155,8 @@ def translate(exc: Exception) -> ApiError | None:
         return ApiError(404, str(exc) or "not found")
     if isinstance(exc, Conflict):
         return ApiError(409, str(exc) or "conflict")
+    if isinstance(exc, Overloaded):
+        return ApiError(429, str(exc) or "too many requests")
     if isinstance(exc, TransientError):
         return _unavailable(exc)
     if isinstance(exc, Refused):
