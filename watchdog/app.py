@@ -106,6 +106,7 @@ class App:
         self.port: int | None = None
         self.recovered: asyncio.Task[int] | None = None  # unfinished rollbacks resumed
         self.site: GuardedSite | None = None  # the listener (its connection pool)
+        self._coordinator: Coordinator | None = None  # says /readyz when a token is refused
 
     @classmethod
     def build(
@@ -156,9 +157,12 @@ class App:
         channels = crash.wrap({**built, **(seams.channels or {})})
         outbox = Outbox(store, channels, s.notify.routes, clock)
         journal = Journal(store, outbox)
-        coordinator, lease = wiring.coordinator(s, metrics, self._recover_soon)
+        coordinator, lease = wiring.coordinator(
+            s, metrics, self._recover_soon, fence=store.advance_fence
+        )
+        self._coordinator = coordinator
         paths = self._decisions(store, journal, coordinator, executors, metrics, crash)
-        engine = self._engine(rules, store, sources, paths.live, journal, metrics)
+        engine = self._engine(rules, store, sources, paths.live, journal, metrics, coordinator)
         reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
         known = wiring.known_versions(s, store)
         windows = WindowService(
@@ -214,6 +218,7 @@ class App:
         pipeline: Pipeline,
         journal: Journal,
         metrics: Metrics,
+        coordinator: Coordinator,
     ) -> Engine:
         engine = Engine(
             store=store,
@@ -226,6 +231,7 @@ class App:
             blind_after=self.settings.notify.blind_after,
             variables={"service_label": self.settings.service_label},
             selectors=wiring.selector_watch(self.settings, sources),
+            coordinator=coordinator,
         )
         self._stack.push_async_callback(engine.drain)
         return engine
@@ -291,15 +297,21 @@ class App:
 
     def _schedule(self, parts: Parts) -> None:
         # APScheduler only calls tick()-like methods; each part decides what is due.
-        jobs: dict[str, Callable[[], Awaitable[object]]] = {"tick": parts.engine.tick}
+        # The engine knows whether it leads; detection and escalation journal, so only
+        # the leader runs them (each window opened and escalated once across replicas).
+        engine = parts.engine
+        jobs: dict[str, Callable[[], Awaitable[object]]] = {"tick": engine.tick}
         if parts.detector is not None:  # each watched service has its own interval
-            jobs["detect"] = parts.detector.tick
+            jobs["detect"] = partial(_if_leading, engine, parts.detector.tick)
         if parts.notify.escalator is not None:
-            jobs["escalate"] = parts.notify.escalator.check
+            jobs["escalate"] = partial(_if_leading, engine, parts.notify.escalator.check)
         self._scheduler = wiring.scheduler(jobs, self.settings.tick)
 
-    async def _ready(self) -> bool:
-        return self.port is not None
+    async def _ready(self) -> bool | str:
+        if self.port is None:
+            return False
+        problem = self._coordinator.problem() if self._coordinator is not None else None
+        return problem or True
 
     async def stop(self) -> None:
         """Stop ticking, finish what is in flight, close everything in reverse order."""
@@ -308,3 +320,8 @@ class App:
             self._scheduler = None
         await self._stack.aclose()
         log.info("watchdog stopped")
+
+
+async def _if_leading(engine: Engine, call: Callable[[], Awaitable[object]]) -> object:
+    """Run a scheduler job only on the replica that leads."""
+    return await call() if await engine.leading() else None
