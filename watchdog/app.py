@@ -63,6 +63,7 @@ class Seams:
     (executors, webhook/PagerDuty channels, version reads, ``http`` probes), like
     ``httpx.MockTransport``; the mappings replace (or add) parts by name. A store handed
     in is opened but not closed: it belongs to the caller (e.g. two apps on one store).
+    ``coordinator`` replaces the Redis lease / single node (tests that move leadership).
     """
 
     store: Store | None = None
@@ -70,6 +71,7 @@ class Seams:
     sources: Mapping[str, Source] | None = None
     executors: Mapping[str, Executor] | None = None
     channels: Mapping[str, Channel] | None = None
+    coordinator: Coordinator | None = None
 
 
 @dataclass
@@ -119,11 +121,11 @@ class App:
         sources: Mapping[str, Source] | None = None,
         executors: Mapping[str, Executor] | None = None,
         channels: Mapping[str, Channel] | None = None,
+        coordinator: Coordinator | None = None,
     ) -> App:
         """Assemble every part (no I/O yet); the keyword seams replace what Settings builds."""
-        app = cls(
-            settings, clock=clock, seams=Seams(store, transport, sources, executors, channels)
-        )
+        seams = Seams(store, transport, sources, executors, channels, coordinator)
+        app = cls(settings, clock=clock, seams=seams)
         app._build()
         return app
 
@@ -157,10 +159,7 @@ class App:
         channels = crash.wrap({**built, **(seams.channels or {})})
         outbox = Outbox(store, channels, s.notify.routes, clock)
         journal = Journal(store, outbox)
-        coordinator, lease = wiring.coordinator(
-            s, metrics, self._recover_soon, fence=store.advance_fence
-        )
-        self._coordinator = coordinator
+        coordinator, lease = self._leadership(store, metrics)
         paths = self._decisions(store, journal, coordinator, executors, metrics, crash)
         engine = self._engine(rules, store, sources, paths.live, journal, metrics, coordinator)
         reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
@@ -188,6 +187,17 @@ class App:
             paths.recovery, reloader, lease,
         )  # fmt: skip
         return self.parts
+
+    def _leadership(self, store: Store, metrics: Metrics) -> tuple[Coordinator, RedisLease | None]:
+        """The lease (or single node) whose fencing tokens the store issues."""
+        if self.seams.coordinator is not None:
+            self._coordinator = self.seams.coordinator
+            return self.seams.coordinator, None
+        coordinator, lease = wiring.coordinator(
+            self.settings, metrics, self._recover_soon, fence=store.advance_fence
+        )
+        self._coordinator = coordinator
+        return coordinator, lease
 
     def _decisions(
         self,

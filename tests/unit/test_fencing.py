@@ -5,6 +5,7 @@ follower is run by the leader. Fake clock, real SQLite, nothing sleeps."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,16 +14,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.world import app_settings, opened
 from watchdog.actions.base import ActionContext, StepResult
-from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import Plan
 from watchdog.clock import FakeClock
-from watchdog.engine import Engine, RuleBook
+from watchdog.engine import Engine
 from watchdog.errors import TransientError
 from watchdog.ha.coord import SingleNode
 from watchdog.ha.recovery import Recovery
-from watchdog.journal import Journal
-from watchdog.metrics import Metrics
 from watchdog.model import (
     Action,
     ActionStatus,
@@ -33,9 +32,7 @@ from watchdog.model import (
     WindowPhase,
 )
 from watchdog.pipeline import Decision
-from watchdog.pipeline.build import build_pipeline
-from watchdog.rulefile.load import load_rules
-from watchdog.sources import SampleContext, Sources
+from watchdog.sources import SampleContext
 from watchdog.store.sqlite import SqliteStore
 from watchdog.windows import WindowService
 
@@ -138,55 +135,41 @@ class Pair:
         return [e.kind for e in await self.store.list_events(window.id)]
 
 
-def replica(store: SqliteStore, clock: FakeClock, executor: Executor, rules: Path) -> Replica:
-    switch = Switch()
-    registry = CollectorRegistry()
-    metrics = Metrics(registry)
-    journal = Journal(store)
-    paths = build_pipeline(
-        store=store,
-        journal=journal,
-        coordinator=switch,
-        runner=PlanRunner({"command": executor}, clock),
-        plans={"p": PLAN},
-        default_plan="p",
-        clock=clock,
-        metrics=metrics,
-    )
-    source = Source()
-    engine = Engine(
-        store=store,
-        sources=Sources({"prometheus": source}),
-        rules=RuleBook(load_rules([rules])),
-        pipeline=paths.live,
-        journal=journal,
-        clock=clock,
-        metrics=metrics,
-        coordinator=switch,
-    )
-    recovery = paths.recovery
-    windows = WindowService(engine, default_window=600)
-    return Replica(switch, engine, windows, recovery, registry, source)
-
-
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
-    (tmp_path / "rules.yml").write_text(RULES)
+    """Two apps built through App.build on one store, their leadership in a Switch."""
     store = SqliteStore(str(tmp_path / "shared.db"))
     await store.open()
     clock = FakeClock()
     executor = Executor()
-    a = replica(store, clock, executor, tmp_path / "rules.yml")
-    b = replica(store, clock, executor, tmp_path / "rules.yml")
-    p = Pair(store, clock, executor, a, b)
-    await p.take_over(a, b)
-    yield p
-    for r in (a, b):
-        await r.engine.drain()
+    plan = PLAN.model_dump(mode="json", exclude_none=True)
+    settings = app_settings(tmp_path, RULES, plans={"p": plan}, default_plan="p")
+    replicas = []
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(2):
+            switch, source = Switch(), Source()
+            seams = {"store": store, "clock": clock, "coordinator": switch}
+            seams |= {"sources": {"prometheus": source}, "executors": {"command": executor}}
+            parts = await stack.enter_async_context(opened(settings, **seams))
+            replicas.append(
+                Replica(
+                    switch,
+                    parts.engine,
+                    parts.windows,
+                    parts.recovery,
+                    parts.metrics.registry,
+                    source,
+                )
+            )
+        p = Pair(store, clock, executor, *replicas)
+        await p.take_over(p.a, p.b)
+        yield p
+        for r in replicas:
+            await r.engine.drain()
     await store.close()
 
 
-async def opened(p: Pair) -> Window:
+async def open_window(p: Pair) -> Window:
     return await p.a.windows.open_window(
         Deployment("api", "production", "v2", previous_version="v1"),
         window_seconds=600,
@@ -200,7 +183,7 @@ def manual(window: Window, at: float) -> Decision:
 
 async def test_a_leader_deposed_between_steps_stops_and_the_leader_finishes(pair: Pair) -> None:
     p = pair
-    w = await opened(p)
+    w = await open_window(p)
     gate = p.executor.hold["one"] = asyncio.Event()
     running = asyncio.create_task(p.a.engine.decide(manual(w, p.clock.now())))
     while p.executor.calls != ["one"]:  # until step one is running on a
@@ -225,7 +208,7 @@ async def test_a_leader_deposed_between_steps_stops_and_the_leader_finishes(pair
 
 async def test_a_deposed_leader_cannot_rewrite_the_leaders_outcome(pair: Pair) -> None:
     p = pair
-    w = await opened(p)
+    w = await open_window(p)
     gate = p.executor.hold["two"] = asyncio.Event()
     running = asyncio.create_task(p.a.engine.decide(manual(w, p.clock.now())))
     while p.executor.calls != ["one", "two"]:  # a is inside its last step
@@ -250,7 +233,7 @@ async def test_a_deposed_leader_cannot_rewrite_the_leaders_outcome(pair: Pair) -
 
 async def test_only_the_leader_evaluates_and_journals(pair: Pair) -> None:
     p = pair
-    w = await opened(p)
+    w = await open_window(p)
 
     async def both_tick(times: int, step: float) -> None:
         for _ in range(times):
@@ -274,7 +257,7 @@ async def test_only_the_leader_evaluates_and_journals(pair: Pair) -> None:
 
 async def test_a_takeover_reads_rule_states_from_the_store(pair: Pair) -> None:
     p = pair
-    w = await opened(p)
+    w = await open_window(p)
     p.a.source.value = p.b.source.value = 0.01
     await p.a.engine.tick()
     await p.a.engine.drain()
@@ -290,7 +273,7 @@ async def test_a_takeover_reads_rule_states_from_the_store(pair: Pair) -> None:
 
 async def test_a_manual_rollback_on_a_follower_is_run_by_the_leader(pair: Pair) -> None:
     p = pair
-    w = await opened(p)
+    w = await open_window(p)
     with pytest.raises(TransientError, match="no replica leads right now"):
         await p.b.windows.rollback(w.id, actor="api", reason="broken")  # nobody ticks
     kinds = await p.kinds(w)
