@@ -161,13 +161,17 @@ async def test_a_refused_token_stops_leading_and_readyz_says_so(
 
 
 async def test_no_token_from_the_store_means_no_leader(
-    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    redis_server: RedisServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     down = SqliteStore(str(tmp_path / "never-opened.db"))  # every call fails
     a = lease(redis_server, Mono(), fence=down.advance_fence)
     await a.tick()
     assert await a.token() is None
-    assert "the store could not issue a fencing token" in capsys.readouterr().out
+    said = capsys.readouterr().out + caplog.text  # as in the test above
+    assert "the store could not issue a fencing token" in said
     client = Redis.from_url(redis_server.url)
     assert await client.exists("watchdog:leader") == 0  # released for another replica
     await client.aclose()
