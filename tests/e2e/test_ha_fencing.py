@@ -110,6 +110,7 @@ def config(home: Path, target: Target, hook: Webhook, pd: FakePagerDuty) -> Path
         "http_allowed_hosts": ["127.0.0.1"],
         "leader_lease": "1s",
         "tick": "100ms",
+        "confirm_for": "0",  # ends at rolled_back: confirmation has its own tests
         "notify": {
             "webhook_url": hook.url,
             "pagerduty_routing_key": "pd-routing-key-0123456789",

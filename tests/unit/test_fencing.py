@@ -143,7 +143,9 @@ async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
     clock = FakeClock()
     executor = Executor()
     plan = PLAN.model_dump(mode="json", exclude_none=True)
-    settings = app_settings(tmp_path, RULES, plans={"p": plan}, default_plan="p")
+    settings = app_settings(
+        tmp_path, RULES, plans={"p": plan}, default_plan="p", confirm_for=0
+    )  # confirm_for 0: ends at rolled_back (confirmation has its own tests)
     replicas = []
     async with contextlib.AsyncExitStack() as stack:
         for _ in range(2):
