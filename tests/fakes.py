@@ -168,13 +168,13 @@ class Harness:
     """What a test gets: the controller and readiness switch behind the app."""
 
     controller: FakeController = field(default_factory=FakeController)
-    is_ready: bool = True
+    is_ready: bool | str = True  # a str: not ready, and why
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         Counter("watchdog_test_things", "a metric to find", registry=self.registry).inc()
 
-    async def ready(self) -> bool:
+    async def ready(self) -> bool | str:
         return self.is_ready
 
     def app(self, api_token: str | None = TOKEN) -> web.Application:

@@ -65,6 +65,7 @@ class Seams:
     (executors, webhook/PagerDuty channels, version reads, ``http`` probes), like
     ``httpx.MockTransport``; the mappings replace (or add) parts by name. A store handed
     in is opened but not closed: it belongs to the caller (e.g. two apps on one store).
+    ``coordinator`` replaces the Redis lease / single node (tests that move leadership).
     """
 
     store: Store | None = None
@@ -72,6 +73,7 @@ class Seams:
     sources: Mapping[str, Source] | None = None
     executors: Mapping[str, Executor] | None = None
     channels: Mapping[str, Channel] | None = None
+    coordinator: Coordinator | None = None
 
 
 @dataclass
@@ -108,6 +110,7 @@ class App:
         self.port: int | None = None
         self.recovered: asyncio.Task[int] | None = None  # unfinished rollbacks resumed
         self.site: GuardedSite | None = None  # the listener (its connection pool)
+        self._coordinator: Coordinator | None = None  # says /readyz when a token is refused
 
     @classmethod
     def build(
@@ -120,11 +123,11 @@ class App:
         sources: Mapping[str, Source] | None = None,
         executors: Mapping[str, Executor] | None = None,
         channels: Mapping[str, Channel] | None = None,
+        coordinator: Coordinator | None = None,
     ) -> App:
         """Assemble every part (no I/O yet); the keyword seams replace what Settings builds."""
-        app = cls(
-            settings, clock=clock, seams=Seams(store, transport, sources, executors, channels)
-        )
+        seams = Seams(store, transport, sources, executors, channels, coordinator)
+        app = cls(settings, clock=clock, seams=seams)
         app._build()
         return app
 
@@ -158,9 +161,9 @@ class App:
         channels = crash.wrap({**built, **(seams.channels or {})})
         outbox = Outbox(store, channels, s.notify.routes, clock)
         journal = Journal(store, outbox)
-        coordinator, lease = wiring.coordinator(s, metrics, self._recover_soon)
+        coordinator, lease = self._leadership(store, metrics)
         paths = self._decisions(store, journal, coordinator, executors, metrics, crash)
-        engine = self._engine(rules, store, sources, paths.live, journal, metrics)
+        engine = self._engine(rules, store, sources, paths.live, journal, metrics, coordinator)
         reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
         known = wiring.known_versions(s, store)
         limit = WindowLimit(store, s.max_open_windows, supersede=s.supersede, metrics=metrics)
@@ -187,6 +190,17 @@ class App:
             paths.recovery, reloader, lease,
         )  # fmt: skip
         return self.parts
+
+    def _leadership(self, store: Store, metrics: Metrics) -> tuple[Coordinator, RedisLease | None]:
+        """The lease (or single node) whose fencing tokens the store issues."""
+        if self.seams.coordinator is not None:
+            self._coordinator = self.seams.coordinator
+            return self.seams.coordinator, None
+        coordinator, lease = wiring.coordinator(
+            self.settings, metrics, self._recover_soon, fence=store.advance_fence
+        )
+        self._coordinator = coordinator
+        return coordinator, lease
 
     def _decisions(
         self,
@@ -217,6 +231,7 @@ class App:
         pipeline: Pipeline,
         journal: Journal,
         metrics: Metrics,
+        coordinator: Coordinator,
     ) -> Engine:
         engine = Engine(
             store=store,
@@ -229,6 +244,7 @@ class App:
             blind_after=self.settings.notify.blind_after,
             variables={"service_label": self.settings.service_label},
             selectors=wiring.selector_watch(self.settings, sources),
+            coordinator=coordinator,
         )
         self._stack.push_async_callback(engine.drain)
         return engine
@@ -294,12 +310,16 @@ class App:
 
     def _schedule(self, parts: Parts) -> None:
         # APScheduler only calls tick()-like methods; each part decides what is due.
-        jobs: dict[str, Callable[[], Awaitable[object]]] = {"tick": parts.engine.tick}
+        # The engine knows whether it leads; detection and escalation journal, so only
+        # the leader runs them (each window opened and escalated once across replicas).
+        engine = parts.engine
+        jobs: dict[str, Callable[[], Awaitable[object]]] = {"tick": engine.tick}
         if parts.detector is not None:  # each watched service has its own interval
-            jobs["detect"] = parts.detector.tick
+            jobs["detect"] = partial(_if_leading, engine, parts.detector.tick)
         if parts.notify.escalator is not None:
-            jobs["escalate"] = parts.notify.escalator.check
+            jobs["escalate"] = partial(_if_leading, engine, parts.notify.escalator.check)
         s = self.settings
+        # Retention prunes in bounded batches that replicas may run at once (SKIP LOCKED).
         retention = Retention(
             parts.store, self.clock, keep=s.retention, batch=s.retention_batch,
             metrics=parts.metrics,
@@ -307,8 +327,11 @@ class App:
         jobs["retention"] = retention.run_once
         self._scheduler = wiring.scheduler(jobs, s.tick, every={"retention": s.retention_interval})
 
-    async def _ready(self) -> bool:
-        return self.port is not None
+    async def _ready(self) -> bool | str:
+        if self.port is None:
+            return False
+        problem = self._coordinator.problem() if self._coordinator is not None else None
+        return problem or True
 
     async def stop(self) -> None:
         """Stop ticking, finish what is in flight, close everything in reverse order."""
@@ -317,3 +340,8 @@ class App:
             self._scheduler = None
         await self._stack.aclose()
         log.info("watchdog stopped")
+
+
+async def _if_leading(engine: Engine, call: Callable[[], Awaitable[object]]) -> object:
+    """Run a scheduler job only on the replica that leads."""
+    return await call() if await engine.leading() else None

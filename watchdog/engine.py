@@ -2,8 +2,14 @@
 
 APScheduler only calls :meth:`Engine.tick`. A tick starts one task per due
 (window, rule) and returns at once, so a slow source delays only its own rule; a rule
-still in flight is not started again. Tests call ``await engine.tick()`` then
-``await engine.drain()`` with a fake clock: nothing sleeps.
+still in flight is not started again.
+
+With several replicas only the leader evaluates (and so journals transitions and
+milestones, once); the others keep counting open windows and forget their caches, so a
+replica taking over reads rule states (``for`` progress) from the store. The leader
+also runs the manual rollbacks other replicas handed to it (``ha/handoff.py``).
+Tests call ``await engine.tick()`` then ``await engine.drain()`` with a fake clock:
+nothing sleeps.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import structlog
 from watchdog.clock import Clock
 from watchdog.confirm import Confirmation, restored_evidence
 from watchdog.evaluate import DUE_SLACK, Evaluation, evaluate
+from watchdog.ha.coord import Coordinator
+from watchdog.ha.handoff import Handoff
 from watchdog.journal import Journal
 from watchdog.livecheck import SelectorWatch
 from watchdog.metrics import Metrics
@@ -37,7 +45,13 @@ from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import SampleContext, Sources
 from watchdog.sourcewatch import SourceWatch
-from watchdog.store.base import EventStore, RulePoint, RuleStateStore, WindowStore
+from watchdog.store.base import (
+    ActionStore,
+    EventStore,
+    RulePoint,
+    RuleStateStore,
+    WindowStore,
+)
 from watchdog.wording import describe, graph_query, jsonable, rule_summary, threshold_text
 
 log = structlog.get_logger("watchdog.engine")
@@ -52,8 +66,9 @@ _TRANSITIONS = {
 }
 
 
-class EngineStore(WindowStore, RuleStateStore, EventStore, Protocol):
-    """What the engine (and the window service and milestones through it) use."""
+class EngineStore(WindowStore, RuleStateStore, EventStore, ActionStore, Protocol):
+    """What the engine (and the window service and milestones through it) use; the
+    action log for the rollbacks handed to the leader (``ha/handoff.py``)."""
 
 
 @dataclass
@@ -79,6 +94,7 @@ class Engine:
         blind_after: int = 2,
         variables: Mapping[str, str] | None = None,
         selectors: SelectorWatch | None = None,
+        coordinator: Coordinator | None = None,  # None: this engine always leads
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -98,6 +114,8 @@ class Engine:
         self.confirmation = Confirmation(store, journal)
         self._decisions: set[asyncio.Task[Any]] = set()
         self._open: dict[str, int] = {}
+        self.coordinator = coordinator
+        self.handoff = Handoff(store, journal, clock)
 
     # --- the loop -------------------------------------------------------------------
     async def tick(self) -> None:
@@ -105,6 +123,11 @@ class Engine:
         now = self.clock.now()
         windows = await self.store.list_windows(phases=EVALUATING_PHASES, limit=100_000)
         self._open = dict.fromkeys(sorted(p.value for p in EVALUATING_PHASES), 0)
+        if not await self.leading():
+            self._standby(windows)
+            return
+        for d in await self.handoff.take(now):
+            self.decide_soon(d)
         for window in windows:
             if await self._close_if_due(window, now):
                 continue
@@ -114,6 +137,18 @@ class Engine:
             for rule in self.rules.current.rules:
                 self._start_if_due(window, rule, now)
         self.ticks += 1
+
+    async def leading(self) -> bool:
+        """True when this replica may evaluate and act (it holds a fencing token)."""
+        return self.coordinator is None or await self.coordinator.token() is not None
+
+    def _standby(self, windows: list[Window]) -> None:
+        # A follower counts windows for /metrics and forgets what it cached: when it
+        # takes over, states come from the store the leader kept saving.
+        for window in windows:
+            self._open[window.phase.value] += 1
+        for window_id in list(self._states):
+            self.forget(window_id)
 
     def open_windows(self) -> dict[str, int]:
         """Windows still watched, by phase, as the last tick saw them (for /metrics)."""
@@ -132,6 +167,8 @@ class Engine:
         A rule already in flight may have sampled before the news: it is made due again,
         so the next tick runs it.
         """
+        if not await self.leading():
+            return  # the leader evaluates them at their interval
         await self._load_states(window.id)
         now = self.clock.now()
         for rule in rules:
@@ -198,6 +235,8 @@ class Engine:
             value=result.value,
             seconds=round(time.monotonic() - started, 4),
         )
+        if not await self.leading():
+            return result  # deposed while sampling: the leader journals and decides
         if result.verdict is not previous.verdict:
             await self._journal_transition(window, rule, previous, result, now)
         await self.sources_watch.after(window, rule, sample, result.state.failures, now)

@@ -48,6 +48,19 @@ class Refused(PermanentError):
         self.field = field
 
 
+class FencedOut(PermanentError):
+    """The store refused a write: its fencing token is older than the newest one issued.
+
+    The writer was deposed (another replica took the lease since): it must stop and
+    leave the outcome to the leader, never report a failure of its own.
+    """
+
+    def __init__(self, token: int, newest: int) -> None:
+        super().__init__(f"fencing token #{token} refused: the store has issued #{newest}")
+        self.token = token
+        self.newest = newest
+
+
 class ConfigError(PermanentError):
     """Invalid configuration; ``problems`` lists every ``file:line: message``."""
 

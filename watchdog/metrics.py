@@ -77,6 +77,12 @@ class Metrics:
         self.leader = Gauge(
             "watchdog_leader", "1 while this replica is the leader and may act.", registry=registry
         )
+        self.fencing_refused = Counter(
+            "watchdog_fencing_refused_total",
+            "Writes the store refused because this replica's fencing token was stale "
+            "(it had been deposed); the leader resumes what it was doing.",
+            registry=registry,
+        )
         self.windows_detected = Counter(
             "watchdog_deploys_detected_total",
             "Windows opened by deploy auto-detection, by service.",

@@ -300,7 +300,7 @@ class EventKind(StrEnum):
     RESUMED = "resumed"
     ACTION_SUPPRESSED = "action_suppressed"
     APPROVAL_NEEDED = "approval_needed"
-    ROLLBACK_REQUESTED = "rollback_requested"
+    ROLLBACK_REQUESTED = "rollback_requested"  # asked of a follower: kept for the leader
     ROLLBACK_STARTED = "rollback_started"
     STEP_SUCCEEDED = "step_succeeded"
     STEP_FAILED = "step_failed"
@@ -331,6 +331,8 @@ class EventKind(StrEnum):
     RECOVERY_UNCONFIRMED = "recovery_unconfirmed"
     # --- at the door (issue 13) ---
     DEPLOY_REFUSED = "deploy_refused"  # a deploy of this service refused (unseen previous_version)
+    # --- high availability (watchdog/ha/) ---
+    LEADERSHIP_LOST = "leadership_lost"  # a deposed leader stopped; the leader resumes
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from watchdog.actions.spec import Plan, plan_for
 from watchdog.admission import Admission, KnownVersions
 from watchdog.capacity import WindowLimit
 from watchdog.engine import Engine
-from watchdog.errors import Conflict, NotFound
+from watchdog.errors import Conflict, NotFound, TransientError
 from watchdog.judge.words import judge_view
 from watchdog.model import (
     EVALUATING_PHASES,
@@ -31,6 +31,7 @@ from watchdog.model import (
     new_id,
 )
 from watchdog.pipeline import Decision
+from watchdog.pipeline.stages import ROLLBACK
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
 from watchdog.web.control import RuleView, WindowDetail
@@ -371,8 +372,23 @@ class WindowService:
         claimed = await asyncio.wait_for(asyncio.shield(settled), SETTLE_TIMEOUT)
         if not claimed:
             current = await self._get(window_id)
-            raise Conflict(f"window {window_id} is {current.phase.value}: cannot roll back")
+            if not await self._for_the_leader(current):
+                raise Conflict(f"window {window_id} is {current.phase.value}: cannot roll back")
+            # Only Fence stops a manual rollback of an open, unclaimed window: this
+            # replica does not lead (or was just deposed). The leader runs it instead.
+            handed = decision.but(window=current)
+            if not await self._engine.handoff.ask(handed, action=ROLLBACK, wait=SETTLE_TIMEOUT):
+                raise TransientError(
+                    f"no replica leads right now: the rollback of {window_id} is kept and "
+                    "the next leader runs it"
+                )
         return await self._get(window_id)
+
+    async def _for_the_leader(self, window: Window) -> bool:
+        """True for an open window whose rollback nobody claimed: only Fence stopped it."""
+        if window.phase not in EVALUATING_PHASES:
+            return False
+        return await self._store.get_action(window.id, ROLLBACK) is None
 
 
 def _fallback(rule: AnyRule) -> str:

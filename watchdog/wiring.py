@@ -28,7 +28,7 @@ from watchdog.clock import Clock
 from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
-from watchdog.ha.coord import Coordinator, SingleNode
+from watchdog.ha.coord import Coordinator, Fence, SingleNode
 from watchdog.journal import Journal
 from watchdog.livecheck import SelectorWatch, counting
 from watchdog.metrics import Metrics
@@ -301,20 +301,25 @@ def known_versions(s: Settings, store: Store) -> KnownVersions | None:
 
 
 def coordinator(
-    s: Settings, metrics: Metrics, on_acquire: Callable[[], None]
+    s: Settings, metrics: Metrics, on_acquire: Callable[[], None], *, fence: Fence
 ) -> tuple[Coordinator, RedisLease | None]:
     """The Redis lease when ``leader_redis_url`` is set (the caller runs and closes it),
-    else the single node that always leads."""
+    else the single node that always leads. Either way the store issues the tokens."""
     if s.leader_redis_url is None:
         metrics.set_leader(True)
-        return SingleNode(), None
+        return SingleNode(fence, on_acquire), None
     from redis.asyncio import Redis
 
     from watchdog.ha.lease import RedisLease
 
     client = Redis.from_url(s.leader_redis_url.get_secret_value())
     lease = RedisLease(
-        client, key=s.leader_key, ttl=s.leader_lease, metrics=metrics, on_acquire=on_acquire
+        client,
+        key=s.leader_key,
+        ttl=s.leader_lease,
+        metrics=metrics,
+        on_acquire=on_acquire,
+        fence=fence,
     )
     return lease, lease
 

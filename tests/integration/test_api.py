@@ -248,6 +248,9 @@ async def test_open_endpoints_need_no_token(harness: tuple[Harness, httpx.AsyncC
         assert resp.status_code == 200 and resp.json() == {"status": "ready"}
         h.is_ready = False
         assert_error(await anonymous.get("/readyz"), 503)
+        h.is_ready = "fencing token #3 refused by the store (newest #4)"  # a deposed leader
+        error = assert_error(await anonymous.get("/readyz"), 503)
+        assert error["message"] == "not ready: fencing token #3 refused by the store (newest #4)"
         resp = await anonymous.get("/metrics")
         assert resp.status_code == 200
         assert resp.headers["content-type"].startswith("text/plain")

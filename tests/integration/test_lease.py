@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from tests.servers.redis import RedisServer, start_redis
 from watchdog.ha.lease import RedisLease
 from watchdog.metrics import Metrics
+from watchdog.store.sqlite import SqliteStore
 
 
 class Mono:
@@ -96,4 +97,82 @@ async def test_redis_down_means_no_leader_and_says_so(
     # structlog prints (capsys) until a test configures it for stdlib logging (caplog)
     said = capsys.readouterr().out + caplog.text
     assert "NO LEADER: Redis is unavailable" in said
+    await a.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(str(tmp_path / "watchdog.db"))
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_tokens_stay_monotonic_across_a_redis_that_forgets(
+    redis_server: RedisServer, store: SqliteStore
+) -> None:
+    mono = Mono()
+    a = lease(redis_server, mono, fence=store.advance_fence)
+    await a.tick()
+    assert await a.token() == 1
+    await store.advance_fence(20)  # twenty hand-overs later the store has issued 21
+    await a.tick()  # renewal keeps the token it has
+    assert await a.token() == 1 and await store.advance_fence(0) == 21
+
+    redis_server.restart()  # no persistence: the lease and the counter are gone
+    mono.t += 1
+    b = lease(redis_server, mono, fence=store.advance_fence)
+    await b.tick()
+    token = await b.token()
+    assert token == 22  # INCR said 1; the store's high-water mark wins
+    client = Redis.from_url(redis_server.url)
+    assert int(await client.get("watchdog:leader:token")) == 22  # counter moved forward
+    await client.aclose()
+    assert await store.claim_action("w1", "rollback", token=22, actor="b", at=1.0)
+    await a.tick()  # the old leader neither renews nor takes it back
+    assert await a.token() is None
+    await a.close()
+    await b.close()
+
+
+async def test_a_refused_token_stops_leading_and_readyz_says_so(
+    redis_server: RedisServer, store: SqliteStore
+) -> None:
+    mono = Mono()
+    registry = CollectorRegistry()
+    a = lease(redis_server, mono, fence=store.advance_fence, metrics=Metrics(registry))
+    await a.tick()
+    assert await a.token() == 1 and a.problem() is None
+    assert await store.advance_fence(7) == 7  # another replica acquired meanwhile
+    a.refused(0, 7)  # a token it no longer holds: known stale, nothing changes
+    assert await a.token() == 1 and a.problem() is None
+    a.refused(1, 7)  # what the pipeline reports when the store refuses token 1
+    assert await a.token() is None
+    assert a.problem() == "fencing token #1 refused by the store (newest #7)"
+    assert registry.get_sample_value("watchdog_leader") == 0
+    # Its own lease key is still in Redis: the next attempt neither renews nor takes it,
+    # so it follows; the replica that next acquires gets a token above 7.
+    await a.tick()
+    assert await a.token() is None and a.problem() is None
+    await gone(redis_server)
+    await a.tick()
+    assert await a.token() == 8
+    await a.close()
+
+
+async def test_no_token_from_the_store_means_no_leader(
+    redis_server: RedisServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    down = SqliteStore(str(tmp_path / "never-opened.db"))  # every call fails
+    a = lease(redis_server, Mono(), fence=down.advance_fence)
+    await a.tick()
+    assert await a.token() is None
+    said = capsys.readouterr().out + caplog.text  # as in the test above
+    assert "the store could not issue a fencing token" in said
+    client = Redis.from_url(redis_server.url)
+    assert await client.exists("watchdog:leader") == 0  # released for another replica
+    await client.aclose()
     await a.close()

@@ -1,7 +1,9 @@
 """A real Redis server for the tests, from the Debian package's ``redis-server``.
 
 ``start_redis(tmp_path)`` (context manager) -> :class:`RedisServer` on a free loopback
-port, no persistence; ``stop()`` ends it early (e.g. in the middle of a window).
+port, no persistence; ``stop()`` ends it early (e.g. in the middle of a window) and
+``restart()`` starts it again on the same port with nothing in it (what a Redis without
+persistence does after a crash).
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers.common import free_port, require_binary, running, stop
+from tests.servers.common import free_port, require_binary, stop, wait_for_port
 
 
 @dataclass
@@ -21,6 +23,8 @@ class RedisServer:
 
     port: int
     proc: subprocess.Popen[bytes]
+    argv: list[str] = field(default_factory=list)
+    log: Path | None = None
 
     @property
     def url(self) -> str:
@@ -29,6 +33,19 @@ class RedisServer:
     def stop(self) -> None:
         """Stop the server now."""
         stop(self.proc)
+
+    def restart(self) -> None:
+        """Stop it and start it again on the same port: empty, as after a crash."""
+        self.stop()
+        self.proc = _spawn(self.argv, self.log, self.port)
+
+
+def _spawn(argv: list[str], log: Path | None, port: int) -> subprocess.Popen[bytes]:
+    assert log is not None
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for_port(port, 30.0, proc)
+    return proc
 
 
 @contextlib.contextmanager
@@ -40,5 +57,8 @@ def start_redis(tmp_path: Path, *, maxmemory: str = "0") -> Iterator[RedisServer
     home.mkdir()
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     argv += ["--appendonly", "no", "--dir", str(home), "--maxmemory", maxmemory]
-    with running(argv, home / "redis.log", port) as proc:
-        yield RedisServer(port, proc)
+    server = RedisServer(port, _spawn(argv, home / "redis.log", port), argv, home / "redis.log")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -4,6 +4,7 @@ failures reported, routes. Nothing sleeps."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from watchdog.clock import FakeClock
 from watchdog.errors import PermanentError, TransientError
 from watchdog.journal import Journal
 from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
-from watchdog.notify.delivery import Backoff, DeliveryWorker
+from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
 from watchdog.store.base import Store
 
 RULES = """\
@@ -193,3 +194,69 @@ async def test_outbox_rows_are_marked_sent(post: Post) -> None:
     await post.say(w, "fired")
     await post.worker.run_once()
     assert await post.store.pending_notifications() == []
+
+
+class Mono:
+    """A monotonic clock moved by hand (a worker frozen between claim and send)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+async def test_two_replicas_send_each_notification_once_in_order(post: Post) -> None:
+    w = await post.window("w1")
+    for n in range(5):
+        await post.say(w, f"event {n}")
+    # A second replica's worker on the same store, with its own channels.
+    slack2 = ScriptedChannel("slack")
+    pager2 = ScriptedChannel("pagerduty", kinds=frozenset({EventKind.RULE_FIRING}))
+    report = journal_report(post.journal, post.clock)
+    other = DeliveryWorker(post.store, {"slack": slack2, "pagerduty": pager2}, post.clock, report)
+    sent = await asyncio.gather(post.worker.run_once(), other.run_once())
+    sent += await asyncio.gather(post.worker.run_once(), other.run_once())
+    assert sum(sent) == 10  # five events, two channels: each sent once
+    for mine, theirs in ((post.slack, slack2), (post.pager, pager2)):
+        together = [m for _, m in mine.delivered + theirs.delivered]
+        assert sorted(together) == [f"event {n}" for n in range(5)]
+        # Order per (window, channel) holds whoever sent what: one worker's share is a
+        # run of consecutive events, never interleaved with the other's.
+        for part in (mine.delivered, theirs.delivered):
+            got = [int(m.split()[1]) for _, m in part]
+            if got:
+                assert got == list(range(got[0], got[0] + len(got)))
+
+
+async def test_a_row_claimed_by_another_replica_holds_back_its_window(post: Post) -> None:
+    w = await post.window("w1")
+    await post.say(w, "first", EventKind.WINDOW_OPENED)
+    await post.say(w, "second", EventKind.WINDOW_OPENED)
+    first = (await post.store.pending_notifications())[0]
+    assert first.id is not None
+    now = post.clock.now()
+    assert await post.store.claim_notification(first.id, owner="frozen", now=now, until=now + 20)
+    assert await post.worker.run_once() == 0  # "second" waits behind the claimed "first"
+    post.clock.advance(21)  # the claimer froze: its claim expires
+    assert await post.worker.run_once() == 2
+    assert post.slack.delivered == [("w1", "first"), ("w1", "second")]
+
+
+async def test_a_worker_frozen_after_claiming_does_not_send(post: Post) -> None:
+    mono = Mono()
+    channels = {"slack": post.slack}
+    report = journal_report(post.journal, post.clock)
+    worker = DeliveryWorker(post.store, channels, post.clock, report, monotonic=mono)
+    w = await post.window("w1")
+    await post.say(w, "told", EventKind.WINDOW_OPENED)
+    real_claim = post.store.claim_notification
+
+    async def claim_then_freeze(item_id: int, **kw: Any) -> bool:
+        won = await real_claim(item_id, **kw)
+        mono.t += 6  # SIGSTOP between the claim and the send, past CLAIM_MARGIN
+        return won
+
+    post.store.claim_notification = claim_then_freeze  # type: ignore[method-assign]
+    assert await worker.run_once() == 0
+    assert post.slack.delivered == []  # the claim may be someone else's by now

@@ -170,6 +170,8 @@ class PlanRunner:
             outcome = dataclasses.replace(base, ok=False, transient=True, error=str(exc))
         except PermanentError as exc:
             outcome = dataclasses.replace(base, ok=False, transient=False, error=str(exc))
+        except LeadershipLost:
+            raise  # not the step's failure: the plan is abandoned to the new leader
         except Exception as exc:
             log.exception("step crashed", step=step.name, kind=step.kind, attempt=attempt)
             error = f"unexpected {type(exc).__name__}: {exc}"

@@ -1,9 +1,11 @@
 """The Redis leader lease: one replica leads; each acquisition gets a new fencing token.
 
 ``SET key <me> NX PX ttl`` takes the lease, a compare-and-``PEXPIRE`` renews it every
-``ttl / 3``, and ``INCR`` of a counter on every acquisition issues the fencing token
-that the store's action log checks (a claim with an older token than it has seen is
-refused). Our own belief in the lease ends early: at ``LOCAL_SHARE`` of the ttl counted
+``ttl / 3``. Each acquisition ``INCR``s a counter and hands it to the store
+(``fence``, :meth:`Store.advance_fence`), which issues the fencing token: above every
+token it has issued or accepted, so a Redis restarted without its data (the counter
+back at 1) cannot produce a token the store refuses. The counter is then moved forward
+to the issued token. Our own belief in the lease ends early: at ``LOCAL_SHARE`` of the ttl counted
 from *before* the command that took or renewed it, on the monotonic clock; so a replica
 frozen (SIGSTOP, a GC pause, a slow VM) wakes up knowing it no longer leads.
 
@@ -23,6 +25,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from watchdog.ha.coord import Fence
 from watchdog.metrics import Metrics
 
 log = structlog.get_logger("watchdog.ha.lease")
@@ -38,6 +41,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
+"""
+_FORWARD = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return 1
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -59,6 +69,7 @@ class RedisLease:
         metrics: Metrics | None = None,
         on_acquire: Callable[[], None] | None = None,  # must not block: it starts a task
         monotonic: Callable[[], float] = time.monotonic,
+        fence: Fence | None = None,  # the store's advance_fence; None: the Redis counter alone
     ) -> None:
         self._redis = client
         self._key = key
@@ -72,6 +83,8 @@ class RedisLease:
         self._token: int | None = None
         self._valid_until = 0.0
         self._failures = 0
+        self._fence = fence
+        self._refused: str | None = None
 
     async def token(self) -> int | None:
         """The fencing token while our lease is (locally) valid, else None."""
@@ -110,16 +123,55 @@ class RedisLease:
     async def _acquire(self) -> bool:
         if not await self._redis.set(self._key, self.identity, nx=True, px=self._ttl_ms):
             return False
-        self._token = int(await self._redis.incr(self._token_key))
+        counter = int(await self._redis.incr(self._token_key))
+        if self._fence is None:
+            self._token = counter
+            return True
+        try:
+            token = await self._fence(counter)
+        except Exception as exc:  # the store is down: a lease without a token acts on nothing
+            log.error(
+                "NO LEADER: the store could not issue a fencing token; releasing the lease",
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            await self._redis.eval(_RELEASE, 1, self._key, self.identity)
+            return False
+        if token != counter:
+            log.warning(
+                "fencing token (issued by the store) is ahead of the Redis counter: counter moved",
+                counter=counter,
+                token=token,
+            )
+            await self._redis.eval(_FORWARD, 1, self._token_key, token)
+        self._token = token
         return True
+
+    def refused(self, token: int, newest: int) -> None:
+        """The store refused our token: another replica took over. Stop leading now.
+
+        A token we no longer hold (a decision still in flight from an earlier lease) is
+        already known to be stale: it changes nothing here.
+        """
+        if token != self._token:
+            return
+        self._refused = f"fencing token #{token} refused by the store (newest #{newest})"
+        self._token = None
+        self._valid_until = 0.0
+        self._set_metric(False)
+
+    def problem(self) -> str | None:
+        """A refused token, until the next lease attempt settles who leads."""
+        return self._refused
 
     def _acquired(self) -> None:
         log.warning("leader lease acquired", token=self._token, identity=self.identity)
+        self._refused = None
         self._set_metric(True)
         if self._on_acquire is not None:
             self._on_acquire()
 
     def _follow(self) -> None:
+        self._refused = None  # another replica leads: the refusal was a hand-over
         if self._token is not None:
             log.warning("leader lease lost: another replica leads", identity=self.identity)
         self._token = None

@@ -32,7 +32,7 @@ import structlog
 from watchdog.actions.plan import PlanOutcome
 from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
-from watchdog.ha.coord import Coordinator
+from watchdog.ha.coord import Coordinator, LeadershipLost
 from watchdog.journal import Journal
 from watchdog.model import (
     Action,
@@ -129,6 +129,9 @@ class Recovery:
             try:
                 await self._resume(window, action, token)
                 resumed += 1
+            except LeadershipLost:
+                log.warning("lost leadership while resuming; the leader resumes", window=window.id)
+                return resumed
             except Exception:
                 log.exception("could not resume a rollback", window=window.id)
         return resumed

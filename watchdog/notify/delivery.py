@@ -9,12 +9,21 @@ Transient failures (refused, timeouts, 5xx, 429) wait by the one backoff rule of
 :mod:`watchdog.retry` (``Retry-After`` honoured); permanent ones (other 4xx), and retries
 exhausted, are marked failed and journaled as ``notify_failed``. Every attempt is counted
 in ``watchdog_notifications_total{channel,result}`` (``sent``, ``retry``, ``failed``).
+
+Replicas sharing a store each run a worker; a notification is sent by the one that
+*claims* it (``Store.claim_notification``) for the send's timeout plus a margin. A row
+another replica holds keeps back the rest of its (window, channel), so order holds
+across replicas; a claimer that crashed or froze loses the row when its claim expires.
+A worker that finds itself late (frozen after claiming) does not send at all: the
+claim may have passed to another replica meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -40,6 +49,9 @@ class DeliveryStore(OutboxStore, WindowStore, Protocol):
 
 
 Report = Callable[[Window, OutboxItem, str], Awaitable[None]]
+
+CLAIM_MARGIN = 5.0
+"""Seconds a claim may age before its send starts; the claim lasts timeout + 2 margins."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class DeliveryWorker:
         wake: asyncio.Event | None = None,
         poll: float = 1.0,
         metrics: Metrics | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._channels = channels
@@ -79,6 +92,8 @@ class DeliveryWorker:
         self._wake = wake or asyncio.Event()
         self._poll = poll
         self._metrics = metrics
+        self._monotonic = monotonic
+        self.identity = uuid.uuid4().hex  # the owner named on this worker's claims
 
     async def run(self) -> None:
         """Deliver until cancelled; wakes on new notifications or every ``poll`` seconds."""
@@ -99,12 +114,29 @@ class DeliveryWorker:
         queues: dict[str, list[OutboxItem]] = {}
         for item in await self._store.pending_notifications(limit=500):
             key = (item.window_id, item.channel)
-            if key in blocked or item.due_at > now:
+            if key in blocked or item.due_at > now or self._held_elsewhere(item, now):
                 blocked.add(key)  # later items of this window wait their turn
                 continue
             queues.setdefault(item.channel, []).append(item)
         sent = await asyncio.gather(*(self._drain(items) for items in queues.values()))
         return sum(sent)
+
+    def _held_elsewhere(self, item: OutboxItem, now: float) -> bool:
+        """Another replica is sending this one (and its claim has not expired)."""
+        return (
+            item.claimed_by not in (None, self.identity)
+            and item.claimed_until is not None
+            and item.claimed_until > now
+        )
+
+    async def _claim(self, item: OutboxItem) -> bool:
+        """Take the item for one send; False when another replica has it."""
+        assert item.id is not None
+        now = self._clock.now()
+        until = now + self._backoff.timeout + 2 * CLAIM_MARGIN
+        return await self._store.claim_notification(
+            item.id, owner=self.identity, now=now, until=until
+        )
 
     async def _drain(self, items: list[OutboxItem]) -> int:
         failed: set[str] = set()
@@ -119,7 +151,9 @@ class DeliveryWorker:
         return sent
 
     async def _attempt(self, item: OutboxItem) -> bool:
-        assert item.id is not None
+        claimed_at = self._monotonic()
+        if not await self._claim(item):
+            return False  # another replica sends it (and what follows it)
         window = await self._store.get_window(item.window_id)
         channel = self._channels.get(item.channel)
         if window is None or channel is None:
@@ -127,6 +161,11 @@ class DeliveryWorker:
             await self._mark(item, OutboxStatus.FAILED, "window or channel no longer exists")
             return False
         event = render.event_from_json(json.loads(item.payload))
+        if self._monotonic() - claimed_at > CLAIM_MARGIN:
+            # Frozen or starved since the claim: it may have expired and passed to
+            # another replica, so sending now could send twice. The claim will lapse.
+            log.warning("claim too old to send on", channel=item.channel, item=item.id)
+            return False
         try:
             async with asyncio.timeout(self._backoff.timeout):
                 await channel.deliver(event, window)

@@ -10,6 +10,7 @@ from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
 from watchdog.crashpoints import CrashPoints
 from watchdog.ha.coord import Coordinator
+from watchdog.ha.fencing import Deposed
 from watchdog.ha.recovery import Recovery, RecoveryStore
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -42,12 +43,15 @@ def build_pipeline(
 ) -> DecisionPaths:
     """shadow → gate → dedup → grace → fence → act → record → notify; recovery: begin →
     act → record → notify."""
+    deposed = Deposed(coordinator, journal, metrics)  # a deposed leader stops, loudly
     # The leader's fencing token + the unique action-log claim: exactly once.
-    fence = Fence(store, coordinator, journal, crash)
-    # Run the plan's steps in order, retrying transient failures.
-    act = Act(plans, default_plan, runner, journal, clock, crash, coordinator)
-    # Action log, confirming (or terminal) phase, journal, rollbacks counter.
-    record = Record(store, journal, clock, metrics)
+    fence = Fence(store, coordinator, journal, crash, deposed)
+    # Run the plan's steps in order, retrying transient failures; a replica that stops
+    # leading stops before its next step.
+    act = Act(plans, default_plan, runner, journal, clock, crash, coordinator, deposed)
+    # Action log (fenced: a deposed leader's outcome is refused), confirming (or
+    # terminal) phase, journal, rollbacks counter.
+    record = Record(store, journal, clock, metrics, deposed)
     # Tell people how it ended.
     notify = Notify(journal)
     live = Pipeline(

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from watchdog.actions.spec import Plan
+from watchdog.errors import FencedOut
 from watchdog.ha.coord import Coordinator
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -61,13 +62,22 @@ class Shadow:
         token = await self._coordinator.token()
         if token is None:
             return None  # only the leader speaks for the window
-        claimed = await self._store.claim_action(
-            window.id, WOULD_ROLL_BACK, token=token, actor=d.actor, at=d.at
-        )
-        if claimed:
-            await self._store.finish_action(
-                window.id, WOULD_ROLL_BACK, status=ActionStatus.SUCCEEDED, at=d.at, detail=None
+        try:
+            claimed = await self._store.claim_action(
+                window.id, WOULD_ROLL_BACK, token=token, actor=d.actor, at=d.at
             )
+            if claimed:
+                await self._store.finish_action(
+                    window.id,
+                    WOULD_ROLL_BACK,
+                    status=ActionStatus.SUCCEEDED,
+                    at=d.at,
+                    detail=None,
+                    token=token,
+                )
+        except FencedOut:
+            return None  # deposed meanwhile: the leader speaks for the window
+        if claimed:
             await self._tell(d.but(window=window))
         return None
 

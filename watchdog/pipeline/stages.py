@@ -13,7 +13,9 @@ from watchdog.actions.spec import Plan, Step, plan_for
 from watchdog.clock import Clock
 from watchdog.confirm import after_success, succeeded
 from watchdog.crashpoints import CrashPoints
+from watchdog.errors import FencedOut
 from watchdog.ha.coord import Coordinator, LeadershipLost
+from watchdog.ha.fencing import Deposed
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Action, ActionStatus, EventKind, Window, WindowPhase
@@ -122,11 +124,13 @@ class Fence:
         coordinator: Coordinator,
         journal: Journal,
         crash: CrashPoints | None = None,
+        deposed: Deposed | None = None,
     ) -> None:
         self._store = store
         self._coordinator = coordinator
         self._journal = journal
         self._crash = crash or CrashPoints()
+        self._deposed = deposed or Deposed(coordinator, journal)
 
     async def __call__(self, d: Decision) -> Decision | None:
         """Claim the rollback; stop if another claim won or this replica does not lead."""
@@ -135,9 +139,13 @@ class Fence:
             log.warning("not the leader: not acting", window=d.window.id, trigger=d.trigger)
             return None
         self._crash.reach("decided")
-        claimed = await self._store.claim_action(
-            d.window.id, ROLLBACK, token=token, actor=d.actor, at=d.at
-        )
+        try:
+            claimed = await self._store.claim_action(
+                d.window.id, ROLLBACK, token=token, actor=d.actor, at=d.at
+            )
+        except FencedOut as exc:
+            await self._deposed.refused(d.window, exc, doing="claiming the rollback", at=d.at)
+            return None
         if not claimed:
             return None
         self._crash.reach("claimed")
@@ -183,7 +191,9 @@ class Act:
         clock: Clock,
         crash: CrashPoints | None = None,
         coordinator: Coordinator | None = None,
+        deposed: Deposed | None = None,
     ) -> None:
+        self._deposed = deposed
         self._plans = plans
         self._default = default_plan
         self._runner = runner
@@ -197,11 +207,19 @@ class Act:
         return plan_for(window.deployment, self._plans, self._default)[1]
 
     async def __call__(self, d: Decision) -> Decision | None:
-        """Execute the plan and attach its outcome."""
-        return await self.resume(d, 0)
+        """Execute the plan and attach its outcome; stop if this replica was deposed."""
+        try:
+            return await self.resume(d, 0)
+        except LeadershipLost as exc:
+            if self._deposed is not None:
+                await self._deposed.lost(d.window, str(exc), at=self._clock.now())
+            return None
 
     async def resume(self, d: Decision, start_at: int) -> Decision:
-        """Run the plan from step ``start_at`` (recovery after a crash starts later)."""
+        """Run the plan from step ``start_at`` (recovery after a crash starts later).
+
+        Raises :class:`LeadershipLost` when this replica stops leading before a step.
+        """
         name, plan = plan_for(d.window.deployment, self._plans, self._default)
         if plan is None:
             error = f"no rollback plan {name!r} configured" if name else "no rollback plan set"
@@ -270,26 +288,40 @@ class Record:
     """
 
     def __init__(
-        self, store: ActionLog, journal: Journal, clock: Clock, metrics: Metrics | None = None
+        self,
+        store: ActionLog,
+        journal: Journal,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        deposed: Deposed | None = None,
     ) -> None:
         self._store = store
         self._journal = journal
         self._clock = clock
         self._metrics = metrics
+        self._deposed = deposed
 
     async def __call__(self, d: Decision) -> Decision | None:
-        """Finish the action and move the window on: confirming, or a terminal phase."""
-        assert d.outcome is not None
+        """Finish the action (fenced by the token) and move the window on: confirming, or
+        a terminal phase; a deposed leader's outcome is refused and nothing else is
+        written."""
+        assert d.outcome is not None and d.token is not None
         now = self._clock.now()
         ok = d.outcome.ok
         detail = None if ok else d.outcome.error
-        await self._store.finish_action(
-            d.window.id,
-            ROLLBACK,
-            status=ActionStatus.SUCCEEDED if ok else ActionStatus.FAILED,
-            at=now,
-            detail=detail,
-        )
+        try:
+            await self._store.finish_action(
+                d.window.id,
+                ROLLBACK,
+                status=ActionStatus.SUCCEEDED if ok else ActionStatus.FAILED,
+                at=now,
+                detail=detail,
+                token=d.token,
+            )
+        except FencedOut as exc:
+            if self._deposed is not None:
+                await self._deposed.refused(d.window, exc, doing="recording the outcome", at=now)
+            return None
         # A rollback that worked is confirmed: the restored version is watched for the
         # window's confirm_for (watchdog/confirm.py) before the window ends.
         phase = after_success(d.window) if ok else WindowPhase.ROLLBACK_FAILED

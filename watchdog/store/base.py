@@ -66,6 +66,19 @@ class OutboxItem:
     attempts: int = 0
     last_error: str | None = None
     id: int | None = None  # assigned by the store
+    claimed_by: str | None = None  # the replica sending it (see Store.claim_notification)
+    claimed_until: float | None = None  # epoch seconds; after that anyone may take it
+
+
+@dataclass(frozen=True)
+class RollbackRequest:
+    """A manual rollback asked of a replica that does not lead, kept for the leader."""
+
+    window_id: str
+    actor: str
+    reason: str | None
+    approved_by: str | None
+    at: float
 
 
 class Lifecycle(Protocol):
@@ -161,24 +174,48 @@ class EventStore(Protocol):
 
 class ActionStore(Protocol):
     """The action log: its unique key (window, action) is what makes a rollback happen
-    at most once. :meth:`claim_action` succeeds for exactly one caller, ever; fencing
-    tokens (issued by the leader lease) are checked on the same write, so a paused
-    former leader holding a stale token cannot claim anything."""
+    at most once. :meth:`claim_action` succeeds for exactly one caller, ever. Fencing
+    tokens (issued by :meth:`advance_fence` at each leader acquisition) are checked on
+    the claim and on the outcome write, so a paused former leader holding a stale token
+    can neither claim nor rewrite anything: it gets :class:`~watchdog.errors.FencedOut`.
+    """
+
+    async def advance_fence(self, candidate: int) -> int:
+        """Issue a fencing token for a new leader: above every token issued or accepted
+        before, at least ``candidate`` (the Redis counter's), and recorded as the newest,
+        so every older token is refused from now on."""
+        ...
 
     async def claim_action(
         self, window_id: str, action: str, *, token: int, actor: str, at: float
     ) -> bool:
         """Record the intent to perform ``action`` on a window; True for the one winner.
 
-        False when the action was already claimed, or when ``token`` is older than the
-        newest fencing token the store has seen.
+        False when the action was already claimed; :class:`~watchdog.errors.FencedOut`
+        (nothing written) when ``token`` is older than the newest the store has issued.
         """
         ...
 
     async def finish_action(
-        self, window_id: str, action: str, *, status: ActionStatus, at: float, detail: str | None
+        self,
+        window_id: str,
+        action: str,
+        *,
+        status: ActionStatus,
+        at: float,
+        detail: str | None,
+        token: int,
     ) -> None:
-        """Record how a claimed action ended."""
+        """Record how a claimed action ended; :class:`~watchdog.errors.FencedOut`
+        (nothing written) when ``token`` is older than the newest issued."""
+        ...
+
+    async def request_rollback(self, request: RollbackRequest) -> bool:
+        """Keep a manual rollback for the leader to run; False if one already waits."""
+        ...
+
+    async def take_rollback_requests(self, *, limit: int = 100) -> list[RollbackRequest]:
+        """Remove and return the waiting requests, oldest first."""
         ...
 
     async def get_action(self, window_id: str, action: str) -> ActionRecord | None:
@@ -218,7 +255,15 @@ class OutboxStore(Protocol):
         ...
 
     async def pending_notifications(self, *, limit: int = 100) -> list[OutboxItem]:
-        """Undelivered notifications, oldest first (due or not: order is per channel)."""
+        """Undelivered notifications, oldest first (due or not: order is per channel),
+        claimed or not (a row another replica is sending holds back its successors)."""
+        ...
+
+    async def claim_notification(
+        self, item_id: int, *, owner: str, now: float, until: float
+    ) -> bool:
+        """Take a pending notification for sending until ``until``; False when it is no
+        longer pending or another owner's claim has not expired at ``now``."""
         ...
 
     async def update_notification(
@@ -230,7 +275,7 @@ class OutboxStore(Protocol):
         due_at: float,
         error: str | None,
     ) -> None:
-        """Record a delivery attempt's result."""
+        """Record a delivery attempt's result and release the claim on it."""
         ...
 
 

@@ -41,6 +41,23 @@ class PostgresOutbox:
             )
         return [rows.outbox_from_row(r) for r in found]
 
+    async def claim_notification(
+        self, item_id: int, *, owner: str, now: float, until: float
+    ) -> bool:
+        """Take a pending row until ``until`` unless another owner's claim still holds."""
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE id = $3"
+                " AND status = $4 AND (claimed_by IS NULL OR claimed_by = $1"
+                " OR claimed_until <= $5)",
+                owner,
+                until,
+                item_id,
+                OutboxStatus.PENDING.value,
+                now,
+            )
+        return bool(status.rsplit(" ", 1)[-1] == "1")
+
     async def update_notification(
         self,
         item_id: int,
@@ -50,11 +67,11 @@ class PostgresOutbox:
         due_at: float,
         error: str | None,
     ) -> None:
-        """Record a delivery attempt's result."""
+        """Record a delivery attempt's result and release the claim."""
         async with self._conn() as conn:
             await conn.execute(
-                "UPDATE outbox SET status = $1, attempts = $2, due_at = $3, last_error = $4"
-                " WHERE id = $5",
+                "UPDATE outbox SET status = $1, attempts = $2, due_at = $3, last_error = $4,"
+                " claimed_by = NULL, claimed_until = NULL WHERE id = $5",
                 status.value,
                 attempts,
                 due_at,

@@ -39,6 +39,19 @@ class SqliteOutbox:
             )
         return [rows.outbox_from_row(r) for r in found]
 
+    async def claim_notification(
+        self, item_id: int, *, owner: str, now: float, until: float
+    ) -> bool:
+        """Take a pending row until ``until`` unless another owner's claim still holds."""
+        async with self._session() as db:
+            cur = await db.execute(
+                "UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?"
+                " AND status = ? AND (claimed_by IS NULL OR claimed_by = ?"
+                " OR claimed_until <= ?)",
+                (owner, until, item_id, OutboxStatus.PENDING.value, owner, now),
+            )
+            return cur.rowcount == 1
+
     async def update_notification(
         self,
         item_id: int,
@@ -48,11 +61,11 @@ class SqliteOutbox:
         due_at: float,
         error: str | None,
     ) -> None:
-        """Record a delivery attempt's result."""
+        """Record a delivery attempt's result and release the claim."""
         async with self._session() as db:
             await db.execute(
-                "UPDATE outbox SET status = ?, attempts = ?, due_at = ?, last_error = ?"
-                " WHERE id = ?",
+                "UPDATE outbox SET status = ?, attempts = ?, due_at = ?, last_error = ?,"
+                " claimed_by = NULL, claimed_until = NULL WHERE id = ?",
                 (status.value, attempts, due_at, error, item_id),
             )
 

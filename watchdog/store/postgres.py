@@ -16,10 +16,11 @@ import asyncpg
 
 from watchdog.alerts import Alert, AlertStatus
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
-from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
+from watchdog.model import Event, RuleState, Window, WindowPhase
 from watchdog.store import alert_sql, migrate, rows
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 from watchdog.store.ephemeral_postgres import PostgresEphemeral
+from watchdog.store.fence_postgres import PostgresFence
 from watchdog.store.outbox_postgres import PostgresOutbox
 from watchdog.store.prune import PostgresPruner
 
@@ -37,7 +38,7 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore(PostgresOutbox, PostgresEphemeral, PostgresPruner):
+class PostgresStore(PostgresFence, PostgresOutbox, PostgresEphemeral, PostgresPruner):
     """The :class:`~watchdog.store.base.Store` on PostgreSQL (asyncpg pool)."""
 
     def __init__(
@@ -247,56 +248,6 @@ class PostgresStore(PostgresOutbox, PostgresEphemeral, PostgresPruner):
                 after_seq,
             )
         return [rows.event_from_row(r) for r in found]
-
-    async def claim_action(
-        self, window_id: str, action: str, *, token: int, actor: str, at: float
-    ) -> bool:
-        """Claim an action once, ever; refused for a token older than the fence."""
-        async with self._conn() as conn, conn.transaction():
-            fence = await conn.fetchval("SELECT max_token FROM fence WHERE id = 1 FOR UPDATE")
-            if token < int(fence):
-                return False
-            won = await conn.fetchval(
-                "INSERT INTO actions (window_id, action, status, token, actor, claimed_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
-                window_id,
-                action,
-                ActionStatus.CLAIMED.value,
-                token,
-                actor,
-                at,
-            )
-            if won is None:
-                return False
-            await conn.execute(
-                "UPDATE fence SET max_token = GREATEST(max_token, $1) WHERE id = 1", token
-            )
-            return True
-
-    async def finish_action(
-        self, window_id: str, action: str, *, status: ActionStatus, at: float, detail: str | None
-    ) -> None:
-        """Record how a claimed action ended; :class:`NotFound` if it was never claimed."""
-        async with self._conn() as conn:
-            result = await conn.execute(
-                "UPDATE actions SET status = $1, finished_at = $2, detail = $3"
-                " WHERE window_id = $4 AND action = $5",
-                status.value,
-                at,
-                detail,
-                window_id,
-                action,
-            )
-        if _affected(result) == 0:
-            raise NotFound(f"action {action!r} of window {window_id!r} was never claimed")
-
-    async def get_action(self, window_id: str, action: str) -> ActionRecord | None:
-        """The action log entry, or None."""
-        async with self._conn() as conn:
-            row = await conn.fetchrow(
-                "SELECT * FROM actions WHERE window_id = $1 AND action = $2", window_id, action
-            )
-        return None if row is None else rows.action_from_row(row)
 
     async def record_alerts(self, alerts: list[Alert], *, at: float) -> int:
         """Upsert alerts on (fingerprint, starts_at); returns how many were new."""

@@ -25,7 +25,7 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
-from watchdog.store.base import OutboxItem, OutboxStatus, RulePoint
+from watchdog.store.base import OutboxItem, OutboxStatus, RollbackRequest, RulePoint
 
 # The rule_samples queries both stores share (placeholders differ: ? versus $n).
 PRUNE_POINTS = (
@@ -230,4 +230,22 @@ def outbox_from_row(row: Row) -> OutboxItem:
         created_at=float(row["created_at"]),
         last_error=row["last_error"],
         id=int(row["id"]),
+        claimed_by=row["claimed_by"],
+        claimed_until=None if row["claimed_until"] is None else float(row["claimed_until"]),
+    )
+
+
+def request_params(request: RollbackRequest) -> tuple[Any, ...]:
+    """Values for ``(window_id, actor, reason, approved_by, at)`` of a rollback request."""
+    return (request.window_id, request.actor, request.reason, request.approved_by, request.at)
+
+
+def request_from_row(row: Row) -> RollbackRequest:
+    """The request a ``rollback_requests`` row describes."""
+    return RollbackRequest(
+        window_id=row["window_id"],
+        actor=row["actor"],
+        reason=row["reason"],
+        approved_by=row["approved_by"],
+        at=float(row["at"]),
     )

@@ -19,17 +19,18 @@ import aiosqlite
 
 from watchdog.alerts import Alert, AlertStatus
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
-from watchdog.model import ActionRecord, ActionStatus, Event, RuleState, Window, WindowPhase
+from watchdog.model import Event, RuleState, Window, WindowPhase
 from watchdog.store import alert_sql, migrate, rows
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 from watchdog.store.ephemeral_sqlite import SqliteEphemeral
+from watchdog.store.fence_sqlite import SqliteFence
 from watchdog.store.outbox_sqlite import SqliteOutbox
 from watchdog.store.prune import SqlitePruner
 
 MEMORY = ":memory:"
 
 
-class SqliteStore(SqliteOutbox, SqliteEphemeral, SqlitePruner):
+class SqliteStore(SqliteFence, SqliteOutbox, SqliteEphemeral, SqlitePruner):
     """The :class:`~watchdog.store.base.Store` on a SQLite file (or ``":memory:"``)."""
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
@@ -238,50 +239,6 @@ class SqliteStore(SqliteOutbox, SqliteEphemeral, SqlitePruner):
                 (window_id, after_seq),
             )
         return [rows.event_from_row(r) for r in found]
-
-    async def claim_action(
-        self, window_id: str, action: str, *, token: int, actor: str, at: float
-    ) -> bool:
-        """Claim an action once, ever; refused for a token older than the fence."""
-        async with self._tx() as db:
-            found = list(await db.execute_fetchall("SELECT max_token FROM fence WHERE id = 1"))
-            if token < int(found[0][0]):
-                return False
-            cur = await db.execute(
-                "INSERT OR IGNORE INTO actions (window_id, action, status, token, actor,"
-                " claimed_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (window_id, action, ActionStatus.CLAIMED.value, token, actor, at),
-            )
-            if cur.rowcount != 1:
-                return False
-            await db.execute(
-                "UPDATE fence SET max_token = max(max_token, ?) WHERE id = 1", (token,)
-            )
-            return True
-
-    async def finish_action(
-        self, window_id: str, action: str, *, status: ActionStatus, at: float, detail: str | None
-    ) -> None:
-        """Record how a claimed action ended; :class:`NotFound` if it was never claimed."""
-        async with self._session() as db:
-            cur = await db.execute(
-                "UPDATE actions SET status = ?, finished_at = ?, detail = ?"
-                " WHERE window_id = ? AND action = ?",
-                (status.value, at, detail, window_id, action),
-            )
-            if cur.rowcount == 0:
-                raise NotFound(f"action {action!r} of window {window_id!r} was never claimed")
-
-    async def get_action(self, window_id: str, action: str) -> ActionRecord | None:
-        """The action log entry, or None."""
-        async with self._session() as db:
-            found = list(
-                await db.execute_fetchall(
-                    "SELECT * FROM actions WHERE window_id = ? AND action = ?",
-                    (window_id, action),
-                )
-            )
-        return rows.action_from_row(found[0]) if found else None
 
     async def record_alerts(self, alerts: list[Alert], *, at: float) -> int:
         """Upsert alerts on (fingerprint, starts_at); returns how many were new."""

@@ -63,7 +63,7 @@ def web_app(
     receiver: Receiver,
     interactions: SlackInteractions | None,
     clock: Clock,
-    ready: Callable[[], Awaitable[bool]],
+    ready: Callable[[], Awaitable[bool | str]],
     reload: Callable[[], Awaitable[ReloadResult]],
     sessions: Sessions,
 ) -> web.Application:

@@ -56,7 +56,7 @@ class ServerConfig:
     open_paths: frozenset[str]
     max_body_bytes: int
     registry: CollectorRegistry
-    ready: Callable[[], Awaitable[bool]]
+    ready: Callable[[], Awaitable[bool | str]]  # a str: not ready, and why
     body_limits: Mapping[str, int] = field(default_factory=dict)  # path -> larger limit
 
     def body_limit(self, path: str) -> int:
@@ -75,7 +75,7 @@ def build_web_app(
     base_url: str,
     max_body_bytes: int,
     registry: CollectorRegistry,
-    ready: Callable[[], Awaitable[bool]],
+    ready: Callable[[], Awaitable[bool | str]],
     extra_routes: Callable[[web.Application], None] | None = None,
     open_paths: Collection[str] = (),
     body_limits: Mapping[str, int] | None = None,
@@ -247,14 +247,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Readiness: 200 when the service can do its job, else 503."""
+    """Readiness: 200 when the service can do its job, else 503 (with why, if known)."""
     try:
         ok = await request.app[SERVER_CONFIG].ready()
     except Exception:
         log.exception("readiness check failed")
         ok = False
-    if not ok:
-        raise ApiError(503, "not ready")
+    if ok is not True:
+        raise ApiError(503, f"not ready: {ok}" if isinstance(ok, str) else "not ready")
     return _json(StatusOut(status="ready"))
 
 

@@ -59,6 +59,33 @@ async def test_outbox_update_moves_items_out_of_pending(
     assert await other.pending_notifications(limit=0) == []
 
 
+async def test_outbox_claim_is_one_owner_until_it_expires(
+    store: OutboxStore, connect: Connect
+) -> None:
+    await store.enqueue_notifications([note("w1", 1), note("w1", 2)])
+    first, second = await store.pending_notifications()
+    assert first.id is not None and second.id is not None
+    other = await connect()  # another replica on the same database
+    assert await store.claim_notification(first.id, owner="a", now=10.0, until=25.0)
+    assert not await other.claim_notification(first.id, owner="b", now=12.0, until=27.0)
+    assert await store.claim_notification(first.id, owner="a", now=13.0, until=28.0)  # renew
+    seen = (await other.pending_notifications())[0]
+    assert (seen.claimed_by, seen.claimed_until) == ("a", 28.0)
+    # "a" froze: once its claim expires another replica may take the row.
+    assert await other.claim_notification(first.id, owner="b", now=28.0, until=43.0)
+    assert not await store.claim_notification(first.id, owner="a", now=29.0, until=44.0)
+    # Recording the result releases the claim; a sent row cannot be claimed again.
+    await other.update_notification(
+        first.id, status=OutboxStatus.SENT, attempts=1, due_at=10.0, error=None
+    )
+    assert not await store.claim_notification(first.id, owner="a", now=30.0, until=45.0)
+    await store.update_notification(
+        second.id, status=OutboxStatus.PENDING, attempts=1, due_at=40.0, error="HTTP 500"
+    )
+    retried = await other.pending_notifications()
+    assert [(r.event_seq, r.claimed_by, r.claimed_until) for r in retried] == [(2, None, None)]
+
+
 async def test_thread_reference_first_one_wins(store: ThreadStore) -> None:
     assert await store.get_thread("w1", "slack") is None
     await store.set_thread("w1", "slack", "1700000000.000100")
