@@ -10,6 +10,7 @@ import pytest
 from tests.integration.store.conftest import AnyStore, Connect, event, window
 from tests.integration.store.test_alerts import am_alert
 from tests.integration.store.test_outbox import note
+from watchdog.errors import FencedOut
 from watchdog.model import ActionStatus, RuleState, Verdict, WindowPhase
 from watchdog.store.base import OutboxStatus, RulePoint
 
@@ -26,7 +27,7 @@ async def filled(store: AnyStore, wid: str, *, at: float, phase: WindowPhase, se
     await store.add_rule_point(wid, "r1", RulePoint.of(at - 10, 1.0, Verdict.OK))
     await store.claim_action(wid, "rollback", token=seq, actor="t", at=at - 5)
     await store.finish_action(
-        wid, "rollback", status=ActionStatus.SUCCEEDED, at=at - 1, detail=None
+        wid, "rollback", status=ActionStatus.SUCCEEDED, at=at - 1, detail=None, token=seq
     )
     await store.enqueue_notifications([note(wid, seq)])
     await store.set_thread(wid, "slack", f"ts-{wid}")
@@ -69,7 +70,8 @@ async def test_closed_windows_go_with_everything_keyed_by_them(store: AnyStore) 
     assert [await everything(store, w) for w in ("old-open", "new-passed")] == kept_before
     # The fence remembers the newest token even though its claims were pruned.
     await store.insert_window(window("later"))
-    assert not await store.claim_action("later", "rollback", token=3, actor="stale", at=NEW)
+    with pytest.raises(FencedOut):
+        await store.claim_action("later", "rollback", token=3, actor="stale", at=NEW)
     assert await store.claim_action("later", "rollback", token=4, actor="leader", at=NEW)
 
 
