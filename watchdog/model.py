@@ -46,7 +46,15 @@ class WindowPhase(StrEnum):
     # version: the deploy was not the cause, people are told (escalated)
     ROLLBACK_INEFFECTIVE = "rollback_ineffective"
     ROLLBACK_FAILED = "rollback_failed"  # terminal: a step failed permanently; people must act
-    PASSED = "passed"  # terminal: the window elapsed with no rollback
+    PASSED = "passed"  # terminal: the window elapsed, every rollback rule judged and healthy
+    # terminal: the window elapsed, but a rollback rule could not be judged for most of it
+    # (blind source, no data, too little evidence): nothing that could not look says "fine"
+    INCONCLUSIVE = "inconclusive"
+    # terminal: a person held the window and a rollback rule was firing when its time ran
+    # out: it was failing and nobody acted, so the holder is paged
+    EXPIRED_WHILE_HELD = "expired_while_held"
+    # terminal: a shadow window whose rules fired: it would have rolled back
+    WOULD_HAVE_ROLLED_BACK = "would_have_rolled_back"
     ABORTED = "aborted"  # terminal: closed by a person without rolling back
     SUPERSEDED = "superseded"  # terminal: a newer deploy of the service opened its own window
 
@@ -67,6 +75,9 @@ TERMINAL_PHASES = frozenset(
         WindowPhase.ROLLBACK_INEFFECTIVE,
         WindowPhase.ROLLBACK_FAILED,
         WindowPhase.PASSED,
+        WindowPhase.INCONCLUSIVE,
+        WindowPhase.EXPIRED_WHILE_HELD,
+        WindowPhase.WOULD_HAVE_ROLLED_BACK,
         WindowPhase.ABORTED,
         WindowPhase.SUPERSEDED,
     }
@@ -289,6 +300,9 @@ class EventKind(StrEnum):
     WINDOW_OPENED = "window_opened"
     WINDOW_MIDPOINT = "window_midpoint"
     WINDOW_PASSED = "window_passed"
+    WINDOW_INCONCLUSIVE = "window_inconclusive"  # elapsed without enough evidence to judge
+    WINDOW_EXPIRED_WHILE_HELD = "window_expired_while_held"  # elapsed held, a rule firing
+    WINDOW_WOULD_HAVE_ROLLED_BACK = "window_would_have_rolled_back"  # shadow window fired
     WINDOW_SUPERSEDED = "window_superseded"
     WINDOW_ABORTED = "window_aborted"
     BASELINE_CAPTURED = "baseline_captured"

@@ -26,6 +26,9 @@ EXIT_AWAITING_APPROVAL = 5
 EXIT_ABORTED = 6
 EXIT_TIMEOUT = 7
 EXIT_ROLLBACK_INEFFECTIVE = 8
+EXIT_INCONCLUSIVE = 9
+EXIT_EXPIRED_WHILE_HELD = 10
+EXIT_WOULD_HAVE_ROLLED_BACK = 11
 
 EXIT_CODES: Mapping[str, int] = {
     "passed": EXIT_PASSED,
@@ -34,6 +37,12 @@ EXIT_CODES: Mapping[str, int] = {
     # rolled back, but the rules that fired still breach: the deploy was not the cause
     "rollback_ineffective": EXIT_ROLLBACK_INEFFECTIVE,
     "awaiting_approval": EXIT_AWAITING_APPROVAL,
+    # the window could not judge its rules for most of its time: not a pass
+    "inconclusive": EXIT_INCONCLUSIVE,
+    # held by a person while a rule fired, and time ran out
+    "expired_while_held": EXIT_EXPIRED_WHILE_HELD,
+    # shadow mode: the rules fired; a live window would have rolled back
+    "would_have_rolled_back": EXIT_WOULD_HAVE_ROLLED_BACK,
     "aborted": EXIT_ABORTED,
     "superseded": EXIT_ABORTED,
 }
