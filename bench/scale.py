@@ -63,11 +63,15 @@ async def worker(
     from pydantic import SecretStr
 
     from watchdog.app import App
+    from watchdog.logs import configure_logging
     from watchdog.model import Deployment
     from watchdog.process import freeze_startup_heap
     from watchdog.settings import Settings
     from watchdog.sources import Sources
 
+    # structlog's default renders tracebacks with every local (rich): far too slow for a
+    # worker that may log many; JSON lines on stderr like the service
+    configure_logging("warning", "json")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rules.yml"
         path.write_text(rules_yaml(interval, shared))
@@ -78,21 +82,27 @@ async def worker(
             prometheus_url=stub_url,
             tick=1.0,
             log_level="warning",
+            # the benchmark sets the limits it needs: every window it opens is admitted
+            max_open_windows=max(windows, 1),
         )
         app = App(settings)
         parts = await app.start()
-        freeze_startup_heap()
-        timed = Timed(parts.engine.sources.get("prometheus"))
-        parts.engine.sources = Sources({"prometheus": timed})
-        for i in range(windows):
-            d = Deployment(f"svc{i}", "prod", "v2", "v1")
-            await parts.windows.open_window(d, window_seconds=86400, actor="bench")
-        await asyncio.sleep(interval)  # the first round: windows opened over some seconds
-        started, cpu0 = time.time(), _cpu()
-        await asyncio.sleep(duration)
-        ended, cpu1 = time.time(), _cpu()
-        rss = _status("VmRSS")
-        await app.stop()
+        # a worker that fails still closes the store (its thread would keep the child
+        # alive forever) and exits non-zero with the error: a benchmark never hangs
+        try:
+            freeze_startup_heap()
+            timed = Timed(parts.engine.sources.get("prometheus"))
+            parts.engine.sources = Sources({"prometheus": timed})
+            for i in range(windows):
+                d = Deployment(f"svc{i}", "prod", "v2", "v1")
+                await parts.windows.open_window(d, window_seconds=86400, actor="bench")
+            await asyncio.sleep(interval)  # the first round: windows opened over some seconds
+            started, cpu0 = time.time(), _cpu()
+            await asyncio.sleep(duration)
+            ended, cpu1 = time.time(), _cpu()
+            rss = _status("VmRSS")
+        finally:
+            await app.stop()
     gaps = drift(timed.done, started, ended, interval)
     return {
         "start": started,
@@ -156,7 +166,9 @@ def measure(
     argv = [sys.executable, "-m", "bench.scale", "--worker", str(windows), "--stub", stub.url]
     argv += ["--interval", str(interval), "--duration", str(duration)]
     argv += ["--shared"] if shared else []
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    # a hang guard, far above any healthy run: a worker that cannot finish fails loudly
+    budget = 300 + 3 * interval + duration + windows * 0.1
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=budget)
     if done.returncode != 0:
         raise RuntimeError(f"scale worker failed:\n{done.stderr[-3000:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -256,6 +256,8 @@ class App:
             await parts.store.open()
             if self.seams.store is None:  # a store handed in belongs to whoever made it
                 self._stack.push_async_callback(parts.store.close)
+            # LIFO: evaluations still in flight finish before the store closes under them
+            self._stack.push_async_callback(parts.engine.drain)
             self._opened = True
         return parts
 

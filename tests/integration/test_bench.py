@@ -49,6 +49,14 @@ def test_scale_runs_at_tiny_size() -> None:
     assert "one per rule" in out
 
 
+def test_scale_crosses_the_default_window_limit() -> None:
+    # 201 windows is past the default max_open_windows (200): the benchmark sets the
+    # limit it needs instead of hanging on a worker that raised
+    out = scale.main(["--sizes", "201", "--interval", "5", "--duration", "1", "--modes", "shared"])
+    row = out.splitlines()[-1]
+    assert row.startswith("| 201 |"), out
+
+
 def test_decision_action_runs_at_tiny_size() -> None:
     out = decision_action.main(["--trials", "2"])
     assert "| 2 |" in out
