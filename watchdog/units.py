@@ -58,13 +58,15 @@ def _trim(value: float) -> str:
 
 
 def seconds_text(seconds: float) -> str:
-    """``0.45`` → ``450 ms``, ``44.98`` → ``45.0 s``, ``135`` → ``2 m 15 s``."""
+    """``0.45`` → ``450 ms``, ``44.98`` → ``45 s``, ``135`` → ``2 m 15 s``."""
     if not math.isfinite(seconds):
         return "-"
     if abs(seconds) < 1:
         return f"{_trim(seconds * 1000)} ms"
+    if abs(seconds) < 10:
+        return f"{seconds:.2g} s"
     if abs(seconds) < 60:
-        return f"{seconds:.1f} s"
+        return f"{seconds:.0f} s"
     whole = round(seconds)
     minutes, secs = divmod(whole, 60)
     if minutes < 60:

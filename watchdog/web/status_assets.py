@@ -70,9 +70,10 @@ a { color:#1d4ed8; }
   .badge.shadow, .badge.inconclusive, .badge.would_have_rolled_back {
   background:#fef3c7; color:var(--pending); }
 .badge.firing, .badge.rolled_back, .badge.rolling_back, .badge.rollback_ineffective,
-  .badge.rollback_failed, .badge.expired_while_held { background:#fee2e2; color:var(--firing); }
+  .badge.rollback_failed, .badge.expired_while_held, .badge.fired {
+  background:#fee2e2; color:var(--firing); }
 .rules { display:grid; grid-template-columns:1fr; gap:.6rem; margin:.5rem 0; }
-@media (min-width: 720px) { .rules { grid-template-columns:repeat(auto-fill, minmax(330px,
+@media (min-width: 720px) { .rules { grid-template-columns:repeat(auto-fit, minmax(330px,
   1fr)); } }
 .rule { border:1px solid var(--line); border-radius:8px; padding:.5rem; }
 .rule.firing { border-color:var(--firing); } .rule.pending { border-color:var(--pending); }
@@ -84,7 +85,8 @@ svg .grid { stroke:#eef0f3; } svg .axis-x line { stroke:#98a2b3; }
 svg .values { fill:none; stroke:#2563eb; stroke-width:1.6; }
 svg .threshold { stroke:var(--firing); stroke-dasharray:5 3; stroke-width:1.2; }
 svg .baseline { stroke:#9ca3af; stroke-dasharray:2 2; }
-svg text { font-size:10px; fill:#475467; font-family:system-ui, sans-serif; }
+svg .nodata { fill:#e4e7ec; opacity:.8; } svg .nodata-label { fill:#475467; font-weight:600; }
+svg text { font-size:11px; fill:#475467; font-family:system-ui, sans-serif; }
 svg .axis-title { fill:var(--muted); font-style:italic; }
 svg .threshold-label { fill:var(--firing); font-weight:600; }
 svg .marker line { stroke:#475467; stroke-dasharray:3 2; stroke-width:1.2; }
@@ -94,6 +96,8 @@ svg .marker.rollback line, svg .marker.failed line { stroke:var(--firing); }
 svg .marker.rollback text, svg .marker.failed text { fill:var(--firing); }
 svg .marker.rolled-back line { stroke:#7c3aed; } svg .marker.rolled-back text { fill:#6d28d9; }
 svg .marker.recovered line { stroke:var(--ok); } svg .marker.recovered text { fill:var(--ok); }
+svg .marker.held line, svg .marker.would line { stroke:var(--pending); }
+svg .marker.would text { fill:var(--pending); }
 svg .marker.held line { stroke:var(--pending); } svg .marker.held text { fill:var(--pending); }
 svg .pt { fill:#2563eb; } svg .pt.pending { fill:var(--pending); }
 svg .pt.firing { fill:var(--firing); } svg .pt.inconclusive { fill:var(--inconclusive); }
@@ -102,7 +106,8 @@ svg .diff { fill:none; stroke:#1d4ed8; stroke-width:1.6; }
 svg .diff.firing { stroke:var(--firing); } svg .zero { stroke:#667085; }
 .verdict { border-radius:8px; padding:.6rem .75rem; margin:.4rem 0 .6rem;
   border:1px solid var(--line); background:#f8fafc; }
-.verdict .sentence { font-size:1.05rem; font-weight:600; margin:0 0 .4rem; }
+.verdict .sentence { font-size:1rem; font-weight:600; margin:0 0 .4rem; }
+@media (min-width: 720px) { .verdict .sentence { font-size:1.12rem; } }
 .verdict.good { background:#f0fdf4; border-color:#86efac; }
 .verdict.bad { background:#fef2f2; border-color:#fca5a5; }
 .verdict.bad .sentence { color:#991b1b; }

@@ -11,10 +11,10 @@ from html import escape
 from watchdog.units import value_text
 
 WIDTH = 360
-HEIGHT = 180
+HEIGHT = 190
 LEFT = 50  # room for value labels
 RIGHT = 8
-TOP = 30  # room for marker labels (two rows)
+TOP = 40  # room for marker labels (three rows)
 BOTTOM = 30  # room for time labels and the axis title
 # Round steps for the time axis, seconds: at most ~5 labels across the graph.
 _TIME_STEPS = (5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
@@ -72,7 +72,7 @@ def _clock(ts: float, step: float) -> str:
 def time_axis(s: Scale) -> str:
     """Tick marks with wall-clock labels along the bottom, and "time (UTC)"."""
     span = s.t1 - s.t0
-    step = next((st for st in _TIME_STEPS if span / st <= 4), _TIME_STEPS[-1])
+    step = next((st for st in _TIME_STEPS if span / st <= 5), _TIME_STEPS[-1])
     first = math.ceil(s.t0 / step) * step
     base = HEIGHT - BOTTOM
     parts = [f'<g class="axis-x"><line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{base}" y2="{base}"/>']

@@ -103,24 +103,30 @@ def _for_progress(rule: RuleView) -> str:
     )
 
 
+def limit_text(rule: RuleView) -> str:
+    """``> 5 %``: the first clause's operator and bound in the rule's unit; a relative
+    threshold keeps its formula beside it."""
+    op = rule.threshold.split(" ", 1)[0] if rule.threshold[:1] in "<>=!" else ">"
+    if rule.threshold_value is None:
+        return rule.threshold
+    bound = f"{op} {value_text(rule.threshold_value, rule.unit)}"
+    return f"{bound} ({rule.threshold})" if "baseline" in rule.threshold else bound
+
+
 def _numbers(rule: RuleView, decided: Firing | None) -> str:
     """The value that decided (when the rule fired) beside its worst and the current one."""
     unit = rule.unit
     parts = []
+    now = escape(value_text(rule.last_value, unit))
     if decided is not None:
         parts.append(
             f"decided <b>{escape(value_text(decided.value, unit))}</b> at "
             f"{escape(clock_text(decided.at))}"
         )
-    now = (
-        f"<b>{escape(value_text(rule.last_value, unit))}</b>"
-        if decided is None
-        else escape(value_text(rule.last_value, unit))
-    )
+    else:
+        now = f"<b>{now}</b>"
     parts += [f"now {now}", f"worst {escape(value_text(rule.worst_value, unit))}"]
-    limit = value_text(rule.threshold_value, unit) if rule.threshold_value is not None else ""
-    parts.append(f"threshold {escape(rule.threshold)}" + (f" ({escape(limit)})" if limit else ""))
-    parts.append(f"action {escape(rule.action)}")
+    parts += [f"limit {escape(limit_text(rule))}", f"action {escape(rule.action)}"]
     return f"<p class=nums>{' · '.join(parts)}</p>"
 
 
@@ -140,9 +146,10 @@ def rule_card(
     if rule.evidence:  # a judge rule: the counts behind its verdict
         reason = f"<p class=evidence>evidence: {escape(evidence_text(rule.evidence))}</p>" + reason
     mode = " " + _badge("shadow") if rule.shadow else ""
+    fired = " " + _badge("fired") if decided is not None else ""
     return (
         f'<article class="rule {escape(rule.verdict.value)}" data-rule="{escape(rule.name)}">'
-        f"<h3>{escape(rule.name)} {_badge(rule.verdict.value)}{mode}</h3>{svg}"
+        f"<h3>{escape(rule.name)} {_badge(rule.verdict.value)}{fired}{mode}</h3>{svg}"
         f"{_numbers(rule, decided)}{_for_progress(rule)}{reason}</article>"
     )
 
@@ -166,7 +173,7 @@ def _event_data(data: Mapping[str, Any], unit: str) -> str:
     items = [
         f"<dt>{escape(k)}</dt><dd>{_field(k, data[k], unit)}</dd>"
         for k in _EVENT_FIELDS
-        if data.get(k) not in (None, "")
+        if data.get(k) not in (None, "", [])
     ]
     out = f"<dl>{''.join(items)}</dl>" if items else ""
     if data.get("output"):
@@ -191,8 +198,9 @@ def timeline(events: Sequence[Event], units: Mapping[str, str] | None = None) ->
 
 def _frame(detail: WindowDetail, story: Story, now: float) -> Frame:
     w = detail.window
-    end = w.updated_at if w.phase.terminal else now
-    return Frame(w.started_at, max(end, w.started_at + 60), story.markers())
+    end = max(w.updated_at if w.phase.terminal else now, w.started_at + 60)
+    pad = max(10.0, 0.03 * (end - w.started_at))  # markers at the end stay off the edge
+    return Frame(w.started_at - pad, end + pad, story.markers())
 
 
 def verdict_box(detail: WindowDetail, story: Story, now: float, plans: PlanLookup | None) -> str:

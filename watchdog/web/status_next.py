@@ -36,7 +36,8 @@ _ADVICE = {
     WindowPhase.PASSED: "Nothing to do: the deploy stays.",
     WindowPhase.ROLLED_BACK: "The service stays on the previous version. Before deploying "
     "this version again, read the graph of the rule that fired.",
-    WindowPhase.ROLLBACK_FAILED: "Act now: the new version may still be serving.",
+    WindowPhase.ROLLBACK_FAILED: "Roll back by hand now, then check that the service "
+    "answers on the previous version.",
     WindowPhase.ROLLBACK_INEFFECTIVE: "The watchdog will not roll back again. Look beyond "
     "the deploy: dependencies, traffic, configuration, the database.",
     WindowPhase.INCONCLUSIVE: "Check the unjudged rules by hand (is their source up, is "

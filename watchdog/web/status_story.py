@@ -96,7 +96,7 @@ class Story:
         spots = (
             (EventKind.HELD, "held", "held"),
             (EventKind.ROLLBACK_STARTED, "rollback", "rollback"),
-            (EventKind.WOULD_ROLL_BACK, "would roll back", "rollback"),
+            (EventKind.WOULD_ROLL_BACK, "would roll back", "would"),
             (EventKind.ROLLBACK_SUCCEEDED, "rolled back", "rolled-back"),
             (EventKind.ROLLBACK_FAILED, "rollback failed", "failed"),
         )

@@ -29,7 +29,7 @@ from watchdog.web.status_axes import (
 )
 from watchdog.web.status_story import Marker
 
-_LABEL_GAP = 70  # px between marker labels on one row; closer ones take the next row
+MARKER_ROWS = 3  # rows of marker labels above the plot (TOP leaves room for them)
 
 
 @dataclass(frozen=True)
@@ -63,21 +63,60 @@ def hline(value: float, s: Scale, css: str, label: str, unit: str) -> str:
     )
 
 
+def _label_span(x: float, label: str) -> tuple[float, float, str]:
+    """Where a marker's label goes: right of its line, or left of it near the edge."""
+    width = 6.2 * len(label) + 4
+    if x + width > WIDTH - RIGHT:
+        return x - width, x, "end"
+    return x, x + width, "start"
+
+
 def markers_svg(markers: Sequence[Marker], s: Scale) -> str:
-    """Vertical lines, labelled along the top; labels that would touch take a lower row."""
+    """Vertical lines, labelled along the top; a label that would touch another takes
+    the next row down (three rows; a fourth close marker shares the last)."""
     parts: list[str] = []
-    ends = [-1e9, -1e9]  # right end of the last label on each row
+    rows: list[list[tuple[float, float]]] = [[] for _ in range(MARKER_ROWS)]
     for m in markers:
         x = s.x(m.at)
-        row = 0 if x - ends[0] >= _LABEL_GAP else 1 if x - ends[1] >= _LABEL_GAP else 0
-        ends[row] = x
-        anchor = "end" if x > WIDTH - 60 else "start"
+        lo, hi, anchor = _label_span(x, m.label)
+        row = next(
+            (i for i, taken in enumerate(rows) if all(hi < a or lo > b for a, b in taken)),
+            MARKER_ROWS - 1,
+        )
+        rows[row].append((lo, hi))
         y = 10 + 11 * row
         parts.append(
             f'<g class="marker {escape(m.kind)}"><title>{escape(m.label)}</title>'
             f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 2}" y2="{HEIGHT - BOTTOM}"/>'
             f'<text x="{x + (2 if anchor == "start" else -2):.1f}" y="{y}" '
             f'text-anchor="{anchor}">{escape(m.label)}</text></g>'
+        )
+    return "".join(parts)
+
+
+def nodata_spans(points: Sequence[RulePoint], s: Scale) -> str:
+    """Grey bands where evaluations had no value (no data, a blind source)."""
+    spans: list[tuple[float, float]] = []
+    for i, p in enumerate(points):
+        if p.value is not None:
+            continue
+        nxt = points[i + 1].at if i + 1 < len(points) else p.at
+        if spans and spans[-1][1] == p.at:
+            spans[-1] = (spans[-1][0], nxt)
+        else:
+            spans.append((p.at, nxt))
+    parts = []
+    for a, b in spans:
+        x0, x1 = s.x(a), max(s.x(b), s.x(a) + 2)
+        parts.append(
+            f'<rect class="nodata" x="{x0:.1f}" y="{TOP}" width="{x1 - x0:.1f}" '
+            f'height="{HEIGHT - TOP - BOTTOM}"><title>no value</title></rect>'
+        )
+    if spans:
+        a, b = max(spans, key=lambda sp: sp[1] - sp[0])
+        parts.append(
+            f'<text class="nodata-label" x="{(s.x(a) + s.x(b)) / 2:.1f}" '
+            f'y="{(HEIGHT - BOTTOM + TOP) / 2:.1f}" text-anchor="middle">no data</text>'
         )
     return "".join(parts)
 
@@ -110,6 +149,7 @@ def graph(
         f'<rect class="plot" x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" '
         f'height="{HEIGHT - TOP - BOTTOM}"/>',
         value_axis(s, unit),
+        nodata_spans(points, s),
         time_axis(s),
         markers_svg(frame.markers, s),
     ]

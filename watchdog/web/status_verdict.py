@@ -41,6 +41,12 @@ class Facts:
     now: float
 
     @property
+    def ended_at(self) -> float:
+        """When the window ended: its ending event, else its last change."""
+        ended = self.story.ended
+        return ended.at if ended is not None else self.story.window.updated_at
+
+    @property
     def service(self) -> str:
         """The deployed service."""
         return self.story.window.deployment.service
@@ -170,7 +176,7 @@ def _passed(x: Facts) -> tuple[str, str]:
     extra = f" ({', '.join(noted)} fired, but only to notify)" if noted else ""
     return GOOD, (
         f"Passed: {x.service} {x.new} was watched for {span} until "
-        f"{clock_text(w.ends_at)} and no rollback rule fired{extra}. It stays deployed."
+        f"{clock_text(x.ended_at)} and no rollback rule fired{extra}. It stays deployed."
     )
 
 
@@ -189,7 +195,7 @@ def _inconclusive(x: Facts) -> tuple[str, str]:
     because = f" ({reasons[0]})" if reasons else ""
     return AMBER, (
         f"Inconclusive: the window on {x.service} {x.new} ended at "
-        f"{clock_text(x.story.window.ends_at)} but {which} could not be judged for most of "
+        f"{clock_text(x.ended_at)} but {which} could not be judged for most of "
         f"it{because}. Nobody can say it is fine: check by hand."
     )
 
@@ -200,7 +206,7 @@ def _expired(x: Facts) -> tuple[str, str]:
     since = f" at {clock_text(held.at)}" if held else ""
     return BAD, (
         f"Expired while held: {who} held {x.service} {x.new}{since}, and when the window "
-        f"ended at {clock_text(x.story.window.ends_at)} {x.why(x.story.trigger)} was still "
+        f"ended at {clock_text(x.ended_at)} {x.why(x.story.trigger)} was still "
         "firing. Nothing rolled back: decide now."
     )
 
