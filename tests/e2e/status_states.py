@@ -25,9 +25,11 @@ from watchdog.model import (
     Deployment,
     EventKind,
     Sample,
+    Series,
     Window,
     WindowPhase,
 )
+from watchdog.rulefile.judge import ROLE
 from watchdog.sources import SampleContext
 
 RULES = """\
@@ -224,3 +226,57 @@ class States:
             would_roll_back="rule:http-5xx-ratio",
         )
         self.made["would_have_rolled_back"] = w.id
+
+
+JUDGE_RULES = """\
+groups:
+  - name: api
+    interval: 15s
+    rules:
+      - name: api-5xx-judged
+        source: judge
+        errors: http_requests_total{service="{{ service }}",status="5xx"}
+        total: http_requests_total{service="{{ service }}"}
+        factor: 1.5
+        action: rollback
+        labels:
+          runbook_url: https://runbooks.example.com/api/5xx
+"""
+
+
+@dataclass
+class Counters:
+    """Request counters at 100/s: 1 % fail, ``fault_rate`` between ``fault_at`` and
+    ``fixed_at`` (seconds after ``start``)."""
+
+    start: float
+    fault_at: float = float("inf")
+    fixed_at: float = float("inf")
+    fault_rate: float = 0.03
+
+    async def sample(self, rule: Any, ctx: SampleContext) -> Sample:
+        if not ctx.live:  # the baseline probe, an hour before: 1 %
+            return Sample.of(Series(3600.0, {ROLE: "errors"}), Series(360_000.0, {ROLE: "total"}))
+        t = ctx.at - self.start
+        bad = max(0.0, min(t, self.fixed_at) - self.fault_at)
+        errors = 100 * (0.01 * (t - bad) + self.fault_rate * bad)
+        return Sample.of(
+            Series(round(errors), {ROLE: "errors", "status": "5xx"}),
+            Series(round(errors), {ROLE: "total", "status": "5xx"}),
+            Series(round(100 * t - errors), {ROLE: "total", "status": "2xx"}),
+        )
+
+    async def close(self) -> None:
+        return None
+
+
+async def judged(parts: Parts, clock: FakeClock, counters: Counters) -> str:
+    """A judge rule rolls ``orders`` back; the restored version is watched to recovery."""
+    deployment = Deployment("orders", "production", "v9", "v8")
+    w = await parts.windows.open_window(deployment, window_seconds=1200, actor="ci")
+    counters.fault_at = clock.now() - counters.start + 240
+    states = States(parts, clock, BySource(), RecordingExecutor())
+    await states.run_until(w, {WindowPhase.CONFIRMING}, limit=1200)
+    counters.fixed_at = clock.now() - counters.start
+    done = {WindowPhase.ROLLED_BACK, WindowPhase.ROLLBACK_INEFFECTIVE}
+    return (await states.run_until(w, done, limit=1200)).id

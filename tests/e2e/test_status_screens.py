@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from tests.e2e.status_states import PLAN, RULES, BySource, States
+from tests.e2e.status_states import (
+    JUDGE_RULES,
+    PLAN,
+    RULES,
+    BySource,
+    Counters,
+    States,
+    judged,
+)
 from tests.e2e.test_status_page_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.fakes import serve
 from tests.unit.test_engine import RecordingExecutor
@@ -93,6 +101,26 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def judged_site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[str, str]]:
+    """An app whose judge rule rolled a deploy back, served; with the window's id."""
+    tmp = tmp_path_factory.mktemp("status-judge")
+    settings = app_settings(
+        tmp, JUDGE_RULES, plans={"kubectl": PLAN}, default_plan="kubectl", confirm_for=300,
+        status_public=True,
+    )  # fmt: skip
+    clock = FakeClock()
+    counters = Counters(clock.now())
+    seams = {"sources": {"prometheus": counters}, "executors": {"command": RecordingExecutor()}}
+    async with opened(settings, clock=clock, **seams) as parts:
+        window_id = await judged(parts, clock, counters)
+        runner, url = await serve(parts.web_app)
+        try:
+            yield url, window_id
+        finally:
+            await runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser(chromium: str) -> AsyncIterator[Any]:
     """One Chromium for the whole module."""
     from playwright.async_api import async_playwright
@@ -153,5 +181,40 @@ async def test_each_terminal_state_reads_first_as_a_sentence(
         assert width <= VIEWPORTS[device]["viewport"]["width"], f"{width}px wide"
         SHOTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(SHOTS / f"{state}-{device}.png"), full_page=True)
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("device", sorted(VIEWPORTS))
+async def test_a_judge_rule_draws_the_difference_with_its_band(
+    judged_site: tuple[str, str], browser: Any, device: str
+) -> None:
+    from playwright.async_api import expect
+
+    url, window_id = judged_site
+    context = await browser.new_context(**VIEWPORTS[device])
+    try:
+        page = await context.new_page()
+        await page.goto(f"{url}/deployments/{window_id}")
+        words = await page.locator(".verdict .sentence").inner_text()
+        assert re.search(
+            r"^Rolled back orders v9 → v8 at \d\d:\d\d:\d\d: api-5xx-judged \d(\.\d+)? % "
+            r"> limit \d(\.\d+)? %",
+            words,
+        ), words
+        graph = page.locator('article[data-rule="api-5xx-judged"] svg.band-graph')
+        await expect(graph.locator("text.caption")).to_have_text("new - baseline, 95 % interval")
+        assert await graph.locator("polygon.band").count() > 5
+        assert await graph.locator("polygon.band.firing").count() >= 1  # red where it fired
+        await expect(graph.locator("text.threshold-label")).to_contain_text("fires above +")
+        await expect(graph.locator(".axis-title")).to_have_text("time (UTC)")
+        found = await graph.locator("g.marker").evaluate_all(
+            "gs => gs.map(g => g.className.baseVal)"
+        )
+        assert {"deploy", "rollback", "rolled-back"} <= _marker_classes(found), found
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= VIEWPORTS[device]["viewport"]["width"], f"{width}px wide"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / f"judge-{device}.png"), full_page=True)
     finally:
         await context.close()

@@ -79,7 +79,7 @@ a { color:#1d4ed8; }
 .rule.firing { border-color:var(--firing); } .rule.pending { border-color:var(--pending); }
 .nums { font-size:.85rem; margin:.2rem 0; } .for { font-size:.85rem; margin:.2rem 0; }
 progress { width:8rem; vertical-align:middle; }
-svg.graph { width:100%; height:auto; display:block; margin:.25rem 0; }
+svg.graph { width:100%; max-width:620px; height:auto; display:block; margin:.25rem 0; }
 svg .plot { fill:#fbfcfd; stroke:var(--line); }
 svg .grid { stroke:#eef0f3; } svg .axis-x line { stroke:#98a2b3; }
 svg .values { fill:none; stroke:#2563eb; stroke-width:1.6; }
@@ -104,6 +104,7 @@ svg .pt.firing { fill:var(--firing); } svg .pt.inconclusive { fill:var(--inconcl
 svg .band { fill:#93c5fd; opacity:.45; } svg .band.firing { fill:#fca5a5; opacity:.6; }
 svg .diff { fill:none; stroke:#1d4ed8; stroke-width:1.6; }
 svg .diff.firing { stroke:var(--firing); } svg .zero { stroke:#667085; }
+svg .caption { fill:var(--muted); font-style:italic; }
 .verdict { border-radius:8px; padding:.6rem .75rem; margin:.4rem 0 .6rem;
   border:1px solid var(--line); background:#f8fafc; }
 .verdict .sentence { font-size:1rem; font-weight:600; margin:0 0 .4rem; }

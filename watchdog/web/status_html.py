@@ -18,6 +18,7 @@ from watchdog.model import Event, Window, iso
 from watchdog.store.base import RulePoint
 from watchdog.units import seconds_text, value_text
 from watchdog.web.control import RuleView, WindowDetail
+from watchdog.web.status_band import band_graph
 from watchdog.web.status_manual import PlanLookup
 from watchdog.web.status_next import next_html, todos
 from watchdog.web.status_story import Firing, Story, story_of
@@ -134,7 +135,9 @@ def rule_card(
     rule: RuleView, points: Sequence[RulePoint], frame: Frame, decided: Firing | None = None
 ) -> str:
     """One rule: verdict, graph, the deciding / worst / current values, ``for``, reason."""
-    svg = graph(
+    # A judge rule draws its evidence (the difference and its band) when it has counts.
+    svg = band_graph(points, title=rule.name, frame=frame) if rule.evidence else ""
+    svg = svg or graph(
         points,
         threshold=rule.threshold_value,
         baseline=rule.baseline,
