@@ -32,6 +32,8 @@ _BY_HAND = frozenset(
         WindowPhase.WOULD_HAVE_ROLLED_BACK,
     }
 )
+# Phases where nothing is wrong (or nothing is watched): no runbook to read.
+_SETTLED = frozenset({WindowPhase.PASSED, WindowPhase.ABORTED, WindowPhase.SUPERSEDED})
 _ADVICE = {
     WindowPhase.PASSED: "Nothing to do: the deploy stays.",
     WindowPhase.ROLLED_BACK: "The service stays on the previous version. Before deploying "
@@ -58,7 +60,7 @@ def todos(facts: Facts, plans: PlanLookup | None) -> list[Todo]:
     if window.phase in _BY_HAND:
         out.append(_by_hand(facts, plans))
     out += _controls(window.phase, window.id)
-    runbook = _runbook(facts)
+    runbook = _runbook(facts) if window.phase not in _SETTLED else ""
     if runbook:
         out.append(Todo("Runbook:", href=runbook))
     out.append(Todo("Follow it from a terminal:", code=f"watchdog deploy status {window.id}"))
