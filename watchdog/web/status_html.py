@@ -132,9 +132,16 @@ def _numbers(rule: RuleView, decided: Firing | None) -> str:
 
 
 def rule_card(
-    rule: RuleView, points: Sequence[RulePoint], frame: Frame, decided: Firing | None = None
+    rule: RuleView,
+    points: Sequence[RulePoint],
+    frame: Frame | None = None,
+    decided: Firing | None = None,
 ) -> str:
-    """One rule: verdict, graph, the deciding / worst / current values, ``for``, reason."""
+    """One rule: verdict, graph, the deciding / worst / current values, ``for``, reason
+    (``frame``: the window's time span and markers; by default the points' span)."""
+    if frame is None:
+        times = [p.at for p in points] or [0.0]
+        frame = Frame(min(times), max(times))
     # A judge rule draws its evidence (the difference and its band) when it has counts.
     svg = band_graph(points, title=rule.name, frame=frame) if rule.evidence else ""
     svg = svg or graph(
