@@ -217,3 +217,19 @@ def test_the_band_is_the_difference_with_its_interval() -> None:
     alone = difference_band({"errors": 5, "requests": 100})
     assert alone is not None and not alone.against_baseline and alone.diff == 0.05
     assert difference_band({"errors": 0, "requests": 0}) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"rules": ["db"]},
+        {"unjudged": ["db"]},
+        {"rules": {"db": {"last_verdict": "inconclusive"}, "api": {"last_verdict": "ok"}}},
+    ],
+)
+def test_the_unjudged_rules_are_read_from_whatever_the_ending_event_says(
+    data: dict[str, Any],
+) -> None:
+    events = [ev(600, EventKind.WINDOW_INCONCLUSIVE, **data)]
+    _, words = say(window(WindowPhase.INCONCLUSIVE), events)
+    assert "ended at 08:10:00 but db could not be judged" in words

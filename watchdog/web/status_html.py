@@ -208,7 +208,7 @@ def timeline(events: Sequence[Event], units: Mapping[str, str] | None = None) ->
 
 def _frame(detail: WindowDetail, story: Story, now: float) -> Frame:
     w = detail.window
-    end = max(w.updated_at if w.phase.terminal else now, w.started_at + 60)
+    end = max(w.updated_at if w.phase.terminal else now, w.started_at + 20)
     pad = max(10.0, 0.03 * (end - w.started_at))  # markers at the end stay off the edge
     return Frame(w.started_at - pad, end + pad, story.markers())
 

@@ -181,11 +181,22 @@ def _passed(x: Facts) -> tuple[str, str]:
 
 
 def _unjudged(x: Facts) -> list[str]:
+    """The rules that could not be judged: as the ending event names them (a list, or a
+    per-rule summary whose verdict is inconclusive), else the rules inconclusive now."""
     ended = x.story.get(EventKind.WINDOW_INCONCLUSIVE)
-    listed = names(ended.data, "rules") if ended else []
-    if listed:
-        return listed
-    return [r.name for r in x.views.values() if r.verdict.value == "inconclusive"]
+    data = ended.data if ended is not None else {}
+    listed = names(data, "unjudged") or names(data, "inconclusive")
+    rules = data.get("rules")
+    if not listed and isinstance(rules, Mapping):
+        listed = [
+            str(name)
+            for name, summary in rules.items()
+            if not isinstance(summary, Mapping)
+            or "inconclusive" in (summary.get("last_verdict"), summary.get("verdict"))
+        ]
+    elif not listed:
+        listed = names(data, "rules")
+    return listed or [r.name for r in x.views.values() if r.verdict.value == "inconclusive"]
 
 
 def _inconclusive(x: Facts) -> tuple[str, str]:
