@@ -140,12 +140,16 @@ class States:
             self.clock.advance(5)
 
     async def end(self, window: Window, phase: WindowPhase, kind: EventKind, **data: Any) -> None:
-        """End ``window`` in ``phase`` as the engine does: compare-and-set, then journal."""
+        """End ``window`` in ``phase`` as the engine does: compare-and-set, then journal
+        (unless the engine ended it so already)."""
         now = self.clock.now()
         moved = await self.parts.store.set_phase(
             window.id, phase, at=now, expected=EVALUATING_PHASES
         )
-        assert moved, f"{window.id} was no longer open"
+        if not moved:
+            got = await self.parts.store.get_window(window.id)
+            assert got is not None and got.phase is phase, f"{window.id} ended otherwise"
+            return
         ended = window.with_phase(phase, now)
         text = f"window {phase.value.replace('_', ' ')}"
         await self.parts.journal.record(ended, kind, text, at=now, data=data)

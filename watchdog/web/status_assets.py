@@ -119,7 +119,7 @@ svg .caption { fill:var(--muted); font-style:italic; }
 .next ul { margin:0; padding-left:1.1rem; font-size:.9rem; }
 .next li { margin:.15rem 0; }
 pre.cmd { background:#0f172a; color:#e2e8f0; padding:.35rem .5rem; border-radius:6px;
-  margin:.2rem 0; white-space:pre-wrap; word-break:break-all; font-size:.82rem; }
+  margin:.2rem 0; white-space:pre-wrap; overflow-wrap:anywhere; font-size:.82rem; }
 header .tz { font-size:.75rem; opacity:.7; margin-left:auto; margin-right:1rem; }
 .timeline { list-style:none; padding:0; margin:.25rem 0; font-size:.85rem; }
 .timeline li { border-left:3px solid var(--line); padding:.2rem .5rem; margin:.15rem 0; }
