@@ -199,9 +199,9 @@ class States:
             blind if rule == "http-5xx-ratio" else healthy(rule, at)
         )
         await self.run_for(540)
-        await self.end(
-            w, WindowPhase.INCONCLUSIVE, EventKind.WINDOW_INCONCLUSIVE, rules=["http-5xx-ratio"]
-        )
+        gap = {"rule": "http-5xx-ratio", "source": "prometheus", "judged": 0,
+               "evaluations": 36, "cause": "blind", "reason": "Prometheus did not answer"}  # fmt: skip
+        await self.end(w, WindowPhase.INCONCLUSIVE, EventKind.WINDOW_INCONCLUSIVE, unjudged=[gap])
         self.made["inconclusive"] = w.id
 
     async def expired_while_held(self) -> None:
@@ -214,8 +214,9 @@ class States:
             w,
             WindowPhase.EXPIRED_WHILE_HELD,
             EventKind.WINDOW_EXPIRED_WHILE_HELD,
-            rules=["http-5xx-ratio"],
-            held_by="alice",
+            firing=["http-5xx-ratio"],
+            holder="alice",
+            actor="alice",
         )
         self.made["expired_while_held"] = w.id
 
@@ -228,6 +229,7 @@ class States:
             WindowPhase.WOULD_HAVE_ROLLED_BACK,
             EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK,
             would_roll_back="rule:http-5xx-ratio",
+            rule="http-5xx-ratio",
         )
         self.made["would_have_rolled_back"] = w.id
 

@@ -48,7 +48,8 @@ SENTENCES = {
     "rollback_failed": r"^Rollback of search v12 → v11 FAILED at .*step undo failed.*Act now",
     "rollback_ineffective": r"^Rolled back checkout v5 → v4 .* still breaches on v4 .*"
     r"It fell from \d+(\.\d)? % to 12(\.\d)? %",
-    "inconclusive": r"^Inconclusive: .*billing v21 .*http-5xx-ratio could not be judged",
+    "inconclusive": r"^Inconclusive: .*billing v21 .*http-5xx-ratio could not be judged for "
+    r"most of it \(judged 0 of 36 times: Prometheus did not answer\)",
     "expired_while_held": r"^Expired while held: alice held payments v7 .*18(\.\d)? % > 5 %",
     "would_have_rolled_back": r"^Would have rolled back web v4 → v3 .*Shadow mode: nothing",
 }

@@ -233,3 +233,10 @@ def test_the_unjudged_rules_are_read_from_whatever_the_ending_event_says(
     events = [ev(600, EventKind.WINDOW_INCONCLUSIVE, **data)]
     _, words = say(window(WindowPhase.INCONCLUSIVE), events)
     assert "ended at 08:10:00 but db could not be judged" in words
+
+
+def test_the_ending_events_coverage_records_say_how_little_was_judged() -> None:
+    gap = {"rule": "db", "judged": 3, "evaluations": 36, "cause": "blind", "reason": "no answer"}
+    events = [ev(600, EventKind.WINDOW_INCONCLUSIVE, unjudged=[gap], rules={"db": {}})]
+    _, words = say(window(WindowPhase.INCONCLUSIVE), events)
+    assert "db could not be judged for most of it (judged 3 of 36 times: no answer)" in words

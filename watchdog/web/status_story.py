@@ -146,10 +146,29 @@ def text(data: Mapping[str, Any], key: str) -> str | None:
 
 
 def names(data: Mapping[str, Any], key: str) -> list[str]:
-    """A list of names from event data (a list of strings, or a mapping's keys)."""
+    """A list of names from event data: a list of strings, a list of records naming
+    their ``rule``, or a mapping's keys."""
     value = data.get(key)
     if isinstance(value, Mapping):
         return [str(k) for k in value]
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value if isinstance(v, str | int)]
-    return []
+    if not isinstance(value, list | tuple):
+        return []
+    out = []
+    for item in value:
+        if isinstance(item, Mapping):
+            item = item.get("rule") or item.get("name")
+        if isinstance(item, str | int) and not isinstance(item, bool):
+            out.append(str(item))
+    return out
+
+
+def records(data: Mapping[str, Any], key: str) -> dict[str, Mapping[str, Any]]:
+    """Per-rule records from a list of mappings naming their ``rule`` (others skipped)."""
+    value = data.get(key)
+    if not isinstance(value, list | tuple):
+        return {}
+    return {
+        str(item["rule"]): item
+        for item in value
+        if isinstance(item, Mapping) and isinstance(item.get("rule"), str)
+    }

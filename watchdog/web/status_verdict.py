@@ -18,7 +18,7 @@ from watchdog.model import EventKind, WindowPhase
 from watchdog.store.base import RulePoint
 from watchdog.units import seconds_text, value_text
 from watchdog.web.control import RuleView
-from watchdog.web.status_story import Firing, Story, names, number, text
+from watchdog.web.status_story import Firing, Story, names, number, records, text
 
 _OP = re.compile(r"^\s*(>=|<=|==|!=|>|<)")
 GOOD, BAD, AMBER, NEUTRAL = "good", "bad", "amber", "neutral"
@@ -199,11 +199,23 @@ def _unjudged(x: Facts) -> list[str]:
     return listed or [r.name for r in x.views.values() if r.verdict.value == "inconclusive"]
 
 
+def _coverage(x: Facts, rule: str) -> str:
+    """``judged 3 of 36 times: blind`` from the ending event's record, else the reason."""
+    ended = x.story.get(EventKind.WINDOW_INCONCLUSIVE)
+    got = records(ended.data, "unjudged").get(rule, {}) if ended is not None else {}
+    judged, total = number(got, "judged"), number(got, "evaluations")
+    why = text(got, "reason") or text(got, "cause")
+    view = x.views.get(rule)
+    why = why or (view.reason if view is not None else None)
+    seen = f"judged {judged:.0f} of {total:.0f} times" if judged is not None and total else ""
+    return ": ".join(part for part in (seen, why) if part)
+
+
 def _inconclusive(x: Facts) -> tuple[str, str]:
     rules = _unjudged(x)
     which = ", ".join(rules) if rules else "a rollback rule"
-    reasons = [x.views[r].reason for r in rules if r in x.views and x.views[r].reason]
-    because = f" ({reasons[0]})" if reasons else ""
+    detail = _coverage(x, rules[0]) if rules else ""
+    because = f" ({detail})" if detail else ""
     return AMBER, (
         f"Inconclusive: the window on {x.service} {x.new} ended at "
         f"{clock_text(x.ended_at)} but {which} could not be judged for most of "
