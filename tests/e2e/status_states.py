@@ -164,6 +164,7 @@ class States:
         await self.inconclusive()
         await self.expired_while_held()
         await self.would_have_rolled_back()
+        await self.live()
 
     async def passed(self) -> None:
         w = await self.open("cart", "v8")
@@ -232,6 +233,13 @@ class States:
             rule="http-5xx-ratio",
         )
         self.made["would_have_rolled_back"] = w.id
+
+    async def live(self) -> None:
+        """Left open: a rule breaching, pending its ``for`` (the front page shows it)."""
+        w = await self.open("auth", "v2")
+        self.source.scripts["auth"] = bad_from(self.clock.now() + 60, 0.09)
+        await self.run_for(100)
+        self.made["live"] = w.id
 
 
 JUDGE_RULES = """\

@@ -187,6 +187,36 @@ async def test_each_terminal_state_reads_first_as_a_sentence(
 
 
 @pytest.mark.parametrize("device", sorted(VIEWPORTS))
+async def test_the_front_page_shows_the_open_window_first_with_what_to_do(
+    site: tuple[str, States], browser: Any, device: str
+) -> None:
+    from playwright.async_api import expect
+
+    url, states = site
+    context = await browser.new_context(**VIEWPORTS[device])
+    try:
+        page = await context.new_page()
+        await page.goto(f"{url}/")
+        section = page.locator(f'section[data-window="{states.made["live"]}"]')
+        words = await section.locator(".verdict .sentence").inner_text()
+        assert re.search(
+            r"^Watching: auth v2: http-5xx-ratio is pending at \d+(\.\d)? % > 5 %", words
+        )
+        box = section.locator(".next")
+        await expect(box).to_contain_text(f"watchdog deploy hold {states.made['live']}")
+        await expect(box).to_contain_text(f"watchdog deploy rollback {states.made['live']}")
+        await expect(section.locator("progress")).to_have_count(1)
+        recent = page.locator("table.recent tbody tr")
+        assert await recent.count() == len(SENTENCES)
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= VIEWPORTS[device]["viewport"]["width"], f"{width}px wide"
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / f"front-{device}.png"), full_page=True)
+    finally:
+        await context.close()
+
+
+@pytest.mark.parametrize("device", sorted(VIEWPORTS))
 async def test_a_judge_rule_draws_the_difference_with_its_band(
     judged_site: tuple[str, str], browser: Any, device: str
 ) -> None:

@@ -135,6 +135,9 @@ dt::after { content:":"; } dd { margin:0; }
 pre.output { background:#0f172a; color:#e2e8f0; padding:.4rem; border-radius:6px;
   overflow-x:auto; white-space:pre-wrap; word-break:break-word; margin:.2rem 0; }
 table.recent { width:100%; border-collapse:collapse; background:var(--card); font-size:.9rem; }
+table.recent .badge { white-space:normal; }
+table.recent td:last-child { white-space:nowrap; }
+@media (max-width: 600px) { table.recent .env { display:none; } }
 table.recent th, table.recent td { text-align:left; padding:.35rem;
   border-bottom:1px solid var(--line); }
 """

@@ -249,13 +249,14 @@ def recent_table(windows: Sequence[Window], now: float) -> str:
         return "<p class=muted>none yet</p>"
     rows = [
         f'<tr><td><a href="/deployments/{escape(w.id)}">{escape(w.deployment.service)} '
-        f"{escape(w.deployment.version)}</a></td><td>{escape(w.deployment.environment)}</td>"
+        f"{escape(w.deployment.version)}</a></td>"
+        f"<td class=env>{escape(w.deployment.environment)}</td>"
         f"<td>{_badge(w.phase.value)}{' ' + _badge('shadow') if w.shadow else ''}</td>"
         f"<td>{_when(w.updated_at)}</td></tr>"
         for w in windows
     ]
     return (
-        "<table class=recent><thead><tr><th>deploy</th><th>env</th><th>phase</th>"
+        "<table class=recent><thead><tr><th>deploy</th><th class=env>env</th><th>phase</th>"
         f"<th>updated</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
