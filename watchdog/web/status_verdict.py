@@ -139,7 +139,7 @@ def _trend(x: Facts, rule: str, since: float) -> str:
     if last < top * 0.8:
         return (
             f" It fell {shown} after the rollback but stays over its limit: the rollback "
-            "helped, yet something besides the deploy is wrong too."
+            "helped, not enough; something besides the deploy may be wrong too."
         )
     if last > top * 1.2:
         return f" It rose {shown} after the rollback: the restored version does no better."
