@@ -1,5 +1,10 @@
 """Server-rendered HTML of the status page: windows, rule graphs, ``for`` progress, events.
 
+A window opens with its verdict (``status_verdict.py``: one sentence from the phase and
+the journal's data) and what to do next (``status_next.py``), then a card per rule
+(the value that decided beside the worst and current ones, and a graph: ``status_svg.py``,
+or ``status_band.py`` for a judge rule), then the journal with values in their units.
+
 Every value that reaches the page is escaped with :func:`html.escape` (deployment
 fields, rule reasons and step outputs can carry text from watched systems). The page
 needs no script to be read; ``/status.js`` only swaps in fresh ``<main>`` content.
