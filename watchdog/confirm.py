@@ -181,8 +181,8 @@ def _words(window: Window, outcome: Outcome) -> tuple[EventKind, str]:
     if outcome.breaching:
         return EventKind.ROLLBACK_INEFFECTIVE, (
             f"rollback ineffective: {', '.join(outcome.breaching)} still breaching {watched} "
-            f"after rolling back to {target}. The deploy was not the cause; the watchdog "
-            "will not roll back again: people must look"
+            f"after rolling back to {target}: the rollback did not fix it (the deploy may not "
+            "be the only cause); the watchdog will not roll back again: people must look"
         )
     if outcome.unknown:
         return EventKind.RECOVERY_UNCONFIRMED, (

@@ -26,6 +26,7 @@ import structlog
 from watchdog.clock import Clock
 from watchdog.confirm import Confirmation, restored_evidence
 from watchdog.evaluate import DUE_SLACK, Evaluation, evaluate
+from watchdog.evidence import point_evidence
 from watchdog.ha.coord import Coordinator
 from watchdog.ha.handoff import Handoff
 from watchdog.journal import Journal
@@ -224,7 +225,7 @@ class Engine:
         states[rule.name] = result.state
         await self.store.save_rule_state(window.id, rule.name, result.state)
         # The per-evaluation series the status page and `deploy status` draw.
-        point = RulePoint.of(now, result.value, result.verdict)
+        point = RulePoint.of(now, result.value, result.verdict, point_evidence(result.state))
         await self.store.add_rule_point(window.id, rule.name, point)
         self._observe(rule, sample, result, time.monotonic() - started)
         log.debug(

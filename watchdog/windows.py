@@ -34,6 +34,7 @@ from watchdog.pipeline import Decision
 from watchdog.pipeline.stages import ROLLBACK
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
+from watchdog.units import rule_unit
 from watchdog.web.control import RuleView, WindowDetail
 
 log = structlog.get_logger("watchdog.windows")
@@ -424,4 +425,6 @@ def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> Rul
         reason=s.reason,
         threshold_value=rule.threshold.clauses[0].bound(baseline),
         shadow=rule.shadow,
+        unit=rule_unit(rule),
+        runbook_url=rule.labels.get("runbook_url"),
     )

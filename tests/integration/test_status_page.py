@@ -232,3 +232,22 @@ async def test_shadow_and_confirmation_are_shown(start) -> None:
     controller.windows[window.id] = window.with_phase(WindowPhase.ROLLED_BACK, controller.now)
     recent = (await get(url, "/")).text.split("Recent windows", 1)[1]
     assert '<span class="badge shadow">shadow</span>' in recent
+
+
+async def test_a_closed_window_opens_with_its_verdict_and_what_to_do(start) -> None:
+    controller, url = await start(public=True)
+    window_id = next(iter(controller.windows))
+    controller.rules[0] = replace(controller.rules[0], threshold_value=0.05, unit="ratio")
+    controller.record(window_id, EventKind.RULE_FIRING, "fired", rule="http-5xx-ratio")
+    fired = controller.events[window_id][-1]
+    data = {"value": 0.2924, "threshold": "> 0.05", "for": 60.0}
+    controller.events[window_id][-1] = replace(fired, data=data)
+    await controller.rollback(window_id, actor="alice", reason="bad")
+    html = (await get(url, f"/deployments/{window_id}")).text
+    main = html.split('<main id=main data-terminal="1">', 1)[1]
+    assert main.index("class=sentence>Rolled back checkout v2 → v1") < main.index("<svg")
+    assert "http-5xx-ratio 29.2 % &gt; 5 % for 1 m" in main
+    assert f"watchdog deploy status {window_id}" in main
+    assert "decided <b>29.2 %</b>" in main and "limit &gt; 5 %" in main
+    assert 'class="axis-title"' in main and ">time (UTC)</text>" in main
+    assert 'class="marker deploy"' in main

@@ -12,6 +12,7 @@ from watchdog.durations import Duration
 from watchdog.model import Action
 from watchdog.rulefile.template import DEPLOYMENT_VARS, MESSAGE_VARS, placeholders, unknown_vars
 from watchdog.rulefile.threshold import Threshold, parse_threshold
+from watchdog.units import Unit
 
 RULE_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
 
@@ -63,6 +64,9 @@ class RuleBase(BaseModel):
     # Shadow: judged as usual, but where it would act the window journals
     # `would_roll_back` instead (not `mode:`, which postgres rules use for their value).
     shadow: bool = False
+    # What the value measures, for people (the status page, `deploy status`): printed
+    # 29.2 % rather than 0.292. None: inferred from the name and query (watchdog/units.py).
+    unit: Unit | None = None
     # Filled in by the loader: the group the rule belongs to and where it was written.
     group: str = ""
     origin: str = ""

@@ -31,17 +31,25 @@ READ_POINTS = 240
 
 @dataclass(frozen=True)
 class RulePoint:
-    """One evaluation of one rule: when, the value judged (None: no data), the verdict."""
+    """One evaluation of one rule: when, the value judged (None: no data), the verdict;
+    for a judge rule also its counts then (``watchdog/evidence.py``)."""
 
     at: float
     value: float | None
     verdict: Verdict
+    evidence: Mapping[str, float] | None = None
 
     @classmethod
-    def of(cls, at: float, value: float | None, verdict: Verdict) -> RulePoint:
+    def of(
+        cls,
+        at: float,
+        value: float | None,
+        verdict: Verdict,
+        evidence: Mapping[str, float] | None = None,
+    ) -> RulePoint:
         """A point whose non-finite value becomes None (a gap in the graph)."""
         finite = value if value is not None and math.isfinite(value) else None
-        return cls(at, finite, verdict)
+        return cls(at, finite, verdict, evidence)
 
 
 class OutboxStatus(StrEnum):

@@ -208,13 +208,14 @@ class PostgresStore(PostgresFence, PostgresOutbox, PostgresEphemeral, PostgresPr
         """Append one evaluation to the rule's series; now and then prune to KEEP_POINTS."""
         async with self._conn() as conn:
             await conn.execute(
-                "INSERT INTO rule_samples (window_id, rule, at, value, verdict)"
-                " VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO rule_samples (window_id, rule, at, value, verdict, evidence)"
+                " VALUES ($1, $2, $3, $4, $5, $6)",
                 window_id,
                 rule,
                 point.at,
                 point.value,
                 point.verdict.value,
+                rows.point_evidence_out(point),
             )
             if self._points.due((window_id, rule)):
                 await conn.execute(

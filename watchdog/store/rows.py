@@ -34,7 +34,7 @@ PRUNE_POINTS = (
     " ORDER BY at DESC LIMIT 1 OFFSET {2})"
 )
 NEWEST_POINTS = (
-    "SELECT rule, at, value, verdict FROM (SELECT rule, at, value, verdict,"
+    "SELECT rule, at, value, verdict, evidence FROM (SELECT rule, at, value, verdict, evidence,"
     " ROW_NUMBER() OVER (PARTITION BY rule ORDER BY at DESC) AS n"
     " FROM rule_samples WHERE window_id = {0}) AS newest WHERE n <= {1} ORDER BY rule, at"
 )
@@ -173,10 +173,31 @@ def points_by_rule(found: list[Row]) -> dict[str, list[RulePoint]]:
     for row in found:
         value = row["value"]
         point = RulePoint(
-            float(row["at"]), None if value is None else float(value), Verdict(row["verdict"])
+            float(row["at"]),
+            None if value is None else float(value),
+            Verdict(row["verdict"]),
+            point_evidence_in(row["evidence"]),
         )
         out.setdefault(str(row["rule"]), []).append(point)
     return out
+
+
+def point_evidence_out(point: RulePoint) -> str | None:
+    """A point's evidence as stored (JSON text, or NULL)."""
+    return None if point.evidence is None else json.dumps(dict(point.evidence))
+
+
+def point_evidence_in(text: str | None) -> dict[str, float] | None:
+    """Inverse of :func:`point_evidence_out`; a row that does not parse has none."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
 
 
 class PruneSchedule:

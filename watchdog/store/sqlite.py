@@ -201,9 +201,16 @@ class SqliteStore(SqliteFence, SqliteOutbox, SqliteEphemeral, SqlitePruner):
         """Append one evaluation to the rule's series; now and then prune to KEEP_POINTS."""
         async with self._session() as db:
             await db.execute(
-                "INSERT INTO rule_samples (window_id, rule, at, value, verdict)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (window_id, rule, point.at, point.value, point.verdict.value),
+                "INSERT INTO rule_samples (window_id, rule, at, value, verdict, evidence)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    window_id,
+                    rule,
+                    point.at,
+                    point.value,
+                    point.verdict.value,
+                    rows.point_evidence_out(point),
+                ),
             )
             if self._points.due((window_id, rule)):
                 await db.execute(

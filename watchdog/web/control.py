@@ -35,6 +35,8 @@ class RuleView:
     threshold_value: float | None = None  # the first clause's bound, drawn on graphs
     evidence: Mapping[str, Any] | None = None  # a judge rule's counts and confidence
     shadow: bool = False  # the rule never acts: it journals what it would have done
+    unit: str = "count"  # what the values measure (watchdog/units.py): ratio, seconds, …
+    runbook_url: str | None = None  # the rule's `runbook_url` label: what to read when it fires
 
 
 @dataclass(frozen=True)

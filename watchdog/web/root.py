@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
+from watchdog.actions.spec import plan_for
 from watchdog.alerts import AlertLimits
 from watchdog.clock import Clock
 from watchdog.inbox import AlertInbox
@@ -72,7 +73,12 @@ def web_app(
 
     def extra_routes(app: web.Application) -> None:
         add_status_routes(
-            app, windows, auth=status_auth(s), sessions=status_sessions, clock=clock.now
+            app,
+            windows,
+            auth=status_auth(s),
+            sessions=status_sessions,
+            clock=clock.now,
+            plans=lambda d: plan_for(d, s.plans, s.default_plan),
         )
         add_alertmanager_routes(app, receiver)
         add_reload_routes(app, reload)

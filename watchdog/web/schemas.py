@@ -295,6 +295,8 @@ class RuleOut(BaseModel):
     threshold_value: float | None = None
     evidence: JudgeEvidenceOut | None = None  # judge rules only
     shadow: bool = False
+    unit: str = "count"  # ratio (print x100 as %), percent, seconds, milliseconds, bytes, count
+    runbook_url: str | None = None
     samples: list[PointOut] = Field(default_factory=list)
 
     @classmethod

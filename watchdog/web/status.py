@@ -33,6 +33,7 @@ from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart
 from watchdog.web.status_assets import STATUS_CSS, STATUS_JS
 from watchdog.web.status_auth import StatusAuth, StatusSessions, add_session_routes
 from watchdog.web.status_html import TITLE, index_main, page, window_section
+from watchdog.web.status_manual import PlanLookup
 
 COOKIE = "watchdog_status"
 OPEN_LIMIT = 10  # open windows shown in full on the front page
@@ -56,6 +57,7 @@ class StatusContext:
     auth: StatusAuth
     sessions: StatusSessions
     clock: Callable[[], float]
+    plans: PlanLookup | None = None  # the deployment's rollback plan, for "roll back by hand"
 
 
 STATUS = web.AppKey("watchdog.status", StatusContext)
@@ -68,10 +70,12 @@ def add_status_routes(
     auth: StatusAuth,
     sessions: StatusSessions,
     clock: Callable[[], float],
+    plans: PlanLookup | None = None,
 ) -> None:
     """Register the page's routes (pass :data:`STATUS_PATHS` as the app's open paths)
-    and the API's ``DELETE /api/v1/status/sessions``."""
-    app[STATUS] = StatusContext(controller, auth, sessions, clock)
+    and the API's ``DELETE /api/v1/status/sessions``; ``plans`` finds a deployment's
+    rollback plan, shown as commands when a rollback must be done by hand."""
+    app[STATUS] = StatusContext(controller, auth, sessions, clock, plans)
     add_session_routes(app, sessions)
     app.router.add_get("/", _guarded(index))
     app.router.add_get(f"/deployments/{_WINDOW_ID}", _guarded(window_page))
@@ -193,7 +197,7 @@ async def index(request: web.Request) -> web.Response:
     recent = await ctx.controller.list_windows(
         phases=[p for p in WindowPhase if p.terminal], limit=RECENT_LIMIT
     )
-    main = index_main(details, recent, ctx.clock())
+    main = index_main(details, recent, ctx.clock(), ctx.plans)
     return _html(200, main, terminal=False, partial="partial" in request.query)
 
 
@@ -204,6 +208,6 @@ async def window_page(request: web.Request) -> web.Response:
         detail = await ctx.controller.detail(request.match_info["id"])
     except NotFound:
         return _html(404, "<h1>No such window</h1>", terminal=True)
-    main = window_section(detail, ctx.clock(), link=False)
+    main = window_section(detail, ctx.clock(), link=False, plans=ctx.plans)
     terminal = detail.window.phase.terminal
     return _html(200, main, terminal=terminal, partial="partial" in request.query)

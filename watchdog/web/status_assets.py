@@ -55,8 +55,11 @@ a { color:#1d4ed8; }
   padding:.75rem; margin-bottom:1rem; }
 .window.rolled_back, .window.rollback_failed, .window.rollback_ineffective,
   .window.rolling_back, .window.confirming { border-left:6px solid var(--firing); }
+.window.rollback_failed, .window.rollback_ineffective,
+  .window.expired_while_held { border-left:6px solid var(--firing); }
 .window.watching, .window.passed { border-left:6px solid var(--ok); }
-.window.held, .window.awaiting_approval { border-left:6px solid var(--pending); }
+.window.held, .window.awaiting_approval, .window.inconclusive,
+  .window.would_have_rolled_back { border-left:6px solid var(--pending); }
 .meta, .muted, .why { color:var(--muted); font-size:.85rem; margin:.2rem 0; }
 .reason { margin:.25rem 0; font-weight:500; }
 .badge { display:inline-block; font-size:.75rem; padding:.1rem .45rem; border-radius:999px;
@@ -64,25 +67,60 @@ a { color:#1d4ed8; }
 .badge.ok, .badge.watching, .badge.passed, .badge.rollback_succeeded { background:#dcfce7;
   color:var(--ok); }
 .badge.pending, .badge.held, .badge.awaiting_approval, .badge.confirming,
-  .badge.shadow { background:#fef3c7; color:var(--pending); }
+  .badge.shadow, .badge.inconclusive, .badge.would_have_rolled_back {
+  background:#fef3c7; color:var(--pending); }
 .badge.firing, .badge.rolled_back, .badge.rolling_back, .badge.rollback_ineffective,
-  .badge.rollback_failed { background:#fee2e2; color:var(--firing); }
+  .badge.rollback_failed, .badge.expired_while_held, .badge.fired {
+  background:#fee2e2; color:var(--firing); }
 .rules { display:grid; grid-template-columns:1fr; gap:.6rem; margin:.5rem 0; }
-@media (min-width: 720px) { .rules { grid-template-columns:repeat(auto-fill, minmax(330px,
+@media (min-width: 720px) { .rules { grid-template-columns:repeat(auto-fit, minmax(330px,
   1fr)); } }
 .rule { border:1px solid var(--line); border-radius:8px; padding:.5rem; }
 .rule.firing { border-color:var(--firing); } .rule.pending { border-color:var(--pending); }
 .nums { font-size:.85rem; margin:.2rem 0; } .for { font-size:.85rem; margin:.2rem 0; }
 progress { width:8rem; vertical-align:middle; }
-svg.graph { width:100%; height:auto; display:block; }
-svg .frame { fill:#fbfcfd; stroke:var(--line); }
-svg .values { fill:none; stroke:#2563eb; stroke-width:1.5; }
-svg .threshold { stroke:var(--firing); stroke-dasharray:5 3; }
+svg.graph { width:100%; max-width:620px; height:auto; display:block; margin:.25rem 0; }
+svg .plot { fill:#fbfcfd; stroke:var(--line); }
+svg .grid { stroke:#eef0f3; } svg .axis-x line { stroke:#98a2b3; }
+svg .values { fill:none; stroke:#2563eb; stroke-width:1.6; }
+svg .threshold { stroke:var(--firing); stroke-dasharray:5 3; stroke-width:1.2; }
 svg .baseline { stroke:#9ca3af; stroke-dasharray:2 2; }
-svg text { font-size:9px; fill:var(--muted); }
-svg .threshold-label { fill:var(--firing); }
+svg .nodata { fill:#e4e7ec; opacity:.8; } svg .nodata-label { fill:#475467; font-weight:600; }
+svg text { font-size:11px; fill:#475467; font-family:system-ui, sans-serif; }
+svg .axis-title { fill:var(--muted); font-style:italic; }
+svg .threshold-label { fill:var(--firing); font-weight:600; }
+svg .marker line { stroke:#475467; stroke-dasharray:3 2; stroke-width:1.2; }
+svg .marker text { font-weight:600; }
+svg .marker.deploy line { stroke:#2563eb; } svg .marker.deploy text { fill:#1d4ed8; }
+svg .marker.rollback line, svg .marker.failed line { stroke:var(--firing); }
+svg .marker.rollback text, svg .marker.failed text { fill:var(--firing); }
+svg .marker.rolled-back line { stroke:#7c3aed; } svg .marker.rolled-back text { fill:#6d28d9; }
+svg .marker.recovered line { stroke:var(--ok); } svg .marker.recovered text { fill:var(--ok); }
+svg .marker.held line, svg .marker.would line { stroke:var(--pending); }
+svg .marker.would text { fill:var(--pending); }
+svg .marker.held line { stroke:var(--pending); } svg .marker.held text { fill:var(--pending); }
 svg .pt { fill:#2563eb; } svg .pt.pending { fill:var(--pending); }
 svg .pt.firing { fill:var(--firing); } svg .pt.inconclusive { fill:var(--inconclusive); }
+svg .band { fill:#93c5fd; opacity:.45; } svg .band.firing { fill:#fca5a5; opacity:.6; }
+svg .diff { fill:none; stroke:#1d4ed8; stroke-width:1.6; }
+svg .diff.firing { stroke:var(--firing); } svg .zero { stroke:#667085; }
+svg .caption { fill:var(--muted); font-style:italic; }
+.verdict { border-radius:8px; padding:.6rem .75rem; margin:.4rem 0 .6rem;
+  border:1px solid var(--line); background:#f8fafc; }
+.verdict .sentence { font-size:1rem; font-weight:600; margin:0 0 .4rem; }
+@media (min-width: 720px) { .verdict .sentence { font-size:1.12rem; } }
+.verdict.good { background:#f0fdf4; border-color:#86efac; }
+.verdict.bad { background:#fef2f2; border-color:#fca5a5; }
+.verdict.bad .sentence { color:#991b1b; }
+.verdict.amber { background:#fffbeb; border-color:#fcd34d; }
+.verdict.amber .sentence { color:#92400e; }
+.next h3 { font-size:.85rem; text-transform:uppercase; letter-spacing:.04em;
+  color:var(--muted); margin:.2rem 0; }
+.next ul { margin:0; padding-left:1.1rem; font-size:.9rem; }
+.next li { margin:.15rem 0; }
+pre.cmd { background:#0f172a; color:#e2e8f0; padding:.35rem .5rem; border-radius:6px;
+  margin:.2rem 0; white-space:pre-wrap; overflow-wrap:anywhere; font-size:.82rem; }
+header .tz { font-size:.75rem; opacity:.7; margin-left:auto; margin-right:1rem; }
 .timeline { list-style:none; padding:0; margin:.25rem 0; font-size:.85rem; }
 .timeline li { border-left:3px solid var(--line); padding:.2rem .5rem; margin:.15rem 0; }
 .timeline li.rule_firing, .timeline li.rollback_started, .timeline li.step_failed,
@@ -97,6 +135,9 @@ dt::after { content:":"; } dd { margin:0; }
 pre.output { background:#0f172a; color:#e2e8f0; padding:.4rem; border-radius:6px;
   overflow-x:auto; white-space:pre-wrap; word-break:break-word; margin:.2rem 0; }
 table.recent { width:100%; border-collapse:collapse; background:var(--card); font-size:.9rem; }
+table.recent .badge { white-space:normal; }
+table.recent td:last-child { white-space:nowrap; }
+@media (max-width: 600px) { table.recent .env { display:none; } }
 table.recent th, table.recent td { text-align:left; padding:.35rem;
   border-bottom:1px solid var(--line); }
 """

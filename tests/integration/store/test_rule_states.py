@@ -75,6 +75,17 @@ async def test_rule_points_per_rule_oldest_first_newest_kept(
     assert await store.list_rule_points("nope") == {}
 
 
+async def test_a_judge_points_counts_round_trip(
+    store: RuleStateStore, windows: WindowStore
+) -> None:
+    await windows.insert_window(window("w1"))
+    counts = {"errors": 12.0, "requests": 4800.0, "baseline_errors": 36.0,
+              "baseline_requests": 36_000.0, "limit": 0.0067}  # fmt: skip
+    await store.add_rule_point("w1", "j", RulePoint.of(1_000.0, 0.0025, Verdict.OK, counts))
+    [point] = (await store.list_rule_points("w1"))["j"]
+    assert point == RulePoint(1_000.0, 0.0025, Verdict.OK, counts)
+
+
 async def test_rule_points_are_pruned_back_to_keep_points(
     store: RuleStateStore, windows: WindowStore
 ) -> None:
