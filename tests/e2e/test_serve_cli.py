@@ -41,7 +41,11 @@ def test_check_the_shipped_rule_pack_and_the_demo_rules() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     shipped = sorted(p.name for p in (REPO / "rules").glob("*.yml"))
-    assert len(lines) == len(shipped) + 1 and all(": SUCCESS: " in line for line in lines)
+    assert len(lines) == len(shipped) + 2 and all(": SUCCESS: " in line for line in lines[:-1])
+    files = len(shipped) + 1
+    assert lines[-1].startswith("SUCCESS: ") and lines[-1].endswith(
+        f" in {files} files, no problems"
+    )
 
 
 def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
@@ -59,6 +63,8 @@ def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
         "or OP baseline [* N] [+ N], with OP one of > >= < <= == !=",
         f"{tmp_path / 'missing.yml'}:0: no such file or directory",
     ]
+    # The verdict comes after the problems, counted in good English.
+    assert result.stdout.splitlines() == ["FAILED: 3 problems; fix them and run check again"]
 
 
 def test_check_refuses_hostile_yaml_quickly_with_file_and_line(tmp_path: Path) -> None:

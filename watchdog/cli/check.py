@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,17 +42,31 @@ def add_check(sub: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate rule files: summaries to stdout, ``file:line: message`` to stderr."""
+    """Validate rule files: summaries to stdout, ``file:line: message`` to stderr, then
+    the verdict (after the problems, so it is the last thing read)."""
     from watchdog.rulefile.load import check_report
 
     summaries, problems = check_report(list(args.paths))
     for line in summaries:
         print(line)
+    sys.stdout.flush()
     for problem in problems:
         print(problem, file=sys.stderr)
-    if problems or not args.prometheus:
-        return 1 if problems else 0
+    sys.stderr.flush()
+    if problems:
+        print(f"FAILED: {plural(len(problems), 'problem')}; fix them and run check again")
+        return 1
+    rules = sum(int(m[1]) for s in summaries if (m := re.search(r": SUCCESS: (\d+) rule", s)))
+    files = plural(len(summaries), "file")
+    if not args.prometheus:
+        print(f"SUCCESS: {plural(rules, 'rule')} in {files}, no problems")
+        return 0
     return live_check(args)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 problem``, ``2 problems``, ``0 problems``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def live_check(args: argparse.Namespace) -> int:
