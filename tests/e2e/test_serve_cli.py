@@ -120,6 +120,68 @@ def test_serve_refuses_bad_rules_with_file_line_and_no_traceback(tmp_path: Path)
     assert "Traceback" not in result.stderr
 
 
+def serve_once(tmp_path: Path, rules: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``watchdog serve`` with these rules and no other WATCHDOG_ setting: it must exit."""
+    path = tmp_path / "rules.yml"
+    path.write_text(rules)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WATCHDOG_")}
+    clean |= {"WATCHDOG_RULES": str(path), "WATCHDOG_STORE_URL": f"sqlite:///{tmp_path}/x.db"}
+    return subprocess.run(
+        [sys.executable, "-m", "watchdog", "serve", "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        env=clean | env,
+        timeout=60,
+    )
+
+
+ROLLBACK_RULE = """\
+groups:
+  - name: g
+    rules:
+      - name: ratio
+        source: prometheus
+        query: |
+          sum(rate(http_requests_total{service="{{ service }}",status=~"5.."}[1m]))
+            / sum(rate(http_requests_total{service="{{ service }}"}[1m]))
+        threshold: "> 5%"
+        action: rollback
+"""
+
+
+def test_serve_refuses_a_rollback_rule_without_a_plan_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    result = serve_once(tmp_path, ROLLBACK_RULE)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "watchdog: cannot start, fix these first:",
+        f"  {tmp_path / 'rules.yml'}:4: rule 'ratio' has action: rollback, but no rollback "
+        "plan is set, so its first firing would fail: add a plan under 'plans:' in the "
+        "WATCHDOG_CONFIG file and name it in 'default_plan:' (see docs/deploy.md)",
+    ]
+    plans = json.dumps({"a": {"steps": [{"name": "s", "kind": "command", "argv": ["true"]}]}})
+    result = serve_once(tmp_path, ROLLBACK_RULE, WATCHDOG_PLANS=plans)
+    assert result.returncode == 2 and (
+        "set default_plan (WATCHDOG_DEFAULT_PLAN) to one of the plans: a" in result.stderr
+    )
+
+
+def test_serve_refuses_promql_that_does_not_parse_with_file_line_and_column(
+    tmp_path: Path,
+) -> None:
+    broken = ROLLBACK_RULE.replace("[1m]))\n        threshold", "[1m])\n        threshold")
+    result = serve_once(tmp_path, broken.replace("action: rollback", "action: notify"))
+    assert result.returncode == 2, result.stderr
+    line = broken.splitlines()[7]
+    assert result.stderr.splitlines() == [
+        "watchdog: cannot start, fix these first:",
+        f"  {tmp_path / 'rules.yml'}:8:{len(line) + 1}: rule 'ratio': query is not valid "
+        "PromQL: unclosed left parenthesis",
+    ]
+    assert "Traceback" not in result.stderr
+
+
 def test_serve_exits_2_within_5s_when_the_port_is_taken(tmp_path: Path) -> None:
     rules = tmp_path / "r.yml"
     rules.write_text(

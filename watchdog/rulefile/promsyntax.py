@@ -41,8 +41,10 @@ class SyntaxProblem:
 
 
 def stand_ins(expr: str) -> str:
-    """``{{ name }}`` replaced by ``w`` of the same length (a label name or a value)."""
-    return PLACEHOLDER.sub(lambda m: "w" * len(m.group(0)), expr)
+    """``{{ name }}`` replaced by ``w`` of the same length (a label name or a value); the
+    trailing newline of a block scalar dropped, so an unclosed bracket is placed at the
+    end of the last line rather than on the one after it."""
+    return PLACEHOLDER.sub(lambda m: "w" * len(m.group(0)), expr).rstrip()
 
 
 def check_expressions(exprs: Sequence[str]) -> list[SyntaxProblem | None]:
