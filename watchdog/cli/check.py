@@ -71,19 +71,22 @@ def plural(count: int, noun: str) -> str:
 
 def live_check(args: argparse.Namespace) -> int:
     """Ask Prometheus about every Prometheus rule; 1 when one of them can never fire."""
-    from watchdog.livecheck import check_rules
+    from watchdog.livecheck import Checked, check_rules
     from watchdog.rulefile.load import load_rules
-    from watchdog.rulefile.schema import PrometheusRule
 
-    rules = [r for r in load_rules(args.paths).rules if isinstance(r, PrometheusRule)]
+    rules = [r for r in load_rules(args.paths).rules if isinstance(r, Checked)]
     label = args.service_label or _setting_label()
     findings = check_rules(rules, LivePrometheus(args.prometheus), label, args.service)
     for finding in findings:
         print(finding, file=sys.stderr)
+    sys.stderr.flush()
     errors = sum(f.error for f in findings)
+    never = len({f.rule for f in findings if f.error})
+    verdict = "FAILED" if errors else "SUCCESS"
     print(
-        f"{args.prometheus}: {len(rules)} Prometheus rules checked: "
-        f"{errors} can never fire, {len(findings) - errors} notes"
+        f"{verdict}: {args.prometheus}: {plural(len(rules), 'rule')} reading Prometheus "
+        f"checked: {plural(never, 'rule')} can never fire, "
+        f"{plural(len(findings) - errors, 'note')}"
     )
     return 1 if errors else 0
 
