@@ -290,3 +290,20 @@ def test_deploy_commands_against_a_running_service(prom_stack: PromStack, tmp_pa
         if str(c["headers"].get("Idempotency-Key", "")).startswith(window["id"])
     ]
     assert mine == []  # held, then aborted: never rolled back
+
+
+def test_serve_names_the_settings_file_line_and_key_of_a_typo(tmp_path: Path) -> None:
+    config = tmp_path / "watchdog.yml"
+    config.write_text("window: 30m\npromethues_url: http://prometheus:9090\ntick: 1 second\n")
+    result = serve_once(
+        tmp_path, ROLLBACK_RULE, WATCHDOG_CONFIG=str(config), WATCHDOG_PROMETHEUS_UR="x"
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "watchdog: warning: WATCHDOG_PROMETHEUS_UR is not a setting "
+        "(did you mean WATCHDOG_PROMETHEUS_URL?): it is ignored",
+        "watchdog: invalid settings:",
+        f"  {config}:2: promethues_url: unknown setting 'promethues_url' "
+        "(did you mean 'prometheus_url'?)",
+        f"  {config}:3: tick: invalid duration '1 second': use 1s",
+    ]

@@ -21,6 +21,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["rules"] = args.rules
     if args.listen:
         overrides["listen_host"], overrides["listen_port"] = args.listen
+    warn_unknown_variables()
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
@@ -92,10 +93,18 @@ def refuse_what_cannot_work(settings: Any) -> None:
 
 
 def settings_problems(exc: ValidationError) -> str:
-    """One line per invalid setting: the field, its variable and why (never its value)."""
-    lines = ["watchdog: invalid settings:"]
-    for err in exc.errors(include_url=False, include_input=False, include_context=False):
-        field = ".".join(str(p) for p in err["loc"])
-        where = f"{field} (WATCHDOG_{field.split('.')[0].upper()})" if field else "settings"
-        lines.append(f"  {where}: {err['msg']}")
-    return "\n".join(lines)
+    """One line per invalid setting: where it was set, the key, and what to write instead
+    (:mod:`watchdog.settingserrors`; never its value, never pydantic's own dump)."""
+    from watchdog.settings import Settings
+    from watchdog.settingserrors import problems
+
+    return "\n".join(["watchdog: invalid settings:", *(f"  {p}" for p in problems(exc, Settings))])
+
+
+def warn_unknown_variables() -> None:
+    """``WATCHDOG_*`` variables that set nothing (a typo is otherwise silently ignored)."""
+    from watchdog.settings import Settings
+    from watchdog.settingserrors import unknown_variables
+
+    for warning in unknown_variables(Settings):
+        print(f"watchdog: warning: {warning}", file=sys.stderr)
