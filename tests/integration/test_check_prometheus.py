@@ -164,3 +164,62 @@ async def test_a_window_journals_once_that_a_selector_matches_nothing(
         "celery can never fire: no series named celery_task_failed_total "
         "(is the name right, is its exporter scraped?)"
     )
+
+
+async def test_a_query_prometheus_refuses_is_a_loud_rule_error_not_inconclusive(
+    prom_stack: PromStack, tmp_path: Path
+) -> None:
+    # limitk parses offline (promql-parser knows it) but this Prometheus (2.42) answers
+    # 400 "unknown function": the rule cannot run, which must be said once, loudly.
+    import structlog
+
+    rules = tmp_path / "refused.yml"
+    rules.write_text(
+        "groups:\n  - name: g\n    interval: 200ms\n    rules:\n"
+        "      - name: newer-function\n        source: prometheus\n"
+        '        query: count(limitk(1, up{job="demo"}))\n'
+        '        threshold: "> 100"\n'
+        "      - name: fine\n        source: prometheus\n"
+        '        query: count(up{job="demo"})\n        threshold: "> 100"\n'
+    )
+    app = App(
+        Settings(
+            rules=[rules],
+            store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
+            listen_port=0,
+            api_token=SecretStr(TOKEN),
+            prometheus_url=prom_stack.prom_url,
+            tick=0.1,
+        )
+    )
+    with structlog.testing.capture_logs() as logs:
+        await app.start()
+        try:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            async with httpx.AsyncClient(base_url=app.url, headers=headers, timeout=10) as client:
+                body = {"service": "demo", "version": "v2", "window": "10m"}
+                opened = (await client.post("/api/v1/deployments", json=body)).json()
+
+                async def five_polls() -> dict[str, Any] | None:
+                    d = (await client.get(f"/api/v1/deployments/{opened['id']}")).json()
+                    return d if all(len(r["samples"]) >= 5 for r in d["rules"]) else None
+
+                d = await until(five_polls, "five polls of each rule")
+                metrics = (await client.get("/metrics")).text
+        finally:
+            await app.stop()
+    told = [e for e in d["events"] if e["kind"] == "rule_error"]
+    assert [e["rule"] for e in told] == ["newer-function"]  # once, and only that rule
+    assert told[0]["message"] == (
+        "newer-function cannot run: Prometheus refused its query (Prometheus answered HTTP 400 "
+        'bad_data: 1:7: parse error: unknown function with name "limitk"); fix the rule '
+        f"({rules}:5) and reload"
+    )
+    assert told[0]["data"]["severity"] == "critical"
+    refused = [
+        line for line in metrics.splitlines() if line.startswith("watchdog_rule_errors_total{")
+    ]
+    assert len(refused) == 1 and 'rule="newer-function"' in refused[0]
+    assert float(refused[0].split()[-1]) >= 5
+    errors = [e for e in logs if e["log_level"] == "error" and e["event"] == "rule query refused"]
+    assert [e["rule"] for e in errors] == ["newer-function"]
