@@ -45,6 +45,10 @@ def problems(
     out = []
     for err in exc.errors(include_url=False, include_input=False):
         loc: Loc = tuple(err["loc"])
+        name = str(loc[0]).upper() if loc else ""
+        if err["type"] == "extra_forbidden" and len(loc) == 1 and name in dotenv:
+            out.append((0, f".env:{dotenv[name]}: {_dotenv_extra(name, model)}"))
+            continue
         message = _message(err, loc, model)
         if not loc:  # a check across settings: its message starts with the key it is about
             first = message.split(" ", 1)[0]
@@ -166,8 +170,17 @@ def _key_lines(path: Path) -> dict[Loc, int]:
     return out
 
 
+def _dotenv_extra(name: str, model: type[BaseModel]) -> str:
+    """A ``.env`` variable pydantic-settings refuses: a typo, or not ours at all."""
+    if name.startswith(PREFIX):
+        known = [f"{PREFIX}{field.upper()}" for field in model.model_fields]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        return f"{name} is not a setting" + (f" (did you mean {close[0]}?)" if close else "")
+    return f"{name} is not a setting: .env may hold only {PREFIX}* settings"
+
+
 def _dotenv_lines(path: Path) -> dict[str, int]:
-    """``WATCHDOG_X`` → its line in ``.env``."""
+    """Each variable → its line in ``.env``."""
     try:
         text = path.read_text(errors="replace")[: 1 << 20]
     except OSError:
@@ -175,8 +188,8 @@ def _dotenv_lines(path: Path) -> dict[str, int]:
     out = {}
     for number, line in enumerate(text.splitlines(), 1):
         name = line.strip().removeprefix("export ").split("=", 1)[0].strip()
-        if name.startswith(PREFIX):
-            out[name] = number
+        if name and not name.startswith("#") and "=" in line:
+            out[name.upper()] = number
     return out
 
 

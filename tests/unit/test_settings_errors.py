@@ -139,3 +139,12 @@ def test_check_config_exits_1_with_the_problems_then_the_verdict(
     assert capsys.readouterr().out.splitlines()[-1] == "SUCCESS: the settings, no problems"
     assert main(["check", "--config", str(tmp_path / "nope.yml")]) == 1
     assert f"{tmp_path / 'nope.yml'}:0: no such file" in capsys.readouterr().err
+
+
+def test_a_dotenv_line_that_sets_nothing_is_named_with_its_line(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("WATCHDOG_WINDOW=30m\nWATCHDOG_PROMETHUES_URL=http://p\n")
+    assert problems(invalid(), Settings) == [
+        ".env:2: WATCHDOG_PROMETHUES_URL is not a setting (did you mean WATCHDOG_PROMETHEUS_URL?)"
+    ]
