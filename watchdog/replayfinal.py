@@ -117,7 +117,8 @@ class Tracker:
         """Account one evaluation of ``rule`` (``detail``: its words, at a transition)."""
         seen = self._seen.setdefault(rule.name, _Seen(rule.effective_interval))
         seen.evaluations += 1
-        if sample.kind is not SampleKind.VALUES:
+        # An answer whose every value is NaN (a ratio of no requests) is no data either.
+        if sample.kind is not SampleKind.VALUES or ev.value is None:
             seen.without_data += 1
         else:
             seen.last_judged = ev.verdict

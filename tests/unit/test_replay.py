@@ -266,3 +266,10 @@ def test_exit_codes_tell_rollback_no_data_and_unjudged_apart() -> None:
     assert exit_code(result) == 1
     result.rollback_at = T0 + 30
     assert exit_code(result) == 3
+
+
+async def test_a_ratio_of_no_requests_is_no_data_not_a_verdict() -> None:
+    history = History(q=lambda t: float("nan") if t >= T0 + 5 else 0.01)
+    result = await run(history, rule(), end=29)
+    assert result.finals["ratio"].verdict == "no_data"
+    assert result.finals["ratio"].without_data == 25
