@@ -109,6 +109,15 @@ def test_templates_keep_their_length_so_columns_stay_true() -> None:
     assert stand_ins(expr).index("bad") == expr.index("bad")
 
 
+def test_a_templated_duration_stands_in_as_a_duration() -> None:
+    exprs = [
+        'rate(x{a="{{ service }}"}[{{ labels.window }}])',
+        "x offset {{ labels.lag }}",
+        "max_over_time(x[{{ labels.window }}:{{ labels.step }}])",
+    ]
+    assert check_expressions(exprs) == [None, None, None]
+
+
 def test_without_promtool_the_parser_alone_decides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     found = check_expressions(["sum(rate(x[5m])", "up == 1", 'x{a=~"("}'])

@@ -44,7 +44,17 @@ def stand_ins(expr: str) -> str:
     """``{{ name }}`` replaced by ``w`` of the same length (a label name or a value); the
     trailing newline of a block scalar dropped, so an unclosed bracket is placed at the
     end of the last line rather than on the one after it."""
-    return PLACEHOLDER.sub(lambda m: "w" * len(m.group(0)), expr).rstrip()
+    return PLACEHOLDER.sub(lambda m: _stand_in(expr, m), expr).rstrip()
+
+
+def _stand_in(expr: str, match: re.Match[str]) -> str:
+    """``www…`` for a label name or value; ``0…01s`` where a duration goes
+    (``[{{ labels.window }}]``, ``offset {{ labels.lag }}``), as long as the placeholder."""
+    before = expr[: match.start()].rstrip()
+    size = len(match.group(0))
+    if before.endswith(("[", ":")) or before.endswith("offset"):
+        return "0" * (size - 2) + "1s"
+    return "w" * size
 
 
 def check_expressions(exprs: Sequence[str]) -> list[SyntaxProblem | None]:
