@@ -90,8 +90,10 @@ class SourceWatch:
             )
 
     def drop_rules(self, names: Iterable[str]) -> None:
-        """Rules a reload changed or removed."""
-        self.blindness.drop_rules(set(names))
+        """Rules a reload changed or removed (a changed rule still refused is said again)."""
+        gone = set(names)
+        self.blindness.drop_rules(gone)
+        self._refused = {k for k in self._refused if k[1] not in gone}
 
     def forget(self, window_id: str) -> None:
         """A window closed."""
