@@ -12,8 +12,11 @@ in order, the first probe that finds nothing is the problem (each probe is one
    never match: add it by relabelling, see ``deploy/prometheus.yml``);
 3. with a service named, series of that service exist.
 
-Matchers beyond those (``status=~"5.."``) finding nothing are only a note: an error
-counter's series appears with its first error ("absent is zero"). A rule that is one
+Matchers beyond those (``status=~"5.."``) finding nothing are checked against the label
+values that exist (:mod:`watchdog.livevalues`: a missing label, or a value of another
+shape, ``500`` among ``2xx, 5xx``, is an error listing them); otherwise only a note: an
+error counter's series appears with its first error ("absent is zero"). Judge rules are
+checked the same way, through the one query their counters are read with. A rule that is one
 ``histogram_quantile(...)`` with an absolute ``>``/``>=`` clause at or above the largest
 finite bucket bound of its ``_bucket`` series can never fire: ``histogram_quantile``
 answers at most that bound.

@@ -292,6 +292,19 @@ def test_deploy_commands_against_a_running_service(prom_stack: PromStack, tmp_pa
     assert mine == []  # held, then aborted: never rolled back
 
 
+def test_check_fails_a_promql_typo_offline_with_file_line_and_column(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(ROLLBACK_RULE.replace("sum(rate(", "sum(rat(", 1))
+    result = cli("check", str(rules))
+    assert result.returncode == 1
+    column = ROLLBACK_RULE.splitlines()[6].index("rate(") + 1
+    assert result.stderr.splitlines() == [
+        f"{rules}:7:{column}: rule 'ratio': query is not valid PromQL: "
+        'unknown function with name "rat"'
+    ]
+    assert result.stdout.splitlines()[-1] == "FAILED: 1 problem; fix them and run check again"
+
+
 def test_serve_names_the_settings_file_line_and_key_of_a_typo(tmp_path: Path) -> None:
     config = tmp_path / "watchdog.yml"
     config.write_text("window: 30m\npromethues_url: http://prometheus:9090\ntick: 1 second\n")
