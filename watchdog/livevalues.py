@@ -4,7 +4,8 @@ A rule written for prometheus-fastapi-instrumentator (``status="5xx"``) reading 
 service instrumented with starlette-exporter (``status_code="500"``) matches nothing,
 forever: no error is ever seen, so nothing ever fires. ``watchdog check --prometheus``
 asks Prometheus for the values of every label an equality or regex matcher names (on
-the series of the same metric, and of the service when one is given) and says:
+the series of the same metric, and of the service when one is given; ``label!=""``
+asks only that the label exists) and says:
 
 - the series have no such label at all: an error (the rule never matches);
 - no value has the *shape* of the one written (``500`` among ``2xx, 4xx``, ``5xx``
@@ -55,14 +56,14 @@ def value_problems(
     out: list[tuple[str, bool]] = []
     match = Selector(metric, tuple(scope)).render()
     for m in wanted:
-        if m.op not in ("=", "=~") or m.name == "__name__" or not m.value:
+        present = m.op == "!=" and not m.value  # `version!=""`: the label must exist
+        if (m.op not in ("=", "=~") or not m.value or m.name == "__name__") and not present:
             continue
         values = prom.label_values(m.name, match)
         if not values:
-            out.append(
-                (f"series {match} have no {m.name!r} label, so the rule never matches", True)
-            )
-        elif not any(_matches(m, v) for v in values):
+            never = f"series {match} have no {m.name!r} label, so the rule never matches"
+            out.append((never, True))
+        elif not present and not any(_matches(m, v) for v in values):
             out.append(_absent(match, m, values))
     return out
 

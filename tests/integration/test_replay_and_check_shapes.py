@@ -214,6 +214,11 @@ groups:
         total: starlette_requests_total{service="{{ service }}"}
         against: none
         floor: 5%
+      - name: canary-without-versions
+        source: judge
+        errors: http_requests_total{service="{{ service }}",status="5xx"}
+        total: http_requests_total{service="{{ service }}"}
+        against: previous_version
 """
 
 
@@ -238,9 +243,11 @@ def test_check_lists_the_label_values_that_exist(
         f"{rules}:24: note: rule 'no-4xx-yet': status=\"4xx\" matches no series of "
         "http_requests_total right now: status has 2xx, 5xx (fine for an error counter whose "
         "series appears with its first error)",
+        f"{rules}:34: rule 'canary-without-versions': series http_requests_total have no "
+        "'version' label, so the rule never matches",
     ]
     assert out.splitlines()[-1] == (
-        f"FAILED: {shapes.prom_url}: 6 rules reading Prometheus checked: 3 rules can never "
+        f"FAILED: {shapes.prom_url}: 7 rules reading Prometheus checked: 4 rules can never "
         "fire, 1 note"
     )
     # With the service named, the values are that service's.
