@@ -191,7 +191,7 @@ def _selector_problems(
     sel: Selector, rule: Checked, prom: Prometheus, label: str, service: str | None
 ) -> list[tuple[str, bool]]:
     """The first probe of ``sel`` that finds nothing, as ``(message, is_error)``."""
-    for probe in probes(sel, label, service, shared_by=rule.shared_by):
+    for probe in probes(sel, label, service, shared_by=getattr(rule, "shared_by", None)):
         if probe.query is None or prom.count(probe.query) is None:
             found = [(probe.problem, probe.error)]
             if not probe.error:  # the matchers beyond the service's: which values?
