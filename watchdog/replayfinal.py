@@ -68,6 +68,8 @@ class Final:
         (``when`` writes the time it fired)."""
         missing, total = self.minutes
         gap = f"no data for {_minutes(missing)} of {_minutes(total)} minutes"
+        if total < 2:  # a short range: in seconds
+            gap = f"no data for {missing * 60:.0f}s of {total * 60:.0f}s"
         if self.verdict == "no_data":
             return gap
         head = self.verdict

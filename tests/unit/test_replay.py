@@ -227,11 +227,11 @@ async def test_each_rule_ends_with_its_final_verdict() -> None:
     assert result.unjudged == ["sparse"]
     sparse = result.finals["sparse"]
     assert (sparse.evaluations, sparse.without_data) == (30, 25)
-    assert sparse.text() == "no data for 0.4 of 0.5 minutes"
+    assert sparse.text() == "no data for 25s of 30s"
     assert result.finals["notify"].fired_at == T0 + 10
     assert result.finals["notify"].text(lambda t: f"+{t - T0:.0f}s").startswith("fired at +10s")
     text = render_replay(result)
-    assert "rule sparse: no data for 0.4 of 0.5 minutes" in text
+    assert "rule sparse: no data for 25s of 30s" in text
     assert text.splitlines()[-1] == "verdict: not a pass: could not judge most of the range: sparse"
     assert result.as_dict()["rules"]["sparse"]["judged"] is False
 
@@ -240,7 +240,7 @@ async def test_data_for_most_of_the_range_is_judged() -> None:
     history = History(q=lambda t: 0.01 if t >= T0 + 10 else None)  # 20 of 30 with data
     result = await run(history, rule(), end=29)
     assert result.finals["ratio"].verdict == "ok" and result.unjudged == []
-    assert result.finals["ratio"].text() == "ok; no data for 0.2 of 0.5 minutes"
+    assert result.finals["ratio"].text() == "ok; no data for 10s of 30s"
 
 
 async def test_a_baseline_that_never_came_leaves_the_rule_inconclusive() -> None:
