@@ -45,7 +45,7 @@ from watchdog.model import (
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import SampleContext, Sources
-from watchdog.sourcewatch import SourceWatch
+from watchdog.sourcewatch import SourceWatch, refused
 from watchdog.store.base import (
     ActionStore,
     EventStore,
@@ -252,6 +252,8 @@ class Engine:
         self.metrics.evaluation_seconds.labels(rule.source).observe(took)
         if sample.kind is SampleKind.ERROR:
             self.metrics.source_errors.labels(rule.source).inc()
+            if refused(rule, sample):
+                self.metrics.rule_errors.labels(rule.name).inc()
 
     async def _journal_transition(
         self, window: Window, rule: AnyRule, previous: RuleState, result: Evaluation, now: float

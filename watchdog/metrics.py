@@ -50,6 +50,12 @@ class Metrics:
             ["source"],
             registry=registry,
         )
+        self.rule_errors = Counter(
+            "watchdog_rule_errors_total",
+            "Evaluations whose query the source refused (HTTP 400: the rule cannot run), by rule.",
+            ["rule"],
+            registry=registry,
+        )
         self.rollbacks = Counter(
             "watchdog_rollbacks_total",
             "Rollbacks by service and result (rolled_back, rollback_failed).",

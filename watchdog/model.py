@@ -332,6 +332,7 @@ class EventKind(StrEnum):
     SELECTOR_UNMATCHED = (
         "selector_unmatched"  # a rule's selector matches no series: it can never fire
     )
+    RULE_ERROR = "rule_error"  # Prometheus refused a rule's query (HTTP 400): it cannot run
     NOTIFY_FAILED = "notify_failed"  # a notification could not be delivered (permanent)
     # --- crash safety (watchdog/recovery.py) ---
     STEP_STARTED = "step_started"  # written before each attempt: the intent, for recovery

@@ -215,7 +215,7 @@ def test_serve_reports_invalid_settings(
     code, _, err = run(capsys, "serve", "--listen", "0.0.0.0:8080")
     assert code == 2
     assert "invalid settings" in err
-    assert "prometheus_retries (WATCHDOG_PROMETHEUS_RETRIES)" in err
+    assert "WATCHDOG_PROMETHEUS_RETRIES (environment): must be at most 5" in err
     assert "hunter2" not in err
 
 

@@ -285,7 +285,7 @@ def test_duplicate_names_across_files_and_every_problem_listed(tmp_path: Path) -
     write(tmp_path, "a.yml", GOOD)
     write(tmp_path, "b.yml", GOOD.replace("for: 5m", "for: soon"))
     summaries, problems = check_report([tmp_path])
-    assert summaries == [f"{tmp_path / 'a.yml'}: SUCCESS: 2 rules in 1 groups (http, prometheus)"]
+    assert summaries == [f"{tmp_path / 'a.yml'}: SUCCESS: 2 rules in 1 group (http, prometheus)"]
     assert (
         f"{tmp_path / 'b.yml'}:13: for: invalid duration 'soon': expected e.g. 15s, 5m, 1h30m, 250ms"
         in problems

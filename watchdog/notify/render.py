@@ -45,6 +45,7 @@ ICONS = {
     EventKind.ROLLBACK_INEFFECTIVE: ":fire:",
     EventKind.RECOVERY_UNCONFIRMED: ":grey_question:",
     EventKind.SELECTOR_UNMATCHED: ":mag:",
+    EventKind.RULE_ERROR: ":no_entry:",
 }
 
 CRITICAL_KINDS = frozenset(
@@ -56,6 +57,7 @@ CRITICAL_KINDS = frozenset(
         EventKind.APPROVAL_NEEDED,
         EventKind.ESCALATED,
         EventKind.ROLLBACK_INEFFECTIVE,
+        EventKind.RULE_ERROR,  # a rollback rule that cannot run guards nothing
     }
 )
 # Said when a rule's data is missing, not when the deploy is bad: warnings.
