@@ -13,8 +13,10 @@ engine asks :class:`Confirmation` for the outcome:
 - any is still ``pending`` or ``firing`` → ``rollback_ineffective``, journal
   ``rollback_ineffective`` (critical: PagerDuty triggers, Slack mentions on-call) naming
   them: the deploy was not the cause, and the watchdog does not roll back again;
-- otherwise (a rule without data at the end) → ``rolled_back``, journal
-  ``recovery_unconfirmed``: nobody can say, so people are told so.
+- otherwise (a rule without data at the end: an error, or an empty answer even when
+  its ``no_data`` policy reads that as ok, or not evaluated since the rollback) →
+  ``rolled_back``, journal ``recovery_unconfirmed``: nobody can say, so people are told
+  so. No data is never a recovery.
 """
 
 from __future__ import annotations
@@ -122,11 +124,19 @@ def judge(
         verdict = state.verdict if state is not None else None
         if verdict in BREACHING:
             breaching.append(name)
-        elif verdict is Verdict.OK:
+        elif verdict is Verdict.OK and _read_since(state, since):
             recovered[name] = max(0.0, _back_to_ok(name, after, since) - since)
         else:
             unknown.append(name)
     return Outcome(recovered, tuple(breaching), tuple(unknown))
+
+
+def _read_since(state: RuleState | None, since: float) -> bool:
+    """True when the rule's last evaluation, after the rollback, read a value: an empty
+    answer is ok by a ``no_data: ok`` policy, but it is never a recovery."""
+    if state is None or state.last_value is None:
+        return False
+    return (state.last_eval_at or 0.0) >= since
 
 
 def _back_to_ok(rule: str, after: Sequence[Event], since: float) -> float:
@@ -145,8 +155,11 @@ class Confirmation:
         self._store = store
         self._journal = journal
 
-    async def finish(self, window: Window, now: float, states: Mapping[str, RuleState]) -> bool:
-        """Judge the rules that fired and close the window; False if it had moved on."""
+    async def finish(
+        self, window: Window, now: float, states: Mapping[str, RuleState]
+    ) -> WindowPhase | None:
+        """Judge the rules that fired and close the window: the phase it ended in, or
+        None if it had moved on."""
         events = await self._store.list_events(window.id)
         done = [e for e in events if e.kind is EventKind.ROLLBACK_SUCCEEDED]
         since = done[-1].at if done else window.updated_at
@@ -164,7 +177,7 @@ class Confirmation:
             expected={WindowPhase.CONFIRMING},
         )
         if not moved:
-            return False
+            return None
         await self._journal.record(
             window.with_phase(phase, now, message if ineffective else None),
             kind,
@@ -172,7 +185,7 @@ class Confirmation:
             at=now,
             data=_data(window, outcome, states),
         )
-        return True
+        return phase
 
 
 def _words(window: Window, outcome: Outcome) -> tuple[EventKind, str]:

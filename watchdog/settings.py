@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # More open windows than this: the API answers 429 and detection logs the refusal
     # (2,000 open windows made every evaluation 10-25x late).
     max_open_windows: int = Field(200, ge=1, le=100_000)
+    # A window passes only when each rollback/approve rule was judged (had data and a
+    # verdict) in at least this fraction of its evaluations; else it ends inconclusive
+    # (watchdog/coverage.py, docs/outcomes.md).
+    judged_fraction: float = Field(0.5, gt=0, le=1)
 
     # --- store --------------------------------------------------------------------
     store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…

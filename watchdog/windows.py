@@ -299,18 +299,26 @@ class WindowService:
         return window
 
     async def rollback(self, window_id: str, *, actor: str, reason: str | None) -> Window:
-        """Roll back now. Exactly once like any rollback; returns once it is claimed."""
+        """Roll back now. Exactly once like any rollback; returns once it is claimed.
+
+        On a window awaiting approval this is the approval, and journaled as one."""
+        if (await self._get(window_id)).phase is WindowPhase.AWAITING_APPROVAL:
+            return await self.approve(window_id, actor=actor, reason=reason)
         return await self._decide(window_id, Action.ROLLBACK, actor, reason, approved_by=None)
 
     async def approve(self, window_id: str, *, actor: str, reason: str | None) -> Window:
         """An approver allows a rollback that needs approval; it runs like any other."""
         window = await self._get(window_id)
+        events = await self._store.list_events(window_id)
+        asked = next((e for e in reversed(events) if e.kind is EventKind.APPROVAL_NEEDED), None)
         await self._journal.record(
             window,
             EventKind.APPROVED,
             f"{actor}: approved the rollback" + (f" ({reason})" if reason else ""),
             at=self._clock.now(),
-            data={"actor": actor},
+            rule=asked.rule if asked is not None else None,
+            # the approval answers this request: the page and the API link the two
+            data={"actor": actor, "approval_needed": asked.seq if asked is not None else None},
         )
         return await self._decide(
             window_id, Action.APPROVE, actor, reason or f"approved by {actor}", approved_by=actor

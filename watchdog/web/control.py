@@ -100,6 +100,10 @@ class Controller(Protocol):
         """Roll back now (manual authority); exactly once like any rollback."""
         ...
 
+    async def approve(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Allow the rollback that waits for an approver (journaled ``approved``)."""
+        ...
+
     async def abort(self, window_id: str, *, actor: str, reason: str | None) -> Window:
         """Close the window without rolling back."""
         ...
