@@ -91,14 +91,15 @@ class WindowService:
         seen running for a tracked service unless ``force`` (journaled either way).
         Past ``max_open_windows`` it raises Overloaded (429) and changes nothing.
         """
+        # The window names the plan that will run, the default included, from the start.
+        deployment = replace(deployment, plan=deployment.plan or self._default_plan)
+        deployment, inferred = await self._admission.previous(deployment)
         unseen = await self._admission.check(deployment, actor=actor, force=force)
         async with self._opening:
             if self._limit is not None:
                 await self._limit.check(deployment, actor=actor)  # Overloaded: nothing changed
             now = self._clock.now()
             length = window_seconds or self._default_window
-            # The window names the plan that will run, the default included, from the start.
-            deployment = replace(deployment, plan=deployment.plan or self._default_plan)
             window = Window(
                 new_id(),
                 deployment,
@@ -118,7 +119,8 @@ class WindowService:
             f"watching {deployment.service} {deployment.version} in {deployment.environment} "
             f"for {length:g}s ({len(self._engine.rules.current)} rules)"
             + (" in shadow: nothing will act on its own" if window.shadow else "")
-            + (unseen or ""),
+            + (unseen or "")
+            + (f"; previous version {deployment.previous_version}: {inferred}" if inferred else ""),
             at=now,
             data={
                 "actor": actor,
@@ -127,6 +129,7 @@ class WindowService:
                 "confirm_for": window.confirm_for,
                 "plan": deployment.plan,
                 **({"previous_version_unseen": True, "forced": True} if unseen else {}),
+                **({"previous_version_from": inferred} if inferred else {}),
             },
         )
         baselines = await self._capture_baselines(window)
