@@ -41,6 +41,7 @@ from watchdog.model import (
     SampleKind,
     Verdict,
     Window,
+    WindowPhase,
 )
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
@@ -204,7 +205,8 @@ class Engine:
         # Live samples read only the window's own data (the restored version's, once it
         # is confirming: watchdog/confirm.py); baselines look back on purpose.
         since = window.evidence_since if live else None
-        ctx = SampleContext(window.id, variables, at, live=live, since=since)
+        restored = live and window.phase is WindowPhase.CONFIRMING
+        ctx = SampleContext(window.id, variables, at, live=live, since=since, restored=restored)
         started = time.monotonic()
         try:
             return await self.sources.get(rule.source).sample(rule, ctx)
