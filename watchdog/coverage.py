@@ -152,14 +152,14 @@ def gaps(rules: Sequence[AnyRule], states: Mapping[str, RuleState], fraction: fl
     return out
 
 
-def inconclusive_message(window: Window, found: Sequence[Gap]) -> str:
-    """What people are told: the window watched nothing (or too little), per rule, and
-    what to check."""
+def inconclusive_message(window: Window, found: Sequence[Gap], deciding: int) -> str:
+    """What people are told: the window watched nothing (no deciding rule of the
+    ``deciding`` judged at all) or too little, per rule, and what to check."""
     d = window.deployment
     length = format_duration(window.ends_at - window.started_at)
     sources = sorted({SOURCE_NAMES.get(g.source, g.source) for g in found})
     per_rule = "; ".join(g.text() for g in found)
-    if all(g.judged == 0 for g in found):
+    if len(found) >= deciding and all(g.judged == 0 for g in found):
         head = f"watched nothing for {length}"
     else:
         head = f"not judged for most of {length}"

@@ -62,7 +62,7 @@ def ending(
         return Ending(
             WindowPhase.INCONCLUSIVE,
             EventKind.WINDOW_INCONCLUSIVE,
-            coverage.inconclusive_message(window, found),
+            coverage.inconclusive_message(window, found, len(deciding)),
             {
                 "rules": summary,
                 "unjudged": [g.as_dict() for g in found],
