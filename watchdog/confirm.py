@@ -21,7 +21,7 @@ engine asks :class:`Confirmation` for the outcome:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -156,7 +156,11 @@ class Confirmation:
         self._journal = journal
 
     async def finish(
-        self, window: Window, now: float, states: Mapping[str, RuleState]
+        self,
+        window: Window,
+        now: float,
+        states: Mapping[str, RuleState],
+        standing: Collection[str] = (),
     ) -> WindowPhase | None:
         """Judge the rules that fired and close the window: the phase it ended in, or
         None if it had moved on."""
@@ -169,6 +173,12 @@ class Confirmation:
         ineffective = bool(outcome.breaching)
         phase = WindowPhase.ROLLBACK_INEFFECTIVE if ineffective else WindowPhase.ROLLED_BACK
         kind, message = _words(window, outcome)
+        repair = sorted(set(standing) & {*outcome.recovered, *outcome.breaching, *outcome.unknown})
+        if repair:
+            message += (
+                f". {', '.join(repair)}: the rows counted before the rollback stay after it "
+                "and still need repair (only new ones were judged)"
+            )
         moved = await self._store.set_phase(
             window.id,
             phase,
@@ -183,7 +193,7 @@ class Confirmation:
             kind,
             message,
             at=now,
-            data=_data(window, outcome, states),
+            data={**_data(window, outcome, states), "needs_repair": repair},
         )
         return phase
 

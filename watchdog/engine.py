@@ -357,7 +357,8 @@ class Engine:
         if until is None:
             closed = await self.milestones.close(window, now, states, self.rules.current.rules)
         else:
-            closed = await self.confirmation.finish(window, now, states)
+            standing = [r.name for r in self.rules.current.rules if getattr(r, "standing", False)]
+            closed = await self.confirmation.finish(window, now, states, standing)
         if closed:
             self.forget(window.id)
             if self.metrics is not None:

@@ -184,3 +184,22 @@ def test_coverage_round_trips_through_the_store_format() -> None:
     state = RuleState(Verdict.OK, judged=3, unjudged=2, gaps={"blind": 2}, gap_reason="x")
     assert RuleState.from_json(state.to_json()) == state
     assert "coverage" not in RuleState().to_json()  # old rows read as zero
+
+
+async def test_a_confirmation_of_standing_rows_says_they_still_need_repair(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    now = world.clock.now()
+    assert await world.store.set_phase(
+        w.id, WindowPhase.CONFIRMING, at=now, reason=None, expected={WindowPhase.WATCHING}
+    )
+    confirming = await world.store.get_window(w.id)
+    assert confirming is not None
+    states = {"errors": RuleState(Verdict.OK, last_value=0.0, last_eval_at=now + 1)}
+    phase = await world.engine.confirmation.finish(confirming, now + 2, states, ["errors"])
+    assert phase is WindowPhase.ROLLED_BACK
+    [done] = [e for e in await world.store.list_events(w.id) if e.kind is EventKind.RECOVERED]
+    assert done.message.endswith(
+        "errors: the rows counted before the rollback stay after it and still need repair "
+        "(only new ones were judged)"
+    )
+    assert done.data["needs_repair"] == ["errors"]
