@@ -141,9 +141,10 @@ def test_healing_recovers_and_persistent_is_ineffective_at_5s_and_30s(tmp_path: 
         procs = [gate(wd, case) for case in cases]
         results = [proc.communicate(timeout=420) for proc in procs]
         log = wd.log()
+        calls = [[c for c in case.demo.rollback_calls() if c["status"] == 200] for case in cases]
     # The intervals came from Prometheus, not from the 15 s setting.
     assert '"jobs": {"demo": 5.0, "slow": 30.0}' in log or "'demo': 5.0" in log, log[-3000:]
-    for case, proc, (out, err) in zip(cases, procs, results, strict=True):
+    for case, proc, (out, err), made in zip(cases, procs, results, calls, strict=True):
         code, phase = case.expected
         assert proc.returncode == code, f"{case.demo.service}: {out}\n{err}"
         assert out.splitlines()[-1] == f"outcome: {phase} (exit {code})"
@@ -153,5 +154,4 @@ def test_healing_recovers_and_persistent_is_ineffective_at_5s_and_30s(tmp_path: 
             assert any(
                 "rollback_ineffective: rollback ineffective" in line for line in out.splitlines()
             )
-        calls = [c for c in case.demo.rollback_calls() if c["status"] == 200]
-        assert len(calls) == 1, calls  # exactly one rollback, never a second
+        assert len(made) == 1, made  # exactly one rollback, never a second
