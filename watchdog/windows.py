@@ -435,4 +435,7 @@ def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> Rul
         reason=s.reason,
         threshold_value=rule.threshold.clauses[0].bound(baseline),
         shadow=rule.shadow,
+        judged=s.judged,
+        evaluations=s.judged + s.unjudged,
+        gaps=dict(s.gaps),
     )

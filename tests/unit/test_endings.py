@@ -57,6 +57,10 @@ async def test_a_blind_rollback_rule_makes_it_inconclusive_named_per_rule(world:
     }
     assert end.data["severity"] == "warning"
     assert world.executor.calls == []
+    # The API's rules carry the coverage the status page draws.
+    views = {r.name: r for r in (await world.windows.detail(w.id)).rules}
+    assert (views["errors"].judged, views["errors"].evaluations) == (0, 6)
+    assert views["errors"].gaps == {BLIND: 6} and views["latency"].gaps == {NO_DATA: 6}
 
 
 async def test_a_notify_rule_that_saw_nothing_does_not_block_a_pass(world: World) -> None:

@@ -35,6 +35,11 @@ class RuleView:
     threshold_value: float | None = None  # the first clause's bound, drawn on graphs
     evidence: Mapping[str, Any] | None = None  # a judge rule's counts and confidence
     shadow: bool = False  # the rule never acts: it journals what it would have done
+    # Coverage (watchdog/coverage.py): evaluations that judged the version, of all
+    # evaluations, and why the others did not (cause -> count)
+    judged: int = 0
+    evaluations: int = 0
+    gaps: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)

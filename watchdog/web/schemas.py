@@ -295,6 +295,11 @@ class RuleOut(BaseModel):
     threshold_value: float | None = None
     evidence: JudgeEvidenceOut | None = None  # judge rules only
     shadow: bool = False
+    # coverage: evaluations that judged the version (had data and a verdict), of all
+    # evaluations, and the causes of the others ("blind", "no data", ...) with counts
+    judged: int = 0
+    evaluations: int = 0
+    gaps: dict[str, int] | None = None
     samples: list[PointOut] = Field(default_factory=list)
 
     @classmethod
