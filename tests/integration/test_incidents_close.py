@@ -133,3 +133,7 @@ async def test_a_window_that_watched_nothing_says_so_to_people(stack: Stack) -> 
     texts = [m.text for m in stack.slack.replies(root.ts)]
     assert any("watched nothing for 1m" in t and "check Prometheus" in t for t in texts)
     assert stack.pd.events == []  # a warning: the critical-only route keeps it off the pager
+    closed = stack.parts.registry.get_sample_value(
+        "watchdog_windows_closed_total", {"outcome": "inconclusive"}
+    )
+    assert closed == 1
