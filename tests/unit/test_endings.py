@@ -207,3 +207,17 @@ async def test_a_confirmation_of_standing_rows_says_they_still_need_repair(world
         "(only new ones were judged)"
     )
     assert done.data["needs_repair"] == ["errors"]
+
+
+async def test_a_query_prometheus_refuses_never_passes(world: World) -> None:
+    # The second row: a PromQL syntax error answered 400 at every evaluation.
+    w = await world.windows.open_window(deploy(), window_seconds=60, actor="test")
+    refused = "Prometheus answered HTTP 400 bad_data: 1:8: parse error: unexpected <op:*>"
+    world.source.values["errors"] = Sample.failed(refused, transient=False)
+    await world.run_for(70)
+    phase, reason = await ended(world, w.id)
+    assert phase is WindowPhase.INCONCLUSIVE
+    assert (
+        reason is not None
+        and f"errors: source error, judged 0 of 6 evaluations (needs 3): {refused}" in reason
+    )
