@@ -7,7 +7,10 @@ Four demo apps, four deploys at once: per interval, one fault the rollback heals
 (→ ``rolled_back`` with ``recovered``, exit 3) and one it does not (``external``, →
 ``rollback_ineffective``, exit 8). The error ratio reads ``rate(...[5m])``: before the
 fix, the 15 s grid (and a range reaching back to the rollback instant) let the rolled
-back version's errors into the confirmation of a healed one.
+back version's errors into the confirmation of a healed one: with the rule evaluated
+every 10 s, its last evaluation 20 s into a 30 s confirmation read a 30 s range (20 s
+rounded up to the 15 s grid), 10 s of it the faulty version's, and called the healed
+rollback ineffective (exit 8, measured before the fix).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ pytestmark = pytest.mark.e2e
 RULES = """\
 groups:
   - name: confirm
-    interval: 1s
+    interval: 10s
     rules:
       - name: http-5xx-ratio
         source: prometheus
