@@ -245,6 +245,7 @@ class App:
             variables={"service_label": self.settings.service_label},
             selectors=wiring.selector_watch(self.settings, sources),
             coordinator=coordinator,
+            judged_fraction=self.settings.judged_fraction,
         )
         self._stack.push_async_callback(engine.drain)
         return engine

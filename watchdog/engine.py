@@ -25,6 +25,7 @@ import structlog
 
 from watchdog.clock import Clock
 from watchdog.confirm import Confirmation, restored_evidence
+from watchdog.coverage import DEFAULT_FRACTION, counted
 from watchdog.evaluate import DUE_SLACK, Evaluation, evaluate
 from watchdog.evidence import point_evidence
 from watchdog.ha.coord import Coordinator
@@ -41,6 +42,7 @@ from watchdog.model import (
     SampleKind,
     Verdict,
     Window,
+    WindowPhase,
 )
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
@@ -96,6 +98,7 @@ class Engine:
         variables: Mapping[str, str] | None = None,
         selectors: SelectorWatch | None = None,
         coordinator: Coordinator | None = None,  # None: this engine always leads
+        judged_fraction: float = DEFAULT_FRACTION,  # a pass needs rules judged this often
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -110,7 +113,7 @@ class Engine:
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
-        self.milestones = Milestones(store, journal)
+        self.milestones = Milestones(store, journal, judged_fraction)
         self.ticks = 0  # completed ticks: what tests and diagnostics wait on, not the clock
         self.confirmation = Confirmation(store, journal)
         self._decisions: set[asyncio.Task[Any]] = set()
@@ -203,7 +206,8 @@ class Engine:
         # Live samples read only the window's own data (the restored version's, once it
         # is confirming: watchdog/confirm.py); baselines look back on purpose.
         since = window.evidence_since if live else None
-        ctx = SampleContext(window.id, variables, at, live=live, since=since)
+        restored = live and window.phase is WindowPhase.CONFIRMING
+        ctx = SampleContext(window.id, variables, at, live=live, since=since, restored=restored)
         started = time.monotonic()
         try:
             return await self.sources.get(rule.source).sample(rule, ctx)
@@ -222,6 +226,7 @@ class Engine:
         states = self._states.setdefault(window.id, {})
         previous = restored_evidence(states.get(rule.name, RuleState()), window)
         result = evaluate(rule, previous, sample, now, window.baselines.get(rule.name))
+        result = counted(previous, sample, result)  # judged or not: coverage.py
         states[rule.name] = result.state
         await self.store.save_rule_state(window.id, rule.name, result.state)
         # The per-evaluation series the status page and `deploy status` draw.
@@ -347,17 +352,20 @@ class Engine:
             del self._due[key]
 
     async def _close_if_due(self, window: Window, now: float) -> bool:
-        """Close a window whose time is up: passed, or a confirmation judged."""
+        """Close a window whose time is up (watchdog/endings.py), or judge its confirmation."""
         until = window.confirm_until
         if now < (window.ends_at if until is None else until):
             return False
         states = await self.states(window.id)
         if until is None:
-            closed = await self.milestones.passed(window, now, states)
+            closed = await self.milestones.close(window, now, states, self.rules.current.rules)
         else:
-            closed = await self.confirmation.finish(window, now, states)
+            standing = [r.name for r in self.rules.current.rules if getattr(r, "standing", False)]
+            closed = await self.confirmation.finish(window, now, states, standing)
         if closed:
             self.forget(window.id)
+            if self.metrics is not None:
+                self.metrics.windows_closed.labels(closed).inc()
         return True
 
 

@@ -102,6 +102,14 @@ class Metrics:
             ["actor"],
             registry=registry,
         )
+        self.windows_closed = Counter(
+            "watchdog_windows_closed_total",
+            "Windows the watch loop closed when their time (or confirmation) ran out, by "
+            "outcome: passed, inconclusive, expired_while_held, would_have_rolled_back, "
+            "rolled_back, rollback_ineffective.",
+            ["outcome"],
+            registry=registry,
+        )
         self.pruned = Counter(
             "watchdog_pruned_rows_total",
             "Rows deleted by retention, by table.",

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # More open windows than this: the API answers 429 and detection logs the refusal
     # (2,000 open windows made every evaluation 10-25x late).
     max_open_windows: int = Field(200, ge=1, le=100_000)
+    # A window passes only when each rollback/approve rule was judged (had data and a
+    # verdict) in at least this fraction of its evaluations; else it ends inconclusive
+    # (watchdog/coverage.py, docs/outcomes.md).
+    judged_fraction: float = Field(0.5, gt=0, le=1)
 
     # --- store --------------------------------------------------------------------
     store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…
@@ -97,8 +101,10 @@ class Settings(BaseSettings):
     # error naming the count or size, never a stalled event loop.
     prometheus_max_series: int = Field(10_000, ge=1, le=1_000_000)
     prometheus_max_response_bytes: int = Field(8 << 20, ge=1 << 16, le=1 << 30)  # body, decoded
-    # The scrape interval of what the rules read: a window's ranges are clamped to its
-    # age rounded up to this grid (watchdog/sources/window_range.py).
+    # Only a stand-in: the scrape interval is read from Prometheus' targets API (by the
+    # rule's `job`, else the longest), and this is used until Prometheus answers. A
+    # window's ranges are clamped to its age rounded up to that grid, and confirmation
+    # reads from one interval after the rollback (watchdog/sources/scrape_interval.py).
     prometheus_scrape_interval: Duration = Field(15.0, gt=0)
     # The label Prometheus puts the deployment's service in (deploy/prometheus.yml adds
     # it by relabelling); rule templates read it as {{ service_label }}.

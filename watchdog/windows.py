@@ -92,14 +92,15 @@ class WindowService:
         seen running for a tracked service unless ``force`` (journaled either way).
         Past ``max_open_windows`` it raises Overloaded (429) and changes nothing.
         """
+        # The window names the plan that will run, the default included, from the start.
+        deployment = replace(deployment, plan=deployment.plan or self._default_plan)
+        deployment, inferred = await self._admission.previous(deployment)
         unseen = await self._admission.check(deployment, actor=actor, force=force)
         async with self._opening:
             if self._limit is not None:
                 await self._limit.check(deployment, actor=actor)  # Overloaded: nothing changed
             now = self._clock.now()
             length = window_seconds or self._default_window
-            # The window names the plan that will run, the default included, from the start.
-            deployment = replace(deployment, plan=deployment.plan or self._default_plan)
             window = Window(
                 new_id(),
                 deployment,
@@ -119,7 +120,8 @@ class WindowService:
             f"watching {deployment.service} {deployment.version} in {deployment.environment} "
             f"for {length:g}s ({len(self._engine.rules.current)} rules)"
             + (" in shadow: nothing will act on its own" if window.shadow else "")
-            + (unseen or ""),
+            + (unseen or "")
+            + (f"; previous version {deployment.previous_version}: {inferred}" if inferred else ""),
             at=now,
             data={
                 "actor": actor,
@@ -128,6 +130,7 @@ class WindowService:
                 "confirm_for": window.confirm_for,
                 "plan": deployment.plan,
                 **({"previous_version_unseen": True, "forced": True} if unseen else {}),
+                **({"previous_version_from": inferred} if inferred else {}),
             },
         )
         baselines = await self._capture_baselines(window)
@@ -300,18 +303,26 @@ class WindowService:
         return window
 
     async def rollback(self, window_id: str, *, actor: str, reason: str | None) -> Window:
-        """Roll back now. Exactly once like any rollback; returns once it is claimed."""
+        """Roll back now. Exactly once like any rollback; returns once it is claimed.
+
+        On a window awaiting approval this is the approval, and journaled as one."""
+        if (await self._get(window_id)).phase is WindowPhase.AWAITING_APPROVAL:
+            return await self.approve(window_id, actor=actor, reason=reason)
         return await self._decide(window_id, Action.ROLLBACK, actor, reason, approved_by=None)
 
     async def approve(self, window_id: str, *, actor: str, reason: str | None) -> Window:
         """An approver allows a rollback that needs approval; it runs like any other."""
         window = await self._get(window_id)
+        events = await self._store.list_events(window_id)
+        asked = next((e for e in reversed(events) if e.kind is EventKind.APPROVAL_NEEDED), None)
         await self._journal.record(
             window,
             EventKind.APPROVED,
             f"{actor}: approved the rollback" + (f" ({reason})" if reason else ""),
             at=self._clock.now(),
-            data={"actor": actor},
+            rule=asked.rule if asked is not None else None,
+            # the approval answers this request: the page and the API link the two
+            data={"actor": actor, "approval_needed": asked.seq if asked is not None else None},
         )
         return await self._decide(
             window_id, Action.APPROVE, actor, reason or f"approved by {actor}", approved_by=actor
@@ -427,4 +438,7 @@ def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> Rul
         shadow=rule.shadow,
         unit=rule_unit(rule),
         runbook_url=rule.labels.get("runbook_url"),
+        judged=s.judged,
+        evaluations=s.judged + s.unjudged,
+        gaps=dict(s.gaps),
     )

@@ -141,3 +141,26 @@ async def test_shared_by_gives_each_window_its_own_series(src: PrometheusSource)
     assert demo.series[0].value == pytest.approx(alone.series[0].value, rel=1e-9)
     assert demo.series[0].value > 0  # the demo app makes its own traffic
     assert other.kind is SampleKind.NO_DATA and 'service="other"' in (other.error or "")
+
+
+async def test_the_scrape_interval_is_prometheus_own_and_confirmation_waits_one_scrape(
+    src: PrometheusSource,
+) -> None:
+    # The source's setting says 15 s (the default); Prometheus scrapes the demo every 1 s.
+    assert await src.intervals.grid("demo") == 1.0 and await src.intervals.grid() == 1.0
+
+    def restored(ago: float) -> SampleContext:
+        now = time.time()
+        return SampleContext("w1", {"service": "demo"}, now, since=now - ago, restored=True)
+
+    waiting = await src.sample(rule(), restored(0.5))
+    assert waiting.kind is SampleKind.NO_DATA
+    assert waiting.error == "waiting for the restored version's first scrape (every 1s)"
+    # Rolled back 30 s ago: the restored version's own samples answer (once Prometheus
+    # has scraped twice since it started: polled, bounded).
+    deadline = time.monotonic() + 45
+    judged = await src.sample(rule(), restored(30))
+    while judged.kind is not SampleKind.VALUES and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        judged = await src.sample(rule(), restored(30))
+    assert judged.kind is SampleKind.VALUES, judged

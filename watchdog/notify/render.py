@@ -31,6 +31,9 @@ ICONS = {
     EventKind.WINDOW_OPENED: ":eyes:",
     EventKind.WINDOW_MIDPOINT: ":hourglass_flowing_sand:",
     EventKind.WINDOW_PASSED: ":white_check_mark:",
+    EventKind.WINDOW_INCONCLUSIVE: ":grey_question:",
+    EventKind.WINDOW_EXPIRED_WHILE_HELD: ":hourglass:",
+    EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK: ":ghost:",
     EventKind.RULE_PENDING: ":warning:",
     EventKind.RULE_FIRING: ":rotating_light:",
     EventKind.ROLLBACK_SCHEDULED: ":alarm_clock:",
@@ -58,10 +61,18 @@ CRITICAL_KINDS = frozenset(
         EventKind.ESCALATED,
         EventKind.ROLLBACK_INEFFECTIVE,
         EventKind.RULE_ERROR,  # a rollback rule that cannot run guards nothing
+        EventKind.WINDOW_EXPIRED_WHILE_HELD,
     }
 )
 # Said when a rule's data is missing, not when the deploy is bad: warnings.
-WARNING_KINDS = frozenset({EventKind.WATCHDOG_BLIND, EventKind.SELECTOR_UNMATCHED})
+WARNING_KINDS = frozenset(
+    {
+        EventKind.WATCHDOG_BLIND,
+        EventKind.SELECTOR_UNMATCHED,
+        EventKind.WINDOW_INCONCLUSIVE,  # nothing was judged: not a pass, not a failure
+        EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK,  # shadow: amber, nothing acted
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,9 @@ _TRANSIENT_ERRORS = frozenset(
 )
 
 # Events that call the on-call people by name in the thread.
-_MENTION = frozenset({EventKind.ESCALATED, EventKind.ROLLBACK_INEFFECTIVE})
+_MENTION = frozenset(
+    {EventKind.ESCALATED, EventKind.ROLLBACK_INEFFECTIVE, EventKind.WINDOW_EXPIRED_WHILE_HELD}
+)
 
 
 class SlackChannel:

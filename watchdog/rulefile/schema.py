@@ -193,6 +193,10 @@ class PostgresRule(_NoLookBack):
     mode: Literal["gauge", "delta", "delta_ratio"] = "gauge"
     since: Literal["window_start", "previous_sample"] = "window_start"
     timeout: Duration = Field(5.0, gt=0)  # the statement timeout
+    # The query counts rows that stay after any rollback (FK orphans, NULLs in required
+    # columns): confirming a rollback judges only the rows added since it, never the
+    # standing count, and the outcome says the rows still need repair.
+    standing: bool = False
 
     @field_validator("query")
     @classmethod

@@ -42,6 +42,7 @@ from watchdog.sources.promparse import (
     too_many_series,
 )
 from watchdog.sources.promparse import RangeSeries as RangeSeries
+from watchdog.sources.scrape_interval import ScrapeIntervals
 from watchdog.sources.shared import SharedAnswers, series_for
 from watchdog.sources.window_range import clamp_ranges
 
@@ -76,7 +77,6 @@ class PrometheusSource:
     ) -> None:
         if timeout <= 0 or retries < 0 or concurrency < 1 or grid <= 0:
             raise ValueError("timeout and grid must be > 0, retries >= 0, concurrency >= 1")
-        self._grid = grid  # the scrape interval clamped ranges round up to
         self._url = url.rstrip("/")
         self._host = urlsplit(self._url).hostname or self._url
         self._timeout = timeout
@@ -110,12 +110,17 @@ class PrometheusSource:
         self._session.mount(self._url, adapter)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="prometheus")
         self._shared = SharedAnswers()
+        # The grid ranges round up to: Prometheus' own scrape intervals, `grid` until
+        # it answers (watchdog/sources/scrape_interval.py).
+        self.intervals = ScrapeIntervals(self._targets, fallback=grid)
 
     async def sample(self, rule: PrometheusRule | JudgeRule, ctx: SampleContext) -> Sample:
         """Run the rule's query at ``ctx.at``; never raises.
 
         A live sample's ranges reach back no further than the window's opening
-        (:mod:`watchdog.sources.window_range`).
+        (:mod:`watchdog.sources.window_range`), or, confirming a rollback, than the
+        restored version's first scrape: until one scrape interval has passed since
+        the rollback there is no sample of it, and the answer is no data.
         """
         try:
             query = render(rule.query, ctx.variables, promql_escape)
@@ -124,7 +129,13 @@ class PrometheusSource:
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
         if ctx.since is not None:
-            query = clamp_ranges(query, ctx.at - ctx.since, self._grid)
+            grid = await self.intervals.grid(job)
+            since = ctx.since + grid if ctx.restored else ctx.since
+            if ctx.at < since:
+                return Sample.no_data(
+                    f"waiting for the restored version's first scrape (every {grid:g}s)"
+                )
+            query = clamp_ranges(query, ctx.at - since, grid)
         if job is not None:
             down = await self._scrape_down(job, ctx)
             if down is not None:
@@ -187,6 +198,23 @@ class PrometheusSource:
         try:
             return parse_range(result)
         except (KeyError, TypeError, ValueError, IndexError):
+            raise TransientError(MALFORMED) from None
+
+    async def _targets(self) -> Any:
+        """``GET /api/v1/targets?state=active``, decoded (raises WatchdogError)."""
+        get = partial(
+            self._session.get,
+            f"{self._url}/api/v1/targets",
+            params={"state": "active"},
+            headers=self._headers,
+            timeout=self._attempt,
+        )
+        response = await self._call(get)
+        if response.status_code != 200:
+            raise TransientError(f"Prometheus answered HTTP {response.status_code} for targets")
+        try:
+            return json.loads(response.content)
+        except ValueError:
             raise TransientError(MALFORMED) from None
 
     async def ready(self) -> bool:

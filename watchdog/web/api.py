@@ -26,7 +26,7 @@ from watchdog.web.schemas import (
 
 PREFIX = "/api/v1/deployments"
 WINDOW_ID = r"{id:[A-Za-z0-9_-]{1,64}}"
-ACTIONS = ("hold", "resume", "rollback", "abort")
+ACTIONS = ("hold", "resume", "rollback", "approve", "abort")
 API_ACTOR = "api"
 
 ActionFn = Callable[..., Awaitable[Window]]
@@ -134,6 +134,7 @@ def _actions(controller: Controller) -> dict[str, ActionFn]:
         "hold": controller.hold,
         "resume": controller.resume,
         "rollback": controller.rollback,
+        "approve": controller.approve,
         "abort": controller.abort,
     }
 

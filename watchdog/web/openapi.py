@@ -32,6 +32,8 @@ ACTIONS = {
     "hold": "Veto automatic rollback; rules keep running.",
     "resume": "Lift a hold.",
     "rollback": "Roll back now (manual authority), exactly once.",
+    "approve": "Approve the rollback an `approve` rule (or a risky plan) waits for; "
+    "journaled `approved`, linked to its `approval_needed`.",
     "abort": "Close the window without rolling back.",
 }
 ERRORS = {

@@ -297,6 +297,11 @@ class RuleOut(BaseModel):
     shadow: bool = False
     unit: str = "count"  # ratio (print x100 as %), percent, seconds, milliseconds, bytes, count
     runbook_url: str | None = None
+    # coverage: evaluations that judged the version (had data and a verdict), of all
+    # evaluations, and the causes of the others ("blind", "no data", ...) with counts
+    judged: int = 0
+    evaluations: int = 0
+    gaps: dict[str, int] | None = None
     samples: list[PointOut] = Field(default_factory=list)
 
     @classmethod
