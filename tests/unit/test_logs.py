@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 import structlog
+from pydantic import SecretStr
 
 from watchdog.logs import Redactor, configure_logging, get_logger
+from watchdog.settings import Settings
 
 DB_PASSWORD = "s3cr3t-Db-Pass"
 API_TOKEN = "tok_live_9f8e7d6c5b4a"
@@ -203,3 +205,27 @@ def test_the_scheduler_speaks_at_debug() -> None:
     assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == logging.DEBUG
     capture("json", "info")
     assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == logging.WARNING
+
+
+class _WithANewSecret(Settings):
+    """Settings as a later change might grow them: one more secret, nothing else touched."""
+
+    newrelic_license: SecretStr | None = None
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_secret_setting_added_later_is_redacted_without_touching_the_redactor() -> None:
+    license_key = "nr-Lic3nse-0123456789abcdef"
+    store_password = "St0re-Pa55word-xyz"
+    settings = _WithANewSecret(
+        newrelic_license=SecretStr(license_key),
+        store_url=SecretStr(f"postgresql://watchdog:{store_password}@db:5432/watchdog"),
+    )
+    stream = io.StringIO()
+    configure_logging("info", "json", settings.secrets(), stream=stream)
+    get_logger("watchdog.test").warning(
+        f"New Relic refused {license_key}", detail=f"auth failed for password {store_password!r}"
+    )
+    text = stream.getvalue()
+    assert license_key not in text and store_password not in text
+    assert "New Relic refused ***" in text
