@@ -30,6 +30,7 @@ from watchdog.ha.coord import Coordinator
 from watchdog.ha.handoff import Handoff
 from watchdog.journal import Journal
 from watchdog.livecheck import SelectorWatch
+from watchdog.logs import about_window
 from watchdog.metrics import Metrics
 from watchdog.milestones import Milestones
 from watchdog.model import (
@@ -189,11 +190,15 @@ class Engine:
         self._inflight.pop(key, None)
 
     async def _evaluate_guarded(self, window: Window, rule: AnyRule) -> None:
-        try:
-            await self.evaluate_rule(window, rule)
-        except Exception:
-            # An evaluation bug must never stop the loop; it is logged with its rule.
-            log.exception("evaluation failed", window=window.id, rule=rule.name)
+        # Its own task: what is bound here tags every line this evaluation logs (the
+        # source's, the journal's, the decision's) and nothing else.
+        d = window.deployment
+        with about_window(window.id, d.service, d.version, rule.name):
+            try:
+                await self.evaluate_rule(window, rule)
+            except Exception:
+                # An evaluation bug must never stop the loop; it is logged with its rule.
+                log.exception("evaluation failed")
 
     # --- one evaluation ---------------------------------------------------------------
     async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:

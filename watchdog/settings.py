@@ -171,7 +171,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = (
         "info"  # debug also shows every evaluation and the scheduler
     )
-    log_format: Literal["json", "console"] = "json"  # json lines, or console for people
+    # json lines, console text for people, or auto: console when stderr is a terminal
+    log_format: Literal["json", "console", "auto"] = "auto"
 
     # --- source outages (watchdog/rulefile/failmode.py) ------------------------------
     # fail_open: missing data never rolls back (rules are inconclusive, "watchdog blind"

@@ -34,6 +34,7 @@ import structlog
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, TransientError
 from watchdog.journal import Journal
+from watchdog.logs import about_window
 from watchdog.metrics import Metrics
 from watchdog.model import EventKind, Window
 from watchdog.notify import render
@@ -160,6 +161,13 @@ class DeliveryWorker:
             self._count(item, "failed")
             await self._mark(item, OutboxStatus.FAILED, "window or channel no longer exists")
             return False
+        d = window.deployment
+        with about_window(window.id, d.service, d.version):
+            return await self._send(item, window, channel, claimed_at)
+
+    async def _send(
+        self, item: OutboxItem, window: Window, channel: Channel, claimed_at: float
+    ) -> bool:
         event = render.event_from_json(json.loads(item.payload))
         if self._monotonic() - claimed_at > CLAIM_MARGIN:
             # Frozen or starved since the claim: it may have expired and passed to
