@@ -144,6 +144,19 @@ QUIET_LOGGERS = {
     "aiohttp.access": "WARNING",
 }
 
+
+class _SkippedTicks(logging.Filter):
+    """Drops APScheduler's "skipped: maximum number of running instances reached" (but
+    at debug): a tick that outlasts the interval makes the next one skip by design
+    (max_instances=1, coalesce; evaluations run by due time), and on a busy host it
+    was a warning per tick."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "maximum number of running instances" not in str(record.msg):
+            return True
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 LogFormat = Literal["json", "console", "auto"]
 """``auto``: console text when the stream is a terminal, JSON lines otherwise."""
 
@@ -217,6 +230,9 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkippedTicks) for f in scheduler.filters):
+        scheduler.addFilter(_SkippedTicks())
     for name, floor in QUIET_LOGGERS.items():
         # A debug run still sees them.
         quiet = max(logging.getLevelNamesMapping()[floor], root.level)
