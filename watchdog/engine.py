@@ -135,7 +135,7 @@ class Engine:
             self._open[window.phase.value] += 1
             await self.milestones.midpoint(window, now, self.states)
             await self._load_states(window.id)
-            for rule in self.rules.current.rules:
+            for rule in self.rules.current.for_deployment(window.deployment):
                 self._start_if_due(window, rule, now)
         self.ticks += 1
 
@@ -283,7 +283,7 @@ class Engine:
                 "baseline": jsonable(result.baseline),
                 "for": rule.for_,
                 "action": rule.action.value,
-                "severity": rule.severity.value,
+                "severity": _told_severity(rule, result.verdict),
                 "reason": result.reason,
                 "query": graph_query(rule, window, self.variables),
                 "shadow": shadow,
@@ -374,3 +374,10 @@ def next_due(due: float | None, now: float, interval: float) -> float:
     if due is None or due + interval <= now:
         return now + interval
     return due + interval
+
+
+def _told_severity(rule: AnyRule, verdict: Verdict) -> str:
+    """The rule's severity, but a pending rule is a warning at most (it may never fire)."""
+    if verdict is Verdict.PENDING and rule.severity.value == "critical":
+        return "warning"
+    return rule.severity.value

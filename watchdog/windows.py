@@ -116,7 +116,7 @@ class WindowService:
             window,
             EventKind.WINDOW_OPENED,
             f"watching {deployment.service} {deployment.version} in {deployment.environment} "
-            f"for {length:g}s ({len(self._engine.rules.current)} rules)"
+            f"for {length:g}s ({len(self._engine.rules.current.for_deployment(deployment))} rules)"
             + (" in shadow: nothing will act on its own" if window.shadow else "")
             + (unseen or ""),
             at=now,
@@ -172,7 +172,8 @@ class WindowService:
                 self._engine.forget(old.id)
 
     async def _capture_baselines(self, window: Window) -> dict[str, dict[str, float]]:
-        rules = [r for r in self._engine.rules.current.rules if r.baseline is not None]
+        chosen = self._engine.rules.current.for_deployment(window.deployment)
+        rules = [r for r in chosen if r.baseline is not None]
         samples = await asyncio.gather(*(self._baseline(window, r) for r in rules))
         out = {rule.name: got[0] for rule, got in zip(rules, samples, strict=True) if got[0]}
         for rule, (values, why) in zip(rules, samples, strict=True):
@@ -219,7 +220,7 @@ class WindowService:
         window = await self._get(window_id)
         states = await self._engine.states(window_id)
         views = []
-        for rule in self._engine.rules.current.rules:
+        for rule in self._engine.rules.current.for_deployment(window.deployment):
             state = states.get(rule.name)
             base = window.baselines.get(rule.name) or {}
             baseline = next(iter(base.values())) if len(base) == 1 else None
