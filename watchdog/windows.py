@@ -35,6 +35,7 @@ from watchdog.pipeline.stages import ROLLBACK
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
 from watchdog.web.control import RuleView, WindowDetail
+from watchdog.wording import cannot
 
 log = structlog.get_logger("watchdog.windows")
 
@@ -259,7 +260,7 @@ class WindowService:
         ok = await self._store.set_phase(window_id, phase, at=now, reason=reason, expected=expected)
         if not ok:
             current = await self._get(window_id)
-            raise Conflict(f"window {window_id} is {current.phase.value}: cannot {message}")
+            raise Conflict(cannot(window_id, current.phase, message))
         text = f"{actor}: {message}" + (f" ({reason})" if reason else "")
         await self._journal.record(
             window.with_phase(phase, now, reason), kind, text, at=now, data={"actor": actor}
@@ -359,7 +360,7 @@ class WindowService:
     ) -> Window:
         window = await self._get(window_id)
         if window.phase not in EVALUATING_PHASES:
-            raise Conflict(f"window {window_id} is {window.phase.value}: cannot roll back")
+            raise Conflict(cannot(window_id, window.phase, "roll back"))
         decision = Decision(
             window=window,
             action=action,
@@ -374,7 +375,7 @@ class WindowService:
         if not claimed:
             current = await self._get(window_id)
             if not await self._for_the_leader(current):
-                raise Conflict(f"window {window_id} is {current.phase.value}: cannot roll back")
+                raise Conflict(cannot(window_id, current.phase, "roll back"))
             # Only Fence stops a manual rollback of an open, unclaimed window: this
             # replica does not lead (or was just deposed). The leader runs it instead.
             handed = decision.but(window=current)

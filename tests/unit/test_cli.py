@@ -71,7 +71,10 @@ def test_start_prints_id_and_url(live: Live, capsys: pytest.CaptureFixture[str])
     [window_id] = live.controller.windows
     window = live.controller.windows[window_id]
     assert window_id in out
-    assert f"/api/v1/deployments/{window_id}" in out
+    lines = out.splitlines()
+    assert lines[1].startswith("page: http") and lines[1].endswith(f"/deployments/{window_id}")
+    assert lines[2].startswith("api:  http")
+    assert lines[2].endswith(f"/api/v1/deployments/{window_id}")
     assert "45m" in out
     assert window.deployment.labels == {"region": "eu-west-1"}
     assert window.deployment.environment == "staging"
@@ -173,6 +176,7 @@ def test_wrong_token_exit_1(
     code, _, err = run(capsys, "deploy", "list")
     assert code == 1 and "401" in err
     assert "not-the-token" not in err
+    assert "WATCHDOG_API_TOKEN" in err  # what to do about it
 
 
 def test_unreachable_exit_1(

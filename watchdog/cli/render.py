@@ -83,16 +83,17 @@ def sparkline(values: Sequence[object], width: int = SPARK_POINTS) -> str:
 
 
 def render_started(window: Mapping[str, Any]) -> str:
-    """``deploy start``: the new window's id and URL."""
-    return "\n".join(
-        [
-            f"opened window {clean(window.get('id'))} for {clean(window.get('service'))} "
-            f"{clean(window.get('version'))} ({clean(window.get('environment'))}), "
-            f"watching for {seconds(window.get('seconds_left'))}"
-            + (" in shadow mode" if window.get("shadow") else ""),
-            clean(window.get("url"), 500),
-        ]
-    )
+    """``deploy start``: the new window's id, its status page and its API URL."""
+    lines = [
+        f"opened window {clean(window.get('id'))} for {clean(window.get('service'))} "
+        f"{clean(window.get('version'))} ({clean(window.get('environment'))}), "
+        f"watching for {seconds(window.get('seconds_left'))}"
+        + (" in shadow mode" if window.get("shadow") else ""),
+    ]
+    if window.get("page"):
+        lines.append(f"page: {clean(window.get('page'), 500)}")
+    lines.append(f"api:  {clean(window.get('url'), 500)}")
+    return "\n".join(lines)
 
 
 def render_action(action: str, window: Mapping[str, Any]) -> str:
