@@ -122,7 +122,10 @@ def test_status_renders_rules_and_events(live: Live, capsys: pytest.CaptureFixtu
         "RULE", "VERDICT", "VALUE", "THRESHOLD", "FOR", "LAST", "EVAL", "RECENT"
     ]  # fmt: skip
     row = lines[lines.index(header) + 1]
-    assert row.split()[:6] == ["http-5xx-ratio", "pending", "0.0712", ">", "0.05", "1m"]
+    # pending for 15 s of the rule's 1 m `for`, as of its last evaluation
+    assert row.split()[:8] == [
+        "http-5xx-ratio", "pending", "0.0712", ">", "0.05", "15s", "of", "1m"
+    ]  # fmt: skip
     assert "window_opened" in out
     assert "rule_pending" in out and "5xx ratio 0.07" in out
     assert "\x1b" not in out  # escape sequences from watched systems never reach the terminal
