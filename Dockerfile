@@ -30,7 +30,8 @@ ARG COMPOSE_CLI=docker-compose
 RUN if [ -n "$COMPOSE_CLI" ]; then \
       apt-get update \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$COMPOSE_CLI" \
-      && rm -rf /var/lib/apt/lists/*; \
+      && apt-get clean \
+      && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log; \
     fi
 RUN groupadd --system --gid 10001 watchdog \
  && useradd --system --uid 10001 --gid watchdog --home-dir /var/lib/watchdog \
