@@ -44,9 +44,10 @@ _WARNING = frozenset(
         EventKind.RECOVERY_UNCONFIRMED,
         EventKind.DEPLOY_REFUSED,
         EventKind.LEADERSHIP_LOST,
-        EventKind.RULE_INCONCLUSIVE,
     }
 )
+# Not RULE_INCONCLUSIVE: an outage turns every rule of the source inconclusive in every
+# window at once; the one WATCHDOG_BLIND per source and window is the warning.
 _DEBUG = frozenset({EventKind.STEP_STARTED, EventKind.NOTIFIED})
 
 

@@ -190,6 +190,9 @@ def test_what_needs_a_person_is_a_warning_or_an_error_naming_the_window(
     assert by_kind["watchdog_blind"]["event"].startswith(f"watchdog blind: {source} cannot")
     metrics = httpx.get(f"{watched.url}/metrics", timeout=5).text
     assert f'watchdog_source_blind{{source="{source}"}} 1.0' in metrics
+    # The webhook refuses every notification: they wait in the outbox, and it shows.
+    pending = re.search(r"^watchdog_outbox_pending (\S+)$", metrics, re.M)
+    assert pending is not None and float(pending.group(1)) > 0
     for entry in mine:
         assert entry["service"] == "broken" and entry["version"] == "v2", entry
     # Every line about some window names its service and version too.
