@@ -179,6 +179,7 @@ class App:
             self._stack.push_async_callback(notify.interactions.drain)
         metrics.rules_loaded(len(engine.rules.current), ok=True)
         metrics.watch_windows(engine.open_windows)
+        metrics.watch_blindness(engine.sources_watch.blindness.sources)
         detector = wiring.detector(s, clock, versions, windows, store, metrics, known)
         receiver = root.receiver(s, AlertInbox(store, engine, clock))
         web_app = root.web_app(

@@ -32,6 +32,7 @@ from watchdog.ha.coord import Coordinator
 from watchdog.ha.handoff import Handoff
 from watchdog.journal import Journal
 from watchdog.livecheck import SelectorWatch
+from watchdog.logs import about_window
 from watchdog.metrics import Metrics
 from watchdog.milestones import Milestones
 from watchdog.model import (
@@ -138,7 +139,7 @@ class Engine:
             self._open[window.phase.value] += 1
             await self.milestones.midpoint(window, now, self.states)
             await self._load_states(window.id)
-            for rule in self.rules.current.rules:
+            for rule in self.rules.current.for_deployment(window.deployment):
                 self._start_if_due(window, rule, now)
         self.ticks += 1
 
@@ -193,11 +194,15 @@ class Engine:
         self._inflight.pop(key, None)
 
     async def _evaluate_guarded(self, window: Window, rule: AnyRule) -> None:
-        try:
-            await self.evaluate_rule(window, rule)
-        except Exception:
-            # An evaluation bug must never stop the loop; it is logged with its rule.
-            log.exception("evaluation failed", window=window.id, rule=rule.name)
+        # Its own task: what is bound here tags every line this evaluation logs (the
+        # source's, the journal's, the decision's) and nothing else.
+        d = window.deployment
+        with about_window(window.id, d.service, d.version, rule.name):
+            try:
+                await self.evaluate_rule(window, rule)
+            except Exception:
+                # An evaluation bug must never stop the loop; it is logged with its rule.
+                log.exception("evaluation failed")
 
     # --- one evaluation ---------------------------------------------------------------
     async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
@@ -286,7 +291,7 @@ class Engine:
                 "baseline": jsonable(result.baseline),
                 "for": rule.for_,
                 "action": rule.action.value,
-                "severity": rule.severity.value,
+                "severity": _told_severity(rule, result.verdict),
                 "reason": result.reason,
                 "query": graph_query(rule, window, self.variables),
                 "shadow": shadow,
@@ -380,3 +385,10 @@ def next_due(due: float | None, now: float, interval: float) -> float:
     if due is None or due + interval <= now:
         return now + interval
     return due + interval
+
+
+def _told_severity(rule: AnyRule, verdict: Verdict) -> str:
+    """The rule's severity, but a pending rule is a warning at most (it may never fire)."""
+    if verdict is Verdict.PENDING and rule.severity.value == "critical":
+        return "warning"
+    return rule.severity.value

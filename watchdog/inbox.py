@@ -60,7 +60,12 @@ class AlertInbox:
         for window in windows:
             if now >= window.ends_at:
                 continue  # the tick closes it; no point evaluating
-            hit = [r for r in rules if _concerns(r, window, _by_label(index, alerts, r))]
+            hit = [
+                r
+                for r in rules
+                if r.applies(window.deployment)
+                and _concerns(r, window, _by_label(index, alerts, r))
+            ]
             if hit:
                 await self._engine.evaluate_now(window, hit)
                 woken.append(window.id)

@@ -17,8 +17,6 @@ from watchdog.web.listen import raise_nofile_limit
 
 log = structlog.get_logger("watchdog.process")
 
-log = structlog.get_logger("watchdog.process")
-
 
 def freeze_startup_heap() -> None:
     """Exclude everything built at startup from the garbage collector's full passes.

@@ -90,6 +90,18 @@ def secret_fields(root: BaseModel, *nested: BaseModel) -> Iterator[NamedSecret]:
                         yield NamedSecret(f"{prefix}{field}[{key}]", item, url)
 
 
+def redactable(secrets: Iterable[NamedSecret], *, shortest: int = 6) -> list[str]:
+    """The values the log redactor masks: every secret's value and, for a URL or DSN,
+    the password it carries (printed on its own by a driver's error, it is still masked).
+    Values shorter than ``shortest`` are left out: masking them would garble every line."""
+    out: list[str] = []
+    for secret in secrets:
+        value = secret.value.get_secret_value()
+        password = url_password(value) if secret.url else None
+        out += [v for v in (value, password) if v is not None and len(v) >= shortest]
+    return out
+
+
 def _field_of(root: BaseModel, section: BaseModel) -> str:
     return next(f for f in type(root).model_fields if getattr(root, f) is section)
 

@@ -177,7 +177,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = (
         "info"  # debug also shows every evaluation and the scheduler
     )
-    log_format: Literal["json", "console"] = "json"  # json lines, or console for people
+    # json lines, console text for people, or auto: console when stderr is a terminal
+    log_format: Literal["json", "console", "auto"] = "auto"
 
     # --- source outages (watchdog/rulefile/failmode.py) ------------------------------
     # fail_open: missing data never rolls back (rules are inconclusive, "watchdog blind"
@@ -242,28 +243,10 @@ class Settings(BaseSettings):
         return self.public_url or f"http://{self.listen_host}:{self.listen_port}"
 
     def secrets(self) -> list[str]:
-        """Every secret value, for the log redactor."""
-        out = [
-            s.get_secret_value()
-            for s in (
-                self.api_token,
-                self.prometheus_token,
-                self.store_url,
-                self.render_api_key,
-                self.status_token,
-                self.alertmanager_token,
-                self.alertmanager_password,
-                self.leader_redis_url,
-                self.loki_token,
-                self.loki_password,
-                self.sentry_token,
-            )
-            if s is not None
-        ]
-        targets = {**self.postgres_targets, **self.redis_targets}
-        out += [s.get_secret_value() for s in targets.values()]
-        out += self.notify.secrets()
-        return [s for s in out if len(s) >= 6]
+        """Every secret value, for the log redactor: the same :func:`secret_fields` walk
+        the strength check uses, so a secret setting added later is masked with no list
+        to keep."""
+        return secretcheck.redactable(secretcheck.secret_fields(self, self.notify))
 
     @classmethod
     def settings_customise_sources(

@@ -36,6 +36,7 @@ from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
 from watchdog.units import rule_unit
 from watchdog.web.control import RuleView, WindowDetail
+from watchdog.wording import cannot
 
 log = structlog.get_logger("watchdog.windows")
 
@@ -118,7 +119,7 @@ class WindowService:
             window,
             EventKind.WINDOW_OPENED,
             f"watching {deployment.service} {deployment.version} in {deployment.environment} "
-            f"for {length:g}s ({len(self._engine.rules.current)} rules)"
+            f"for {length:g}s ({len(self._engine.rules.current.for_deployment(deployment))} rules)"
             + (" in shadow: nothing will act on its own" if window.shadow else "")
             + (unseen or "")
             + (f"; previous version {deployment.previous_version}: {inferred}" if inferred else ""),
@@ -176,7 +177,8 @@ class WindowService:
                 self._engine.forget(old.id)
 
     async def _capture_baselines(self, window: Window) -> dict[str, dict[str, float]]:
-        rules = [r for r in self._engine.rules.current.rules if r.baseline is not None]
+        chosen = self._engine.rules.current.for_deployment(window.deployment)
+        rules = [r for r in chosen if r.baseline is not None]
         samples = await asyncio.gather(*(self._baseline(window, r) for r in rules))
         out = {rule.name: got[0] for rule, got in zip(rules, samples, strict=True) if got[0]}
         for rule, (values, why) in zip(rules, samples, strict=True):
@@ -223,7 +225,7 @@ class WindowService:
         window = await self._get(window_id)
         states = await self._engine.states(window_id)
         views = []
-        for rule in self._engine.rules.current.rules:
+        for rule in self._engine.rules.current.for_deployment(window.deployment):
             state = states.get(rule.name)
             base = window.baselines.get(rule.name) or {}
             baseline = next(iter(base.values())) if len(base) == 1 else None
@@ -262,7 +264,7 @@ class WindowService:
         ok = await self._store.set_phase(window_id, phase, at=now, reason=reason, expected=expected)
         if not ok:
             current = await self._get(window_id)
-            raise Conflict(f"window {window_id} is {current.phase.value}: cannot {message}")
+            raise Conflict(cannot(window_id, current.phase, message))
         text = f"{actor}: {message}" + (f" ({reason})" if reason else "")
         await self._journal.record(
             window.with_phase(phase, now, reason), kind, text, at=now, data={"actor": actor}
@@ -370,7 +372,7 @@ class WindowService:
     ) -> Window:
         window = await self._get(window_id)
         if window.phase not in EVALUATING_PHASES:
-            raise Conflict(f"window {window_id} is {window.phase.value}: cannot roll back")
+            raise Conflict(cannot(window_id, window.phase, "roll back"))
         decision = Decision(
             window=window,
             action=action,
@@ -385,7 +387,7 @@ class WindowService:
         if not claimed:
             current = await self._get(window_id)
             if not await self._for_the_leader(current):
-                raise Conflict(f"window {window_id} is {current.phase.value}: cannot roll back")
+                raise Conflict(cannot(window_id, current.phase, "roll back"))
             # Only Fence stops a manual rollback of an open, unclaimed window: this
             # replica does not lead (or was just deposed). The leader runs it instead.
             handed = decision.but(window=current)

@@ -34,6 +34,7 @@ import structlog
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, TransientError
 from watchdog.journal import Journal
+from watchdog.logs import about_window
 from watchdog.metrics import Metrics
 from watchdog.model import EventKind, Window
 from watchdog.notify import render
@@ -52,6 +53,9 @@ Report = Callable[[Window, OutboxItem, str], Awaitable[None]]
 
 CLAIM_MARGIN = 5.0
 """Seconds a claim may age before its send starts; the claim lasts timeout + 2 margins."""
+
+BACKLOG_READ = 500
+"""Pending notifications read per pass (and the most ``watchdog_outbox_pending`` counts)."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,11 @@ class DeliveryWorker:
         now = self._clock.now()
         blocked: set[tuple[str, str]] = set()
         queues: dict[str, list[OutboxItem]] = {}
-        for item in await self._store.pending_notifications(limit=500):
+        pending = await self._store.pending_notifications(limit=BACKLOG_READ)
+        if self._metrics is not None:
+            oldest = min((item.created_at for item in pending), default=now)
+            self._metrics.outbox(len(pending), now - oldest)
+        for item in pending:
             key = (item.window_id, item.channel)
             if key in blocked or item.due_at > now or self._held_elsewhere(item, now):
                 blocked.add(key)  # later items of this window wait their turn
@@ -160,6 +168,13 @@ class DeliveryWorker:
             self._count(item, "failed")
             await self._mark(item, OutboxStatus.FAILED, "window or channel no longer exists")
             return False
+        d = window.deployment
+        with about_window(window.id, d.service, d.version):
+            return await self._send(item, window, channel, claimed_at)
+
+    async def _send(
+        self, item: OutboxItem, window: Window, channel: Channel, claimed_at: float
+    ) -> bool:
         event = render.event_from_json(json.loads(item.payload))
         if self._monotonic() - claimed_at > CLAIM_MARGIN:
             # Frozen or starved since the claim: it may have expired and passed to
@@ -197,7 +212,10 @@ class DeliveryWorker:
         self._count(item, "retry")
         retry_after = exc.retry_after if isinstance(exc, TransientError) else None
         due = self._clock.now() + self._backoff.delay(attempts, retry_after)
-        log.info("delivery will be retried", channel=item.channel, attempts=attempts, error=error)
+        # Once per notification at info; each later retry at debug (they follow the
+        # backoff; watchdog_outbox_oldest_pending_seconds alerts when it drags on).
+        say = log.info if attempts == 1 else log.debug
+        say("delivery will be retried", channel=item.channel, attempts=attempts, error=error)
         await self._store.update_notification(
             item.id or 0, status=OutboxStatus.PENDING, attempts=attempts, due_at=due, error=error
         )

@@ -17,6 +17,7 @@ import structlog
 
 from watchdog.actions.plan import PlanOutcome
 from watchdog.evaluate import Evaluation
+from watchdog.logs import about_window
 from watchdog.model import Action, Event, Window
 
 log = structlog.get_logger("watchdog.pipeline")
@@ -73,6 +74,12 @@ class Pipeline:
 
     async def run(self, decision: Decision) -> Decision | None:
         """Run every stage; returns the final decision or None if a stage stopped it."""
+        d = decision.window.deployment
+        rule = decision.trigger if decision.automatic else None
+        with about_window(decision.window.id, d.service, d.version, rule):
+            return await self._run(decision)
+
+    async def _run(self, decision: Decision) -> Decision | None:
         current: Decision | None = decision
         try:
             for stage in self.stages:

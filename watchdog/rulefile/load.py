@@ -22,8 +22,10 @@ from watchdog.errors import ConfigError
 from watchdog.rulefile.files import SOURCE_KINDS, RuleFile
 from watchdog.rulefile.promsyntax import Spot, check_expressions, expressions, place
 from watchdog.rulefile.schema import RuleBase
+from watchdog.rulefile.scope import Deployed, nearest
 
 Loc = tuple[str | int, ...]
+_SCOPED_CACHE = 4096  # distinct deployments remembered by RuleSet.for_deployment
 AnyRule = RuleBase
 
 
@@ -34,6 +36,8 @@ class RuleSet:
     rules: tuple[AnyRule, ...] = ()
     files: tuple[str, ...] = ()
     by_name: dict[str, AnyRule] = field(default_factory=dict)
+    # The choice per (service, environment, labels): evaluated every tick for every window.
+    _scoped: dict[Any, tuple[AnyRule, ...]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, rules: Iterable[AnyRule], files: Iterable[str] = ()) -> RuleSet:
@@ -43,6 +47,18 @@ class RuleSet:
 
     def __len__(self) -> int:
         return len(self.rules)
+
+    def for_deployment(self, deployment: Deployed) -> tuple[AnyRule, ...]:
+        """The rules a window of ``deployment`` evaluates (their scope fits it)."""
+        if not any(r.given for r in self.rules):
+            return self.rules
+        key = (deployment.service, deployment.environment, tuple(deployment.labels.items()))
+        found = self._scoped.get(key)
+        if found is None:
+            if len(self._scoped) >= _SCOPED_CACHE:
+                self._scoped.clear()
+            found = self._scoped[key] = tuple(r for r in self.rules if r.applies(deployment))
+        return found
 
 
 @dataclass
@@ -171,6 +187,8 @@ def _flatten(path: Path, parsed: _Parsed, rule_file: RuleFile) -> list[AnyRule]:
         for ri, rule in enumerate(group.rules):
             line = _line_for(("groups", gi, "rules", ri), parsed.lines)
             update: dict[str, Any] = {"group": group.name, "origin": f"{path}:{line}"}
+            scope = nearest(rule, group, rule_file)  # the rule's own, else its group's, ...
+            update |= {"services": scope.services, "match": scope.match}
             if rule.interval is None:
                 update["interval"] = group.interval
             out.append(rule.model_copy(update=update))

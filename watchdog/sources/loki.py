@@ -107,7 +107,7 @@ class LokiSource:
         except TimeoutError:
             raise TransientError(f"Loki did not answer within {self._timeout:g}s") from None
         except httpx.ConnectError:
-            raise TransientError("cannot connect to Loki") from None
+            raise TransientError(f"cannot connect to Loki at {_where(self._url)}") from None
         except httpx.HTTPError as exc:
             raise TransientError(f"request to Loki failed: {type(exc).__name__}") from None
         return self._decode(body, status)
@@ -156,3 +156,9 @@ class LokiSource:
 def _ns(seconds: float) -> str:
     """Loki's timestamps: integer nanoseconds since the epoch."""
     return str(round(seconds * 1e9))
+
+
+def _where(url: str) -> str:
+    """``host:port`` of ``url`` (no credentials), as people need it in an error."""
+    parsed = httpx.URL(url)
+    return parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"

@@ -78,7 +78,7 @@ class PrometheusSource:
         if timeout <= 0 or retries < 0 or concurrency < 1 or grid <= 0:
             raise ValueError("timeout and grid must be > 0, retries >= 0, concurrency >= 1")
         self._url = url.rstrip("/")
-        self._host = urlsplit(self._url).hostname or self._url
+        self._host = _where(self._url)
         self._timeout = timeout
         self._attempt = attempt_timeout(timeout, retries)
         self._token = token
@@ -326,3 +326,16 @@ def _json_body(response: requests.Response | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _where(url: str) -> str:
+    """``host:port`` of ``url`` for messages (no credentials; the port kept, as people
+    need it to see which server was unreachable)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    if not parts.hostname:
+        return url
+    return parts.hostname if port is None else f"{parts.hostname}:{port}"

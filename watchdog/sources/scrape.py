@@ -75,7 +75,9 @@ class ScrapeSource:
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
         except ScrapeError as exc:
-            return Sample.failed(str(exc), transient=exc.transient)
+            # Blamed on the target as rendered (host:port), not on the rule's template.
+            where = f"scrape target {_host(url)}"
+            return Sample.failed(str(exc), transient=exc.transient, unreachable=where)
         if rule.value == "gauge":
             return _gauge(points, rule)
         return self._counted(points, rule, ctx)
@@ -250,7 +252,11 @@ def _started_after(
 
 
 def _host(url: str) -> str:
+    """``host:port`` of ``url`` (the port kept: two targets often share a host)."""
     try:
-        return httpx.URL(url).host or url
+        parsed = httpx.URL(url)
     except httpx.InvalidURL:
         return "target"
+    if not parsed.host:
+        return url
+    return parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"

@@ -180,6 +180,7 @@ class WindowOut(BaseModel):
 
     id: str
     url: str
+    page: str = Field(description="The window's status page (`/deployments/ID`), for people.")
     service: str
     environment: str
     version: str
@@ -212,6 +213,7 @@ class WindowOut(BaseModel):
         return cls(
             id=window.id,
             url=f"{base_url.rstrip('/')}/api/v1/deployments/{window.id}",
+            page=f"{base_url.rstrip('/')}/deployments/{window.id}",
             service=d.service,
             environment=d.environment,
             version=d.version,

@@ -216,7 +216,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not _token_matches(request.headers.get("Authorization", ""), config.api_token):
         raise ApiError(
             401,
-            "missing or wrong bearer token",
+            "missing or wrong bearer token: send `Authorization: Bearer <token>` with the "
+            "server's WATCHDOG_API_TOKEN (the watchdog CLI reads it from WATCHDOG_API_TOKEN)",
             headers={"WWW-Authenticate": 'Bearer realm="watchdog"'},
         )
     return await handler(request)
