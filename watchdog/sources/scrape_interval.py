@@ -93,6 +93,6 @@ class ScrapeIntervals:
                 self._next = self._monotonic() + RETRY
                 return
             if found != self._jobs:
-                log.info("scrape intervals from Prometheus", jobs=found)
+                log.debug("scrape intervals from Prometheus", jobs=found)
             self._jobs = found or self._jobs
             self._next = self._monotonic() + REFRESH
