@@ -221,6 +221,7 @@ class App:
             clock=self.clock,
             metrics=metrics,
             crash=crash,
+            replicas=self.settings.leader_redis_url is not None,
         )
 
     def _engine(

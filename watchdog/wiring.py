@@ -310,9 +310,9 @@ def coordinator(
         return SingleNode(fence, on_acquire), None
     from redis.asyncio import Redis
 
-    from watchdog.ha.lease import RedisLease
+    from watchdog.ha.lease import RedisLease, client_options
 
-    client = Redis.from_url(s.leader_redis_url.get_secret_value())
+    client = Redis.from_url(s.leader_redis_url.get_secret_value(), **client_options(s.leader_lease))
     lease = RedisLease(
         client,
         key=s.leader_key,

@@ -68,6 +68,9 @@ class Switch:
     async def token(self) -> int | None:
         return self.current
 
+    async def carry(self, held: int) -> int | None:
+        return self.current if self.current == held else None
+
     def refused(self, token: int, newest: int) -> None:
         self.refusals.append((token, newest))
         self.current = None
