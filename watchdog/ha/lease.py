@@ -104,6 +104,7 @@ class RedisLease:
         on_acquire: Callable[[], None] | None = None,  # must not block: it starts a task
         monotonic: Callable[[], float] = time.monotonic,
         fence: Fence | None = None,  # the store's advance_fence; None: the Redis counter alone
+        eligible: Callable[[], str | None] | None = None,  # why not to lead now (a bad clock)
     ) -> None:
         self._redis = client
         self._key = key
@@ -121,6 +122,7 @@ class RedisLease:
         self._valid_until = 0.0
         self._failures = 0
         self._fence = fence
+        self._eligible = eligible or (lambda: None)
         self._refused: str | None = None
 
     async def token(self) -> int | None:
@@ -156,6 +158,12 @@ class RedisLease:
             self._unavailable(exc)
 
     async def _attempt(self, started: float) -> None:
+        if self._eligible() is not None:  # said by whoever knows why (ha/health.py)
+            if self._token is not None:
+                await self._redis.eval(_RELEASE, 1, self._key, self.identity)
+                self._valid_until = 0.0
+            self._follow()
+            return
         if await self.token() is not None and await self._renew():
             self._valid_until = started + LOCAL_SHARE * self._ttl_ms / 1000
         elif await self._acquire():

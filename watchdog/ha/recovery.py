@@ -29,7 +29,7 @@ nothing here runs: a rollback paused by a store outage resumes when the store an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -118,6 +118,7 @@ class Recovery:
         clock: Clock,
         inflight: InFlight | None = None,
         evidence: Evidence | None = None,
+        note: Callable[[], str | None] | None = None,
     ) -> None:
         self._store = store
         self._journal = journal
@@ -128,6 +129,7 @@ class Recovery:
         self._notify = notify
         self._clock = clock
         self._inflight = inflight or InFlight()
+        self._note = note or (lambda: None)
         self._evidence = evidence or Evidence(store, clock, act.check, wait=False)
         self._lock = asyncio.Lock()  # one pass at a time: a re-acquired lease starts another
 
@@ -219,8 +221,8 @@ class Recovery:
         await self._journal.record(
             d.window,
             EventKind.ROLLBACK_RESUMED,
-            f"resuming the rollback after a restart at step {where.start_at + 1} of "
-            f"{len(plan.steps)}"
+            f"resuming the rollback ({self._note() or 'after a restart'}) at step "
+            f"{where.start_at + 1} of {len(plan.steps)}"
             + (f" ({where.in_doubt} in doubt: safe to repeat)" if where.in_doubt else ""),
             at=d.at,
             data={"start_at": where.start_at, "in_doubt": where.in_doubt},

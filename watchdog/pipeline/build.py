@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from watchdog.actions.plan import PlanRunner
@@ -43,6 +43,7 @@ def build_pipeline(
     metrics: Metrics | None = None,
     crash: CrashPoints | None = None,  # test-only kill points (watchdog/crashpoints.py)
     replicas: bool = False,  # other replicas may be running a step recovery finds open
+    note: Callable[[], str | None] | None = None,  # why a re-drive was needed (an outage)
 ) -> DecisionPaths:
     """shadow → gate → dedup → grace → fence → act → record → notify; recovery: begin →
     act → record → notify."""
@@ -86,6 +87,7 @@ def build_pipeline(
         notify=notify,
         clock=clock,
         inflight=live.inflight,
+        note=note,
         # A step found open is asked its result (waited for while another replica may
         # still run it) and the target's version before it is called in doubt.
         evidence=Evidence(store, clock, act.check, wait=replicas),

@@ -16,6 +16,7 @@ from watchdog.crashpoints import CrashPoints
 from watchdog.errors import FencedOut
 from watchdog.ha.coord import Coordinator, LeadershipLost, PlanPaused
 from watchdog.ha.fencing import Deposed
+from watchdog.ha.patience import persist
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Action, ActionStatus, EventKind, Window, WindowPhase
@@ -245,11 +246,18 @@ class Act:
 
         async def on_start(index: int, step: Step, attempt: int) -> None:
             held[0] = await self._still_leading(d.window, held[0], step)
-            await self._journal_intent(d.window, index, step, attempt)
+            await persist(
+                self._clock,
+                "a step's intent",
+                lambda: self._journal_intent(d.window, index, step, attempt),
+            )
 
         async def on_step(step: StepOutcome) -> None:
             self._crash.reach(f"step_returned:{step.step}")
-            await self._journal_step(d.window, step)
+            # Its result is the evidence recovery needs: kept through a store blip.
+            await persist(
+                self._clock, "a step's result", lambda: self._journal_step(d.window, step)
+            )
 
         outcome = await self._runner.run(plan, ctx, on_step, start_at, on_start)
         return d.but(outcome=outcome, token=held[0])
@@ -335,13 +343,17 @@ class Record:
         detail = None if ok else d.outcome.error
         token = await self._carried(d.token)
         try:
-            await self._store.finish_action(
-                d.window.id,
-                ROLLBACK,
-                status=ActionStatus.SUCCEEDED if ok else ActionStatus.FAILED,
-                at=now,
-                detail=detail,
-                token=token,
+            await persist(
+                self._clock,
+                "the rollback's outcome",
+                lambda: self._store.finish_action(
+                    d.window.id,
+                    ROLLBACK,
+                    status=ActionStatus.SUCCEEDED if ok else ActionStatus.FAILED,
+                    at=now,
+                    detail=detail,
+                    token=token,
+                ),
             )
         except FencedOut as exc:
             if self._deposed is not None:
