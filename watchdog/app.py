@@ -254,6 +254,8 @@ class App:
             coordinator=coordinator,
         )
         self._stack.push_async_callback(engine.drain)
+        # A request queued for the leader is taken within a lease (a new leader) and a tick.
+        engine.handoff.within = self.settings.leader_lease + self.settings.tick
         return engine
 
     async def open(self) -> Parts:
