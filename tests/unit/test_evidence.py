@@ -8,13 +8,17 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from tests.unit.test_engine import RecordingExecutor, ScriptedSource
 from tests.world import app_settings, opened
 from watchdog.actions.plan import TIMEOUT_GRACE, StepOutcome
 from watchdog.actions.spec import Plan, VerifyStep
 from watchdog.clock import FakeClock
+from watchdog.errors import FencedOut
 from watchdog.ha.evidence import Evidence, Verdict
 from watchdog.ha.health import Health, StoreClock
+from watchdog.ha.patience import persist
 from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
 
 PLAN = Plan.model_validate(
@@ -175,3 +179,39 @@ async def test_a_store_outage_is_said_once_and_how_long_it_lasted() -> None:
     assert health.problem() is None and health.outage_note() == (
         "the store was unreachable for 10.5s"
     )
+
+
+# --- writes a rollback needs, kept through a store blip ----------------------------------
+
+
+async def test_a_write_is_retried_through_a_blip_and_the_outage_is_told_once_back() -> None:
+    clock, failures, told = FakeClock(), [ConnectionRefusedError("down")] * 3, []
+
+    async def write() -> str:
+        if failures:
+            raise failures.pop()
+        return "written"
+
+    async def back(away: float) -> None:
+        told.append(away)
+
+    assert await persist(clock, "x", write, back=back) == "written"
+    assert told == [sum(clock.slept)] and len(clock.slept) == 3
+
+
+async def test_a_refusal_is_an_answer_and_a_long_outage_propagates() -> None:
+    clock = FakeClock()
+
+    async def fenced() -> None:
+        raise FencedOut(1, 2)
+
+    with pytest.raises(FencedOut):
+        await persist(clock, "x", fenced)
+    assert clock.slept == []
+
+    async def down() -> None:
+        raise ConnectionRefusedError("down")
+
+    with pytest.raises(ConnectionRefusedError):
+        await persist(clock, "x", down, patience=5.0)
+    assert 3.0 < sum(clock.slept) <= 5.0

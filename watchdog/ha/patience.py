@@ -30,16 +30,26 @@ PATIENCE = 30.0
 FIRST, CAP = 0.25, 2.0  # backoff between attempts, seconds
 
 
+Back = Callable[[float], Awaitable[None]]
+"""Told how many seconds the store was away, once a retried write landed."""
+
+
 async def persist(
-    clock: Clock, what: str, call: Callable[[], Awaitable[T]], *, patience: float = PATIENCE
+    clock: Clock,
+    what: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    patience: float = PATIENCE,
+    back: Back | None = None,
 ) -> T:
     """``await call()``, retried while the store does not answer (see the module doc)."""
-    deadline = clock.now() + patience
+    started = clock.now()
+    deadline = started + patience
     delay = FIRST
     told = False
     while True:
         try:
-            return await call()
+            result = await call()
         except (WatchdogError, LeadershipLost):
             raise
         except Exception as exc:
@@ -52,5 +62,9 @@ async def persist(
                     what=what,
                     error=f"{type(exc).__name__}: {exc}",
                 )
+        else:
+            if told and back is not None:
+                await back(clock.now() - started)
+            return result
         await clock.sleep(delay)
         delay = min(delay * 2, CAP)

@@ -250,17 +250,36 @@ class Act:
                 self._clock,
                 "a step's intent",
                 lambda: self._journal_intent(d.window, index, step, attempt),
+                back=lambda away: self._store_back(d.window, away),
             )
 
         async def on_step(step: StepOutcome) -> None:
             self._crash.reach(f"step_returned:{step.step}")
             # Its result is the evidence recovery needs: kept through a store blip.
             await persist(
-                self._clock, "a step's result", lambda: self._journal_step(d.window, step)
+                self._clock,
+                "a step's result",
+                lambda: self._journal_step(d.window, step),
+                back=lambda away: self._store_back(d.window, away),
             )
 
         outcome = await self._runner.run(plan, ctx, on_step, start_at, on_start)
         return d.but(outcome=outcome, token=held[0])
+
+    async def _store_back(self, window: Window, away: float) -> None:
+        # The outage is journaled once the store answers again: people reading the
+        # window see why the rollback took longer.
+        try:
+            await self._journal.record(
+                window,
+                EventKind.ROLLBACK_RESUMED,
+                f"the store was unreachable for {away:.1f}s mid-rollback: the rollback goes on",
+                at=self._clock.now(),
+                data={"store_outage": round(away, 1)},
+                notify=False,
+            )
+        except Exception:
+            log.warning("could not journal the store outage", window=window.id)
 
     async def _journal_intent(self, window: Window, index: int, step: Step, attempt: int) -> None:
         # Written before the attempt: a crash from here on leaves the step "in doubt".
