@@ -15,7 +15,7 @@ from tests.world import app_settings, opened
 from watchdog.actions.plan import TIMEOUT_GRACE, StepOutcome
 from watchdog.actions.spec import Plan, VerifyStep
 from watchdog.clock import FakeClock
-from watchdog.errors import FencedOut
+from watchdog.errors import FencedOut, TransientError
 from watchdog.ha.evidence import Evidence, Verdict
 from watchdog.ha.health import Health, StoreClock
 from watchdog.ha.patience import persist
@@ -185,7 +185,8 @@ async def test_a_store_outage_is_said_once_and_how_long_it_lasted() -> None:
 
 
 async def test_a_write_is_retried_through_a_blip_and_the_outage_is_told_once_back() -> None:
-    clock, failures, told = FakeClock(), [ConnectionRefusedError("down")] * 3, []
+    down = TransientError("PostgreSQL store unavailable")  # the store's own word for it
+    clock, failures, told = FakeClock(), [ConnectionRefusedError("down"), down] * 2, []
 
     async def write() -> str:
         if failures:
@@ -196,7 +197,7 @@ async def test_a_write_is_retried_through_a_blip_and_the_outage_is_told_once_bac
         told.append(away)
 
     assert await persist(clock, "x", write, back=back) == "written"
-    assert told == [sum(clock.slept)] and len(clock.slept) == 3
+    assert told == [sum(clock.slept)] and len(clock.slept) == 4
 
 
 async def test_a_refusal_is_an_answer_and_a_long_outage_propagates() -> None:

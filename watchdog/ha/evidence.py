@@ -7,7 +7,8 @@ step's own evidence, in order:
 
 1. **its result, journaled by whoever ran it**: waited for until the step's own deadline
    (its ``timeout`` plus the runner's grace, from the journaled intent) when another
-   replica may be running it (``wait``; a single node's predecessor is dead);
+   process may be running it (``wait``: replicas share the store, and the intent was
+   written by another process; a single node's predecessor is dead);
 2. **the target's version**: when the plan has a ``verify`` step, one read of it; the
    previous version serving means the step took effect;
 3. otherwise the step is in doubt, and only a step safe to repeat is run again.
@@ -23,6 +24,7 @@ import structlog
 from watchdog.actions.plan import TIMEOUT_GRACE, StepOutcome
 from watchdog.actions.spec import Plan, VerifyStep
 from watchdog.clock import Clock
+from watchdog.ha.inflight import INSTANCE
 from watchdog.model import Event, EventKind, Window
 from watchdog.store.base import EventStore
 
@@ -62,8 +64,11 @@ class Evidence:
     async def ask(self, window: Window, plan: Plan, index: int, events: Sequence[Event]) -> Verdict:
         """The verdict on ``plan.steps[index]``, whose intent is the last thing journaled."""
         step = plan.steps[index]
-        if self._wait:
-            started = _intent_at(events, step.name)
+        intent = _intent(events, step.name)
+        # Another process may still be running it; this one is not (recovery skips what
+        # runs here), so its own intent has no result to wait for.
+        if self._wait and intent is not None and intent.data.get("by") != INSTANCE:
+            started = intent.at
             verdict = await self._journaled(window, step.name, started + step.timeout)
             if verdict.done is not None:
                 return verdict
@@ -89,10 +94,10 @@ class Evidence:
         return Verdict(None, how=f"the target's version: {outcome.error}")
 
 
-def _intent_at(events: Sequence[Event], name: str) -> float:
+def _intent(events: Sequence[Event], name: str) -> Event | None:
     kind = EventKind.STEP_STARTED
-    starts = [e.at for e in events if e.kind is kind and e.data.get("step") == name]
-    return starts[-1] if starts else 0.0
+    starts = [e for e in events if e.kind is kind and e.data.get("step") == name]
+    return starts[-1] if starts else None
 
 
 def _result(events: Sequence[Event], name: str) -> Verdict:

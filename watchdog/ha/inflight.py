@@ -9,9 +9,14 @@ and at every re-drive) leaves marked windows alone.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+INSTANCE = uuid.uuid4().hex[:12]
+"""This process, as step intents name it (``by``): recovery in the process that wrote an
+intent knows the step is not running any more when nothing here runs it."""
 
 
 class InFlight:

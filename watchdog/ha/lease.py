@@ -59,7 +59,7 @@ def client_options(ttl: float) -> dict[str, Any]:
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    limit = max(0.05, ttl * DEADLINE_SHARE / 2)
+    limit = max(0.05, ttl * DEADLINE_SHARE)  # one command may use the attempt's deadline
     return {
         "socket_timeout": limit,
         "socket_connect_timeout": limit,

@@ -6,7 +6,8 @@ would look "in doubt" afterwards) or a rollback stuck in ``rolling_back``: each 
 retried with a short backoff for ``PATIENCE`` seconds, saying so once. Past that the
 error propagates: the plan pauses (``PlanPaused``) and the leader's re-drive resumes it
 when the store answers (``ha/recovery.py``). A refusal (``FencedOut``), a missing row and
-a lost lease are answers, not outages: never retried.
+a lost lease are answers, not outages: never retried (a store's ``TransientError``,
+"unavailable", is an outage).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TypeVar
 import structlog
 
 from watchdog.clock import Clock
-from watchdog.errors import WatchdogError
+from watchdog.errors import TransientError, WatchdogError
 from watchdog.ha.coord import LeadershipLost
 
 log = structlog.get_logger("watchdog.ha.patience")
@@ -50,9 +51,11 @@ async def persist(
     while True:
         try:
             result = await call()
-        except (WatchdogError, LeadershipLost):
+        except LeadershipLost:
             raise
         except Exception as exc:
+            if isinstance(exc, WatchdogError) and not isinstance(exc, TransientError):
+                raise  # an answer (FencedOut, NotFound…), not an outage
             if clock.now() + delay > deadline:
                 raise
             if not told:

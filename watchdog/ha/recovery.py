@@ -10,12 +10,12 @@ whose rollback was claimed but not finished, and carries on from where it stoppe
   (so people hear of it) and run the plan from its first step;
 - steps succeeded are never run again: the plan resumes at the first step without a
   recorded success;
-- a step whose intent is journaled but whose outcome is not asks its own evidence
-  first (``ha/evidence.py``: its result journaled late by the replica that ran it, the
-  target's version); only when nobody can say is it *in doubt*, and then it is run
-  again only if it is safe to repeat (``Step.safe_to_repeat``: verify steps, and steps
-  the plan declares ``idempotent: true``). Otherwise the window ends
-  ``rollback_failed`` with "verify manually", and that is notified;
+- a step whose intent is journaled but whose outcome is not is run again at once if it
+  is safe to repeat (``Step.safe_to_repeat``: verify steps, and steps the plan declares
+  ``idempotent: true``); otherwise it asks its own evidence first (``ha/evidence.py``:
+  its result journaled late by the replica that ran it, the target's version). Only
+  when nobody can say is it *in doubt*: the window ends ``rollback_failed`` with
+  "verify manually", and that is notified;
 - a step whose last attempt failed for good: the window ends ``rollback_failed``;
 - action finished but the window still ``rolling_back``: only the recording is redone.
 
@@ -235,8 +235,8 @@ class Recovery:
     ) -> Progress:
         """Ask the evidence of each step in doubt (a deposed leader may have gone on)."""
         for _ in plan.steps:
-            if where.in_doubt is None:
-                return where
+            if where.in_doubt is None or plan.steps[where.start_at].safe_to_repeat:
+                return where  # nothing in doubt, or safe to run again: no need to wait
             verdict = await self._evidence.ask(d.window, plan, where.start_at, events)
             if verdict.done is not True:
                 return await self._weigh(d, where, verdict)

@@ -16,6 +16,7 @@ from watchdog.crashpoints import CrashPoints
 from watchdog.errors import FencedOut
 from watchdog.ha.coord import Coordinator, LeadershipLost, PlanPaused
 from watchdog.ha.fencing import Deposed
+from watchdog.ha.inflight import INSTANCE
 from watchdog.ha.patience import persist
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -290,7 +291,7 @@ class Act:
             EventKind.STEP_STARTED,
             f"step {step.name} starting (attempt {attempt})",
             at=self._clock.now(),
-            data={"step": step.name, "index": index, "attempt": attempt},
+            data={"step": step.name, "index": index, "attempt": attempt, "by": INSTANCE},
             notify=False,
         )
 
