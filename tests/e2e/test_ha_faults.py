@@ -76,7 +76,8 @@ class Cluster:
 
     async def delivered_once(self, window_id: str) -> None:
         await until(lambda: outbox_drained(self.dsn), "the outbox to drain", 30)
-        assert self.hook.duplicates() == []
+        seen = [(e["window_id"], e["seq"], e["kind"]) for e in self.hook.events]
+        assert self.hook.duplicates() == [], seen
         assert triggers(self.pd, window_id) == 1, self.pd.events
 
 
