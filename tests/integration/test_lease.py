@@ -252,3 +252,24 @@ async def test_a_silently_dead_link_ends_each_attempt_within_its_deadline(
     assert proxy.server is not None
     proxy.server.close()
     await a.close()
+
+
+async def test_a_replica_that_must_not_lead_releases_the_lease_and_follows(
+    redis_server: RedisServer,
+) -> None:
+    why: list[str | None] = [None]
+    mono = Mono()
+    a = lease(redis_server, mono, eligible=lambda: why[0])
+    b = lease(redis_server, mono)
+    await a.tick()
+    assert await a.token() == 1
+    why[0] = "this replica's clock is 60.0s off the store's"
+    await a.tick()  # gives the lease up at once: another replica takes over
+    assert await a.token() is None
+    await b.tick()
+    assert await b.token() == 2
+    why[0] = None
+    await a.tick()
+    assert await a.token() is None  # b leads now
+    await a.close()
+    await b.close()

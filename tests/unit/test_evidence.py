@@ -216,3 +216,13 @@ async def test_a_refusal_is_an_answer_and_a_long_outage_propagates() -> None:
     with pytest.raises(ConnectionRefusedError):
         await persist(clock, "x", down, patience=5.0)
     assert 3.0 < sum(clock.slept) <= 5.0
+
+
+async def test_a_result_the_store_never_took_is_kept_in_memory_as_evidence() -> None:
+    clock = FakeClock()
+    journal = Journal([ev(EventKind.STEP_STARTED, clock.now())])
+    kept = {("w", "deploy"): StepOutcome("deploy", "command", 0, 1, True, None, "ok")}
+    evidence = Evidence(journal, clock, None, wait=True, unrecorded=kept)  # type: ignore[arg-type]
+    verdict = await evidence.ask(WINDOW, PLAN, 0, journal.events)
+    assert (verdict.done, verdict.record) == (True, True) and "kept by this replica" in verdict.how
+    assert clock.slept == []  # nothing to wait for: this process ran it

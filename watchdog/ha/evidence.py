@@ -5,6 +5,7 @@ another process: a leader deposed by a Redis hiccup or a paused link keeps runni
 command it started, and journals its result when it returns. So recovery asks the
 step's own evidence, in order:
 
+0. **its result, kept in memory** by this process when the store was away as it came;
 1. **its result, journaled by whoever ran it**: waited for until the step's own deadline
    (its ``timeout`` plus the runner's grace, from the journaled intent) when another
    process may be running it (``wait``: replicas share the store, and the intent was
@@ -16,7 +17,7 @@ step's own evidence, in order:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -36,6 +37,9 @@ POLL = 0.25
 CheckVersion = Callable[[Window, VerifyStep], Awaitable[StepOutcome]]
 """Runs a ``verify`` step once (:meth:`watchdog.pipeline.stages.Act.check`)."""
 
+Unrecorded = Mapping[tuple[str, str], StepOutcome]
+"""Results this process got but the store never took, by (window, step) (``Act``)."""
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -43,6 +47,7 @@ class Verdict:
 
     done: bool | None  # True: it took effect; False: it failed; None: nobody can say
     how: str = ""  # where the answer came from, for the journal
+    record: bool = False  # not in the journal yet: recovery journals it
     error: str | None = None
     transient: bool = False  # a failure that trying again could help
 
@@ -54,16 +59,28 @@ class Evidence:
     """Asks a step's evidence (see the module docstring)."""
 
     def __init__(
-        self, store: EventStore, clock: Clock, check: CheckVersion | None, *, wait: bool
+        self,
+        store: EventStore,
+        clock: Clock,
+        check: CheckVersion | None,
+        *,
+        wait: bool,
+        unrecorded: Unrecorded | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._check = check
         self._wait = wait
+        self._unrecorded = unrecorded if unrecorded is not None else {}
 
     async def ask(self, window: Window, plan: Plan, index: int, events: Sequence[Event]) -> Verdict:
         """The verdict on ``plan.steps[index]``, whose intent is the last thing journaled."""
         step = plan.steps[index]
+        kept = self._unrecorded.get((window.id, step.name))
+        if kept is not None:  # we ran it; the store was away when it returned
+            how = "its result, kept by this replica while the store was away"
+            transient = bool(kept.transient)
+            return Verdict(kept.ok, how, error=kept.error, transient=transient, record=kept.ok)
         intent = _intent(events, step.name)
         # Another process may still be running it; this one is not (recovery skips what
         # runs here), so its own intent has no result to wait for.
@@ -90,7 +107,7 @@ class Evidence:
         once = verify.model_copy(update={"timeout": verify.poll_interval, "retries": 0})
         outcome = await self._check(window, once)
         if outcome.ok:
-            return Verdict(True, how=f"the target's version: {outcome.output}")
+            return Verdict(True, how=f"the target's version: {outcome.output}", record=True)
         return Verdict(None, how=f"the target's version: {outcome.error}")
 
 

@@ -250,7 +250,7 @@ class Recovery:
         if verdict.done is None:
             return where
         name = where.in_doubt
-        if verdict.done and verdict.how.startswith("the target's version"):
+        if verdict.done and verdict.record:
             await self._journal.record(
                 d.window,
                 EventKind.STEP_SUCCEEDED,

@@ -90,6 +90,6 @@ def build_pipeline(
         note=note,
         # A step found open is asked its result (waited for while another replica may
         # still run it) and the target's version before it is called in doubt.
-        evidence=Evidence(store, clock, act.check, wait=replicas),
+        evidence=Evidence(store, clock, act.check, wait=replicas, unrecorded=act.unrecorded),
     )
     return DecisionPaths(live, recovery)

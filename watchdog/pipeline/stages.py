@@ -203,6 +203,9 @@ class Act:
         self._clock = clock
         self._crash = crash or CrashPoints()
         self._coordinator = coordinator  # checked before each step: a deposed leader stops
+        # Step results the store never took (an outage past the patience): recovery's
+        # evidence, so the step is not "in doubt" to the replica that ran it.
+        self.unrecorded: dict[tuple[str, str], StepOutcome] = {}
 
     def plan_of(self, window: Window) -> Plan | None:
         """The plan a window's rollback runs (:func:`plan_for`)."""
@@ -256,13 +259,16 @@ class Act:
 
         async def on_step(step: StepOutcome) -> None:
             self._crash.reach(f"step_returned:{step.step}")
-            # Its result is the evidence recovery needs: kept through a store blip.
+            # Its result is the evidence recovery needs: kept through a store blip, and
+            # in memory past it.
+            self.unrecorded[(d.window.id, step.step)] = step
             await persist(
                 self._clock,
                 "a step's result",
                 lambda: self._journal_step(d.window, step),
                 back=lambda away: self._store_back(d.window, away),
             )
+            del self.unrecorded[(d.window.id, step.step)]
 
         outcome = await self._runner.run(plan, ctx, on_step, start_at, on_start)
         return d.but(outcome=outcome, token=held[0])
