@@ -32,6 +32,7 @@ from watchdog.crashpoints import CrashPoints
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
 from watchdog.ha.coord import Coordinator
+from watchdog.ha.health import Health, StoreClock
 from watchdog.ha.recovery import Recovery
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
@@ -92,6 +93,7 @@ class Parts:
     recovery: Recovery
     reloader: RuleReloader
     lease: RedisLease | None
+    health: Health  # the store reachable? this replica's clock in step with it?
 
 
 class App:
@@ -101,7 +103,8 @@ class App:
         self, settings: Settings, *, clock: Clock | None = None, seams: Seams | None = None
     ) -> None:
         self.settings = settings
-        self.clock: Clock = clock or SystemClock()
+        # One clock across replicas: the store's (ha/health.py), unless a test brings its own.
+        self.clock: Clock = clock or StoreClock(SystemClock(), settings.test_clock_offset)
         self.seams = seams or Seams()
         self._stack = AsyncExitStack()
         self._scheduler: AsyncIOScheduler | None = None
@@ -152,6 +155,7 @@ class App:
         versions = wiring.version_reader(s, client)
         executors = {**wiring.executors(s, client, versions, clock), **(seams.executors or {})}
         metrics = Metrics(CollectorRegistry())
+        self._health = wiring.health(s, store, clock, metrics)
         crash = CrashPoints(s.test_crash_at)
         if crash.armed:
             log.warning(
@@ -188,7 +192,7 @@ class App:
         )  # fmt: skip
         self.parts = Parts(
             store, engine, windows, metrics.registry, web_app, detector, notify, journal, metrics,
-            paths.recovery, reloader, lease,
+            paths.recovery, reloader, lease, self._health,
         )  # fmt: skip
         return self.parts
 
@@ -198,8 +202,9 @@ class App:
             self._coordinator = self.seams.coordinator
             return self.seams.coordinator, None
         coordinator, lease = wiring.coordinator(
-            self.settings, metrics, self._recover_soon, fence=store.advance_fence
-        )
+            self.settings, metrics, self._recover_soon, fence=store.advance_fence,
+            eligible=self._health.may_lead,
+        )  # fmt: skip
         self._coordinator = coordinator
         return coordinator, lease
 
@@ -222,6 +227,8 @@ class App:
             clock=self.clock,
             metrics=metrics,
             crash=crash,
+            replicas=self.settings.leader_redis_url is not None,
+            note=self._health.outage_note,
         )
 
     def _engine(
@@ -249,6 +256,8 @@ class App:
             judged_fraction=self.settings.judged_fraction,
         )
         self._stack.push_async_callback(engine.drain)
+        # A request queued for the leader is taken within a lease (a new leader) and a tick.
+        engine.handoff.within = self.settings.leader_lease + self.settings.tick
         return engine
 
     async def open(self) -> Parts:
@@ -266,6 +275,7 @@ class App:
     async def start(self, *, schedule: bool = True) -> Parts:
         """Open, listen, deliver, recover, lead, and (optionally) tick."""
         parts = await self.open()
+        await parts.health.probe()  # the store's clock before any time is written
         await self._listen(parts)
         self._background(parts.notify.worker.run(), "delivery", cancel=True)
         self._recover_soon()  # a resumed plan may take minutes: stop() waits for it
@@ -316,8 +326,13 @@ class App:
         # APScheduler only calls tick()-like methods; each part decides what is due.
         # The engine knows whether it leads; detection and escalation journal, so only
         # the leader runs them (each window opened and escalated once across replicas).
-        engine = parts.engine
-        jobs: dict[str, Callable[[], Awaitable[object]]] = {"tick": engine.tick}
+        engine, quiet = parts.engine, parts.health.quiet  # quiet: an outage is said once
+        jobs: dict[str, Callable[[], Awaitable[object]]] = {
+            "tick": partial(quiet, engine.tick),
+            "health": parts.health.probe,
+            # A rollback nothing here runs (a store outage paused it) is re-driven.
+            "redrive": partial(quiet, partial(_if_leading, engine, parts.recovery.sweep)),
+        }
         if parts.detector is not None:  # each watched service has its own interval
             jobs["detect"] = partial(_if_leading, engine, parts.detector.tick)
         if parts.notify.escalator is not None:
@@ -334,7 +349,9 @@ class App:
     async def _ready(self) -> bool | str:
         if self.port is None:
             return False
-        problem = self._coordinator.problem() if self._coordinator is not None else None
+        problem = self._health.problem()
+        if problem is None and self._coordinator is not None:
+            problem = self._coordinator.problem()
         return problem or True
 
     async def stop(self) -> None:

@@ -191,11 +191,17 @@ class Settings(BaseSettings):
     leader_redis_url: SecretStr | None = None
     leader_lease: Duration = Field(10.0, gt=0)  # renewed every third of it
     leader_key: str = "watchdog:leader"  # the Redis key of the lease
+    # Times compared across replicas come from the store's clock (watchdog/ha/health.py);
+    # a replica whose own clock is further off than this refuses leadership (/readyz).
+    max_clock_skew: Duration = Field(5.0, gt=0)
 
     # --- crash safety (watchdog/crashpoints.py, watchdog/recovery.py) ---------------
     # TEST ONLY: SIGKILL the process at this named point (crash-safety tests). Unset,
     # as it always is in production, it does nothing; set, startup logs a warning.
     test_crash_at: str | None = None
+    # TEST ONLY: seconds added to this process's wall clock (clock-skew tests). 0 always
+    # in production; the store's clock corrects it, and a big one refuses leadership.
+    test_clock_offset: float = Field(0.0, ge=-86400, le=86400)
 
     @field_validator("rules", "http_allowed_hosts", "shadow_services", mode="before")
     @classmethod

@@ -17,7 +17,7 @@ from watchdog.actions.spec import Plan, plan_for
 from watchdog.admission import Admission, KnownVersions
 from watchdog.capacity import WindowLimit
 from watchdog.engine import Engine
-from watchdog.errors import Conflict, NotFound, TransientError
+from watchdog.errors import Conflict, NotFound, Queued
 from watchdog.judge.words import judge_view
 from watchdog.model import (
     EVALUATING_PHASES,
@@ -391,10 +391,12 @@ class WindowService:
             # Only Fence stops a manual rollback of an open, unclaimed window: this
             # replica does not lead (or was just deposed). The leader runs it instead.
             handed = decision.but(window=current)
-            if not await self._engine.handoff.ask(handed, action=ROLLBACK, wait=SETTLE_TIMEOUT):
-                raise TransientError(
-                    f"no replica leads right now: the rollback of {window_id} is kept and "
-                    "the next leader runs it"
+            handoff = self._engine.handoff
+            if not await handoff.ask(handed, action=ROLLBACK, wait=SETTLE_TIMEOUT):
+                raise Queued(
+                    f"queued: the leader will roll back {window_id} within {handoff.within:g}s",
+                    window=current,
+                    within=handoff.within,
                 )
         return await self._get(window_id)
 

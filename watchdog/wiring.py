@@ -24,11 +24,12 @@ from watchdog.actions.kubernetes import KubernetesExecutor
 from watchdog.actions.render import RenderExecutor
 from watchdog.actions.verify import VerifyExecutor
 from watchdog.admission import KnownVersions
-from watchdog.clock import Clock
+from watchdog.clock import Clock, SystemClock
 from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
 from watchdog.ha.coord import Coordinator, Fence, SingleNode
+from watchdog.ha.health import Health, StoreClock
 from watchdog.journal import Journal
 from watchdog.livecheck import SelectorWatch, counting
 from watchdog.metrics import Metrics
@@ -300,8 +301,20 @@ def known_versions(s: Settings, store: Store) -> KnownVersions | None:
     return KnownVersions([(w.service, w.environment) for w in s.detect], store)
 
 
+def health(s: Settings, store: Store, clock: Clock, metrics: Metrics) -> Health:
+    """The store and clock probe; a test's own clock is left alone (the probe then
+    measures the real clock, which SQLite shares)."""
+    own = clock if isinstance(clock, StoreClock) else StoreClock(SystemClock())
+    return Health(store, own, metrics.registry, max_skew=s.max_clock_skew)
+
+
 def coordinator(
-    s: Settings, metrics: Metrics, on_acquire: Callable[[], None], *, fence: Fence
+    s: Settings,
+    metrics: Metrics,
+    on_acquire: Callable[[], None],
+    *,
+    fence: Fence,
+    eligible: Callable[[], str | None] | None = None,
 ) -> tuple[Coordinator, RedisLease | None]:
     """The Redis lease when ``leader_redis_url`` is set (the caller runs and closes it),
     else the single node that always leads. Either way the store issues the tokens."""
@@ -310,9 +323,9 @@ def coordinator(
         return SingleNode(fence, on_acquire), None
     from redis.asyncio import Redis
 
-    from watchdog.ha.lease import RedisLease
+    from watchdog.ha.lease import RedisLease, client_options
 
-    client = Redis.from_url(s.leader_redis_url.get_secret_value())
+    client = Redis.from_url(s.leader_redis_url.get_secret_value(), **client_options(s.leader_lease))
     lease = RedisLease(
         client,
         key=s.leader_key,
@@ -320,6 +333,7 @@ def coordinator(
         metrics=metrics,
         on_acquire=on_acquire,
         fence=fence,
+        eligible=eligible,
     )
     return lease, lease
 

@@ -64,7 +64,10 @@ def config(home: Path, target: Target, store: str, redis: str) -> dict[str, str]
         "        action: rollback\n"
     )
     cfg = home / "config.json"
-    plan = {"steps": [{"name": "call", "kind": "http", "url": f"{target.url}/rollback"}]}
+    # Declared idempotent (the receiver dedupes on Idempotency-Key): a request a frozen
+    # leader left in doubt is sent again at once instead of waited out.
+    step = {"name": "call", "kind": "http", "url": f"{target.url}/rollback", "idempotent": True}
+    plan = {"steps": [step]}
     cfg.write_text(json.dumps({"plans": {"p": plan}, "default_plan": "p"}))
     return {
         "config": str(cfg),

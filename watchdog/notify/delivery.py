@@ -33,6 +33,7 @@ import structlog
 
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, TransientError
+from watchdog.ha.patience import persist
 from watchdog.journal import Journal
 from watchdog.logs import about_window
 from watchdog.metrics import Metrics
@@ -227,12 +228,18 @@ class DeliveryWorker:
         await self._report(window, item, error)
 
     async def _mark(self, item: OutboxItem, status: OutboxStatus, error: str | None) -> None:
-        await self._store.update_notification(
-            item.id or 0,
-            status=status,
-            attempts=item.attempts + 1,
-            due_at=item.due_at,
-            error=error,
+        # Sent is a fact the store must learn, through a blip too: lost, the row would be
+        # sent again once the store is back (ha/patience.py).
+        await persist(
+            self._clock,
+            "a notification's delivery",
+            lambda: self._store.update_notification(
+                item.id or 0,
+                status=status,
+                attempts=item.attempts + 1,
+                due_at=item.due_at,
+                error=error,
+            ),
         )
 
 

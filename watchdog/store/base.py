@@ -188,6 +188,11 @@ class ActionStore(Protocol):
     can neither claim nor rewrite anything: it gets :class:`~watchdog.errors.FencedOut`.
     """
 
+    async def store_time(self) -> float:
+        """The store's own clock (epoch seconds): the one clock replicas share. SQLite
+        is single-node: its clock is ours."""
+        ...
+
     async def advance_fence(self, candidate: int) -> int:
         """Issue a fencing token for a new leader: above every token issued or accepted
         before, at least ``candidate`` (the Redis counter's), and recorded as the newest,

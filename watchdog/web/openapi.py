@@ -250,6 +250,11 @@ def _api_paths() -> dict[str, Any]:
                 "requestBody": {"required": False, "content": _json_content("ActionIn")},
                 "responses": {
                     "200": _ok("WindowOut"),
+                    "202": {
+                        "description": "Queued for the leader (header Watchdog-Queued says "
+                        "within how many seconds it acts).",
+                        "content": _json_content("WindowOut"),
+                    },
                     **_errors(400, 401, 404, 409, 413, 415, 422),
                 },
             },
