@@ -27,11 +27,12 @@ LOCAL_TAG = "localhost/rollback-watchdog:local"  # the name compose.yaml uses
 STANDIN_TAG = "localhost/wd-standin:test"
 FRESH_INPUTS = ("scripts/system-deps.sh", "scripts/system-deps.txt")
 # The host's apt sources and settings (a mirror, a proxy, a snapshot's validity rules):
-# the bare machine installs from where this one does.
-APT_FROM_HOST = ("-v", "/etc/apt/sources.list.d:/etc/apt/sources.list.d:ro",
-                 "-v", "/etc/apt/apt.conf.d:/etc/apt/apt.conf.d:ro")  # fmt: skip
-# Container-only: dpkg's fsync per file makes unpacking a desktop browser take minutes.
+# the bare machine installs from where this one does. Copied, not mounted: packages
+# write there too (postgresql-common its autoremove settings).
+APT_FROM_HOST = ("-v", "/etc/apt:/host-apt:ro")
 INSTALL = ("rm -f /etc/apt/sources.list"
+           " && cp -r /host-apt/sources.list.d /host-apt/apt.conf.d /etc/apt/"
+           # container-only: dpkg's fsync per file makes unpacking take minutes here
            " && echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/unsafe-io"
            " && /src/scripts/system-deps.sh")  # fmt: skip
 
