@@ -9,11 +9,11 @@ DEMO_STAMP := $(VENV)/.installed-demo
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# The demo needs only the project itself (examples/ imports nothing else): no dev extra.
+# The demo needs only the project itself (examples/ imports nothing else): no dev extra,
+# and no byte-compiling of what it never imports (Python compiles what it imports).
 $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-compile -e .
 	touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python

@@ -105,7 +105,7 @@ def scenario(app: Any, watchdog: WatchdogServer) -> int:
     say(f"deployed demo v2: window {window['id']} opened, watching for 2 minutes")
     story = Story(watchdog, window["id"])
     story.until(lambda d: all(r["last_value"] is not None for r in d["rules"]), 20)
-    for _ in range(4):
+    for _ in range(2):
         time.sleep(2)
         say(f"healthy: {rules_line(story.poll())}")
     say("injecting a fault: 30% of requests now answer 500")
