@@ -9,7 +9,7 @@ moved to the end of the run, and their fixtures only wait for what was started.
 from __future__ import annotations
 
 import hashlib
-import time
+import json
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,27 +25,36 @@ STANDIN_PACKAGES = ("postgresql", "redis-server", "redis-tools", "prometheus",
                     "prometheus-alertmanager", "wget", "ca-certificates")  # fmt: skip
 LOCAL_TAG = "localhost/rollback-watchdog:local"  # the name compose.yaml uses
 STANDIN_TAG = "localhost/wd-standin:test"
-FRESH_INPUTS = ("scripts/system-deps.sh", "scripts/system-deps.txt")
+FRESH_INPUTS = ("scripts/system-deps.sh", "scripts/system-deps.txt", "tests/preflight.py")
 # The host's apt sources and settings (a mirror, a proxy, a snapshot's validity rules):
 # the bare machine installs from where this one does. Copied, not mounted: packages
 # write there too (postgresql-common its autoremove settings).
-APT_FROM_HOST = ("-v", "/etc/apt:/host-apt:ro")
-INSTALL = ("rm -f /etc/apt/sources.list"
-           " && cp -r /host-apt/sources.list.d /host-apt/apt.conf.d /etc/apt/"
-           # container-only: dpkg's fsync per file makes unpacking take minutes here
-           " && echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/unsafe-io"
-           " && /src/scripts/system-deps.sh")  # fmt: skip
+FRESH = """set -u
+python3 -m tests.preflight test > /tmp/bare.out 2>&1; echo $? > /tmp/bare.code
+rm -f /etc/apt/sources.list && cp -r /host-apt/sources.list.d /host-apt/apt.conf.d /etc/apt/
+# container-only: dpkg's fsync per file makes unpacking take minutes on a busy disk
+echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/unsafe-io
+started=$(date +%s)
+scripts/system-deps.sh > /tmp/install.out 2>&1; echo $? > /tmp/install.code
+echo $(( $(date +%s) - started )) > /tmp/install.seconds
+python3 -m tests.preflight test > /tmp/after.out 2>&1; echo $? > /tmp/after.code
+python3 -c 'import json, pathlib; print(json.dumps({n: pathlib.Path(f"/tmp/{n}").read_text()
+    for n in ("bare.out", "bare.code", "install.out", "install.code", "install.seconds",
+              "after.out", "after.code")}))'
+"""
 
 
 @dataclass(frozen=True)
 class Fresh:
-    """The bare base after ``scripts/system-deps.sh``: the image (None when the install
-    failed), what the install said, and how long it took (0: made by an earlier run)."""
+    """The preflight on the bare base, then ``scripts/system-deps.sh``, then the preflight
+    again: each step's exit code and output (``reused``: by an earlier run on this
+    machine, for these exact inputs)."""
 
-    base: str
-    image: str | None
-    output: str
-    seconds: float
+    bare: tuple[int, str]
+    install: tuple[int, str]
+    after: tuple[int, str]
+    seconds: float  # the install's
+    reused: bool
 
 
 @dataclass(frozen=True)
@@ -78,31 +87,41 @@ def standin_image(podman: Podman) -> tuple[str, str]:
 
 
 def fresh_machine(podman: Podman) -> Fresh:
-    """The bare Debian base the image is built on, after ``scripts/system-deps.sh``.
+    """The bare Debian base the image is built on (a machine with nothing installed by
+    hand): the preflight, ``scripts/system-deps.sh`` and the preflight again, in one
+    privileged container (iptables and podman inside need root's capabilities).
 
-    Made once per (base, script, table), like the bases: a machine that installed this
-    exact list before reuses the result; CI on a fresh machine, or any change to the
-    list, installs for real.
+    Like the bases, a result is kept per inputs (the base, the install script, its table,
+    the preflight): a machine that passed this exact list before reuses it; CI on a fresh
+    machine, or any change to the list or the checks, runs it for real. Failures are not
+    kept.
     """
     base = podman.debian_base(PYTHON_BASE)
     digest = hashlib.sha256(base.encode())
     for name in FRESH_INPUTS:
         digest.update((REPO / name).read_bytes())
-    image = f"localhost/wd-fresh:{digest.hexdigest()[:12]}"
-    if podman.has_image(image):
-        return Fresh(base, image, "made by an earlier run", 0.0)
-    container, started = f"wd-fresh-{uuid.uuid4().hex[:8]}", time.monotonic()
-    done = podman.run("podman", "run", "--name", container, *APT_FROM_HOST,
-                      "-v", f"{REPO / 'scripts'}:/src/scripts:ro", base, "sh", "-c", INSTALL,
+    kept = podman.root / f"fresh-{digest.hexdigest()[:12]}.json"
+    if kept.exists():
+        return _fresh(json.loads(kept.read_text()), reused=True)
+    done = podman.run("podman", "run", "--rm", "--privileged", "-v", "/etc/apt:/host-apt:ro",
+                      "-v", f"{REPO}:/src:ro", "-w", "/src", base, "sh", "-c", FRESH,
                       check=False, timeout=2400)  # fmt: skip
-    try:
-        if done.returncode == 0:
-            podman.run("podman", "commit", "--quiet", container, image, timeout=1200)
-    finally:
-        podman.run("podman", "rm", "-f", container, check=False)
-    output = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}".strip()
-    made = image if done.returncode == 0 else None
-    return Fresh(base, made, output, time.monotonic() - started)
+    if done.returncode != 0:
+        failed = (done.returncode, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return Fresh((0, ""), failed, (0, ""), 0.0, reused=False)
+    steps = json.loads(done.stdout.strip().splitlines()[-1])
+    fresh = _fresh(steps, reused=False)
+    if fresh.install[0] == 0 and fresh.after[0] == 0:
+        kept.write_text(json.dumps(steps))
+    return fresh
+
+
+def _fresh(steps: dict[str, str], *, reused: bool) -> Fresh:
+    def step(name: str) -> tuple[int, str]:
+        return int(steps[f"{name}.code"]), steps[f"{name}.out"][-4000:]
+
+    seconds = float(steps["install.seconds"])
+    return Fresh(step("bare"), step("install"), step("after"), seconds, reused)
 
 
 def start(config: pytest.Config, podman: Podman) -> Prepared:
