@@ -6,8 +6,8 @@ evaluation, the rest next time) and the value is the number of matching lines si
 start point. After a restart of the watchdog the start point is recorded again (see
 :mod:`watchdog.sources.counters`).
 
-The rule never goes deaf when its file rotates (:mod:`watchdog.sources.logfiles` finds
-the files):
+The rule never goes deaf when its file rotates (``current`` and ``find`` below say
+where its file is):
 
 * **rename** (logrotate's default, PostgreSQL's ``pg_rotate_logfile()`` with a glob
   path): the rest of the old file, found again by its inode, is read first, then the new
@@ -23,16 +23,93 @@ file that cannot be read is a failed sample: the source goes blind, said once pe
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
+import stat
 from dataclasses import dataclass, replace
+from errno import ENOENT
 
 from watchdog import regex
 from watchdog.model import Sample
 from watchdog.rulefile.schema import LogRule
-from watchdog.sources import logfiles
 from watchdog.sources.base import SampleContext
 from watchdog.sources.counters import StartPoints
-from watchdog.sources.logfiles import Identity, LogFile
+
+# Which file a path names now, and where an older one went. A path is one file or a glob
+# whose newest match (modification time, then name) is read: how PostgreSQL's
+# logging_collector, log_rotation_age and pg_rotate_logfile() name theirs. A file read
+# before is found again by identity (device, inode) among the glob's other matches, or
+# for a single file among its rotated siblings (app.log.1, app.log-20261206; compressed
+# ones skipped).
+
+Identity = tuple[int, int]  # (st_dev, st_ino)
+_COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".zip")
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One candidate file: where it is, what it is, how big it is."""
+
+    path: str
+    identity: Identity
+    size: int
+    mtime_ns: int
+
+
+def is_glob(path: str) -> bool:
+    """Whether ``path`` holds glob characters (``*``, ``?``, ``[``)."""
+    return glob.has_magic(path)
+
+
+def _look(path: str) -> LogFile | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None  # rotated away between the listing and the look
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return LogFile(path, (st.st_dev, st.st_ino), st.st_size, st.st_mtime_ns)
+
+
+def _matches(pattern: str) -> list[LogFile]:
+    found = (_look(p) for p in glob.glob(pattern))
+    return sorted((f for f in found if f is not None), key=lambda f: (f.mtime_ns, f.path))
+
+
+def current(path: str) -> LogFile:
+    """The file ``path`` names now (a glob's newest match); raises OSError when none."""
+    if not is_glob(path):
+        st = os.stat(path)  # raises what the path's problem is (missing, permission)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(21, "Is a directory", path)
+        return LogFile(path, (st.st_dev, st.st_ino), st.st_size, st.st_mtime_ns)
+    matches = _matches(path)
+    if not matches:
+        raise FileNotFoundError(ENOENT, "no file matches", path)
+    return matches[-1]
+
+
+def others(path: str) -> list[LogFile]:
+    """Where a file read before may be now: the glob's matches, or rotated siblings."""
+    if is_glob(path):
+        return _matches(path)
+    folder, name = os.path.split(path)
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return []
+    siblings = [
+        os.path.join(folder, e)
+        for e in entries
+        if e != name and e.startswith(name) and not e.endswith(_COMPRESSED)
+    ]
+    return sorted((f for f in map(_look, siblings) if f is not None), key=lambda f: f.mtime_ns)
+
+
+def find(path: str, identity: Identity) -> LogFile | None:
+    """The candidate that is the file ``identity`` names, if it is still around."""
+    return next((f for f in others(path) if f.identity == identity), None)
+
 
 TAIL = 64  # bytes kept of what was read last: they find a copy-truncated file's copy
 
@@ -77,7 +154,7 @@ class LogSource:
 
 def advance(rule: LogRule, cursor: Cursor | None) -> tuple[Cursor, str | None]:
     """The cursor after reading what was appended to the rule's file (blocking)."""
-    now = logfiles.current(rule.path)
+    now = current(rule.path)
     if cursor is None:  # first look: the start point is the current end
         return Cursor(now.identity, now.size), None
     budget, note = rule.max_bytes, None
@@ -96,7 +173,7 @@ def _finish_rotated(rule: LogRule, cursor: Cursor, budget: int) -> tuple[Cursor,
     """Read the rest of the file rotated away; once it is read to its end the cursor
     stands at the start of what comes next (identity None)."""
     assert cursor.identity is not None
-    old = logfiles.find(rule.path, cursor.identity)
+    old = find(rule.path, cursor.identity)
     if old is None:
         return _restart(cursor), budget, "file replaced: reading the new one from its start"
     cursor, budget = _read(rule, cursor, old, budget)
@@ -107,7 +184,7 @@ def _finish_rotated(rule: LogRule, cursor: Cursor, budget: int) -> tuple[Cursor,
 
 def _finish_copy(rule: LogRule, cursor: Cursor, budget: int) -> tuple[Cursor, int, str]:
     """Truncated in place: read the rest of its copy when one is found, then restart."""
-    copy = next((f for f in reversed(logfiles.others(rule.path)) if _continues(f, cursor)), None)
+    copy = next((f for f in reversed(others(rule.path)) if _continues(f, cursor)), None)
     note = "file truncated: reading from its start"
     if copy is not None:
         # The copy's rest is read whole when it fits: it is final, and lines in it
