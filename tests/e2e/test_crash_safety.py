@@ -26,6 +26,7 @@ from aiohttp import web
 
 from examples.stack import WatchdogServer, start_watchdog
 from tests.fakes import serve
+from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
 from watchdog.evaluate import DUE_SLACK
 
@@ -130,7 +131,7 @@ async def api(server: WatchdogServer, method: str, path: str, **kw: Any) -> http
         return await client.request(method, path, headers=headers, **kw)
 
 
-async def poll(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+async def poll(check: Callable[[], Any], what: str, timeout: float = HANG_GUARD) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         result = await check() if asyncio.iscoroutinefunction(check) else check()

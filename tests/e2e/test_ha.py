@@ -21,6 +21,7 @@ from aiohttp import web
 
 from examples.stack import WatchdogServer, start_watchdog
 from tests.fakes import serve
+from tests.servers.common import HANG_GUARD
 from tests.servers.redis import start_redis
 
 pytestmark = pytest.mark.e2e
@@ -90,7 +91,7 @@ async def metric(server: WatchdogServer, name: str) -> float | None:
     return None
 
 
-async def until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+async def until(check: Callable[[], Any], what: str, timeout: float = HANG_GUARD) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         with contextlib.suppress(httpx.HTTPError):

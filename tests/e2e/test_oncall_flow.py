@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from tests.fakes import serve
+from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
 from tests.servers.slack import FakeSlack, Message, button_ids, interaction, signed_headers
 from watchdog.app import App
@@ -108,7 +109,7 @@ class Stack:
         return roots[0]
 
 
-async def until(check: Callable[[], Any], timeout: float = 15.0) -> None:
+async def until(check: Callable[[], Any], timeout: float = HANG_GUARD) -> None:
     """Poll (bounded) until ``check()`` (sync or async) is truthy."""
     deadline = time.monotonic() + timeout
     while True:

@@ -26,6 +26,7 @@ from tests.e2e.runbook import (
     receiver,
     watchdog,
 )
+from tests.servers.common import HANG_GUARD
 from tests.servers.stackapp import Faults, StackApp, start_stack_app
 from tests.shipped import shipped
 from watchdog.model import EventKind
@@ -43,12 +44,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         start_stack_app() as other,
         start_prometheus(tmp, [demo.target, other.target]) as prom,
     ):
-        wait_for_query(prom.url, "up", lambda v: v == [1.0, 1.0], timeout=30)
+        wait_for_query(prom.url, "up", lambda v: v == [1.0, 1.0], timeout=HANG_GUARD)
         wait_for_query(
             prom.url,
             'rate(flower_events_total{type="task-succeeded"}[5m])',
             lambda v: bool(v) and v[0] > 0,
-            30,
+            HANG_GUARD,
         )
         yield demo, other, prom.url
 

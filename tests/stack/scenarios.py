@@ -23,6 +23,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from examples.stack import query_values
@@ -38,6 +39,7 @@ from watchdog.settings import Settings
 FACTOR = 30  # the runbook's minutes become seconds: `for: 3m` runs as 6s
 INTERVAL = 2.0
 HEALTHY_WINDOW = 185.0  # more than three real minutes of steady traffic
+HANG_GUARD = 180.0  # seconds: only a hung run waits this long for an event
 REDEPLOY_AFTER = 30.0
 FAULT_WINDOW = 600.0  # still open when the results are read
 LAGS = {"api-p95-latency": 2.5, "api-p95-scrape": 2.5, "db-avg-query-latency": 1.2}
@@ -127,17 +129,36 @@ async def phase(app: App, window_id: str) -> WindowPhase:
     return (await app.parts.windows.detail(window_id)).window.phase
 
 
-async def warm(app: App, window_id: str) -> None:
-    """Every rule of the window evaluated twice, so the fault meets a settled window."""
+async def warm(app: App, stack: Stack, window_id: str) -> None:
+    """Every rule of the window evaluated twice and Prometheus' targets scraped inside
+    the window, so the fault meets a settled window: its queries read only the window's
+    evidence, and a counter with no sample inside it shows no increase (see
+    tests/e2e/runbook.py, ``scraped_since``). Events, not seconds: scrapes and ticks
+    slip on a busy machine."""
     assert app.parts is not None
-    opened = time.monotonic()
+    windows = app.parts.windows
+    first: dict[str, float] = {}
 
-    async def settled() -> bool:
-        detail = await app.parts.windows.detail(window_id)  # type: ignore[union-attr]
-        evaluated = all(r.last_eval_at is not None for r in detail.rules)
-        return evaluated and time.monotonic() - opened > 2 * INTERVAL + 1
+    async def evaluated_twice() -> bool:
+        detail = await windows.detail(window_id)
+        for r in detail.rules:
+            if r.last_eval_at is not None:
+                first.setdefault(r.name, r.last_eval_at)
+        return all(
+            r.last_eval_at is not None and r.last_eval_at > first[r.name] for r in detail.rules
+        )
 
-    await until(settled, 30)
+    await until(evaluated_twice, HANG_GUARD)
+    started = (await windows.detail(window_id)).window.started_at
+
+    def scraped() -> bool:
+        try:
+            up = query_values(stack.prom_url, "min(timestamp(up))")
+        except httpx.HTTPError:
+            return False  # a slow answer on a busy machine: ask again
+        return bool(up) and up[0] > started
+
+    await until(lambda: asyncio.to_thread(scraped), HANG_GUARD)
 
 
 def arrival(rec: Recorder, trig: Trigger, window_id: str) -> float | None:
@@ -154,21 +175,21 @@ async def inject(app: App, rec: Recorder, trig: Trigger, window_id: str) -> dict
     """Inject the fault, wait for the action; the seconds in between."""
     injected = time.monotonic()
     await asyncio.to_thread(trig.fault)
-    await until(lambda: arrival(rec, trig, window_id) is not None, 60)
+    await until(lambda: arrival(rec, trig, window_id) is not None, HANG_GUARD)
     at = arrival(rec, trig, window_id)
     return {"window": window_id, "seconds": None if at is None else at - injected}
 
 
 async def one_trigger(app: App, stack: Stack, rec: Recorder, trig: Trigger) -> dict[str, Any]:
     window_id = await open_window(app, stack, trig.service, FAULT_WINDOW)
-    await warm(app, window_id)
+    await warm(app, stack, window_id)
     return await inject(app, rec, trig, window_id)
 
 
 async def manual(app: App, stack: Stack, rec: Recorder, trigs: list[Trigger]) -> dict[str, Any]:
     """The notify-only triggers, one after another in one window of their service."""
     window_id = await open_window(app, stack, "manual", FAULT_WINDOW)
-    await warm(app, window_id)
+    await warm(app, stack, window_id)
     return {t.rule: await inject(app, rec, t, window_id) for t in trigs}
 
 
@@ -177,7 +198,7 @@ async def healthy(stack: Stack, rec: Recorder, apps: AsyncExitStack) -> dict[str
     apps.push_async_callback(app.stop)
     window_id = await open_window(app, stack, "healthy", HEALTHY_WINDOW)
     started = time.monotonic()
-    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), HEALTHY_WINDOW + 30)
+    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), HEALTHY_WINDOW + HANG_GUARD)
     return {"window": window_id, "app": app, "seconds": time.monotonic() - started}
 
 
@@ -201,7 +222,7 @@ async def redeploy(
     query = shipped("api.yml", "api-5xx-ratio")["query"]
     query = query.replace("{{ service_label }}", "service").replace("{{ service }}", "errors")
     unclamped = await asyncio.to_thread(query_values, stack.prom_url, query)
-    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), 40)
+    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), HANG_GUARD)
     return {"window": window_id, "unclamped": unclamped}
 
 

@@ -53,14 +53,17 @@ async def test_counts_only_lines_appended_since_window_start(tmp_path: Path) -> 
     assert (await value(src, rule, "w2")).series[0].value == 0  # its own start point
 
 
-async def test_rotation_and_truncation_restart_at_the_new_content(tmp_path: Path) -> None:
+async def test_a_replaced_or_truncated_file_is_read_from_its_start(tmp_path: Path) -> None:
+    # What rotation does when the old file is gone, or truncated with no copy kept
+    # (rotation that keeps them: tests/unit/test_log_rotation.py).
     log = tmp_path / "pg.log"
     log.write_text(OTHER * 10)
     src, rule = LogSource(), rls_rule(log)
     await value(src, rule)
     append(log, RLS)
     assert (await value(src, rule)).series[0].value == 1
-    os.rename(log, tmp_path / "pg.log.1")  # logrotate: a new file at the same path
+    (tmp_path / "archive").mkdir()
+    os.rename(log, tmp_path / "archive" / "pg.log")  # rotated where it is not looked for
     log.write_text(RLS + RLS)
     rotated = await value(src, rule)
     assert rotated.series[0].value == 3 and "file replaced" in (rotated.detail or "")
