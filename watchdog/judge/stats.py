@@ -169,7 +169,9 @@ def dispersion(steps: Sequence[tuple[float, float]]) -> tuple[float, int]:
     """
     errors = sum(e for e, _ in steps)
     total = sum(n for _, n in steps)
-    if total <= 0 or errors <= 0 or errors >= total:
+    if total > 0 and errors <= 0:  # no error yet: nothing bursts; each pair says so
+        return 1.0, max(0, sum(n > 0 for _, n in steps) - 1)
+    if total <= 0 or errors >= total:
         return 1.0, 0
     pooled = errors / total
     var = pooled * (1.0 - pooled)
@@ -201,3 +203,31 @@ def _level_shift(valid: list[tuple[float, float]], props: list[float], k: int) -
     mean_after = sum(e for e, _ in after) / sum(n for _, n in after)
     jump = props[k + 1] - props[k]
     return (mean_after - mean_before) * jump > 0 and abs(mean_after - mean_before) >= abs(jump) / 2
+
+
+MIN_BLOCKS = 20  # one-minute blocks of the period before needed to trust its burstiness
+
+
+def block_dispersion(
+    errors: float, total: float, e2n: float, n2: float, blocks: float
+) -> tuple[float, int]:
+    """How strongly the errors of one minute hang together, from the period before.
+
+    The baseline query returns, over its one-minute blocks ``i`` with traffic, the
+    sums ``Σe``, ``Σn``, ``Σe²/n``, ``Σn²`` and their number ``m``. With ``p = Σe/Σn``,
+    Pearson's ``Σ n (e/n - p)² = Σe²/n - p Σe`` has expectation
+    ``(m - 1) p (1-p) + tau2 (Σn - Σn²/Σn)`` when each block's proportion wanders by
+    ``tau2`` around ``p`` (beta-binomial). Returned: ``rho = tau2 / (p (1-p))`` — a
+    block of ``n`` requests then weighs as ``n / (1 + rho·n)`` independent ones — and
+    the number of blocks it rests on.
+    """
+    m = int(blocks)
+    if m < 2 or total <= 0 or errors <= 0 or errors >= total:
+        return 0.0, max(m, 0)
+    p = errors / total
+    pearson = e2n - p * errors
+    spread = total - n2 / total
+    if spread <= 0:
+        return 0.0, m
+    tau2 = max(0.0, (pearson - (m - 1) * p * (1.0 - p)) / spread)
+    return tau2 / (p * (1.0 - p)), m

@@ -1,0 +1,107 @@
+"""The limit a judge's tests test against, and the burstiness they allow for.
+
+The limit comes from the baseline's upper confidence bound (at half the track's
+``alpha``; the tests share the other half), so a baseline measured on little traffic
+widens the limit instead of risking a false rollback. The baseline is the previous
+version's *concurrent* counts while it still serves beside the new one (``against:
+previous_version``, or ``auto`` during a canary), else the period before the deploy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from watchdog.judge import stats
+from watchdog.judge.state import Counts
+from watchdog.model import series_key
+from watchdog.rulefile.judge import MOMENTS, ROLE, JudgeRule
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The proportion the tests test against, and where it came from."""
+
+    p0: float | None  # None: no limit can be set (no baseline and no floor)
+    baseline: Counts | None
+    upper: float | None  # the baseline's upper confidence bound
+    level: float  # each test's alpha
+    note: str = ""
+    concurrent: bool = False  # the baseline is the previous version serving beside
+
+
+def before_counts(
+    rule: JudgeRule, baselines: Mapping[str, float] | None, labels: Mapping[str, str]
+) -> Counts | None:
+    """The period before's counts for the endpoint with ``labels`` (``{}``: the whole)."""
+    if rule.against in ("previous_version", "none") or not baselines:
+        return None
+    errors = total = good = 0.0
+    has_good = False
+    for key, value in baselines.items():
+        if value != value:
+            continue
+        role, rest = _role_of(key)
+        if role not in ("errors", "good", "total") or (labels and rest != series_key(labels)):
+            continue
+        if role == "total":
+            total += value
+        elif role == "errors":
+            errors += value
+        else:
+            good, has_good = good + value, True
+    if rule.bad_role == "good":
+        errors = total - good if has_good else 0.0
+    counts = Counts(min(max(errors, 0.0), total), total)
+    return counts if counts.total > 0 else None
+
+
+def _role_of(key: str) -> tuple[str | None, str]:
+    """``{handler="/a",watchdog_judge="errors"}`` → ``("errors", '{handler="/a"}')``."""
+    tag = f'{ROLE}="'
+    at = key.find(tag)
+    if at < 0:
+        return None, key
+    end = key.index('"', at + len(tag))
+    rest = (key[:at] + key[end + 1 :]).replace(",}", "}").replace("{,", "{").replace(",,", ",")
+    return key[at + len(tag) : end], rest
+
+
+def burstiness(baselines: Mapping[str, float] | None) -> tuple[float, int]:
+    """``(rho, blocks)`` from the baseline's block moments (0, 0 without them)."""
+    if not baselines:
+        return 0.0, 0
+    got = {_role_of(k)[0]: v for k, v in baselines.items() if v == v}
+    if any(m not in got for m in MOMENTS):
+        return 0.0, 0
+    return stats.block_dispersion(*(got[m] for m in MOMENTS))
+
+
+def limit_for(
+    rule: JudgeRule, before: Counts | None, concurrent: Counts | None, alpha: float
+) -> Limit:
+    """The limit at ``alpha`` (this track's share): from the baseline's upper bound —
+    the concurrent one when given — else the floor."""
+    base = concurrent if concurrent is not None and concurrent.total > 0 else before
+    if base is None:
+        level = alpha / rule.tests
+        if rule.floor > 0:
+            note = "" if rule.against == "none" else "no baseline traffic: judged on the floor"
+            return Limit(rule.floor, None, None, level, note)
+        if rule.ceiling is not None:
+            return Limit(
+                rule.ceiling, None, None, level, "no baseline traffic: judged on the ceiling"
+            )
+        return Limit(None, None, None, level, "baseline unavailable (no traffic before)")
+    half = alpha / 2.0
+    is_concurrent = base is concurrent
+    if is_concurrent:
+        upper = stats.upper_bound_always(base.errors, base.total, half)
+    else:
+        upper = stats.upper_bound_once(base.errors, base.total, half)
+    p0 = max(rule.factor * upper, upper + rule.margin, rule.floor)
+    if rule.ceiling is not None:
+        p0 = min(p0, rule.ceiling)
+    if p0 >= 1.0:
+        return Limit(None, base, upper, half / rule.tests, "baseline too uncertain to set a limit")
+    return Limit(p0, base, upper, half / rule.tests, concurrent=is_concurrent)
