@@ -135,7 +135,7 @@ async def judge_all(
     """Replay every deploy's window with every pack."""
     source = PrometheusSource(url, timeout=60, retries=2, concurrency=concurrency)
     gate = asyncio.Semaphore(concurrency * 2)
-    replayer = Replayer(source)
+    replayer = Replayer(source, variables={"service_label": "service"})  # the default setting
     done = 0
 
     async def one(pack: str, s: Scenario, t0: float) -> Outcome:
@@ -226,9 +226,16 @@ def run(args: argparse.Namespace) -> tuple[dict[str, list[Outcome]], dict[str, f
 
 
 def main(argv: Sequence[str] | None = None) -> str:
-    """Run the benchmark and return its report (markdown)."""
+    """Run the benchmark and return its report (markdown); ``--shapes``: the traffic
+    shapes judged in-process (bench/decisions_sim.py)."""
     from bench.decisions_report import report
 
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--shapes" in argv:
+        from bench.decisions_sim import main as shapes
+
+        return shapes(argv)
     args = parse(argv)
     started = time.monotonic()
     results, timings = run(args)

@@ -60,11 +60,21 @@ def counts(deltas: Mapping[str, float], prefix: str = "") -> Counts:
     return Counts(min(max(errors, 0.0), total), total)
 
 
-def split(rule: JudgeRule, deltas: Mapping[str, float]) -> tuple[Counts, Counts]:
+def split(
+    rule: JudgeRule, deltas: Mapping[str, float], worst: float | None = None
+) -> tuple[Counts, Counts]:
     """(the new version's counts, the previous version's): with ``against: auto`` every
-    series is counted, so the previous version's are taken out of the whole."""
+    series is counted, so the previous version's are taken out of the whole.
+
+    A step's errors count at most ``worst`` of its requests, the worst proportion a
+    block reached before the deploy: a burst no worse than the bursts before is no
+    evidence; a fault worse than them still counts, as that burst would."""
     new, base = counts(deltas), counts(deltas, "base_")
-    return (new.minus(base) if rule.against == "auto" else new), base
+    if rule.against == "auto":
+        new = new.minus(base)
+    if worst is not None and worst > 0 and new.errors > worst * new.total:
+        new = Counts(worst * new.total, new.total)
+    return new, base
 
 
 def _whole(per_group: Deltas) -> dict[str, float]:
@@ -75,12 +85,18 @@ def _whole(per_group: Deltas) -> dict[str, float]:
     return out
 
 
-def advance(rule: JudgeRule, js: JudgeState | None, sample: Sample, now: float) -> JudgeState:
+def advance(
+    rule: JudgeRule,
+    js: JudgeState | None,
+    sample: Sample,
+    now: float,
+    worst: float | None = None,
+) -> JudgeState:
     """Fold one sample's readings into the counts and start the tests now due."""
     first = js is None or not js.last  # no reading yet: this one is the starting point
     current = js or JudgeState(opened_at=now)
     per_group, seen = increments(rule, current.last, sample, first)
-    new, base = split(rule, _whole(per_group))
+    new, base = split(rule, _whole(per_group), worst)
     tests = [(at, c.plus(new)) for at, c in current.tests]
     age = now - current.opened_at
     while len(tests) < rule.tests and age >= rule.warmup + len(tests) * rule.restart_every:
@@ -96,12 +112,17 @@ def advance(rule: JudgeRule, js: JudgeState | None, sample: Sample, now: float) 
         base=current.base.plus(base),
         steps=steps,
         base_steps=base_steps,
-        groups=_groups(rule, current, per_group, tuple(tests), now) if rule.by else {},
+        groups=_groups(rule, current, per_group, tuple(tests), now, worst) if rule.by else {},
     )
 
 
 def _groups(
-    rule: JudgeRule, current: JudgeState, per_group: Deltas, whole: Tests, now: float
+    rule: JudgeRule,
+    current: JudgeState,
+    per_group: Deltas,
+    whole: Tests,
+    now: float,
+    worst: float | None,
 ) -> dict[str, Track]:
     """Each endpoint's tests start with the whole service's (its counts before its first
     request were zero); endpoints beyond :data:`MAX_GROUPS` are judged in the whole only."""
@@ -110,7 +131,7 @@ def _groups(
         track = out.get(key)
         if track is None and len(out) >= MAX_GROUPS:
             continue
-        new, base = split(rule, per_group.get(key, {}))
+        new, base = split(rule, per_group.get(key, {}), worst)
         old = dict(track.tests) if track else {}
         tests = tuple(
             (at, old.get(at, Counts()).plus(new) if at < now else Counts()) for at, _ in whole

@@ -6,7 +6,7 @@ each at ``alpha / tests``: a fault that starts late is weighed on its own, not d
 the healthy minutes before it), and asks :mod:`watchdog.judge.stats` whether any test has
 shown the error proportion above the limit (:mod:`watchdog.judge.limit`). Errors that
 come in bursts weigh less: by how much is learnt from the period before the deploy (its
-one-minute blocks) and from the window's own steps, whichever says more. With ``by``,
+five-minute blocks) and from the window's own steps, whichever says more. With ``by``,
 the whole service takes half of ``alpha`` and the endpoints carrying ``min_share`` of
 the traffic share the other half (a family-wise split).
 """
@@ -24,7 +24,7 @@ from watchdog.judge.count import advance
 from watchdog.judge.limit import Limit, before_counts, burstiness, limit_for
 from watchdog.judge.state import Counts, JudgeState, Tests
 from watchdog.model import RuleState, Sample, SampleKind, Verdict
-from watchdog.rulefile.judge import JudgeRule
+from watchdog.rulefile.judge import BLOCK_SECONDS, JudgeRule
 from watchdog.rulefile.schema import Policy
 
 __all__ = ["Limit", "advance", "decide", "judge"]
@@ -32,11 +32,12 @@ __all__ = ["Limit", "advance", "decide", "judge"]
 
 @dataclass(frozen=True)
 class Burst:
-    """How much bursts weaken the counts: ``rho`` per one-minute block (the period
+    """How much bursts weaken the counts: ``rho`` per five-minute block (the period
     before), trusted when it rests on ``blocks`` blocks."""
 
     rho: float = 0.0
     blocks: int = 0
+    worst: float | None = None  # the worst block's proportion before: a step counts no more
 
 
 def judge(
@@ -49,8 +50,9 @@ def judge(
     """Count, test, and say ok / inconclusive / firing with the evidence."""
     if sample.kind is SampleKind.ERROR:
         return _blind(rule, state, sample, now)
-    js = advance(rule, state.judge, sample, now)
-    verdict, evidence, reason, limit = judge_all(rule, js, now, baselines)
+    burst = Burst(*burstiness(baselines))
+    js = advance(rule, state.judge, sample, now, burst.worst)
+    verdict, evidence, reason, limit = judge_all(rule, js, now, baselines, burst)
     js = replace(js, evidence=evidence)
     value = evidence.get("proportion")
     new_state = RuleState(
@@ -77,10 +79,13 @@ def judge(
 
 
 def judge_all(
-    rule: JudgeRule, js: JudgeState, now: float, baselines: Mapping[str, float] | None
+    rule: JudgeRule,
+    js: JudgeState,
+    now: float,
+    baselines: Mapping[str, float] | None,
+    burst: Burst,
 ) -> tuple[Verdict, dict[str, Any], str, Limit]:
     """The whole service's verdict, overruled by an endpoint's firing one."""
-    burst = Burst(*burstiness(baselines))
     serving = bool(js.base_steps) and js.base_steps[-1][1] > 0
     share = rule.alpha / 2.0 if rule.by else rule.alpha
     whole = limit_for(
@@ -150,8 +155,8 @@ def _phi(tests: Tests, now: float, burst: Burst, steps: Any) -> tuple[float, boo
     phi, trusted = 1.0, burst.blocks >= stats.MIN_BLOCKS
     if tests and burst.rho > 0:
         at, seen = tests[0]
-        per_minute = seen.total / max(1.0, (now - at) / 60.0)
-        phi = 1.0 + burst.rho * per_minute
+        per_block = seen.total / max(1.0, (now - at) / BLOCK_SECONDS)
+        phi = 1.0 + burst.rho * per_block
     if steps:
         window, pairs = stats.dispersion(steps)
         if pairs >= stats.MIN_PAIRS:

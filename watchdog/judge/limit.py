@@ -17,6 +17,8 @@ from watchdog.judge.state import Counts
 from watchdog.model import series_key
 from watchdog.rulefile.judge import MOMENTS, ROLE, JudgeRule
 
+BURSTY = 2.5  # a block this many times the mean before: errors came in bursts
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -67,14 +69,20 @@ def _role_of(key: str) -> tuple[str | None, str]:
     return key[at + len(tag) : end], rest
 
 
-def burstiness(baselines: Mapping[str, float] | None) -> tuple[float, int]:
-    """``(rho, blocks)`` from the baseline's block moments (0, 0 without them)."""
+def burstiness(baselines: Mapping[str, float] | None) -> tuple[float, int, float | None]:
+    """``(rho, blocks, worst)`` from the baseline's block moments (``0, 0, None``
+    without them): ``worst`` is the highest proportion of a block before the deploy."""
     if not baselines:
-        return 0.0, 0
+        return 0.0, 0, None
     got = {_role_of(k)[0]: v for k, v in baselines.items() if v == v}
     if any(m not in got for m in MOMENTS):
-        return 0.0, 0
-    return stats.block_dispersion(*(got[m] for m in MOMENTS))
+        return 0.0, 0, None
+    rho, blocks = stats.block_dispersion(*(got[m] for m in MOMENTS))
+    worst, mean = got.get("m_max"), got["m_e"] / got["m_n"] if got["m_n"] > 0 else 0.0
+    # Only bursts cap a step's errors: a calm baseline's worst block is barely above
+    # its mean (and under the limit), and capping at it would hide every regression.
+    bursty = worst is not None and worst > BURSTY * mean and blocks >= stats.MIN_BLOCKS
+    return rho, blocks, worst if bursty else None
 
 
 def limit_for(

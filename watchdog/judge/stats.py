@@ -205,15 +205,15 @@ def _level_shift(valid: list[tuple[float, float]], props: list[float], k: int) -
     return (mean_after - mean_before) * jump > 0 and abs(mean_after - mean_before) >= abs(jump) / 2
 
 
-MIN_BLOCKS = 20  # one-minute blocks of the period before needed to trust its burstiness
+MIN_BLOCKS = 20  # five-minute blocks of the period before needed to trust its burstiness
 
 
 def block_dispersion(
     errors: float, total: float, e2n: float, n2: float, blocks: float
 ) -> tuple[float, int]:
-    """How strongly the errors of one minute hang together, from the period before.
+    """How strongly the errors of five minutes hang together, from the period before.
 
-    The baseline query returns, over its one-minute blocks ``i`` with traffic, the
+    The baseline query returns, over its five-minute blocks ``i`` with traffic, the
     sums ``Σe``, ``Σn``, ``Σe²/n``, ``Σn²`` and their number ``m``. With ``p = Σe/Σn``,
     Pearson's ``Σ n (e/n - p)² = Σe²/n - p Σe`` has expectation
     ``(m - 1) p (1-p) + tau2 (Σn - Σn²/Σn)`` when each block's proportion wanders by

@@ -25,7 +25,8 @@ _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_TESTS = 24
 MAX_SELECTOR = 1000  # characters
 MAX_BY = 4  # labels an endpoint is told apart by
-BLOCK = "1m"  # the baseline's burstiness is measured on blocks of this length
+BLOCK = "5m"  # the baseline's burstiness is measured on blocks of this length
+BLOCK_SECONDS = 300.0
 MOMENTS = ("m_e", "m_n", "m_e2n", "m_n2", "m_blocks")  # the baseline's block moments
 
 
@@ -46,6 +47,9 @@ class Before(BaseModel):
 
     offset: Duration = 300.0  # skip the deploy's own rollout
     range: Duration = Field(3600.0, gt=0)
+    # how bursty errors were is measured over longer: a quiet hour says little about
+    # retry storms that come a few times a day
+    bursts: Duration = Field(6 * 3600.0, gt=0)
 
 
 class JudgeRule(RuleBase):
@@ -166,7 +170,7 @@ class JudgeRule(RuleBase):
 
     def _before_query(self) -> str:
         """The counts of the period before (per endpoint with ``by``), and the moments of
-        its one-minute blocks: how much more the proportion wandered than chance says."""
+        its five-minute blocks: how much more the proportion wandered than chance says."""
         first = self.errors if self.errors is not None else self.good
         assert first is not None
         window = f"{self.before.range:g}s"
@@ -179,13 +183,14 @@ class JudgeRule(RuleBase):
         else:
             bad = f"({total} - (sum(increase({self.good}[{BLOCK}])) or vector(0)))"
         served = f"({total} > 0)"
-        sub = f"[{window}:{BLOCK}])"
+        sub = f"[{self.before.bursts:g}s:{BLOCK}])"
         moments = {
             "m_e": f"sum_over_time(({bad} and {served}){sub}",
             "m_n": f"sum_over_time({served}{sub}",
             "m_e2n": f"sum_over_time(({bad} ^ 2 / {served}){sub}",
             "m_n2": f"sum_over_time(({served} ^ 2){sub}",
             "m_blocks": f"count_over_time({served}{sub}",
+            "m_max": f"max_over_time(({bad} / {served}){sub}",  # the worst block before
         }
         return " or ".join(counts + [_tag(e, r) for r, e in moments.items()])
 
@@ -202,5 +207,5 @@ def _with(selector: str, label: str, var: str) -> str:
     if selector.endswith("}"):
         inner = selector[selector.index("{") + 1 : -1].strip().rstrip(",")
         name = selector[: selector.index("{")]
-        return f"{name}{{{inner + ',' if inner else ''}{matcher}}}"
+        return f"{name}{{ {inner + ',' if inner else ''}{matcher}}}"  # "{ {{": not "{{{"
     return f"{selector}{{{matcher}}}"
