@@ -5,8 +5,8 @@
 Generates seeded deploy scenarios (bench/decisions_data.py), writes them as OpenMetrics,
 backfills them into a real Prometheus with ``promtool tsdb create-blocks-from
 openmetrics``, then judges every deploy's 30-minute window with the Replayer (what
-``watchdog replay`` runs) twice: once with the shipped threshold rules (rules/api.yml),
-once with the judge rules (rules/judge/api.yml). Prints, per pack, false rollbacks over
+``watchdog replay`` runs) twice: once with the threshold rules (rules/alternatives/api-threshold.yml, shipped as the default before),
+once with the judge rules (rules/api.yml, the default pack). Prints, per pack, false rollbacks over
 the healthy deploys (with the one-sided 95 % upper bound), regressions caught, the
 detection delay after the fault (p50/p95), and how many windows ended inconclusive,
 overall and per traffic band.
@@ -38,8 +38,8 @@ from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.sources.prometheus import PrometheusSource
 
 REPO = Path(__file__).resolve().parents[1]
-THRESHOLD_PACK = REPO / "rules" / "api.yml"
-JUDGE_PACK = REPO / "rules" / "judge" / "api.yml"
+THRESHOLD_PACK = REPO / "rules" / "alternatives" / "api-threshold.yml"
+JUDGE_PACK = REPO / "rules" / "api.yml"
 WINDOW = 1800.0
 CHUNK_SPACING = 4 * 3600  # each chunk of deploys gets its own 2h-aligned time range
 

@@ -34,7 +34,7 @@ from watchdog.model import RuleState, Sample, SampleKind, Series, Verdict
 from watchdog.rulefile.judge import ROLE, JudgeRule
 from watchdog.rulefile.load import load_rules
 
-JUDGE_PACK = Path(__file__).resolve().parents[1] / "rules" / "judge" / "api.yml"
+JUDGE_PACK = Path(__file__).resolve().parents[1] / "rules" / "api.yml"
 
 BEFORE_END = PRE_STEPS - 20  # the baseline ends 5 minutes before the deploy
 BEFORE_STEPS = 240  # and spans an hour

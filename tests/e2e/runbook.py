@@ -24,7 +24,7 @@ from watchdog.model import Deployment, Event, EventKind, WindowPhase
 from watchdog.settings import Settings
 from watchdog.web.control import WindowDetail
 
-FAST = {"for": "1s", "interval": "500ms"}
+FAST = {"for": "1s", "interval": "500ms", "warmup": "1s", "restart_every": "10s"}
 
 
 def pack(*files: str, **local: dict[str, Any]) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from watchdog.sources.prometheus import PrometheusSource
 
 pytestmark = pytest.mark.integration
 
-PACK = Path(__file__).resolve().parents[2] / "rules" / "judge" / "api.yml"
+PACK = Path(__file__).resolve().parents[2] / "rules" / "api.yml"
 SETTINGS_VARS = {"service_label": "service"}  # what the settings give rule templates
 HEALTHY = Scenario(index=1, rps=5.0, base_error=0.01, kind="healthy", blip=(40.0, 3.0))
 BAD = Scenario(

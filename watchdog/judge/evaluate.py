@@ -21,7 +21,7 @@ from typing import Any
 from watchdog.evaluate import WHOLE, Evaluation, Observation
 from watchdog.judge import stats
 from watchdog.judge.count import advance
-from watchdog.judge.limit import Limit, before_counts, burstiness, limit_for
+from watchdog.judge.limit import Index, Limit, before_counts, burstiness, index, limit_for
 from watchdog.judge.state import Counts, JudgeState, Tests
 from watchdog.model import RuleState, Sample, SampleKind, Verdict
 from watchdog.rulefile.judge import BLOCK_SECONDS, JudgeRule
@@ -50,9 +50,10 @@ def judge(
     """Count, test, and say ok / inconclusive / firing with the evidence."""
     if sample.kind is SampleKind.ERROR:
         return _blind(rule, state, sample, now)
-    burst = Burst(*burstiness(baselines))
+    base = index(baselines)
+    burst = Burst(*burstiness(base))
     js = advance(rule, state.judge, sample, now, burst.worst)
-    verdict, evidence, reason, limit = judge_all(rule, js, now, baselines, burst)
+    verdict, evidence, reason, limit = judge_all(rule, js, now, base, burst)
     js = replace(js, evidence=evidence)
     value = evidence.get("proportion")
     new_state = RuleState(
@@ -82,22 +83,20 @@ def judge_all(
     rule: JudgeRule,
     js: JudgeState,
     now: float,
-    baselines: Mapping[str, float] | None,
+    base: Index,
     burst: Burst,
 ) -> tuple[Verdict, dict[str, Any], str, Limit]:
     """The whole service's verdict, overruled by an endpoint's firing one."""
     serving = bool(js.base_steps) and js.base_steps[-1][1] > 0
     share = rule.alpha / 2.0 if rule.by else rule.alpha
-    whole = limit_for(
-        rule, before_counts(rule, baselines, {}), _concurrent(rule, js.base, serving), share
-    )
+    whole = limit_for(rule, before_counts(rule, base), _concurrent(rule, js.base, serving), share)
     verdict, evidence, reason = decide(rule, js.tests, whole, now, burst, js.steps)
     if not rule.by or verdict is Verdict.FIRING:
         return verdict, evidence, reason, whole
     judged = _judged_groups(rule, js)
-    for key, labels in judged:
+    for key in judged:
         track = js.groups[key]
-        before = before_counts(rule, baselines, labels)
+        before = before_counts(rule, base, key)
         limit = limit_for(rule, before, _concurrent(rule, track.base, serving), share / len(judged))
         v, ev, why = decide(rule, track.tests, limit, now, burst, ())
         if v is Verdict.FIRING:
@@ -113,25 +112,14 @@ def _concurrent(rule: JudgeRule, base: Counts, serving: bool) -> Counts | None:
     return None
 
 
-def _judged_groups(rule: JudgeRule, js: JudgeState) -> list[tuple[str, dict[str, str]]]:
+def _judged_groups(rule: JudgeRule, js: JudgeState) -> list[str]:
     """Endpoints carrying at least ``min_share`` of the traffic counted so far."""
     total = js.tests[0][1].total if js.tests else 0.0
     out = []
     for key, track in sorted(js.groups.items()):
         seen = track.tests[0][1].total if track.tests else 0.0
         if total > 0 and seen >= rule.min_share * total and key != "{}":
-            out.append((key, _labels(key)))
-    return out
-
-
-def _labels(key: str) -> dict[str, str]:
-    import json
-
-    inner = key[1:-1]
-    out = {}
-    for part in inner.split(",") if inner else ():
-        name, _, value = part.partition("=")
-        out[name] = json.loads(value)
+            out.append(key)
     return out
 
 
@@ -192,17 +180,20 @@ def decide(
     phi, trusted = _phi(tests, now, burst or Burst(), steps)
     best, since = _strongest(tests, p0, phi)
     needed = stats.requests_to_tell(p0, limit.level) * phi
-    upper = stats.upper_bound_always(seen.errors / phi, seen.total / phi, limit.level)
     evidence.update(
         confidence=stats.confidence(best),
         needed=needed if math.isfinite(needed) else None,
         strongest_since=since,
         dispersion=phi if phi > 1.0 else None,
-        upper=upper,
     )
     if best >= threshold and trusted:
         return Verdict.FIRING, evidence, _sentence("firing", evidence, limit)
-    if not trusted or (seen.total < needed and upper >= p0):
+    if trusted and seen.total < needed:  # few requests: its upper bound may still tell
+        upper = stats.upper_bound_always(seen.errors / phi, seen.total / phi, limit.level)
+        evidence["upper"] = upper
+        if upper < p0:
+            return Verdict.OK, evidence, _sentence("ok", evidence, limit)
+    if not trusted or seen.total < needed:
         return Verdict.INCONCLUSIVE, evidence, _sentence("inconclusive", evidence, limit)
     return Verdict.OK, evidence, _sentence("ok", evidence, limit)
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from watchdog.judge import stats
 from watchdog.judge.state import Counts
-from watchdog.model import series_key
 from watchdog.rulefile.judge import MOMENTS, ROLE, JudgeRule
 
 BURSTY = 2.5  # a block this many times the mean before: errors came in bursts
@@ -32,28 +31,36 @@ class Limit:
     concurrent: bool = False  # the baseline is the previous version serving beside
 
 
-def before_counts(
-    rule: JudgeRule, baselines: Mapping[str, float] | None, labels: Mapping[str, str]
-) -> Counts | None:
-    """The period before's counts for the endpoint with ``labels`` (``{}``: the whole)."""
-    if rule.against in ("previous_version", "none") or not baselines:
-        return None
-    errors = total = good = 0.0
-    has_good = False
-    for key, value in baselines.items():
+Index = Mapping[str, Mapping[str, float]]  # endpoint key ("" for all) -> role -> value
+
+
+def index(baselines: Mapping[str, float] | None) -> Index:
+    """The baseline query's answer by endpoint and role, once per evaluation; the whole
+    service (``""``) sums every endpoint."""
+    out: dict[str, dict[str, float]] = {"": {}}
+    for key, value in (baselines or {}).items():
         if value != value:
             continue
         role, rest = _role_of(key)
-        if role not in ("errors", "good", "total") or (labels and rest != series_key(labels)):
+        if role is None:
             continue
-        if role == "total":
-            total += value
-        elif role == "errors":
-            errors += value
-        else:
-            good, has_good = good + value, True
+        if rest != "{}":
+            part = out.setdefault(rest, {})
+            part[role] = part.get(role, 0.0) + value
+        out[""][role] = out[""].get(role, 0.0) + value
+    return out
+
+
+def before_counts(rule: JudgeRule, base: Index, key: str = "") -> Counts | None:
+    """The period before's counts for the endpoint ``key`` (``""``: the whole)."""
+    if rule.against in ("previous_version", "none"):
+        return None
+    roles = base.get(key) or {}
+    total = roles.get("total", 0.0)
     if rule.bad_role == "good":
-        errors = total - good if has_good else 0.0
+        errors = total - roles["good"] if "good" in roles else 0.0
+    else:
+        errors = roles.get("errors", 0.0)
     counts = Counts(min(max(errors, 0.0), total), total)
     return counts if counts.total > 0 else None
 
@@ -69,12 +76,10 @@ def _role_of(key: str) -> tuple[str | None, str]:
     return key[at + len(tag) : end], rest
 
 
-def burstiness(baselines: Mapping[str, float] | None) -> tuple[float, int, float | None]:
+def burstiness(base: Index) -> tuple[float, int, float | None]:
     """``(rho, blocks, worst)`` from the baseline's block moments (``0, 0, None``
     without them): ``worst`` is the highest proportion of a block before the deploy."""
-    if not baselines:
-        return 0.0, 0, None
-    got = {_role_of(k)[0]: v for k, v in baselines.items() if v == v}
+    got = base.get("") or {}
     if any(m not in got for m in MOMENTS):
         return 0.0, 0, None
     rho, blocks = stats.block_dispersion(*(got[m] for m in MOMENTS))

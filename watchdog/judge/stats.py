@@ -73,13 +73,22 @@ def confidence(log_lambda: float) -> float:
     return -math.expm1(-log_lambda)
 
 
-@lru_cache(maxsize=4096)
 def requests_to_tell(p0: float, alpha: float) -> float:
     """Requests needed before a doubling of the error rate (``2·p0``) would fire.
 
     Below this many requests the test cannot tell a healthy deploy from a clearly bad
-    one, so the judge says *inconclusive* rather than *ok*.
+    one, so the judge says *inconclusive* rather than *ok*. ``p0`` is rounded down to
+    two significant digits first (a limit that moves with a growing baseline would
+    otherwise miss the cache at every step; a lower limit needs more requests).
     """
+    if p0 > 0:
+        scale = 10.0 ** (math.floor(math.log10(p0)) - 1)
+        p0 = max(math.floor(p0 / scale) * scale, scale)
+    return _requests_to_tell(p0, alpha)
+
+
+@lru_cache(maxsize=4096)
+def _requests_to_tell(p0: float, alpha: float) -> float:
     target = math.log(1.0 / alpha)
     q = min(2.0 * p0, (1.0 + p0) / 2.0)
     lo, hi = 1.0, 2.0
