@@ -5,9 +5,10 @@
 Generates seeded deploy scenarios (bench/decisions_data.py), writes them as OpenMetrics,
 backfills them into a real Prometheus with ``promtool tsdb create-blocks-from
 openmetrics``, then judges every deploy's 30-minute window with the Replayer (what
-``watchdog replay`` runs) twice: once with the threshold rules (rules/alternatives/api-threshold.yml, shipped as the default before),
-once with the judge rules (rules/api.yml, the default pack). Prints, per pack, false rollbacks over
-the healthy deploys (with the one-sided 95 % upper bound), regressions caught, the
+``watchdog replay`` runs) twice: once with the threshold rules
+(rules/alternatives/api-threshold.yml, shipped as the default before), once with the
+judge rules (rules/api.yml, the default pack). Prints, per pack, false rollbacks over the
+healthy deploys (with the one-sided 95 % upper bound), regressions caught, the
 detection delay after the fault (p50/p95), and how many windows ended inconclusive,
 overall and per traffic band.
 """

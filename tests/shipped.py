@@ -35,7 +35,9 @@ def shipped(file: str, name: str, **overrides: Any) -> dict[str, Any]:
         for rule in group["rules"]:
             if rule["name"] == name:
                 kind = JUDGE_TIMING if rule["source"] == "judge" else TIMING - JUDGE_TIMING
-                keep = {k: v for k, v in overrides.items() if k in LOCAL or k in kind | {"interval"}}
+                keep = {
+                    k: v for k, v in overrides.items() if k in LOCAL or k in kind | {"interval"}
+                }
                 return {**rule, **keep}
     raise KeyError(f"no rule {name!r} in rules/{file}")
 
