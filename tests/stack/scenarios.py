@@ -32,7 +32,7 @@ from tests.stack.recorder import Recorder, recorder
 from tests.stack.stack import SCRAPE, Stack
 from watchdog.app import App
 from watchdog.durations import parse_duration
-from watchdog.judge.stats import MIN_PAIRS
+from watchdog.judge.stats import LEVEL_SHIFT_STEPS, MIN_PAIRS
 from watchdog.model import Deployment, EventKind, WindowPhase
 from watchdog.settings import Settings
 
@@ -72,15 +72,17 @@ def compressed(file: str, name: str, log: str) -> dict[str, Any]:
 
 
 def for_of(name: str) -> float:
-    """How long a rule's condition must hold, compressed; a judge rule's counterpart is
-    its warm-up, or the evaluations it needs before it trusts its burstiness estimate
-    (no period before the deploy long enough to measure it here)."""
+    """How long a rule's condition must hold, compressed. A judge rule's counterpart: its
+    warm-up, or the evaluations it needs before it trusts the window's own burstiness
+    estimate (the stack has no six hours before the deploy to learn it from), and then
+    the three steps after a jump that tell a level shift from a burst (a burst's own
+    step weighs it down until then; docs/rules.md, "Bursty errors")."""
     for file in (*ALL_FILES, *SCRAPE_FILES):
         if name in shipped_names(file):
             raw = shipped(file, name)
             if raw["source"] == "judge":
                 warmup = parse_duration(raw.get("warmup", 60)) / FACTOR
-                return max(warmup, MIN_PAIRS * INTERVAL)
+                return max(warmup, MIN_PAIRS * INTERVAL) + LEVEL_SHIFT_STEPS * INTERVAL
             return parse_duration(raw.get("for", 0)) / FACTOR
     raise KeyError(name)
 

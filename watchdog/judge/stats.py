@@ -158,6 +158,7 @@ def _bisect(f: object, lo: float, hi: float) -> float:
 
 
 MIN_PAIRS = 6  # successive steps needed before the dispersion is trusted
+LEVEL_SHIFT_STEPS = 3  # steps at the new level that tell a regression from a burst
 
 
 def dispersion(steps: Sequence[tuple[float, float]]) -> tuple[float, int]:
@@ -205,7 +206,7 @@ def _level_shift(valid: list[tuple[float, float]], props: list[float], k: int) -
     the steps after it, at least two, sit at least half the jump away from those before.
     A jump at the very end cannot be told from a burst yet and counts as one."""
     after = valid[k + 1 :]
-    if len(after) < 3:
+    if len(after) < LEVEL_SHIFT_STEPS:
         return False
     before = valid[: k + 1]
     mean_before = sum(e for e, _ in before) / sum(n for _, n in before)
