@@ -214,3 +214,10 @@ def test_bad_shapes_are_refused(change: dict[str, Any], message: str) -> None:
 def test_requests_to_tell_rounds_the_limit_down() -> None:
     assert stats.requests_to_tell(0.01234, 0.001) == stats.requests_to_tell(0.0120, 0.001)
     assert math.isfinite(stats.requests_to_tell(0.05, 0.001))
+
+
+def test_a_good_bucket_that_does_not_exist_is_inconclusive_not_ok() -> None:
+    r = rule(errors=None, good='http_request_duration_highr_seconds_bucket{le="2.0"}')
+    evs = run(r, [{("v2", "/a"): (0.0, 15_000.0)}] * 12, before(0, 1_800_000))
+    assert evs[-1].verdict is Verdict.INCONCLUSIVE  # the sample has no `good` series
+    assert "matches no series" in evs[-1].reason

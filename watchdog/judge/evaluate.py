@@ -24,7 +24,7 @@ from watchdog.judge.count import advance
 from watchdog.judge.limit import Index, Limit, before_counts, burstiness, index, limit_for
 from watchdog.judge.state import Counts, JudgeState, Tests
 from watchdog.model import RuleState, Sample, SampleKind, Verdict
-from watchdog.rulefile.judge import BLOCK_SECONDS, JudgeRule
+from watchdog.rulefile.judge import BLOCK_SECONDS, ROLE, JudgeRule
 from watchdog.rulefile.schema import Policy
 
 __all__ = ["Limit", "advance", "decide", "judge"]
@@ -91,6 +91,8 @@ def judge_all(
     share = rule.alpha / 2.0 if rule.by else rule.alpha
     whole = limit_for(rule, before_counts(rule, base), _concurrent(rule, js.base, serving), share)
     verdict, evidence, reason = decide(rule, js.tests, whole, now, burst, js.steps)
+    if verdict is Verdict.OK and _good_missing(rule, js):
+        return Verdict.INCONCLUSIVE, evidence, _GOOD_MISSING.format(rule.good), whole
     if not rule.by or verdict is Verdict.FIRING:
         return verdict, evidence, reason, whole
     judged = _judged_groups(rule, js)
@@ -103,6 +105,21 @@ def judge_all(
             return v, {**ev, "endpoint": key}, f"{key}: {why}", limit
     evidence["endpoints"] = len(judged)
     return verdict, evidence, reason, whole
+
+
+_GOOD_MISSING = (
+    "inconclusive: requests counted, but `good` ({}) matches no series: every request "
+    "would count as good (a histogram without that `le` bucket?)"
+)
+
+
+def _good_missing(rule: JudgeRule, js: JudgeState) -> bool:
+    """A latency rule whose fast-requests bucket does not exist can never fire: say so
+    rather than reading every request as fast."""
+    if rule.good is None or not js.tests or js.tests[0][1].total <= 0:
+        return False
+    tag = repr((ROLE, "good"))  # how count.increments keys a series' labels
+    return not any(tag in key for key in js.last)
 
 
 def _concurrent(rule: JudgeRule, base: Counts, serving: bool) -> Counts | None:
