@@ -410,6 +410,12 @@ class WindowService:
 def _fallback(rule: AnyRule) -> str:
     """What a rule is judged on when its baseline could not be captured."""
     assert rule.baseline is not None
+    if isinstance(rule, JudgeRule):  # its threshold is a placeholder: the limit decides
+        if rule.floor > 0 or rule.ceiling is not None:
+            bound = f"floor {100 * rule.floor:g}%" if rule.floor > 0 else ""
+            bound = bound or f"ceiling {100 * (rule.ceiling or 0):g}%"
+            return f"judged against its {bound} (or the previous version beside it)"
+        return "judged against the previous version beside it, else inconclusive"
     if rule.baseline.fallback is not None:
         threshold = rule.threshold.describe(rule.baseline.fallback)
         return f"using the fallback baseline {rule.baseline.fallback:g}: {threshold}"

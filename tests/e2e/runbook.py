@@ -26,7 +26,7 @@ from watchdog.model import Deployment, Event, EventKind, WindowPhase
 from watchdog.settings import Settings
 from watchdog.web.control import WindowDetail
 
-FAST = {"for": "1s", "interval": "500ms"}
+FAST = {"for": "1s", "interval": "500ms", "warmup": "1s", "restart_every": "10s"}
 HANG_GUARD = 180.0  # seconds: only a hung run waits this long for an event
 
 
