@@ -23,7 +23,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
-from watchdog import wiring
+from watchdog import httpedge, wiring
 from watchdog.actions.base import Executor
 from watchdog.actions.plan import PlanRunner
 from watchdog.capacity import WindowLimit
@@ -35,6 +35,7 @@ from watchdog.ha.coord import Coordinator
 from watchdog.ha.recovery import Recovery
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
+from watchdog.logs import Redactor
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
 from watchdog.notify.outbox import Outbox
@@ -147,7 +148,8 @@ class App:
         store = seams.store or open_store(s.store_url.get_secret_value())
         client = self._client()
         probes = self._client() if seams.transport is not None else None
-        sources = wiring.sources(s, store, probes, seams.sources)
+        httpedge.set_scrubber(Redactor(s.secrets()).scrub)  # quoted upstream text is shown
+        sources = wiring.sources(s, store, probes, seams.sources, client=client)
         self._stack.push_async_callback(sources.close)
         versions = wiring.version_reader(s, client)
         executors = {**wiring.executors(s, client, versions, clock), **(seams.executors or {})}

@@ -1,4 +1,4 @@
-"""The on-call flow end to end: the real App on a real clock, the real slack_sdk client
+"""The on-call flow end to end: the real App on a real clock, the watchdog's Slack Web API client
 pointed at a local fake Slack Web API, PagerDuty's Events API faked locally, a target
 service whose /health we break and whose /rollback counts calls, and signed Slack
 button clicks sent to the App's /slack/interactions."""

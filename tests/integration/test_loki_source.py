@@ -86,7 +86,7 @@ async def test_loki_down_is_inconclusive_not_a_rollback(loki: FakeLoki) -> None:
     )
     await source.close()
     assert sample.kind is SampleKind.ERROR and sample.transient
-    assert sample.error == "cannot connect to Loki"
+    assert sample.error == "Loki: connection refused"
     result = evaluate(rule(), RuleState(), sample, now)
     assert result.state.verdict is Verdict.INCONCLUSIVE
 

@@ -149,7 +149,7 @@ async def test_connection_refused() -> None:
 async def test_timeout(server: str) -> None:
     sample = await run(probe(server + "/hang", timeout="50ms"))
     assert value(sample) == 1.0
-    assert sample.detail == "timeout after 0.05s"
+    assert sample.detail == "timed out after 0.05s"
 
 
 async def test_url_template_headers_and_escaping(server: str) -> None:
