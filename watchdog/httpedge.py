@@ -46,6 +46,9 @@ INLINE_JSON = 64 << 10
 MAX_DEPTH = 64
 """Deepest JSON nesting accepted (Prometheus, Loki, Sentry answers need fewer than 8)."""
 
+STEP = 1 << 20
+"""Decoded bytes inflated between two turns of the event loop."""
+
 EXCERPT = 300
 """Characters of an upstream answer quoted in an error."""
 
@@ -155,44 +158,61 @@ async def _exchange(
 
 
 async def read_bounded(response: httpx.Response, cap: int, what: str) -> tuple[bytes, bool]:
-    """At most ``cap`` decoded bytes of the body, and whether there was more."""
+    """At most ``cap`` decoded bytes of the body, and whether there was more.
+
+    Inflating goes :data:`STEP` bytes at a time with the loop let run in between, so a
+    bomb's wire chunk (64 KiB can hold 64 MiB) never blocks the loop for long.
+    """
     if response.is_stream_consumed:  # built in memory (a mock transport): already decoded
         return response.content[:cap], len(response.content) > cap
-    inflate = _decoder(response.headers.get("Content-Encoding", ""), what)
+    decoder = _decoder(response.headers.get("Content-Encoding", ""), what)
     buf = bytearray()
     async for raw in response.aiter_raw():
-        try:
-            piece = inflate(raw, cap + 1 - len(buf))
-        except zlib.error:
-            raise TransientError(f"{what}: the compressed answer is corrupt") from None
-        buf += piece
-        if len(buf) > cap:
-            return bytes(buf[:cap]), True
+        data = raw
+        while data or decoder.pending:
+            try:
+                buf += decoder.feed(data, min(STEP, cap + 1 - len(buf)))
+            except zlib.error:
+                raise TransientError(f"{what}: the compressed answer is corrupt") from None
+            data = b""
+            if len(buf) > cap:
+                return bytes(buf[:cap]), True
+            if decoder.pending:
+                await asyncio.sleep(0)
     return bytes(buf), False
 
 
-Inflate = Callable[[bytes, int], bytes]
+class _Identity:
+    pending = False
+
+    def feed(self, raw: bytes, room: int) -> bytes:
+        return raw
 
 
-def _decoder(encoding: str, what: str) -> Inflate:
+class _Inflate:
+    """gzip (several members too) or zlib-wrapped deflate, at most ``room`` bytes a call;
+    input not inflated yet waits in ``unconsumed_tail``, never inflated ahead."""
+
+    def __init__(self) -> None:
+        self._z = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib header, detected
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._z.unconsumed_tail) or (self._z.eof and bool(self._z.unused_data))
+
+    def feed(self, raw: bytes, room: int) -> bytes:
+        if self._z.eof and self._z.unused_data:  # the next gzip member
+            raw, self._z = self._z.unused_data + raw, zlib.decompressobj(32 + zlib.MAX_WBITS)
+        return self._z.decompress(self._z.unconsumed_tail + raw, max(room, 1))
+
+
+def _decoder(encoding: str, what: str) -> _Identity | _Inflate:
     coding = encoding.strip().lower()
     if coding in ("", "identity"):
-        return lambda raw, room: raw
+        return _Identity()
     if coding not in ("gzip", "x-gzip", "deflate"):
         raise PermanentError(f"{what}: unsupported Content-Encoding {coding[:40]!r}")
-    # 32 + MAX_WBITS: a gzip or zlib header, detected. Output per call is bounded by
-    # the room left; input not yet inflated waits in unconsumed_tail, never inflated.
-    state = zlib.decompressobj(32 + zlib.MAX_WBITS)
-
-    def inflate(raw: bytes, room: int) -> bytes:
-        nonlocal state
-        out = state.decompress(state.unconsumed_tail + raw, max(room, 1))
-        if state.eof and state.unused_data and len(out) < room:  # the next gzip member
-            rest, state = state.unused_data, zlib.decompressobj(32 + zlib.MAX_WBITS)
-            out += inflate(rest, room - len(out))
-        return out
-
-    return inflate
+    return _Inflate()
 
 
 def classify(status: int) -> str:
