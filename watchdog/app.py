@@ -182,7 +182,8 @@ class App:
         metrics.rules_loaded(len(engine.rules.current), ok=True)
         metrics.watch_windows(engine.open_windows)
         detector = wiring.detector(s, clock, versions, windows, store, metrics, known)
-        receiver = root.receiver(s, AlertInbox(store, engine, clock))
+        inbox = AlertInbox(store, engine, clock, max_alerts=s.max_stored_alerts)
+        receiver = root.receiver(s, inbox)
         web_app = root.web_app(
             s, windows, metrics.registry, receiver, notify.interactions, clock, self._ready,
             self.reload, store,

@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     # would make Alertmanager drop the whole batch.
     alertmanager_max_label_chars: int = Field(1024, ge=64, le=1 << 20)
     alertmanager_max_annotation_chars: int = Field(4096, ge=64, le=1 << 20)  # each annotation value
+    # Alerts kept in the store at most (besides retention by age): past it, the oldest
+    # resolved occurrences are dropped first, so a storm cannot fill the disk.
+    max_stored_alerts: int = Field(50_000, ge=100, le=10_000_000)
 
     # --- notifications: Slack, webhooks, PagerDuty, routes, escalation ---------------
     notify: NotifySettings = Field(default_factory=NotifySettings)
