@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     # --- prometheus ---------------------------------------------------------------
     prometheus_url: str = "http://127.0.0.1:9090"  # the Prometheus every prometheus rule asks
     prometheus_token: SecretStr | None = None  # Bearer token sent to it
+    prometheus_username: str | None = None  # basic auth (instead of user:key@ in the URL)
+    prometheus_password: SecretStr | None = None
     prometheus_timeout: Duration = 5.0  # per query, including retries
     prometheus_retries: int = Field(1, ge=0, le=5)  # retries of a failed query, within the timeout
     prometheus_concurrency: int = Field(8, ge=1, le=256)  # worker threads for queries
@@ -219,6 +221,8 @@ class Settings(BaseSettings):
                 )
         if (self.alertmanager_username is None) != (self.alertmanager_password is None):
             raise ValueError("set both alertmanager_username and alertmanager_password, or neither")
+        if (self.prometheus_username is None) != (self.prometheus_password is None):
+            raise ValueError("set both prometheus_username and prometheus_password, or neither")
         scheme = self.store_url.get_secret_value().split(":", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("store_url must start with sqlite:/// or postgresql://")
@@ -229,6 +233,7 @@ class Settings(BaseSettings):
         # An empty or example secret must never mean "authentication off" (issue 13).
         # Every SecretStr field is judged, so a secret added later is covered too.
         found = secretcheck.problems(secretcheck.secret_fields(self, self.notify))
+        found += secretcheck.problems(secretcheck.url_credentials(self, self.notify))
         if found:
             raise ValueError("weak secrets: " + "; ".join(found))
         return self
@@ -245,6 +250,7 @@ class Settings(BaseSettings):
             for s in (
                 self.api_token,
                 self.prometheus_token,
+                self.prometheus_password,
                 self.store_url,
                 self.render_api_key,
                 self.status_token,
@@ -260,6 +266,7 @@ class Settings(BaseSettings):
         targets = {**self.postgres_targets, **self.redis_targets}
         out += [s.get_secret_value() for s in targets.values()]
         out += self.notify.secrets()
+        out += secretcheck.url_secret_values(self, self.notify)  # user:key@ in a URL
         return [s for s in out if len(s) >= 6]
 
     @classmethod

@@ -48,11 +48,13 @@ class VersionReader:
         prometheus_url: str,
         *,
         prometheus_token: str | None = None,
+        prometheus_basic: tuple[str, str] | None = None,
         timeout: float = 5.0,
     ) -> None:
         self._client = client
         self._prometheus = prometheus_url.rstrip("/")
         self._token = prometheus_token
+        self._auth = httpx.BasicAuth(*prometheus_basic) if prometheus_basic else None
         self._timeout = timeout
 
     async def read(self, probe: VersionProbe, variables: Mapping[str, str]) -> str:
@@ -83,6 +85,7 @@ class VersionReader:
         answer = await httpedge.fetch(
             self._client, "GET", f"{self._prometheus}/api/v1/query", what=what,
             timeout=self._timeout, max_bytes=MAX_BODY, params={"query": query}, headers=headers,
+            auth=self._auth,
         )  # fmt: skip
         httpedge.judge(answer, what)
         try:

@@ -40,6 +40,7 @@ from watchdog.notify.render import Links
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
 from watchdog.rulefile.failmode import apply_missing_data
 from watchdog.rulefile.load import RuleSet, load_rules
+from watchdog.secretcheck import without_credentials
 from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
 from watchdog.sources.alertmanager import AlertmanagerSource
@@ -85,7 +86,7 @@ def channels(
 ) -> tuple[dict[str, Channel], SlackChannel | None]:
     """The configured notification channels, by name (and the Slack bot, if any)."""
     n = s.notify
-    links = Links(s.base_url, s.prometheus_url)
+    links = Links(s.base_url, without_credentials(s.prometheus_url))
     channels: dict[str, Channel] = {}
     slack = None
     if n.slack_bot_token is not None:
@@ -187,6 +188,7 @@ def sources(
         retries=s.prometheus_retries,
         concurrency=s.prometheus_concurrency,
         token=token,
+        basic=prometheus_basic(s),
         grid=s.prometheus_scrape_interval,
         max_series=s.prometheus_max_series,
         max_bytes=s.prometheus_max_response_bytes,
@@ -247,10 +249,19 @@ def selector_watch(s: Settings, sources: Sources) -> SelectorWatch | None:
     return SelectorWatch(counting(prometheus.instant), s.service_label)
 
 
+def prometheus_basic(s: Settings) -> tuple[str, str] | None:
+    """Prometheus' basic auth credentials, when set."""
+    if s.prometheus_username is None or s.prometheus_password is None:
+        return None
+    return s.prometheus_username, s.prometheus_password.get_secret_value()
+
+
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
     """Reads which version a service serves (verify steps, deploy detection)."""
     token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
-    return VersionReader(client, s.prometheus_url, prometheus_token=token)
+    return VersionReader(
+        client, s.prometheus_url, prometheus_token=token, prometheus_basic=prometheus_basic(s)
+    )
 
 
 def executors(

@@ -12,12 +12,15 @@ from __future__ import annotations
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.servers.hostile import MIB, HostileUpstream
+from tests.world import app_settings, opened
+from watchdog import httpedge
 from watchdog.actions.base import ActionContext
 from watchdog.actions.http import HttpExecutor
 from watchdog.actions.render import RenderExecutor
@@ -48,6 +51,11 @@ WINDOW = Window("w1", DEPLOYMENT, WindowPhase.ROLLING_BACK, 1.0, 61.0, 1.0)
 EVENT = Event("w1", 5.0, EventKind.WINDOW_OPENED, "watching", seq=1)
 LINKS = Links("http://watchdog.example", "http://prom.example:9090")
 BOUND = 50 * MIB
+RULES = """\
+groups:
+  - name: api
+    rules: [{name: new-issues, source: sentry, project: api}]
+"""
 
 Call = Callable[[httpx.AsyncClient, str], Awaitable[Any]]
 
@@ -65,7 +73,7 @@ async def loki(client: httpx.AsyncClient, url: str) -> Sample:
     rule = LokiRule.model_validate(
         {"name": "n", "source": "loki", "query": 'sum(rate({app="api"}[1m]))', "threshold": "> 0"}
     )
-    return await LokiSource(url, client=client).sample(rule, _ctx())
+    return await LokiSource(url, client=client, token=TOKEN).sample(rule, _ctx())
 
 
 async def scrape(client: httpx.AsyncClient, url: str) -> Sample:
@@ -187,3 +195,23 @@ async def test_deeply_nested_json_is_a_clear_error(upstream: HostileUpstream, na
     result, _ = await _measured(CALLS[name], upstream.url)
     text = (result.error or result.detail) if isinstance(result, Sample) else str(result)
     assert "nested deeper than 64 levels" in (text or "")
+
+
+@pytest.mark.parametrize("name", ["sentry", "loki", "grafana", "render step"])
+async def test_an_upstream_echoing_the_token_puts_it_nowhere(
+    tmp_path: Path, upstream: HostileUpstream, name: str
+) -> None:
+    """Issue 25 low: an error body quoting the request's token reached the journal, the
+    status page, Slack and the webhook. The app's edge masks every configured secret."""
+    upstream.mode = "echo"
+    settings = app_settings(tmp_path, RULES, sentry_org="acme", sentry_token=TOKEN)
+    try:
+        async with opened(settings), httpx.AsyncClient() as client:  # the app installs its
+            try:  # secrets in the edge's scrubber
+                result: Any = await CALLS[name](client, upstream.url)
+            except WatchdogError as exc:
+                result = exc
+    finally:
+        httpedge.set_scrubber(str)
+    text = (result.error or "") if isinstance(result, Sample) else str(result)
+    assert "401" in text and "not valid for /" in text and TOKEN not in text

@@ -6,7 +6,7 @@
 * ``huge``: 200, a 300 MiB JSON-ish body streamed in 64 KiB pieces;
 * ``error``: 500 with a 50 MiB JSON body;
 * ``deep``: 200 with JSON nested 100,000 levels deep;
-* ``echo``: 401 quoting the request's headers back (a misbehaving proxy);
+* ``echo``: 401 quoting the request's credential back, bare (a misbehaving proxy);
 * ``hang``: headers never come (until ``release`` is set or the client leaves).
 
 Every loop is bounded: a body stops at its size, or when the client goes away (it
@@ -76,7 +76,9 @@ class HostileUpstream:
             await self.release.wait()
             return web.Response(status=503)
         if self.mode == "echo":
-            return web.json_response({"detail": f"bad auth: {dict(request.headers)}"}, status=401)
+            credential = request.headers.get("Authorization", "").rpartition(" ")[2]
+            detail = f"{credential} is not valid for {request.path}"
+            return web.json_response({"detail": detail}, status=401, text=None)
         if self.mode == "deep":
             depth = 100_000
             return web.Response(body=b"[" * depth + b"]" * depth, content_type="application/json")
