@@ -127,11 +127,17 @@ class DeliveryWorker:
                 except Exception:
                     # The store may be briefly unavailable: keep the worker alive.
                     log.exception("delivery pass failed")
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                # that lands as the wake-up does (a drain ending), and stop() hangs.
                 with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
         finally:
-            for task in list(self._draining.values()):
+            draining = list(self._draining.values())
+            for task in draining:
                 task.cancel()
+            # Wait for them to unwind: the store closes after this, never under them.
+            await asyncio.gather(*draining, return_exceptions=True)
 
     async def run_once(self) -> int:
         """One pass over due notifications, waiting for the drains it started; returns
