@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from watchdog import regex
 from watchdog.model import Sample
 from watchdog.rulefile.schema import LogRule
+from watchdog.safeyaml import open_regular
 from watchdog.sources.base import SampleContext
 from watchdog.sources.counters import StartPoints
 
@@ -64,7 +65,7 @@ class LogSource:
 
 def advance(rule: LogRule, cursor: Cursor | None) -> tuple[Cursor, str | None]:
     """The cursor after reading what was appended to ``rule.path`` (blocking)."""
-    with open(rule.path, "rb") as f:
+    with open_regular(rule.path) as f:  # a FIFO would block the reading thread for ever
         st = os.fstat(f.fileno())
         if cursor is None:  # first look: the start point is the current end
             return Cursor(st.st_ino, st.st_size), None
