@@ -321,5 +321,5 @@ def test_a_fifo_in_the_rule_directory_is_skipped_and_named_one_refused(tmp_path:
     )
     os.mkfifo(tmp_path / "wedge.yml")
     assert [r.name for r in load_rules([tmp_path]).rules] == ["r"]
-    with pytest.raises(ConfigError, match="wedge.yml:0: cannot read: not a regular file"):
+    with pytest.raises(ConfigError, match=r"wedge\.yml:0: cannot read: not a regular file"):
         load_rules([tmp_path / "wedge.yml"])
