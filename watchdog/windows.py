@@ -14,10 +14,10 @@ from fnmatch import fnmatchcase
 import structlog
 
 from watchdog.actions.spec import Plan, plan_for
-from watchdog.admission import Admission, KnownVersions
+from watchdog.admission import Admission, KnownVersions, pending_rollback
 from watchdog.capacity import WindowLimit
 from watchdog.engine import Engine
-from watchdog.errors import Conflict, NotFound, TransientError
+from watchdog.errors import Conflict, NotFound, Refused, TransientError
 from watchdog.judge.words import judge_view
 from watchdog.model import (
     EVALUATING_PHASES,
@@ -92,6 +92,12 @@ class WindowService:
         Past ``max_open_windows`` it raises Overloaded (429) and changes nothing.
         """
         unseen = await self._admission.check(deployment, actor=actor, force=force)
+        if shadow and not force and (armed := await pending_rollback(self._store, deployment)):
+            raise Refused(
+                f"{deployment.service} has a rollback pending in window {armed.id}: a shadow "
+                "deployment would disarm it; send force: true to do so anyway",
+                field="shadow",
+            )
         async with self._opening:
             if self._limit is not None:
                 await self._limit.check(deployment, actor=actor)  # Overloaded: nothing changed
