@@ -7,11 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
 from watchdog.errors import Refused
 from watchdog.model import Deployment, EventKind, WindowPhase
+from watchdog.process import startup_warnings
+from watchdog.settings import Settings
 
 RULES = """\
 groups:
@@ -45,3 +48,25 @@ async def test_shadow_cannot_disarm_a_pending_rollback_without_force(tmp_path: P
             d, window_seconds=None, actor="ci", shadow=True, force=True
         )
         assert forced.shadow
+
+
+def test_a_dotenv_and_world_readable_secrets_are_warned_about(tmp_path: Path) -> None:
+    """A ``.env`` in the working directory silently overrode the WATCHDOG_CONFIG file;
+    world-readable settings or store files got no warning."""
+    config = tmp_path / "watchdog.yml"
+    config.write_text("api_token: x\n")
+    config.chmod(0o644)
+    store = tmp_path / "wd.db"
+    store.write_bytes(b"")
+    store.chmod(0o600)
+    settings = Settings(store_url=SecretStr(f"sqlite:///{store}"))
+    assert startup_warnings(settings, tmp_path, str(config)) == [
+        f"{config} is readable by every user: it holds secrets (chmod o-r)"
+    ]
+    (tmp_path / ".env").write_text("WATCHDOG_LOG_LEVEL=debug\n")
+    (tmp_path / ".env").chmod(0o600)
+    config.chmod(0o600)
+    assert startup_warnings(settings, tmp_path, str(config)) == [
+        f"{tmp_path / '.env'} is read and its WATCHDOG_* values take precedence over the "
+        f"values of {config}"
+    ]
