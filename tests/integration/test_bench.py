@@ -14,6 +14,7 @@ from bench import (
     detection_latency,
     engine_overhead,
     footprint,
+    hostile_upstreams,
     scale,
     slack_ack,
     status_costs,
@@ -63,3 +64,8 @@ def test_detection_latency_runs_at_tiny_size() -> None:
     # one trial, without the Alertmanager that waits 30 s
     out = detection_latency.main(["--trials", "1", "--skip-default"])
     assert "physical floor" in out and "group_wait 0s" in out and "30s" not in out
+
+
+def test_hostile_upstreams_runs_at_tiny_size() -> None:
+    out = hostile_upstreams.main(["--modes", "error"])
+    assert out.count("\n") == 2 and "| error | 12 |" in out

@@ -1,6 +1,7 @@
 """Issue 25 M4 re-run: every outbound client against a hostile upstream on loopback.
 
-Each source, channel, marker and executor is pointed at :class:`HostileUpstream`
+Each source, channel, marker and executor (the calls of ``bench/hostile_upstreams.py``,
+which measures RSS and stalls) is pointed at :class:`HostileUpstream`
 answering a 512 MiB gzip bomb, a 300 MiB body, a 500 with 50 MiB of JSON, or JSON
 nested 100,000 deep. The bound users care about: the call ends with an answer or a
 clear error (never a traceback), Python memory grows by at most the cap (traced
@@ -9,7 +10,6 @@ peak, < 50 MB), and the upstream was not read to the end (reading stopped at the
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,38 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.hostile_upstreams import CALLS, TOKEN
 from tests.servers.hostile import MIB, HostileUpstream
 from tests.world import app_settings, opened
 from watchdog import httpedge
-from watchdog.actions.base import ActionContext
-from watchdog.actions.http import HttpExecutor
-from watchdog.actions.render import RenderExecutor
-from watchdog.actions.spec import HttpStep, RenderStep
-from watchdog.clock import FakeClock
 from watchdog.errors import WatchdogError
-from watchdog.model import Deployment, Event, EventKind, Sample, SampleKind, Window, WindowPhase
-from watchdog.notify.markers import GrafanaAnnotations, SentryDeploys
-from watchdog.notify.pagerduty import PagerDutyChannel
-from watchdog.notify.render import Links
-from watchdog.notify.slack import SlackApi, SlackChannel
-from watchdog.notify.webhook import WebhookChannel
-from watchdog.rulefile.schema import HttpRule
-from watchdog.rulefile.telemetry import LokiRule, ScrapeRule, SentryRule
-from watchdog.sources.base import SampleContext
-from watchdog.sources.http import HttpSource
-from watchdog.sources.loki import LokiSource
-from watchdog.sources.scrape import ScrapeSource
-from watchdog.sources.sentry import SentrySource
-from watchdog.store.sqlite import SqliteStore
-from watchdog.versions import VersionProbe, VersionReader
+from watchdog.model import Sample, SampleKind
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "hostile-upstream-token-0123456789"
-DEPLOYMENT = Deployment("api", "prod", "v2", "v1")
-WINDOW = Window("w1", DEPLOYMENT, WindowPhase.ROLLING_BACK, 1.0, 61.0, 1.0)
-EVENT = Event("w1", 5.0, EventKind.WINDOW_OPENED, "watching", seq=1)
-LINKS = Links("http://watchdog.example", "http://prom.example:9090")
 BOUND = 50 * MIB
 RULES = """\
 groups:
@@ -58,95 +35,6 @@ groups:
 """
 
 Call = Callable[[httpx.AsyncClient, str], Awaitable[Any]]
-
-
-def _ctx() -> SampleContext:
-    return SampleContext("w1", DEPLOYMENT.template_vars(), time.time(), since=time.time() - 60)
-
-
-async def sentry(client: httpx.AsyncClient, url: str) -> Sample:
-    rule = SentryRule.model_validate({"name": "n", "source": "sentry", "project": "api"})
-    return await SentrySource(url, "acme", TOKEN, client=client).sample(rule, _ctx())
-
-
-async def loki(client: httpx.AsyncClient, url: str) -> Sample:
-    rule = LokiRule.model_validate(
-        {"name": "n", "source": "loki", "query": 'sum(rate({app="api"}[1m]))', "threshold": "> 0"}
-    )
-    return await LokiSource(url, client=client, token=TOKEN).sample(rule, _ctx())
-
-
-async def scrape(client: httpx.AsyncClient, url: str) -> Sample:
-    rule = ScrapeRule.model_validate(
-        {"name": "n", "source": "scrape", "url": f"{url}/metrics", "value": "gauge",
-         "metric": {"metric": "up"}, "threshold": "< 1"}
-    )  # fmt: skip
-    return await ScrapeSource(client).sample(rule, _ctx())
-
-
-async def probe(client: httpx.AsyncClient, url: str) -> Sample:
-    rule = HttpRule.model_validate(
-        {"name": "n", "source": "http", "url": f"{url}/health", "json_field": "ok"}
-    )
-    return await HttpSource(client).sample(rule, _ctx())
-
-
-async def version(client: httpx.AsyncClient, url: str) -> str:
-    return await VersionReader(client, url).read(VersionProbe(url=f"{url}/version"), {})
-
-
-async def grafana(client: httpx.AsyncClient, url: str) -> None:
-    await GrafanaAnnotations(client, url, TOKEN).deliver(EVENT, WINDOW)
-
-
-async def sentry_deploys(client: httpx.AsyncClient, url: str) -> None:
-    await SentryDeploys(client, url, "acme", TOKEN).deliver(EVENT, WINDOW)
-
-
-async def webhook(client: httpx.AsyncClient, url: str) -> None:
-    await WebhookChannel(client, f"{url}/hook", FakeClock()).deliver(EVENT, WINDOW)
-
-
-async def pagerduty(client: httpx.AsyncClient, url: str) -> None:
-    store = SqliteStore(":memory:")
-    await store.open()
-    try:
-        await PagerDutyChannel(client, store, url, "R" * 32, LINKS).deliver(EVENT, WINDOW)
-    finally:
-        await store.close()
-
-
-async def slack(client: httpx.AsyncClient, url: str) -> None:
-    store = SqliteStore(":memory:")
-    await store.open()
-    try:
-        api = SlackApi(client, "xoxb-" + TOKEN, f"{url}/api/")
-        await SlackChannel(api, store, "#deploys", LINKS).deliver(EVENT, WINDOW)
-    finally:
-        await store.close()
-
-
-def _action() -> ActionContext:
-    return ActionContext(window=WINDOW, variables=DEPLOYMENT.template_vars())
-
-
-async def http_step(client: httpx.AsyncClient, url: str) -> Any:
-    host = httpx.URL(url).host
-    step = HttpStep.model_validate({"kind": "http", "name": "s", "url": f"{url}/rollback"})
-    return await HttpExecutor(client, [host]).run(step, _action())
-
-
-async def render_step(client: httpx.AsyncClient, url: str) -> Any:
-    step = RenderStep.model_validate({"kind": "render", "name": "r", "service_id": "srv-1"})
-    return await RenderExecutor(client, url, TOKEN, FakeClock()).run(step, _action())
-
-
-CALLS: dict[str, Call] = {
-    "sentry": sentry, "loki": loki, "scrape": scrape, "http probe": probe,
-    "version read": version, "grafana": grafana, "sentry deploys": sentry_deploys,
-    "webhook": webhook, "pagerduty": pagerduty, "slack": slack, "http step": http_step,
-    "render step": render_step,
-}  # fmt: skip
 
 
 @pytest.fixture
