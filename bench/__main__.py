@@ -192,7 +192,7 @@ def main() -> None:
         "## Slack interaction acknowledgement latency",
         "",
         "Signed *Acknowledge* clicks sent one after another to `/slack/interactions` of the "
-        "real App (SQLite store, outbox, delivery worker, slack_sdk client against a local fake "
+        "real App (SQLite store, outbox, delivery worker, Slack Web API client, a local fake "
         "Slack), idle and with 50 http-probe rule checks always in flight (each probe takes "
         "500 ms, rules run every 100 ms). Slack gives up after 3 s; the target is p99 <= 300 ms "
         "under load. Command: `python -m bench.slack_ack --rules 50 --clicks 300`.",

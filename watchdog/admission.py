@@ -32,7 +32,7 @@ from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
 from watchdog.errors import Refused
 from watchdog.journal import Journal
-from watchdog.model import Deployment, EventKind, Window, WindowPhase
+from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
 
 log = structlog.get_logger("watchdog.admission")
 
@@ -194,3 +194,38 @@ class Admission:
                 data={"actor": actor, "version": d.version, "previous_version": d.previous_version},
                 notify=False,
             )
+
+
+PENDING_KINDS = frozenset({EventKind.ROLLBACK_SCHEDULED, EventKind.APPROVAL_NEEDED})
+SETTLING_KINDS = frozenset(
+    {EventKind.ROLLBACK_STARTED, EventKind.ACTION_SUPPRESSED, EventKind.WINDOW_SUPERSEDED}
+)
+
+
+class EventLister(WindowLister, Protocol):
+    """What the pending-rollback check reads."""
+
+    async def list_events(self, window_id: str, *, after_seq: int = 0) -> list[Event]:
+        """A window's journal in order."""
+        ...
+
+
+async def pending_rollback(store: EventLister, deployment: Deployment) -> Window | None:
+    """The service's open window whose rollback is pending (announced in its grace
+    period, or awaiting approval), if any. A shadow deployment superseding it would
+    disarm that rollback: the API refuses unless ``force`` (issue 25)."""
+    for window in await store.list_windows(
+        service=deployment.service,
+        environment=deployment.environment,
+        phases=(WindowPhase.WATCHING, WindowPhase.AWAITING_APPROVAL),
+    ):
+        if window.phase is WindowPhase.AWAITING_APPROVAL:
+            return window
+        if window.phase is not WindowPhase.WATCHING:
+            continue
+        kinds = [e.kind for e in await store.list_events(window.id)]
+        pending = [i for i, k in enumerate(kinds) if k in PENDING_KINDS]
+        settled = [i for i, k in enumerate(kinds) if k in SETTLING_KINDS]
+        if pending and (not settled or settled[-1] < pending[-1]):
+            return window
+    return None

@@ -23,7 +23,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
-from watchdog import wiring
+from watchdog import httpedge, wiring
 from watchdog.actions.base import Executor
 from watchdog.actions.plan import PlanRunner
 from watchdog.capacity import WindowLimit
@@ -36,6 +36,7 @@ from watchdog.ha.health import Health, StoreClock
 from watchdog.ha.recovery import Recovery
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
+from watchdog.logs import Redactor
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
 from watchdog.notify.outbox import Outbox
@@ -150,7 +151,8 @@ class App:
         store = seams.store or open_store(s.store_url.get_secret_value())
         client = self._client()
         probes = self._client() if seams.transport is not None else None
-        sources = wiring.sources(s, store, probes, seams.sources)
+        httpedge.set_scrubber(Redactor(s.secrets()).scrub)  # quoted upstream text is shown
+        sources = wiring.sources(s, store, probes, seams.sources, client=client)
         self._stack.push_async_callback(sources.close)
         versions = wiring.version_reader(s, client)
         executors = {**wiring.executors(s, client, versions, clock), **(seams.executors or {})}
@@ -185,7 +187,8 @@ class App:
         metrics.watch_windows(engine.open_windows)
         metrics.watch_blindness(engine.sources_watch.blindness.sources)
         detector = wiring.detector(s, clock, versions, windows, store, metrics, known)
-        receiver = root.receiver(s, AlertInbox(store, engine, clock))
+        inbox = AlertInbox(store, engine, clock, max_alerts=s.max_stored_alerts)
+        receiver = root.receiver(s, inbox)
         web_app = root.web_app(
             s, windows, metrics.registry, receiver, notify.interactions, clock, self._ready,
             self.reload, store,

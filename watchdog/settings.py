@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     # --- prometheus ---------------------------------------------------------------
     prometheus_url: str = "http://127.0.0.1:9090"  # the Prometheus every prometheus rule asks
     prometheus_token: SecretStr | None = None  # Bearer token sent to it
+    prometheus_username: str | None = None  # basic auth (instead of user:key@ in the URL)
+    prometheus_password: SecretStr | None = None
     prometheus_timeout: Duration = 5.0  # per query, including retries
     prometheus_retries: int = Field(1, ge=0, le=5)  # retries of a failed query, within the timeout
     prometheus_concurrency: int = Field(8, ge=1, le=256)  # worker threads for queries
@@ -169,6 +171,9 @@ class Settings(BaseSettings):
     # would make Alertmanager drop the whole batch.
     alertmanager_max_label_chars: int = Field(1024, ge=64, le=1 << 20)
     alertmanager_max_annotation_chars: int = Field(4096, ge=64, le=1 << 20)  # each annotation value
+    # Alerts kept in the store at most (besides retention by age): past it, the oldest
+    # resolved occurrences are dropped first, so a storm cannot fill the disk.
+    max_stored_alerts: int = Field(50_000, ge=100, le=10_000_000)
 
     # --- notifications: Slack, webhooks, PagerDuty, routes, escalation ---------------
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -229,6 +234,8 @@ class Settings(BaseSettings):
                 )
         if (self.alertmanager_username is None) != (self.alertmanager_password is None):
             raise ValueError("set both alertmanager_username and alertmanager_password, or neither")
+        if (self.prometheus_username is None) != (self.prometheus_password is None):
+            raise ValueError("set both prometheus_username and prometheus_password, or neither")
         scheme = self.store_url.get_secret_value().split(":", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("store_url must start with sqlite:/// or postgresql://")
@@ -239,6 +246,7 @@ class Settings(BaseSettings):
         # An empty or example secret must never mean "authentication off" (issue 13).
         # Every SecretStr field is judged, so a secret added later is covered too.
         found = secretcheck.problems(secretcheck.secret_fields(self, self.notify))
+        found += secretcheck.problems(secretcheck.url_credentials(self, self.notify))
         if found:
             raise ValueError("weak secrets: " + "; ".join(found))
         return self
@@ -251,8 +259,9 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every secret value, for the log redactor: the same :func:`secret_fields` walk
         the strength check uses, so a secret setting added later is masked with no list
-        to keep."""
-        return secretcheck.redactable(secretcheck.secret_fields(self, self.notify))
+        to keep, and the password a plain URL setting carries (``user:key@``)."""
+        found = secretcheck.redactable(secretcheck.secret_fields(self, self.notify))
+        return found + secretcheck.url_secret_values(self, self.notify)
 
     @classmethod
     def settings_customise_sources(

@@ -14,10 +14,10 @@ from fnmatch import fnmatchcase
 import structlog
 
 from watchdog.actions.spec import Plan, plan_for
-from watchdog.admission import Admission, KnownVersions
+from watchdog.admission import Admission, KnownVersions, pending_rollback
 from watchdog.capacity import WindowLimit
 from watchdog.engine import Engine
-from watchdog.errors import Conflict, NotFound, Queued
+from watchdog.errors import Conflict, NotFound, Queued, Refused
 from watchdog.judge.words import judge_view
 from watchdog.model import (
     EVALUATING_PHASES,
@@ -97,6 +97,12 @@ class WindowService:
         deployment = replace(deployment, plan=deployment.plan or self._default_plan)
         deployment, inferred = await self._admission.previous(deployment)
         unseen = await self._admission.check(deployment, actor=actor, force=force)
+        if shadow and not force and (armed := await pending_rollback(self._store, deployment)):
+            raise Refused(
+                f"{deployment.service} has a rollback pending in window {armed.id}: a shadow "
+                "deployment would disarm it; send force: true to do so anyway",
+                field="shadow",
+            )
         async with self._opening:
             if self._limit is not None:
                 await self._limit.check(deployment, actor=actor)  # Overloaded: nothing changed

@@ -15,6 +15,7 @@ from bench import (
     detection_latency,
     engine_overhead,
     footprint,
+    hostile_upstreams,
     judge_cost,
     scale,
     slack_ack,
@@ -83,3 +84,8 @@ def test_decisions_by_shape_runs_at_tiny_size() -> None:
 def test_judge_cost_runs_at_tiny_size() -> None:
     out = judge_cost.main(["--windows", "1", "--steps", "3"])
     assert "scipy.special" in out and "per evaluation" in out
+
+
+def test_hostile_upstreams_runs_at_tiny_size() -> None:
+    out = hostile_upstreams.main(["--modes", "error"])
+    assert out.count("\n") == 2 and "| error | 12 |" in out

@@ -151,3 +151,13 @@ def test_patterns_outside_re2_are_refused_by_check_with_file_and_line(tmp_path: 
         f"{path}:11: pattern: not a regular expression RE2 accepts (invalid perl operator: "
         "(?!); lookaround and backreferences are not supported",
     ]
+
+
+async def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Issue 25 low: a log rule on a FIFO blocked its reading thread (serve then ignored
+    SIGTERM). It is refused at once, as a failed sample naming the file."""
+    fifo = tmp_path / "pg.log"
+    os.mkfifo(fifo)
+    sample = await value(LogSource(), rls_rule(fifo))
+    assert sample.kind is SampleKind.ERROR
+    assert sample.error == f"cannot read {fifo}: not a regular file"

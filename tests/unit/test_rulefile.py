@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,14 @@ def test_duplicate_yaml_key_is_reported(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="duplicate key 'action'"):
         load_rules([path])
+
+
+def test_a_fifo_in_the_rule_directory_is_skipped_and_named_one_refused(tmp_path: Path) -> None:
+    """Issue 25 low: a FIFO in the rule directory wedged every later reload."""
+    (tmp_path / "ok.yml").write_text(
+        "groups:\n  - name: g\n    rules: [{name: r, source: http, url: 'http://h/'}]\n"
+    )
+    os.mkfifo(tmp_path / "wedge.yml")
+    assert [r.name for r in load_rules([tmp_path]).rules] == ["r"]
+    with pytest.raises(ConfigError, match=r"wedge\.yml:0: cannot read: not a regular file"):
+        load_rules([tmp_path / "wedge.yml"])

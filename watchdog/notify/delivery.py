@@ -3,7 +3,13 @@
 One task owned by the app. Each pass takes the pending notifications in order; per
 (window, channel) they go out strictly in order (the Slack root message before its
 updates), so one that waits for a retry holds back only its own window's later ones on
-that channel. Channels run concurrently: a slow Slack never delays PagerDuty.
+that channel. Channels deliver independently: each channel's queue is drained by a task
+of its own, and a pass never waits for one that is still draining (it is skipped until
+done), so a hanging Grafana or a dead webhook never delays PagerDuty or Slack.
+
+Markers (Grafana annotations, Sentry deploys) are best-effort: each attempt has its own
+small deadline (``Backoff.marker_timeout``) and they are given up after
+``Backoff.marker_attempts``, so a marker never holds its queue for long.
 
 Transient failures (refused, timeouts, 5xx, 429) wait by the one backoff rule of
 :mod:`watchdog.retry` (``Retry-After`` honoured); permanent ones (other 4xx), and retries
@@ -27,6 +33,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import structlog
@@ -40,6 +47,7 @@ from watchdog.metrics import Metrics
 from watchdog.model import EventKind, Window
 from watchdog.notify import render
 from watchdog.notify.channel import Channel
+from watchdog.notify.markers import MARKERS
 from watchdog.retry import backoff_delay
 from watchdog.store.base import OutboxItem, OutboxStatus, OutboxStore, WindowStore
 
@@ -67,6 +75,18 @@ class Backoff:
     first: float = 1.0
     cap: float = 300.0
     max_attempts: int = 20
+    marker_timeout: float = 2.0  # a dashboard annotation is not worth a long wait
+    marker_attempts: int = 3
+
+    def deadline(self, channel: str) -> float:
+        """Seconds one attempt on ``channel`` may take."""
+        return min(self.timeout, self.marker_timeout) if channel in MARKERS else self.timeout
+
+    def attempts(self, channel: str) -> int:
+        """Attempts before ``channel`` gives a notification up."""
+        if channel in MARKERS:
+            return min(self.max_attempts, self.marker_attempts)
+        return self.max_attempts
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
         """Seconds before the next attempt, after ``attempts`` failed ones."""
@@ -99,21 +119,39 @@ class DeliveryWorker:
         self._metrics = metrics
         self._monotonic = monotonic
         self.identity = uuid.uuid4().hex  # the owner named on this worker's claims
+        self._draining: dict[str, asyncio.Task[int]] = {}  # channel → its drain task
 
     async def run(self) -> None:
-        """Deliver until cancelled; wakes on new notifications or every ``poll`` seconds."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:
-                # The store may be briefly unavailable: keep the worker alive.
-                log.exception("delivery pass failed")
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+        """Deliver until cancelled; wakes on new notifications, when a channel's drain
+        ends, or every ``poll`` seconds. Never waits for a channel to finish."""
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self._dispatch()
+                except Exception:
+                    # The store may be briefly unavailable: keep the worker alive.
+                    log.exception("delivery pass failed")
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                # that lands as the wake-up does (a drain ending), and stop() hangs.
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
+        finally:
+            draining = list(self._draining.values())
+            for task in draining:
+                task.cancel()
+            # Wait for them to unwind: the store closes after this, never under them.
+            await asyncio.gather(*draining, return_exceptions=True)
 
     async def run_once(self) -> int:
-        """One pass over due notifications; returns how many were delivered."""
+        """One pass over due notifications, waiting for the drains it started; returns
+        how many were delivered (for driving the worker by hand)."""
+        started = await self._dispatch()
+        return sum(await asyncio.gather(*started))
+
+    async def _dispatch(self) -> list[asyncio.Task[int]]:
+        """Start a drain for every channel with due items that is not draining already."""
         now = self._clock.now()
         blocked: set[tuple[str, str]] = set()
         queues: dict[str, list[OutboxItem]] = {}
@@ -123,12 +161,25 @@ class DeliveryWorker:
             self._metrics.outbox(len(pending), now - oldest)
         for item in pending:
             key = (item.window_id, item.channel)
+            if item.channel in self._draining:
+                continue  # its task still works; its queue is read again when it ends
             if key in blocked or item.due_at > now or self._held_elsewhere(item, now):
                 blocked.add(key)  # later items of this window wait their turn
                 continue
             queues.setdefault(item.channel, []).append(item)
-        sent = await asyncio.gather(*(self._drain(items) for items in queues.values()))
-        return sum(sent)
+        started = []
+        for channel, items in queues.items():
+            task = asyncio.create_task(self._drain(items), name=f"deliver {channel}")
+            self._draining[channel] = task
+            task.add_done_callback(partial(self._drained, channel))
+            started.append(task)
+        return started
+
+    def _drained(self, channel: str, task: asyncio.Task[int]) -> None:
+        self._draining.pop(channel, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("delivery to a channel failed", channel=channel, error=repr(exc))
+        self._wake.set()  # what it held back may be due now
 
     def _held_elsewhere(self, item: OutboxItem, now: float) -> bool:
         """Another replica is sending this one (and its claim has not expired)."""
@@ -142,7 +193,7 @@ class DeliveryWorker:
         """Take the item for one send; False when another replica has it."""
         assert item.id is not None
         now = self._clock.now()
-        until = now + self._backoff.timeout + 2 * CLAIM_MARGIN
+        until = now + self._backoff.deadline(item.channel) + 2 * CLAIM_MARGIN
         return await self._store.claim_notification(
             item.id, owner=self.identity, now=now, until=until
         )
@@ -183,7 +234,7 @@ class DeliveryWorker:
             log.warning("claim too old to send on", channel=item.channel, item=item.id)
             return False
         try:
-            async with asyncio.timeout(self._backoff.timeout):
+            async with asyncio.timeout(self._backoff.deadline(item.channel)):
                 await channel.deliver(event, window)
         except (TransientError, TimeoutError) as exc:
             await self._retry(item, window, exc)
@@ -206,8 +257,8 @@ class DeliveryWorker:
 
     async def _retry(self, item: OutboxItem, window: Window, exc: Exception) -> None:
         attempts = item.attempts + 1
-        error = str(exc) or f"timed out after {self._backoff.timeout:g}s"
-        if attempts >= self._backoff.max_attempts:
+        error = str(exc) or f"timed out after {self._backoff.deadline(item.channel):g}s"
+        if attempts >= self._backoff.attempts(item.channel):
             await self._give_up(item, window, f"gave up after {attempts} attempts: {error}")
             return
         self._count(item, "retry")

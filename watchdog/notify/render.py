@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from watchdog.model import Event, EventKind, Window, WindowPhase
+from watchdog.secretcheck import without_credentials
 
 _SLACK_ACTOR = re.compile(r"slack:([UW][A-Z0-9]{1,30})")
 _HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
@@ -90,7 +91,8 @@ class Links:
         """Prometheus' graph of a rule's query."""
         if not query or not self.prometheus_url:
             return None
-        return f"{self.prometheus_url.rstrip('/')}/graph?g0.expr={quote(query, safe='')}&g0.tab=0"
+        base = without_credentials(self.prometheus_url).rstrip("/")  # never user:key@
+        return f"{base}/graph?g0.expr={quote(query, safe='')}&g0.tab=0"
 
 
 def severity(event: Event) -> str:

@@ -74,10 +74,15 @@ def _rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
     problems: list[str] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in {".yml", ".yaml"})
+            # Regular files only (is_file follows symlinks): a FIFO would block the read.
+            found = sorted(
+                p for p in path.iterdir() if p.suffix in {".yml", ".yaml"} and p.is_file()
+            )
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            problems.append(f"{path}:0: cannot read: not a regular file")
         else:
             problems.append(f"{path}:0: no such file or directory")
     return files, problems

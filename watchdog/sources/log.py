@@ -23,6 +23,7 @@ file that cannot be read is a failed sample: the source goes blind, said once pe
 from __future__ import annotations
 
 import asyncio
+import errno
 import glob
 import os
 import stat
@@ -32,6 +33,7 @@ from errno import ENOENT
 from watchdog import regex
 from watchdog.model import Sample
 from watchdog.rulefile.schema import LogRule
+from watchdog.safeyaml import open_regular
 from watchdog.sources.base import SampleContext
 from watchdog.sources.counters import StartPoints
 
@@ -82,6 +84,8 @@ def current(path: str) -> LogFile:
         st = os.stat(path)  # raises what the path's problem is (missing, permission)
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(21, "Is a directory", path)
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the reading thread for ever
+            raise OSError(errno.EINVAL, "not a regular file", path)
         return LogFile(path, (st.st_dev, st.st_ino), st.st_size, st.st_mtime_ns)
     matches = _matches(path)
     if not matches:
@@ -215,7 +219,7 @@ def _read(rule: LogRule, cursor: Cursor, file: LogFile, budget: int) -> tuple[Cu
     """Read ``file`` from the cursor's offset, at most ``budget`` bytes."""
     if budget <= 0:
         return cursor, 0
-    with open(file.path, "rb") as f:
+    with open_regular(file.path) as f:  # a FIFO would block the reading thread for ever
         st = os.fstat(f.fileno())
         if (st.st_dev, st.st_ino) != file.identity:
             return cursor, budget  # rotated again since it was looked at: next time

@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from watchdog import httpedge
 from watchdog.errors import PermanentError, TransientError, WatchdogError
 from watchdog.model import Sample, SampleKind
 from watchdog.rulefile.judge import JudgeRule
@@ -71,6 +72,7 @@ class PrometheusSource:
         retries: int,
         concurrency: int,
         token: str | None = None,
+        basic: tuple[str, str] | None = None,
         grid: float = 15.0,
         max_series: int = DEFAULT_MAX_SERIES,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -96,6 +98,8 @@ class PrometheusSource:
             respect_retry_after_header=False,  # a Retry-After must not blow the budget
         )
         self._session = requests.Session()
+        if basic is not None:
+            self._session.auth = basic  # basic auth from settings, never user:key@ in the URL
         self._session.hooks["response"].append(self._remember)
         connect: Any = PrometheusConnect  # its annotations say int where floats work
         self._client = connect(
@@ -257,8 +261,9 @@ class PrometheusSource:
         cap_response(response, self._max_bytes)
 
     def _scrub(self, text: str) -> str:
-        """Never let the bearer token reach a message."""
-        return text.replace(self._token, "***") if self._token else text
+        """Never let a token, password or URL credential reach a message."""
+        text = text.replace(self._token, "***") if self._token else text
+        return httpedge.scrubbed(text)
 
 
 def classify(

@@ -35,7 +35,7 @@ from watchdog.errors import (
     TransientError,
 )
 from watchdog.web.api import add_api_routes
-from watchdog.web.connections import deadlines_middleware
+from watchdog.web.connections import authenticated, deadlines_middleware
 from watchdog.web.control import Controller
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, build_openapi
 from watchdog.web.schemas import ApiError, ErrorBody, ErrorOut, StatusOut
@@ -220,6 +220,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             "server's WATCHDOG_API_TOKEN (the watchdog CLI reads it from WATCHDOG_API_TOKEN)",
             headers={"WWW-Authenticate": 'Bearer realm="watchdog"'},
         )
+    authenticated(request)  # its slot is no longer evictable while its body comes
     return await handler(request)
 
 
