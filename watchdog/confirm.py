@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from watchdog.durations import format_duration
 from watchdog.journal import Journal
 from watchdog.model import Event, EventKind, RuleState, Verdict, Window, WindowPhase
-from watchdog.store.base import EventStore, WindowStore
+from watchdog.store.base import EventStore, RulePoint, RuleStateStore, WindowStore
 from watchdog.wording import jsonable
 
 BREACHING = frozenset({Verdict.PENDING, Verdict.FIRING})
@@ -53,8 +53,9 @@ def restored_evidence(state: RuleState, window: Window) -> RuleState:
     return replace(state, judge=None)
 
 
-class ConfirmStore(WindowStore, EventStore, Protocol):
-    """What a confirmation reads and writes: the window's phase and its journal."""
+class ConfirmStore(WindowStore, EventStore, RuleStateStore, Protocol):
+    """What a confirmation reads and writes: the window's phase, its journal and the
+    rules' points (when each came back on data)."""
 
 
 def fired_rules(events: Sequence[Event]) -> list[str]:
@@ -113,9 +114,11 @@ def judge(
     states: Mapping[str, RuleState],
     after: Sequence[Event],
     since: float,
+    points: Mapping[str, Sequence[RulePoint]] | None = None,
 ) -> Outcome:
     """Pure: the outcome of ``rules`` given their states and the journal ``after`` the
-    rollback succeeded (at ``since``)."""
+    rollback succeeded (at ``since``); ``points``, each rule's evaluations, date a
+    recovery by the first healthy value read (a return to ok on no data is no recovery)."""
     recovered: dict[str, float] = {}
     breaching: list[str] = []
     unknown: list[str] = []
@@ -125,7 +128,9 @@ def judge(
         if verdict in BREACHING:
             breaching.append(name)
         elif verdict is Verdict.OK and _read_since(state, since):
-            recovered[name] = max(0.0, _back_to_ok(name, after, since) - since)
+            back = _back_on_data((points or {}).get(name, ()), since)
+            turned = back if back is not None else _back_to_ok(name, after, since)
+            recovered[name] = max(0.0, turned - since)
         else:
             unknown.append(name)
     return Outcome(recovered, tuple(breaching), tuple(unknown))
@@ -137,6 +142,19 @@ def _read_since(state: RuleState | None, since: float) -> bool:
     if state is None or state.last_value is None:
         return False
     return (state.last_eval_at or 0.0) >= since
+
+
+def _back_on_data(points: Sequence[RulePoint], since: float) -> float | None:
+    """When the rule's values turned healthy for good after the rollback: the first
+    point that read a value judged ok after its last breaching or empty one (None when
+    no point says so, e.g. older than the points kept)."""
+    turned = None
+    for point in points:
+        if point.at < since:
+            continue
+        healthy = point.value is not None and point.verdict is Verdict.OK
+        turned = (turned if turned is not None else point.at) if healthy else None
+    return turned
 
 
 def _back_to_ok(rule: str, after: Sequence[Event], since: float) -> float:
@@ -169,7 +187,8 @@ class Confirmation:
         since = done[-1].at if done else window.updated_at
         seq = (done[-1].seq or 0) if done else 0
         after = [e for e in events if (e.seq or 0) > seq]
-        outcome = judge(fired_rules(events) or sorted(states), states, after, since)
+        points = await self._store.list_rule_points(window.id)
+        outcome = judge(fired_rules(events) or sorted(states), states, after, since, points)
         ineffective = bool(outcome.breaching)
         phase = WindowPhase.ROLLBACK_INEFFECTIVE if ineffective else WindowPhase.ROLLED_BACK
         kind, message = _words(window, outcome)

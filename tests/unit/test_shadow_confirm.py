@@ -32,7 +32,7 @@ from watchdog.model import (
 from watchdog.notify.render import buttons
 from watchdog.settings import Settings
 from watchdog.sources import SampleContext
-from watchdog.store.base import Store
+from watchdog.store.base import RulePoint, Store
 from watchdog.windows import WindowService
 
 RULES = """\
@@ -378,6 +378,30 @@ def test_judge_takes_the_last_return_to_ok() -> None:
     assert out.took == 40
     assert out.breaching == ("c",)
     assert out.unknown == ("d", "e", "f", "g")
+
+
+@pytest.mark.parametrize(
+    ("points", "took"),
+    [
+        # ok on an empty answer first (waiting for the first scrape), a value at 112:
+        # the recovery is dated by the value, not by the empty answer at 101
+        ([(101, None, Verdict.OK), (106, None, Verdict.OK), (112, 0.01, Verdict.OK)], 12),
+        # healthy, breaching again, healthy for good: the last return counts
+        ([(103, 0.0, Verdict.OK), (108, 0.3, Verdict.PENDING), (115, 0.0, Verdict.OK)], 15),
+        # points from before the rollback say nothing about the restored version
+        ([(90, 0.0, Verdict.OK), (120, 0.0, Verdict.OK)], 20),
+        # no point kept: the journal's last return to ok dates it (101)
+        ([], 1),
+    ],
+)
+def test_a_recovery_is_dated_by_the_first_healthy_value(
+    points: list[tuple[float, float | None, Verdict]], took: float
+) -> None:
+    after = [Event("w", 101, EventKind.RULE_RESOLVED, "ok: no data", rule="a")]
+    states = {"a": RuleState(Verdict.OK, last_value=0.0, last_eval_at=130)}
+    series = {"a": [RulePoint(at, value, verdict) for at, value, verdict in points]}
+    out = judge(["a"], states, after, since=100, points=series)
+    assert out.recovered == {"a": took}
 
 
 def test_the_rules_that_fired_are_read_from_the_journal() -> None:
