@@ -18,6 +18,8 @@ RULES = REPO / "rules"
 TIMING = frozenset({"for", "interval", "warmup", "restart_every"})
 JUDGE_TIMING = frozenset({"interval", "warmup", "restart_every"})  # a judge has no `for`
 LOCAL = frozenset({"url", "path"})  # where the thing lives on this machine
+# which services of this stack a rule fits (an operator scopes them: docs/rules.md)
+SCOPE = frozenset({"services", "match"})
 
 
 def shipped(file: str, name: str, **overrides: Any) -> dict[str, Any]:
@@ -27,16 +29,19 @@ def shipped(file: str, name: str, **overrides: Any) -> dict[str, Any]:
     timing a rule's kind does not have is left out (a judge rule has no ``for``, other
     kinds no ``warmup``), so one set of compressed timings fits the whole pack.
     """
-    bad = set(overrides) - TIMING - LOCAL
+    bad = set(overrides) - TIMING - LOCAL - SCOPE
     if bad:
-        raise ValueError(f"tests may only override {sorted(TIMING | LOCAL)}, not {sorted(bad)}")
+        allowed = sorted(TIMING | LOCAL | SCOPE)
+        raise ValueError(f"tests may only override {allowed}, not {sorted(bad)}")
     data = yaml.safe_load((RULES / file).read_text())
     for group in data["groups"]:
         for rule in group["rules"]:
             if rule["name"] == name:
                 kind = JUDGE_TIMING if rule["source"] == "judge" else TIMING - JUDGE_TIMING
                 keep = {
-                    k: v for k, v in overrides.items() if k in LOCAL or k in kind | {"interval"}
+                    k: v
+                    for k, v in overrides.items()
+                    if k in LOCAL or k in SCOPE or k in kind | {"interval"}
                 }
                 return {**rule, **keep}
     raise KeyError(f"no rule {name!r} in rules/{file}")

@@ -6,7 +6,9 @@ Checked in this order (the first that applies wins; see docs/outcomes.md):
    a live window would have rolled back. Amber, with the rule and time.
 2. ``expired_while_held``: the window was held by a person and a deciding rule was
    firing when time ran out: it was failing and nobody acted. Critical: PagerDuty
-   triggers, Slack mentions the holder (the event's ``actor``).
+   triggers, Slack mentions the holder (the event's ``actor``). A window still
+   ``awaiting_approval`` ends here too: the rollback waited for an approver who never
+   answered (``data.awaiting_approval``).
 3. ``inconclusive``: a deciding rule was not judged for most of the window
    (watchdog/coverage.py): blind, no data, insufficient evidence, named per rule.
 4. ``passed``: every deciding rule was judged for most of the window and found healthy.
@@ -57,6 +59,9 @@ def ending(
     firing = sorted(r.name for r in deciding if _firing(states.get(r.name)))
     if window.phase is WindowPhase.HELD and firing:
         return _expired_held(window, firing, events, summary)
+    if window.phase is WindowPhase.AWAITING_APPROVAL:
+        # a rollback waited for an approver who never came: not a pass either
+        return _expired_awaiting(window, events, summary)
     found = coverage.gaps(deciding, states, fraction)
     if found:
         return Ending(
@@ -120,6 +125,29 @@ def _expired_held(
             "firing": firing,
             "holder": holder,
             "actor": holder,  # the Slack channel mentions a slack:U… actor
+            "severity": "critical",
+        },
+    )
+
+
+def _expired_awaiting(window: Window, events: Sequence[Event], summary: dict[str, Any]) -> Ending:
+    d = window.deployment
+    asked = next((e for e in reversed(events) if e.kind is EventKind.APPROVAL_NEEDED), None)
+    rules = [asked.rule] if asked is not None and asked.rule else []
+    since = f" since {iso(asked.at)}" if asked is not None else ""
+    what = ", ".join(rules) or "a rule"
+    return Ending(
+        WindowPhase.EXPIRED_WHILE_HELD,
+        EventKind.WINDOW_EXPIRED_WHILE_HELD,
+        f"expired awaiting approval: {what} asked for a rollback{since} and no approver "
+        f"answered before the window ended; nothing rolled back and {d.service} {d.version} "
+        "is still deployed. Approvers: roll back by hand or accept it",
+        {
+            "rules": summary,
+            "firing": rules,
+            "holder": "the approvers",
+            "actor": "approvers",
+            "awaiting_approval": True,
             "severity": "critical",
         },
     )

@@ -111,6 +111,7 @@ def world(tmp: Path) -> Iterator[tuple[WatchdogServer, list[Case]]]:
                     "http_allowed_hosts": ["127.0.0.1"],
                     "tick": "250ms",
                     "prometheus_url": prom.url,  # prometheus_scrape_interval: left at 15s
+                    "log_level": "debug",  # the intervals read from Prometheus are a debug line
                 }
             )
         )

@@ -94,4 +94,7 @@ def test_redeploy_after_a_rollback_is_judged_on_its_own_data(
     # A ratio over the last minute would read the rolled-back version's errors …
     assert got["unclamped"] and got["unclamped"][0] > 0.05, got
     # … but the judge counts from the window's opening: it passes.
-    assert (got["phase"], got["rollbacks"], got["fired"]) == ("passed", 0, []), got
+    assert (got["phase"], got["rollbacks"], got["fired"]) == ("passed", 0, []), (
+        got["unjudged"],
+        got,
+    )

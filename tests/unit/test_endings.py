@@ -147,6 +147,25 @@ async def test_an_api_approval_is_journaled_and_linked_to_its_request(world: Wor
     assert world.executor.calls == [("redeploy", w.id)]
 
 
+async def test_a_window_that_ends_awaiting_approval_is_not_a_pass(world: World) -> None:
+    w = await world.windows.open_window(deploy(), window_seconds=60, actor="test")
+    world.source.values["latency"] = Sample.of(5.0)  # approve rule: > 2 * baseline (0)
+    await world.run_for(10)
+    assert (await ended(world, w.id))[0] is WindowPhase.AWAITING_APPROVAL
+    await world.run_for(60)  # nobody approves before the window ends
+    phase, reason = await ended(world, w.id)
+    assert phase is WindowPhase.EXPIRED_WHILE_HELD
+    assert world.executor.calls == []
+    [end] = [
+        e
+        for e in await world.store.list_events(w.id)
+        if e.kind is EventKind.WINDOW_EXPIRED_WHILE_HELD
+    ]
+    assert end.message.startswith("expired awaiting approval: latency asked for a rollback")
+    assert end.data["awaiting_approval"] is True and end.data["severity"] == "critical"
+    assert reason == end.message
+
+
 # --- the pure part ----------------------------------------------------------------------
 RULE = PrometheusRule.model_validate(
     {"name": "r", "source": "prometheus", "query": "q", "threshold": "> 1", "no_data": "ok"}

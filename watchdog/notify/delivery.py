@@ -40,7 +40,7 @@ import structlog
 
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, TransientError
-from watchdog.ha.patience import persist
+from watchdog.ha.patience import PATIENCE, persist
 from watchdog.journal import Journal
 from watchdog.logs import about_window
 from watchdog.metrics import Metrics
@@ -193,7 +193,10 @@ class DeliveryWorker:
         """Take the item for one send; False when another replica has it."""
         assert item.id is not None
         now = self._clock.now()
-        until = now + self._backoff.deadline(item.channel) + 2 * CLAIM_MARGIN
+        # The claim outlives the patience of the "sent" mark (ha/patience.py): a sender
+        # whose mark waits out a store outage still holds the row when the store is
+        # back, so no other replica sends it again. A crashed sender costs that much delay.
+        until = now + self._backoff.deadline(item.channel) + 2 * CLAIM_MARGIN + PATIENCE
         return await self._store.claim_notification(
             item.id, owner=self.identity, now=now, until=until
         )
