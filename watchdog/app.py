@@ -147,7 +147,7 @@ class App:
         store = seams.store or open_store(s.store_url.get_secret_value())
         client = self._client()
         probes = self._client() if seams.transport is not None else None
-        sources = wiring.sources(s, store, probes, seams.sources)
+        sources = wiring.sources(s, store, probes, seams.sources, client)
         self._stack.push_async_callback(sources.close)
         versions = wiring.version_reader(s, client)
         executors = {**wiring.executors(s, client, versions, clock), **(seams.executors or {})}

@@ -178,11 +178,13 @@ def sources(
     store: Store,
     probe_client: httpx.AsyncClient | None = None,
     overrides: Mapping[str, Source] | None = None,
+    client: httpx.AsyncClient | None = None,
 ) -> Sources:
     """Every source kind, with its transports and targets from Settings.
 
     ``probe_client`` carries the ``http`` probes (their own pool: a hanging watched
-    service must not starve a rollback's requests); ``overrides`` replace kinds by name.
+    service must not starve a rollback's requests); ``overrides`` replace kinds by name;
+    ``client`` is the app's shared client, which Prometheus queries go through.
     """
     token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
     prometheus = PrometheusSource(
@@ -194,6 +196,7 @@ def sources(
         grid=s.prometheus_scrape_interval,
         max_series=s.prometheus_max_series,
         max_bytes=s.prometheus_max_response_bytes,
+        client=client,
     )
     kinds: dict[str, Source] = {
         "prometheus": prometheus,
