@@ -87,9 +87,10 @@ class PrometheusSampling:
         if rule.shared_by is None:
             return await self._instant(query, ctx.at)
         # Baselines look back once per window: only live samples share answers.
-        fetch = partial(self._instant, query, ctx.at)
-        answer = await (self._shared.get(query, ctx.at, fetch) if ctx.live else fetch())
-        return series_for(answer, rule.shared_by, ctx.variables.get("service", ""))
+        fetch, service = partial(self._instant, query, ctx.at), ctx.variables.get("service", "")
+        if not ctx.live:
+            return series_for(await fetch(), rule.shared_by, service)
+        return await self._shared.series(query, ctx.at, fetch, rule.shared_by, service)
 
     async def instant(self, query: str, at: float) -> Sample:
         """One instant query outside any rule (the selector checks); never raises."""
