@@ -65,9 +65,12 @@ def _status(field: str) -> float:
 
 
 async def worker(
-    windows: int, stub_url: str, interval: float, duration: float, shared: bool, path: str
+    windows: int, stub_url: str, interval: float, duration: float, shared: bool, via: str
 ) -> dict[str, float]:
-    """In the child: run the App with ``windows`` open windows for ``duration`` seconds."""
+    """In the child: run the App with ``windows`` open windows for ``duration`` seconds.
+
+    ``via="threads"``: the engine samples through the old thread-pool source.
+    """
     from pydantic import SecretStr
 
     from watchdog.app import App
@@ -100,7 +103,7 @@ async def worker(
         try:
             freeze_startup_heap()
             source = parts.engine.sources.get("prometheus")
-            if path == "threads":
+            if via == "threads":
                 source = threaded(settings)
             timed = Timed(source)
             parts.engine.sources = Sources({"prometheus": timed})
@@ -114,7 +117,7 @@ async def worker(
             rss = _status("VmRSS")
         finally:
             await app.stop()
-            if path == "threads":
+            if via == "threads":
                 await source.close()
     gaps = drift(timed.done, started, ended, interval)
     return {
