@@ -46,7 +46,6 @@ async def get(
 
     Raises TransientError for transport failures, ResponseTooLarge past ``max_bytes``.
     """
-    host = httpx.URL(url).host
     try:
         async with client.stream(
             "GET", url, params=params, headers=headers, timeout=attempt, follow_redirects=False
@@ -59,16 +58,19 @@ async def get(
             if body is None:
                 raise too_large(max_bytes)
             return Answer(response.status_code, body)
-    except httpx.TimeoutException:
-        raise TransientError(f"Prometheus at {host} timed out after {attempt:g}s") from None
-    except httpx.ConnectError as exc:
-        problem = connect_problem(exc)
-        why = ": connection refused" if problem == "connection refused" else ""
-        raise TransientError(f"cannot connect to Prometheus at {host}{why}") from None
     except httpx.HTTPError as exc:
-        raise TransientError(
-            f"request to Prometheus at {host} failed: {type(exc).__name__}"
-        ) from None
+        raise transport_error(exc, httpx.URL(url).host, attempt) from None
+
+
+def transport_error(exc: httpx.HTTPError, host: str, attempt: float) -> TransientError:
+    """What a failed request says: timed out, refused, or which error it was."""
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientError(f"Prometheus at {host} timed out after {attempt:g}s")
+    if isinstance(exc, httpx.ConnectError):
+        refused = connect_problem(exc) == "connection refused"
+        why = ": connection refused" if refused else ""
+        return TransientError(f"cannot connect to Prometheus at {host}{why}")
+    return TransientError(f"request to Prometheus at {host} failed: {type(exc).__name__}")
 
 
 def decoded(answer: Answer) -> Any:
