@@ -23,6 +23,16 @@ RUN pip install . \
 
 # --- runtime: the venv only, as a non-root user ----------------------------------
 FROM ${BASE} AS runtime
+# The `compose` rollback step's CLI: Debian's docker-compose drives the engine whose
+# socket is mounted (docs/deploy.md, "Rolling back from the sidecar"). Any Debian-based
+# BASE; `--build-arg COMPOSE_CLI=` leaves it out.
+ARG COMPOSE_CLI=docker-compose
+RUN if [ -n "$COMPOSE_CLI" ]; then \
+      apt-get update \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$COMPOSE_CLI" \
+      && apt-get clean \
+      && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log; \
+    fi
 RUN groupadd --system --gid 10001 watchdog \
  && useradd --system --uid 10001 --gid watchdog --home-dir /var/lib/watchdog \
       --shell /usr/sbin/nologin watchdog \

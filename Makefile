@@ -3,29 +3,45 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: install system-deps demo test test-unit lint format typecheck bench check-rules settings-doc clean
+.PHONY: install install-demo system-deps demo test test-unit lint format typecheck bench check-rules settings-doc clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The demo needs only the project itself (examples/ imports nothing else): no dev extra,
+# and no byte-compiling of what it never imports (Python compiles what it imports).
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet --no-compile -e .
+	touch $(DEMO_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
 ## install: the virtual environment with the project and its dev tools, and the servers tests use
 install: $(STAMP) system-deps
 
-## system-deps: PostgreSQL, Redis, Prometheus, Alertmanager (apt when root)
+## install-demo: the project alone, and the Debian packages the demo runs (Prometheus)
+install-demo: $(DEMO_STAMP)
+	@scripts/system-deps.sh demo
+
+## system-deps: every Debian package scripts/system-deps.txt lists (apt when root)
 system-deps:
 	@scripts/system-deps.sh
 
 ## demo: Prometheus + demo app + watchdog; inject a 5xx spike; watch it roll back once
-demo: install
+demo: install-demo
+	$(BIN)/python -m tests.preflight demo
 	$(BIN)/python -m examples.demo
 
-## test: the whole suite against real servers started by fixtures
+## test: the whole suite against real servers started by fixtures (the preflight first:
+## a missing program fails in seconds, naming its Debian package)
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m tests.preflight test
+	$(BIN)/python -m pytest -q -p no:cacheprovider -ra
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

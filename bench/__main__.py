@@ -112,6 +112,12 @@ def decision_sections() -> list[str]:
         "",
         decisions.main([]),
         "",
+        "## Decisions by traffic shape (issue 20)",
+        "",
+        SHAPES_INTRO,
+        "",
+        decisions.main(["--shapes"]),
+        "",
     ]
 
 
@@ -124,8 +130,16 @@ DECISIONS_INTRO = (
     "the deploy or 2-15 min later, ramps over 5-20 min, latency shifts (median x3 ... "
     "x15). Written as OpenMetrics, backfilled with `promtool tsdb create-blocks-from "
     "openmetrics` into a real Prometheus and replayed with the Replayer, once with "
-    "`rules/api.yml` (api-5xx-ratio, api-p95-latency) and once with "
-    "`rules/judge/api.yml`. Command: `python -m bench.decisions --healthy 2000 --bad 1000`."
+    "`rules/alternatives/api-threshold.yml` (api-5xx-ratio, api-p95-latency: the pack "
+    "shipped before issue 20) and once with `rules/api.yml` (api-5xx-judged, "
+    "api-p95-judged). Command: `python -m bench.decisions --healthy 2000 --bad 1000`."
+)
+
+SHAPES_INTRO = (
+    "Eleven traffic shapes (bench/decisions_shapes.py), 680 healthy and 240 bad deploys "
+    "each, judged in-process by the pure rule functions: `api-5xx-judged` of "
+    "`rules/api.yml` and the threshold rule `api-5xx-ratio` emulated on the same counts. "
+    "Command: `python -m bench.decisions --shapes --healthy 680 --bad 240 --workers 2`."
 )
 
 
@@ -178,7 +192,7 @@ def main() -> None:
         "## Slack interaction acknowledgement latency",
         "",
         "Signed *Acknowledge* clicks sent one after another to `/slack/interactions` of the "
-        "real App (SQLite store, outbox, delivery worker, slack_sdk client against a local fake "
+        "real App (SQLite store, outbox, delivery worker, Slack Web API client, a local fake "
         "Slack), idle and with 50 http-probe rule checks always in flight (each probe takes "
         "500 ms, rules run every 100 ms). Slack gives up after 3 s; the target is p99 <= 300 ms "
         "under load. Command: `python -m bench.slack_ack --rules 50 --clicks 300`.",

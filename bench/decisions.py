@@ -5,9 +5,10 @@
 Generates seeded deploy scenarios (bench/decisions_data.py), writes them as OpenMetrics,
 backfills them into a real Prometheus with ``promtool tsdb create-blocks-from
 openmetrics``, then judges every deploy's 30-minute window with the Replayer (what
-``watchdog replay`` runs) twice: once with the shipped threshold rules (rules/api.yml),
-once with the judge rules (rules/judge/api.yml). Prints, per pack, false rollbacks over
-the healthy deploys (with the one-sided 95 % upper bound), regressions caught, the
+``watchdog replay`` runs) twice: once with the threshold rules
+(rules/alternatives/api-threshold.yml, shipped as the default before), once with the
+judge rules (rules/api.yml, the default pack). Prints, per pack, false rollbacks over the
+healthy deploys (with the one-sided 95 % upper bound), regressions caught, the
 detection delay after the fault (p50/p95), and how many windows ended inconclusive,
 overall and per traffic band.
 """
@@ -38,8 +39,8 @@ from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.sources.prometheus import PrometheusSource
 
 REPO = Path(__file__).resolve().parents[1]
-THRESHOLD_PACK = REPO / "rules" / "api.yml"
-JUDGE_PACK = REPO / "rules" / "judge" / "api.yml"
+THRESHOLD_PACK = REPO / "rules" / "alternatives" / "api-threshold.yml"
+JUDGE_PACK = REPO / "rules" / "api.yml"
 WINDOW = 1800.0
 CHUNK_SPACING = 4 * 3600  # each chunk of deploys gets its own 2h-aligned time range
 
@@ -135,7 +136,7 @@ async def judge_all(
     """Replay every deploy's window with every pack."""
     source = PrometheusSource(url, timeout=60, retries=2, concurrency=concurrency)
     gate = asyncio.Semaphore(concurrency * 2)
-    replayer = Replayer(source)
+    replayer = Replayer(source, variables={"service_label": "service"})  # the default setting
     done = 0
 
     async def one(pack: str, s: Scenario, t0: float) -> Outcome:
@@ -226,9 +227,16 @@ def run(args: argparse.Namespace) -> tuple[dict[str, list[Outcome]], dict[str, f
 
 
 def main(argv: Sequence[str] | None = None) -> str:
-    """Run the benchmark and return its report (markdown)."""
+    """Run the benchmark and return its report (markdown); ``--shapes``: the traffic
+    shapes judged in-process (bench/decisions_sim.py)."""
     from bench.decisions_report import report
 
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--shapes" in argv:
+        from bench.decisions_sim import main as shapes
+
+        return shapes(argv)
     args = parse(argv)
     started = time.monotonic()
     results, timings = run(args)

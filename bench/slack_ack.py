@@ -2,7 +2,7 @@
 
 Slack gives up on an interaction after 3 s; the target is p99 <= 300 ms with 50 rule
 checks in flight. The real App (engine, scheduler, SQLite store, outbox, delivery
-worker, the real slack_sdk client posting to a local fake Slack) watches one deployment
+worker, the watchdog's Slack Web API client posting to a local fake Slack) watches one deployment
 with R http-probe rules. Two scenarios, measured side by side in one run:
 
 * idle: the probed /health answers at once and rules run every hour (nothing in flight);

@@ -82,7 +82,6 @@ def run(home: Path) -> int:
         say(f"demo app on {app.url}")
         with start_prometheus(home, [app.target]) as prom:
             say(f"prometheus on {prom.url}, scraping every 1s")
-            wait_for_query(prom.url, 'up{job="demo"}', lambda v: v == [1.0], timeout=60)
             settings = {
                 "config": str(REPO / "examples/demo/watchdog.yml"),
                 "rules": str(REPO / "examples/demo/rules.yml"),
@@ -91,6 +90,8 @@ def run(home: Path) -> int:
             }
             with start_watchdog(home / "watchdog", settings) as watchdog:
                 say(f"watchdog on {watchdog.url} (SQLite store in {home / 'watchdog'})")
+                # Prometheus' first scrape happens while the watchdog starts: no wait here.
+                wait_for_query(prom.url, 'up{job="demo"}', lambda v: v == [1.0], timeout=120)
                 return scenario(app, watchdog)
 
 
@@ -104,13 +105,12 @@ def scenario(app: Any, watchdog: WatchdogServer) -> int:
     )
     say(f"deployed demo v2: window {window['id']} opened, watching for 2 minutes")
     story = Story(watchdog, window["id"])
-    story.until(lambda d: all(r["last_value"] is not None for r in d["rules"]), 20)
-    for _ in range(4):
-        time.sleep(2)
-        say(f"healthy: {rules_line(story.poll())}")
+    story.until(lambda d: all(r["last_value"] is not None for r in d["rules"]), 120)
+    time.sleep(2)  # one healthy reading on screen, then the fault
+    say(f"healthy: {rules_line(story.poll())}")
     say("injecting a fault: 30% of requests now answer 500")
     app.set_fault(error_ratio=0.3)
-    detail = story.until(lambda d: d["window"]["phase"] in TERMINAL, timeout=60)
+    detail = story.until(lambda d: d["window"]["phase"] in TERMINAL, timeout=180)
     phase = detail["window"]["phase"]
     say(f"window phase: {phase}")
     say("ticking on for 5 seconds to show the rollback is not repeated ...")

@@ -1,39 +1,48 @@
 #!/bin/sh
-# Install the real servers the tests and the demo run: PostgreSQL, Redis, Prometheus,
-# Alertmanager, the exporters, chromium for the status page's browser tests, and podman,
-# buildah and mmdebstrap for the image test (Debian packages).
+# Install the Debian packages the demo and the test suite run: every program listed in
+# scripts/system-deps.txt (the servers, the exporters, chromium, podman and what its
+# networks call). `system-deps.sh demo` installs only what `make demo` needs.
 # Installs with apt when root; otherwise says what to run.
 set -eu
+here=$(dirname "$0")
+only=${1:-}
 missing=""
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ]; }
-have prometheus /usr/bin/prometheus || missing="$missing prometheus"
-have prometheus-alertmanager /usr/bin/prometheus-alertmanager || missing="$missing prometheus-alertmanager"
-have redis-server /usr/bin/redis-server || missing="$missing redis-server"
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
-# tests/stack/: the exporters teams run next to the stack
-have prometheus-postgres-exporter /usr/bin/prometheus-postgres-exporter || missing="$missing prometheus-postgres-exporter"
-have prometheus-redis-exporter /usr/bin/prometheus-redis-exporter || missing="$missing prometheus-redis-exporter"
-have prometheus-node-exporter /usr/bin/prometheus-node-exporter || missing="$missing prometheus-node-exporter"
-# the status page's browser tests: Debian's chromium (driven by Playwright, no download)
-have chromium /usr/bin/chromium || missing="$missing chromium"
-have chromedriver /usr/bin/chromedriver || missing="$missing chromium-driver"
-# the image test: buildah builds the Dockerfile, podman runs it (a Debian base from mmdebstrap)
-have podman /usr/bin/podman || missing="$missing podman"
-have buildah /usr/bin/buildah || missing="$missing buildah"
-have mmdebstrap /usr/bin/mmdebstrap || missing="$missing mmdebstrap"
-have runc /usr/sbin/runc || missing="$missing runc"
-# compose.yaml run for real: podman-compose (PyPI, the dev extra) on netavark networks
-# with aardvark-dns names
-have netavark /usr/lib/podman/netavark || missing="$missing netavark"
-have aardvark-dns /usr/lib/podman/aardvark-dns || missing="$missing aardvark-dns"
+
+# have PROGRAM WHERE: on PATH, or one of WHERE's comma-separated paths (globs) is executable
+have() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    [ "$2" = "-" ] && return 1
+    for pattern in $(echo "$2" | tr ',' ' '); do
+        for path in $pattern; do  # the shell expands the glob
+            [ -x "$path" ] && return 0
+        done
+    done
+    return 1
+}
+
+# shellcheck disable=SC2034  # why: the rest of the line, read to skip it
+while read -r group program package where why; do
+    case "$group" in ''|'#'*) continue ;; esac
+    [ -n "$only" ] && [ "$group" != "$only" ] && continue
+    have "$program" "$where" && continue
+    case " $missing " in *" $package "*) ;; *) missing="$missing $package" ;; esac
+done < "$here/system-deps.txt"
+
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing Debian packages:$missing" >&2
-    echo "run: sudo apt-get install -y$missing" >&2
+    echo "run: sudo apt-get install -y --no-install-recommends$missing" >&2
     exit 1
 fi
 echo "installing Debian packages:$missing"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Recommends stay out: every package a program here needs at run time is in the table,
+# including what another one shells out to (netavark -> iptables).
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "apt-get failed installing:$missing" >&2
+    exit 1
+fi

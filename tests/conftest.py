@@ -23,3 +23,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     if unavailable() is None:
         prepare.start(config, Podman())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that collected nothing fails (exit 1, said why) instead of pytest's exit 5,
+    which CI scripts easily mistake for something other than a red run."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\nno tests were collected: run from the repository root (make test)")

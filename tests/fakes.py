@@ -158,6 +158,16 @@ class FakeController:
             "rollback", window_id, evaluating, WindowPhase.ROLLED_BACK, actor, reason
         )
 
+    async def approve(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        return await self._move(
+            "approve",
+            window_id,
+            {WindowPhase.AWAITING_APPROVAL},
+            WindowPhase.ROLLED_BACK,
+            actor,
+            reason,
+        )
+
     async def abort(self, window_id: str, *, actor: str, reason: str | None) -> Window:
         evaluating = {WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL}
         return await self._move("abort", window_id, evaluating, WindowPhase.ABORTED, actor, reason)

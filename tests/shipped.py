@@ -1,8 +1,9 @@
 """The shipped rule pack (rules/), loaded as it is; tests override only timing.
 
 Tests compress the runbook's minutes into seconds by changing ``for`` and ``interval``
-(and the few things that name this machine: probe URLs, log paths). Queries,
-thresholds, policies and actions stay exactly as shipped.
+(judge rules: ``warmup`` and ``restart_every``) and the few things that name this
+machine (probe URLs, log paths). Queries, thresholds, limits, policies and actions stay
+exactly as shipped.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"
-TIMING = frozenset({"for", "interval"})
+TIMING = frozenset({"for", "interval", "warmup", "restart_every"})
+JUDGE_TIMING = frozenset({"interval", "warmup", "restart_every"})  # a judge has no `for`
 LOCAL = frozenset({"url", "path"})  # where the thing lives on this machine
 
 
 def shipped(file: str, name: str, **overrides: Any) -> dict[str, Any]:
     """Rule ``name`` of ``rules/FILE`` as written, with ``overrides`` applied.
 
-    Only timing fields and the local address of what is watched may be overridden.
+    Only timing fields and the local address of what is watched may be overridden;
+    timing a rule's kind does not have is left out (a judge rule has no ``for``, other
+    kinds no ``warmup``), so one set of compressed timings fits the whole pack.
     """
     bad = set(overrides) - TIMING - LOCAL
     if bad:
@@ -30,7 +34,11 @@ def shipped(file: str, name: str, **overrides: Any) -> dict[str, Any]:
     for group in data["groups"]:
         for rule in group["rules"]:
             if rule["name"] == name:
-                return {**rule, **overrides}
+                kind = JUDGE_TIMING if rule["source"] == "judge" else TIMING - JUDGE_TIMING
+                keep = {
+                    k: v for k, v in overrides.items() if k in LOCAL or k in kind | {"interval"}
+                }
+                return {**rule, **keep}
     raise KeyError(f"no rule {name!r} in rules/{file}")
 
 

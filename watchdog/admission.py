@@ -10,11 +10,20 @@ here (a typo, or a version the rollback plan cannot reach): it is refused unless
 caller says ``force``, and journaled either way (a refusal on the service's newest
 window, a forced one on the new window's ``window_opened``). Services not tracked have
 no history: anything goes.
+
+A deployment that omits ``previous_version`` gets the version the watchdog last saw
+running (:meth:`Admission.previous`): the deploy detector's newest read of another
+version, else what the service's newest earlier window left running (its version, or
+its ``previous_version`` when it was rolled back). When nothing is known and the plan
+that would run refers to ``{{ previous_version }}`` (a templated image or ``verify``
+step), the deploy is refused (422) saying what to pass: it used to fail only at the
+rollback, with a message about the characters allowed in an empty value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from typing import Protocol
 
 import structlog
@@ -23,10 +32,15 @@ from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
 from watchdog.errors import Refused
 from watchdog.journal import Journal
-from watchdog.model import Deployment, EventKind, Window, WindowPhase
+from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
 
 log = structlog.get_logger("watchdog.admission")
 
+# A window in these phases left its previous_version running.
+ROLLED_BACK = frozenset(
+    {WindowPhase.ROLLING_BACK, WindowPhase.CONFIRMING, WindowPhase.ROLLED_BACK,
+     WindowPhase.ROLLBACK_INEFFECTIVE}
+)  # fmt: skip
 MEMORY = 64  # versions remembered per service from the detector's reads
 WINDOWS_READ = 200  # the service's newest windows consulted in the store
 
@@ -65,6 +79,11 @@ class KnownVersions:
         while len(seen) > MEMORY:
             del seen[next(iter(seen))]
 
+    def last_running(self, service: str, environment: str, other_than: str) -> str | None:
+        """The newest version the detector read serving, other than ``other_than``."""
+        read = self._seen.get((service, environment)) or {}
+        return next((v for v in reversed(read) if v != other_than), None)
+
     async def seen(self, service: str, environment: str) -> frozenset[str] | None:
         """Every version seen running (None: the service is not tracked)."""
         read = self._seen.get((service, environment))
@@ -98,6 +117,45 @@ class Admission:
         (a forced unseen ``previous_version``), or None."""
         self._check_plan(d.plan)
         return await self._unseen_previous(d, actor, force)
+
+    async def previous(self, d: Deployment) -> tuple[Deployment, str | None]:
+        """``d`` with its ``previous_version`` filled in from what the watchdog saw
+        running, and where it came from (None: given, or nothing known).
+
+        :class:`Refused` when nothing is known and ``d``'s plan needs it."""
+        if d.previous_version is not None:
+            return d, None
+        found = (
+            self._known.last_running(d.service, d.environment, d.version) if self._known else None
+        )
+        source = "the version the deploy detector last read serving" if found else None
+        if found is None:
+            found, source = await self._from_windows(d)
+        if found is not None:
+            return replace(d, previous_version=found), source
+        plan = self._plans.get(d.plan or "")
+        if plan is not None and "previous_version" in plan.model_dump_json():
+            raise Refused(
+                f"previous_version is needed: plan {d.plan!r} rolls back to "
+                "{{ previous_version }}, and the watchdog has not seen "
+                f"{d.service} running in {d.environment}; pass the version running before "
+                "this deploy (--previous-version, or previous_version in the API)",
+                field="previous_version",
+            )
+        return d, None
+
+    async def _from_windows(self, d: Deployment) -> tuple[str | None, str | None]:
+        """What the service's newest earlier window left running."""
+        windows = await self._store.list_windows(
+            service=d.service, environment=d.environment, limit=WINDOWS_READ
+        )
+        for w in windows:
+            running = w.deployment.version
+            if w.phase in ROLLED_BACK and w.deployment.previous_version:
+                running = w.deployment.previous_version
+            if running != d.version:
+                return running, f"what window {w.id} ({w.deployment.version}) left running"
+        return None, None
 
     def _check_plan(self, plan: str | None) -> None:
         if plan is None or plan in self._plans:
@@ -136,3 +194,38 @@ class Admission:
                 data={"actor": actor, "version": d.version, "previous_version": d.previous_version},
                 notify=False,
             )
+
+
+PENDING_KINDS = frozenset({EventKind.ROLLBACK_SCHEDULED, EventKind.APPROVAL_NEEDED})
+SETTLING_KINDS = frozenset(
+    {EventKind.ROLLBACK_STARTED, EventKind.ACTION_SUPPRESSED, EventKind.WINDOW_SUPERSEDED}
+)
+
+
+class EventLister(WindowLister, Protocol):
+    """What the pending-rollback check reads."""
+
+    async def list_events(self, window_id: str, *, after_seq: int = 0) -> list[Event]:
+        """A window's journal in order."""
+        ...
+
+
+async def pending_rollback(store: EventLister, deployment: Deployment) -> Window | None:
+    """The service's open window whose rollback is pending (announced in its grace
+    period, or awaiting approval), if any. A shadow deployment superseding it would
+    disarm that rollback: the API refuses unless ``force`` (issue 25)."""
+    for window in await store.list_windows(
+        service=deployment.service,
+        environment=deployment.environment,
+        phases=(WindowPhase.WATCHING, WindowPhase.AWAITING_APPROVAL),
+    ):
+        if window.phase is WindowPhase.AWAITING_APPROVAL:
+            return window
+        if window.phase is not WindowPhase.WATCHING:
+            continue
+        kinds = [e.kind for e in await store.list_events(window.id)]
+        pending = [i for i, k in enumerate(kinds) if k in PENDING_KINDS]
+        settled = [i for i, k in enumerate(kinds) if k in SETTLING_KINDS]
+        if pending and (not settled or settled[-1] < pending[-1]):
+            return window
+    return None

@@ -23,7 +23,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
-from watchdog import wiring
+from watchdog import httpedge, wiring
 from watchdog.actions.base import Executor
 from watchdog.actions.plan import PlanRunner
 from watchdog.capacity import WindowLimit
@@ -32,9 +32,11 @@ from watchdog.crashpoints import CrashPoints
 from watchdog.detect import DeployDetector
 from watchdog.engine import Engine, RuleBook
 from watchdog.ha.coord import Coordinator
+from watchdog.ha.health import Health, StoreClock
 from watchdog.ha.recovery import Recovery
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
+from watchdog.logs import Redactor
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
 from watchdog.notify.outbox import Outbox
@@ -92,6 +94,7 @@ class Parts:
     recovery: Recovery
     reloader: RuleReloader
     lease: RedisLease | None
+    health: Health  # the store reachable? this replica's clock in step with it?
 
 
 class App:
@@ -101,7 +104,8 @@ class App:
         self, settings: Settings, *, clock: Clock | None = None, seams: Seams | None = None
     ) -> None:
         self.settings = settings
-        self.clock: Clock = clock or SystemClock()
+        # One clock across replicas: the store's (ha/health.py), unless a test brings its own.
+        self.clock: Clock = clock or StoreClock(SystemClock(), settings.test_clock_offset)
         self.seams = seams or Seams()
         self._stack = AsyncExitStack()
         self._scheduler: AsyncIOScheduler | None = None
@@ -147,11 +151,13 @@ class App:
         store = seams.store or open_store(s.store_url.get_secret_value())
         client = self._client()
         probes = self._client() if seams.transport is not None else None
-        sources = wiring.sources(s, store, probes, seams.sources, client)
+        httpedge.set_scrubber(Redactor(s.secrets()).scrub)  # quoted upstream text is shown
+        sources = wiring.sources(s, store, probes, seams.sources, client=client)
         self._stack.push_async_callback(sources.close)
         versions = wiring.version_reader(s, client)
         executors = {**wiring.executors(s, client, versions, clock), **(seams.executors or {})}
         metrics = Metrics(CollectorRegistry())
+        self._health = wiring.health(s, store, clock, metrics)
         crash = CrashPoints(s.test_crash_at)
         if crash.armed:
             log.warning(
@@ -179,15 +185,17 @@ class App:
             self._stack.push_async_callback(notify.interactions.drain)
         metrics.rules_loaded(len(engine.rules.current), ok=True)
         metrics.watch_windows(engine.open_windows)
+        metrics.watch_blindness(engine.sources_watch.blindness.sources)
         detector = wiring.detector(s, clock, versions, windows, store, metrics, known)
-        receiver = root.receiver(s, AlertInbox(store, engine, clock))
+        inbox = AlertInbox(store, engine, clock, max_alerts=s.max_stored_alerts)
+        receiver = root.receiver(s, inbox)
         web_app = root.web_app(
             s, windows, metrics.registry, receiver, notify.interactions, clock, self._ready,
             self.reload, store,
         )  # fmt: skip
         self.parts = Parts(
             store, engine, windows, metrics.registry, web_app, detector, notify, journal, metrics,
-            paths.recovery, reloader, lease,
+            paths.recovery, reloader, lease, self._health,
         )  # fmt: skip
         return self.parts
 
@@ -197,8 +205,9 @@ class App:
             self._coordinator = self.seams.coordinator
             return self.seams.coordinator, None
         coordinator, lease = wiring.coordinator(
-            self.settings, metrics, self._recover_soon, fence=store.advance_fence
-        )
+            self.settings, metrics, self._recover_soon, fence=store.advance_fence,
+            eligible=self._health.may_lead,
+        )  # fmt: skip
         self._coordinator = coordinator
         return coordinator, lease
 
@@ -221,6 +230,8 @@ class App:
             clock=self.clock,
             metrics=metrics,
             crash=crash,
+            replicas=self.settings.leader_redis_url is not None,
+            note=self._health.outage_note,
         )
 
     def _engine(
@@ -245,8 +256,11 @@ class App:
             variables={"service_label": self.settings.service_label},
             selectors=wiring.selector_watch(self.settings, sources),
             coordinator=coordinator,
+            judged_fraction=self.settings.judged_fraction,
         )
         self._stack.push_async_callback(engine.drain)
+        # A request queued for the leader is taken within a lease (a new leader) and a tick.
+        engine.handoff.within = self.settings.leader_lease + self.settings.tick
         return engine
 
     async def open(self) -> Parts:
@@ -264,6 +278,7 @@ class App:
     async def start(self, *, schedule: bool = True) -> Parts:
         """Open, listen, deliver, recover, lead, and (optionally) tick."""
         parts = await self.open()
+        await parts.health.probe()  # the store's clock before any time is written
         await self._listen(parts)
         self._background(parts.notify.worker.run(), "delivery", cancel=True)
         self._recover_soon()  # a resumed plan may take minutes: stop() waits for it
@@ -314,8 +329,13 @@ class App:
         # APScheduler only calls tick()-like methods; each part decides what is due.
         # The engine knows whether it leads; detection and escalation journal, so only
         # the leader runs them (each window opened and escalated once across replicas).
-        engine = parts.engine
-        jobs: dict[str, Callable[[], Awaitable[object]]] = {"tick": engine.tick}
+        engine, quiet = parts.engine, parts.health.quiet  # quiet: an outage is said once
+        jobs: dict[str, Callable[[], Awaitable[object]]] = {
+            "tick": partial(quiet, engine.tick),
+            "health": parts.health.probe,
+            # A rollback nothing here runs (a store outage paused it) is re-driven.
+            "redrive": partial(quiet, partial(_if_leading, engine, parts.recovery.sweep)),
+        }
         if parts.detector is not None:  # each watched service has its own interval
             jobs["detect"] = partial(_if_leading, engine, parts.detector.tick)
         if parts.notify.escalator is not None:
@@ -332,7 +352,9 @@ class App:
     async def _ready(self) -> bool | str:
         if self.port is None:
             return False
-        problem = self._coordinator.problem() if self._coordinator is not None else None
+        problem = self._health.problem()
+        if problem is None and self._coordinator is not None:
+            problem = self._coordinator.problem()
         return problem or True
 
     async def stop(self) -> None:

@@ -60,6 +60,10 @@ class Change:
     data: dict[str, Any]
 
 
+MAX_SEEN = 256
+"""Sources kept for ``watchdog_source_blind`` (the oldest seen is dropped first)."""
+
+
 @dataclass
 class _Outage:
     failing: set[str] = field(default_factory=set)  # rules whose last sample failed
@@ -72,6 +76,18 @@ class Blindness:
     def __init__(self, blind_after: int) -> None:
         self.blind_after = blind_after
         self._outages: dict[tuple[str, str], _Outage] = {}  # (window id, source)
+        self._seen: dict[str, None] = {}  # sources asked, oldest first (for /metrics)
+
+    def sources(self) -> dict[str, bool]:
+        """Every source rules have asked (at most :data:`MAX_SEEN`), True while blind:
+        an outage was told for some window and has not ended."""
+        blind = {source for (_, source), outage in self._outages.items() if outage.told}
+        return {source: source in blind for source in self._seen}
+
+    def _saw(self, source: str) -> None:
+        self._seen[source] = None
+        if len(self._seen) > MAX_SEEN:  # an unreachable host per sample must not grow it
+            del self._seen[next(iter(self._seen))]
 
     def observe(self, window_id: str, rule: AnyRule, sample: Sample, failures: int) -> list[Change]:
         """Account one sample of ``rule``; ``failures`` is its failed polls in a row."""
@@ -79,8 +95,11 @@ class Blindness:
         if key is None:
             return []
         if sample.kind is SampleKind.ERROR and sample.transient:
-            change = self._failed(window_id, rule, sample.unreachable or key, sample, failures)
+            source = sample.unreachable or key
+            self._saw(source)
+            change = self._failed(window_id, rule, source, sample, failures)
             return [change] if change is not None else []
+        self._saw(key)
         return self._answered(window_id, rule.name)
 
     def _failed(

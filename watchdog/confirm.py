@@ -13,20 +13,22 @@ engine asks :class:`Confirmation` for the outcome:
 - any is still ``pending`` or ``firing`` → ``rollback_ineffective``, journal
   ``rollback_ineffective`` (critical: PagerDuty triggers, Slack mentions on-call) naming
   them: the deploy was not the cause, and the watchdog does not roll back again;
-- otherwise (a rule without data at the end) → ``rolled_back``, journal
-  ``recovery_unconfirmed``: nobody can say, so people are told so.
+- otherwise (a rule without data at the end: an error, or an empty answer even when
+  its ``no_data`` policy reads that as ok, or not evaluated since the rollback) →
+  ``rolled_back``, journal ``recovery_unconfirmed``: nobody can say, so people are told
+  so. No data is never a recovery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from watchdog.durations import format_duration
 from watchdog.journal import Journal
 from watchdog.model import Event, EventKind, RuleState, Verdict, Window, WindowPhase
-from watchdog.store.base import EventStore, WindowStore
+from watchdog.store.base import EventStore, RulePoint, RuleStateStore, WindowStore
 from watchdog.wording import jsonable
 
 BREACHING = frozenset({Verdict.PENDING, Verdict.FIRING})
@@ -51,8 +53,9 @@ def restored_evidence(state: RuleState, window: Window) -> RuleState:
     return replace(state, judge=None)
 
 
-class ConfirmStore(WindowStore, EventStore, Protocol):
-    """What a confirmation reads and writes: the window's phase and its journal."""
+class ConfirmStore(WindowStore, EventStore, RuleStateStore, Protocol):
+    """What a confirmation reads and writes: the window's phase, its journal and the
+    rules' points (when each came back on data)."""
 
 
 def fired_rules(events: Sequence[Event]) -> list[str]:
@@ -111,9 +114,11 @@ def judge(
     states: Mapping[str, RuleState],
     after: Sequence[Event],
     since: float,
+    points: Mapping[str, Sequence[RulePoint]] | None = None,
 ) -> Outcome:
     """Pure: the outcome of ``rules`` given their states and the journal ``after`` the
-    rollback succeeded (at ``since``)."""
+    rollback succeeded (at ``since``); ``points``, each rule's evaluations, date a
+    recovery by the first healthy value read (a return to ok on no data is no recovery)."""
     recovered: dict[str, float] = {}
     breaching: list[str] = []
     unknown: list[str] = []
@@ -122,11 +127,34 @@ def judge(
         verdict = state.verdict if state is not None else None
         if verdict in BREACHING:
             breaching.append(name)
-        elif verdict is Verdict.OK:
-            recovered[name] = max(0.0, _back_to_ok(name, after, since) - since)
+        elif verdict is Verdict.OK and _read_since(state, since):
+            back = _back_on_data((points or {}).get(name, ()), since)
+            turned = back if back is not None else _back_to_ok(name, after, since)
+            recovered[name] = max(0.0, turned - since)
         else:
             unknown.append(name)
     return Outcome(recovered, tuple(breaching), tuple(unknown))
+
+
+def _read_since(state: RuleState | None, since: float) -> bool:
+    """True when the rule's last evaluation, after the rollback, read a value: an empty
+    answer is ok by a ``no_data: ok`` policy, but it is never a recovery."""
+    if state is None or state.last_value is None:
+        return False
+    return (state.last_eval_at or 0.0) >= since
+
+
+def _back_on_data(points: Sequence[RulePoint], since: float) -> float | None:
+    """When the rule's values turned healthy for good after the rollback: the first
+    point that read a value judged ok after its last breaching or empty one (None when
+    no point says so, e.g. older than the points kept)."""
+    turned = None
+    for point in points:
+        if point.at < since:
+            continue
+        healthy = point.value is not None and point.verdict is Verdict.OK
+        turned = (turned if turned is not None else point.at) if healthy else None
+    return turned
 
 
 def _back_to_ok(rule: str, after: Sequence[Event], since: float) -> float:
@@ -145,17 +173,31 @@ class Confirmation:
         self._store = store
         self._journal = journal
 
-    async def finish(self, window: Window, now: float, states: Mapping[str, RuleState]) -> bool:
-        """Judge the rules that fired and close the window; False if it had moved on."""
+    async def finish(
+        self,
+        window: Window,
+        now: float,
+        states: Mapping[str, RuleState],
+        standing: Collection[str] = (),
+    ) -> WindowPhase | None:
+        """Judge the rules that fired and close the window: the phase it ended in, or
+        None if it had moved on."""
         events = await self._store.list_events(window.id)
         done = [e for e in events if e.kind is EventKind.ROLLBACK_SUCCEEDED]
         since = done[-1].at if done else window.updated_at
         seq = (done[-1].seq or 0) if done else 0
         after = [e for e in events if (e.seq or 0) > seq]
-        outcome = judge(fired_rules(events) or sorted(states), states, after, since)
+        points = await self._store.list_rule_points(window.id)
+        outcome = judge(fired_rules(events) or sorted(states), states, after, since, points)
         ineffective = bool(outcome.breaching)
         phase = WindowPhase.ROLLBACK_INEFFECTIVE if ineffective else WindowPhase.ROLLED_BACK
         kind, message = _words(window, outcome)
+        repair = sorted(set(standing) & {*outcome.recovered, *outcome.breaching, *outcome.unknown})
+        if repair:
+            message += (
+                f". {', '.join(repair)}: the rows counted before the rollback stay after it "
+                "and still need repair (only new ones were judged)"
+            )
         moved = await self._store.set_phase(
             window.id,
             phase,
@@ -164,15 +206,15 @@ class Confirmation:
             expected={WindowPhase.CONFIRMING},
         )
         if not moved:
-            return False
+            return None
         await self._journal.record(
             window.with_phase(phase, now, message if ineffective else None),
             kind,
             message,
             at=now,
-            data=_data(window, outcome, states),
+            data={**_data(window, outcome, states), "needs_repair": repair},
         )
-        return True
+        return phase
 
 
 def _words(window: Window, outcome: Outcome) -> tuple[EventKind, str]:

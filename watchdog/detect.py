@@ -134,7 +134,7 @@ class DeployDetector:
         )
         if self._metrics is not None:
             self._metrics.windows_detected.labels(spec.service).inc()
-        log.info("deploy detected", service=spec.service, version=version, previous=previous)
+        log.debug("deploy detected", service=spec.service, version=version, previous=previous)
         return window
 
 

@@ -34,8 +34,31 @@ def parse_duration(value: object) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"invalid duration {value!r}: expected e.g. 15s, 5m, 1h30m, 250ms")
+        raise ValueError(f"invalid duration {value!r}: {_expected(text)}")
     return total
+
+
+_WORDS = re.compile(
+    r"(\d+(?:\.\d+)?)\s*(milliseconds?|msecs?|ms|seconds?|secs?|s|minutes?|mins?|m"
+    r"|hours?|hrs?|h|days?|d|weeks?|w)\b",
+    re.IGNORECASE,
+)
+
+
+def _expected(text: str) -> str:
+    """``use 5m`` when ``text`` is a duration in words (``5 min``, ``1 hour 30 minutes``)."""
+    parts = []
+    pos = 0
+    for match in _WORDS.finditer(text):
+        if text[pos : match.start()].strip(" ,"):
+            return "expected e.g. 15s, 5m, 1h30m, 250ms"
+        word = match.group(2).lower()
+        unit = "ms" if word.startswith("ms") or word.startswith("milli") else word[0]
+        parts.append(f"{match.group(1)}{unit}")
+        pos = match.end()
+    if parts and not text[pos:].strip():
+        return f"use {''.join(parts)}"
+    return "expected e.g. 15s, 5m, 1h30m, 250ms"
 
 
 def format_duration(seconds: float) -> str:

@@ -25,12 +25,14 @@ import structlog
 
 from watchdog.clock import Clock
 from watchdog.confirm import Confirmation, restored_evidence
+from watchdog.coverage import DEFAULT_FRACTION, counted
 from watchdog.evaluate import DUE_SLACK, Evaluation, evaluate
 from watchdog.evidence import point_evidence
 from watchdog.ha.coord import Coordinator
 from watchdog.ha.handoff import Handoff
 from watchdog.journal import Journal
 from watchdog.livecheck import SelectorWatch
+from watchdog.logs import about_window
 from watchdog.metrics import Metrics
 from watchdog.milestones import Milestones
 from watchdog.model import (
@@ -41,11 +43,12 @@ from watchdog.model import (
     SampleKind,
     Verdict,
     Window,
+    WindowPhase,
 )
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import SampleContext, Sources
-from watchdog.sourcewatch import SourceWatch
+from watchdog.sourcewatch import SourceWatch, refused
 from watchdog.store.base import (
     ActionStore,
     EventStore,
@@ -97,6 +100,7 @@ class Engine:
         variables: Mapping[str, str] | None = None,
         selectors: SelectorWatch | None = None,
         coordinator: Coordinator | None = None,  # None: this engine always leads
+        judged_fraction: float = DEFAULT_FRACTION,  # a pass needs rules judged this often
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -111,7 +115,7 @@ class Engine:
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
-        self.milestones = Milestones(store, journal)
+        self.milestones = Milestones(store, journal, judged_fraction)
         self.ticks = 0  # completed ticks: what tests and diagnostics wait on, not the clock
         self.confirmation = Confirmation(store, journal)
         self._decisions: set[asyncio.Task[Any]] = set()
@@ -137,7 +141,7 @@ class Engine:
             self._open[window.phase.value] += 1
             await self.milestones.midpoint(window, now, self.states)
             await self._load_states(window.id)
-            for rule in self.rules.current.rules:
+            for rule in self.rules.current.for_deployment(window.deployment):
                 self._start_if_due(window, rule, now)
         self.ticks += 1
 
@@ -192,11 +196,15 @@ class Engine:
         self._inflight.pop(key, None)
 
     async def _evaluate_guarded(self, window: Window, rule: AnyRule) -> None:
-        try:
-            await self.evaluate_rule(window, rule)
-        except Exception:
-            # An evaluation bug must never stop the loop; it is logged with its rule.
-            log.exception("evaluation failed", window=window.id, rule=rule.name)
+        # Its own task: what is bound here tags every line this evaluation logs (the
+        # source's, the journal's, the decision's) and nothing else.
+        d = window.deployment
+        with about_window(window.id, d.service, d.version, rule.name):
+            try:
+                await self.evaluate_rule(window, rule)
+            except Exception:
+                # An evaluation bug must never stop the loop; it is logged with its rule.
+                log.exception("evaluation failed")
 
     # --- one evaluation ---------------------------------------------------------------
     async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
@@ -205,7 +213,8 @@ class Engine:
         # Live samples read only the window's own data (the restored version's, once it
         # is confirming: watchdog/confirm.py); baselines look back on purpose.
         since = window.evidence_since if live else None
-        ctx = SampleContext(window.id, variables, at, live=live, since=since)
+        restored = live and window.phase is WindowPhase.CONFIRMING
+        ctx = SampleContext(window.id, variables, at, live=live, since=since, restored=restored)
         started = time.monotonic()
         try:
             return await self.sources.get(rule.source).sample(rule, ctx)
@@ -224,6 +233,7 @@ class Engine:
         states = self._states.setdefault(window.id, {})
         previous = restored_evidence(states.get(rule.name, RuleState()), window)
         result = evaluate(rule, previous, sample, now, window.baselines.get(rule.name))
+        result = counted(previous, sample, result)  # judged or not: coverage.py
         states[rule.name] = result.state
         # The per-evaluation series the status page and `deploy status` draw.
         point = RulePoint.of(now, result.value, result.verdict, point_evidence(result.state))
@@ -253,6 +263,8 @@ class Engine:
         self.metrics.evaluation_seconds.labels(rule.source).observe(took)
         if sample.kind is SampleKind.ERROR:
             self.metrics.source_errors.labels(rule.source).inc()
+            if refused(rule, sample):
+                self.metrics.rule_errors.labels(rule.name).inc()
 
     async def _journal_transition(
         self, window: Window, rule: AnyRule, previous: RuleState, result: Evaluation, now: float
@@ -280,7 +292,7 @@ class Engine:
                 "baseline": jsonable(result.baseline),
                 "for": rule.for_,
                 "action": rule.action.value,
-                "severity": rule.severity.value,
+                "severity": _told_severity(rule, result.verdict),
                 "reason": result.reason,
                 "query": graph_query(rule, window, self.variables),
                 "shadow": shadow,
@@ -346,17 +358,20 @@ class Engine:
             del self._due[key]
 
     async def _close_if_due(self, window: Window, now: float) -> bool:
-        """Close a window whose time is up: passed, or a confirmation judged."""
+        """Close a window whose time is up (watchdog/endings.py), or judge its confirmation."""
         until = window.confirm_until
         if now < (window.ends_at if until is None else until):
             return False
         states = await self.states(window.id)
         if until is None:
-            closed = await self.milestones.passed(window, now, states)
+            closed = await self.milestones.close(window, now, states, self.rules.current.rules)
         else:
-            closed = await self.confirmation.finish(window, now, states)
+            standing = [r.name for r in self.rules.current.rules if getattr(r, "standing", False)]
+            closed = await self.confirmation.finish(window, now, states, standing)
         if closed:
             self.forget(window.id)
+            if self.metrics is not None:
+                self.metrics.windows_closed.labels(closed).inc()
         return True
 
 
@@ -371,3 +386,10 @@ def next_due(due: float | None, now: float, interval: float) -> float:
     if due is None or due + interval <= now:
         return now + interval
     return due + interval
+
+
+def _told_severity(rule: AnyRule, verdict: Verdict) -> str:
+    """The rule's severity, but a pending rule is a warning at most (it may never fire)."""
+    if verdict is Verdict.PENDING and rule.severity.value == "critical":
+        return "warning"
+    return rule.severity.value

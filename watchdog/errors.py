@@ -22,6 +22,19 @@ class WatchdogError(Exception):
     transient: bool = False
 
 
+class Queued(WatchdogError):
+    """Not done yet, but accepted for later: the leader carries it out (``ha/handoff.py``).
+
+    ``window`` is what the caller may show meanwhile; ``within`` how many seconds at most
+    until the leader acts (a lease plus a tick). The API answers 202, Slack "Queued".
+    """
+
+    def __init__(self, message: str, *, window: object, within: float) -> None:
+        super().__init__(message)
+        self.window = window
+        self.within = within
+
+
 class TransientError(WatchdogError):
     """A failure that may pass: the caller should retry with backoff."""
 

@@ -21,6 +21,9 @@ from watchdog.rulefile.schema import AlertmanagerRule
 from watchdog.sources.alertmanager import rule_match
 from watchdog.store.base import AlertStore, WindowStore
 
+MAX_STORED = 50_000
+"""Alerts kept at most (``max_stored_alerts``); the oldest resolved go first."""
+
 Index = dict[str, dict[str, list[Alert]]]  # label name -> label value -> alerts
 
 
@@ -40,15 +43,20 @@ class Receipt:
 class AlertInbox:
     """Records alert batches and triggers evaluation of the windows they match."""
 
-    def __init__(self, store: InboxStore, engine: Engine, clock: Clock) -> None:
+    def __init__(
+        self, store: InboxStore, engine: Engine, clock: Clock, *, max_alerts: int = MAX_STORED
+    ) -> None:
         self.store = store
         self._engine = engine
         self._clock = clock
+        self._max_alerts = max_alerts
 
     async def receive(self, alerts: list[Alert]) -> Receipt:
         """Record ``alerts`` (deduplicated by the store) and wake matching windows."""
         now = self._clock.now()
         new = await self.store.record_alerts(alerts, at=now) if alerts else 0
+        if new:
+            await self.store.cap_alerts(self._max_alerts)  # a storm cannot fill the disk
         rules = [r for r in self._engine.rules.current.rules if isinstance(r, AlertmanagerRule)]
         # A repeat of known firing alerts changes no count: the interval covers it.
         changed = new > 0 or any(a.status is AlertStatus.RESOLVED for a in alerts)
@@ -60,7 +68,12 @@ class AlertInbox:
         for window in windows:
             if now >= window.ends_at:
                 continue  # the tick closes it; no point evaluating
-            hit = [r for r in rules if _concerns(r, window, _by_label(index, alerts, r))]
+            hit = [
+                r
+                for r in rules
+                if r.applies(window.deployment)
+                and _concerns(r, window, _by_label(index, alerts, r))
+            ]
             if hit:
                 await self._engine.evaluate_now(window, hit)
                 woken.append(window.id)

@@ -9,6 +9,7 @@ first, so nothing told is unrecorded.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -18,6 +19,45 @@ from watchdog.model import Event, EventKind, Window
 from watchdog.store.base import EventStore
 
 log = structlog.get_logger("watchdog.journal")
+
+# The level each event is logged at: error when a person must act now, warning when a
+# person should look (the watchdog acted, could not judge, or cannot see), info for the
+# rest of a window's life, debug for bookkeeping. One line per event, so one per state
+# change; `grep '"level": "error"'` finds every window that needs a hand.
+_ERROR = frozenset(
+    {EventKind.ROLLBACK_FAILED, EventKind.ROLLBACK_INEFFECTIVE, EventKind.NOTIFY_FAILED}
+)
+_WARNING = frozenset(
+    {
+        EventKind.RULE_FIRING,
+        EventKind.ROLLBACK_STARTED,
+        EventKind.ROLLBACK_RESUMED,
+        EventKind.STEP_FAILED,
+        EventKind.ESCALATED,
+        EventKind.APPROVAL_NEEDED,
+        EventKind.WATCHDOG_BLIND,
+        EventKind.SELECTOR_UNMATCHED,
+        EventKind.WINDOW_INCONCLUSIVE,
+        EventKind.WINDOW_EXPIRED_WHILE_HELD,
+        EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK,
+        EventKind.WOULD_ROLL_BACK,
+        EventKind.RECOVERY_UNCONFIRMED,
+        EventKind.DEPLOY_REFUSED,
+        EventKind.LEADERSHIP_LOST,
+    }
+)
+# Not RULE_INCONCLUSIVE: an outage turns every rule of the source inconclusive in every
+# window at once; the one WATCHDOG_BLIND per source and window is the warning.
+_DEBUG = frozenset({EventKind.STEP_STARTED, EventKind.NOTIFIED})
+
+
+def level_of(kind: EventKind) -> int:
+    """The stdlib level an event of ``kind`` is logged at."""
+    if kind in _ERROR:
+        return logging.ERROR
+    if kind in _WARNING:
+        return logging.WARNING
+    return logging.DEBUG if kind in _DEBUG else logging.INFO
 
 
 class Teller(Protocol):
@@ -51,13 +91,15 @@ class Journal:
         event = await self._store.append_event(
             Event(window.id, at, kind, message, rule=rule, data=dict(data or {}))
         )
-        log.info(
+        log.log(
+            level_of(kind),
             message,
             kind=kind.value,
             window=window.id,
             service=window.deployment.service,
             version=window.deployment.version,
-            rule=rule,
+            # None would hide the rule an evaluation bound (watchdog.logs.about_window).
+            **({"rule": rule} if rule is not None else {}),
         )
         if notify:
             await self._enqueue(event, window)

@@ -12,8 +12,11 @@ in order, the first probe that finds nothing is the problem (each probe is one
    never match: add it by relabelling, see ``deploy/prometheus.yml``);
 3. with a service named, series of that service exist.
 
-Matchers beyond those (``status=~"5.."``) finding nothing are only a note: an error
-counter's series appears with its first error ("absent is zero"). A rule that is one
+Matchers beyond those (``status=~"5.."``) finding nothing are checked against the label
+values that exist (:mod:`watchdog.livevalues`: a missing label, or a value of another
+shape, ``500`` among ``2xx, 5xx``, is an error listing them); otherwise only a note: an
+error counter's series appears with its first error ("absent is zero"). Judge rules are
+checked the same way, through the one query their counters are read with. A rule that is one
 ``histogram_quantile(...)`` with an absolute ``>``/``>=`` clause at or above the largest
 finite bucket bound of its ``_bucket`` series can never fire: ``histogram_quantile``
 answers at most that bound.
@@ -30,10 +33,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from watchdog.livevalues import value_problems
 from watchdog.model import Sample, SampleKind
 from watchdog.promql import Matcher, PromQLError, Selector, selectors, top_call
+from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import placeholders, promql_escape, render
+
+Checked = PrometheusRule | JudgeRule  # every kind whose query Prometheus answers
 
 # What templated values stand for while the query is analysed (both pass check_value).
 SERVICE = "wd-service-value"  # {{ service }}
@@ -83,7 +90,7 @@ class QueryRejected(ValueError):
     """Prometheus cannot parse a query (its message says where)."""
 
 
-def rendered(rule: PrometheusRule, label: str) -> str:
+def rendered(rule: Checked, label: str) -> str:
     """The query with stand-ins for its variables (``service_label``: the label itself)."""
     names = dict.fromkeys(placeholders(rule.query), UNKNOWN)
     names |= {"service": SERVICE, "service_label": label}
@@ -156,9 +163,7 @@ def probes(
     return out
 
 
-def check_rule(
-    rule: PrometheusRule, prom: Prometheus, label: str, service: str | None
-) -> list[Finding]:
+def check_rule(rule: Checked, prom: Prometheus, label: str, service: str | None) -> list[Finding]:
     """Every finding for one rule (errors first found per selector, then the quantile)."""
 
     def finding(message: str, error: bool = True) -> Finding:
@@ -174,28 +179,50 @@ def check_rule(
         return [finding(f"cannot read the query: {exc}")]
     out: list[Finding] = [finding(m) for m in job_problems(rule, prom, service)]
     for sel in sels:
-        for probe in probes(sel, label, service, shared_by=rule.shared_by):
-            if probe.query is None or prom.count(probe.query) is None:
-                if probe.problem not in {f.message for f in out}:  # two selectors, one cause
-                    out.append(finding(probe.problem, probe.error))
-                break
+        for message, error in _selector_problems(sel, rule, prom, label, service):
+            if message not in {f.message for f in out}:  # two selectors, one cause
+                out.append(finding(message, error))
     if not any(f.error for f in out):
         out += [finding(m) for m in quantile_problems(rule, query, sels, prom)]
     return out
 
 
-def job_problems(rule: PrometheusRule, prom: Prometheus, service: str | None) -> list[str]:
-    """The rule's ``job:`` must be a job Prometheus scrapes."""
-    if rule.job is None or (placeholders(rule.job) and service is None):
+def _selector_problems(
+    sel: Selector, rule: Checked, prom: Prometheus, label: str, service: str | None
+) -> list[tuple[str, bool]]:
+    """The first probe of ``sel`` that finds nothing, as ``(message, is_error)``."""
+    for probe in probes(sel, label, service, shared_by=getattr(rule, "shared_by", None)):
+        if probe.query is None or prom.count(probe.query) is None:
+            found = [(probe.problem, probe.error)]
+            if not probe.error:  # the matchers beyond the service's: which values?
+                found = _values(sel, service, prom) or found
+            return found
+    return []
+
+
+def _values(sel: Selector, service: str | None, prom: Prometheus) -> list[tuple[str, bool]]:
+    """The label values no series has, with those that exist (:mod:`watchdog.livevalues`)."""
+    if sel.metric is None:
         return []
-    job = render(rule.job, dict.fromkeys(placeholders(rule.job), service or ""), promql_escape)
+    templated = tuple(m for m in sel.matchers if _templated(m))
+    scope = _fill(templated, service) if service is not None else ()
+    rest = [m for m in sel.matchers if not _templated(m)]
+    return value_problems(sel.metric, scope, rest, prom)
+
+
+def job_problems(rule: Checked, prom: Prometheus, service: str | None) -> list[str]:
+    """The rule's ``job:`` must be a job Prometheus scrapes."""
+    wanted = getattr(rule, "job", None)
+    if wanted is None or (placeholders(wanted) and service is None):
+        return []
+    job = render(wanted, dict.fromkeys(placeholders(wanted), service or ""), promql_escape)
     if prom.count(f'count(up{{job="{job}"}})') is not None:
         return []
     return [f"Prometheus scrapes no job {job!r} (the rule's job:)"]
 
 
 def quantile_problems(
-    rule: PrometheusRule, query: str, sels: list[Selector], prom: Prometheus
+    rule: Checked, query: str, sels: list[Selector], prom: Prometheus
 ) -> list[str]:
     """A ``histogram_quantile`` threshold above the histogram's largest finite bucket."""
     if not top_call(query, "histogram_quantile"):
@@ -228,7 +255,7 @@ def _finite(text: str) -> bool:
 
 
 def check_rules(
-    rules: Iterable[PrometheusRule], prom: Prometheus, label: str, service: str | None
+    rules: Iterable[Checked], prom: Prometheus, label: str, service: str | None
 ) -> list[Finding]:
     """Findings for every rule, in file order."""
     return [f for rule in rules for f in check_rule(rule, prom, label, service)]

@@ -15,6 +15,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Literal, TextIO
 from urllib.parse import quote
 
@@ -130,18 +131,65 @@ def _shared_processors() -> list[Processor]:
 
 
 # Third-party loggers held to at least this level unless the service logs at debug.
-QUIET_LOGGERS = {"apscheduler": "WARNING"}
+# Their routine lines drowned ours: APScheduler's "Running job ... executed successfully"
+# every tick was 88 % of an idle log; httpx logs every request (each HTTP probe) at info;
+# urllib3 warns "Retrying (Retry(total=0...))" on every poll while Prometheus is down,
+# which the source already reports once, as a failed sample and a "watchdog blind" event;
+# aiohttp's access log is off (web/listen.py) and held at warning should it be enabled.
+QUIET_LOGGERS = {
+    "apscheduler": "WARNING",
+    "httpx": "WARNING",
+    "httpcore": "WARNING",
+    "urllib3": "ERROR",
+    "aiohttp.access": "WARNING",
+}
 
 
-def _renderer(fmt: Literal["json", "console"]) -> Processor:
+class _SkippedTicks(logging.Filter):
+    """Drops APScheduler's "skipped: maximum number of running instances reached" (but
+    at debug): a tick that outlasts the interval makes the next one skip by design
+    (max_instances=1, coalesce; evaluations run by due time), and on a busy host it
+    was a warning per tick."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "maximum number of running instances" not in str(record.msg):
+            return True
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+LogFormat = Literal["json", "console", "auto"]
+"""``auto``: console text when the stream is a terminal, JSON lines otherwise."""
+
+
+def _renderer(fmt: LogFormat, stream: TextIO) -> Processor:
+    if fmt == "auto":
+        fmt = "console" if _isatty(stream) else "json"
     if fmt == "console":
         return structlog.dev.ConsoleRenderer(colors=False)
     return structlog.processors.JSONRenderer(sort_keys=True)
 
 
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or exotic stream is no terminal
+        return False
+
+
+def about_window(
+    window: str, service: str, version: str, rule: str | None = None
+) -> AbstractContextManager[None]:
+    """Bind the window's id, service, version (and ``rule``) to every line logged inside
+    the block, by any logger, in this task only (structlog contextvars)."""
+    values = {"window": window, "service": service, "version": version}
+    if rule is not None:
+        values["rule"] = rule
+    return structlog.contextvars.bound_contextvars(**values)
+
+
 def configure_logging(
     level: str,
-    fmt: Literal["json", "console"],
+    fmt: LogFormat,
     secrets: Iterable[str] = (),
     *,
     stream: TextIO | None = None,
@@ -149,10 +197,11 @@ def configure_logging(
     """Route structlog and stdlib logging through one redacting chain to ``stream``.
 
     ``level`` is a level name (``debug``, ``info``, ...); ``fmt`` picks JSON lines
-    (production) or the human console renderer; ``secrets`` are values (tokens, DSNs,
-    routing keys) to mask wherever they appear. ``stream`` defaults to stderr.
-    Calling it again replaces the previous configuration.
+    (production), the human console renderer, or ``auto`` (console on a terminal);
+    ``secrets`` are values (tokens, DSNs, routing keys) to mask wherever they appear.
+    ``stream`` defaults to stderr. Calling it again replaces the previous configuration.
     """
+    stream = stream if stream is not None else sys.stderr
     shared = _shared_processors()
     structlog.configure(
         processors=[
@@ -171,19 +220,21 @@ def configure_logging(
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
             Redactor(secrets),
-            _renderer(fmt),
+            _renderer(fmt, stream),
         ],
     )
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    if not any(isinstance(f, _SkippedTicks) for f in scheduler.filters):
+        scheduler.addFilter(_SkippedTicks())
     for name, floor in QUIET_LOGGERS.items():
-        # Their routine lines drown ours ("Running job ... executed successfully" every
-        # tick was 88 % of an idle log); a debug run still sees them.
+        # A debug run still sees them.
         quiet = max(logging.getLevelNamesMapping()[floor], root.level)
         logging.getLogger(name).setLevel(logging.DEBUG if root.level <= logging.DEBUG else quiet)
 

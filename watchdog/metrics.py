@@ -1,22 +1,36 @@
 """The watchdog's own Prometheus metrics, on a registry the composition root owns.
 
-Every name carries the ``watchdog_`` prefix; counters end in ``_total`` and durations
-in ``_seconds``. Open windows are not counted by hand: a collector asks the engine at scrape time
-for what its last tick read from the store.
+Every name carries the ``watchdog_`` prefix (but the standard ``process_*`` and
+``python_info``); counters end in ``_total`` and durations in ``_seconds``. Open windows
+and blind sources are not counted by hand: collectors ask the engine at scrape time.
+deploy/grafana-dashboard.json draws them and deploy/prometheus-alerts.yml alerts on them.
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from watchdog import __version__
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 PhaseCounts = Callable[[], Mapping[str, int]]
 """Open windows by phase, as last seen (synchronous: scrapes run in aiohttp's handler)."""
+
+BlindSources = Callable[[], Mapping[str, bool]]
+"""Every source rules have asked, and whether it is blind now."""
 
 
 class Metrics:
@@ -24,6 +38,28 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        # The process itself (CPU, memory, open files, start time) and the Python
+        # running it, as every prometheus_client program on the default registry has.
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        self.build_info = Gauge(
+            "watchdog_build_info",
+            "Always 1; the labels say which watchdog and which Python run here.",
+            ["version", "python"],
+            registry=registry,
+        )
+        self.build_info.labels(__version__, platform.python_version()).set(1)
+        self.outbox_pending = Gauge(
+            "watchdog_outbox_pending",
+            "Notifications waiting in the outbox at the delivery worker's last pass "
+            "(counted up to 500).",
+            registry=registry,
+        )
+        self.outbox_oldest = Gauge(
+            "watchdog_outbox_oldest_pending_seconds",
+            "Age of the oldest notification still waiting in the outbox (0: none).",
+            registry=registry,
+        )
         self.evaluations = Counter(
             "watchdog_rule_evaluations_total",
             "Rule evaluations by rule and verdict.",
@@ -48,6 +84,12 @@ class Metrics:
             "watchdog_source_errors_total",
             "Samples that failed, by source kind.",
             ["source"],
+            registry=registry,
+        )
+        self.rule_errors = Counter(
+            "watchdog_rule_errors_total",
+            "Evaluations whose query the source refused (HTTP 400: the rule cannot run), by rule.",
+            ["rule"],
             registry=registry,
         )
         self.rollbacks = Counter(
@@ -96,6 +138,16 @@ class Metrics:
             ["actor"],
             registry=registry,
         )
+        self.windows_closed = Counter(
+            "watchdog_windows_closed_total",
+            "Windows the watch loop closed when their time (or confirmation) ran out, by "
+            "outcome: passed, inconclusive, expired_while_held, would_have_rolled_back, "
+            "rolled_back, rollback_ineffective.",
+            ["outcome"],
+            registry=registry,
+        )
+        for actor in ("api", "detect"):  # at 0 from the start: a dashboard draws a line
+            self.windows_refused.labels(actor)
         self.pruned = Counter(
             "watchdog_pruned_rows_total",
             "Rows deleted by retention, by table.",
@@ -129,6 +181,15 @@ class Metrics:
         """Expose ``watchdog_windows_open{phase}`` read from ``counts`` at each scrape."""
         self.registry.register(WindowsCollector(counts))
 
+    def watch_blindness(self, sources: BlindSources) -> None:
+        """Expose ``watchdog_source_blind{source}`` read from ``sources`` at each scrape."""
+        self.registry.register(BlindCollector(sources))
+
+    def outbox(self, pending: int, oldest_age: float) -> None:
+        """Record the outbox backlog the delivery worker just read."""
+        self.outbox_pending.set(pending)
+        self.outbox_oldest.set(max(0.0, oldest_age))
+
 
 class WindowsCollector(Collector):
     """``watchdog_windows_open{phase}``: evaluated at scrape time."""
@@ -147,4 +208,27 @@ class WindowsCollector(Collector):
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         """Describe without calling the source (registration must not touch the store)."""
+        return iter(())
+
+
+class BlindCollector(Collector):
+    """``watchdog_source_blind{source}``: 1 while a source cannot answer, else 0."""
+
+    def __init__(self, sources: BlindSources) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One sample per source the rules have asked."""
+        family = GaugeMetricFamily(
+            "watchdog_source_blind",
+            "1 while a source (Prometheus, a database, a scrape target) fails every poll "
+            "of some window's rules: those rules are inconclusive, nothing can fire.",
+            labels=["source"],
+        )
+        for source, blind in sorted(self._sources().items()):
+            family.add_metric([source], 1 if blind else 0)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Describe without calling the source."""
         return iter(())

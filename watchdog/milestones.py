@@ -1,28 +1,34 @@
-"""A window's milestones, each told once: halfway through, and passed."""
+"""A window's milestones, each told once: halfway through, and its end (passed,
+inconclusive, expired while held, would have rolled back: watchdog/endings.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
+from watchdog.coverage import DEFAULT_FRACTION
+from watchdog.endings import ending
 from watchdog.journal import Journal
 from watchdog.model import EVALUATING_PHASES, EventKind, RuleState, Verdict, Window, WindowPhase
+from watchdog.rulefile.load import AnyRule
 from watchdog.store.base import EventStore, WindowStore
-from watchdog.wording import jsonable
 
 States = Callable[[str], Awaitable[Mapping[str, RuleState]]]
 
 
 class MilestoneStore(EventStore, WindowStore, Protocol):
-    """What milestones use: the journal (said once?) and the phase (passed)."""
+    """What milestones use: the journal (said once?) and the phase (the end)."""
 
 
 class Milestones:
-    """Journals the midpoint and the pass of windows (the engine's tick asks)."""
+    """Journals the midpoint and the end of windows (the engine's tick asks)."""
 
-    def __init__(self, store: MilestoneStore, journal: Journal) -> None:
+    def __init__(
+        self, store: MilestoneStore, journal: Journal, fraction: float = DEFAULT_FRACTION
+    ) -> None:
         self._store = store
         self._journal = journal
+        self._fraction = fraction  # judged evaluations a deciding rule needs to pass
         self._midpoints: set[str] = set()  # windows whose midpoint is already told
 
     def forget(self, window_id: str) -> None:
@@ -47,35 +53,35 @@ class Milestones:
             window, EventKind.WINDOW_MIDPOINT, f"halfway through the window, {status}", at=now
         )
 
-    async def passed(self, window: Window, now: float, states: Mapping[str, RuleState]) -> bool:
-        """Move an elapsed window to passed and journal each rule's worst value.
+    async def close(
+        self,
+        window: Window,
+        now: float,
+        states: Mapping[str, RuleState],
+        rules: Sequence[AnyRule],
+    ) -> WindowPhase | None:
+        """Move an elapsed window to its truthful end (watchdog/endings.py) and journal it
+        with each rule's worst value and coverage.
 
-        False when the window had already left the evaluating phases (nothing told).
+        None when the window had already left the evaluating phases (nothing told).
         """
+        events = await self._store.list_events(window.id)
+        end = ending(window, rules, states, events, self._fraction)
         # Not a confirming window: its rollback is judged by watchdog/confirm.py instead.
         moved = await self._store.set_phase(
             window.id,
-            WindowPhase.PASSED,
+            end.phase,
             at=now,
+            reason=end.reason,
             expected=EVALUATING_PHASES - {WindowPhase.CONFIRMING},
         )
         if not moved:
-            return False
-        summary = {
-            name: {"worst": jsonable(s.worst_value), "last_verdict": s.verdict.value}
-            for name, s in sorted(states.items())
-        }
-        # Shadow mode's verdict belongs in the summary: would this deploy have gone back?
-        events = await self._store.list_events(window.id)
-        would = next((e for e in events if e.kind is EventKind.WOULD_ROLL_BACK), None)
-        actor = str(would.data.get("actor")) if would else None
-        shadow = f"; in shadow mode, {actor} would have rolled it back" if would else ""
+            return None
         await self._journal.record(
-            window.with_phase(WindowPhase.PASSED, now),
-            EventKind.WINDOW_PASSED,
-            f"window passed: {window.deployment.service} {window.deployment.version} "
-            f"stays deployed{shadow}",
+            window.with_phase(end.phase, now, end.reason),
+            end.kind,
+            end.message,
             at=now,
-            data={"rules": summary, "would_roll_back": actor},
+            data=end.data,
         )
-        return True
+        return end.phase

@@ -186,6 +186,13 @@ class RuleState:
     reason: str | None = None
     worst_value: float | None = None
     judge: JudgeState | None = None  # a judge rule's counts and evidence
+    # Coverage (watchdog/coverage.py): evaluations that judged the version (had data
+    # and a verdict) and those that could not, by cause ("blind", "no data", ...), and
+    # the last reason one could not: a window passes only on rules judged for most of it.
+    judged: int = 0
+    unjudged: int = 0
+    gaps: Mapping[str, int] = field(default_factory=dict)
+    gap_reason: str | None = None
 
     def to_json(self) -> str:
         """Serialise for the store."""
@@ -201,12 +208,20 @@ class RuleState:
         }
         if self.judge is not None:
             data["judge"] = self.judge.to_dict()
+        if self.judged or self.unjudged:
+            data["coverage"] = {
+                "judged": self.judged,
+                "unjudged": self.unjudged,
+                "gaps": dict(self.gaps),
+                "gap_reason": self.gap_reason,
+            }
         return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> RuleState:
         """Inverse of :meth:`to_json`."""
         data: dict[str, Any] = json.loads(text)
+        coverage: dict[str, Any] = data.get("coverage") or {}
         return cls(
             verdict=Verdict(data.get("verdict", "ok")),
             pending_since={str(k): float(v) for k, v in data.get("pending_since", {}).items()},
@@ -217,6 +232,10 @@ class RuleState:
             reason=data.get("reason"),
             worst_value=_num_in(data.get("worst_value")),
             judge=JudgeState.from_dict(data["judge"]) if data.get("judge") else None,
+            judged=int(coverage.get("judged", 0)),
+            unjudged=int(coverage.get("unjudged", 0)),
+            gaps={str(k): int(v) for k, v in (coverage.get("gaps") or {}).items()},
+            gap_reason=coverage.get("gap_reason"),
         )
 
 
@@ -332,6 +351,7 @@ class EventKind(StrEnum):
     SELECTOR_UNMATCHED = (
         "selector_unmatched"  # a rule's selector matches no series: it can never fire
     )
+    RULE_ERROR = "rule_error"  # Prometheus refused a rule's query (HTTP 400): it cannot run
     NOTIFY_FAILED = "notify_failed"  # a notification could not be delivered (permanent)
     # --- crash safety (watchdog/recovery.py) ---
     STEP_STARTED = "step_started"  # written before each attempt: the intent, for recovery

@@ -4,8 +4,11 @@ the soft open-file limit is raised to the hard one first."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
 import signal
+from pathlib import Path
 
 import structlog
 
@@ -14,8 +17,6 @@ from watchdog.logs import configure_logging
 from watchdog.reload import ReloadResult
 from watchdog.settings import Settings
 from watchdog.web.listen import raise_nofile_limit
-
-log = structlog.get_logger("watchdog.process")
 
 log = structlog.get_logger("watchdog.process")
 
@@ -64,7 +65,33 @@ async def serve(settings: Settings) -> None:
 def run_server(settings: Settings) -> None:
     """Blocking entry point used by ``watchdog serve``."""
     configure_logging(settings.log_level, settings.log_format, settings.secrets())
+    for warning in startup_warnings(settings, Path.cwd(), os.environ.get("WATCHDOG_CONFIG")):
+        log.warning(warning)
     before, after = raise_nofile_limit()
     if after != before:
         log.info("open-file limit raised", soft_before=before, soft=after)
     asyncio.run(serve(settings))
+
+
+def startup_warnings(settings: Settings, cwd: Path, config: str | None) -> list[str]:
+    """What an operator should know before trusting the settings (issue 25 low findings).
+
+    Precedence, highest first: environment variables, then ``./.env``, then the
+    ``WATCHDOG_CONFIG`` file. A ``.env`` left in the working directory therefore
+    overrides the config file (plans and API token included): say so. Settings and
+    store files others can read hold secrets: say that too.
+    """
+    out = []
+    dotenv = cwd / ".env"
+    if dotenv.is_file():
+        over = f" over the values of {config}" if config else ""
+        out.append(f"{dotenv} is read and its WATCHDOG_* values take precedence{over}")
+    store = settings.store_url.get_secret_value()
+    files = [Path(p) for p in (config, str(dotenv) if dotenv.is_file() else None) if p]
+    if store.startswith("sqlite:///") and ":memory:" not in store:
+        files.append(Path(store.removeprefix("sqlite:///")))
+    for path in files:
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o004:
+                out.append(f"{path} is readable by every user: it holds secrets (chmod o-r)")
+    return out

@@ -37,6 +37,7 @@ from watchdog.model import (
     iso,
     series_key,
 )
+from watchdog.replayfinal import Final, Tracker
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.rulefile.schema import PrometheusRule
@@ -101,6 +102,12 @@ class ReplayResult:
     per_rule: dict[str, int] = field(default_factory=dict)
     without_data: dict[str, int] = field(default_factory=dict)
     why_no_data: dict[str, str] = field(default_factory=dict)  # rule -> the last reason
+    finals: dict[str, Final] = field(default_factory=dict)  # rule -> its final verdict
+
+    @property
+    def unjudged(self) -> list[str]:
+        """Rules that could not judge most of the range (no data, or no verdict)."""
+        return [name for name, final in self.finals.items() if not final.judged]
 
     @property
     def saw_no_data(self) -> list[str]:
@@ -123,6 +130,8 @@ class ReplayResult:
             "without_data": dict(self.without_data),
             "saw_no_data": {r: self.why_no_data.get(r, "") for r in self.saw_no_data},
             "replayed": self.replayed,
+            "rules": {name: final.as_dict() for name, final in self.finals.items()},
+            "unjudged": self.unjudged,
             "skipped": self.skipped,
             "events": [e.as_dict() for e in self.events],
         }
@@ -295,6 +304,18 @@ def _walk(
     baselines: Mapping[str, Mapping[str, float]],
     result: ReplayResult,
 ) -> None:
+    """Evaluate in time order; every rule's final verdict once the walk ends."""
+    tracker = Tracker()
+    _steps(samples, baselines, result, tracker)
+    result.finals = tracker.finals()
+
+
+def _steps(
+    samples: Iterator[tuple[float, AnyRule, Sample]],
+    baselines: Mapping[str, Mapping[str, float]],
+    result: ReplayResult,
+    tracker: Tracker,
+) -> None:
     """Evaluate in time order, recording transitions and the actions they would start."""
     states: dict[str, RuleState] = {}
     approval_asked = False
@@ -304,8 +325,10 @@ def _walk(
         states[rule.name] = ev.state
         _count(result, rule.name, sample)
         if ev.verdict is previous.verdict:
+            tracker.observe(rule, sample, ev, at)
             continue
         detail = describe(rule, ev)
+        tracker.observe(rule, sample, ev, at, detail)
         kind = _KINDS[ev.verdict]
         result.events.append(ReplayEvent(at, rule.name, kind, detail or kind, ev.value))
         if ev.verdict is not Verdict.FIRING:

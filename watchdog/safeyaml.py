@@ -12,9 +12,12 @@ caller can say ``file:line``) before anything is expanded. Only safe tags are kn
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 from yaml.composer import Composer
@@ -126,10 +129,26 @@ def compose(text: str, limits: YamlLimits = DEFAULT_LIMITS) -> yaml.Node | None:
         loader.dispose()
 
 
+def open_regular(path: Path | str) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file: a FIFO or a device would
+    block the reader for ever (a FIFO in the rule directory wedged every reload, and
+    ``serve`` then ignored SIGTERM). Opened non-blocking, judged by the open descriptor
+    (no race with a swap), then read normally. Raises OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_text(path: Path, limits: YamlLimits = DEFAULT_LIMITS) -> str:
     """Read at most ``max_bytes`` of ``path`` as UTF-8; raises ConfigError naming the file."""
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:
             data = f.read(limits.max_bytes + 1)
     except OSError as exc:
         raise ConfigError([f"{path}:0: cannot read: {exc.strerror or exc}"]) from None

@@ -9,7 +9,9 @@ setting and why, never the value. Every ``SecretStr`` field of the settings is j
 (:func:`secret_fields`), so a secret setting added later is covered without a list to
 keep. URLs and DSNs (fields named ``*_url`` or ``*_targets``: the store, Redis, watched
 databases, the Slack webhook) are judged by the password they carry (a URL without one,
-for peer or trust auth, is fine) and refused when they hold a placeholder.
+for peer or trust auth, is fine) and refused when they hold a placeholder. Plain URL
+settings (``prometheus_url``, ``loki_url``…) that carry a password are judged the same
+way (:func:`url_credentials`), and their passwords are redacted like secrets.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -88,6 +90,58 @@ def secret_fields(root: BaseModel, *nested: BaseModel) -> Iterator[NamedSecret]:
                 for key, item in value.items():
                     if isinstance(item, SecretStr):
                         yield NamedSecret(f"{prefix}{field}[{key}]", item, url)
+
+
+def redactable(secrets: Iterable[NamedSecret], *, shortest: int = 6) -> list[str]:
+    """The values the log redactor masks: every secret's value and, for a URL or DSN,
+    the password it carries (printed on its own by a driver's error, it is still masked).
+    Values shorter than ``shortest`` are left out: masking them would garble every line."""
+    out: list[str] = []
+    for secret in secrets:
+        value = secret.value.get_secret_value()
+        password = url_password(value) if secret.url else None
+        out += [v for v in (value, password) if v is not None and len(v) >= shortest]
+    return out
+
+
+def url_credentials(root: BaseModel, *nested: BaseModel) -> Iterator[NamedSecret]:
+    """Every plain-text URL setting (``prometheus_url``, ``notify.webhook_url``) that
+    carries a password (userinfo or ``?password=``): judged and redacted like a secret
+    setting, since people put ``user:key@`` in a URL when there is no auth setting."""
+    sections = [("", root)]
+    sections += [(f"{_field_of(root, section)}.", section) for section in nested]
+    for prefix, model in sections:
+        for field in type(model).model_fields:
+            value = getattr(model, field)
+            if (
+                field.endswith("_url")
+                and isinstance(value, str)
+                and url_password(value) is not None
+            ):
+                yield NamedSecret(f"{prefix}{field}", SecretStr(value), url=True)
+
+
+def url_secret_values(root: BaseModel, *nested: BaseModel) -> list[str]:
+    """The passwords plain URL settings carry, for the redactors (the whole URL is
+    masked by the Redactor's URL rule; the bare password is masked wherever it shows)."""
+    out = []
+    for found in url_credentials(root, *nested):
+        password = url_password(found.value.get_secret_value())
+        if password:
+            out.append(password)
+    return out
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without ``user:password@`` (links shown to people never carry them)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
 
 
 def _field_of(root: BaseModel, section: BaseModel) -> str:

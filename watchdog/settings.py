@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # More open windows than this: the API answers 429 and detection logs the refusal
     # (2,000 open windows made every evaluation 10-25x late).
     max_open_windows: int = Field(200, ge=1, le=100_000)
+    # A window passes only when each rollback/approve rule was judged (had data and a
+    # verdict) in at least this fraction of its evaluations; else it ends inconclusive
+    # (watchdog/coverage.py, docs/outcomes.md).
+    judged_fraction: float = Field(0.5, gt=0, le=1)
 
     # --- store --------------------------------------------------------------------
     store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…
@@ -90,6 +94,8 @@ class Settings(BaseSettings):
     # --- prometheus ---------------------------------------------------------------
     prometheus_url: str = "http://127.0.0.1:9090"  # the Prometheus every prometheus rule asks
     prometheus_token: SecretStr | None = None  # Bearer token sent to it
+    prometheus_username: str | None = None  # basic auth (instead of user:key@ in the URL)
+    prometheus_password: SecretStr | None = None
     prometheus_timeout: Duration = 5.0  # per query, including retries
     prometheus_retries: int = Field(1, ge=0, le=5)  # retries of a failed query, within the timeout
     prometheus_concurrency: int = Field(8, ge=1, le=256)  # queries in flight at once
@@ -97,8 +103,10 @@ class Settings(BaseSettings):
     # error naming the count or size, never a stalled event loop.
     prometheus_max_series: int = Field(10_000, ge=1, le=1_000_000)
     prometheus_max_response_bytes: int = Field(8 << 20, ge=1 << 16, le=1 << 30)  # body, decoded
-    # The scrape interval of what the rules read: a window's ranges are clamped to its
-    # age rounded up to this grid (watchdog/sources/window_range.py).
+    # Only a stand-in: the scrape interval is read from Prometheus' targets API (by the
+    # rule's `job`, else the longest), and this is used until Prometheus answers. A
+    # window's ranges are clamped to its age rounded up to that grid, and confirmation
+    # reads from one interval after the rollback (watchdog/sources/scrape_interval.py).
     prometheus_scrape_interval: Duration = Field(15.0, gt=0)
     # The label Prometheus puts the deployment's service in (deploy/prometheus.yml adds
     # it by relabelling); rule templates read it as {{ service_label }}.
@@ -163,6 +171,9 @@ class Settings(BaseSettings):
     # would make Alertmanager drop the whole batch.
     alertmanager_max_label_chars: int = Field(1024, ge=64, le=1 << 20)
     alertmanager_max_annotation_chars: int = Field(4096, ge=64, le=1 << 20)  # each annotation value
+    # Alerts kept in the store at most (besides retention by age): past it, the oldest
+    # resolved occurrences are dropped first, so a storm cannot fill the disk.
+    max_stored_alerts: int = Field(50_000, ge=100, le=10_000_000)
 
     # --- notifications: Slack, webhooks, PagerDuty, routes, escalation ---------------
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -171,7 +182,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = (
         "info"  # debug also shows every evaluation and the scheduler
     )
-    log_format: Literal["json", "console"] = "json"  # json lines, or console for people
+    # json lines, console text for people, or auto: console when stderr is a terminal
+    log_format: Literal["json", "console", "auto"] = "auto"
 
     # --- source outages (watchdog/rulefile/failmode.py) ------------------------------
     # fail_open: missing data never rolls back (rules are inconclusive, "watchdog blind"
@@ -184,11 +196,17 @@ class Settings(BaseSettings):
     leader_redis_url: SecretStr | None = None
     leader_lease: Duration = Field(10.0, gt=0)  # renewed every third of it
     leader_key: str = "watchdog:leader"  # the Redis key of the lease
+    # Times compared across replicas come from the store's clock (watchdog/ha/health.py);
+    # a replica whose own clock is further off than this refuses leadership (/readyz).
+    max_clock_skew: Duration = Field(5.0, gt=0)
 
     # --- crash safety (watchdog/crashpoints.py, watchdog/recovery.py) ---------------
     # TEST ONLY: SIGKILL the process at this named point (crash-safety tests). Unset,
     # as it always is in production, it does nothing; set, startup logs a warning.
     test_crash_at: str | None = None
+    # TEST ONLY: seconds added to this process's wall clock (clock-skew tests). 0 always
+    # in production; the store's clock corrects it, and a big one refuses leadership.
+    test_clock_offset: float = Field(0.0, ge=-86400, le=86400)
 
     @field_validator("rules", "http_allowed_hosts", "shadow_services", mode="before")
     @classmethod
@@ -216,6 +234,8 @@ class Settings(BaseSettings):
                 )
         if (self.alertmanager_username is None) != (self.alertmanager_password is None):
             raise ValueError("set both alertmanager_username and alertmanager_password, or neither")
+        if (self.prometheus_username is None) != (self.prometheus_password is None):
+            raise ValueError("set both prometheus_username and prometheus_password, or neither")
         scheme = self.store_url.get_secret_value().split(":", 1)[0]
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("store_url must start with sqlite:/// or postgresql://")
@@ -226,6 +246,7 @@ class Settings(BaseSettings):
         # An empty or example secret must never mean "authentication off" (issue 13).
         # Every SecretStr field is judged, so a secret added later is covered too.
         found = secretcheck.problems(secretcheck.secret_fields(self, self.notify))
+        found += secretcheck.problems(secretcheck.url_credentials(self, self.notify))
         if found:
             raise ValueError("weak secrets: " + "; ".join(found))
         return self
@@ -236,28 +257,11 @@ class Settings(BaseSettings):
         return self.public_url or f"http://{self.listen_host}:{self.listen_port}"
 
     def secrets(self) -> list[str]:
-        """Every secret value, for the log redactor."""
-        out = [
-            s.get_secret_value()
-            for s in (
-                self.api_token,
-                self.prometheus_token,
-                self.store_url,
-                self.render_api_key,
-                self.status_token,
-                self.alertmanager_token,
-                self.alertmanager_password,
-                self.leader_redis_url,
-                self.loki_token,
-                self.loki_password,
-                self.sentry_token,
-            )
-            if s is not None
-        ]
-        targets = {**self.postgres_targets, **self.redis_targets}
-        out += [s.get_secret_value() for s in targets.values()]
-        out += self.notify.secrets()
-        return [s for s in out if len(s) >= 6]
+        """Every secret value, for the log redactor: the same :func:`secret_fields` walk
+        the strength check uses, so a secret setting added later is masked with no list
+        to keep, and the password a plain URL setting carries (``user:key@``)."""
+        found = secretcheck.redactable(secretcheck.secret_fields(self, self.notify))
+        return found + secretcheck.url_secret_values(self, self.notify)
 
     @classmethod
     def settings_customise_sources(

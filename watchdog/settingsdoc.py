@@ -33,6 +33,8 @@ EXAMPLES: dict[str, str] = {
     "shadow_services": "api,payments-*",
     "store_url": "postgresql://watchdog:a-long-db-password-0123@db:5432/watchdog",
     "prometheus_token": "a-prometheus-bearer-token",
+    "prometheus_username": "reader",
+    "prometheus_password": "a-long-prometheus-password",
     "postgres_targets": '{"app": "postgresql://watchdog@db:5432/app"}',
     "redis_targets": '{"cache": "redis://redis:6379/0"}',
     "plans": '{"undo": {"steps": [{"name": "undo", "kind": "command", "argv": ["./undo.sh"]}]}}',

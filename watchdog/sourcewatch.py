@@ -1,11 +1,15 @@
 """What the engine says about sources after each evaluation, beside the rule's verdict:
 "watchdog blind" / "sighted" per source outage (:mod:`watchdog.blindness`), and, once
-per (window, rule), a Prometheus selector that matches nothing (:mod:`watchdog.livecheck`).
+per (window, rule), a Prometheus selector that matches nothing (:mod:`watchdog.livecheck`)
+or a query Prometheus refuses (HTTP 400: the rule cannot run, said loudly, not as an
+"inconclusive" among others; again if it comes back after the rule answered).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+import structlog
 
 from watchdog.blindness import Blindness
 from watchdog.journal import Journal
@@ -13,6 +17,19 @@ from watchdog.livecheck import SelectorWatch
 from watchdog.model import EventKind, Sample, SampleKind, Window
 from watchdog.rulefile.load import AnyRule
 from watchdog.rulefile.schema import PrometheusRule
+
+log = structlog.get_logger("watchdog.sourcewatch")
+QUERIED = frozenset({"prometheus", "judge"})  # the kinds whose query Prometheus runs
+
+
+def refused(rule: AnyRule, sample: Sample) -> bool:
+    """Prometheus refused the rule's query (a 400: it will never run as written)."""
+    return (
+        rule.source in QUERIED
+        and sample.kind is SampleKind.ERROR
+        and not sample.transient
+        and (sample.error or "").startswith("Prometheus answered HTTP 400")
+    )
 
 
 class SourceWatch:
@@ -24,6 +41,7 @@ class SourceWatch:
         self.journal = journal
         self.blindness = Blindness(blind_after)
         self.selectors = selectors
+        self._refused: set[tuple[str, str]] = set()  # (window, rule) said, until it answers
 
     async def after(
         self, window: Window, rule: AnyRule, sample: Sample, failures: int, now: float
@@ -33,6 +51,29 @@ class SourceWatch:
             await self.journal.record(window, change.kind, change.message, at=now, data=change.data)
         if sample.kind is SampleKind.NO_DATA:
             await self._unmatched(window, rule, now)
+        await self._refusal(window, rule, sample, now)
+
+    async def _refusal(self, window: Window, rule: AnyRule, sample: Sample, now: float) -> None:
+        key = (window.id, rule.name)
+        if not refused(rule, sample):
+            if sample.kind is not SampleKind.ERROR:
+                self._refused.discard(key)
+            return
+        if key in self._refused:
+            return
+        self._refused.add(key)
+        error = (sample.error or "").replace('invalid parameter "query": ', "")
+        log.error("rule query refused", window=window.id, rule=rule.name, error=error)
+        await self.journal.record(
+            window,
+            EventKind.RULE_ERROR,
+            f"{rule.name} cannot run: Prometheus refused its query ({error}); fix the rule "
+            f"({rule.origin or 'its file'}) and reload",
+            at=now,
+            rule=rule.name,
+            data={"severity": "critical", "error": error, "origin": rule.origin},
+            notify=True,
+        )
 
     async def _unmatched(self, window: Window, rule: AnyRule, now: float) -> None:
         if self.selectors is None or not isinstance(rule, PrometheusRule):
@@ -49,11 +90,14 @@ class SourceWatch:
             )
 
     def drop_rules(self, names: Iterable[str]) -> None:
-        """Rules a reload changed or removed."""
-        self.blindness.drop_rules(set(names))
+        """Rules a reload changed or removed (a changed rule still refused is said again)."""
+        gone = set(names)
+        self.blindness.drop_rules(gone)
+        self._refused = {k for k in self._refused if k[1] not in gone}
 
     def forget(self, window_id: str) -> None:
         """A window closed."""
         self.blindness.forget(window_id)
+        self._refused = {k for k in self._refused if k[0] != window_id}
         if self.selectors is not None:
             self.selectors.forget(window_id)

@@ -8,17 +8,17 @@ message says what went wrong, never a crash.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from watchdog import httpedge
 from watchdog.durations import Duration
 from watchdog.errors import PermanentError, TransientError
 from watchdog.rulefile.template import SAFE_VALUE, promql_escape, render, url_escape
-from watchdog.sources.http import lookup, read_limited
+from watchdog.sources.http import lookup
 
 MAX_BODY = 256 * 1024
 
@@ -48,69 +48,60 @@ class VersionReader:
         prometheus_url: str,
         *,
         prometheus_token: str | None = None,
+        prometheus_basic: tuple[str, str] | None = None,
         timeout: float = 5.0,
     ) -> None:
         self._client = client
         self._prometheus = prometheus_url.rstrip("/")
         self._token = prometheus_token
+        self._auth = httpx.BasicAuth(*prometheus_basic) if prometheus_basic else None
         self._timeout = timeout
 
     async def read(self, probe: VersionProbe, variables: Mapping[str, str]) -> str:
         """The version the probe sees now."""
-        try:
-            if probe.url is not None:
-                return await self._from_json(probe, render(probe.url, variables, url_escape))
-            assert probe.query is not None
-            return await self._from_prometheus(probe, render(probe.query, variables, promql_escape))
-        except httpx.TimeoutException:
-            raise TransientError(f"{probe.describe()}: timed out") from None
-        except httpx.HTTPError as exc:
-            raise TransientError(f"{probe.describe()}: {type(exc).__name__}: {exc}") from None
+        if probe.url is not None:
+            return await self._from_json(probe, render(probe.url, variables, url_escape))
+        assert probe.query is not None
+        return await self._from_prometheus(probe, render(probe.query, variables, promql_escape))
 
     async def _from_json(self, probe: VersionProbe, url: str) -> str:
-        async with self._client.stream(
-            "GET", url, timeout=self._timeout, follow_redirects=False
-        ) as response:
-            _check_status(response, url)
-            body = await read_limited(response, MAX_BODY)
-        if body is None:
-            raise PermanentError(f"{url}: body larger than {MAX_BODY} bytes")
+        what = httpedge.safe_url(url)
+        answer = await httpedge.fetch(
+            self._client, "GET", url, what=what, timeout=self._timeout, max_bytes=MAX_BODY
+        )
+        httpedge.judge(answer, what)
         try:
-            data = json.loads(body)
-        except ValueError:
-            raise PermanentError(f"{url}: response is not JSON") from None
+            data = await httpedge.parse_json(answer.body)
+        except ValueError as exc:
+            raise PermanentError(f"{what}: response is {exc}") from None
         value = lookup(data, probe.json_field)
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value)
-        raise PermanentError(f"{url}: no string field {probe.json_field!r}")
+        raise PermanentError(f"{what}: no string field {probe.json_field!r}")
 
     async def _from_prometheus(self, probe: VersionProbe, query: str) -> str:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
-        response = await self._client.get(
-            f"{self._prometheus}/api/v1/query",
-            params={"query": query},
-            headers=headers,
-            timeout=self._timeout,
-        )
-        _check_status(response, f"{self._prometheus}/api/v1/query")
-        result = response.json().get("data", {}).get("result", [])
-        versions = sorted(
-            {e["metric"][probe.label] for e in result if probe.label in e.get("metric", {})}
-        )
+        what = f"{httpedge.safe_url(self._prometheus)}/api/v1/query"
+        answer = await httpedge.fetch(
+            self._client, "GET", f"{self._prometheus}/api/v1/query", what=what,
+            timeout=self._timeout, max_bytes=MAX_BODY, params={"query": query}, headers=headers,
+            auth=self._auth,
+        )  # fmt: skip
+        httpedge.judge(answer, what)
+        try:
+            body = await httpedge.parse_json(answer.body)
+            result = body.get("data", {}).get("result", [])
+            versions = sorted(
+                {e["metric"][probe.label] for e in result if probe.label in e.get("metric", {})}
+            )
+        except (ValueError, AttributeError, TypeError, KeyError):
+            raise TransientError(f"{what}: malformed answer") from None
         if len(versions) == 1:
             return str(versions[0])
         if not versions:
             raise TransientError(f"{query}: no series with label {probe.label!r}")
         # Two versions at once: a rolling deploy in progress; not settled yet.
         raise TransientError(f"{query}: several versions serving: {', '.join(versions)}")
-
-
-def _check_status(response: httpx.Response, url: str) -> None:
-    code = response.status_code
-    if code == 429 or code >= 500:
-        raise TransientError(f"{url} returned {code}")
-    if code >= 300:
-        raise PermanentError(f"{url} returned {code}")
 
 
 class WatchedService(BaseModel):

@@ -14,10 +14,10 @@ from fnmatch import fnmatchcase
 import structlog
 
 from watchdog.actions.spec import Plan, plan_for
-from watchdog.admission import Admission, KnownVersions
+from watchdog.admission import Admission, KnownVersions, pending_rollback
 from watchdog.capacity import WindowLimit
 from watchdog.engine import Engine
-from watchdog.errors import Conflict, NotFound, TransientError
+from watchdog.errors import Conflict, NotFound, Queued, Refused
 from watchdog.judge.words import judge_view
 from watchdog.model import (
     EVALUATING_PHASES,
@@ -36,6 +36,7 @@ from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
 from watchdog.units import rule_unit
 from watchdog.web.control import RuleView, WindowDetail
+from watchdog.wording import cannot
 
 log = structlog.get_logger("watchdog.windows")
 
@@ -92,14 +93,21 @@ class WindowService:
         seen running for a tracked service unless ``force`` (journaled either way).
         Past ``max_open_windows`` it raises Overloaded (429) and changes nothing.
         """
+        # The window names the plan that will run, the default included, from the start.
+        deployment = replace(deployment, plan=deployment.plan or self._default_plan)
+        deployment, inferred = await self._admission.previous(deployment)
         unseen = await self._admission.check(deployment, actor=actor, force=force)
+        if shadow and not force and (armed := await pending_rollback(self._store, deployment)):
+            raise Refused(
+                f"{deployment.service} has a rollback pending in window {armed.id}: a shadow "
+                "deployment would disarm it; send force: true to do so anyway",
+                field="shadow",
+            )
         async with self._opening:
             if self._limit is not None:
                 await self._limit.check(deployment, actor=actor)  # Overloaded: nothing changed
             now = self._clock.now()
             length = window_seconds or self._default_window
-            # The window names the plan that will run, the default included, from the start.
-            deployment = replace(deployment, plan=deployment.plan or self._default_plan)
             window = Window(
                 new_id(),
                 deployment,
@@ -117,9 +125,10 @@ class WindowService:
             window,
             EventKind.WINDOW_OPENED,
             f"watching {deployment.service} {deployment.version} in {deployment.environment} "
-            f"for {length:g}s ({len(self._engine.rules.current)} rules)"
+            f"for {length:g}s ({len(self._engine.rules.current.for_deployment(deployment))} rules)"
             + (" in shadow: nothing will act on its own" if window.shadow else "")
-            + (unseen or ""),
+            + (unseen or "")
+            + (f"; previous version {deployment.previous_version}: {inferred}" if inferred else ""),
             at=now,
             data={
                 "actor": actor,
@@ -128,6 +137,7 @@ class WindowService:
                 "confirm_for": window.confirm_for,
                 "plan": deployment.plan,
                 **({"previous_version_unseen": True, "forced": True} if unseen else {}),
+                **({"previous_version_from": inferred} if inferred else {}),
             },
         )
         baselines = await self._capture_baselines(window)
@@ -173,7 +183,8 @@ class WindowService:
                 self._engine.forget(old.id)
 
     async def _capture_baselines(self, window: Window) -> dict[str, dict[str, float]]:
-        rules = [r for r in self._engine.rules.current.rules if r.baseline is not None]
+        chosen = self._engine.rules.current.for_deployment(window.deployment)
+        rules = [r for r in chosen if r.baseline is not None]
         samples = await asyncio.gather(*(self._baseline(window, r) for r in rules))
         out = {rule.name: got[0] for rule, got in zip(rules, samples, strict=True) if got[0]}
         for rule, (values, why) in zip(rules, samples, strict=True):
@@ -220,7 +231,7 @@ class WindowService:
         window = await self._get(window_id)
         states = await self._engine.states(window_id)
         views = []
-        for rule in self._engine.rules.current.rules:
+        for rule in self._engine.rules.current.for_deployment(window.deployment):
             state = states.get(rule.name)
             base = window.baselines.get(rule.name) or {}
             baseline = next(iter(base.values())) if len(base) == 1 else None
@@ -259,7 +270,7 @@ class WindowService:
         ok = await self._store.set_phase(window_id, phase, at=now, reason=reason, expected=expected)
         if not ok:
             current = await self._get(window_id)
-            raise Conflict(f"window {window_id} is {current.phase.value}: cannot {message}")
+            raise Conflict(cannot(window_id, current.phase, message))
         text = f"{actor}: {message}" + (f" ({reason})" if reason else "")
         await self._journal.record(
             window.with_phase(phase, now, reason), kind, text, at=now, data={"actor": actor}
@@ -300,18 +311,26 @@ class WindowService:
         return window
 
     async def rollback(self, window_id: str, *, actor: str, reason: str | None) -> Window:
-        """Roll back now. Exactly once like any rollback; returns once it is claimed."""
+        """Roll back now. Exactly once like any rollback; returns once it is claimed.
+
+        On a window awaiting approval this is the approval, and journaled as one."""
+        if (await self._get(window_id)).phase is WindowPhase.AWAITING_APPROVAL:
+            return await self.approve(window_id, actor=actor, reason=reason)
         return await self._decide(window_id, Action.ROLLBACK, actor, reason, approved_by=None)
 
     async def approve(self, window_id: str, *, actor: str, reason: str | None) -> Window:
         """An approver allows a rollback that needs approval; it runs like any other."""
         window = await self._get(window_id)
+        events = await self._store.list_events(window_id)
+        asked = next((e for e in reversed(events) if e.kind is EventKind.APPROVAL_NEEDED), None)
         await self._journal.record(
             window,
             EventKind.APPROVED,
             f"{actor}: approved the rollback" + (f" ({reason})" if reason else ""),
             at=self._clock.now(),
-            data={"actor": actor},
+            rule=asked.rule if asked is not None else None,
+            # the approval answers this request: the page and the API link the two
+            data={"actor": actor, "approval_needed": asked.seq if asked is not None else None},
         )
         return await self._decide(
             window_id, Action.APPROVE, actor, reason or f"approved by {actor}", approved_by=actor
@@ -359,7 +378,7 @@ class WindowService:
     ) -> Window:
         window = await self._get(window_id)
         if window.phase not in EVALUATING_PHASES:
-            raise Conflict(f"window {window_id} is {window.phase.value}: cannot roll back")
+            raise Conflict(cannot(window_id, window.phase, "roll back"))
         decision = Decision(
             window=window,
             action=action,
@@ -374,14 +393,16 @@ class WindowService:
         if not claimed:
             current = await self._get(window_id)
             if not await self._for_the_leader(current):
-                raise Conflict(f"window {window_id} is {current.phase.value}: cannot roll back")
+                raise Conflict(cannot(window_id, current.phase, "roll back"))
             # Only Fence stops a manual rollback of an open, unclaimed window: this
             # replica does not lead (or was just deposed). The leader runs it instead.
             handed = decision.but(window=current)
-            if not await self._engine.handoff.ask(handed, action=ROLLBACK, wait=SETTLE_TIMEOUT):
-                raise TransientError(
-                    f"no replica leads right now: the rollback of {window_id} is kept and "
-                    "the next leader runs it"
+            handoff = self._engine.handoff
+            if not await handoff.ask(handed, action=ROLLBACK, wait=SETTLE_TIMEOUT):
+                raise Queued(
+                    f"queued: the leader will roll back {window_id} within {handoff.within:g}s",
+                    window=current,
+                    within=handoff.within,
                 )
         return await self._get(window_id)
 
@@ -395,6 +416,12 @@ class WindowService:
 def _fallback(rule: AnyRule) -> str:
     """What a rule is judged on when its baseline could not be captured."""
     assert rule.baseline is not None
+    if isinstance(rule, JudgeRule):  # its threshold is a placeholder: the limit decides
+        if rule.floor > 0 or rule.ceiling is not None:
+            bound = f"floor {100 * rule.floor:g}%" if rule.floor > 0 else ""
+            bound = bound or f"ceiling {100 * (rule.ceiling or 0):g}%"
+            return f"judged against its {bound} (or the previous version beside it)"
+        return "judged against the previous version beside it, else inconclusive"
     if rule.baseline.fallback is not None:
         threshold = rule.threshold.describe(rule.baseline.fallback)
         return f"using the fallback baseline {rule.baseline.fallback:g}: {threshold}"
@@ -427,4 +454,7 @@ def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> Rul
         shadow=rule.shadow,
         unit=rule_unit(rule),
         runbook_url=rule.labels.get("runbook_url"),
+        judged=s.judged,
+        evaluations=s.judged + s.unjudged,
+        gaps=dict(s.gaps),
     )

@@ -24,11 +24,12 @@ from watchdog.actions.kubernetes import KubernetesExecutor
 from watchdog.actions.render import RenderExecutor
 from watchdog.actions.verify import VerifyExecutor
 from watchdog.admission import KnownVersions
-from watchdog.clock import Clock
+from watchdog.clock import Clock, SystemClock
 from watchdog.detect import DeployDetector
 from watchdog.errors import ConfigError
 from watchdog.escalation import Escalator
 from watchdog.ha.coord import Coordinator, Fence, SingleNode
+from watchdog.ha.health import Health, StoreClock
 from watchdog.journal import Journal
 from watchdog.livecheck import SelectorWatch, counting
 from watchdog.metrics import Metrics
@@ -40,6 +41,7 @@ from watchdog.notify.render import Links
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
 from watchdog.rulefile.failmode import apply_missing_data
 from watchdog.rulefile.load import RuleSet, load_rules
+from watchdog.secretcheck import without_credentials
 from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
 from watchdog.sources.alertmanager import AlertmanagerSource
@@ -85,21 +87,14 @@ def channels(
 ) -> tuple[dict[str, Channel], SlackChannel | None]:
     """The configured notification channels, by name (and the Slack bot, if any)."""
     n = s.notify
-    links = Links(s.base_url, s.prometheus_url)
+    links = Links(s.base_url, without_credentials(s.prometheus_url))
     channels: dict[str, Channel] = {}
     slack = None
     if n.slack_bot_token is not None:
-        from slack_sdk.web.async_client import AsyncWebClient
+        from watchdog.notify.slack import SlackApi, SlackChannel
 
-        from watchdog.notify.slack import SlackChannel
-
-        web_client = AsyncWebClient(
-            token=n.slack_bot_token.get_secret_value(),
-            base_url=n.slack_api_url,
-            timeout=max(1, round(n.timeout)),
-            retry_handlers=[],  # the delivery worker owns retries
-        )
-        slack = SlackChannel(web_client, store, n.slack_channel, links, n.oncall_ids)
+        api = SlackApi(client, n.slack_bot_token.get_secret_value(), n.slack_api_url, n.timeout)
+        slack = SlackChannel(api, store, n.slack_channel, links, n.oncall_ids)
         channels["slack"] = slack
     if n.slack_webhook_url is not None:
         url = n.slack_webhook_url.get_secret_value()
@@ -178,13 +173,14 @@ def sources(
     store: Store,
     probe_client: httpx.AsyncClient | None = None,
     overrides: Mapping[str, Source] | None = None,
+    *,
     client: httpx.AsyncClient | None = None,
 ) -> Sources:
     """Every source kind, with its transports and targets from Settings.
 
-    ``probe_client`` carries the ``http`` probes (their own pool: a hanging watched
-    service must not starve a rollback's requests); ``overrides`` replace kinds by name;
-    ``client`` is the app's shared client, which Prometheus queries go through.
+    ``client`` is the app's shared client (Prometheus, Loki, Sentry); ``probe_client``
+    carries the ``http`` probes and scrapes (their own pool: a hanging watched service
+    must not starve a rollback's requests); ``overrides`` replace kinds by name.
     """
     token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
     prometheus = PrometheusSource(
@@ -193,6 +189,7 @@ def sources(
         retries=s.prometheus_retries,
         concurrency=s.prometheus_concurrency,
         token=token,
+        basic=prometheus_basic(s),
         grid=s.prometheus_scrape_interval,
         max_series=s.prometheus_max_series,
         max_bytes=s.prometheus_max_response_bytes,
@@ -217,19 +214,21 @@ def sources(
 
         kinds["redis"] = RedisSource({k: v.get_secret_value() for k, v in s.redis_targets.items()})
     if s.loki_url:
-        kinds["loki"] = loki_source(s)
+        kinds["loki"] = loki_source(s, client)
     if s.sentry_org and s.sentry_token:
         from watchdog.sources.sentry import SentrySource
 
         token = s.sentry_token.get_secret_value()
-        kinds["sentry"] = SentrySource(s.sentry_url, s.sentry_org, token, timeout=s.sentry_timeout)
+        kinds["sentry"] = SentrySource(
+            s.sentry_url, s.sentry_org, token, timeout=s.sentry_timeout, client=client
+        )
     merged = {**kinds, **(overrides or {})}
     # Judge rules query Prometheus: they follow a replaced Prometheus unless told apart.
     merged["judge"] = (overrides or {}).get("judge", merged["prometheus"])
     return Sources(merged)
 
 
-def loki_source(s: Settings) -> Source:
+def loki_source(s: Settings, client: httpx.AsyncClient | None = None) -> Source:
     """The Loki source, with its tenant and credentials from Settings."""
     from watchdog.sources.loki import LokiSource
 
@@ -239,8 +238,9 @@ def loki_source(s: Settings) -> Source:
         basic = (s.loki_username, s.loki_password.get_secret_value())
     token = s.loki_token.get_secret_value() if s.loki_token else None
     return LokiSource(
-        s.loki_url, timeout=s.loki_timeout, tenant=s.loki_tenant, token=token, basic=basic
-    )
+        s.loki_url, timeout=s.loki_timeout, tenant=s.loki_tenant, token=token, basic=basic,
+        client=client,
+    )  # fmt: skip
 
 
 def selector_watch(s: Settings, sources: Sources) -> SelectorWatch | None:
@@ -251,10 +251,19 @@ def selector_watch(s: Settings, sources: Sources) -> SelectorWatch | None:
     return SelectorWatch(counting(prometheus.instant), s.service_label)
 
 
+def prometheus_basic(s: Settings) -> tuple[str, str] | None:
+    """Prometheus' basic auth credentials, when set."""
+    if s.prometheus_username is None or s.prometheus_password is None:
+        return None
+    return s.prometheus_username, s.prometheus_password.get_secret_value()
+
+
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
     """Reads which version a service serves (verify steps, deploy detection)."""
     token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
-    return VersionReader(client, s.prometheus_url, prometheus_token=token)
+    return VersionReader(
+        client, s.prometheus_url, prometheus_token=token, prometheus_basic=prometheus_basic(s)
+    )
 
 
 def executors(
@@ -303,8 +312,20 @@ def known_versions(s: Settings, store: Store) -> KnownVersions | None:
     return KnownVersions([(w.service, w.environment) for w in s.detect], store)
 
 
+def health(s: Settings, store: Store, clock: Clock, metrics: Metrics) -> Health:
+    """The store and clock probe; a test's own clock is left alone (the probe then
+    measures the real clock, which SQLite shares)."""
+    own = clock if isinstance(clock, StoreClock) else StoreClock(SystemClock())
+    return Health(store, own, metrics.registry, max_skew=s.max_clock_skew)
+
+
 def coordinator(
-    s: Settings, metrics: Metrics, on_acquire: Callable[[], None], *, fence: Fence
+    s: Settings,
+    metrics: Metrics,
+    on_acquire: Callable[[], None],
+    *,
+    fence: Fence,
+    eligible: Callable[[], str | None] | None = None,
 ) -> tuple[Coordinator, RedisLease | None]:
     """The Redis lease when ``leader_redis_url`` is set (the caller runs and closes it),
     else the single node that always leads. Either way the store issues the tokens."""
@@ -313,9 +334,9 @@ def coordinator(
         return SingleNode(fence, on_acquire), None
     from redis.asyncio import Redis
 
-    from watchdog.ha.lease import RedisLease
+    from watchdog.ha.lease import RedisLease, client_options
 
-    client = Redis.from_url(s.leader_redis_url.get_secret_value())
+    client = Redis.from_url(s.leader_redis_url.get_secret_value(), **client_options(s.leader_lease))
     lease = RedisLease(
         client,
         key=s.leader_key,
@@ -323,6 +344,7 @@ def coordinator(
         metrics=metrics,
         on_acquire=on_acquire,
         fence=fence,
+        eligible=eligible,
     )
     return lease, lease
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from watchdog.errors import PermanentError
 from watchdog.evaluate import Evaluation
 from watchdog.judge.words import limit_text
-from watchdog.model import Window
+from watchdog.model import Window, WindowPhase
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
 from watchdog.rulefile.template import placeholders, promql_escape, render, render_message
@@ -91,3 +91,25 @@ def jsonable(value: float | None) -> float | str | None:
     if value is None or math.isfinite(value):
         return value
     return str(value)
+
+
+_WHAT_NOW = {
+    WindowPhase.ROLLING_BACK: "a rollback is running: `watchdog deploy wait {id}` follows it",
+    WindowPhase.CONFIRMING: "it rolled back and is confirming the recovery: "
+    "`watchdog deploy wait {id}` follows it",
+    WindowPhase.HELD: "it is held: `watchdog deploy resume {id}` lets the rules act again",
+    WindowPhase.AWAITING_APPROVAL: "it waits for an approver: "
+    "`watchdog deploy rollback {id}` as one of notify.approver_ids",
+    WindowPhase.WATCHING: "it is being watched: `watchdog deploy status {id}` shows its rules",
+}
+
+
+def cannot(window_id: str, phase: WindowPhase, doing: str) -> str:
+    """A 409's message: why ``doing`` is refused in ``phase``, and what to do instead."""
+    hint = _WHAT_NOW.get(phase)
+    if hint is None:  # ended
+        hint = (
+            "it has ended: `watchdog deploy status {id}` shows why; roll back with your "
+            "deploy tool, or `watchdog deploy start` watches a new deploy"
+        )
+    return f"window {window_id} is {phase.value}: cannot {doing}; " + hint.format(id=window_id)

@@ -32,3 +32,9 @@ def watchdog_image(podman: Podman, pytestconfig: pytest.Config) -> Iterator[tupl
 def standin_image(podman: Podman, pytestconfig: pytest.Config) -> str:
     """The stand-in image for compose.yaml's third-party services."""
     return prepare.get(pytestconfig, podman).standin.result(timeout=1800)[1]
+
+
+@pytest.fixture(scope="session")
+def fresh_machine(podman: Podman, pytestconfig: pytest.Config) -> prepare.Fresh:
+    """The bare Debian base after scripts/system-deps.sh (test_fresh_machine.py)."""
+    return prepare.get(pytestconfig, podman).fresh.result(timeout=3600)

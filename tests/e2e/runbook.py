@@ -2,7 +2,8 @@
 shipped rules with their durations compressed, and a rollback endpoint that counts calls.
 
 Each test opens a real window through the WindowService and polls the window's detail
-(bounded loops, no fixed sleeps beyond a short poll interval).
+until the event it waits for; the caps (``HANG_GUARD``) only stop a hung run, they are
+not a guess at how long a busy machine takes.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
+from examples.stack import wait_for_query
 from tests.shipped import shipped, shipped_names, write_rules
 from watchdog.app import App
 from watchdog.model import Deployment, Event, EventKind, WindowPhase
 from watchdog.settings import Settings
 from watchdog.web.control import WindowDetail
 
-FAST = {"for": "1s", "interval": "500ms"}
+FAST = {"for": "1s", "interval": "500ms", "warmup": "1s", "restart_every": "10s"}
+HANG_GUARD = 180.0  # seconds: only a hung run waits this long for an event
 
 
 def pack(*files: str, **local: dict[str, Any]) -> list[dict[str, Any]]:
@@ -112,7 +115,7 @@ async def open_window(app: App, seconds: float, service: str = "demo") -> str:
 
 
 async def until(
-    app: App, window_id: str, done: Callable[[WindowDetail], bool], timeout: float = 30.0
+    app: App, window_id: str, done: Callable[[WindowDetail], bool], timeout: float = HANG_GUARD
 ) -> WindowDetail:
     """Poll the window's detail until ``done`` holds or ``timeout`` passes."""
     assert app.parts is not None
@@ -152,7 +155,7 @@ def kinds(events: list[Event]) -> list[EventKind]:
 async def assert_passes_quietly(app: App, rec: Receiver, seconds: float = 4.0) -> WindowDetail:
     """Open a healthy window: it passes, nothing fired, every rule is ok, no rollback."""
     window_id = await open_window(app, seconds)
-    detail = await until(app, window_id, phase_is(WindowPhase.PASSED), seconds + 20)
+    detail = await until(app, window_id, phase_is(WindowPhase.PASSED), seconds + HANG_GUARD)
     assert detail.window.phase is WindowPhase.PASSED, [e.message for e in detail.events]
     assert firing_rules(detail) == set()
     not_ok = {r.name: (r.verdict.value, r.reason) for r in detail.rules if r.verdict.value != "ok"}
@@ -161,14 +164,31 @@ async def assert_passes_quietly(app: App, rec: Receiver, seconds: float = 4.0) -
     return detail
 
 
+async def scraped_since(app: App, since: float) -> None:
+    """Wait until Prometheus has scraped every target after ``since``.
+
+    A window's queries read only its own evidence (ranges clamped to its age): a counter
+    whose last pre-fault sample predates the window shows no increase once the window's
+    range moves past it. On a busy machine scrapes slip, so the fault must wait for a
+    healthy sample inside the window, not for a guessed number of seconds.
+    """
+    assert app.parts is not None
+    if not any(r.source in ("prometheus", "judge") for r in app.parts.engine.rules.current.rules):
+        return
+    query, after = "min(timestamp(up))", lambda v: bool(v) and v[0] > since
+    await asyncio.to_thread(wait_for_query, app.settings.prometheus_url, query, after, HANG_GUARD)
+
+
 async def assert_fires(
-    app: App, rec: Receiver, rule: str, action: str, fault: Callable[[], Any], seconds: float = 60
+    app: App, rec: Receiver, rule: str, action: str, fault: Callable[[], Any], seconds: float = 600
 ) -> WindowDetail:
-    """Open a window, let every rule read healthy once, inject ``fault``; ``rule`` fires
-    and the window does what ``action`` says (rollback once, wait for approval, tell)."""
+    """Open a window, let every rule read healthy once (and Prometheus scrape inside the
+    window), inject ``fault``; ``rule`` fires and the window does what ``action`` says
+    (rollback once, wait for approval, tell). ``seconds`` only has to outlive the test."""
     window_id = await open_window(app, seconds)
-    healthy = await until(app, window_id, all_ok, 20)
+    healthy = await until(app, window_id, all_ok)
     assert all_ok(healthy), [(r.name, r.verdict.value, r.reason) for r in healthy.rules]
+    await scraped_since(app, healthy.window.started_at)
     result = fault()
     if asyncio.iscoroutine(result):
         await result
@@ -177,7 +197,7 @@ async def assert_fires(
         "approve": phase_is(WindowPhase.AWAITING_APPROVAL),
         "notify": fired(rule),
     }[action]
-    detail = await until(app, window_id, expected, 30)
+    detail = await until(app, window_id, expected)
     assert expected(detail), [e.message for e in detail.events]
     assert rule in firing_rules(detail)
     calls = [c for c in rec.calls if str(c["key"]).startswith(window_id)]

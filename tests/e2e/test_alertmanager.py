@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from examples.stack import DemoApp, start_demo_app, start_prometheus, wait_for_query
 from tests.servers.alertmanager import start_alertmanager, watchdog_am_config
+from tests.servers.common import HANG_GUARD
 from tests.servers.rollback_target import RollbackTarget
 from watchdog.app import App
 from watchdog.settings import Settings
@@ -121,7 +122,7 @@ async def test_error_spike_alert_rolls_back_once_and_resolution_is_recorded(
         with start_prometheus(
             tmp_path, [demo.target], extra_config=alerting, external_labels={"environment": ENV}
         ) as prom:
-            wait_for_query(prom.url, 'up{job="demo"}', lambda v: v == [1.0], timeout=30)
+            wait_for_query(prom.url, 'up{job="demo"}', lambda v: v == [1.0], timeout=HANG_GUARD)
             window = await open_window(app, demo.service)
             demo.set_fault(error_ratio=0.4)
 

@@ -32,6 +32,10 @@ def canaries(home: Path) -> dict[str, Any]:
     return {
         "api_token": TOKEN,
         "prometheus_token": "CANARY-prometheus-token-5b1e",
+        "prometheus_username": "reader",
+        "prometheus_password": "CANARY-prom-password-6c2f",
+        # credentials in a plain URL setting are judged and redacted like secrets (issue 25)
+        "prometheus_url": f"http://reader:CANARY-prom-url-pass-7d3a@127.0.0.1:{dead}",
         "store_url": f"sqlite:///{home / 'CANARY-store-8d2f.db'}",
         "postgres_targets": {"db": f"postgresql://u:CANARY-pg-pass-33aa@127.0.0.1:{dead}/x"},
         "redis_targets": {"cache": f"redis://:CANARY-redis-pass-44bb@127.0.0.1:{dead}/0"},
@@ -111,7 +115,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WatchdogServer]
 
 def test_the_canaries_cover_every_secret_setting(tmp_path: Path) -> None:
     config = canaries(tmp_path)
-    plain = {"loki_url", "loki_username", "sentry_url", "sentry_org"}  # set beside their secrets
+    plain = {"loki_url", "loki_username", "sentry_url", "sentry_org", "prometheus_username"}
+    plain |= {"prometheus_url"}  # set beside their secrets
     assert secret_fields(Settings) == {k for k in config if k != "notify"} - plain
     assert secret_fields(NotifySettings) <= set(config["notify"])
 

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from examples.stack import WatchdogServer, start_watchdog
 from tests.fakes import serve
+from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
 from watchdog.evaluate import DUE_SLACK
 
@@ -130,7 +131,7 @@ async def api(server: WatchdogServer, method: str, path: str, **kw: Any) -> http
         return await client.request(method, path, headers=headers, **kw)
 
 
-async def poll(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+async def poll(check: Callable[[], Any], what: str, timeout: float = HANG_GUARD) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         result = await check() if asyncio.iscoroutinefunction(check) else check()
@@ -163,10 +164,11 @@ CASES = {
     "decided": (None, "rolled_back", 1),
     "claimed": (None, "rolled_back", 1),
     "before_step:confirm": (None, "rolled_back", 1),
-    "step_returned:call-rollback": (None, "rolled_back", 2),  # re-sent, same key
+    # The plan declares the request idempotent: re-sent, same key.
+    "step_returned:call-rollback": (True, "rolled_back", 2),
     # The rollback runs beside the delivery, so the kill may land while call-rollback is
     # in doubt: then it is re-sent with the same key (1 or 2 requests, performed once).
-    "delivered:pagerduty": (None, "rolled_back", None),
+    "delivered:pagerduty": (True, "rolled_back", None),
 }
 
 
@@ -201,10 +203,11 @@ async def test_kill_9_at_each_point_then_restart_rolls_back_once(
     assert kinds.count("rollback_started") == 1 and kinds.count("rollback_succeeded") == 1
 
 
+@pytest.mark.parametrize("idempotent", [False, None])  # an http step is not, unless declared
 async def test_a_step_in_doubt_that_is_not_idempotent_is_not_repeated(
-    tmp_path: Path, target: Target, pagerduty: FakePagerDuty
+    tmp_path: Path, target: Target, pagerduty: FakePagerDuty, idempotent: bool | None
 ) -> None:
-    cfg = config(tmp_path, target, pagerduty, for_="0s", idempotent=False)
+    cfg = config(tmp_path, target, pagerduty, for_="0s", idempotent=idempotent)
     db = tmp_path / "wd.db"
     async with watchdog(
         tmp_path / "first", cfg, db, crash_at="step_returned:call-rollback"

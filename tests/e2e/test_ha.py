@@ -21,6 +21,7 @@ from aiohttp import web
 
 from examples.stack import WatchdogServer, start_watchdog
 from tests.fakes import serve
+from tests.servers.common import HANG_GUARD
 from tests.servers.redis import start_redis
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +65,10 @@ def config(home: Path, target: Target, store: str, redis: str) -> dict[str, str]
         "        action: rollback\n"
     )
     cfg = home / "config.json"
-    plan = {"steps": [{"name": "call", "kind": "http", "url": f"{target.url}/rollback"}]}
+    # Declared idempotent (the receiver dedupes on Idempotency-Key): a request a frozen
+    # leader left in doubt is sent again at once instead of waited out.
+    step = {"name": "call", "kind": "http", "url": f"{target.url}/rollback", "idempotent": True}
+    plan = {"steps": [step]}
     cfg.write_text(json.dumps({"plans": {"p": plan}, "default_plan": "p"}))
     return {
         "config": str(cfg),
@@ -87,7 +91,7 @@ async def metric(server: WatchdogServer, name: str) -> float | None:
     return None
 
 
-async def until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
+async def until(check: Callable[[], Any], what: str, timeout: float = HANG_GUARD) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         with contextlib.suppress(httpx.HTTPError):

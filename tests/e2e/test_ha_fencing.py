@@ -102,7 +102,9 @@ def config(home: Path, target: Target, hook: Webhook, pd: FakePagerDuty) -> Path
         f"        url: {target.url}/health/{{{{ service }}}}\n"
         "        action: rollback\n        severity: critical\n"
     )
-    step = {"name": "call", "kind": "http", "url": f"{target.url}/rollback"}
+    # Declared idempotent: the target dedupes on Idempotency-Key, so a request left in
+    # doubt by a frozen leader may be sent again.
+    step = {"name": "call", "kind": "http", "url": f"{target.url}/rollback", "idempotent": True}
     settings = {
         "rules": [str(rules)],
         "plans": {"p": {"steps": [{**step, "retries": 0, "timeout": "20s"}]}},

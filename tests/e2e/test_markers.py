@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from tests.fakes import serve
+from tests.servers.common import HANG_GUARD
 from tests.servers.grafana import FakeGrafana
 from tests.servers.sentry import FakeSentry
 from watchdog.app import App
@@ -34,7 +35,7 @@ RULES = """groups:
 """
 
 
-async def until(check: Callable[[], Any], timeout: float = 15.0) -> None:
+async def until(check: Callable[[], Any], timeout: float = HANG_GUARD) -> None:
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"

@@ -1,4 +1,4 @@
-"""The on-call flow end to end: the real App on a real clock, the real slack_sdk client
+"""The on-call flow end to end: the real App on a real clock, the watchdog's Slack Web API client
 pointed at a local fake Slack Web API, PagerDuty's Events API faked locally, a target
 service whose /health we break and whose /rollback counts calls, and signed Slack
 button clicks sent to the App's /slack/interactions."""
@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from tests.fakes import serve
+from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
 from tests.servers.slack import FakeSlack, Message, button_ids, interaction, signed_headers
 from watchdog.app import App
@@ -108,7 +109,7 @@ class Stack:
         return roots[0]
 
 
-async def until(check: Callable[[], Any], timeout: float = 15.0) -> None:
+async def until(check: Callable[[], Any], timeout: float = HANG_GUARD) -> None:
     """Poll (bounded) until ``check()`` (sync or async) is truthy."""
     deadline = time.monotonic() + timeout
     while True:
@@ -209,6 +210,8 @@ async def test_passing_deploy_story(stack: Stack) -> None:
     await until(lambda: stack.slack.roots() and "window passed" in stack.root().text)
     root = stack.root()
     assert button_ids(root) == []
+    # The summary is the reply posted after the root's update: wait for it, not a race.
+    await until(lambda: "health: worst" in texts(stack.slack.replies(root.ts)))
     thread = texts(stack.slack.replies(root.ts))
     assert "halfway through the window, all checks green" in thread
     assert "health: worst 0.0" in thread  # the summary report: each rule's worst value

@@ -41,7 +41,11 @@ def test_check_the_shipped_rule_pack_and_the_demo_rules() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     shipped = sorted(p.name for p in (REPO / "rules").glob("*.yml"))
-    assert len(lines) == len(shipped) + 1 and all(": SUCCESS: " in line for line in lines)
+    assert len(lines) == len(shipped) + 2 and all(": SUCCESS: " in line for line in lines[:-1])
+    files = len(shipped) + 1
+    assert lines[-1].startswith("SUCCESS: ") and lines[-1].endswith(
+        f" in {files} files, no problems"
+    )
 
 
 def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
@@ -59,6 +63,8 @@ def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
         "or OP baseline [* N] [+ N], with OP one of > >= < <= == !=",
         f"{tmp_path / 'missing.yml'}:0: no such file or directory",
     ]
+    # The verdict comes after the problems, counted in good English.
+    assert result.stdout.splitlines() == ["FAILED: 3 problems; fix them and run check again"]
 
 
 def test_check_refuses_hostile_yaml_quickly_with_file_and_line(tmp_path: Path) -> None:
@@ -111,6 +117,68 @@ def test_serve_refuses_bad_rules_with_file_line_and_no_traceback(tmp_path: Path)
     )
     assert result.returncode == 2
     assert f"{bad}:5: unknown source 'nope'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def serve_once(tmp_path: Path, rules: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``watchdog serve`` with these rules and no other WATCHDOG_ setting: it must exit."""
+    path = tmp_path / "rules.yml"
+    path.write_text(rules)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WATCHDOG_")}
+    clean |= {"WATCHDOG_RULES": str(path), "WATCHDOG_STORE_URL": f"sqlite:///{tmp_path}/x.db"}
+    return subprocess.run(
+        [sys.executable, "-m", "watchdog", "serve", "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        env=clean | env,
+        timeout=60,
+    )
+
+
+ROLLBACK_RULE = """\
+groups:
+  - name: g
+    rules:
+      - name: ratio
+        source: prometheus
+        query: |
+          sum(rate(http_requests_total{service="{{ service }}",status=~"5.."}[1m]))
+            / sum(rate(http_requests_total{service="{{ service }}"}[1m]))
+        threshold: "> 5%"
+        action: rollback
+"""
+
+
+def test_serve_refuses_a_rollback_rule_without_a_plan_naming_file_and_line(
+    tmp_path: Path,
+) -> None:
+    result = serve_once(tmp_path, ROLLBACK_RULE)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "watchdog: cannot start, fix these first:",
+        f"  {tmp_path / 'rules.yml'}:4: rule 'ratio' has action: rollback, but no rollback "
+        "plan is set, so its first firing would fail: add a plan under 'plans:' in the "
+        "WATCHDOG_CONFIG file and name it in 'default_plan:' (see docs/deploy.md)",
+    ]
+    plans = json.dumps({"a": {"steps": [{"name": "s", "kind": "command", "argv": ["true"]}]}})
+    result = serve_once(tmp_path, ROLLBACK_RULE, WATCHDOG_PLANS=plans)
+    assert result.returncode == 2 and (
+        "set default_plan (WATCHDOG_DEFAULT_PLAN) to one of the plans: a" in result.stderr
+    )
+
+
+def test_serve_refuses_promql_that_does_not_parse_with_file_line_and_column(
+    tmp_path: Path,
+) -> None:
+    broken = ROLLBACK_RULE.replace("[1m]))\n        threshold", "[1m])\n        threshold")
+    result = serve_once(tmp_path, broken.replace("action: rollback", "action: notify"))
+    assert result.returncode == 2, result.stderr
+    line = broken.splitlines()[7]
+    assert result.stderr.splitlines() == [
+        "watchdog: cannot start, fix these first:",
+        f"  {tmp_path / 'rules.yml'}:8:{len(line) + 1}: rule 'ratio': query is not valid "
+        "PromQL: unclosed left parenthesis",
+    ]
     assert "Traceback" not in result.stderr
 
 
@@ -222,3 +290,33 @@ def test_deploy_commands_against_a_running_service(prom_stack: PromStack, tmp_pa
         if str(c["headers"].get("Idempotency-Key", "")).startswith(window["id"])
     ]
     assert mine == []  # held, then aborted: never rolled back
+
+
+def test_check_fails_a_promql_typo_offline_with_file_line_and_column(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(ROLLBACK_RULE.replace("sum(rate(", "sum(rat(", 1))
+    result = cli("check", str(rules))
+    assert result.returncode == 1
+    column = ROLLBACK_RULE.splitlines()[6].index("rate(") + 1
+    assert result.stderr.splitlines() == [
+        f"{rules}:7:{column}: rule 'ratio': query is not valid PromQL: "
+        'unknown function with name "rat"'
+    ]
+    assert result.stdout.splitlines()[-1] == "FAILED: 1 problem; fix them and run check again"
+
+
+def test_serve_names_the_settings_file_line_and_key_of_a_typo(tmp_path: Path) -> None:
+    config = tmp_path / "watchdog.yml"
+    config.write_text("window: 30m\npromethues_url: http://prometheus:9090\ntick: 1 second\n")
+    result = serve_once(
+        tmp_path, ROLLBACK_RULE, WATCHDOG_CONFIG=str(config), WATCHDOG_PROMETHEUS_UR="x"
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "watchdog: warning: WATCHDOG_PROMETHEUS_UR is not a setting "
+        "(did you mean WATCHDOG_PROMETHEUS_URL?): it is ignored",
+        "watchdog: invalid settings:",
+        f"  {config}:2: promethues_url: unknown setting 'promethues_url' "
+        "(did you mean 'prometheus_url'?)",
+        f"  {config}:3: tick: invalid duration '1 second': use 1s",
+    ]

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from examples.stack import DemoApp, WatchdogServer, start_demo_app, start_watchdog
+from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
 from tests.servers.slack import FakeSlack
 
@@ -90,7 +91,7 @@ class Stack:
         return None
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
+async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = HANG_GUARD) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         result = await check()

@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from examples.stack import DemoApp, PromStack, start_prometheus, wait_for_query
+from tests.servers.common import HANG_GUARD
 from watchdog.app import App
 from watchdog.settings import Settings
 
@@ -131,7 +132,7 @@ async def until(check: Callable[[], bool], timeout: float) -> bool:
     return check()
 
 
-async def ticks_pass(app: App, count: int, timeout: float = 30) -> None:
+async def ticks_pass(app: App, count: int, timeout: float = HANG_GUARD) -> None:
     """Wait for ``count`` more completed engine ticks, then for what they started."""
     assert app.parts is not None
     engine = app.parts.engine
@@ -164,7 +165,9 @@ async def test_healthy_window_passes_with_zero_rollbacks(
 ) -> None:
     app = await watchdog_app(stack.prom_url)
     window = await open_window(app, stack.demo, window="8s")
-    detail = await wait_for(app, window["id"], lambda d: d["window"]["phase"] == "passed", 30)
+    detail = await wait_for(
+        app, window["id"], lambda d: d["window"]["phase"] == "passed", HANG_GUARD
+    )
     assert detail["window"]["phase"] == "passed"
     assert calls_for(stack.demo, window["id"]) == []
     rules = {r["name"]: r for r in detail["rules"]}
@@ -181,9 +184,11 @@ async def test_spike_rolls_back_exactly_once(
     store_url = request.getfixturevalue("postgres_dsn") if backend == "postgres" else None
     app = await watchdog_app(stack.prom_url, store_url)
     window = await open_window(app, stack.demo)
-    await wait_for(app, window["id"], lambda d: d["rules"][0]["last_value"] is not None, 15)
+    await wait_for(app, window["id"], lambda d: d["rules"][0]["last_value"] is not None, HANG_GUARD)
     stack.demo.set_fault(error_ratio=0.4)
-    detail = await wait_for(app, window["id"], lambda d: d["window"]["phase"] == "rolled_back", 40)
+    detail = await wait_for(
+        app, window["id"], lambda d: d["window"]["phase"] == "rolled_back", HANG_GUARD
+    )
     assert detail["window"]["phase"] == "rolled_back", detail["events"]
     # the app is healed by the rollback; re-inject the fault, wait until Prometheus sees
     # it again, then for more ticks than a firing takes (interval 1s + for 2s): no second call
@@ -207,10 +212,10 @@ async def test_prometheus_stopped_mid_window_is_inconclusive_never_a_rollback(
     stack: PromStack, watchdog_app: Factory, tmp_path: Path
 ) -> None:
     with start_prometheus(tmp_path, [stack.demo.target]) as prom:
-        wait_for_query(prom.url, 'up{job="demo"}', lambda v: v == [1.0], timeout=30)
+        wait_for_query(prom.url, 'up{job="demo"}', lambda v: v == [1.0], timeout=HANG_GUARD)
         app = await watchdog_app(prom.url)
         window = await open_window(app, stack.demo)
-        await wait_for(app, window["id"], lambda d: d["rules"][0]["verdict"] == "ok", 15)
+        await wait_for(app, window["id"], lambda d: d["rules"][0]["verdict"] == "ok", HANG_GUARD)
         prom.stop()
         stack.demo.set_fault(error_ratio=0.5)  # a real fault Prometheus can no longer see
         detail = await wait_for(
@@ -218,7 +223,9 @@ async def test_prometheus_stopped_mid_window_is_inconclusive_never_a_rollback(
         )
         # many more polls of the dead Prometheus, each judged inconclusive, never firing
         polls = evaluations(app, "http-5xx-ratio", "inconclusive") + 4
-        assert await until(lambda: evaluations(app, "http-5xx-ratio", "inconclusive") >= polls, 30)
+        assert await until(
+            lambda: evaluations(app, "http-5xx-ratio", "inconclusive") >= polls, HANG_GUARD
+        )
         await ticks_pass(app, 1)
         detail = (await api(app, "GET", f"/api/v1/deployments/{window['id']}")).json()
     rule = detail["rules"][0]
@@ -246,7 +253,9 @@ async def test_manual_hold_then_rollback_through_the_api(
         app, "POST", f"/api/v1/deployments/{window['id']}/rollback", json={"actor": "alice"}
     )
     assert rolled.status_code == 200, rolled.text
-    detail = await wait_for(app, window["id"], lambda d: d["window"]["phase"] == "rolled_back", 15)
+    detail = await wait_for(
+        app, window["id"], lambda d: d["window"]["phase"] == "rolled_back", HANG_GUARD
+    )
     assert len(calls_for(stack.demo, window["id"])) == 1
     again = await api(app, "POST", f"/api/v1/deployments/{window['id']}/rollback", json={})
     assert again.status_code == 409

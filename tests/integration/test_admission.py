@@ -128,3 +128,64 @@ async def test_an_unseen_previous_version_is_refused_unless_forced(
 async def test_an_untracked_service_takes_any_previous_version(app: App) -> None:
     r = await post(app, {"service": "web", "version": "v2", "previous_version": "v0"})
     assert r.status_code == 201, r.text
+
+
+# --- issue 21 item 4: previous_version from what the watchdog knows ---------------------
+async def test_an_omitted_previous_version_is_the_version_last_seen_running(app: App) -> None:
+    assert app.parts is not None and app.parts.detector is not None
+    await app.parts.detector.tick()  # the detector reads v1 serving
+    r = await post(app, {"service": "api", "environment": "prod", "version": "v2"})
+    assert r.status_code == 201, r.text
+    assert r.json()["previous_version"] == "v1"
+    [opened] = (await app.parts.store.list_events(r.json()["id"]))[:1]
+    assert opened.data["previous_version"] == "v1"
+    assert "previous version v1: the version the deploy detector last read serving" in (
+        opened.message
+    )
+
+
+async def test_without_the_detector_the_previous_window_tells(app: App) -> None:
+    assert app.parts is not None
+    first = await post(app, {"service": "web", "version": "v4", "previous_version": "v3"})
+    assert first.status_code == 201, first.text
+    second = await post(app, {"service": "web", "version": "v5"})
+    assert second.status_code == 201, second.text
+    assert second.json()["previous_version"] == "v4"
+    opened = (await app.parts.store.list_events(second.json()["id"]))[0]
+    assert (
+        opened.data["previous_version_from"]
+        == f"what window {first.json()['id']} (v4) left running"
+    )
+
+
+async def test_unknown_and_needed_by_the_plan_is_refused_saying_what_to_pass(
+    tmp_path: Path,
+) -> None:
+    plan = {
+        "steps": [{"name": "pin", "kind": "command", "argv": ["deploy", "{{ previous_version }}"]}]
+    }
+    settings = Settings(
+        rules=[],
+        store_url=SecretStr("sqlite:///:memory:"),
+        listen_port=0,
+        api_token=SecretStr(TOKEN),
+        plans={"pin": plan, "plain": PLAN},
+        default_plan="pin",
+    )
+    app = App(settings)
+    await app.start(schedule=False)
+    try:
+        refused = await post(app, {"service": "new", "version": "v1"})
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["field"] == "previous_version"
+        assert error["message"] == (
+            "previous_version is needed: plan 'pin' rolls back to {{ previous_version }}, and "
+            "the watchdog has not seen new running in production; pass the version running "
+            "before this deploy (--previous-version, or previous_version in the API)"
+        )
+        # A plan that does not roll back to a version takes the deploy as it is.
+        ok = await post(app, {"service": "new", "version": "v1", "plan": "plain"})
+        assert ok.status_code == 201 and ok.json()["previous_version"] is None
+    finally:
+        await app.stop()

@@ -1,7 +1,7 @@
 """The one notification path, through the app as `App.build` wires it: journal → outbox →
 delivery worker → channel, and `watchdog_notifications_total{channel,result}` counted at
-delivery. Slack is the local fake Web API (slack_sdk pointed at it); the webhook is
-answered at the httpx transport seam. The clock is fake; the worker is driven by hand."""
+delivery. Every request passes the httpx transport seam: the webhook is answered there,
+Slack's are forwarded to the local fake Web API. The clock is fake; the worker is driven by hand."""
 
 from __future__ import annotations
 
@@ -32,13 +32,23 @@ groups:
 
 
 class Hook:
-    """The webhook receiver behind the transport: answers the scripted statuses first."""
+    """The webhook receiver behind the transport: answers the scripted statuses first;
+    requests to the fake Slack (on loopback) are forwarded to it."""
 
     def __init__(self) -> None:
         self.statuses: list[int] = []
         self.bodies: list[dict[str, object]] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "127.0.0.1":
+            async with httpx.AsyncClient() as real:
+                answer = await real.send(request)
+            kept = {
+                k: v
+                for k, v in answer.headers.items()
+                if k.lower() in ("content-type", "retry-after")
+            }
+            return httpx.Response(answer.status_code, content=answer.content, headers=kept)
         if request.url.host != "hooks.example":
             return httpx.Response(404)
         status = self.statuses.pop(0) if self.statuses else 200

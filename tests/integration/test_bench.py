@@ -11,9 +11,12 @@ import pytest
 from bench import (
     alertmanager_receiver,
     decision_action,
+    decisions,
     detection_latency,
     engine_overhead,
     footprint,
+    hostile_upstreams,
+    judge_cost,
     scale,
     slack_ack,
     status_costs,
@@ -71,3 +74,18 @@ def test_detection_latency_runs_at_tiny_size() -> None:
     # one trial, without the Alertmanager that waits 30 s
     out = detection_latency.main(["--trials", "1", "--skip-default"])
     assert "physical floor" in out and "group_wait 0s" in out and "30s" not in out
+
+
+def test_decisions_by_shape_runs_at_tiny_size() -> None:
+    out = decisions.main(["--shapes", "--healthy", "1", "--bad", "1", "--workers", "1"])
+    assert "Shape `bursts`" in out and "Shape `canary5`" in out and "Power curve" in out
+
+
+def test_judge_cost_runs_at_tiny_size() -> None:
+    out = judge_cost.main(["--windows", "1", "--steps", "3"])
+    assert "scipy.special" in out and "per evaluation" in out
+
+
+def test_hostile_upstreams_runs_at_tiny_size() -> None:
+    out = hostile_upstreams.main(["--modes", "error"])
+    assert out.count("\n") == 2 and "| error | 12 |" in out

@@ -57,10 +57,6 @@ groups:
         query: sum by (service) (rate(http_requests_total[1m]))
         shared_by: service
         threshold: "> 1000"
-      - name: unbalanced
-        source: prometheus
-        query: sum(rate(http_requests_total[1m])
-        threshold: "> 0"
 """
 
 
@@ -90,13 +86,14 @@ def test_rules_that_can_never_fire_are_errors_with_file_line(
         f"{rules}:18: rule 'p95-unreachable': threshold > 20 can never be reached: "
         "histogram_quantile over http_request_duration_highr_seconds_bucket is at most 10, its "
         'largest finite bucket (le="10"); use a histogram with buckets above 20',
-        f"{rules}:30: note: rule 'teapots': no series match "
-        'http_requests_total{status="418"} right now (fine for an error counter whose series '
-        "appears with its first error)",
-        f"{rules}:39: rule 'unbalanced': Prometheus cannot parse the query: "
-        "1:34: parse error: unclosed left parenthesis",
+        f"{rules}:30: note: rule 'teapots': status=\"418\" matches no series of "
+        "http_requests_total right now: status has 200, 500 (fine for an error counter whose "
+        "series appears with its first error)",
     ]
-    assert "8 Prometheus rules checked: 4 can never fire, 1 notes" in out
+    assert out.splitlines()[-1] == (
+        f"FAILED: {prom_stack.prom_url}: 7 rules reading Prometheus checked: 3 rules can never "
+        "fire, 1 note"
+    )
 
 
 def test_the_service_and_its_label_name_are_options(
@@ -167,3 +164,62 @@ async def test_a_window_journals_once_that_a_selector_matches_nothing(
         "celery can never fire: no series named celery_task_failed_total "
         "(is the name right, is its exporter scraped?)"
     )
+
+
+async def test_a_query_prometheus_refuses_is_a_loud_rule_error_not_inconclusive(
+    prom_stack: PromStack, tmp_path: Path
+) -> None:
+    # limitk parses offline (promql-parser knows it) but this Prometheus (2.42) answers
+    # 400 "unknown function": the rule cannot run, which must be said once, loudly.
+    import structlog
+
+    rules = tmp_path / "refused.yml"
+    rules.write_text(
+        "groups:\n  - name: g\n    interval: 200ms\n    rules:\n"
+        "      - name: newer-function\n        source: prometheus\n"
+        '        query: count(limitk(1, up{job="demo"}))\n'
+        '        threshold: "> 100"\n'
+        "      - name: fine\n        source: prometheus\n"
+        '        query: count(up{job="demo"})\n        threshold: "> 100"\n'
+    )
+    app = App(
+        Settings(
+            rules=[rules],
+            store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
+            listen_port=0,
+            api_token=SecretStr(TOKEN),
+            prometheus_url=prom_stack.prom_url,
+            tick=0.1,
+        )
+    )
+    with structlog.testing.capture_logs() as logs:
+        await app.start()
+        try:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            async with httpx.AsyncClient(base_url=app.url, headers=headers, timeout=10) as client:
+                body = {"service": "demo", "version": "v2", "window": "10m"}
+                opened = (await client.post("/api/v1/deployments", json=body)).json()
+
+                async def five_polls() -> dict[str, Any] | None:
+                    d = (await client.get(f"/api/v1/deployments/{opened['id']}")).json()
+                    return d if all(len(r["samples"]) >= 5 for r in d["rules"]) else None
+
+                d = await until(five_polls, "five polls of each rule")
+                metrics = (await client.get("/metrics")).text
+        finally:
+            await app.stop()
+    told = [e for e in d["events"] if e["kind"] == "rule_error"]
+    assert [e["rule"] for e in told] == ["newer-function"]  # once, and only that rule
+    assert told[0]["message"] == (
+        "newer-function cannot run: Prometheus refused its query (Prometheus answered HTTP 400 "
+        'bad_data: 1:7: parse error: unknown function with name "limitk"); fix the rule '
+        f"({rules}:5) and reload"
+    )
+    assert told[0]["data"]["severity"] == "critical"
+    refused = [
+        line for line in metrics.splitlines() if line.startswith("watchdog_rule_errors_total{")
+    ]
+    assert len(refused) == 1 and 'rule="newer-function"' in refused[0]
+    assert float(refused[0].split()[-1]) >= 5
+    errors = [e for e in logs if e["log_level"] == "error" and e["event"] == "rule query refused"]
+    assert [e["rule"] for e in errors] == ["newer-function"]

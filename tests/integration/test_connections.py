@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -150,3 +151,55 @@ def test_the_cap_stays_below_the_open_file_limit() -> None:
     limits = ConnectionLimits(max_connections=1000)
     assert limits.cap(1024) == 1024 - FD_RESERVE
     assert limits.cap(65536) == 1000
+
+
+SIGNING_SECRET = "slack-signing-secret-0123456789abcdef"
+
+
+def slack_head(length: int) -> bytes:
+    """A complete Slack interaction head: fresh timestamp, well-formed (fake) signature."""
+    return (
+        "POST /slack/interactions HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"X-Slack-Request-Timestamp: {int(time.time())}\r\nX-Slack-Signature: v0={'ab' * 32}\r\n"
+        f"Content-Length: {length}\r\n\r\npayload="
+    ).encode()
+
+
+async def test_a_slack_shaped_flood_cannot_lock_out_health_or_the_api(start: Start) -> None:
+    """Issue 25 M2, bounded: 130 sockets (1.3x the cap of 100) each send a complete Slack
+    head and one byte of a 4 KiB body, and are re-opened as they are evicted, while
+    /healthz and the API are asked 20 times each. Every answer is 200."""
+    app = await start(
+        max_connections=100, http_body_timeout=60,
+        notify={"slack_bot_token": "xoxb-flood-0123456789abcdef",
+                "slack_signing_secret": SIGNING_SECRET},
+    )  # fmt: skip
+    assert app.port is not None and app.site is not None and app.site.pool is not None
+    port, stop = app.port, asyncio.Event()
+
+    async def flooder() -> None:
+        while not stop.is_set():  # bounded: ends when the checks are done
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(slack_head(4096))
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await asyncio.wait_for(reader.read(1), timeout=30)  # held until evicted
+            writer.close()
+
+    flood = [asyncio.create_task(flooder()) for _ in range(130)]
+    deadline = time.monotonic() + 30
+    pool = app.site.pool
+    while pool.open_connections < 100 or pool.evicted + pool.refused < 30:  # at the cap
+        assert time.monotonic() < deadline, "the flood never reached the cap"
+        await asyncio.sleep(0.05)
+    try:
+        async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            answers = [await client.get("/healthz") for _ in range(20)]
+            answers += [await client.get("/api/v1/deployments", headers=headers) for _ in range(20)]
+    finally:
+        stop.set()
+        for task in flood:
+            task.cancel()
+        await asyncio.gather(*flood, return_exceptions=True)
+    assert [a.status_code for a in answers] == [200] * 40

@@ -14,6 +14,7 @@ import pytest
 from pydantic import SecretStr
 
 from examples.stack import DemoApp, start_demo_app, start_prometheus, wait_for_query
+from tests.servers.common import HANG_GUARD
 from watchdog.app import App
 from watchdog.settings import Settings
 
@@ -114,7 +115,7 @@ class CountingTransport(httpx.AsyncBaseTransport):
 
     async def reads_after(self, seen: int, more: int) -> bool:
         """Wait until ``more`` version reads followed the first ``seen``."""
-        return bool(await until(lambda: self._reads(seen + more), 10))
+        return bool(await until(lambda: self._reads(seen + more), HANG_GUARD))
 
     async def _reads(self, wanted: int) -> bool:
         return self.paths.count("/state") >= wanted
@@ -133,7 +134,7 @@ async def test_version_flip_opens_a_window_and_our_rollback_does_not(tmp_path: P
                 httpx.post(
                     f"{demo.url}/rollback", json={"version": "v2"}, timeout=5
                 ).raise_for_status()
-                opened = await until(lambda: windows_of(app, "shop"), 15)
+                opened = await until(lambda: windows_of(app, "shop"), HANG_GUARD)
                 assert len(opened) == 1, opened
                 window = opened[0]
                 assert (window["version"], window["previous_version"]) == ("v2", "v1")
@@ -150,7 +151,7 @@ async def test_version_flip_opens_a_window_and_our_rollback_does_not(tmp_path: P
                     detail = (await api(app, "GET", f"/api/v1/deployments/{window['id']}")).json()
                     return bool(detail["window"]["phase"] == "rolled_back")
 
-                assert await until(rolled_back, 20)
+                assert await until(rolled_back, HANG_GUARD)
                 assert demo.state()["version"] == "v1"
                 # verify has seen v1: every read from here is the detector's, of v1 again
                 assert await transport.reads_after(transport.paths.count("/state"), 5)

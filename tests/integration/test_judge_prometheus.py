@@ -32,7 +32,8 @@ from watchdog.sources.prometheus import PrometheusSource
 
 pytestmark = pytest.mark.integration
 
-PACK = Path(__file__).resolve().parents[2] / "rules" / "judge" / "api.yml"
+PACK = Path(__file__).resolve().parents[2] / "rules" / "api.yml"
+SETTINGS_VARS = {"service_label": "service"}  # what the settings give rule templates
 HEALTHY = Scenario(index=1, rps=5.0, base_error=0.01, kind="healthy", blip=(40.0, 3.0))
 BAD = Scenario(
     index=2, rps=100.0, base_error=0.01, kind="step_mult", onset=0.0, new_error=0.10, reset=True
@@ -51,7 +52,7 @@ def history() -> Iterator[tuple[str, float]]:
 async def live(url: str, rule: JudgeRule, dep: Deployment, t0: float) -> list[tuple[float, str]]:
     """What the engine does: baseline at open, then sample + evaluate at each interval."""
     source = PrometheusSource(url, timeout=10, retries=1, concurrency=2)
-    ctx = SampleContext("w", dep.template_vars(), t0, live=False)
+    ctx = SampleContext("w", {**dep.template_vars(), **SETTINGS_VARS}, t0, live=False)
     try:
         assert rule.baseline is not None
         base = await source.sample(
@@ -82,7 +83,7 @@ async def replayed(
     try:
         rules = load_rules([PACK])
         one = type(rules).of([r for r in rules.rules if r.name == rule.name])
-        result = await Replayer(source).run(one, dep, t0, t0 + 1800)
+        result = await Replayer(source, variables=SETTINGS_VARS).run(one, dep, t0, t0 + 1800)
     finally:
         await source.close()
     names = {"resolved": "ok"}
@@ -185,7 +186,7 @@ def test_against_the_previous_version_on_prometheus(
         assert result.rollback_rule == "canary-5xx"
         assert result.rollback_at is not None and result.rollback_at - t0 <= 180
         firing = result.first("canary-5xx", "firing")
-        assert firing is not None and "(baseline 0.99% of " in firing.message
+        assert firing is not None and "(previous version beside it 0.99% of " in firing.message
         assert firing.value == pytest.approx(0.08, abs=0.002)
     else:
         assert result.rollback_at is None

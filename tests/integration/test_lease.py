@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from tests.servers.redis import RedisServer, start_redis
-from watchdog.ha.lease import RedisLease
+from watchdog.ha.lease import RedisLease, client_options
 from watchdog.metrics import Metrics
 from watchdog.store.sqlite import SqliteStore
 
@@ -176,3 +177,99 @@ async def test_no_token_from_the_store_means_no_leader(
     assert await client.exists("watchdog:leader") == 0  # released for another replica
     await client.aclose()
     await a.close()
+
+
+async def test_a_lease_retaken_by_the_same_replica_carries_its_work_on(
+    redis_server: RedisServer, store: SqliteStore
+) -> None:
+    mono = Mono()
+    a = lease(redis_server, mono, fence=store.advance_fence)
+    await a.tick()
+    assert await a.token() == 1 and await a.carry(1) == 1
+    redis_server.restart()  # the lease is gone; a takes it again, nobody in between
+    await a.tick()  # the old connection is closed: one failed attempt (no hidden retry)
+    await a.tick()
+    assert await a.token() == 2
+    assert await a.carry(1) == 2  # a rollback begun under #1 goes on under #2
+
+    # Another replica leads in between: the line is broken, recovery owns the work.
+    await Redis.from_url(redis_server.url).delete("watchdog:leader")
+    b = lease(redis_server, mono, fence=store.advance_fence)
+    await b.tick()
+    assert await b.token() == 3
+    await b.close()
+    await a.tick()
+    assert await a.token() == 4
+    assert await a.carry(2) is None and await a.carry(4) == 4
+    await a.close()
+
+
+class Blackhole:
+    """A TCP proxy to Redis that can go silent: connections stay open, nothing passes
+    (a dead link no RST ever reports)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.silent = asyncio.Event()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_r, up_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        await asyncio.gather(self._pipe(reader, up_w), self._pipe(up_r, writer))
+
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await src.read(65536):
+                if self.silent.is_set():
+                    continue  # swallowed
+                dst.write(data)
+                await dst.drain()
+
+
+async def test_a_silently_dead_link_ends_each_attempt_within_its_deadline(
+    redis_server: RedisServer,
+) -> None:
+    # Whatever redis-py's defaults (none before 8): the lease's own timeouts apply.
+    proxy = Blackhole(redis_server.port)
+    port = await proxy.start()
+    mono = Mono()
+    ttl = 2.0
+    client = Redis.from_url(f"redis://127.0.0.1:{port}/0", **client_options(ttl))
+    a = RedisLease(client, ttl=ttl, monotonic=mono)
+    await a.tick()
+    assert await a.token() == 1
+    proxy.silent.set()
+    started = time.monotonic()
+    await a.tick()  # hangs forever without a deadline
+    assert time.monotonic() - started < ttl
+    mono.t += ttl  # its own reckoning runs out: no longer the leader
+    await a.tick()
+    assert await a.token() is None
+    assert proxy.server is not None
+    proxy.server.close()
+    await a.close()
+
+
+async def test_a_replica_that_must_not_lead_releases_the_lease_and_follows(
+    redis_server: RedisServer,
+) -> None:
+    why: list[str | None] = [None]
+    mono = Mono()
+    a = lease(redis_server, mono, eligible=lambda: why[0])
+    b = lease(redis_server, mono)
+    await a.tick()
+    assert await a.token() == 1
+    why[0] = "this replica's clock is 60.0s off the store's"
+    await a.tick()  # gives the lease up at once: another replica takes over
+    assert await a.token() is None
+    await b.tick()
+    assert await b.token() == 2
+    why[0] = None
+    await a.tick()
+    assert await a.token() is None  # b leads now
+    await a.close()
+    await b.close()

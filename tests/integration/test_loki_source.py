@@ -86,7 +86,8 @@ async def test_loki_down_is_inconclusive_not_a_rollback(loki: FakeLoki) -> None:
     )
     await source.close()
     assert sample.kind is SampleKind.ERROR and sample.transient
-    assert sample.error == "cannot connect to Loki"
+    where = loki.url.split("://")[1]
+    assert sample.error == f"cannot connect to Loki at {where}: connection refused"
     result = evaluate(rule(), RuleState(), sample, now)
     assert result.state.verdict is Verdict.INCONCLUSIVE
 

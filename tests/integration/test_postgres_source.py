@@ -147,3 +147,25 @@ async def test_missing_pg_stat_statements_is_said_once(source: PostgresSource) -
     assert "pg_stat_statements is not installed" in (samples[0].error or "")
     said = [e for e in logs if "pg_stat_statements" in e["event"]]
     assert len(said) == 1 and "CREATE EXTENSION pg_stat_statements" in said[0]["event"]
+
+
+async def test_a_standing_count_confirming_a_rollback_judges_only_new_rows(
+    source: PostgresSource, postgres_dsn: str
+) -> None:
+    conn = await asyncpg.connect(postgres_dsn)
+    await conn.execute("CREATE TABLE orphans (id int)")
+    await conn.execute("INSERT INTO orphans VALUES (1), (2), (3)")
+    count = rule("SELECT count(*)::float8 AS orphans FROM orphans", standing=True)
+    watching = await source.sample(count, ctx())
+    assert [s.value for s in watching.series] == [3.0]  # watching: the count as it stands
+    rolled = SampleContext(window_id="w1", variables={}, at=time.time(), since=100.0,
+                           restored=True)  # fmt: skip
+    first = await source.sample(count, rolled)
+    assert [s.value for s in first.series] == [0.0]  # the 3 rows stay: none is new
+    assert first.detail == (
+        "new rows since the rollback; 3 counted at the rollback stay and still need repair"
+    )
+    await conn.execute("INSERT INTO orphans VALUES (4)")
+    again = await source.sample(count, rolled)
+    await conn.close()
+    assert [s.value for s in again.series] == [1.0]  # a new violation after the rollback

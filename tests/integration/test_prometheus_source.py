@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import structlog
 from aiohttp import web
 
 from tests.servers.common import free_port
 from tests.servers.prometheus import PromStack, start_prometheus
+from watchdog.logs import configure_logging
 from watchdog.model import Sample, SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
@@ -104,19 +108,33 @@ async def test_slow_prometheus_is_cut_off_by_the_budget() -> None:
 
 
 async def test_stopped_prometheus_is_transient(tmp_path: Path) -> None:
-    with start_prometheus(tmp_path, []) as prom:
-        source = PrometheusSource(prom.url, timeout=2.0, retries=1, concurrency=2)
-        try:
-            before = await source.sample(rule("vector(1)"), ctx())
-            prom.stop()
-            after = await source.sample(rule("vector(1)"), ctx())
-            ready = await source.ready()
-        finally:
-            await source.close()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    logged = io.StringIO()
+    configure_logging("info", "json", stream=logged)
+    try:
+        with start_prometheus(tmp_path, []) as prom:
+            source = PrometheusSource(prom.url, timeout=2.0, retries=1, concurrency=2)
+            try:
+                before = await source.sample(rule("vector(1)"), ctx())
+                prom.stop()
+                after = await source.sample(rule("vector(1)"), ctx())
+                ready = await source.ready()
+            finally:
+                await source.close()
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        structlog.reset_defaults()
     assert before.kind is SampleKind.VALUES and before.series[0].value == 1.0
     assert after.kind is SampleKind.ERROR and after.transient, after
-    assert after.error is not None and "connection refused" in after.error
+    # The port stays in the message: it says which Prometheus could not be reached.
+    assert (
+        after.error == f"cannot connect to Prometheus at 127.0.0.1:{prom.port}: connection refused"
+    )
     assert not ready
+    # urllib3 retried (retries=1) and warned about it; the sample already says so.
+    assert logged.getvalue() == ""
 
 
 async def test_shared_by_gives_each_window_its_own_series(src: PrometheusSource) -> None:
@@ -141,3 +159,26 @@ async def test_shared_by_gives_each_window_its_own_series(src: PrometheusSource)
     assert demo.series[0].value == pytest.approx(alone.series[0].value, rel=1e-9)
     assert demo.series[0].value > 0  # the demo app makes its own traffic
     assert other.kind is SampleKind.NO_DATA and 'service="other"' in (other.error or "")
+
+
+async def test_the_scrape_interval_is_prometheus_own_and_confirmation_waits_one_scrape(
+    src: PrometheusSource,
+) -> None:
+    # The source's setting says 15 s (the default); Prometheus scrapes the demo every 1 s.
+    assert await src.intervals.grid("demo") == 1.0 and await src.intervals.grid() == 1.0
+
+    def restored(ago: float) -> SampleContext:
+        now = time.time()
+        return SampleContext("w1", {"service": "demo"}, now, since=now - ago, restored=True)
+
+    waiting = await src.sample(rule(), restored(0.5))
+    assert waiting.kind is SampleKind.NO_DATA
+    assert waiting.error == "waiting for the restored version's first scrape (every 1s)"
+    # Rolled back 30 s ago: the restored version's own samples answer (once Prometheus
+    # has scraped twice since it started: polled, bounded).
+    deadline = time.monotonic() + 45
+    judged = await src.sample(rule(), restored(30))
+    while judged.kind is not SampleKind.VALUES and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        judged = await src.sample(rule(), restored(30))
+    assert judged.kind is SampleKind.VALUES, judged

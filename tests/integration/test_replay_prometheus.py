@@ -159,7 +159,7 @@ def test_cli_json_tells_the_same_story(known: Known, capsys: Any) -> None:
     args = ["replay", str(known.rules), "--service", "demo", "--json"]
     args += ["--from", repr(known.start), "--to", repr(known.end)]
     args += ["--prometheus-url", known.prom_url]
-    assert cli.main(args) == 0
+    assert cli.main(args) == 3  # would have rolled back: the gate's code for rolled_back
     out = json.loads(capsys.readouterr().out)
     assert out["rollback_rule"] == "ratio-for-3s"
     kinds = [(e["rule"], e["kind"]) for e in out["events"]]

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from examples.stack import free_port
 from tests.fakes import serve
+from tests.servers.common import HANG_GUARD
 from watchdog.app import App
 from watchdog.settings import Settings
 
@@ -141,7 +142,7 @@ async def open_window(app: App) -> str:
     return str(response.json()["id"])
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 30) -> Any:
+async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = HANG_GUARD) -> Any:
     deadline = time.monotonic() + timeout
     while not (result := await check()):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -10,7 +10,12 @@ import pytest
 
 from examples.stack import find_binary, free_port, running, stop, wait_for_port
 
-__all__ = ["free_port", "require_binary", "running", "stop", "wait_for_port"]
+__all__ = ["HANG_GUARD", "free_port", "require_binary", "running", "stop", "wait_for_port"]
+
+# How long a test waits for an event before calling the run hung. Only a guard: tests
+# wait for the event (a phase, a journal entry, a request, a scrape), never for a guess
+# at how long an idle machine takes; a busy 2-core machine may take many times longer.
+HANG_GUARD = 180.0
 
 
 def require_binary(name: str, *candidates: str) -> str:

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,10 +104,13 @@ def _wait_ready(server: PostgresServer, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def start_postgres() -> Iterator[tuple[PostgresServer, subprocess.Popen[bytes]]]:
+def start_postgres(
+    settings: Sequence[str] = (),
+) -> Iterator[tuple[PostgresServer, subprocess.Popen[bytes]]]:
     """A new cluster on a free port; stopped (and its files removed) on exit.
 
-    ``pg_stat_statements`` is preloaded so a database can ``CREATE EXTENSION`` it.
+    ``pg_stat_statements`` is preloaded so a database can ``CREATE EXTENSION`` it;
+    ``settings`` (``name=value``) are added to the server's command line.
     """
     bin_dir = _bin_dir()
     # Not under pytest's basetemp: that is private to root, and the server runs as
@@ -131,6 +134,7 @@ def start_postgres() -> Iterator[tuple[PostgresServer, subprocess.Popen[bytes]]]
             "max_connections=200",
             "shared_preload_libraries=pg_stat_statements",
             "pg_stat_statements.track=all",
+            *settings,
         ):
             argv += ["-c", setting]
         with running(_as_server_user(argv), base / "server.log", port, cwd=base) as proc:

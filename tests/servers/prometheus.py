@@ -28,6 +28,7 @@ from examples.stack import (
     start_prometheus,
     wait_for_query,
 )
+from tests.servers.common import HANG_GUARD
 
 __all__ = [
     "DemoApp",
@@ -47,5 +48,5 @@ def prom_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PromStack]:
     """Demo app (service "demo", 50 rps) + Prometheus scraping it every second."""
     tmp = tmp_path_factory.mktemp("prom_stack")
     with start_demo_app(tmp) as demo, start_prometheus(tmp, [demo.target]) as prom:
-        wait_for_query(prom.url, 'up{job="demo"}', lambda v: v == [1.0], timeout=30)
+        wait_for_query(prom.url, 'up{job="demo"}', lambda v: v == [1.0], timeout=HANG_GUARD)
         yield PromStack(demo, prom)

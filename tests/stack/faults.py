@@ -41,8 +41,10 @@ def triggers(
 
     main = [
         Trigger("api-health", "health", "rollback", lambda: apps["health"].fault(health_down=True)),
-        Trigger("api-5xx-ratio", "errors", "rollback", lambda: apps["errors"].fault(error_ratio=1)),
-        Trigger("api-p95-latency", "slow", "rollback", lambda: apps["slow"].fault(latency=2.5)),
+        Trigger(
+            "api-5xx-judged", "errors", "rollback", lambda: apps["errors"].fault(error_ratio=1)
+        ),
+        Trigger("api-p95-judged", "slow", "rollback", lambda: apps["slow"].fault(latency=2.5)),
         Trigger(
             "celery-failure-ratio",
             "celery",

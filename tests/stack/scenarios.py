@@ -23,6 +23,7 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from examples.stack import query_values
@@ -32,15 +33,17 @@ from tests.stack.recorder import Recorder, recorder
 from tests.stack.stack import SCRAPE, Stack
 from watchdog.app import App
 from watchdog.durations import parse_duration
+from watchdog.judge.stats import LEVEL_SHIFT_STEPS, MIN_PAIRS
 from watchdog.model import Deployment, EventKind, WindowPhase
 from watchdog.settings import Settings
 
 FACTOR = 30  # the runbook's minutes become seconds: `for: 3m` runs as 6s
 INTERVAL = 2.0
 HEALTHY_WINDOW = 185.0  # more than three real minutes of steady traffic
+HANG_GUARD = 180.0  # seconds: only a hung run waits this long for an event
 REDEPLOY_AFTER = 30.0
 FAULT_WINDOW = 600.0  # still open when the results are read
-LAGS = {"api-p95-latency": 2.5, "api-p95-scrape": 2.5, "db-avg-query-latency": 1.2}
+LAGS = {"api-p95-judged": 2.5, "api-p95-scrape": 2.5, "db-avg-query-latency": 1.2}
 URLS = {
     "api-health": "/health",
     "synthetic-login": "/login",
@@ -58,6 +61,9 @@ def compressed(file: str, name: str, log: str) -> dict[str, Any]:
     local: dict[str, Any] = {"interval": f"{INTERVAL:g}s"}
     if "for" in raw:
         local["for"] = f"{parse_duration(raw['for']) / FACTOR:g}s"
+    if raw["source"] == "judge":  # its `for` is the warm-up and the tests' restarts
+        local["warmup"] = f"{parse_duration(raw.get('warmup', 60)) / FACTOR:g}s"
+        local["restart_every"] = f"{parse_duration(raw.get('restart_every', 300)) / FACTOR:g}s"
     if name in URLS:
         local["url"] = "http://127.0.0.1:{{ labels.port }}" + URLS[name]
     if raw["source"] == "scrape":
@@ -68,9 +74,18 @@ def compressed(file: str, name: str, log: str) -> dict[str, Any]:
 
 
 def for_of(name: str) -> float:
+    """How long a rule's condition must hold, compressed. A judge rule's counterpart: its
+    warm-up, or the evaluations it needs before it trusts the window's own burstiness
+    estimate (the stack has no six hours before the deploy to learn it from), and then
+    the three steps after a jump that tell a level shift from a burst (a burst's own
+    step weighs it down until then; docs/rules.md, "Bursty errors")."""
     for file in (*ALL_FILES, *SCRAPE_FILES):
         if name in shipped_names(file):
-            return parse_duration(shipped(file, name).get("for", 0)) / FACTOR
+            raw = shipped(file, name)
+            if raw["source"] == "judge":
+                warmup = parse_duration(raw.get("warmup", 60)) / FACTOR
+                return max(warmup, MIN_PAIRS * INTERVAL) + LEVEL_SHIFT_STEPS * INTERVAL
+            return parse_duration(raw.get("for", 0)) / FACTOR
     raise KeyError(name)
 
 
@@ -127,17 +142,36 @@ async def phase(app: App, window_id: str) -> WindowPhase:
     return (await app.parts.windows.detail(window_id)).window.phase
 
 
-async def warm(app: App, window_id: str) -> None:
-    """Every rule of the window evaluated twice, so the fault meets a settled window."""
+async def warm(app: App, stack: Stack, window_id: str) -> None:
+    """Every rule of the window evaluated twice and Prometheus' targets scraped inside
+    the window, so the fault meets a settled window: its queries read only the window's
+    evidence, and a counter with no sample inside it shows no increase (see
+    tests/e2e/runbook.py, ``scraped_since``). Events, not seconds: scrapes and ticks
+    slip on a busy machine."""
     assert app.parts is not None
-    opened = time.monotonic()
+    windows = app.parts.windows
+    first: dict[str, float] = {}
 
-    async def settled() -> bool:
-        detail = await app.parts.windows.detail(window_id)  # type: ignore[union-attr]
-        evaluated = all(r.last_eval_at is not None for r in detail.rules)
-        return evaluated and time.monotonic() - opened > 2 * INTERVAL + 1
+    async def evaluated_twice() -> bool:
+        detail = await windows.detail(window_id)
+        for r in detail.rules:
+            if r.last_eval_at is not None:
+                first.setdefault(r.name, r.last_eval_at)
+        return all(
+            r.last_eval_at is not None and r.last_eval_at > first[r.name] for r in detail.rules
+        )
 
-    await until(settled, 30)
+    await until(evaluated_twice, HANG_GUARD)
+    started = (await windows.detail(window_id)).window.started_at
+
+    def scraped() -> bool:
+        try:
+            up = query_values(stack.prom_url, "min(timestamp(up))")
+        except httpx.HTTPError:
+            return False  # a slow answer on a busy machine: ask again
+        return bool(up) and up[0] > started
+
+    await until(lambda: asyncio.to_thread(scraped), HANG_GUARD)
 
 
 def arrival(rec: Recorder, trig: Trigger, window_id: str) -> float | None:
@@ -154,21 +188,21 @@ async def inject(app: App, rec: Recorder, trig: Trigger, window_id: str) -> dict
     """Inject the fault, wait for the action; the seconds in between."""
     injected = time.monotonic()
     await asyncio.to_thread(trig.fault)
-    await until(lambda: arrival(rec, trig, window_id) is not None, 60)
+    await until(lambda: arrival(rec, trig, window_id) is not None, HANG_GUARD)
     at = arrival(rec, trig, window_id)
     return {"window": window_id, "seconds": None if at is None else at - injected}
 
 
 async def one_trigger(app: App, stack: Stack, rec: Recorder, trig: Trigger) -> dict[str, Any]:
     window_id = await open_window(app, stack, trig.service, FAULT_WINDOW)
-    await warm(app, window_id)
+    await warm(app, stack, window_id)
     return await inject(app, rec, trig, window_id)
 
 
 async def manual(app: App, stack: Stack, rec: Recorder, trigs: list[Trigger]) -> dict[str, Any]:
     """The notify-only triggers, one after another in one window of their service."""
     window_id = await open_window(app, stack, "manual", FAULT_WINDOW)
-    await warm(app, window_id)
+    await warm(app, stack, window_id)
     return {t.rule: await inject(app, rec, t, window_id) for t in trigs}
 
 
@@ -177,7 +211,7 @@ async def healthy(stack: Stack, rec: Recorder, apps: AsyncExitStack) -> dict[str
     apps.push_async_callback(app.stop)
     window_id = await open_window(app, stack, "healthy", HEALTHY_WINDOW)
     started = time.monotonic()
-    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), HEALTHY_WINDOW + 30)
+    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), HEALTHY_WINDOW + HANG_GUARD)
     return {"window": window_id, "app": app, "seconds": time.monotonic() - started}
 
 
@@ -197,11 +231,12 @@ async def redeploy(
     await until(lambda: time.monotonic() >= at, REDEPLOY_AFTER + 5)
     window_id = await open_window(app, stack, "errors", 20, version="v3", previous="v2")
     await until(lambda: time.monotonic() >= at + 3, 10)
-    # What the rule as written ([1m], unclamped) reads now: the rolled-back version's errors.
-    query = shipped("api.yml", "api-5xx-ratio")["query"]
+    # What a ratio over the last minute ([1m], unclamped; the threshold alternative of the
+    # judged rule) reads now: the rolled-back version's errors.
+    query = shipped("alternatives/api-threshold.yml", "api-5xx-ratio")["query"]
     query = query.replace("{{ service_label }}", "service").replace("{{ service }}", "errors")
     unclamped = await asyncio.to_thread(query_values, stack.prom_url, query)
-    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), 40)
+    await until(lambda: phase_is(app, window_id, WindowPhase.PASSED), HANG_GUARD)
     return {"window": window_id, "unclamped": unclamped}
 
 
@@ -223,7 +258,7 @@ async def run_all(stack: Stack) -> dict[str, Any]:
         for t in db_trigs:
             tasks[t.rule] = asyncio.create_task(one_trigger(db_apps[t.rule], stack, rec, t))
         manual_task = asyncio.create_task(manual(main, stack, rec, manual_trigs))
-        again = asyncio.create_task(redeploy(main, stack, rec, tasks["api-5xx-ratio"]))
+        again = asyncio.create_task(redeploy(main, stack, rec, tasks["api-5xx-judged"]))
         calm = asyncio.create_task(healthy(stack, rec, apps))
         done = {name: await task for name, task in tasks.items()}
         done.update(await manual_task)

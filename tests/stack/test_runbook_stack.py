@@ -29,9 +29,9 @@ pytestmark = pytest.mark.stack
 AUTOMATIC = [
     ("api-health", "rollback"),
     ("db-connection-failures", "rollback"),
-    ("api-5xx-ratio", "rollback"),
+    ("api-5xx-judged", "rollback"),
     ("celery-failure-ratio", "rollback"),
-    ("api-p95-latency", "rollback"),
+    ("api-p95-judged", "rollback"),
     ("db-avg-query-latency", "rollback"),
     ("rls-violations-logged", "approve"),
     ("fk-violations-logged", "approve"),
@@ -91,7 +91,7 @@ def test_redeploy_after_a_rollback_is_judged_on_its_own_data(
     stack_results: dict[str, Any],
 ) -> None:
     got = stack_results["redeploy"]
-    # The rule as written would read the rolled-back version's errors …
+    # A ratio over the last minute would read the rolled-back version's errors …
     assert got["unclamped"] and got["unclamped"][0] > 0.05, got
-    # … but the window's ranges start at its opening: it passes.
+    # … but the judge counts from the window's opening: it passes.
     assert (got["phase"], got["rollbacks"], got["fired"]) == ("passed", 0, []), got

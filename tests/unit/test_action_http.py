@@ -12,9 +12,10 @@ from aiohttp import web
 
 from tests.servers.common import free_port
 from watchdog.actions.base import ActionContext
-from watchdog.actions.http import HttpExecutor, parse_retry_after, status_matches
+from watchdog.actions.http import HttpExecutor, status_matches
 from watchdog.actions.spec import HttpStep
 from watchdog.errors import PermanentError, TransientError
+from watchdog.httpedge import parse_retry_after
 from watchdog.model import Deployment, Window, WindowPhase
 
 

@@ -253,3 +253,24 @@ def test_a_plan_with_a_migration_downgrade_is_a_data_loss_risk() -> None:
 
 async def _ignore(_: object) -> None:
     return None
+
+
+@pytest.mark.parametrize("cli", ["docker-compose", "podman-compose"])
+async def test_compose_uses_a_standalone_compose_cli_when_there_is_no_docker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: str
+) -> None:
+    # The sidecar image: Debian's docker-compose and no docker CLI.
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    install_stub(stubs, cli)
+    monkeypatch.setenv("PATH", str(stubs))
+    (tmp_path / "compose.yaml").write_text("services: {api: {image: 'acme/api:1.5.0'}}\n")
+    step = ComposeStep.model_validate(
+        {"kind": "compose", "name": "pin", "service": "api",
+         "image": "acme/api:{{ previous_version }}", "cwd": str(tmp_path)}
+    )  # fmt: skip
+    await ComposeExecutor().run(step, ctx())
+    [call] = stub_calls(stubs, cli)
+    override = str(tmp_path / "compose.rollback.yml")
+    compose = str(tmp_path / "compose.yaml")
+    assert call["argv"] == ["-f", compose, "-f", override, "up", "-d", "--no-deps", "api"]

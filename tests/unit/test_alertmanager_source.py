@@ -149,3 +149,17 @@ def test_shipped_alert_rules_load() -> None:
     rules = load_rules([Path(__file__).resolve().parents[2] / "rules" / "alerts.yml"])
     kinds = {r.source for r in rules.rules}
     assert kinds == {"alertmanager"} and len(rules.rules) == 4
+
+
+async def test_ten_thousand_newer_noise_alerts_change_nothing_for_the_window(
+    store: SqliteStore,
+) -> None:
+    """Issue 25 M1: the window's alert is found however many newer alerts of other
+    services are stored (the source used to read only the 10,000 newest of all)."""
+    await store.record_alerts([firing("mine")], at=START + 20)
+    noise = [
+        firing(f"n{i}", START + 30 + i * 0.01, service=f"noise-{i % 100}", pad="x" * 1024)
+        for i in range(10_000)
+    ]
+    await store.record_alerts(noise, at=START + 40)
+    assert await value(store, rule(alertname="High5xx")) == 1

@@ -161,3 +161,28 @@ def test_every_kind_names_its_source_or_none_when_failure_is_the_signal() -> Non
     assert key(source="http", url="http://api/health") is None  # its failure is its value
     assert key(source="postgres", target="app", query="select 1", threshold="> 1",
                on_error="breach") is None  # fmt: skip
+
+
+def test_the_blind_gauge_knows_every_source_asked_and_forgets_the_oldest_past_its_bound() -> None:
+    from pydantic import TypeAdapter
+
+    from watchdog.blindness import MAX_SEEN, Blindness
+    from watchdog.rulefile.files import Rule
+
+    adapter: TypeAdapter[Any] = TypeAdapter(Rule)
+    prom = adapter.validate_python({"name": "p", "source": "prometheus", "query": "up",
+                                    "threshold": "> 1"})  # fmt: skip
+    blindness = Blindness(blind_after=2)
+    down = Sample.failed("connection refused")
+    blindness.observe("w1", prom, Sample.of(0.0), 0)
+    assert blindness.sources() == {"Prometheus": False}
+    blindness.observe("w1", prom, down, 1)
+    assert blindness.sources() == {"Prometheus": False}  # not told yet: not blind
+    blindness.observe("w1", prom, down, 2)
+    assert blindness.sources() == {"Prometheus": True}
+    blindness.observe("w1", prom, Sample.of(0.0), 0)
+    assert blindness.sources() == {"Prometheus": False}  # answers again: 0, still listed
+    for n in range(MAX_SEEN):  # a different unreachable host per sample
+        blindness.observe("w1", prom, Sample.failed("x", unreachable=f"host {n}"), 1)
+    seen = blindness.sources()
+    assert len(seen) == MAX_SEEN and "Prometheus" not in seen and "host 0" in seen

@@ -71,7 +71,10 @@ def test_start_prints_id_and_url(live: Live, capsys: pytest.CaptureFixture[str])
     [window_id] = live.controller.windows
     window = live.controller.windows[window_id]
     assert window_id in out
-    assert f"/api/v1/deployments/{window_id}" in out
+    lines = out.splitlines()
+    assert lines[1].startswith("page: http") and lines[1].endswith(f"/deployments/{window_id}")
+    assert lines[2].startswith("api:  http")
+    assert lines[2].endswith(f"/api/v1/deployments/{window_id}")
     assert "45m" in out
     assert window.deployment.labels == {"region": "eu-west-1"}
     assert window.deployment.environment == "staging"
@@ -119,7 +122,10 @@ def test_status_renders_rules_and_events(live: Live, capsys: pytest.CaptureFixtu
         "RULE", "VERDICT", "VALUE", "THRESHOLD", "FOR", "LAST", "EVAL", "RECENT"
     ]  # fmt: skip
     row = lines[lines.index(header) + 1]
-    assert row.split()[:6] == ["http-5xx-ratio", "pending", "0.0712", ">", "0.05", "1m"]
+    # pending for 15 s of the rule's 1 m `for`, as of its last evaluation
+    assert row.split()[:8] == [
+        "http-5xx-ratio", "pending", "0.0712", ">", "0.05", "15s", "of", "1m"
+    ]  # fmt: skip
     assert "window_opened" in out
     assert "rule_pending" in out and "5xx ratio 0.07" in out
     assert "\x1b" not in out  # escape sequences from watched systems never reach the terminal
@@ -173,6 +179,7 @@ def test_wrong_token_exit_1(
     code, _, err = run(capsys, "deploy", "list")
     assert code == 1 and "401" in err
     assert "not-the-token" not in err
+    assert "WATCHDOG_API_TOKEN" in err  # what to do about it
 
 
 def test_unreachable_exit_1(
@@ -215,7 +222,7 @@ def test_serve_reports_invalid_settings(
     code, _, err = run(capsys, "serve", "--listen", "0.0.0.0:8080")
     assert code == 2
     assert "invalid settings" in err
-    assert "prometheus_retries (WATCHDOG_PROMETHEUS_RETRIES)" in err
+    assert "WATCHDOG_PROMETHEUS_RETRIES (environment): must be at most 5" in err
     assert "hunter2" not in err
 
 

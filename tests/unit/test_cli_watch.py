@@ -84,3 +84,32 @@ def test_cli_watch_on_a_closed_window_draws_once(
     assert out.count(CLEAR) == 1 and "phase: rolled_back" in out and "RECENT" in out
     code, _, err = run(capsys, "deploy", "status", window_id, "--watch", "--interval", "0")
     assert code == 2 and "expected seconds above 0" in err
+
+
+def test_the_rule_table_shows_for_progress_and_values_in_the_rules_unit() -> None:
+    pending = {
+        "name": "http-5xx-ratio",
+        "verdict": "pending",
+        "unit": "ratio",
+        "threshold": "> 5%",
+        "for_seconds": 60.0,
+        "pending_since": "2026-01-01T09:37:26Z",
+        "last_eval_at": "2026-01-01T09:37:46Z",
+        "last_value": 0.2924,
+        "samples": [],
+    }
+    latency = {
+        "name": "p95-latency",
+        "verdict": "ok",
+        "unit": "seconds",
+        "threshold": "> 0.5",
+        "for_seconds": 120.0,
+        "last_value": 0.4512,
+        "samples": [],
+    }
+    old_server = {"name": "queue", "verdict": "ok", "threshold": "> 100", "last_value": 12.0}
+    _, first, second, third = render_rules([pending, latency, old_server]).splitlines()
+    assert first.split("  ")[0] == "http-5xx-ratio"
+    assert "29.2 %" in first and "20s of 1m" in first
+    assert "451 ms" in second and "2m" in second and " of " not in second
+    assert " 12 " in third  # no unit from the API: a plain number, as before

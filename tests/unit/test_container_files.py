@@ -148,3 +148,27 @@ def test_prometheus_and_alertmanager_configs_pass_their_own_checkers() -> None:
             [binary, *args], capture_output=True, text=True, cwd=ROOT, check=False
         )
         assert done.returncode == 0, f"{tool} {args}: {done.stdout}{done.stderr}"
+
+
+def test_the_sidecar_block_fits_the_image_and_the_compose_step() -> None:
+    """deploy/compose.sidecar.yaml: what docs/deploy.md tells people to paste, mounted as
+    the container test (tests/container/test_compose_sidecar.py) runs it."""
+    sidecar = yaml.safe_load((ROOT / "deploy/compose.sidecar.yaml").read_text())
+    watchdog = sidecar["services"]["watchdog"]
+    assert set(watchdog["environment"]) <= SETTINGS_ENV
+    assert "WATCHDOG_API_TOKEN" in watchdog["environment"]
+    targets = {v.split(":")[1] for v in watchdog["volumes"]}
+    env = " ".join(dockerfile())
+    for path in ("/etc/watchdog/rules", "/var/lib/watchdog"):
+        assert path in targets and path in env
+    assert watchdog["environment"]["WATCHDOG_CONFIG"] in targets
+    # The compose step: the engine's socket where the CLI looks, the project at the same
+    # path, the socket's group for the image's non-root user, the CLI in the image.
+    assert "/var/run/docker.sock:/var/run/docker.sock" in watchdog["volumes"]
+    assert (
+        "${PROJECT_DIR:?set PROJECT_DIR to this project's absolute path}:${PROJECT_DIR}"
+        in (watchdog["volumes"])
+    )
+    assert watchdog["group_add"] == ["${DOCKER_GID:-999}"]
+    assert "ARG COMPOSE_CLI=docker-compose" in dockerfile()
+    assert "watchdog-data" in sidecar["volumes"]

@@ -5,6 +5,7 @@ failures reported, routes. Nothing sleeps."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -36,14 +37,27 @@ class ScriptedChannel:
     errors: list[Exception] = field(default_factory=list)
     kinds: frozenset[EventKind] | None = None
     delivered: list[tuple[str, str]] = field(default_factory=list)  # (window, message)
+    hang: asyncio.Event | None = None  # when set: every delivery waits for it
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wants(self, kind: EventKind) -> bool:
         return self.kinds is None or kind in self.kinds
 
     async def deliver(self, event: Event, window: Window) -> None:
+        self.entered.set()
+        if self.hang is not None:
+            await self.hang.wait()
         if self.errors:
             raise self.errors.pop(0)
         self.delivered.append((window.id, event.message))
+        self.changed.set()
+
+    async def until(self, count: int) -> None:
+        """Wait until ``count`` deliveries have landed."""
+        while len(self.delivered) < count:
+            self.changed.clear()
+            await self.changed.wait()
 
 
 @dataclass
@@ -67,7 +81,9 @@ class Post:
 
 
 @asynccontextmanager
-async def built(tmp_path: Path, routes: list[dict[str, Any]] | None = None) -> AsyncIterator[Post]:
+async def built(
+    tmp_path: Path, routes: list[dict[str, Any]] | None = None, timeout: float = 5
+) -> AsyncIterator[Post]:
     """The app as App.build wires it, the two channels scripted at the channel seam."""
     clock = FakeClock()
     slack = ScriptedChannel("slack")
@@ -76,7 +92,7 @@ async def built(tmp_path: Path, routes: list[dict[str, Any]] | None = None) -> A
         "slack_bot_token": "xoxb-never-used-0123456789",  # configured, then replaced by the fake
         "pagerduty_routing_key": "never-used-0123456789",
         "routes": routes or [],
-        **{"timeout": 5, "backoff": 2, "backoff_max": 60, "max_attempts": 3},
+        **{"timeout": timeout, "backoff": 2, "backoff_max": 60, "max_attempts": 3},
     }
     settings = app_settings(tmp_path, RULES, notify=notify)
     async with opened(settings, clock=clock, channels={"slack": slack, "pagerduty": pager}) as p:
@@ -260,3 +276,57 @@ async def test_a_worker_frozen_after_claiming_does_not_send(post: Post) -> None:
     post.store.claim_notification = claim_then_freeze  # type: ignore[method-assign]
     assert await worker.run_once() == 0
     assert post.slack.delivered == []  # the claim may be someone else's by now
+
+
+async def test_a_hanging_channel_never_delays_another(tmp_path: Path) -> None:
+    """Issue 25 M3: a later event reaches PagerDuty while Slack still hangs on the first."""
+    async with built(tmp_path, timeout=600) as post:
+        post.slack.hang = asyncio.Event()
+        w = await post.window("w")
+        await post.say(w, "fired")
+        runner = asyncio.create_task(post.worker.run())
+        try:
+            async with asyncio.timeout(60):  # a regression fails here instead of hanging
+                await post.pager.until(1)
+                await post.slack.entered.wait()
+                await post.say(w, "fired again")  # the journal wakes the worker
+                await post.pager.until(2)
+            assert post.slack.delivered == [] and not post.slack.hang.is_set()
+            post.slack.hang.set()
+            await post.slack.until(2)
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+    assert post.slack.delivered == [("w", "fired"), ("w", "fired again")]
+
+
+async def test_a_marker_has_its_own_small_deadline_and_few_attempts(tmp_path: Path) -> None:
+    async with built(tmp_path) as post:
+        grafana = ScriptedChannel("grafana", hang=asyncio.Event())
+        reports: list[str] = []
+
+        async def report(window: Window, item: Any, error: str) -> None:
+            reports.append(error)
+
+        worker = DeliveryWorker(
+            post.store, {"grafana": grafana, "pagerduty": post.pager}, post.clock, report,
+            backoff=Backoff(timeout=600, first=1, marker_timeout=0.01, marker_attempts=2),
+        )  # fmt: skip
+        w = await post.window("w")
+        await post.say(w, "fired")
+        (row,) = [r for r in await post.store.pending_notifications() if r.channel == "pagerduty"]
+        await post.store.enqueue_notifications(
+            [dataclasses.replace(row, id=None, channel="grafana")]
+        )
+        await worker.run_once()  # the marker's attempt ends at its own deadline
+        assert post.pager.delivered == [("w", "fired")]
+        (marker,) = await post.store.pending_notifications()
+        assert (marker.channel, marker.attempts, marker.last_error) == (
+            "grafana",
+            1,
+            "timed out after 0.01s",
+        )
+        post.clock.advance(1)
+        await worker.run_once()  # second and last attempt: given up, journaled
+        assert await post.store.pending_notifications() == []
+        assert reports == ["gave up after 2 attempts: timed out after 0.01s"]

@@ -186,7 +186,10 @@ async def test_inconclusive_never_rolls_back(world: World) -> None:
     world.source.values["errors"] = Sample.failed("connection refused")
     await world.run_for(130)
     final = await world.store.get_window(w.id)
-    assert final is not None and final.phase is WindowPhase.PASSED
+    # It never rolls back, and it never says "passed" either: it could not judge errors.
+    assert final is not None and final.phase is WindowPhase.INCONCLUSIVE
+    assert final.reason is not None and "not judged for most of 2m" in final.reason
+    assert "errors: blind" in final.reason and "check Prometheus" in final.reason
     assert world.executor.calls == []
     detail = await world.windows.detail(w.id)
     errors = next(r for r in detail.rules if r.name == "errors")

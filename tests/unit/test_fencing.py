@@ -19,7 +19,7 @@ from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.spec import Plan
 from watchdog.clock import FakeClock
 from watchdog.engine import Engine
-from watchdog.errors import TransientError
+from watchdog.errors import Queued
 from watchdog.ha.coord import SingleNode
 from watchdog.ha.recovery import Recovery
 from watchdog.model import (
@@ -67,6 +67,9 @@ class Switch:
 
     async def token(self) -> int | None:
         return self.current
+
+    async def carry(self, held: int) -> int | None:
+        return self.current if self.current == held else None
 
     def refused(self, token: int, newest: int) -> None:
         self.refusals.append((token, newest))
@@ -276,10 +279,12 @@ async def test_a_takeover_reads_rule_states_from_the_store(pair: Pair) -> None:
 async def test_a_manual_rollback_on_a_follower_is_run_by_the_leader(pair: Pair) -> None:
     p = pair
     w = await open_window(p)
-    with pytest.raises(TransientError, match="no replica leads right now"):
+    with pytest.raises(Queued, match=r"queued: the leader will roll back \w+ within \d+s"):
         await p.b.windows.rollback(w.id, actor="api", reason="broken")  # nobody ticks
     kinds = await p.kinds(w)
     assert kinds.count(EventKind.ROLLBACK_REQUESTED) == 1
+    requested = [e for e in await p.store.list_events(w.id) if e.data.get("queued")]
+    assert "queued, the leader will roll back within" in requested[0].message
     assert p.executor.calls == []
 
     await p.a.engine.tick()  # the leader takes the request

@@ -141,15 +141,16 @@ async def test_probe(
 
 
 async def test_connection_refused() -> None:
-    sample = await run(probe(f"http://127.0.0.1:{free_port()}/health"))
+    port = free_port()
+    sample = await run(probe(f"http://127.0.0.1:{port}/health"))
     assert value(sample) == 1.0
-    assert sample.detail == "connection refused"
+    assert sample.detail == f"127.0.0.1:{port}: connection refused"
 
 
 async def test_timeout(server: str) -> None:
     sample = await run(probe(server + "/hang", timeout="50ms"))
     assert value(sample) == 1.0
-    assert sample.detail == "timeout after 0.05s"
+    assert sample.detail == "timed out after 0.05s"
 
 
 async def test_url_template_headers_and_escaping(server: str) -> None:

@@ -411,7 +411,8 @@ def test_an_empty_first_answer_does_not_make_history_count() -> None:
 
 def test_the_shipped_judge_pack_loads_with_the_exporters_names() -> None:
     repo = Path(__file__).resolve().parents[2]
-    rules = {r.name: r for r in load_rules([repo / "rules" / "judge"]).rules}
+    shipped = load_rules([repo / "rules" / "api.yml", repo / "rules" / "judge"]).rules
+    rules = {r.name: r for r in shipped if r.source == "judge"}
     assert set(rules) == {
         "api-5xx-judged",
         "api-p95-judged",
@@ -419,9 +420,11 @@ def test_the_shipped_judge_pack_loads_with_the_exporters_names() -> None:
         "webhook-validation-judged",
     }
     assert all(isinstance(r, JudgeRule) and r.alpha == ALPHA for r in rules.values())
-    assert 'status="5xx"' in rules["api-5xx-judged"].query
-    assert 'http_request_duration_highr_seconds_bucket{service="{{ service }}",le="2.0"}' in (
-        rules["api-p95-judged"].query
+    # "5xx" (grouped, the default) and "500" (ungrouped) both match
+    assert 'status=~"5.."' in rules["api-5xx-judged"].query
+    assert (
+        'http_request_duration_highr_seconds_bucket{ {{ service_label }}="{{ service }}",le="2.0"}'
+        in (rules["api-p95-judged"].query)
     )
     assert 'flower_events_total{service="{{ service }}",type="task-succeeded"}' in (
         rules["celery-failures-judged"].query

@@ -53,14 +53,17 @@ async def test_counts_only_lines_appended_since_window_start(tmp_path: Path) -> 
     assert (await value(src, rule, "w2")).series[0].value == 0  # its own start point
 
 
-async def test_rotation_and_truncation_restart_at_the_new_content(tmp_path: Path) -> None:
+async def test_a_replaced_or_truncated_file_is_read_from_its_start(tmp_path: Path) -> None:
+    # What rotation does when the old file is gone, or truncated with no copy kept
+    # (rotation that keeps them: tests/unit/test_log_rotation.py).
     log = tmp_path / "pg.log"
     log.write_text(OTHER * 10)
     src, rule = LogSource(), rls_rule(log)
     await value(src, rule)
     append(log, RLS)
     assert (await value(src, rule)).series[0].value == 1
-    os.rename(log, tmp_path / "pg.log.1")  # logrotate: a new file at the same path
+    (tmp_path / "archive").mkdir()
+    os.rename(log, tmp_path / "archive" / "pg.log")  # rotated where it is not looked for
     log.write_text(RLS + RLS)
     rotated = await value(src, rule)
     assert rotated.series[0].value == 3 and "file replaced" in (rotated.detail or "")
@@ -148,3 +151,13 @@ def test_patterns_outside_re2_are_refused_by_check_with_file_and_line(tmp_path: 
         f"{path}:11: pattern: not a regular expression RE2 accepts (invalid perl operator: "
         "(?!); lookaround and backreferences are not supported",
     ]
+
+
+async def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Issue 25 low: a log rule on a FIFO blocked its reading thread (serve then ignored
+    SIGTERM). It is refused at once, as a failed sample naming the file."""
+    fifo = tmp_path / "pg.log"
+    os.mkfifo(fifo)
+    sample = await value(LogSource(), rls_rule(fifo))
+    assert sample.kind is SampleKind.ERROR
+    assert sample.error == f"cannot read {fifo}: not a regular file"

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 import structlog
+from pydantic import SecretStr
 
-from watchdog.logs import Redactor, configure_logging, get_logger
+from watchdog.logs import Redactor, about_window, configure_logging, get_logger
+from watchdog.settings import Settings
 
 DB_PASSWORD = "s3cr3t-Db-Pass"
 API_TOKEN = "tok_live_9f8e7d6c5b4a"
@@ -88,12 +90,12 @@ def test_json_lines_have_level_timestamp_and_masked_keys() -> None:
 @pytest.mark.usefixtures("restore_logging")
 def test_stdlib_loggers_are_json_and_redacted() -> None:
     stream = capture("json")
-    logging.getLogger("aiohttp.access").info(
+    logging.getLogger("aiohttp.server").info(
         "GET /api?token=%s HTTP/1.1 Authorization: Bearer %s", API_TOKEN, BEARER
     )
     (line,) = stream.getvalue().splitlines()
     entry = json.loads(line)
-    assert entry["logger"] == "aiohttp.access" and entry["level"] == "info"
+    assert entry["logger"] == "aiohttp.server" and entry["level"] == "info"
     assert entry["event"].startswith("GET /api?token=***")
     assert_clean(line)
 
@@ -203,3 +205,84 @@ def test_the_scheduler_speaks_at_debug() -> None:
     assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == logging.DEBUG
     capture("json", "info")
     assert logging.getLogger("apscheduler.executors.default").getEffectiveLevel() == logging.WARNING
+
+
+class _WithANewSecret(Settings):
+    """Settings as a later change might grow them: one more secret, nothing else touched."""
+
+    newrelic_license: SecretStr | None = None
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_secret_setting_added_later_is_redacted_without_touching_the_redactor() -> None:
+    license_key = "nr-Lic3nse-0123456789abcdef"
+    store_password = "St0re-Pa55word-xyz"
+    settings = _WithANewSecret(
+        newrelic_license=SecretStr(license_key),
+        store_url=SecretStr(f"postgresql://watchdog:{store_password}@db:5432/watchdog"),
+    )
+    stream = io.StringIO()
+    configure_logging("info", "json", settings.secrets(), stream=stream)
+    get_logger("watchdog.test").warning(
+        f"New Relic refused {license_key}", detail=f"auth failed for password {store_password!r}"
+    )
+    text = stream.getvalue()
+    assert license_key not in text and store_password not in text
+    assert "New Relic refused ***" in text
+
+
+@pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_library_chatter_is_held_back_unless_debugging(level: str) -> None:
+    stream = capture("json", level)
+    logging.getLogger("httpx").info('HTTP Request: GET http://api:8000/health "HTTP/1.1 200 OK"')
+    logging.getLogger("urllib3.connectionpool").warning(
+        "Retrying (Retry(total=0, connect=None)) after connection broken by "
+        "'NewConnectionError(...)': /api/v1/query"
+    )
+    logging.getLogger("aiohttp.access").info('127.0.0.1 "GET /metrics HTTP/1.1" 200')
+    logging.getLogger("apscheduler.scheduler").warning(
+        'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
+        "Engine.tick",
+        1,
+    )
+    logging.getLogger("urllib3.connectionpool").error("a real urllib3 error")
+    events = [json.loads(line)["event"] for line in stream.getvalue().splitlines()]
+    if level == "info":
+        assert events == ["a real urllib3 error"]
+    else:
+        assert len(events) == 5
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_auto_format_is_console_text_on_a_terminal_and_json_otherwise() -> None:
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        configure_logging("info", "auto", stream=stream)
+        get_logger("watchdog.test").warning("rollback failed", window="w1")
+    assert json.loads(pipe.getvalue())["event"] == "rollback failed"
+    text = terminal.getvalue()
+    assert "rollback failed" in text and "window=w1" in text and not text.startswith("{")
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_about_window_tags_every_line_in_the_block_and_only_there() -> None:
+    stream = capture("json")
+    log = get_logger("watchdog.test")
+
+    async def evaluation() -> None:
+        with about_window("w1", "api", "v3", "error-rate"):
+            log.info("sampled")
+            logging.getLogger("some.library").warning("slow answer")
+
+    await asyncio.create_task(evaluation())
+    log.info("elsewhere")
+    first, second, third = map(json.loads, stream.getvalue().splitlines())
+    tags = {"window": "w1", "service": "api", "version": "v3", "rule": "error-rate"}
+    assert tags.items() <= first.items() and tags.items() <= second.items()
+    assert not tags.keys() & third.keys()

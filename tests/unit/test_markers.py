@@ -38,7 +38,9 @@ def test_each_marker_channel_wants_only_its_milestones() -> None:
     wanted = {k for k in EventKind if grafana.wants(k)}
     assert wanted == {EventKind.WINDOW_OPENED, EventKind.ROLLBACK_STARTED,
                       EventKind.ROLLBACK_SUCCEEDED, EventKind.ROLLBACK_FAILED,
-                      EventKind.WINDOW_PASSED}  # fmt: skip
+                      EventKind.WINDOW_PASSED, EventKind.WINDOW_INCONCLUSIVE,
+                      EventKind.WINDOW_EXPIRED_WHILE_HELD,
+                      EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK}  # fmt: skip
     assert {k for k in EventKind if sentry.wants(k)} == {EventKind.WINDOW_OPENED,
                                                         EventKind.ROLLBACK_SUCCEEDED}  # fmt: skip
 
@@ -51,3 +53,10 @@ def test_annotation_bodies() -> None:
                       "text": "api v2: rollback FAILED (to v1). step rb failed"}  # fmt: skip
     passed = annotation(Event("w1", 1900.0, EventKind.WINDOW_PASSED, "ok"), WINDOW, "dash")
     assert (passed["time"], passed["timeEnd"], passed["dashboardUID"]) == (100000, 1900000, "dash")
+
+
+def test_a_window_that_ended_unjudged_is_a_region_saying_so() -> None:
+    end = Event("w1", 1900.0, EventKind.WINDOW_INCONCLUSIVE, "inconclusive: watched nothing")
+    body = annotation(end, WINDOW, None)
+    assert (body["time"], body["timeEnd"]) == (100_000, 1_900_000)
+    assert body["text"].startswith("api v2: watch window INCONCLUSIVE (not judged). inconclusive")

@@ -75,3 +75,34 @@ async def test_an_answer_past_the_off_loop_size_is_read_whole() -> None:
         await src.close()  # not its client: still usable after
         assert not client.is_closed
     assert sample.kind is SampleKind.VALUES and len(sample.series) == 5_000
+
+
+async def test_basic_auth_reaches_every_request_and_the_job_interval_comes_from_targets() -> None:
+    targets = {
+        "status": "success",
+        "data": {"activeTargets": [{"labels": {"job": "api"}, "scrapeInterval": "5s"}]},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        body = json.dumps(targets).encode() if request.url.path.endswith("/targets") else answer(1)
+        return httpx.Response(200, content=body)
+
+    seen: list[httpx.Request] = []
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        src = PrometheusSource(
+            "http://prom.test", timeout=5, retries=0, concurrency=1, client=client,
+            basic=("reader", "s3cret"), grid=15.0,
+        )  # fmt: skip
+        grid = await src.intervals.grid("api")
+        rule = PrometheusRule(name="r", source="prometheus", query="x", threshold="> 1")
+        restored = SampleContext("w1", {}, AT, since=AT - 3, restored=True)
+        waiting = await src.sample(rule, restored)
+        later = await src.sample(rule, SampleContext("w1", {}, AT, since=AT - 6, restored=True))
+    assert grid == 5.0  # Prometheus' own interval, not the 15 s fallback
+    assert waiting.kind is SampleKind.NO_DATA and "first scrape (every 5s)" in str(waiting.error)
+    assert later.kind is SampleKind.VALUES
+    expected = httpx.BasicAuth("reader", "s3cret").auth_flow(httpx.Request("GET", "http://x"))
+    header = next(expected).headers["Authorization"]
+    assert [r.headers.get("Authorization") for r in seen] == [header, header]
+    assert seen[0].url.params["state"] == "active" and seen[1].url.path == "/api/v1/query"

@@ -63,8 +63,17 @@ def test_all_succeeded_means_only_the_recording_is_left() -> None:
 
 
 def test_which_steps_are_safe_to_repeat() -> None:
+    # http is not, unless the plan says so: many deploy endpoints ignore Idempotency-Key.
     a, b, c = PLAN.steps
-    assert (a.safe_to_repeat, b.safe_to_repeat, c.safe_to_repeat) == (True, False, True)
+    assert (a.safe_to_repeat, b.safe_to_repeat, c.safe_to_repeat) == (False, False, True)
+    http = {"name": "h", "kind": "http", "url": "http://x/", "idempotent": True}
+    assert Plan.model_validate({"steps": [http]}).steps[0].safe_to_repeat
+
+
+def test_a_step_that_failed_for_good_is_not_run_again() -> None:
+    failed = Event("w", 0.0, EventKind.STEP_FAILED, "", data={"step": "a", "transient": False})
+    failed = Event("w", 0.0, EventKind.STEP_FAILED, "x", data={**failed.data, "output": "exit 3"})
+    assert progress(PLAN, [ev(EventKind.STEP_STARTED, "a"), failed]) == Progress(0, failed="exit 3")
 
 
 # --- recovery as build_pipeline composes it, through the built app --------------------

@@ -204,3 +204,72 @@ async def test_evaluations_without_data_are_counted_and_a_rule_that_saw_none_is_
     assert "no data at all: errs (Prometheus answered HTTP 503)" in text
     assert "verdict: not a pass: a rule saw no data" in text
     assert "no rollback over this range" not in text
+
+
+# --- final verdicts (issue 20 item 7) ---------------------------------------------------
+
+
+async def test_each_rule_ends_with_its_final_verdict() -> None:
+    history = History(
+        fine=lambda t: 0.01,
+        sparse=lambda t: 0.01 if t < T0 + 5 else None,  # data for 5 of 30 evaluations
+        notify=step_fault(10),
+    )
+    result = await run(
+        history,
+        rule("fine", "fine"),
+        rule("sparse", "sparse"),
+        rule("notify", "notify", action="notify"),
+        end=29,
+    )
+    finals = {name: f.verdict for name, f in result.finals.items()}
+    assert finals == {"fine": "ok", "sparse": "no_data", "notify": "fired"}
+    assert result.unjudged == ["sparse"]
+    sparse = result.finals["sparse"]
+    assert (sparse.evaluations, sparse.without_data) == (30, 25)
+    assert sparse.text() == "no data for 25s of 30s"
+    assert result.finals["notify"].fired_at == T0 + 10
+    assert result.finals["notify"].text(lambda t: f"+{t - T0:.0f}s").startswith("fired at +10s")
+    text = render_replay(result)
+    assert "rule sparse: no data for 25s of 30s" in text
+    assert text.splitlines()[-1] == "verdict: not a pass: could not judge most of the range: sparse"
+    assert result.as_dict()["rules"]["sparse"]["judged"] is False
+
+
+async def test_data_for_most_of_the_range_is_judged() -> None:
+    history = History(q=lambda t: 0.01 if t >= T0 + 10 else None)  # 20 of 30 with data
+    result = await run(history, rule(), end=29)
+    assert result.finals["ratio"].verdict == "ok" and result.unjudged == []
+    assert result.finals["ratio"].text() == "ok; no data for 10s of 30s"
+
+
+async def test_a_baseline_that_never_came_leaves_the_rule_inconclusive() -> None:
+    history = History(q=lambda t: 0.01)
+    baseline = {"offset": 60.0}  # the baseline query answers nothing: no limit to judge
+    history.series["q"] = lambda t: 0.01 if t >= T0 else None
+    result = await run(history, rule(threshold="> 2 * baseline", baseline=baseline), end=9)
+    assert result.finals["ratio"].verdict == "inconclusive"
+    assert result.unjudged == ["ratio"]
+
+
+def test_exit_codes_tell_rollback_no_data_and_unjudged_apart() -> None:
+    from watchdog.cli.replay import exit_code
+    from watchdog.replay import ReplayResult
+    from watchdog.replayfinal import Final
+
+    result = ReplayResult(T0, T0 + 60)
+    assert exit_code(result) == 0
+    result.finals = {"a": Final("a", "inconclusive", 10, 0, 15.0, seen=40, needed=4600)}
+    assert exit_code(result) == 9
+    assert result.finals["a"].text() == "inconclusive: saw 40 requests, needs ~4,600 to tell"
+    result.per_rule, result.without_data = {"a": 3}, {"a": 3}
+    assert exit_code(result) == 1
+    result.rollback_at = T0 + 30
+    assert exit_code(result) == 3
+
+
+async def test_a_ratio_of_no_requests_is_no_data_not_a_verdict() -> None:
+    history = History(q=lambda t: float("nan") if t >= T0 + 5 else 0.01)
+    result = await run(history, rule(), end=29)
+    assert result.finals["ratio"].verdict == "no_data"
+    assert result.finals["ratio"].without_data == 25

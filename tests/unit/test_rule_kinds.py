@@ -66,7 +66,7 @@ def test_the_shipped_pack_loads(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     rules = load_rules([repo / "rules"])
     kinds = {r.source for r in rules.rules}
-    assert kinds == {"prometheus", "http", "postgres", "redis", "log", "alertmanager"}
+    assert kinds == {"prometheus", "http", "postgres", "redis", "log", "alertmanager", "judge"}
     assert {r.action.value for r in rules.rules} == {"rollback", "approve", "notify"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -285,7 +286,7 @@ def test_duplicate_names_across_files_and_every_problem_listed(tmp_path: Path) -
     write(tmp_path, "a.yml", GOOD)
     write(tmp_path, "b.yml", GOOD.replace("for: 5m", "for: soon"))
     summaries, problems = check_report([tmp_path])
-    assert summaries == [f"{tmp_path / 'a.yml'}: SUCCESS: 2 rules in 1 groups (http, prometheus)"]
+    assert summaries == [f"{tmp_path / 'a.yml'}: SUCCESS: 2 rules in 1 group (http, prometheus)"]
     assert (
         f"{tmp_path / 'b.yml'}:13: for: invalid duration 'soon': expected e.g. 15s, 5m, 1h30m, 250ms"
         in problems
@@ -311,3 +312,14 @@ def test_duplicate_yaml_key_is_reported(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="duplicate key 'action'"):
         load_rules([path])
+
+
+def test_a_fifo_in_the_rule_directory_is_skipped_and_named_one_refused(tmp_path: Path) -> None:
+    """Issue 25 low: a FIFO in the rule directory wedged every later reload."""
+    (tmp_path / "ok.yml").write_text(
+        "groups:\n  - name: g\n    rules: [{name: r, source: http, url: 'http://h/'}]\n"
+    )
+    os.mkfifo(tmp_path / "wedge.yml")
+    assert [r.name for r in load_rules([tmp_path]).rules] == ["r"]
+    with pytest.raises(ConfigError, match=r"wedge\.yml:0: cannot read: not a regular file"):
+        load_rules([tmp_path / "wedge.yml"])

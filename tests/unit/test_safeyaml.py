@@ -53,7 +53,7 @@ def test_check_reports_hostile_files_beside_good_ones(
         "        url: http://127.0.0.1:9/health\n"
     )
     summaries, problems = check_report([tmp_path])
-    assert summaries == [f"{tmp_path / 'good.yml'}: SUCCESS: 1 rules in 1 groups (http)"]
+    assert summaries == [f"{tmp_path / 'good.yml'}: SUCCESS: 1 rule in 1 group (http)"]
     assert len(problems) == 1 and problems[0].startswith(f"{tmp_path / name}:{line}: ")
 
 

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ValidationError
 
 from watchdog.cli.serve import settings_problems
 from watchdog.notify.config import NotifySettings
-from watchdog.secretcheck import url_password, weakness
+from watchdog.notify.render import Links
+from watchdog.secretcheck import url_password, weakness, without_credentials
 from watchdog.settings import Settings
 
 GOOD = "9f2c7a41d0be4e55a8c3"
@@ -31,6 +32,10 @@ SECRET_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ({"status_token": "{}"}, "status_token (WATCHDOG_STATUS_TOKEN)"),
     ({"prometheus_token": "{}"}, "prometheus_token (WATCHDOG_PROMETHEUS_TOKEN)"),
     ({"alertmanager_token": "{}"}, "alertmanager_token (WATCHDOG_ALERTMANAGER_TOKEN)"),
+    (
+        {"prometheus_username": "prom", "prometheus_password": "{}"},
+        "prometheus_password (WATCHDOG_PROMETHEUS_PASSWORD)",
+    ),
     (
         {"alertmanager_username": "am", "alertmanager_password": "{}"},
         "alertmanager_password (WATCHDOG_ALERTMANAGER_PASSWORD)",
@@ -77,6 +82,16 @@ SECRET_SETTINGS: list[tuple[dict[str, Any], str]] = [
     ),
 ]
 
+# Plain URL settings carrying user:password@ (issue 25 M5): judged like secrets.
+URL_CREDENTIALS: list[tuple[dict[str, Any], str]] = [
+    ({"prometheus_url": "https://u:{}@prom.example"}, "prometheus_url (WATCHDOG_PROMETHEUS_URL)"),
+    ({"loki_url": "http://u:{}@loki:3100"}, "loki_url (WATCHDOG_LOKI_URL)"),
+    (
+        {"notify": {"webhook_url": "https://bot:{}@chat.example/hook"}},
+        "notify.webhook_url (WATCHDOG_NOTIFY__WEBHOOK_URL)",
+    ),
+]
+
 
 def _fill(template: Any, value: str) -> Any:
     if isinstance(template, dict):
@@ -94,7 +109,9 @@ def test_a_strong_secret_passes() -> None:
     assert weakness("xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp") is None
 
 
-@pytest.mark.parametrize(("template", "named"), SECRET_SETTINGS, ids=lambda x: str(x)[:40])
+@pytest.mark.parametrize(
+    ("template", "named"), SECRET_SETTINGS + URL_CREDENTIALS, ids=lambda x: str(x)[:40]
+)
 @pytest.mark.parametrize("value", ["", "short-but-9", "change-me-to-a-long-random-string"])
 def test_every_secret_setting_refuses_a_weak_value_naming_it(
     template: dict[str, Any], named: str, value: str
@@ -107,7 +124,9 @@ def test_every_secret_setting_refuses_a_weak_value_naming_it(
         assert value not in message and value not in str(caught.value)
 
 
-@pytest.mark.parametrize(("template", "named"), SECRET_SETTINGS, ids=lambda x: str(x)[:40])
+@pytest.mark.parametrize(
+    ("template", "named"), SECRET_SETTINGS + URL_CREDENTIALS, ids=lambda x: str(x)[:40]
+)
 def test_every_secret_setting_takes_a_strong_value(template: dict[str, Any], named: str) -> None:
     Settings(**_fill(template, GOOD))
 
@@ -156,3 +175,20 @@ def test_urls_without_a_password_are_fine() -> None:
     assert url_password("postgresql://u@h/db") is None
     assert url_password("postgresql://u:p%40ss@h/db") == "p@ss"
     assert url_password("postgresql://u@h/db?sslmode=require&password=abc") == "abc"
+
+
+def test_a_password_in_a_plain_url_is_a_secret_and_never_in_a_link() -> None:
+    settings = Settings(prometheus_url=f"https://reader:{GOOD}@prom.example:9090")
+    assert GOOD in settings.secrets()  # the log redactor and the edge's scrubber mask it
+    links = Links("http://watchdog.example", settings.prometheus_url)
+    graph = links.graph("up") or ""
+    assert graph.startswith("https://prom.example:9090/graph?") and GOOD not in graph
+    assert without_credentials("http://u:p@h:1/x?q=1") == "http://h:1/x?q=1"
+    assert without_credentials("http://h/x") == "http://h/x"
+
+
+def test_prometheus_basic_auth_comes_in_pairs() -> None:
+    with pytest.raises(ValidationError, match="prometheus_username and prometheus_password"):
+        Settings(prometheus_username="reader")
+    settings = Settings(prometheus_username="reader", prometheus_password=GOOD)
+    assert GOOD in settings.secrets()

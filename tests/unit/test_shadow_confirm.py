@@ -32,7 +32,7 @@ from watchdog.model import (
 from watchdog.notify.render import buttons
 from watchdog.settings import Settings
 from watchdog.sources import SampleContext
-from watchdog.store.base import Store
+from watchdog.store.base import RulePoint, Store
 from watchdog.windows import WindowService
 
 RULES = """\
@@ -160,11 +160,12 @@ async def test_a_shadow_rule_journals_would_roll_back_once_and_never_acts(world:
     assert world.would("queue") == 1
     [firing] = await world.events(w, EventKind.RULE_FIRING)
     assert firing.data["shadow"] is True and "shadow mode: nothing will act" in firing.message
-    await world.run_until(w, WindowPhase.PASSED)
+    # Not a pass: a live rule would have rolled the deploy back, and the end says so.
+    await world.run_until(w, WindowPhase.WOULD_HAVE_ROLLED_BACK)
     assert world.executor.calls == []
-    [passed] = await world.events(w, EventKind.WINDOW_PASSED)
-    assert "in shadow mode, rule:queue would have rolled it back" in passed.message
-    assert passed.data["would_roll_back"] == "rule:queue"
+    [end] = await world.events(w, EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK)
+    assert "would have rolled back: queue fired at 2027-01-15T08:00:00Z" in end.message
+    assert end.data["would_roll_back"] == "rule:queue" and end.data["rule"] == "queue"
 
 
 async def test_arming_the_rule_then_the_same_fault_rolls_back_exactly_once(world: World) -> None:
@@ -363,16 +364,44 @@ def test_judge_takes_the_last_return_to_ok() -> None:
         ev(105, EventKind.RULE_RESOLVED, "b"),
     ]
     states = {
-        "a": RuleState(Verdict.OK),
-        "b": RuleState(Verdict.OK),
+        "a": RuleState(Verdict.OK, last_value=0.0, last_eval_at=150),
+        "b": RuleState(Verdict.OK, last_value=0.0, last_eval_at=150),
         "c": RuleState(Verdict.PENDING),
         "d": RuleState(Verdict.INCONCLUSIVE),
+        # ok by its `no_data: ok` policy, on an empty answer: no data is never a recovery
+        "f": RuleState(Verdict.OK, last_value=None, last_eval_at=150),
+        # ok, but last read before the rollback: says nothing about the restored version
+        "g": RuleState(Verdict.OK, last_value=0.0, last_eval_at=90),
     }
-    out = judge(["a", "b", "c", "d", "e"], states, after, since=100)
+    out = judge(["a", "b", "c", "d", "e", "f", "g"], states, after, since=100)
     assert out.recovered == {"a": 40, "b": 5}
     assert out.took == 40
     assert out.breaching == ("c",)
-    assert out.unknown == ("d", "e")
+    assert out.unknown == ("d", "e", "f", "g")
+
+
+@pytest.mark.parametrize(
+    ("points", "took"),
+    [
+        # ok on an empty answer first (waiting for the first scrape), a value at 112:
+        # the recovery is dated by the value, not by the empty answer at 101
+        ([(101, None, Verdict.OK), (106, None, Verdict.OK), (112, 0.01, Verdict.OK)], 12),
+        # healthy, breaching again, healthy for good: the last return counts
+        ([(103, 0.0, Verdict.OK), (108, 0.3, Verdict.PENDING), (115, 0.0, Verdict.OK)], 15),
+        # points from before the rollback say nothing about the restored version
+        ([(90, 0.0, Verdict.OK), (120, 0.0, Verdict.OK)], 20),
+        # no point kept: the journal's last return to ok dates it (101)
+        ([], 1),
+    ],
+)
+def test_a_recovery_is_dated_by_the_first_healthy_value(
+    points: list[tuple[float, float | None, Verdict]], took: float
+) -> None:
+    after = [Event("w", 101, EventKind.RULE_RESOLVED, "ok: no data", rule="a")]
+    states = {"a": RuleState(Verdict.OK, last_value=0.0, last_eval_at=130)}
+    series = {"a": [RulePoint(at, value, verdict) for at, value, verdict in points]}
+    out = judge(["a"], states, after, since=100, points=series)
+    assert out.recovered == {"a": took}
 
 
 def test_the_rules_that_fired_are_read_from_the_journal() -> None:

@@ -1,6 +1,12 @@
 """The ``compose`` step: re-pin a Docker Compose service to the previous image and
 ``docker compose up -d --no-deps SERVICE``.
 
+The CLI is the step's ``binary``, else the first found on PATH of ``docker`` (its
+``compose`` subcommand), ``docker-compose`` and ``podman-compose`` (standalone: no
+``compose`` word). The sidecar image ships Debian's ``docker-compose``, which drives the
+engine whose socket is mounted (``DOCKER_HOST``; docs/deploy.md, "Rolling back from the
+sidecar").
+
 The pin is an override file written beside the project (``services: {SERVICE: {image:
 …}}``) and passed after the operator's files, so their compose files are never edited
 and the next ``docker compose up`` by a person keeps the rolled-back image until they
@@ -10,7 +16,9 @@ remove it. ``up -d`` converges, so retrying the step is safe.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,6 +32,7 @@ DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-c
 because passing only the override would replace the project."""
 
 _SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+STANDALONE = ("docker-compose", "podman-compose")  # compose CLIs without a `compose` word
 DOCKER_ENV = ("DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_CERT_PATH")
 
 
@@ -32,6 +41,12 @@ class ComposeExecutor:
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self._tool = ToolRunner("docker", DOCKER_ENV, environ)
+        self._environ = environ
+
+    def _cli(self) -> str:
+        path = (os.environ if self._environ is None else self._environ).get("PATH")
+        found = (name for name in ("docker", *STANDALONE) if shutil.which(name, path=path))
+        return next(found, "docker")  # none: `docker` fails saying it is not installed
 
     async def run(self, step: ComposeStep, ctx: ActionContext) -> StepResult:
         """Write the pin, then ``docker compose … up -d --no-deps SERVICE``."""
@@ -43,7 +58,8 @@ class ComposeExecutor:
         files = [self._tool.text(f, ctx) for f in step.files] or [_default_file(base)]
         override = base / step.override
         write_override(override, service, image)
-        args = ["compose"]
+        binary = step.binary or self._cli()
+        args = [] if Path(binary).name in STANDALONE else ["compose"]
         if step.project_directory:
             args += ["--project-directory", step.project_directory]
         if step.project_name:
@@ -51,6 +67,7 @@ class ComposeExecutor:
         for name in [*files, str(override)]:
             args += ["-f", name]
         args += ["up", "-d", "--no-deps", service]
+        step = step.model_copy(update={"binary": binary})
         result = await self._tool.run(step, ctx, args, step.timeout)
         return StepResult(result.output, {**result.data, "service": service, "image": image})
 

@@ -5,8 +5,8 @@ Safety rules, in the order they are applied:
 1. Every templated value is checked against the safe pattern (``render`` does this) and
    URL-escaped in the URL, so a deployment label cannot add a path, a query or a host.
 2. The rendered URL's host must be in ``http_allowed_hosts`` *before* any byte is sent.
-3. Redirects are never followed: a 3xx is just an unexpected status, so an allowed host
-   cannot bounce the request (and its headers) to a host the operator did not allow.
+3. Redirects are never followed (:mod:`watchdog.httpedge`): a 3xx is just an unexpected
+   status, so an allowed host cannot bounce the request (and its headers) elsewhere.
 
 Every request carries ``Idempotency-Key: <window id>:<step name>``. The plan runner
 retries transient failures, and a request that timed out may still have been applied,
@@ -16,14 +16,13 @@ restarts of the same window's plan, letting receivers that support it dedupe.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Collection, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from watchdog import httpedge
 from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.spec import HttpStep
 from watchdog.clock import Clock, SystemClock
@@ -72,8 +71,8 @@ class HttpExecutor:
         )
         headers.setdefault("Idempotency-Key", f"{ctx.window.id}:{step.name}")
         body = render_json(step.json_body, ctx.variables)
-        response, head = await self._send(step, url, headers, body)
-        return self._judge(step, url, response, head, expected)
+        answer = await self._send(step, url, headers, body)
+        return self._judge(step, url, answer, expected)
 
     def _check_host(self, url: httpx.URL) -> None:
         host = url.host.lower()
@@ -85,55 +84,25 @@ class HttpExecutor:
 
     async def _send(
         self, step: HttpStep, url: httpx.URL, headers: httpx.Headers, body: Any
-    ) -> tuple[httpx.Response, bytes]:
-        where = f"{step.method} {_safe_url(url)}"
-        try:
-            async with asyncio.timeout(step.timeout):
-                return await self._exchange(step, url, headers, body)
-        except (TimeoutError, httpx.TimeoutException):
-            raise TransientError(f"{where} timed out after {step.timeout:g}s") from None
-        except httpx.TransportError as exc:
-            raise TransientError(f"{where} failed: {type(exc).__name__}: {exc}") from None
-
-    async def _exchange(
-        self, step: HttpStep, url: httpx.URL, headers: httpx.Headers, body: Any
-    ) -> tuple[httpx.Response, bytes]:
-        request = self._client.build_request(
-            step.method,
-            url,
-            headers=headers,
-            json=body if step.json_body is not None else None,
-            timeout=step.timeout,
-        )
-        response = await self._client.send(request, stream=True, follow_redirects=False)
-        try:
-            return response, await _read_head(response, OUTPUT_LIMIT)
-        finally:
-            await response.aclose()
+    ) -> httpedge.Answer:
+        return await httpedge.fetch(
+            self._client, step.method, url, what=f"{step.method} {httpedge.safe_url(url)}",
+            timeout=step.timeout, max_bytes=OUTPUT_LIMIT, keep_head=True, headers=headers,
+            json_body=body if step.json_body is not None else None,
+        )  # fmt: skip
 
     def _judge(
-        self,
-        step: HttpStep,
-        url: httpx.URL,
-        response: httpx.Response,
-        head: bytes,
-        expected: list[str],
+        self, step: HttpStep, url: httpx.URL, answer: httpedge.Answer, expected: list[str]
     ) -> StepResult:
-        code = response.status_code
-        text = head.decode("utf-8", "replace")
+        code = answer.status
         if status_matches(code, expected):
-            return StepResult(output=text, data={"status": code})
-        message = f"{step.method} {_safe_url(url)} returned {code}: {_excerpt(text)}"
-        if code == 429 or code >= 500:
-            raise TransientError(message, retry_after=self._retry_after(response))
+            return StepResult(output=answer.text(), data={"status": code})
+        message = f"{step.method} {httpedge.safe_url(url)} returned {code}: {_excerpt(answer)}"
+        if httpedge.classify(code) == "transient":
+            raise TransientError(
+                message, retry_after=httpedge.retry_after(answer, self._clock.now())
+            )
         raise PermanentError(message)
-
-    def _retry_after(self, response: httpx.Response) -> float | None:
-        return parse_retry_after(
-            response.headers.get("Retry-After"),
-            response.headers.get("Date"),
-            self._clock.now(),
-        )
 
 
 def parse_expect(spec: str) -> list[str]:
@@ -161,48 +130,5 @@ def render_json(value: Any, variables: Mapping[str, str]) -> Any:
     return value
 
 
-def parse_retry_after(value: str | None, date: str | None, now: float) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
-
-    An HTTP-date is measured against the response's own ``Date`` header when present
-    (so clock skew between us and the server does not matter), else against ``now``.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    when = _http_date(value)
-    if when is None:
-        return None
-    base = _http_date(date) if date else None
-    return max(0.0, when - (base if base is not None else now))
-
-
-def _http_date(value: str) -> float | None:
-    try:
-        return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-async def _read_head(response: httpx.Response, limit: int) -> bytes:
-    """The first ``limit`` bytes of the body, without reading the rest into memory."""
-    buf = bytearray()
-    async for chunk in response.aiter_bytes():
-        buf.extend(chunk)
-        if len(buf) >= limit:
-            break
-    return bytes(buf[:limit])
-
-
-def _excerpt(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat[:EXCERPT_LIMIT] + ("…" if len(flat) > EXCERPT_LIMIT else "") or "(empty body)"
-
-
-def _safe_url(url: httpx.URL) -> str:
-    """Scheme, host and path only: query strings and userinfo may hold credentials."""
-    return str(url.copy_with(query=None, fragment=None, userinfo=b""))
+def _excerpt(answer: httpedge.Answer) -> str:
+    return answer.excerpt(EXCERPT_LIMIT) or "(empty body)"

@@ -23,7 +23,7 @@ from watchdog.actions.base import ActionContext, Executor, StepResult
 from watchdog.actions.spec import Plan, Step
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, TransientError
-from watchdog.ha.coord import LeadershipLost
+from watchdog.ha.coord import LeadershipLost, PlanPaused
 from watchdog.logs import get_logger
 from watchdog.retry import backoff_delay
 
@@ -103,8 +103,9 @@ class PlanRunner:
         ``on_step`` is awaited after every attempt; if it raises, the error is logged and
         the plan goes on (a journal hiccup must not leave a rollback half done).
         ``on_start`` is awaited before every attempt; if it raises, the attempt is not
-        made and counts as a transient failure: a step whose intent could not be
-        recorded must not run, or a crash could hide that it did.
+        made and the plan stops with :class:`PlanPaused`: a step whose intent could not
+        be recorded must not run (a crash could hide that it did), and it is not the
+        step's failure either: the re-drive resumes the plan when the store is back.
         """
         if not 0 <= start_at <= len(plan.steps):
             raise ValueError(f"start_at {start_at} outside 0..{len(plan.steps)}")
@@ -170,8 +171,8 @@ class PlanRunner:
             outcome = dataclasses.replace(base, ok=False, transient=True, error=str(exc))
         except PermanentError as exc:
             outcome = dataclasses.replace(base, ok=False, transient=False, error=str(exc))
-        except LeadershipLost:
-            raise  # not the step's failure: the plan is abandoned to the new leader
+        except (LeadershipLost, PlanPaused):
+            raise  # not the step's failure: the plan is left to the leader's recovery
         except Exception as exc:
             log.exception("step crashed", step=step.name, kind=step.kind, attempt=attempt)
             error = f"unexpected {type(exc).__name__}: {exc}"
@@ -196,8 +197,13 @@ async def _intent(on_start: OnStart, index: int, step: Step, attempt: int) -> No
     except LeadershipLost:
         raise  # not a step failure: the plan is abandoned to the new leader
     except Exception as exc:
-        log.exception("could not record a step's intent", step=step.name, attempt=attempt)
-        raise TransientError(f"could not record the intent to run it: {exc}") from exc
+        log.error(
+            "could not record a step's intent: the rollback pauses until the store answers",
+            step=step.name,
+            attempt=attempt,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        raise PlanPaused(f"could not record the intent to run step {step.name}: {exc}") from exc
 
 
 async def _report(on_step: OnStep, outcome: StepOutcome) -> None:

@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 
+from watchdog import httpedge
 from watchdog.actions.base import ActionContext, StepResult
-from watchdog.actions.http import parse_retry_after
 from watchdog.actions.spec import RenderStep
 from watchdog.clock import Clock
-from watchdog.errors import PermanentError, TransientError
+from watchdog.errors import PermanentError
 from watchdog.rulefile.template import render, url_escape
 
 FAILED = frozenset(
@@ -33,6 +33,8 @@ IN_PROGRESS = frozenset(
     {"created", "queued", "build_in_progress", "update_in_progress", "pre_deploy_in_progress"}
 )
 PAGE = 20
+CALL_TIMEOUT = 30.0
+ANSWER_LIMIT = 4 << 20  # a page of 20 deploys is a few KiB
 
 
 class RenderExecutor:
@@ -106,28 +108,17 @@ class RenderExecutor:
     async def _call(self, step: RenderStep, method: str, path: str, body: Any = None) -> Any:
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
         where = f"render {method} {path.split('?')[0]}"
+        answer = await httpedge.fetch(
+            self._client, method, self._base + path, what=where, timeout=CALL_TIMEOUT,
+            max_bytes=ANSWER_LIMIT, headers=headers, json_body=body,
+        )  # fmt: skip
+        httpedge.judge(answer, where, now=self._clock.now())
+        if not answer.body:
+            return {}
         try:
-            response = await self._client.request(
-                method, self._base + path, json=body, headers=headers, timeout=30.0
-            )
-        except httpx.TimeoutException:
-            raise TransientError(f"{where} timed out") from None
-        except httpx.TransportError as exc:
-            raise TransientError(f"{where} failed: {type(exc).__name__}") from None
-        return self._judge(where, response)
-
-    def _judge(self, where: str, response: httpx.Response) -> Any:
-        code = response.status_code
-        if code < 300:
-            try:
-                return response.json() if response.content else {}
-            except ValueError:
-                raise PermanentError(f"{where}: answer is not JSON") from None
-        message = f"{where} returned {code}: {response.text[:300]}"
-        if code == 429 or code >= 500:
-            retry = parse_retry_after(response.headers.get("Retry-After"), None, self._clock.now())
-            raise TransientError(message, retry_after=retry)
-        raise PermanentError(message)
+            return await httpedge.parse_json(answer.body)
+        except ValueError as exc:
+            raise PermanentError(f"{where}: answer is {exc}") from None
 
 
 def _rollback_in_progress(deploys: list[dict[str, Any]]) -> dict[str, Any] | None:

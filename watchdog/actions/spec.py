@@ -23,8 +23,9 @@ class StepBase(BaseModel):
     retries: int = Field(3, ge=0, le=20)  # extra attempts after a transient failure
     backoff: Duration = 1.0  # first retry delay; doubles each attempt, capped at 30 s
     # Safe to run again when a crash left its outcome unknown ("in doubt")? None: the
-    # kind's default (``repeatable``). An in-doubt step that is not is never re-run:
-    # the window ends rollback_failed, "verify manually" (watchdog/recovery.py).
+    # kind's default (``repeatable``: only ``verify``, which only reads). An in-doubt
+    # step that is not is never re-run: the window ends rollback_failed, "verify
+    # manually" (watchdog/ha/recovery.py), unless its evidence settles it.
     idempotent: bool | None = None
 
     repeatable: ClassVar[bool] = False
@@ -47,9 +48,10 @@ class HttpStep(StepBase):
     json_body: Any = Field(None, alias="json")
     expect_status: str = "2xx"
 
-    # Every request carries the same ``Idempotency-Key: <window>:<step>``, so a receiver
-    # that honours it turns a repeat into a no-op.
-    repeatable: ClassVar[bool] = True
+    # Every request carries the same ``Idempotency-Key: <window>:<step>``, but many deploy
+    # endpoints ignore it and would roll back twice: a request in doubt is not sent again
+    # unless the plan says ``idempotent: true``; recovery checks the target's version
+    # (a later ``verify`` step) first (watchdog/ha/evidence.py).
 
 
 class CommandStep(StepBase):

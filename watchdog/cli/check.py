@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,14 @@ TIMEOUT = 10.0  # seconds per request to Prometheus
 
 def add_check(sub: Any) -> None:
     """Register ``check``."""
-    check = sub.add_parser("check", help="validate rule files (promtool style)")
-    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    check = sub.add_parser("check", help="validate rule files (promtool style) and settings")
+    check.add_argument("paths", nargs="*", type=Path, metavar="PATH")
+    check.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="also validate this settings file (as WATCHDOG_CONFIG, with the environment)",
+    )
     check.add_argument(
         "--prometheus",
         metavar="URL",
@@ -41,34 +48,93 @@ def add_check(sub: Any) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate rule files: summaries to stdout, ``file:line: message`` to stderr."""
+    """Validate rule files: summaries to stdout, ``file:line: message`` to stderr, then
+    the verdict (after the problems, so it is the last thing read)."""
     from watchdog.rulefile.load import check_report
 
+    if not args.paths and args.config is None:
+        raise CliError("give rule files or directories to check, or --config FILE", 2)
     summaries, problems = check_report(list(args.paths))
+    if args.config is not None:
+        found = config_problems(args.config)
+        summaries += [] if found else [f"{args.config}: SUCCESS: settings valid"]
+        problems = found + problems
     for line in summaries:
         print(line)
+    sys.stdout.flush()
     for problem in problems:
         print(problem, file=sys.stderr)
-    if problems or not args.prometheus:
-        return 1 if problems else 0
+    sys.stderr.flush()
+    if problems:
+        print(f"FAILED: {plural(len(problems), 'problem')}; fix them and run check again")
+        return 1
+    counted = [int(m[1]) for s in summaries if (m := re.search(r": SUCCESS: (\d+) rule", s))]
+    checked = f"{plural(sum(counted), 'rule')} in {plural(len(counted), 'file')}"
+    if args.config is not None:
+        checked = f"{checked} and the settings" if args.paths else "the settings"
+    if not args.prometheus:
+        print(f"SUCCESS: {checked}, no problems")
+        return 0
     return live_check(args)
+
+
+def config_problems(path: Path) -> list[str]:
+    """Every problem of the settings ``path`` holds (with the environment, as ``serve``
+    reads them); warnings about ``WATCHDOG_*`` variables that set nothing on stderr."""
+    import os
+
+    import yaml
+    from pydantic import ValidationError
+
+    from watchdog.cli.serve import warn_unknown_variables
+    from watchdog.errors import ConfigError
+    from watchdog.settings import Settings
+    from watchdog.settingserrors import problems
+
+    warn_unknown_variables()
+    if not path.is_file():
+        return [f"{path}:0: no such file"]
+    before = os.environ.get("WATCHDOG_CONFIG")
+    os.environ["WATCHDOG_CONFIG"] = str(path)
+    try:
+        Settings()
+    except ValidationError as exc:
+        return problems(exc, Settings)
+    except ConfigError as exc:
+        return list(exc.problems)
+    except (OSError, yaml.YAMLError) as exc:
+        return [f"{path}:0: cannot read the settings file: {exc}"]
+    finally:
+        if before is None:
+            os.environ.pop("WATCHDOG_CONFIG", None)
+        else:
+            os.environ["WATCHDOG_CONFIG"] = before
+    return []
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 problem``, ``2 problems``, ``0 problems``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def live_check(args: argparse.Namespace) -> int:
     """Ask Prometheus about every Prometheus rule; 1 when one of them can never fire."""
-    from watchdog.livecheck import check_rules
+    from watchdog.livecheck import Checked, check_rules
     from watchdog.rulefile.load import load_rules
-    from watchdog.rulefile.schema import PrometheusRule
 
-    rules = [r for r in load_rules(args.paths).rules if isinstance(r, PrometheusRule)]
+    rules = [r for r in load_rules(args.paths).rules if isinstance(r, Checked)]
     label = args.service_label or _setting_label()
     findings = check_rules(rules, LivePrometheus(args.prometheus), label, args.service)
     for finding in findings:
         print(finding, file=sys.stderr)
+    sys.stderr.flush()
     errors = sum(f.error for f in findings)
+    never = len({f.rule for f in findings if f.error})
+    verdict = "FAILED" if errors else "SUCCESS"
     print(
-        f"{args.prometheus}: {len(rules)} Prometheus rules checked: "
-        f"{errors} can never fire, {len(findings) - errors} notes"
+        f"{verdict}: {args.prometheus}: {plural(len(rules), 'rule')} reading Prometheus "
+        f"checked: {plural(never, 'rule')} can never fire, "
+        f"{plural(len(findings) - errors, 'note')}"
     )
     return 1 if errors else 0
 

@@ -24,7 +24,7 @@ from watchdog.cli.watch import positive, watch_status
 from watchdog.model import WindowPhase
 from watchdog.rulefile.template import SAFE_VALUE
 
-ACTIONS = ("hold", "resume", "rollback", "abort")
+ACTIONS = ("hold", "resume", "rollback", "approve", "abort")
 DEPLOYMENTS = "/api/v1/deployments"
 
 
@@ -254,7 +254,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_action(args: argparse.Namespace) -> int:
-    """``deploy hold|resume|rollback|abort ID``."""
+    """``deploy hold|resume|rollback|approve|abort ID``."""
     actor = args.actor or local_user()
     body = {k: v for k, v in (("reason", args.reason), ("actor", actor)) if v is not None}
     path = f"{_window_path(args.id)}/{args.action}"

@@ -83,16 +83,17 @@ def sparkline(values: Sequence[object], width: int = SPARK_POINTS) -> str:
 
 
 def render_started(window: Mapping[str, Any]) -> str:
-    """``deploy start``: the new window's id and URL."""
-    return "\n".join(
-        [
-            f"opened window {clean(window.get('id'))} for {clean(window.get('service'))} "
-            f"{clean(window.get('version'))} ({clean(window.get('environment'))}), "
-            f"watching for {seconds(window.get('seconds_left'))}"
-            + (" in shadow mode" if window.get("shadow") else ""),
-            clean(window.get("url"), 500),
-        ]
-    )
+    """``deploy start``: the new window's id, its status page and its API URL."""
+    lines = [
+        f"opened window {clean(window.get('id'))} for {clean(window.get('service'))} "
+        f"{clean(window.get('version'))} ({clean(window.get('environment'))}), "
+        f"watching for {seconds(window.get('seconds_left'))}"
+        + (" in shadow mode" if window.get("shadow") else ""),
+    ]
+    if window.get("page"):
+        lines.append(f"page: {clean(window.get('page'), 500)}")
+    lines.append(f"api:  {clean(window.get('url'), 500)}")
+    return "\n".join(lines)
 
 
 def render_action(action: str, window: Mapping[str, Any]) -> str:
@@ -124,17 +125,66 @@ def render_header(window: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def in_unit(value: object, unit: object) -> str:
+    """A value in the rule's unit (the API's ``unit``: ratio, percent, seconds,
+    milliseconds, bytes, count): ``0.2924`` of a ratio is ``29.2 %``. Without a unit,
+    as :func:`number`."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return number(value)
+    match unit:
+        case "ratio":
+            return f"{100 * value:.3g} %"
+        case "percent":
+            return f"{value:.3g} %"
+        case "seconds":
+            return f"{value * 1000:.3g} ms" if abs(value) < 1 else format_duration(value)
+        case "milliseconds":
+            return f"{value:.3g} ms" if abs(value) < 1000 else format_duration(value / 1000)
+        case "bytes":
+            return _bytes(value)
+    return number(value)
+
+
+def _bytes(value: float) -> str:
+    for suffix in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{value:.3g} {suffix}"
+        value /= 1024
+    return f"{value:.3g} TiB"
+
+
+def for_progress(rule: Mapping[str, Any]) -> str:
+    """The ``for`` column: how long a pending rule has breached of how long it must
+    (``20s of 1m``, as of its last evaluation), else the ``for`` itself."""
+    need = rule.get("for_seconds")
+    since, last = _epoch(rule.get("pending_since")), _epoch(rule.get("last_eval_at"))
+    if rule.get("verdict") != "pending" or since is None or last is None:
+        return seconds(need)
+    held = format_duration(max(0.0, last - since))
+    return f"{held} of {seconds(need)}"
+
+
+def _epoch(value: object) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def render_rules(rules: Sequence[Mapping[str, Any]]) -> str:
-    """The rule table: name, verdict, value, threshold, for, last evaluation, sparkline."""
+    """The rule table: name, verdict, value (in the rule's unit), threshold, ``for``
+    (with a pending rule's progress), last evaluation, sparkline."""
     if not rules:
         return "(no rules)"
     rows = [
         [
             f"{r.get('name')} (shadow)" if r.get("shadow") else r.get("name"),
             r.get("verdict"),
-            number(r.get("last_value")),
+            in_unit(r.get("last_value"), r.get("unit")),
             r.get("threshold"),
-            seconds(r.get("for_seconds")),
+            for_progress(r),
             when(r.get("last_eval_at")),
             sparkline([p.get("value") for p in r.get("samples") or []]),
         ]

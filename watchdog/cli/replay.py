@@ -10,9 +10,17 @@ reads them); its token, the service label and (unless ``--scrape-interval``) the
 scrape interval come from the settings too. A progress bar is drawn on stderr when it
 is a terminal.
 
-Exit status: 0 when every replayed rule saw data, 1 when one saw none at all (an
-unknown service, a range Prometheus holds nothing for, an unreachable Prometheus:
-"no rollback" would be a false pass), 2 for bad flags, rule files or settings.
+Each replayed rule ends with its final verdict (:mod:`watchdog.replayfinal`): fired,
+ok, pending, inconclusive (with the evidence seen and needed) or "no data for N of M
+minutes". Exit status (the gate's codes where they mean the same, docs/deploy.md):
+
+- 0: no rollback, and every replayed rule judged the range;
+- 3: a rollback rule fired: the deploy would have been rolled back;
+- 1: a rule saw no data at all (an unknown service, a range Prometheus holds nothing
+  for, an unreachable Prometheus: "no rollback" would be a false pass);
+- 9: a rule could not judge most of the range (data for half of it or less, or a judge
+  rule that never had the evidence it needs): not a pass either;
+- 2: bad flags, rule files or settings.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from watchdog.cli.check import plural
 from watchdog.cli.render import clean, seconds, table, when
 from watchdog.durations import parse_duration
 from watchdog.errors import ConfigError
@@ -34,6 +43,9 @@ from watchdog.model import Deployment
 from watchdog.replay import MAX_EVALUATIONS, Replayer, ReplayResult, count_evaluations
 
 BAR = 30
+EXIT_JUDGED, EXIT_NO_DATA, EXIT_USAGE = 0, 1, 2
+EXIT_WOULD_ROLL_BACK = 3  # as `deploy wait` for rolled_back
+EXIT_UNJUDGED = 9  # as `deploy wait` for inconclusive
 
 
 class ReplayError(Exception):
@@ -126,7 +138,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.finish()
     print(json.dumps(result.as_dict(), indent=2) if args.json else render_replay(result))
-    return 1 if result.saw_no_data else 0
+    return exit_code(result)
+
+
+def exit_code(result: ReplayResult) -> int:
+    """3 would roll back, 1 a rule saw no data at all, 9 one could not judge, else 0."""
+    if result.rollback_at is not None:
+        return EXIT_WOULD_ROLL_BACK
+    if result.saw_no_data:
+        return EXIT_NO_DATA
+    return EXIT_UNJUDGED if result.unjudged else EXIT_JUDGED
 
 
 @dataclass(frozen=True)
@@ -236,8 +257,8 @@ def render_replay(result: ReplayResult) -> str:
     """The timeline as a table, then the verdict in one sentence."""
     head = (
         f"replay {when_ts(result.start)} .. {when_ts(result.end)} "
-        f"({seconds(result.end - result.start)}), {len(result.replayed)} rules, "
-        f"{result.evaluations} evaluations"
+        f"({seconds(result.end - result.start)}), {plural(len(result.replayed), 'rule')}, "
+        f"{plural(result.evaluations, 'evaluation')}"
     )
     rows = [
         [when_ts(e.at), e.rule, e.kind.upper() if e.kind == "action" else e.kind, e.message]
@@ -246,6 +267,7 @@ def render_replay(result: ReplayResult) -> str:
     lines = [head, "", table(["TIME", "RULE", "EVENT", "DETAIL"], rows) if rows else "(quiet)"]
     lines.append("")
     lines += _no_data_lines(result)
+    lines += [f"rule {clean(name)}: {clean(f.text(when_ts))}" for name, f in result.finals.items()]
     if result.rollback_at is not None:
         after = seconds(result.rollback_at - result.start)
         lines.append(
@@ -254,8 +276,11 @@ def render_replay(result: ReplayResult) -> str:
         )
     elif result.saw_no_data:
         lines.append("verdict: not a pass: a rule saw no data, so nothing was judged")
+    elif result.unjudged:
+        names = ", ".join(clean(n) for n in result.unjudged)
+        lines.append(f"verdict: not a pass: could not judge most of the range: {names}")
     else:
-        lines.append("verdict: no rollback over this range")
+        lines.append("verdict: no rollback over this range; every rule judged it")
     lines += [f"skipped {clean(k)}: {clean(v)}" for k, v in result.skipped.items()]
     return "\n".join(lines)
 

@@ -28,11 +28,27 @@ class LeadershipLost(Exception):
     """This replica's fencing token is no longer current: stop acting at once."""
 
 
+class PlanPaused(Exception):
+    """A step's intent could not be journaled (the store did not answer): the step is
+    not run, the rollback stays claimed, and the leader's re-drive resumes it once the
+    store answers again (``ha/recovery.py``). Not a failure of the rollback."""
+
+
 class Coordinator(Protocol):
     """The leadership port."""
 
     async def token(self) -> int | None:
         """The current fencing token if this replica leads, else None."""
+        ...
+
+    async def carry(self, held: int) -> int | None:
+        """The token to go on with work begun under ``held``, or None.
+
+        The current token when this replica has led without a break since ``held`` was
+        issued (a lease renewed, or re-taken with no other token issued in between: a
+        Redis restart), so its running steps stay its own; None when it does not lead or
+        another replica may have led since (then recovery owns the work).
+        """
         ...
 
     def refused(self, token: int, newest: int) -> None:
@@ -78,6 +94,11 @@ class SingleNode:
                     self._on_acquire()
                 self._refused = None
         return self._token
+
+    async def carry(self, held: int) -> int | None:
+        """The token while it is still ``held``: a refusal breaks the line."""
+        current = await self.token()
+        return current if current == held else None
 
     def refused(self, token: int, newest: int) -> None:
         """Someone else fenced the store: take a newer token next time, and say so."""

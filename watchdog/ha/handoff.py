@@ -5,8 +5,9 @@ Only the leader may act, so a replica that cannot (it follows, or its token was 
 refused) stores a ``rollback_requests`` row and journals ``rollback_requested``; the
 leader's engine takes waiting requests at every tick and runs each through its own
 pipeline (Gate, Dedup, Fence: still exactly once). The asking replica waits a few
-seconds for the claim to land so the caller gets the usual answer; with no leader at
-all the request stays stored and the caller hears so (503), never "cannot roll back".
+seconds for the claim to land so the caller gets the usual answer; with no leader right
+now the request stays stored and the caller hears what will happen: "queued: the leader
+will roll back within N s" (``within``: a lease plus a tick), never "Not done".
 """
 
 from __future__ import annotations
@@ -33,23 +34,26 @@ class HandoffStore(ActionStore, WindowStore, Protocol):
 class Handoff:
     """Both sides of the hand-over: asking (any replica) and taking (the leader)."""
 
-    def __init__(self, store: HandoffStore, journal: Journal, clock: Clock) -> None:
+    def __init__(
+        self, store: HandoffStore, journal: Journal, clock: Clock, within: float = 10.0
+    ) -> None:
         self._store = store
         self._journal = journal
         self._clock = clock
+        self.within = within  # seconds until a leader takes a stored request, at most
 
     async def ask(self, d: Decision, *, action: str, wait: float) -> bool:
         """Store the request for the leader; True once its claim landed within ``wait``."""
         request = RollbackRequest(d.window.id, d.actor, d.reason, d.approved_by, d.at)
         if await self._store.request_rollback(request):
-            log.warning("not the leader: the rollback is handed to the leader", window=d.window.id)
+            log.warning("not the leader: the rollback is queued for the leader", window=d.window.id)
             await self._journal.record(
                 d.window,
                 EventKind.ROLLBACK_REQUESTED,
-                f"{d.actor} asked for a rollback on a replica that does not lead: "
-                "handed to the leader",
+                f"{d.actor} asked for a rollback on a replica that does not lead: queued, "
+                f"the leader will roll back within {self.within:g}s",
                 at=d.at,
-                data={"actor": d.actor, "approved_by": d.approved_by},
+                data={"actor": d.actor, "approved_by": d.approved_by, "queued": True},
                 notify=False,
             )
         deadline = self._clock.now() + wait

@@ -9,6 +9,15 @@ to the issued token. Our own belief in the lease ends early: at ``LOCAL_SHARE`` 
 from *before* the command that took or renewed it, on the monotonic clock; so a replica
 frozen (SIGSTOP, a GC pause, a slow VM) wakes up knowing it no longer leads.
 
+Each attempt has its own deadline (``ttl / 2``, shorter than the part of the lease we
+trust), and the client is built with explicit socket, connect and health-check timeouts
+(:func:`client_options`): a silently dead link ends the attempt instead of hanging it,
+whatever redis-py's own defaults are (they changed between 5 and 8).
+
+A lease lost and re-taken by the same replica with no other token issued in between (a
+Redis restart, a link that came back) continues the same line of tokens: work begun
+under the earlier token goes on under the new one (:meth:`RedisLease.carry`).
+
 Redis unreachable: nobody can renew, so every replica stops leading within a ttl and
 nobody acts. That is said loudly: an error log line on the change (then every
 ``LOUD_EVERY`` failed attempts) and ``watchdog_leader`` 0.
@@ -20,6 +29,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
@@ -35,6 +45,30 @@ LOCAL_SHARE = 0.8
 
 LOUD_EVERY = 10
 """While Redis stays unreachable, log again every this many failed attempts."""
+
+DEADLINE_SHARE = 0.5
+"""Part of the ttl one attempt (renew or take) may last: shorter than ``LOCAL_SHARE``."""
+
+
+def client_options(ttl: float) -> dict[str, Any]:
+    """redis-py options that give every lease command its own deadlines (any redis-py >= 5).
+
+    No retries inside the client: the lease loop is the retry, and a hidden retry would
+    stretch one attempt past the lease.
+    """
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    limit = max(0.05, ttl * DEADLINE_SHARE)  # one command may use the attempt's deadline
+    return {
+        "socket_timeout": limit,
+        "socket_connect_timeout": limit,
+        "socket_keepalive": True,
+        "health_check_interval": max(1.0, ttl),
+        "retry_on_timeout": False,
+        "retry": Retry(NoBackoff(), 0),
+    }
+
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -70,6 +104,7 @@ class RedisLease:
         on_acquire: Callable[[], None] | None = None,  # must not block: it starts a task
         monotonic: Callable[[], float] = time.monotonic,
         fence: Fence | None = None,  # the store's advance_fence; None: the Redis counter alone
+        eligible: Callable[[], str | None] | None = None,  # why not to lead now (a bad clock)
     ) -> None:
         self._redis = client
         self._key = key
@@ -81,9 +116,13 @@ class RedisLease:
         self._on_acquire = on_acquire
         self._monotonic = monotonic
         self._token: int | None = None
+        self._last: int | None = None  # the newest token we held, kept after losing it
+        self._line: int | None = None  # first token of our unbroken line (see carry)
+        self._deadline = ttl * DEADLINE_SHARE
         self._valid_until = 0.0
         self._failures = 0
         self._fence = fence
+        self._eligible = eligible or (lambda: None)
         self._refused: str | None = None
 
     async def token(self) -> int | None:
@@ -91,6 +130,13 @@ class RedisLease:
         if self._token is not None and self._monotonic() < self._valid_until:
             return self._token
         return None
+
+    async def carry(self, held: int) -> int | None:
+        """The current token if ``held`` is of our unbroken line of tokens, else None."""
+        current = await self.token()
+        if current is None or self._line is None or not self._line <= held <= current:
+            return None
+        return current
 
     async def run(self) -> None:
         """Take or renew the lease every ``ttl / 3`` until cancelled."""
@@ -102,19 +148,29 @@ class RedisLease:
         """One attempt: renew if we lead, else try to take the lease."""
         started = self._monotonic()
         try:
-            if await self.token() is not None and await self._renew():
-                self._valid_until = started + LOCAL_SHARE * self._ttl_ms / 1000
-            elif await self._acquire():
-                self._valid_until = started + LOCAL_SHARE * self._ttl_ms / 1000
-                self._acquired()
-            else:
-                self._follow()
+            async with asyncio.timeout(self._deadline):
+                await self._attempt(started)
             self._failures = 0
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             self._unavailable(exc)
         except Exception as exc:  # a bug must not end the loop: nobody would lead again
             log.exception("lease attempt crashed")
             self._unavailable(exc)
+
+    async def _attempt(self, started: float) -> None:
+        if self._eligible() is not None:  # said by whoever knows why (ha/health.py)
+            if self._token is not None:
+                await self._redis.eval(_RELEASE, 1, self._key, self.identity)
+                self._valid_until = 0.0
+            self._follow()
+            return
+        if await self.token() is not None and await self._renew():
+            self._valid_until = started + LOCAL_SHARE * self._ttl_ms / 1000
+        elif await self._acquire():
+            self._valid_until = started + LOCAL_SHARE * self._ttl_ms / 1000
+            self._acquired()
+        else:
+            self._follow()
 
     async def _renew(self) -> bool:
         renewed = await self._redis.eval(_RENEW, 1, self._key, self.identity, self._ttl_ms)
@@ -125,7 +181,7 @@ class RedisLease:
             return False
         counter = int(await self._redis.incr(self._token_key))
         if self._fence is None:
-            self._token = counter
+            self._continue_line(counter)
             return True
         try:
             token = await self._fence(counter)
@@ -143,8 +199,15 @@ class RedisLease:
                 token=token,
             )
             await self._redis.eval(_FORWARD, 1, self._token_key, token)
-        self._token = token
+        self._continue_line(token)
         return True
+
+    def _continue_line(self, token: int) -> None:
+        # The next token after our own: nobody else was issued one in between, so
+        # nobody else can have acted; our running work is still ours.
+        if self._last is None or self._line is None or token != self._last + 1:
+            self._line = token
+        self._last = self._token = token
 
     def refused(self, token: int, newest: int) -> None:
         """The store refused our token: another replica took over. Stop leading now.
@@ -155,7 +218,7 @@ class RedisLease:
         if token != self._token:
             return
         self._refused = f"fencing token #{token} refused by the store (newest #{newest})"
-        self._token = None
+        self._token = self._line = None
         self._valid_until = 0.0
         self._set_metric(False)
 

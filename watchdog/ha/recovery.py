@@ -10,20 +10,26 @@ whose rollback was claimed but not finished, and carries on from where it stoppe
   (so people hear of it) and run the plan from its first step;
 - steps succeeded are never run again: the plan resumes at the first step without a
   recorded success;
-- a step *in doubt* (its intent is journaled, its outcome is not: the process died
-  while it ran) is run again only if it is safe to repeat (``Step.safe_to_repeat``:
-  HTTP and verify steps by default, HTTP carrying the same ``Idempotency-Key``
-  ``<window>:<step>`` as the first time). Otherwise the window ends ``rollback_failed``
-  with "verify manually", and that is notified;
+- a step whose intent is journaled but whose outcome is not is run again at once if it
+  is safe to repeat (``Step.safe_to_repeat``: verify steps, and steps the plan declares
+  ``idempotent: true``); otherwise it asks its own evidence first (``ha/evidence.py``:
+  its result journaled late by the replica that ran it, the target's version). Only
+  when nobody can say is it *in doubt*: the window ends ``rollback_failed`` with
+  "verify manually", and that is notified;
+- a step whose last attempt failed for good: the window ends ``rollback_failed``;
 - action finished but the window still ``rolling_back``: only the recording is redone.
 
-Only a replica holding a fencing token (the leader) resumes anything.
+Only a replica holding a fencing token (the leader) resumes anything, and never a
+window this process is deciding about right now (``ha/inflight.py``): a lease re-taken
+by this same replica leaves its running rollbacks running. Besides every new lease, the
+leader re-drives (:meth:`Recovery.sweep`, every tick) each ``rolling_back`` window that
+nothing here runs: a rollback paused by a store outage resumes when the store answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +38,9 @@ import structlog
 from watchdog.actions.plan import PlanOutcome
 from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
-from watchdog.ha.coord import Coordinator, LeadershipLost
+from watchdog.ha.coord import Coordinator, LeadershipLost, PlanPaused
+from watchdog.ha.evidence import Evidence, Verdict
+from watchdog.ha.inflight import InFlight
 from watchdog.journal import Journal
 from watchdog.model import (
     Action,
@@ -63,6 +71,7 @@ class Progress:
 
     start_at: int
     in_doubt: str | None = None
+    failed: str | None = None  # the step's last attempt failed for good: why
 
 
 def progress(plan: Plan, events: Sequence[Event]) -> Progress:
@@ -70,16 +79,23 @@ def progress(plan: Plan, events: Sequence[Event]) -> Progress:
 
     That step is in doubt when the last thing journaled about it is its intent.
     """
-    last: dict[str, EventKind] = {}
+    last: dict[str, Event] = {}
     for event in events:
         if event.kind in _STEP_KINDS:
-            last[str(event.data.get("step"))] = event.kind
+            last[str(event.data.get("step"))] = event
     for index, step in enumerate(plan.steps):
-        kind = last.get(step.name)
+        seen = last.get(step.name)
+        kind = seen.kind if seen is not None else None
         if kind is EventKind.STEP_SUCCEEDED:
             continue
+        if seen is not None and kind is EventKind.STEP_FAILED and _for_good(seen):
+            return Progress(index, failed=str(seen.data.get("output") or seen.message))
         return Progress(index, step.name if kind is EventKind.STEP_STARTED else None)
     return Progress(len(plan.steps))
+
+
+def _for_good(failed: Event) -> bool:
+    return failed.data.get("transient") is False
 
 
 class Recovery:
@@ -100,6 +116,9 @@ class Recovery:
         record: Record,
         notify: Notify,
         clock: Clock,
+        inflight: InFlight | None = None,
+        evidence: Evidence | None = None,
+        note: Callable[[], str | None] | None = None,
     ) -> None:
         self._store = store
         self._journal = journal
@@ -109,30 +128,47 @@ class Recovery:
         self._record = record
         self._notify = notify
         self._clock = clock
+        self._inflight = inflight or InFlight()
+        self._note = note or (lambda: None)
+        self._evidence = evidence or Evidence(store, clock, act.check, wait=False)
         self._lock = asyncio.Lock()  # one pass at a time: a re-acquired lease starts another
 
     async def run(self) -> int:
         """Resume every unfinished rollback; returns how many were picked up."""
         async with self._lock:
-            return await self._run()
+            return await self._run(RESUMABLE)
 
-    async def _run(self) -> int:
+    async def sweep(self) -> int:
+        """The leader's re-drive: resume ``rolling_back`` windows that nothing here runs
+        (a pass already under way is enough). Store errors propagate to the caller."""
+        if self._lock.locked() or await self._coordinator.token() is None:
+            return 0
+        async with self._lock:
+            return await self._run(frozenset({WindowPhase.ROLLING_BACK}), quiet=True)
+
+    async def _run(self, phases: frozenset[WindowPhase], *, quiet: bool = False) -> int:
         token = await self._coordinator.token()
         if token is None:
-            log.warning("not the leader: leaving unfinished rollbacks to the leader")
+            if not quiet:
+                log.warning("not the leader: leaving unfinished rollbacks to the leader")
             return 0
         resumed = 0
-        for window in await self._store.list_windows(phases=RESUMABLE, limit=100_000):
+        for window in await self._store.list_windows(phases=phases, limit=100_000):
+            if self._inflight.busy(window.id):
+                continue  # running here: not interrupted (a lease re-taken by us)
             action = await self._store.get_action(window.id, ROLLBACK)
             if action is None:
                 continue
             try:
-                await self._resume(window, action, token)
+                with self._inflight.running(window.id):
+                    await self._resume(window, action, token)
                 resumed += 1
-            except LeadershipLost:
-                log.warning("lost leadership while resuming; the leader resumes", window=window.id)
+            except (LeadershipLost, PlanPaused) as exc:
+                log.warning("stopped resuming; it resumes later", window=window.id, why=str(exc))
                 return resumed
             except Exception:
+                if quiet:
+                    raise  # the re-drive's caller says it once per outage (ha/health.py)
                 log.exception("could not resume a rollback", window=window.id)
         return resumed
 
@@ -168,27 +204,66 @@ class Recovery:
         plan = self._act.plan_of(d.window)
         if plan is None:
             return await self._act.resume(d, 0)  # says which plan is missing
-        where = progress(plan, d.events)
+        where = await self._settle_doubt(d, plan, progress(plan, d.events), d.events)
         d = d.but(events=())
         step = plan.steps[where.start_at] if where.start_at < len(plan.steps) else None
+        if step is not None and where.failed is not None:
+            failed = PlanOutcome(ok=False, failed_step=step.name, error=where.failed)
+            return d.but(outcome=failed)
         if step is not None and where.in_doubt is not None and not step.safe_to_repeat:
             error = (
-                f"step {step.name} was running when the watchdog stopped and its outcome is "
-                "unknown; it is not idempotent, so it was not run again: verify manually"
+                f"step {step.name} was running when its leader stopped and its outcome is "
+                "unknown (no result, no version to check); it is not idempotent, so it was "
+                "not run again: verify manually"
             )
             failed = PlanOutcome(ok=False, failed_step=step.name, error=error)
             return d.but(outcome=failed)
         await self._journal.record(
             d.window,
             EventKind.ROLLBACK_RESUMED,
-            f"resuming the rollback after a restart at step {where.start_at + 1} of "
-            f"{len(plan.steps)}"
+            f"resuming the rollback ({self._note() or 'after a restart'}) at step "
+            f"{where.start_at + 1} of {len(plan.steps)}"
             + (f" ({where.in_doubt} in doubt: safe to repeat)" if where.in_doubt else ""),
             at=d.at,
             data={"start_at": where.start_at, "in_doubt": where.in_doubt},
             notify=False,
         )
         return await self._act.resume(d, where.start_at)
+
+    async def _settle_doubt(
+        self, d: Decision, plan: Plan, where: Progress, events: Sequence[Event]
+    ) -> Progress:
+        """Ask the evidence of each step in doubt (a deposed leader may have gone on)."""
+        for _ in plan.steps:
+            if where.in_doubt is None or plan.steps[where.start_at].safe_to_repeat:
+                return where  # nothing in doubt, or safe to run again: no need to wait
+            verdict = await self._evidence.ask(d.window, plan, where.start_at, events)
+            if verdict.done is not True:
+                return await self._weigh(d, where, verdict)
+            await self._weigh(d, where, verdict)
+            events = await self._store.list_events(d.window.id)
+            where = progress(plan, events)
+        return where
+
+    async def _weigh(self, d: Decision, where: Progress, verdict: Verdict) -> Progress:
+        """Turn the evidence about the step in doubt into where the plan goes on."""
+        if verdict.done is None:
+            return where
+        name = where.in_doubt
+        if verdict.done and verdict.record:
+            await self._journal.record(
+                d.window,
+                EventKind.STEP_SUCCEEDED,
+                f"step {name} took effect ({verdict.how})",
+                at=self._clock.now(),
+                data={"step": name, "evidence": verdict.how},
+                notify=False,
+            )
+        if verdict.done:
+            return Progress(where.start_at + 1)
+        if verdict.transient:
+            return Progress(where.start_at)  # failed for now: run it again
+        return Progress(where.start_at, failed=verdict.error)
 
     async def _finish(self, d: Decision) -> None:
         recorded = await self._record(d)

@@ -1,14 +1,14 @@
 """The judge's verdict: pure, like :func:`watchdog.evaluate.evaluate` (which calls it).
 
-Each evaluation turns the counter readings into increments (a reading below the last
-one is a counter reset: the new reading is the increment; a series first seen after
-the window opened was born in it), adds them to every running test, starts the tests
-that are due (``warmup``, then every ``restart_every``, ``tests`` in all, each at
-``alpha / tests``: a fault that starts late is weighed on its own, not diluted by the
-healthy minutes before it), and asks :mod:`watchdog.judge.stats` whether any test has
-shown the error proportion above the limit. The limit comes from the baseline's upper
-confidence bound (at ``alpha / 2``; the tests share the other half), so a baseline
-measured on little traffic widens the limit instead of risking a false rollback.
+Each evaluation folds the counter readings into the counts (:mod:`watchdog.judge.count`),
+starts the tests that are due (``warmup``, then every ``restart_every``, ``tests`` in all,
+each at ``alpha / tests``: a fault that starts late is weighed on its own, not diluted by
+the healthy minutes before it), and asks :mod:`watchdog.judge.stats` whether any test has
+shown the error proportion above the limit (:mod:`watchdog.judge.limit`). Errors that
+come in bursts weigh less: by how much is learnt from the period before the deploy (its
+five-minute blocks) and from the window's own steps, whichever says more. With ``by``,
+the whole service takes half of ``alpha`` and the endpoints carrying ``min_share`` of
+the traffic share the other half (a family-wise split).
 """
 
 from __future__ import annotations
@@ -20,21 +20,24 @@ from typing import Any
 
 from watchdog.evaluate import WHOLE, Evaluation, Observation
 from watchdog.judge import stats
-from watchdog.judge.state import MAX_SERIES, MAX_STEPS, Counts, JudgeState
+from watchdog.judge.count import advance
+from watchdog.judge.limit import Index, Limit, before_counts, burstiness, index, limit_for
+from watchdog.judge.state import Counts, JudgeState, Tests
 from watchdog.model import RuleState, Sample, SampleKind, Verdict
-from watchdog.rulefile.judge import ROLE, JudgeRule
+from watchdog.rulefile.judge import BLOCK_SECONDS, ROLE, JudgeRule
 from watchdog.rulefile.schema import Policy
+
+__all__ = ["Limit", "advance", "decide", "judge"]
 
 
 @dataclass(frozen=True)
-class Limit:
-    """The proportion the tests test against, and where it came from."""
+class Burst:
+    """How much bursts weaken the counts: ``rho`` per five-minute block (the period
+    before), trusted when it rests on ``blocks`` blocks."""
 
-    p0: float | None  # None: no limit can be set (no baseline and no floor)
-    baseline: Counts | None
-    upper: float | None  # the baseline's upper confidence bound
-    level: float  # each test's alpha
-    note: str = ""
+    rho: float = 0.0
+    blocks: int = 0
+    worst: float | None = None  # the worst block's proportion before: a step counts no more
 
 
 def judge(
@@ -47,9 +50,10 @@ def judge(
     """Count, test, and say ok / inconclusive / firing with the evidence."""
     if sample.kind is SampleKind.ERROR:
         return _blind(rule, state, sample, now)
-    js = advance(rule, state.judge, sample, now)
-    limit = limit_for(rule, js, baselines)
-    verdict, evidence, reason = decide(rule, js, limit)
+    base = index(baselines)
+    burst = Burst(*burstiness(base))
+    js = advance(rule, state.judge, sample, now, burst.worst)
+    verdict, evidence, reason, limit = judge_all(rule, js, now, base, burst)
     js = replace(js, evidence=evidence)
     value = evidence.get("proportion")
     new_state = RuleState(
@@ -75,6 +79,67 @@ def judge(
     )
 
 
+def judge_all(
+    rule: JudgeRule,
+    js: JudgeState,
+    now: float,
+    base: Index,
+    burst: Burst,
+) -> tuple[Verdict, dict[str, Any], str, Limit]:
+    """The whole service's verdict, overruled by an endpoint's firing one."""
+    serving = bool(js.base_steps) and js.base_steps[-1][1] > 0
+    share = rule.alpha / 2.0 if rule.by else rule.alpha
+    whole = limit_for(rule, before_counts(rule, base), _concurrent(rule, js.base, serving), share)
+    verdict, evidence, reason = decide(rule, js.tests, whole, now, burst, js.steps)
+    if verdict is Verdict.OK and _good_missing(rule, js):
+        return Verdict.INCONCLUSIVE, evidence, _GOOD_MISSING.format(rule.good), whole
+    if not rule.by or verdict is Verdict.FIRING:
+        return verdict, evidence, reason, whole
+    judged = _judged_groups(rule, js)
+    for key in judged:
+        track = js.groups[key]
+        before = before_counts(rule, base, key)
+        limit = limit_for(rule, before, _concurrent(rule, track.base, serving), share / len(judged))
+        v, ev, why = decide(rule, track.tests, limit, now, burst, ())
+        if v is Verdict.FIRING:
+            return v, {**ev, "endpoint": key}, f"{key}: {why}", limit
+    evidence["endpoints"] = len(judged)
+    return verdict, evidence, reason, whole
+
+
+_GOOD_MISSING = (
+    "inconclusive: requests counted, but `good` ({}) matches no series: every request "
+    "would count as good (a histogram without that `le` bucket?)"
+)
+
+
+def _good_missing(rule: JudgeRule, js: JudgeState) -> bool:
+    """A latency rule whose fast-requests bucket does not exist can never fire: say so
+    rather than reading every request as fast."""
+    if rule.good is None or not js.tests or js.tests[0][1].total <= 0:
+        return False
+    tag = repr((ROLE, "good"))  # how count.increments keys a series' labels
+    return not any(tag in key for key in js.last)
+
+
+def _concurrent(rule: JudgeRule, base: Counts, serving: bool) -> Counts | None:
+    """The previous version's counts, when they are the baseline."""
+    if rule.against == "previous_version" or (rule.against == "auto" and serving):
+        return base
+    return None
+
+
+def _judged_groups(rule: JudgeRule, js: JudgeState) -> list[str]:
+    """Endpoints carrying at least ``min_share`` of the traffic counted so far."""
+    total = js.tests[0][1].total if js.tests else 0.0
+    out = []
+    for key, track in sorted(js.groups.items()):
+        seen = track.tests[0][1].total if track.tests else 0.0
+        if total > 0 and seen >= rule.min_share * total and key != "{}":
+            out.append(key)
+    return out
+
+
 def _blind(rule: JudgeRule, state: RuleState, sample: Sample, now: float) -> Evaluation:
     """The source failed: nothing is counted; the counts so far are kept."""
     reason = f"error: {sample.error}"
@@ -90,99 +155,30 @@ def _blind(rule: JudgeRule, state: RuleState, sample: Sample, now: float) -> Eva
     return Evaluation(Verdict.INCONCLUSIVE, new_state, None, None, (obs,), reason)
 
 
-def increments(
-    last: Mapping[str, float], sample: Sample, first: bool
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Per-role increments since ``last``, and the new readings."""
-    seen = dict(last)
-    by_role: dict[str, float] = {}
-    for series in sample.series:
-        role = series.labels.get(ROLE)
-        if role is None or math.isnan(series.value):
-            continue
-        # repr of the sorted labels: unambiguous, and cheaper than the JSON series key
-        key, value = repr(sorted(series.labels.items())), series.value
-        before = seen.get(key)
-        if before is None:
-            if len(seen) >= MAX_SERIES:
-                continue  # bounded memory: series beyond the cap are not counted
-            delta = 0.0 if first else value  # born in the window (absent was zero)
-        else:
-            delta = value - before if value >= before else value  # a reset restarts at 0
-        seen[key] = value
-        by_role[role] = by_role.get(role, 0.0) + delta
-    return by_role, seen
+def _phi(tests: Tests, now: float, burst: Burst, steps: Any) -> tuple[float, bool]:
+    """The weight divisor for bursts, and whether it can be trusted yet."""
+    phi, trusted = 1.0, burst.blocks >= stats.MIN_BLOCKS
+    if tests and burst.rho > 0:
+        at, seen = tests[0]
+        per_block = seen.total / max(1.0, (now - at) / BLOCK_SECONDS)
+        phi = 1.0 + burst.rho * per_block
+    if steps:
+        window, pairs = stats.dispersion(steps)
+        if pairs >= stats.MIN_PAIRS:
+            phi, trusted = max(phi, window), True
+    return phi, trusted
 
 
-def _counts(deltas: Mapping[str, float], prefix: str = "") -> Counts:
-    total = deltas.get(prefix + "total", 0.0)
-    if prefix + "good" in deltas:
-        errors = total - deltas[prefix + "good"]
-    else:
-        errors = deltas.get(prefix + "errors", 0.0)
-    return Counts(min(max(errors, 0.0), total), total)
-
-
-def advance(rule: JudgeRule, js: JudgeState | None, sample: Sample, now: float) -> JudgeState:
-    """Fold one sample's readings into the counts and start the tests now due."""
-    first = js is None or not js.last  # no reading yet: this one is the starting point
-    current = js or JudgeState(opened_at=now)
-    deltas, seen = increments(current.last, sample, first)
-    now_counts = _counts(deltas)
-    tests = [(at, counts.plus(now_counts)) for at, counts in current.tests]
-    age = now - current.opened_at
-    while len(tests) < rule.tests and age >= rule.warmup + len(tests) * rule.restart_every:
-        tests.append((now, Counts()))
-    steps = current.steps if first else (*current.steps, (now_counts.errors, now_counts.total))
-    return replace(
-        current,
-        last=seen,
-        tests=tuple(tests),
-        base=current.base.plus(_counts(deltas, "base_")),
-        steps=steps[-MAX_STEPS:],
-    )
-
-
-def _baseline_counts(
-    rule: JudgeRule, js: JudgeState, baselines: Mapping[str, float] | None
-) -> Counts | None:
-    if rule.against == "previous_version":
-        return js.base if js.base.total > 0 else None
-    if rule.against == "none" or not baselines:
-        return None
-    got = {k: v for k, v in baselines.items() if v == v}
-    deltas = {role: got.get(f'{{{ROLE}="{role}"}}', 0.0) for role in ("errors", "good", "total")}
-    if rule.bad_role == "errors":
-        deltas.pop("good")
-    else:
-        deltas.pop("errors")
-    counts = _counts(deltas)
-    return counts if counts.total > 0 else None
-
-
-def limit_for(rule: JudgeRule, js: JudgeState, baselines: Mapping[str, float] | None) -> Limit:
-    """The limit the tests use: from the baseline's upper bound, else the floor."""
-    base = _baseline_counts(rule, js, baselines)
-    if base is None:
-        level = rule.alpha / rule.tests
-        if rule.floor > 0:
-            note = "" if rule.against == "none" else "no baseline traffic: judged on the floor"
-            return Limit(rule.floor, None, None, level, note)
-        return Limit(None, None, None, level, "baseline unavailable (no traffic before)")
-    half = rule.alpha / 2.0
-    if rule.against == "previous_version":
-        upper = stats.upper_bound_always(base.errors, base.total, half)
-    else:
-        upper = stats.upper_bound_once(base.errors, base.total, half)
-    p0 = max(rule.factor * upper, upper + rule.margin, rule.floor)
-    if p0 >= 1.0:
-        return Limit(None, base, upper, half / rule.tests, "baseline too uncertain to set a limit")
-    return Limit(p0, base, upper, half / rule.tests)
-
-
-def decide(rule: JudgeRule, js: JudgeState, limit: Limit) -> tuple[Verdict, dict[str, Any], str]:
+def decide(
+    rule: JudgeRule,
+    tests: Tests,
+    limit: Limit,
+    now: float,
+    burst: Burst | None = None,
+    steps: Any = (),
+) -> tuple[Verdict, dict[str, Any], str]:
     """The verdict, the evidence behind it, and the sentence people read."""
-    seen = js.tests[0][1] if js.tests else Counts()
+    seen = tests[0][1] if tests else Counts()
     evidence: dict[str, Any] = {
         "errors": seen.errors,
         "requests": seen.total,
@@ -192,43 +188,41 @@ def decide(rule: JudgeRule, js: JudgeState, limit: Limit) -> tuple[Verdict, dict
         "baseline_requests": limit.baseline.total if limit.baseline else None,
         "limit": limit.p0,
         "alpha": rule.alpha,
-        "tests": len(js.tests),
+        "tests": len(tests),
     }
     if limit.p0 is None:
         evidence.update(confidence=0.0, needed=None)
         return Verdict.INCONCLUSIVE, evidence, f"inconclusive: {limit.note}"
     p0, threshold = limit.p0, math.log(1.0 / limit.level)
-    best, since = _strongest(js, p0, 1.0)
-    needed = stats.requests_to_tell(p0, limit.level)
-    # The dispersion only ever weakens the evidence and raises the requests needed, so
-    # it is estimated only when it could change the verdict (it is the costly part).
-    phi, pairs = 1.0, 0
-    if best >= threshold or seen.total >= needed:
-        phi, pairs = stats.dispersion(js.steps)
-        if phi > 1.0:
-            best, since = _strongest(js, p0, phi)
-            needed *= phi
+    phi, trusted = _phi(tests, now, burst or Burst(), steps)
+    best, since = _strongest(tests, p0, phi)
+    needed = stats.requests_to_tell(p0, limit.level) * phi
     evidence.update(
         confidence=stats.confidence(best),
         needed=needed if math.isfinite(needed) else None,
         strongest_since=since,
-        dispersion=phi if pairs else None,
+        dispersion=phi if phi > 1.0 else None,
     )
-    if best >= math.log(1.0 / limit.level) and pairs >= stats.MIN_PAIRS:
+    if best >= threshold and trusted:
         return Verdict.FIRING, evidence, _sentence("firing", evidence, limit)
-    if seen.total < needed or pairs < stats.MIN_PAIRS:
+    if trusted and seen.total < needed:  # few requests: its upper bound may still tell
+        upper = stats.upper_bound_always(seen.errors / phi, seen.total / phi, limit.level)
+        evidence["upper"] = upper
+        if upper < p0:
+            return Verdict.OK, evidence, _sentence("ok", evidence, limit)
+    if not trusted or seen.total < needed:
         return Verdict.INCONCLUSIVE, evidence, _sentence("inconclusive", evidence, limit)
     return Verdict.OK, evidence, _sentence("ok", evidence, limit)
 
 
-def _strongest(js: JudgeState, p0: float, phi: float) -> tuple[float, float | None]:
+def _strongest(tests: Tests, p0: float, phi: float) -> tuple[float, float | None]:
     """The largest log-evidence among the tests (counts weighed by ``1/phi``).
 
     A test whose proportion is at or below the limit has ``Λ < 1``: it cannot fire and
     is not computed.
     """
     best, since = 0.0, None
-    for at, c in js.tests:
+    for at, c in tests:
         if c.total > 0 and c.errors > p0 * c.total:
             evidence = stats.log_evidence(c.errors / phi, c.total / phi, p0)
             if evidence > best:
@@ -246,8 +240,9 @@ def _sentence(verdict: str, ev: Mapping[str, Any], limit: Limit) -> str:
         f"({_pct(ev['proportion'])}), limit {_pct(limit.p0)}"
     )
     if limit.baseline is not None:
+        where = "previous version beside it" if limit.concurrent else "baseline"
         text += (
-            f" (baseline {_pct(limit.baseline.proportion)} of {limit.baseline.total:.0f},"
+            f" ({where} {_pct(limit.baseline.proportion)} of {limit.baseline.total:.0f},"
             f" upper bound {_pct(limit.upper)})"
         )
     text += f"; confidence {100 * ev['confidence']:.2f}% (fires at {100 * (1 - limit.level):.4g}%)"

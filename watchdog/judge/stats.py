@@ -73,13 +73,22 @@ def confidence(log_lambda: float) -> float:
     return -math.expm1(-log_lambda)
 
 
-@lru_cache(maxsize=4096)
 def requests_to_tell(p0: float, alpha: float) -> float:
     """Requests needed before a doubling of the error rate (``2·p0``) would fire.
 
     Below this many requests the test cannot tell a healthy deploy from a clearly bad
-    one, so the judge says *inconclusive* rather than *ok*.
+    one, so the judge says *inconclusive* rather than *ok*. ``p0`` is rounded down to
+    two significant digits first (a limit that moves with a growing baseline would
+    otherwise miss the cache at every step; a lower limit needs more requests).
     """
+    if p0 > 0:
+        scale = 10.0 ** (math.floor(math.log10(p0)) - 1)
+        p0 = max(math.floor(p0 / scale) * scale, scale)
+    return _requests_to_tell(p0, alpha)
+
+
+@lru_cache(maxsize=4096)
+def _requests_to_tell(p0: float, alpha: float) -> float:
     target = math.log(1.0 / alpha)
     q = min(2.0 * p0, (1.0 + p0) / 2.0)
     lo, hi = 1.0, 2.0
@@ -149,6 +158,7 @@ def _bisect(f: object, lo: float, hi: float) -> float:
 
 
 MIN_PAIRS = 6  # successive steps needed before the dispersion is trusted
+LEVEL_SHIFT_STEPS = 3  # steps at the new level that tell a regression from a burst
 
 
 def dispersion(steps: Sequence[tuple[float, float]]) -> tuple[float, int]:
@@ -169,7 +179,9 @@ def dispersion(steps: Sequence[tuple[float, float]]) -> tuple[float, int]:
     """
     errors = sum(e for e, _ in steps)
     total = sum(n for _, n in steps)
-    if total <= 0 or errors <= 0 or errors >= total:
+    if total > 0 and errors <= 0:  # no error yet: nothing bursts; each pair says so
+        return 1.0, max(0, sum(n > 0 for _, n in steps) - 1)
+    if total <= 0 or errors >= total:
         return 1.0, 0
     pooled = errors / total
     var = pooled * (1.0 - pooled)
@@ -194,10 +206,38 @@ def _level_shift(valid: list[tuple[float, float]], props: list[float], k: int) -
     the steps after it, at least two, sit at least half the jump away from those before.
     A jump at the very end cannot be told from a burst yet and counts as one."""
     after = valid[k + 1 :]
-    if len(after) < 3:
+    if len(after) < LEVEL_SHIFT_STEPS:
         return False
     before = valid[: k + 1]
     mean_before = sum(e for e, _ in before) / sum(n for _, n in before)
     mean_after = sum(e for e, _ in after) / sum(n for _, n in after)
     jump = props[k + 1] - props[k]
     return (mean_after - mean_before) * jump > 0 and abs(mean_after - mean_before) >= abs(jump) / 2
+
+
+MIN_BLOCKS = 20  # five-minute blocks of the period before needed to trust its burstiness
+
+
+def block_dispersion(
+    errors: float, total: float, e2n: float, n2: float, blocks: float
+) -> tuple[float, int]:
+    """How strongly the errors of five minutes hang together, from the period before.
+
+    The baseline query returns, over its five-minute blocks ``i`` with traffic, the
+    sums ``Σe``, ``Σn``, ``Σe²/n``, ``Σn²`` and their number ``m``. With ``p = Σe/Σn``,
+    Pearson's ``Σ n (e/n - p)² = Σe²/n - p Σe`` has expectation
+    ``(m - 1) p (1-p) + tau2 (Σn - Σn²/Σn)`` when each block's proportion wanders by
+    ``tau2`` around ``p`` (beta-binomial). Returned: ``rho = tau2 / (p (1-p))`` — a
+    block of ``n`` requests then weighs as ``n / (1 + rho·n)`` independent ones — and
+    the number of blocks it rests on.
+    """
+    m = int(blocks)
+    if m < 2 or total <= 0 or errors <= 0 or errors >= total:
+        return 0.0, max(m, 0)
+    p = errors / total
+    pearson = e2n - p * errors
+    spread = total - n2 / total
+    if spread <= 0:
+        return 0.0, m
+    tau2 = max(0.0, (pearson - (m - 1) * p * (1.0 - p)) / spread)
+    return tau2 / (p * (1.0 - p)), m

@@ -2,19 +2,21 @@
 
 A channel raises :class:`TransientError` (the worker retries: refused connections,
 timeouts, 5xx, 429 with its ``Retry-After``) or :class:`PermanentError` (other 4xx: the
-worker gives up and reports it in the journal). Shared HTTP judging lives here.
+worker gives up and reports it in the journal). Requests and their judging go
+through :mod:`watchdog.httpedge`.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
-from watchdog.actions.http import parse_retry_after
-from watchdog.errors import PermanentError, TransientError
+from watchdog import httpedge
 from watchdog.model import Event, EventKind, Window
+
+ANSWER_LIMIT = 64 << 10
+"""Bytes of a channel's answer kept: they acknowledge, they do not send documents."""
 
 
 class Channel(Protocol):
@@ -31,19 +33,6 @@ class Channel(Protocol):
         ...
 
 
-def judge(status: int, headers: Any, what: str, body: str = "") -> None:
-    """Raise the error an HTTP status stands for (2xx returns)."""
-    if 200 <= status < 300:
-        return
-    detail = f"{what}: HTTP {status} {body[:200]}".rstrip()
-    if status == 429:
-        retry = parse_retry_after(headers.get("Retry-After"), headers.get("Date"), time.time())
-        raise TransientError(detail, retry_after=retry)
-    if status >= 500 or status == 408:
-        raise TransientError(detail)
-    raise PermanentError(detail)
-
-
 async def post_json(
     client: httpx.AsyncClient,
     url: str,
@@ -52,12 +41,12 @@ async def post_json(
     content: bytes,
     headers: dict[str, str] | None = None,
     limit: float = 5.0,
-) -> httpx.Response:
-    """POST a JSON body; transport failures are transient, statuses are judged."""
+) -> httpedge.Answer:
+    """POST a JSON body through the HTTP edge; failures are transient, statuses judged."""
     sent = {"Content-Type": "application/json", **(headers or {})}
-    try:
-        response = await client.post(url, content=content, headers=sent, timeout=limit)
-    except httpx.TransportError as exc:
-        raise TransientError(f"{what}: {type(exc).__name__}") from exc
-    judge(response.status_code, response.headers, what, response.text)
-    return response
+    answer = await httpedge.fetch(
+        client, "POST", url, what=what, timeout=limit, max_bytes=ANSWER_LIMIT, keep_head=True,
+        content=content, headers=sent,
+    )  # fmt: skip
+    httpedge.judge(answer, what)
+    return answer

@@ -11,6 +11,7 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from watchdog import secretcheck
 from watchdog.durations import Duration
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
@@ -103,13 +104,5 @@ class NotifySettings(BaseModel):
         return [name for name in CHANNELS if on[name]]
 
     def secrets(self) -> list[str]:
-        """Every secret value, for the log redactor."""
-        found = (
-            self.slack_bot_token,
-            self.slack_signing_secret,
-            self.slack_webhook_url,
-            self.webhook_secret,
-            self.pagerduty_routing_key,
-            self.grafana_token,
-        )
-        return [s.get_secret_value() for s in found if s is not None]
+        """Every secret value of this section, for the log redactor."""
+        return secretcheck.redactable(secretcheck.secret_fields(self))

@@ -3,7 +3,13 @@
 One task owned by the app. Each pass takes the pending notifications in order; per
 (window, channel) they go out strictly in order (the Slack root message before its
 updates), so one that waits for a retry holds back only its own window's later ones on
-that channel. Channels run concurrently: a slow Slack never delays PagerDuty.
+that channel. Channels deliver independently: each channel's queue is drained by a task
+of its own, and a pass never waits for one that is still draining (it is skipped until
+done), so a hanging Grafana or a dead webhook never delays PagerDuty or Slack.
+
+Markers (Grafana annotations, Sentry deploys) are best-effort: each attempt has its own
+small deadline (``Backoff.marker_timeout``) and they are given up after
+``Backoff.marker_attempts``, so a marker never holds its queue for long.
 
 Transient failures (refused, timeouts, 5xx, 429) wait by the one backoff rule of
 :mod:`watchdog.retry` (``Retry-After`` honoured); permanent ones (other 4xx), and retries
@@ -27,17 +33,21 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import structlog
 
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, TransientError
+from watchdog.ha.patience import persist
 from watchdog.journal import Journal
+from watchdog.logs import about_window
 from watchdog.metrics import Metrics
 from watchdog.model import EventKind, Window
 from watchdog.notify import render
 from watchdog.notify.channel import Channel
+from watchdog.notify.markers import MARKERS
 from watchdog.retry import backoff_delay
 from watchdog.store.base import OutboxItem, OutboxStatus, OutboxStore, WindowStore
 
@@ -53,6 +63,9 @@ Report = Callable[[Window, OutboxItem, str], Awaitable[None]]
 CLAIM_MARGIN = 5.0
 """Seconds a claim may age before its send starts; the claim lasts timeout + 2 margins."""
 
+BACKLOG_READ = 500
+"""Pending notifications read per pass (and the most ``watchdog_outbox_pending`` counts)."""
+
 
 @dataclass(frozen=True)
 class Backoff:
@@ -62,6 +75,18 @@ class Backoff:
     first: float = 1.0
     cap: float = 300.0
     max_attempts: int = 20
+    marker_timeout: float = 2.0  # a dashboard annotation is not worth a long wait
+    marker_attempts: int = 3
+
+    def deadline(self, channel: str) -> float:
+        """Seconds one attempt on ``channel`` may take."""
+        return min(self.timeout, self.marker_timeout) if channel in MARKERS else self.timeout
+
+    def attempts(self, channel: str) -> int:
+        """Attempts before ``channel`` gives a notification up."""
+        if channel in MARKERS:
+            return min(self.max_attempts, self.marker_attempts)
+        return self.max_attempts
 
     def delay(self, attempts: int, retry_after: float | None) -> float:
         """Seconds before the next attempt, after ``attempts`` failed ones."""
@@ -94,32 +119,67 @@ class DeliveryWorker:
         self._metrics = metrics
         self._monotonic = monotonic
         self.identity = uuid.uuid4().hex  # the owner named on this worker's claims
+        self._draining: dict[str, asyncio.Task[int]] = {}  # channel → its drain task
 
     async def run(self) -> None:
-        """Deliver until cancelled; wakes on new notifications or every ``poll`` seconds."""
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:
-                # The store may be briefly unavailable: keep the worker alive.
-                log.exception("delivery pass failed")
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll)
+        """Deliver until cancelled; wakes on new notifications, when a channel's drain
+        ends, or every ``poll`` seconds. Never waits for a channel to finish."""
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self._dispatch()
+                except Exception:
+                    # The store may be briefly unavailable: keep the worker alive.
+                    log.exception("delivery pass failed")
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel
+                # that lands as the wake-up does (a drain ending), and stop() hangs.
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
+        finally:
+            draining = list(self._draining.values())
+            for task in draining:
+                task.cancel()
+            # Wait for them to unwind: the store closes after this, never under them.
+            await asyncio.gather(*draining, return_exceptions=True)
 
     async def run_once(self) -> int:
-        """One pass over due notifications; returns how many were delivered."""
+        """One pass over due notifications, waiting for the drains it started; returns
+        how many were delivered (for driving the worker by hand)."""
+        started = await self._dispatch()
+        return sum(await asyncio.gather(*started))
+
+    async def _dispatch(self) -> list[asyncio.Task[int]]:
+        """Start a drain for every channel with due items that is not draining already."""
         now = self._clock.now()
         blocked: set[tuple[str, str]] = set()
         queues: dict[str, list[OutboxItem]] = {}
-        for item in await self._store.pending_notifications(limit=500):
+        pending = await self._store.pending_notifications(limit=BACKLOG_READ)
+        if self._metrics is not None:
+            oldest = min((item.created_at for item in pending), default=now)
+            self._metrics.outbox(len(pending), now - oldest)
+        for item in pending:
             key = (item.window_id, item.channel)
+            if item.channel in self._draining:
+                continue  # its task still works; its queue is read again when it ends
             if key in blocked or item.due_at > now or self._held_elsewhere(item, now):
                 blocked.add(key)  # later items of this window wait their turn
                 continue
             queues.setdefault(item.channel, []).append(item)
-        sent = await asyncio.gather(*(self._drain(items) for items in queues.values()))
-        return sum(sent)
+        started = []
+        for channel, items in queues.items():
+            task = asyncio.create_task(self._drain(items), name=f"deliver {channel}")
+            self._draining[channel] = task
+            task.add_done_callback(partial(self._drained, channel))
+            started.append(task)
+        return started
+
+    def _drained(self, channel: str, task: asyncio.Task[int]) -> None:
+        self._draining.pop(channel, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("delivery to a channel failed", channel=channel, error=repr(exc))
+        self._wake.set()  # what it held back may be due now
 
     def _held_elsewhere(self, item: OutboxItem, now: float) -> bool:
         """Another replica is sending this one (and its claim has not expired)."""
@@ -133,7 +193,7 @@ class DeliveryWorker:
         """Take the item for one send; False when another replica has it."""
         assert item.id is not None
         now = self._clock.now()
-        until = now + self._backoff.timeout + 2 * CLAIM_MARGIN
+        until = now + self._backoff.deadline(item.channel) + 2 * CLAIM_MARGIN
         return await self._store.claim_notification(
             item.id, owner=self.identity, now=now, until=until
         )
@@ -160,6 +220,13 @@ class DeliveryWorker:
             self._count(item, "failed")
             await self._mark(item, OutboxStatus.FAILED, "window or channel no longer exists")
             return False
+        d = window.deployment
+        with about_window(window.id, d.service, d.version):
+            return await self._send(item, window, channel, claimed_at)
+
+    async def _send(
+        self, item: OutboxItem, window: Window, channel: Channel, claimed_at: float
+    ) -> bool:
         event = render.event_from_json(json.loads(item.payload))
         if self._monotonic() - claimed_at > CLAIM_MARGIN:
             # Frozen or starved since the claim: it may have expired and passed to
@@ -167,7 +234,7 @@ class DeliveryWorker:
             log.warning("claim too old to send on", channel=item.channel, item=item.id)
             return False
         try:
-            async with asyncio.timeout(self._backoff.timeout):
+            async with asyncio.timeout(self._backoff.deadline(item.channel)):
                 await channel.deliver(event, window)
         except (TransientError, TimeoutError) as exc:
             await self._retry(item, window, exc)
@@ -190,14 +257,17 @@ class DeliveryWorker:
 
     async def _retry(self, item: OutboxItem, window: Window, exc: Exception) -> None:
         attempts = item.attempts + 1
-        error = str(exc) or f"timed out after {self._backoff.timeout:g}s"
-        if attempts >= self._backoff.max_attempts:
+        error = str(exc) or f"timed out after {self._backoff.deadline(item.channel):g}s"
+        if attempts >= self._backoff.attempts(item.channel):
             await self._give_up(item, window, f"gave up after {attempts} attempts: {error}")
             return
         self._count(item, "retry")
         retry_after = exc.retry_after if isinstance(exc, TransientError) else None
         due = self._clock.now() + self._backoff.delay(attempts, retry_after)
-        log.info("delivery will be retried", channel=item.channel, attempts=attempts, error=error)
+        # Once per notification at info; each later retry at debug (they follow the
+        # backoff; watchdog_outbox_oldest_pending_seconds alerts when it drags on).
+        say = log.info if attempts == 1 else log.debug
+        say("delivery will be retried", channel=item.channel, attempts=attempts, error=error)
         await self._store.update_notification(
             item.id or 0, status=OutboxStatus.PENDING, attempts=attempts, due_at=due, error=error
         )
@@ -209,12 +279,18 @@ class DeliveryWorker:
         await self._report(window, item, error)
 
     async def _mark(self, item: OutboxItem, status: OutboxStatus, error: str | None) -> None:
-        await self._store.update_notification(
-            item.id or 0,
-            status=status,
-            attempts=item.attempts + 1,
-            due_at=item.due_at,
-            error=error,
+        # Sent is a fact the store must learn, through a blip too: lost, the row would be
+        # sent again once the store is back (ha/patience.py).
+        await persist(
+            self._clock,
+            "a notification's delivery",
+            lambda: self._store.update_notification(
+                item.id or 0,
+                status=status,
+                attempts=item.attempts + 1,
+                due_at=item.due_at,
+                error=error,
+            ),
         )
 
 

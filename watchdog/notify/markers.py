@@ -33,6 +33,18 @@ GRAFANA_KINDS = frozenset(
         EventKind.ROLLBACK_SUCCEEDED,
         EventKind.ROLLBACK_FAILED,
         EventKind.WINDOW_PASSED,
+        EventKind.WINDOW_INCONCLUSIVE,
+        EventKind.WINDOW_EXPIRED_WHILE_HELD,
+        EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK,
+    }
+)
+# The ends of a window that stayed deployed: drawn as a region over the whole window.
+_REGIONS = frozenset(
+    {
+        EventKind.WINDOW_PASSED,
+        EventKind.WINDOW_INCONCLUSIVE,
+        EventKind.WINDOW_EXPIRED_WHILE_HELD,
+        EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK,
     }
 )
 SENTRY_KINDS = frozenset({EventKind.WINDOW_OPENED, EventKind.ROLLBACK_SUCCEEDED})
@@ -42,6 +54,9 @@ _TEXT = {
     EventKind.ROLLBACK_SUCCEEDED: "rolled back",
     EventKind.ROLLBACK_FAILED: "rollback FAILED",
     EventKind.WINDOW_PASSED: "watch window passed",
+    EventKind.WINDOW_INCONCLUSIVE: "watch window INCONCLUSIVE (not judged)",
+    EventKind.WINDOW_EXPIRED_WHILE_HELD: "watch window EXPIRED WHILE HELD (a rule firing)",
+    EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK: "watch window: shadow would have rolled back",
 }
 
 
@@ -88,7 +103,7 @@ def annotation(event: Event, window: Window, dashboard_uid: str | None) -> dict[
         "tags": tags,
         "text": f"{text}. {event.message}"[:1000],
     }
-    if event.kind is EventKind.WINDOW_PASSED:
+    if event.kind in _REGIONS:
         body["time"], body["timeEnd"] = int(window.started_at * 1000), int(event.at * 1000)
     if dashboard_uid:
         body["dashboardUID"] = dashboard_uid

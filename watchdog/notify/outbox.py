@@ -17,7 +17,10 @@ from watchdog.notify import render
 from watchdog.notify.channel import Channel
 from watchdog.notify.config import Route
 from watchdog.notify.markers import MARKERS
+from watchdog.notify.pagerduty import CLOSING
 from watchdog.store.base import OutboxItem, OutboxStore
+
+PAGERDUTY = "pagerduty"
 
 
 class Outbox:
@@ -42,6 +45,12 @@ class Outbox:
             sev = render.severity(event)
             service = window.deployment.service
             wanted = {c for r in self._routes if r.matches(service, sev) for c in r.channels}
+            if event.kind in CLOSING:
+                # A resolve follows its trigger whatever the route's min_severity: the
+                # channel sends it only for a window that opened an incident.
+                wanted |= {PAGERDUTY} & {
+                    c for r in self._routes if r.matches(service, "critical") for c in r.channels
+                }
             wanted |= MARKERS  # dashboards' deploy markers are not routed: they go everywhere
         else:
             wanted = set(self._channels)

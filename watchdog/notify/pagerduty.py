@@ -20,6 +20,10 @@ TRIGGER = frozenset(
         EventKind.ROLLBACK_FAILED,
         EventKind.ESCALATED,
         EventKind.ROLLBACK_INEFFECTIVE,
+        # a held window expired with a rule firing: pages (the summary names the holder)
+        EventKind.WINDOW_EXPIRED_WHILE_HELD,
+        # the deploy went unverified: "watched nothing for 30m: check Prometheus"
+        EventKind.WINDOW_INCONCLUSIVE,
     }
 )
 ACKNOWLEDGE = frozenset({EventKind.ACKNOWLEDGED})
@@ -28,10 +32,14 @@ RESOLVE = frozenset(
         EventKind.ROLLBACK_SUCCEEDED,  # unless its recovery is still to be confirmed
         EventKind.RECOVERED,
         EventKind.WINDOW_PASSED,
+        EventKind.WINDOW_WOULD_HAVE_ROLLED_BACK,  # shadow: nothing ran, nothing to do
         EventKind.WINDOW_ABORTED,
         EventKind.WINDOW_SUPERSEDED,
     }
 )
+# What closes an incident (or says someone is on it): sent whatever a route's
+# min_severity, since a resolve must follow its trigger (notify/outbox.py).
+CLOSING = ACKNOWLEDGE | RESOLVE
 _PD_SEVERITY = {"critical": "critical", "warning": "warning", "info": "info"}
 
 

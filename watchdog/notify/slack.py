@@ -9,18 +9,15 @@ The root message's ``channel:ts`` is kept in the store, so restarts keep the thr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.web.async_slack_response import AsyncSlackResponse
+import httpx
 
+from watchdog import httpedge
 from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Event, EventKind, Window
 from watchdog.notify import render
-from watchdog.notify.channel import judge
 from watchdog.store.base import ThreadStore
 
 # Slack's ``ok: false`` errors worth retrying; every other one is permanent.
@@ -28,18 +25,61 @@ _TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable"}
 )
 
+ANSWER_LIMIT = 256 << 10
+"""Bytes of a Web API answer read: ``chat.*`` answers echo the message, a few KiB."""
+
 # Events that call the on-call people by name in the thread.
-_MENTION = frozenset({EventKind.ESCALATED, EventKind.ROLLBACK_INEFFECTIVE})
+_MENTION = frozenset(
+    {EventKind.ESCALATED, EventKind.ROLLBACK_INEFFECTIVE, EventKind.WINDOW_EXPIRED_WHILE_HELD}
+)
+
+
+class SlackApi:
+    """Slack's Web API (``POST {base}{method}``, JSON, bearer token) through the HTTP edge."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, token: str, base_url: str, timeout: float = 5.0
+    ) -> None:
+        self._client = client
+        self._base = base_url if base_url.endswith("/") else base_url + "/"
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = timeout
+
+    async def call(self, method: str, **payload: Any) -> dict[str, Any]:
+        """Call ``method``; Transient/PermanentError when it did not succeed."""
+        what = f"slack {method} {payload.get('channel', '')}".rstrip()
+        answer = await httpedge.fetch(
+            self._client, "POST", self._base + method, what=what, timeout=self._timeout,
+            max_bytes=ANSWER_LIMIT, keep_head=True, json_body=payload, headers=self._headers,
+        )  # fmt: skip
+        data = await _data(answer)
+        if answer.ok and data.get("ok") is True:
+            return data
+        error = str(data.get("error") or "error")[:100]
+        if answer.status == 200 and error in _TRANSIENT_ERRORS:
+            raise TransientError(f"{what}: {error}", retry_after=httpedge.retry_after(answer))
+        httpedge.judge(answer, f"{what}: {error}")
+        raise PermanentError(f"{what}: {error}")
+
+
+async def _data(answer: httpedge.Answer) -> dict[str, Any]:
+    if answer.truncated:
+        return {}
+    try:
+        data = await httpedge.parse_json(answer.body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 class SlackChannel:
-    """Posts and updates the deployment's message through slack_sdk's AsyncWebClient."""
+    """Posts and updates the deployment's message through :class:`SlackApi`."""
 
     name = "slack"
 
     def __init__(
         self,
-        client: AsyncWebClient,
+        client: SlackApi,
         store: ThreadStore,
         channel: str,
         links: render.Links,
@@ -61,42 +101,25 @@ class SlackChannel:
         blocks = render.blocks(window, event, self._links)
         ref = await self._store.get_thread(window.id, self.name)
         if ref is None:
-            posted = await _call(
-                self._client.chat_postMessage, channel=self._channel, text=fallback, blocks=blocks
+            posted = await self._client.call(
+                "chat.postMessage", channel=self._channel, text=fallback, blocks=blocks
             )
             await self._store.set_thread(
                 window.id, self.name, f"{posted['channel']}:{posted['ts']}"
             )
             return
         channel, _, ts = ref.partition(":")
-        await _call(self._client.chat_update, channel=channel, ts=ts, text=fallback, blocks=blocks)
+        await self._client.call("chat.update", channel=channel, ts=ts, text=fallback, blocks=blocks)
         reply = "\n".join([render.mentions(event), *render.slack_details(event)])
         if event.kind in _MENTION and self._oncall:
             reply = " ".join(f"<@{u}>" for u in self._oncall) + " " + reply
-        await _call(self._client.chat_postMessage, channel=channel, thread_ts=ts, text=reply)
+        await self._client.call("chat.postMessage", channel=channel, thread_ts=ts, text=reply)
 
     async def ephemeral(self, channel: str, user: str, text: str) -> None:
         """A message only ``user`` sees (refusals of button clicks)."""
-        await _call(
-            self._client.chat_postEphemeral,
+        await self._client.call(
+            "chat.postEphemeral",
             channel=channel,
             user=user,
             text=render.slack_escape(text),
         )
-
-
-async def _call(method: Callable[..., Awaitable[AsyncSlackResponse]], **kw: Any) -> Any:
-    """Call a Web API method; map failures to transient or permanent errors."""
-    try:
-        return await method(**kw)
-    except SlackApiError as exc:
-        response = exc.response
-        status = int(response.status_code)
-        error = response.get("error") if isinstance(response.data, dict) else None
-        what = f"slack {kw.get('channel', '')}: {error or 'error'}"
-        if status == 200 and error in _TRANSIENT_ERRORS:
-            raise TransientError(what) from exc
-        judge(status, response.headers, what)
-        raise PermanentError(what) from exc
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise TransientError(f"slack unreachable: {type(exc).__name__}") from exc

@@ -17,6 +17,8 @@ import structlog
 
 from watchdog.actions.plan import PlanOutcome
 from watchdog.evaluate import Evaluation
+from watchdog.ha.inflight import InFlight
+from watchdog.logs import about_window
 from watchdog.model import Action, Event, Window
 
 log = structlog.get_logger("watchdog.pipeline")
@@ -68,11 +70,24 @@ def settle(decision: Decision, value: bool) -> None:
 class Pipeline:
     """Stages run in order until one stops the decision."""
 
-    def __init__(self, stages: Sequence[Stage]) -> None:
+    def __init__(self, stages: Sequence[Stage], inflight: InFlight | None = None) -> None:
         self.stages = tuple(stages)
+        self.inflight = inflight or InFlight()
 
     async def run(self, decision: Decision) -> Decision | None:
-        """Run every stage; returns the final decision or None if a stage stopped it."""
+        """Run every stage; returns the final decision or None if a stage stopped it.
+
+        The window is marked in flight meanwhile, so recovery leaves it alone; every line
+        logged inside carries the window, service, version and rule."""
+        d = decision.window.deployment
+        rule = decision.trigger if decision.automatic else None
+        with (
+            about_window(decision.window.id, d.service, d.version, rule),
+            self.inflight.running(decision.window.id),
+        ):
+            return await self._run(decision)
+
+    async def _run(self, decision: Decision) -> Decision | None:
         current: Decision | None = decision
         try:
             for stage in self.stages:

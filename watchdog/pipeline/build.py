@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from watchdog.actions.plan import PlanRunner
@@ -10,7 +10,9 @@ from watchdog.actions.spec import Plan
 from watchdog.clock import Clock
 from watchdog.crashpoints import CrashPoints
 from watchdog.ha.coord import Coordinator
+from watchdog.ha.evidence import Evidence
 from watchdog.ha.fencing import Deposed
+from watchdog.ha.inflight import InFlight
 from watchdog.ha.recovery import Recovery, RecoveryStore
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
@@ -40,6 +42,8 @@ def build_pipeline(
     clock: Clock,
     metrics: Metrics | None = None,
     crash: CrashPoints | None = None,  # test-only kill points (watchdog/crashpoints.py)
+    replicas: bool = False,  # other replicas may be running a step recovery finds open
+    note: Callable[[], str | None] | None = None,  # why a re-drive was needed (an outage)
 ) -> DecisionPaths:
     """shadow → gate → dedup → grace → fence → act → record → notify; recovery: begin →
     act → record → notify."""
@@ -51,7 +55,7 @@ def build_pipeline(
     act = Act(plans, default_plan, runner, journal, clock, crash, coordinator, deposed)
     # Action log (fenced: a deposed leader's outcome is refused), confirming (or
     # terminal) phase, journal, rollbacks counter.
-    record = Record(store, journal, clock, metrics, deposed)
+    record = Record(store, journal, clock, metrics, deposed, coordinator)
     # Tell people how it ended.
     notify = Notify(journal)
     live = Pipeline(
@@ -69,7 +73,8 @@ def build_pipeline(
             act,
             record,
             notify,
-        ]
+        ],
+        InFlight(),  # windows decided here right now: recovery leaves them alone
     )
     # A claimed rollback a crash interrupted resumes through the same stages.
     recovery = Recovery(
@@ -81,5 +86,10 @@ def build_pipeline(
         record=record,
         notify=notify,
         clock=clock,
+        inflight=live.inflight,
+        note=note,
+        # A step found open is asked its result (waited for while another replica may
+        # still run it) and the target's version before it is called in doubt.
+        evidence=Evidence(store, clock, act.check, wait=replicas, unrecorded=act.unrecorded),
     )
     return DecisionPaths(live, recovery)

@@ -9,13 +9,15 @@ import structlog
 
 from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
-from watchdog.actions.spec import Plan, Step, plan_for
+from watchdog.actions.spec import Plan, Step, VerifyStep, plan_for
 from watchdog.clock import Clock
 from watchdog.confirm import after_success, succeeded
 from watchdog.crashpoints import CrashPoints
 from watchdog.errors import FencedOut
-from watchdog.ha.coord import Coordinator, LeadershipLost
+from watchdog.ha.coord import Coordinator, LeadershipLost, PlanPaused
 from watchdog.ha.fencing import Deposed
+from watchdog.ha.inflight import INSTANCE
+from watchdog.ha.patience import persist
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
 from watchdog.model import Action, ActionStatus, EventKind, Window, WindowPhase
@@ -201,10 +203,24 @@ class Act:
         self._clock = clock
         self._crash = crash or CrashPoints()
         self._coordinator = coordinator  # checked before each step: a deposed leader stops
+        # Step results the store never took (an outage past the patience): recovery's
+        # evidence, so the step is not "in doubt" to the replica that ran it.
+        self.unrecorded: dict[tuple[str, str], StepOutcome] = {}
 
     def plan_of(self, window: Window) -> Plan | None:
         """The plan a window's rollback runs (:func:`plan_for`)."""
         return plan_for(window.deployment, self._plans, self._default)[1]
+
+    async def check(self, window: Window, step: VerifyStep) -> StepOutcome:
+        """Run a read-only step once, outside the plan and its journal (recovery's
+        version evidence, ``ha/evidence.py``)."""
+        ctx = ActionContext(window, window.deployment.template_vars())
+
+        async def quiet(_: StepOutcome) -> None:
+            return None
+
+        outcome = await self._runner.run(Plan(steps=[step]), ctx, quiet)
+        return outcome.steps[-1]
 
     async def __call__(self, d: Decision) -> Decision | None:
         """Execute the plan and attach its outcome; stop if this replica was deposed."""
@@ -213,6 +229,10 @@ class Act:
         except LeadershipLost as exc:
             if self._deposed is not None:
                 await self._deposed.lost(d.window, str(exc), at=self._clock.now())
+            return None
+        except PlanPaused:
+            # Logged where it happened; the window stays rolling_back, the action claimed:
+            # the leader's re-drive resumes it when the store answers (ha/recovery.py).
             return None
 
     async def resume(self, d: Decision, start_at: int) -> Decision:
@@ -226,17 +246,47 @@ class Act:
             outcome = PlanOutcome(ok=False, failed_step=None, error=error)
             return d.but(outcome=outcome)
         ctx = ActionContext(d.window, d.window.deployment.template_vars())
+        held = [d.token]  # the token we go on with: a lease re-taken by us renews it
 
         async def on_start(index: int, step: Step, attempt: int) -> None:
-            await self._still_leading(d, step)
-            await self._journal_intent(d.window, index, step, attempt)
+            held[0] = await self._still_leading(d.window, held[0], step)
+            await persist(
+                self._clock,
+                "a step's intent",
+                lambda: self._journal_intent(d.window, index, step, attempt),
+                back=lambda away: self._store_back(d.window, away),
+            )
 
         async def on_step(step: StepOutcome) -> None:
             self._crash.reach(f"step_returned:{step.step}")
-            await self._journal_step(d.window, step)
+            # Its result is the evidence recovery needs: kept through a store blip, and
+            # in memory past it.
+            self.unrecorded[(d.window.id, step.step)] = step
+            await persist(
+                self._clock,
+                "a step's result",
+                lambda: self._journal_step(d.window, step),
+                back=lambda away: self._store_back(d.window, away),
+            )
+            del self.unrecorded[(d.window.id, step.step)]
 
         outcome = await self._runner.run(plan, ctx, on_step, start_at, on_start)
-        return d.but(outcome=outcome)
+        return d.but(outcome=outcome, token=held[0])
+
+    async def _store_back(self, window: Window, away: float) -> None:
+        # The outage is journaled once the store answers again: people reading the
+        # window see why the rollback took longer.
+        try:
+            await self._journal.record(
+                window,
+                EventKind.ROLLBACK_RESUMED,
+                f"the store was unreachable for {away:.1f}s mid-rollback: the rollback goes on",
+                at=self._clock.now(),
+                data={"store_outage": round(away, 1)},
+                notify=False,
+            )
+        except Exception:
+            log.warning("could not journal the store outage", window=window.id)
 
     async def _journal_intent(self, window: Window, index: int, step: Step, attempt: int) -> None:
         # Written before the attempt: a crash from here on leaves the step "in doubt".
@@ -247,18 +297,24 @@ class Act:
             EventKind.STEP_STARTED,
             f"step {step.name} starting (attempt {attempt})",
             at=self._clock.now(),
-            data={"step": step.name, "index": index, "attempt": attempt},
+            data={"step": step.name, "index": index, "attempt": attempt, "by": INSTANCE},
             notify=False,
         )
 
-    async def _still_leading(self, d: Decision, step: Step) -> None:
+    async def _still_leading(self, window: Window, token: int | None, step: Step) -> int | None:
         # A leader frozen past its lease may wake mid-plan: the new leader's recovery
-        # owns the window now, so this one stops before its next step.
-        if self._coordinator is None or d.token is None:
-            return
-        if await self._coordinator.token() != d.token:
-            log.warning("lost the lease mid-rollback: stopping", window=d.window.id, step=step.name)
+        # owns the window now, so this one stops before its next step. A lease this
+        # replica re-took with no other leader in between (a Redis restart) is the same
+        # leadership: the rollback goes on under the new token.
+        if self._coordinator is None or token is None:
+            return token
+        current = await self._coordinator.carry(token)
+        if current is None:
+            log.warning("lost the lease mid-rollback: stopping", window=window.id, step=step.name)
             raise LeadershipLost(f"not the leader any more before step {step.name}")
+        if current != token:
+            log.info("lease re-taken by this replica: the rollback goes on", token=current)
+        return current
 
     async def _journal_step(self, window: Window, step: StepOutcome) -> None:
         kind = EventKind.STEP_SUCCEEDED if step.ok else EventKind.STEP_FAILED
@@ -294,12 +350,14 @@ class Record:
         clock: Clock,
         metrics: Metrics | None = None,
         deposed: Deposed | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self._store = store
         self._journal = journal
         self._clock = clock
         self._metrics = metrics
         self._deposed = deposed
+        self._coordinator = coordinator  # a lease re-taken by us carries the token on
 
     async def __call__(self, d: Decision) -> Decision | None:
         """Finish the action (fenced by the token) and move the window on: confirming, or
@@ -309,14 +367,19 @@ class Record:
         now = self._clock.now()
         ok = d.outcome.ok
         detail = None if ok else d.outcome.error
+        token = await self._carried(d.token)
         try:
-            await self._store.finish_action(
-                d.window.id,
-                ROLLBACK,
-                status=ActionStatus.SUCCEEDED if ok else ActionStatus.FAILED,
-                at=now,
-                detail=detail,
-                token=d.token,
+            await persist(
+                self._clock,
+                "the rollback's outcome",
+                lambda: self._store.finish_action(
+                    d.window.id,
+                    ROLLBACK,
+                    status=ActionStatus.SUCCEEDED if ok else ActionStatus.FAILED,
+                    at=now,
+                    detail=detail,
+                    token=token,
+                ),
             )
         except FencedOut as exc:
             if self._deposed is not None:
@@ -341,6 +404,11 @@ class Record:
             kind, message = EventKind.ROLLBACK_FAILED, f"rollback failed: {detail}"
         event = await self._journal.record(window, kind, message, at=now, data=data, notify=False)
         return d.but(window=window, events=(*d.events, event))
+
+    async def _carried(self, token: int) -> int:
+        if self._coordinator is None:
+            return token
+        return await self._coordinator.carry(token) or token  # else the store refuses it
 
 
 class Notify:

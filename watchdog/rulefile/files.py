@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from watchdog.durations import Duration
 from watchdog.rulefile.judge import JudgeRule
@@ -17,6 +17,7 @@ from watchdog.rulefile.schema import (
     PrometheusRule,
     RedisRule,
 )
+from watchdog.rulefile.scope import Scope
 from watchdog.rulefile.telemetry import LokiRule, ScrapeRule, SentryRule
 
 Rule = Annotated[
@@ -39,8 +40,9 @@ SOURCE_KINDS = (
 TARGETED_KINDS = ("postgres", "redis")  # kinds whose rules name a target from Settings
 
 
-class Group(BaseModel):
-    """A named set of rules sharing an evaluation interval."""
+class Group(Scope):
+    """A named set of rules sharing an evaluation interval (and maybe a scope:
+    ``services``, ``match``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,8 +51,8 @@ class Group(BaseModel):
     rules: list[Rule] = Field(min_length=1)
 
 
-class RuleFile(BaseModel):
-    """The top level of a rule file."""
+class RuleFile(Scope):
+    """The top level of a rule file: its groups, and maybe the scope of all of them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -21,8 +21,13 @@ from watchdog.rulefile.threshold import parse_threshold
 ROLE = "watchdog_judge"  # the label the judge's query adds to tell counters apart
 _SELECTOR = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_TESTS = 24
 MAX_SELECTOR = 1000  # characters
+MAX_BY = 4  # labels an endpoint is told apart by
+BLOCK = "5m"  # the baseline's burstiness is measured on blocks of this length
+BLOCK_SECONDS = 300.0
+MOMENTS = ("m_e", "m_n", "m_e2n", "m_n2", "m_blocks")  # the baseline's block moments
 
 
 def _fraction(value: Any) -> Any:
@@ -42,31 +47,51 @@ class Before(BaseModel):
 
     offset: Duration = 300.0  # skip the deploy's own rollout
     range: Duration = Field(3600.0, gt=0)
+    # how bursty errors were is measured over longer: a quiet hour says little about
+    # retry storms that come a few times a day
+    bursts: Duration = Field(6 * 3600.0, gt=0)
 
 
 class JudgeRule(RuleBase):
     """Fires when a sequential test shows the error proportion above its limit.
 
-    limit = ``max(factor * baseline, baseline + margin, floor)``; with
-    ``against: none`` the limit is ``floor`` alone.
+    limit = ``min(max(factor * baseline, baseline + margin, floor), ceiling)``, the
+    baseline being its upper confidence bound; with ``against: none`` the limit is
+    ``floor`` alone. ``against: auto`` weighs the new version against the previous one
+    while both serve (a canary), else against the hour before. ``by`` judges each
+    endpoint carrying at least ``min_share`` of the traffic apart too.
     """
 
     source: Literal["judge"]
     errors: str | None = Field(None, max_length=MAX_SELECTOR)  # counter of failed requests
     good: str | None = Field(None, max_length=MAX_SELECTOR)  # or of good ones (le="2.0")
     total: str = Field(min_length=1, max_length=MAX_SELECTOR)
-    against: Literal["before", "previous_version", "none"] = "before"
+    against: Literal["before", "previous_version", "auto", "none"] = "before"
     before: Before = Field(default_factory=Before)
     version_label: str = Field("version", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     factor: float = Field(2.0, ge=1.0, le=1000.0)
     margin: float = Field(0.005, ge=0.0, lt=1.0)
     floor: float = Field(0.0, ge=0.0, lt=1.0)
+    ceiling: float | None = Field(None, gt=0.0, lt=1.0)  # a proportion shown above it fires
+    by: tuple[str, ...] = Field((), max_length=MAX_BY)  # endpoint labels, e.g. [handler]
+    min_share: float = Field(0.02, gt=0.0, le=1.0)  # an endpoint's share to be judged apart
     alpha: float = Field(0.001, gt=0.0, le=0.1)  # the false-rollback rate
     warmup: Duration = 60.0  # counting starts this long after the window opens
     restart_every: Duration = Field(300.0, gt=0)  # a fresh test every so often …
     tests: int = Field(6, ge=1, le=MAX_TESTS)  # … this many in all (each at alpha/tests)
 
-    _percent = field_validator("margin", "floor", "alpha", mode="before")(_fraction)
+    _percent = field_validator("margin", "floor", "ceiling", "alpha", "min_share", mode="before")(
+        _fraction
+    )
+
+    @field_validator("by", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        values = [value] if isinstance(value, str) else value
+        for label in values or ():
+            if not isinstance(label, str) or not _LABEL.match(label):
+                raise ValueError(f"by: {label!r} is not a label name")
+        return values
 
     @model_validator(mode="before")
     @classmethod
@@ -101,7 +126,9 @@ class JudgeRule(RuleBase):
             raise ValueError("a judge rule needs exactly one of 'errors' or 'good'")
         if self.against == "none" and self.floor <= 0:
             raise ValueError("against: none needs a 'floor' (the highest acceptable proportion)")
-        if self.against == "before":
+        if self.ceiling is not None and self.ceiling < self.floor:
+            raise ValueError("ceiling must not be below floor")
+        if self.against in ("before", "auto"):
             offset = self.before.offset
             object.__setattr__(
                 self, "baseline", Baseline(query=self._before_query(), offset=offset)
@@ -119,12 +146,11 @@ class JudgeRule(RuleBase):
         first = self.errors if self.errors is not None else self.good
         assert first is not None
         parts = [(self.bad_role, first), ("total", self.total)]
+        then = [(f"base_{r}", _with(s, self.version_label, "previous_version")) for r, s in parts]
         if self.against == "previous_version":
-            now = [(r, _with(s, self.version_label, "version")) for r, s in parts]
-            then = [
-                (f"base_{r}", _with(s, self.version_label, "previous_version")) for r, s in parts
-            ]
-            parts = now + then
+            parts = [(r, _with(s, self.version_label, "version")) for r, s in parts] + then
+        elif self.against == "auto":  # every series, and the previous version's apart
+            parts = parts + then
         return " or ".join(_tag(sel, role) for role, sel in parts)
 
     @property
@@ -143,11 +169,30 @@ class JudgeRule(RuleBase):
         )
 
     def _before_query(self) -> str:
+        """The counts of the period before (per endpoint with ``by``), and the moments of
+        its five-minute blocks: how much more the proportion wandered than chance says."""
         first = self.errors if self.errors is not None else self.good
         assert first is not None
         window = f"{self.before.range:g}s"
+        by = f" by ({', '.join(self.by)})" if self.by else ""
         parts = [(self.bad_role, first), ("total", self.total)]
-        return " or ".join(_tag(f"sum(increase({s}[{window}]))", r) for r, s in parts)
+        counts = [_tag(f"sum{by}(increase({s}[{window}]))", r) for r, s in parts]
+        total = f"sum(increase({self.total}[{BLOCK}]))"
+        if self.errors is not None:
+            bad = f"(sum(increase({self.errors}[{BLOCK}])) or vector(0))"
+        else:
+            bad = f"({total} - (sum(increase({self.good}[{BLOCK}])) or vector(0)))"
+        served = f"({total} > 0)"
+        sub = f"[{self.before.bursts:g}s:{BLOCK}])"
+        moments = {
+            "m_e": f"sum_over_time(({bad} and {served}){sub}",
+            "m_n": f"sum_over_time({served}{sub}",
+            "m_e2n": f"sum_over_time(({bad} ^ 2 / {served}){sub}",
+            "m_n2": f"sum_over_time(({served} ^ 2){sub}",
+            "m_blocks": f"count_over_time({served}{sub}",
+            "m_max": f"max_over_time(({bad} / {served}){sub}",  # the worst block before
+        }
+        return " or ".join(counts + [_tag(e, r) for r, e in moments.items()])
 
 
 def _tag(expr: str, role: str) -> str:
@@ -162,5 +207,5 @@ def _with(selector: str, label: str, var: str) -> str:
     if selector.endswith("}"):
         inner = selector[selector.index("{") + 1 : -1].strip().rstrip(",")
         name = selector[: selector.index("{")]
-        return f"{name}{{{inner + ',' if inner else ''}{matcher}}}"
+        return f"{name}{{ {inner + ',' if inner else ''}{matcher}}}"  # "{ {{": not "{{{"
     return f"{selector}{{{matcher}}}"

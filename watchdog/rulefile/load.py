@@ -20,9 +20,12 @@ from pydantic_core import ErrorDetails
 from watchdog import safeyaml
 from watchdog.errors import ConfigError
 from watchdog.rulefile.files import SOURCE_KINDS, RuleFile
+from watchdog.rulefile.promsyntax import Spot, check_expressions, expressions, place
 from watchdog.rulefile.schema import RuleBase
+from watchdog.rulefile.scope import Deployed, nearest
 
 Loc = tuple[str | int, ...]
+_SCOPED_CACHE = 4096  # distinct deployments remembered by RuleSet.for_deployment
 AnyRule = RuleBase
 
 
@@ -33,6 +36,8 @@ class RuleSet:
     rules: tuple[AnyRule, ...] = ()
     files: tuple[str, ...] = ()
     by_name: dict[str, AnyRule] = field(default_factory=dict)
+    # The choice per (service, environment, labels): evaluated every tick for every window.
+    _scoped: dict[Any, tuple[AnyRule, ...]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, rules: Iterable[AnyRule], files: Iterable[str] = ()) -> RuleSet:
@@ -43,11 +48,25 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
+    def for_deployment(self, deployment: Deployed) -> tuple[AnyRule, ...]:
+        """The rules a window of ``deployment`` evaluates (their scope fits it)."""
+        if not any(r.given for r in self.rules):
+            return self.rules
+        key = (deployment.service, deployment.environment, tuple(deployment.labels.items()))
+        found = self._scoped.get(key)
+        if found is None:
+            if len(self._scoped) >= _SCOPED_CACHE:
+                self._scoped.clear()
+            found = self._scoped[key] = tuple(r for r in self.rules if r.applies(deployment))
+        return found
+
 
 @dataclass
 class _Parsed:
     data: Any
     lines: dict[Loc, int]
+    spots: dict[Loc, Spot] = field(default_factory=dict)  # every scalar's position
+    text: list[str] = field(default_factory=list)  # the file's lines
 
 
 def _rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
@@ -55,17 +74,23 @@ def _rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
     problems: list[str] = []
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in {".yml", ".yaml"})
+            # Regular files only (is_file follows symlinks): a FIFO would block the read.
+            found = sorted(
+                p for p in path.iterdir() if p.suffix in {".yml", ".yaml"} and p.is_file()
+            )
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            problems.append(f"{path}:0: cannot read: not a regular file")
         else:
             problems.append(f"{path}:0: no such file or directory")
     return files, problems
 
 
-def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[str]) -> Any:
+def _to_python(node: yaml.Node, loc: Loc, parsed: _Parsed, problems: list[str]) -> Any:
     """Turn a composed YAML node into plain data, recording the line of every path."""
+    lines = parsed.lines
     lines[loc] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -77,23 +102,26 @@ def _to_python(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[
             key = yaml.SafeLoader("").construct_object(key_node)
             if key in out:
                 problems.append(f"{line}: duplicate key {key!r}")
-            out[key] = _to_python(value_node, (*loc, key), lines, problems)
+            out[key] = _to_python(value_node, (*loc, key), parsed, problems)
             lines[(*loc, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(n, (*loc, i), lines, problems) for i, n in enumerate(node.value)]
+        return [_to_python(n, (*loc, i), parsed, problems) for i, n in enumerate(node.value)]
+    mark = node.start_mark
+    parsed.spots[loc] = (mark.line + 1, mark.column + 1, getattr(node, "style", None))
     return yaml.SafeLoader("").construct_object(node)
 
 
 def _parse(path: Path, problems: list[str]) -> _Parsed | None:
     try:
-        node = safeyaml.compose(safeyaml.read_text(path))
+        text = safeyaml.read_text(path)
+        node = safeyaml.compose(text)
         if node is None:
             problems.append(f"{path}:1: empty file: expected 'groups:'")
             return None
-        lines: dict[Loc, int] = {}
+        parsed = _Parsed(None, {}, text=text.splitlines())
         local: list[str] = []
-        data = _to_python(node, (), lines, local)
+        parsed.data = _to_python(node, (), parsed, local)
     except ConfigError as exc:
         problems.extend(exc.problems)
         return None
@@ -101,7 +129,7 @@ def _parse(path: Path, problems: list[str]) -> _Parsed | None:
         problems.append(safeyaml.describe(path, exc))
         return None
     problems.extend(f"{path}:{p}" for p in local)
-    return _Parsed(data, lines)
+    return parsed
 
 
 def _line_for(loc: Loc, lines: dict[Loc, int]) -> int:
@@ -164,6 +192,8 @@ def _flatten(path: Path, parsed: _Parsed, rule_file: RuleFile) -> list[AnyRule]:
         for ri, rule in enumerate(group.rules):
             line = _line_for(("groups", gi, "rules", ri), parsed.lines)
             update: dict[str, Any] = {"group": group.name, "origin": f"{path}:{line}"}
+            scope = nearest(rule, group, rule_file)  # the rule's own, else its group's, ...
+            update |= {"services": scope.services, "match": scope.match}
             if rule.interval is None:
                 update["interval"] = group.interval
             out.append(rule.model_copy(update=update))
@@ -205,14 +235,43 @@ def _load_file(
     rule_file = _validate(path, parsed, problems)
     if rule_file is None or len(problems) > before:
         return None
+    problems.extend(_syntax(path, parsed, rule_file))
+    if len(problems) > before:
+        return None
     return _flatten(path, parsed, rule_file)
+
+
+def _syntax(path: Path, parsed: _Parsed, rule_file: RuleFile) -> list[str]:
+    """``file:line:column:`` for every PromQL expression that does not parse."""
+    asked: list[tuple[Loc, str, str]] = []  # (the field's path, rule name, expression)
+    for gi, group in enumerate(rule_file.groups):
+        for ri, rule in enumerate(group.rules):
+            where: Loc = ("groups", gi, "rules", ri)
+            asked += [((*where, *f), rule.name, text) for f, text in expressions(rule)]
+    verdicts = check_expressions([text for _, _, text in asked])
+    problems, failed = [], set()
+    for (loc, name, _), problem in zip(asked, verdicts, strict=True):
+        if problem is None or (len(loc) == 4 and name in failed):
+            continue  # a judge's generated query fails with its own fields: said once
+        failed.add(name)
+        spot = parsed.spots.get(loc)
+        if spot is None:  # a generated query: the rule's line
+            line, column = _line_for(loc, parsed.lines), 1
+            what = "its query"
+        else:
+            line, column = place(spot, parsed.text, problem)
+            what = ".".join(str(p) for p in loc[4:])
+        problems.append(
+            f"{path}:{line}:{column}: rule {name!r}: {what} is not valid PromQL: {problem.message}"
+        )
+    return problems
 
 
 def _in_order(problems: list[str]) -> list[str]:
     """Sort ``file:line: message`` problems by file, then line (stable otherwise)."""
 
     def key(problem: str) -> tuple[str, int]:
-        match = re.match(r"^(.*?):(\d+): ", problem)
+        match = re.match(r"^(.*?):(\d+)(?::\d+)?: ", problem)
         return (match.group(1), int(match.group(2))) if match else (problem, 0)
 
     return sorted(problems, key=key)
@@ -235,6 +294,10 @@ def load_rules(paths: Iterable[Path]) -> RuleSet:
     return RuleSet.of(rules, (str(f) for f in files))
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def check_report(paths: list[Path]) -> tuple[list[str], list[str]]:
     """What ``watchdog check`` prints: (one summary per valid file, every problem)."""
     files, problems = _rule_files(paths)
@@ -246,8 +309,7 @@ def check_report(paths: list[Path]) -> tuple[list[str], list[str]]:
             continue
         groups = len({r.group for r in loaded})
         kinds = sorted({r.source for r in loaded})
-        summaries.append(
-            f"{path}: SUCCESS: {len(loaded)} rules in {groups} groups ({', '.join(kinds)})"
-        )
+        rules, in_groups = _plural(len(loaded), "rule"), _plural(groups, "group")
+        summaries.append(f"{path}: SUCCESS: {rules} in {in_groups} ({', '.join(kinds)})")
     problems.extend(_duplicates(names))
     return summaries, _in_order(problems)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from watchdog import regex
 from watchdog.durations import Duration
 from watchdog.model import Action
+from watchdog.rulefile.scope import Scope
 from watchdog.rulefile.template import DEPLOYMENT_VARS, MESSAGE_VARS, placeholders, unknown_vars
 from watchdog.rulefile.threshold import Threshold, parse_threshold
 from watchdog.units import Unit
@@ -43,8 +44,9 @@ class Baseline(BaseModel):
     fallback: float | None = None  # used when the baseline query has no data
 
 
-class RuleBase(BaseModel):
-    """Fields every rule has, whatever its source."""
+class RuleBase(Scope):
+    """Fields every rule has, whatever its source (and ``services``/``match``: which
+    deploys it watches, see :mod:`watchdog.rulefile.scope`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -193,6 +195,10 @@ class PostgresRule(_NoLookBack):
     mode: Literal["gauge", "delta", "delta_ratio"] = "gauge"
     since: Literal["window_start", "previous_sample"] = "window_start"
     timeout: Duration = Field(5.0, gt=0)  # the statement timeout
+    # The query counts rows that stay after any rollback (FK orphans, NULLs in required
+    # columns): confirming a rollback judges only the rows added since it, never the
+    # standing count, and the outcome says the rows still need repair.
+    standing: bool = False
 
     @field_validator("query")
     @classmethod

@@ -7,10 +7,15 @@ service and environment and are firing at the evaluation instant; ``resolved`` o
 stop counting. Occurrences that started before the deploy are not the deploy's doing
 and count only when the rule says ``include_preexisting: true``. No matching alert is
 a healthy 0, not "no data": silence is what Alertmanager sends when all is well.
+
+The store is asked for the window's own alerts (its service, its environment, the
+rule's ``equal`` labels: an index lookup), so a storm of other services' alerts can
+neither hide the window's alert nor slow its evaluation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from watchdog import regex
@@ -19,7 +24,7 @@ from watchdog.model import Sample, Window
 from watchdog.rulefile.schema import AlertmanagerRule
 from watchdog.sources.base import SampleContext
 
-# More firing alerts than this for one evaluation says Alertmanager is flooding; the
+# More matching alerts than this for one window says Alertmanager is flooding; the
 # count is capped (still far above any threshold) rather than reading without bound.
 MAX_ALERTS = 10_000
 
@@ -36,6 +41,8 @@ class AlertReader(Protocol):
         *,
         status: AlertStatus | None = None,
         active_since: float | None = None,
+        started_since: float | None = None,
+        labels: Mapping[str, str] | None = None,
         limit: int = 1000,
     ) -> list[Alert]:
         """Recorded alerts, filtered."""
@@ -50,6 +57,15 @@ def rule_match(rule: AlertmanagerRule) -> AlertMatch:
         service_label=rule.service_label,
         environment_label=rule.environment_label,
     )
+
+
+def wanted_labels(match: AlertMatch, window: Window) -> dict[str, str]:
+    """The label values every counted alert carries: the store's index lookup."""
+    d = window.deployment
+    wanted = {**match.equal, match.service_label: d.service}
+    if match.environment_label is not None:
+        wanted[match.environment_label] = d.environment
+    return wanted
 
 
 def counted(
@@ -77,8 +93,13 @@ class AlertmanagerSource:
         window = await self._store.get_window(ctx.window_id)
         if window is None:
             return Sample.failed(f"no window {ctx.window_id!r}", transient=False)
-        recent = await self._store.list_alerts(active_since=ctx.at, limit=MAX_ALERTS)
         match = rule_match(rule)
+        recent = await self._store.list_alerts(
+            active_since=ctx.at,
+            started_since=None if rule.include_preexisting else window.started_at,
+            labels=wanted_labels(match, window),
+            limit=MAX_ALERTS,
+        )
         hits = [a for a in recent if counted(rule, match, window, a, ctx.at, ctx.live)]
         # Distinct fingerprints: two HA Prometheus replicas may give the same alert
         # slightly different starts; it is still one alert.

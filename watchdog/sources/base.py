@@ -24,6 +24,9 @@ class SampleContext:
     at: float
     live: bool = True  # False when `at` is in the past: sources that cannot look back refuse
     since: float | None = None
+    # True when ``since`` is a rollback's success (a confirming window): the restored
+    # version's evidence starts at its first scrape after it, not at the instant itself.
+    restored: bool = False
 
 
 class Source(Protocol):

@@ -10,13 +10,13 @@ back as ``Sample.failed``. Redirects are never followed: a 3xx is judged by
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import httpx
 
-from watchdog.errors import PermanentError
+from watchdog import httpedge
+from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Sample
 from watchdog.rulefile.schema import HttpRule
 from watchdog.rulefile.template import render, url_escape
@@ -47,10 +47,7 @@ class HttpSource:
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
         try:
-            async with asyncio.timeout(rule.timeout):
-                passed, detail = await self._probe(rule, url)
-        except TimeoutError:
-            passed, detail = False, f"timeout after {rule.timeout:g}s"
+            passed, detail = await self._probe(rule, url)
         except httpx.InvalidURL as exc:
             return Sample.failed(f"invalid probe URL: {exc}", transient=False)
         return Sample.of(0.0 if passed else 1.0, detail=detail)
@@ -63,31 +60,30 @@ class HttpSource:
     async def _probe(self, rule: HttpRule, url: str) -> Outcome:
         """One request; transport failures are probe failures, not errors."""
         try:
-            async with self._client.stream(
-                rule.method,
-                url,
-                headers=rule.headers,
-                timeout=rule.timeout,
-                follow_redirects=False,
-            ) as response:
-                return await self._judge(rule, response)
-        except httpx.TimeoutException:
-            return False, f"timeout after {rule.timeout:g}s"
-        except httpx.ConnectError as exc:
-            return False, connect_problem(exc)
-        except httpx.HTTPError as exc:
-            return False, f"{type(exc).__name__}: {exc}"
+            answer = await httpedge.fetch(
+                self._client, rule.method, url, what="probe", timeout=rule.timeout,
+                max_bytes=self._max_body, keep_head=True, headers=rule.headers,
+            )  # fmt: skip
+        except (TransientError, PermanentError) as exc:
+            # "127.0.0.1:8000: connection refused": the port stays, the edge's prefix goes
+            return False, str(exc).removeprefix("probe: ").removeprefix(
+                "cannot connect to probe at "
+            )
+        return await self._judge(rule, answer)
 
-    async def _judge(self, rule: HttpRule, response: httpx.Response) -> Outcome:
-        code = response.status_code
+    async def _judge(self, rule: HttpRule, answer: httpedge.Answer) -> Outcome:
+        code = answer.status
         if not status_ok(code, rule.expect_status):
             return False, f"status {code}, expected {rule.expect_status}"
         if rule.json_field is None:
             return True, f"status {code}"
-        body = await read_limited(response, self._max_body)
-        if body is None:
+        if answer.truncated:
             return False, f"response body larger than {self._max_body} bytes"
-        return check_json(body, rule.json_field, rule.json_equals)
+        try:
+            data = await httpedge.parse_json(answer.body)
+        except ValueError as exc:
+            return False, f"json field {rule.json_field}: response body is {exc}"
+        return check_json(data, rule.json_field, rule.json_equals)
 
 
 def status_ok(code: int, expect: str) -> bool:
@@ -101,34 +97,8 @@ def status_ok(code: int, expect: str) -> bool:
     return False
 
 
-def connect_problem(exc: httpx.ConnectError) -> str:
-    """Say "connection refused" when that is what happened, else the error."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ConnectionRefusedError) or "refused" in str(cause).lower():
-            return "connection refused"
-        cause = cause.__cause__ or cause.__context__
-    return f"cannot connect: {exc}"
-
-
-async def read_limited(response: httpx.Response, limit: int) -> bytes | None:
-    """The body, or None when it is larger than ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def check_json(body: bytes, path: str, expected: Any) -> Outcome:
-    """Check a dotted ``path`` in a JSON body: truthy when ``expected`` is None, else equal."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return False, f"json field {path}: response body is not JSON"
+def check_json(data: Any, path: str, expected: Any) -> Outcome:
+    """Check a dotted ``path`` in parsed JSON: truthy when ``expected`` is None, else equal."""
     value = lookup(data, path)
     if value is _MISSING:
         return False, f"json field {path} is missing"

@@ -11,12 +11,11 @@ rules read as inconclusive by default: Loki down is never a rollback.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import httpx
 
+from watchdog import httpedge
 from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Sample
 from watchdog.rulefile.telemetry import LokiRule
@@ -90,10 +89,13 @@ class LokiSource:
     async def ready(self) -> bool:
         """True when Loki answers ``GET /ready`` with 200."""
         try:
-            resp = await self._client.get(f"{self._url}/ready", timeout=self._timeout)
-        except httpx.HTTPError:
+            answer = await httpedge.fetch(
+                self._client, "GET", f"{self._url}/ready", what="Loki",
+                timeout=self._timeout, max_bytes=1024, keep_head=True,
+            )  # fmt: skip
+        except (TransientError, PermanentError):
             return False
-        return resp.status_code == 200
+        return answer.status == 200
 
     async def close(self) -> None:
         """Close the client if this source created it."""
@@ -101,49 +103,28 @@ class LokiSource:
             await self._client.aclose()
 
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        try:
-            async with asyncio.timeout(self._timeout):
-                body, status = await self._read(path, params)
-        except TimeoutError:
-            raise TransientError(f"Loki did not answer within {self._timeout:g}s") from None
-        except httpx.ConnectError:
-            raise TransientError("cannot connect to Loki") from None
-        except httpx.HTTPError as exc:
-            raise TransientError(f"request to Loki failed: {type(exc).__name__}") from None
-        return self._decode(body, status)
-
-    async def _read(self, path: str, params: dict[str, str]) -> tuple[bytes, int]:
-        request = self._client.build_request(
-            "GET", self._url + path, params=params, headers=self._headers
-        )
-        if self._auth is not None:
-            request = next(self._auth.auth_flow(request))
-        resp = await self._client.send(request, stream=True)
-        try:
-            chunks, size = [], 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_bytes:
-                    raise PermanentError(f"Loki's answer exceeds {self._max_bytes} bytes")
-                chunks.append(chunk)
-        finally:
-            await resp.aclose()
-        return b"".join(chunks), resp.status_code
-
-    def _decode(self, body: bytes, status: int) -> dict[str, Any]:
-        text = body[:300].decode("utf-8", errors="replace").strip()
-        if status != 200:
-            message = f"Loki answered HTTP {status}: {text}"
+        answer = await httpedge.fetch(
+            self._client, "GET", self._url + path, what="Loki", timeout=self._timeout,
+            max_bytes=self._max_bytes, params=params, headers=self._headers, auth=self._auth,
+        )  # fmt: skip
+        if answer.status != 200:
+            message = f"Loki answered HTTP {answer.status}: {answer.excerpt()}"
             # 400: the query itself is wrong (parse error); retrying will not help.
-            transient = status in (408, 429) or status >= 500
-            raise TransientError(message) if transient else PermanentError(message)
+            if httpedge.classify(answer.status) == "transient":
+                raise TransientError(message, retry_after=httpedge.retry_after(answer))
+            raise PermanentError(message)
         try:
-            envelope = json.loads(body)
+            envelope = await httpedge.parse_json(answer.body)
             data = envelope["data"]
-        except (ValueError, KeyError, TypeError):
+        except ValueError as exc:
+            raise TransientError(f"malformed response from Loki ({exc})") from None
+        except (KeyError, TypeError):
             raise TransientError("malformed response from Loki") from None
         if not isinstance(data, dict):
             raise TransientError("malformed response from Loki")
+        return self._bounded(data)
+
+    def _bounded(self, data: dict[str, Any]) -> dict[str, Any]:
         result = data.get("result")
         if isinstance(result, list) and len(result) > self._max_series:
             raise PermanentError(

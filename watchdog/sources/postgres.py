@@ -77,7 +77,7 @@ class PostgresSource:
             return Sample.no_data("query returned no rows")
         if rule.mode == "delta_ratio" and len(rows[0][1]) < 2:
             return Sample.failed("mode delta_ratio needs two numeric columns", transient=False)
-        if rule.mode == "gauge":
+        if rule.mode == "gauge" and not (rule.standing and ctx.restored):
             return Sample.of(*(Series(v[0], labels) for labels, v in rows))
         return self._changes(rule, ctx, {series_key(lb): v for lb, v in rows}, rows)
 
@@ -127,12 +127,21 @@ class PostgresSource:
         changed = deltas(current, previous if rule.since == "previous_sample" else start)
         labels = {series_key(lb): lb for lb, _ in rows}
         out = []
+        # A standing count, confirming a rollback: the rows added since it.
+        mode = "delta" if rule.mode == "gauge" else rule.mode
         for skey, delta in changed.items():
-            value = _read(rule.mode, delta)
+            value = _read(mode, delta)
             if value is not None:
                 out.append(Series(value, labels[skey]))
         if not out:
             return Sample.no_data("nothing ran since the start point")
+        if rule.mode == "gauge":
+            standing = sum(v[0] for v in start.values() if v[0] == v[0])
+            return Sample.of(
+                *out,
+                detail=f"new rows since the rollback; {standing:g} counted at the rollback "
+                "stay and still need repair",
+            )
         return Sample.of(*out)
 
     def _rejected(self, rule: PostgresRule, exc: asyncpg.PostgresError) -> Sample:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 
+from watchdog import httpedge
 from watchdog.errors import PermanentError, TransientError, WatchdogError
 from watchdog.model import Sample, SampleKind
 from watchdog.rulefile.judge import JudgeRule
@@ -38,6 +39,7 @@ from watchdog.sources.promparse import (
     too_many_series,
 )
 from watchdog.sources.promparse import RangeSeries as RangeSeries
+from watchdog.sources.scrape_interval import ScrapeIntervals
 from watchdog.sources.shared import SharedAnswers, series_for
 from watchdog.sources.window_range import clamp_ranges
 
@@ -63,14 +65,16 @@ def backoff_before(attempt: int) -> float:
 class PrometheusSampling:
     """Rule rendering, ``job`` checks and ``shared_by`` over an ``_instant`` query."""
 
-    _grid: float
+    intervals: ScrapeIntervals
     _shared: SharedAnswers
 
     async def sample(self, rule: PrometheusRule | JudgeRule, ctx: SampleContext) -> Sample:
         """Run the rule's query at ``ctx.at``; never raises.
 
         A live sample's ranges reach back no further than the window's opening
-        (:mod:`watchdog.sources.window_range`).
+        (:mod:`watchdog.sources.window_range`), or, confirming a rollback, than the
+        restored version's first scrape: until one scrape interval has passed since
+        the rollback there is no sample of it, and the answer is no data.
         """
         try:
             query = render(rule.query, ctx.variables, promql_escape)
@@ -79,7 +83,13 @@ class PrometheusSampling:
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
         if ctx.since is not None:
-            query = clamp_ranges(query, ctx.at - ctx.since, self._grid)
+            grid = await self.intervals.grid(job)
+            since = ctx.since + grid if ctx.restored else ctx.since
+            if ctx.at < since:
+                return Sample.no_data(
+                    f"waiting for the restored version's first scrape (every {grid:g}s)"
+                )
+            query = clamp_ranges(query, ctx.at - since, grid)
         if job is not None:
             down = await self._scrape_down(job, ctx)
             if down is not None:
@@ -111,6 +121,10 @@ class PrometheusSampling:
     async def _instant(self, query: str, at: float) -> Sample:
         raise NotImplementedError
 
+    async def _targets(self) -> Any:
+        """``GET /api/v1/targets?state=active``, decoded (raises WatchdogError)."""
+        raise NotImplementedError
+
 
 class PrometheusSource(PrometheusSampling):
     """Samples :class:`PrometheusRule` queries from one Prometheus server.
@@ -127,6 +141,7 @@ class PrometheusSource(PrometheusSampling):
         retries: int,
         concurrency: int,
         token: str | None = None,
+        basic: tuple[str, str] | None = None,
         grid: float = 15.0,
         max_series: int = DEFAULT_MAX_SERIES,
         max_bytes: int = DEFAULT_MAX_BYTES,
@@ -134,18 +149,21 @@ class PrometheusSource(PrometheusSampling):
     ) -> None:
         if timeout <= 0 or retries < 0 or concurrency < 1 or grid <= 0:
             raise ValueError("timeout and grid must be > 0, retries >= 0, concurrency >= 1")
-        self._grid = grid  # the scrape interval clamped ranges round up to
         self._url = url.rstrip("/")
-        self._host = urlsplit(self._url).hostname or self._url
         self._timeout, self._retries = timeout, retries
         self._attempt = attempt_timeout(timeout, retries)
         self._token = token
         self._max_series, self._max_bytes = max_series, max_bytes
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # basic auth from settings, never user:key@ in the URL
+        self._auth = httpx.BasicAuth(*basic) if basic is not None else None
         self._owned = client is None
         self._client = client if client is not None else httpx.AsyncClient()
         self._turns = asyncio.Semaphore(concurrency)
         self._shared = SharedAnswers()
+        # The grid ranges round up to: Prometheus' own scrape intervals, `grid` until
+        # it answers (watchdog/sources/scrape_interval.py).
+        self.intervals = ScrapeIntervals(self._targets, fallback=grid)
 
     async def _instant(self, query: str, at: float) -> Sample:
         params = {"query": query, "time": repr(at), "timeout": f"{self._attempt:.3f}"}
@@ -189,6 +207,16 @@ class PrometheusSource(PrometheusSampling):
         except (KeyError, TypeError, ValueError, IndexError):
             raise TransientError(MALFORMED) from None
 
+    async def _targets(self) -> Any:
+        """``GET /api/v1/targets?state=active``, decoded (raises WatchdogError)."""
+        answer = await self._fetch("/api/v1/targets", {"state": "active"}, self._max_bytes)
+        if answer.status != 200:
+            raise TransientError(f"Prometheus answered HTTP {answer.status} for targets")
+        try:
+            return await httpedge.parse_json(answer.body)
+        except ValueError:
+            raise TransientError(MALFORMED) from None
+
     async def ready(self) -> bool:
         """True when Prometheus answers ``GET /-/ready`` with 200."""
         try:
@@ -223,6 +251,7 @@ class PrometheusSource(PrometheusSampling):
                     headers=self._headers,
                     attempt=self._attempt,
                     max_bytes=limit,
+                    auth=self._auth,
                 )
             except ResponseTooLarge:
                 raise  # asking again returns the same answer
@@ -235,5 +264,6 @@ class PrometheusSource(PrometheusSampling):
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _scrub(self, text: str) -> str:
-        """Never let the bearer token reach a message."""
-        return text.replace(self._token, "***") if self._token else text
+        """Never let a token, password or URL credential reach a message."""
+        text = text.replace(self._token, "***") if self._token else text
+        return httpedge.scrubbed(text)

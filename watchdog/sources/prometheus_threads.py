@@ -12,6 +12,7 @@ sized so that all attempts fit in ``timeout`` too.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from watchdog import httpedge
 from watchdog.errors import PermanentError, TransientError, WatchdogError
 from watchdog.model import Sample
 from watchdog.sources.prometheus import (
@@ -47,6 +49,7 @@ from watchdog.sources.promparse import (
     parse_range,
     too_many_series,
 )
+from watchdog.sources.scrape_interval import ScrapeIntervals
 from watchdog.sources.shared import SharedAnswers
 
 _STATUS_IN_MESSAGE = re.compile(r"HTTP Status Code (\d{3})")
@@ -63,15 +66,15 @@ class ThreadedPrometheusSource(PrometheusSampling):
         retries: int,
         concurrency: int,
         token: str | None = None,
+        basic: tuple[str, str] | None = None,
         grid: float = 15.0,
         max_series: int = DEFAULT_MAX_SERIES,
         max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if timeout <= 0 or retries < 0 or concurrency < 1 or grid <= 0:
             raise ValueError("timeout and grid must be > 0, retries >= 0, concurrency >= 1")
-        self._grid = grid  # the scrape interval clamped ranges round up to
         self._url = url.rstrip("/")
-        self._host = urlsplit(self._url).hostname or self._url
+        self._host = where(self._url)
         self._timeout = timeout
         self._attempt = attempt_timeout(timeout, retries)
         self._token = token
@@ -89,6 +92,8 @@ class ThreadedPrometheusSource(PrometheusSampling):
             respect_retry_after_header=False,  # a Retry-After must not blow the budget
         )
         self._session = requests.Session()
+        if basic is not None:
+            self._session.auth = basic  # basic auth from settings, never user:key@ in the URL
         self._session.hooks["response"].append(self._remember)
         connect: Any = PrometheusConnect  # its annotations say int where floats work
         self._client = connect(
@@ -103,6 +108,9 @@ class ThreadedPrometheusSource(PrometheusSampling):
         self._session.mount(self._url, adapter)
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="prometheus")
         self._shared = SharedAnswers()
+        # The grid ranges round up to: Prometheus' own scrape intervals, `grid` until
+        # it answers (watchdog/sources/scrape_interval.py).
+        self.intervals = ScrapeIntervals(self._targets, fallback=grid)
 
     async def _instant(self, query: str, at: float) -> Sample:
         params = {"time": repr(at), "timeout": f"{self._attempt:.3f}"}
@@ -139,6 +147,23 @@ class ThreadedPrometheusSource(PrometheusSampling):
         try:
             return parse_range(result)
         except (KeyError, TypeError, ValueError, IndexError):
+            raise TransientError(MALFORMED) from None
+
+    async def _targets(self) -> Any:
+        """``GET /api/v1/targets?state=active``, decoded (raises WatchdogError)."""
+        get = partial(
+            self._session.get,
+            f"{self._url}/api/v1/targets",
+            params={"state": "active"},
+            headers=self._headers,
+            timeout=self._attempt,
+        )
+        response = await self._call(get)
+        if response.status_code != 200:
+            raise TransientError(f"Prometheus answered HTTP {response.status_code} for targets")
+        try:
+            return json.loads(response.content)
+        except ValueError:
             raise TransientError(MALFORMED) from None
 
     async def ready(self) -> bool:
@@ -181,8 +206,9 @@ class ThreadedPrometheusSource(PrometheusSampling):
         cap_response(response, self._max_bytes)
 
     def _scrub(self, text: str) -> str:
-        """Never let the bearer token reach a message."""
-        return text.replace(self._token, "***") if self._token else text
+        """Never let a token, password or URL credential reach a message."""
+        text = text.replace(self._token, "***") if self._token else text
+        return httpedge.scrubbed(text)
 
 
 def classify(
@@ -231,3 +257,16 @@ def _http_error(
 
 def _json_body(response: requests.Response | None) -> dict[str, Any]:
     return {} if response is None else json_body(response.content)
+
+
+def where(url: str) -> str:
+    """``host:port`` of ``url`` for messages (no credentials; the port kept, as people
+    need it to see which server was unreachable)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    if not parts.hostname:
+        return url
+    return parts.hostname if port is None else f"{parts.hostname}:{port}"

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from watchdog import regex
-from watchdog.errors import PermanentError
+from watchdog import httpedge, regex
+from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Sample, series_key
 from watchdog.rulefile.telemetry import MetricSelector, ScrapeRule
 from watchdog.rulefile.template import render, url_escape
@@ -75,7 +75,9 @@ class ScrapeSource:
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
         except ScrapeError as exc:
-            return Sample.failed(str(exc), transient=exc.transient)
+            # Blamed on the target as rendered (host:port), not on the rule's template.
+            where = f"scrape target {_host(url)}"
+            return Sample.failed(str(exc), transient=exc.transient, unreachable=where)
         if rule.value == "gauge":
             return _gauge(points, rule)
         return self._counted(points, rule, ctx)
@@ -86,30 +88,20 @@ class ScrapeSource:
             await self._client.aclose()
 
     async def _scrape(self, url: str, rule: ScrapeRule) -> Points:
+        what = f"scrape of {_host(url)}"
         try:
-            async with asyncio.timeout(rule.timeout):
-                body = await self._fetch(url, rule.max_bytes)
-        except TimeoutError:
-            raise ScrapeError(f"scrape of {_host(url)} timed out after {rule.timeout:g}s") from None
+            answer = await httpedge.fetch(
+                self._client, "GET", url, what=what, timeout=rule.timeout,
+                max_bytes=rule.max_bytes, headers={"Accept": ACCEPT},
+            )  # fmt: skip
         except httpx.InvalidURL as exc:
             raise ScrapeError(f"invalid scrape URL: {exc}", transient=False) from None
-        except httpx.HTTPError as exc:
-            raise ScrapeError(f"cannot scrape {_host(url)}: {type(exc).__name__}") from None
-        return await asyncio.to_thread(parse_page, body, self._max_series)
-
-    async def _fetch(self, url: str, max_bytes: int) -> str:
-        async with self._client.stream("GET", url, headers={"Accept": ACCEPT}) as resp:
-            if resp.status_code != 200:
-                raise ScrapeError(f"scrape of {_host(url)} answered HTTP {resp.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise ScrapeError(f"scrape of {_host(url)} exceeds {max_bytes} bytes",
-                                      transient=False)  # fmt: skip
-                chunks.append(chunk)
-        return b"".join(chunks).decode("utf-8", errors="replace")
+        except (TransientError, PermanentError) as exc:
+            raise ScrapeError(str(exc), transient=exc.transient) from None
+        if answer.status != 200:
+            raise ScrapeError(f"{what} answered HTTP {answer.status}")
+        text = answer.body.decode("utf-8", errors="replace")
+        return await asyncio.to_thread(parse_page, text, self._max_series)
 
     def _counted(self, points: Points, rule: ScrapeRule, ctx: SampleContext) -> Sample:
         selectors = (
@@ -250,7 +242,11 @@ def _started_after(
 
 
 def _host(url: str) -> str:
+    """``host:port`` of ``url`` (the port kept: two targets often share a host)."""
     try:
-        return httpx.URL(url).host or url
+        parsed = httpx.URL(url)
     except httpx.InvalidURL:
         return "target"
+    if not parsed.host:
+        return url
+    return parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"

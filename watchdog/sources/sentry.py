@@ -11,15 +11,14 @@ a count that reaches it says "at least".
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from watchdog.errors import PermanentError
+from watchdog import httpedge
+from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Sample
 from watchdog.rulefile.telemetry import SentryRule
 from watchdog.rulefile.template import render
@@ -74,22 +73,20 @@ class SentrySource:
     async def _issues(self, project: str, params: dict[str, str]) -> list[dict[str, Any]]:
         url = f"{self._api}/{quote(project, safe='')}/issues/"
         try:
-            async with asyncio.timeout(self._timeout):
-                resp = await self._client.get(url, params=params, headers=self._headers)
-        except TimeoutError:
-            raise _Failed(f"Sentry did not answer within {self._timeout:g}s") from None
-        except httpx.HTTPError as exc:
-            raise _Failed(f"cannot reach Sentry: {type(exc).__name__}") from None
-        if resp.status_code != 200:
-            detail = _detail_of(resp.content)
-            transient = resp.status_code in (408, 429) or resp.status_code >= 500
-            raise _Failed(f"Sentry answered HTTP {resp.status_code}{detail}", transient=transient)
-        if len(resp.content) > MAX_BYTES:
-            raise _Failed(f"Sentry's answer exceeds {MAX_BYTES} bytes", transient=False)
+            answer = await httpedge.fetch(
+                self._client, "GET", url, what="Sentry", timeout=self._timeout,
+                max_bytes=MAX_BYTES, params=params, headers=self._headers,
+            )  # fmt: skip
+        except (TransientError, PermanentError) as exc:
+            raise _Failed(str(exc), transient=exc.transient) from None
+        if answer.status != 200:
+            transient = httpedge.classify(answer.status) == "transient"
+            detail = _detail_of(answer.body)
+            raise _Failed(f"Sentry answered HTTP {answer.status}{detail}", transient=transient)
         try:
-            body = json.loads(resp.content)
-        except ValueError:
-            raise _Failed("malformed response from Sentry") from None
+            body = await httpedge.parse_json(answer.body)
+        except ValueError as exc:
+            raise _Failed(f"malformed response from Sentry ({exc})") from None
         if not isinstance(body, list) or not all(isinstance(i, dict) for i in body):
             raise _Failed("malformed response from Sentry")
         return body
@@ -126,10 +123,11 @@ def _detail(new: list[dict[str, Any]], capped: bool) -> str:
     return f"{len(new)} new issue(s){more}" + (f": {names}" if names else "")
 
 
-def _detail_of(content: bytes) -> str:
+def _detail_of(head: bytes) -> str:
+    """Sentry's ``{"detail": …}`` from an error answer's head (scrubbed: it is shown)."""
     try:
-        body = json.loads(content)
+        body = httpedge.loads(head)
     except ValueError:
         return ""
     detail = body.get("detail") if isinstance(body, dict) else None
-    return f": {str(detail)[:200]}" if detail else ""
+    return f": {httpedge.scrubbed(str(detail)[:200])}" if detail else ""

@@ -7,6 +7,7 @@ slower HA peer cannot revive it) and counts every delivery in ``notifications``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,20 @@ SQLITE_SEEN_AGAIN = (
 SQLITE_LIST = (
     "SELECT * FROM alerts WHERE (?1 IS NULL OR status = ?1)"
     " AND (?2 IS NULL OR status = 'firing' OR ends_at > ?2)"
-    " ORDER BY starts_at DESC, fingerprint LIMIT ?3"
+    " AND (?3 IS NULL OR starts_at >= ?3){labels}"
+    " ORDER BY starts_at DESC, fingerprint LIMIT ?4"
+)
+SQLITE_LABELS = "INSERT OR IGNORE INTO alert_labels (fingerprint, name, value) VALUES (?, ?, ?)"
+# Oldest resolved first (status = 'firing' sorts them last), then the oldest firing.
+SQLITE_CAP = (
+    "DELETE FROM alerts WHERE rowid IN (SELECT rowid FROM alerts"
+    " ORDER BY status = 'firing', last_seen"
+    " LIMIT max(0, (SELECT count(*) FROM alerts) - ?1))"
+)
+SQLITE_ORPHAN_LABELS = (
+    "DELETE FROM alert_labels WHERE fingerprint IN (SELECT DISTINCT l.fingerprint"
+    " FROM alert_labels AS l WHERE NOT EXISTS"
+    " (SELECT 1 FROM alerts AS a WHERE a.fingerprint = l.fingerprint) LIMIT ?1)"
 )
 
 POSTGRES_UPSERT = _INSERT + " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1)" + _ON_CONFLICT
@@ -55,8 +69,45 @@ POSTGRES_SEEN_AGAIN = (
 POSTGRES_LIST = (
     "SELECT * FROM alerts WHERE ($1::text IS NULL OR status = $1)"
     " AND ($2::double precision IS NULL OR status = 'firing' OR ends_at > $2)"
-    " ORDER BY starts_at DESC, fingerprint LIMIT $3"
+    " AND ($3::double precision IS NULL OR starts_at >= $3){labels}"
+    " ORDER BY starts_at DESC, fingerprint LIMIT $4"
 )
+POSTGRES_LABELS = (
+    "INSERT INTO alert_labels (fingerprint, name, value)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING"
+)
+POSTGRES_CAP = (
+    "DELETE FROM alerts WHERE (fingerprint, starts_at) IN (SELECT fingerprint, starts_at"
+    " FROM alerts ORDER BY status = 'firing', last_seen"
+    " LIMIT GREATEST(0, (SELECT count(*) FROM alerts) - $1))"
+)
+POSTGRES_ORPHAN_LABELS = (
+    "DELETE FROM alert_labels WHERE fingerprint IN (SELECT DISTINCT l.fingerprint"
+    " FROM alert_labels AS l WHERE NOT EXISTS"
+    " (SELECT 1 FROM alerts AS a WHERE a.fingerprint = l.fingerprint) LIMIT $1)"
+)
+
+
+def list_sql(template: str, labels: Mapping[str, str], mark: str) -> tuple[str, list[str]]:
+    """``template`` (a ``*_LIST``) keeping only alerts carrying every label of ``labels``
+    (found through the ``alert_labels`` index), and the extra parameters, in order.
+    ``mark`` is the dialect's placeholder prefix (``?`` or ``$``), numbered after 4."""
+    if not labels:
+        return template.format(labels=""), []
+    pairs, params = [], []
+    for i, (name, value) in enumerate(sorted(labels.items())):
+        pairs.append(f"(name = {mark}{5 + 2 * i} AND value = {mark}{6 + 2 * i})")
+        params += [name, value]
+    # Only numbered placeholders and a count are formatted in; values are parameters.
+    having = f" GROUP BY fingerprint HAVING count(*) = {len(labels)})"
+    clause = " AND fingerprint IN (SELECT fingerprint FROM alert_labels WHERE "
+    clause += " OR ".join(pairs) + having
+    return template.format(labels=clause), params
+
+
+def label_rows(alerts: list[Alert]) -> list[tuple[str, str, str]]:
+    """``(fingerprint, name, value)`` for every label of ``alerts``, once each."""
+    return sorted({(a.fingerprint, k, v) for a in alerts for k, v in a.labels.items()})
 
 
 def alert_params(alert: Alert, at: float) -> tuple[Any, ...]:

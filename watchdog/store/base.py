@@ -188,6 +188,11 @@ class ActionStore(Protocol):
     can neither claim nor rewrite anything: it gets :class:`~watchdog.errors.FencedOut`.
     """
 
+    async def store_time(self) -> float:
+        """The store's own clock (epoch seconds): the one clock replicas share. SQLite
+        is single-node: its clock is ours."""
+        ...
+
     async def advance_fence(self, candidate: int) -> int:
         """Issue a fencing token for a new leader: above every token issued or accepted
         before, at least ``candidate`` (the Redis counter's), and recorded as the newest,
@@ -247,10 +252,19 @@ class AlertStore(Protocol):
         *,
         status: AlertStatus | None = None,
         active_since: float | None = None,
+        started_since: float | None = None,
+        labels: Mapping[str, str] | None = None,
         limit: int = 1000,
     ) -> list[Alert]:
         """Alerts, most recently started first; ``active_since`` keeps those still
-        firing or resolved after that instant."""
+        firing or resolved after that instant, ``started_since`` those started at or
+        after it, ``labels`` those carrying every one of these label values (indexed:
+        other services' alerts cost nothing)."""
+        ...
+
+    async def cap_alerts(self, keep: int) -> int:
+        """Keep at most ``keep`` alerts, deleting the oldest resolved occurrences first
+        (then the longest unseen firing ones); returns how many were deleted."""
         ...
 
 

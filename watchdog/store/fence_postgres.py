@@ -24,6 +24,11 @@ class PostgresFence:
     def _conn(self) -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError  # provided by PostgresStore
 
+    async def store_time(self) -> float:
+        """PostgreSQL's clock (``clock_timestamp()``, not the transaction's ``now()``)."""
+        async with self._conn() as conn:
+            return float(await conn.fetchval("SELECT extract(epoch FROM clock_timestamp())"))
+
     async def advance_fence(self, candidate: int) -> int:
         """Issue a token above every one issued or accepted, and at least ``candidate``."""
         async with self._conn() as conn:

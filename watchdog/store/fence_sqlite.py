@@ -4,6 +4,7 @@ transactions, so a check of the fence and the write it guards cannot be split.""
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractAsyncContextManager
 
 import aiosqlite
@@ -22,6 +23,12 @@ class SqliteFence:
 
     def _tx(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
         raise NotImplementedError  # provided by SqliteStore
+
+    async def store_time(self) -> float:
+        """One node, one clock: ours (a query first, so an unreachable file says so)."""
+        async with self._tx() as db:
+            await db.execute("SELECT 1")
+        return time.time()
 
     async def advance_fence(self, candidate: int) -> int:
         """Issue a token above every one issued or accepted, and at least ``candidate``."""

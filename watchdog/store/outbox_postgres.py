@@ -44,17 +44,23 @@ class PostgresOutbox:
     async def claim_notification(
         self, item_id: int, *, owner: str, now: float, until: float
     ) -> bool:
-        """Take a pending row until ``until`` unless another owner's claim still holds."""
+        """Take a pending row for ``until - now`` seconds unless another owner's claim
+        still holds.
+
+        Expiry is set and compared on the store's clock (``clock_timestamp()``), never
+        on the replicas': a replica whose clock runs ahead would otherwise see every
+        other replica's claim as expired and deliver the same event twice.
+        """
         async with self._conn() as conn:
             status = await conn.execute(
-                "UPDATE outbox SET claimed_by = $1, claimed_until = $2 WHERE id = $3"
+                "UPDATE outbox SET claimed_by = $1,"
+                " claimed_until = extract(epoch FROM clock_timestamp()) + $2 WHERE id = $3"
                 " AND status = $4 AND (claimed_by IS NULL OR claimed_by = $1"
-                " OR claimed_until <= $5)",
+                " OR claimed_until <= extract(epoch FROM clock_timestamp()))",
                 owner,
-                until,
+                max(0.0, until - now),
                 item_id,
                 OutboxStatus.PENDING.value,
-                now,
             )
         return bool(status.rsplit(" ", 1)[-1] == "1")
 

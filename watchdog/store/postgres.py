@@ -14,10 +14,10 @@ from typing import Any
 
 import asyncpg
 
-from watchdog.alerts import Alert, AlertStatus
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import Event, RuleState, Window, WindowPhase
-from watchdog.store import alert_sql, migrate, rows
+from watchdog.store import migrate, rows
+from watchdog.store.alert_access import PostgresAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 from watchdog.store.ephemeral_postgres import PostgresEphemeral
 from watchdog.store.fence_postgres import PostgresFence
@@ -38,7 +38,9 @@ _TRANSIENT = (
 )
 
 
-class PostgresStore(PostgresFence, PostgresOutbox, PostgresEphemeral, PostgresPruner):
+class PostgresStore(
+    PostgresAlerts, PostgresFence, PostgresOutbox, PostgresEphemeral, PostgresPruner
+):
     """The :class:`~watchdog.store.base.Store` on PostgreSQL (asyncpg pool)."""
 
     def __init__(
@@ -249,31 +251,6 @@ class PostgresStore(PostgresFence, PostgresOutbox, PostgresEphemeral, PostgresPr
                 after_seq,
             )
         return [rows.event_from_row(r) for r in found]
-
-    async def record_alerts(self, alerts: list[Alert], *, at: float) -> int:
-        """Upsert alerts on (fingerprint, starts_at); returns how many were new."""
-        async with self._conn() as conn, conn.transaction():
-            known = await conn.fetch(alert_sql.POSTGRES_KNOWN, alert_sql.fingerprints(alerts))
-            batch = alert_sql.split(alerts, list(known))
-            params = [alert_sql.alert_params(a, at) for a in batch.upsert]
-            await conn.executemany(alert_sql.POSTGRES_UPSERT, params)
-            if batch.seen_again:
-                fps, starts = zip(*batch.seen_again, strict=True)
-                await conn.execute(alert_sql.POSTGRES_SEEN_AGAIN, at, list(fps), list(starts))
-        return batch.new
-
-    async def list_alerts(
-        self,
-        *,
-        status: AlertStatus | None = None,
-        active_since: float | None = None,
-        limit: int = 1000,
-    ) -> list[Alert]:
-        """Alerts, most recently started first, filtered."""
-        wanted = None if status is None else status.value
-        async with self._conn() as conn:
-            found = await conn.fetch(alert_sql.POSTGRES_LIST, wanted, active_since, limit)
-        return [alert_sql.alert_from_row(r) for r in found]
 
 
 def _affected(status: str) -> int:

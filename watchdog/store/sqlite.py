@@ -17,10 +17,10 @@ from pathlib import Path
 
 import aiosqlite
 
-from watchdog.alerts import Alert, AlertStatus
 from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
 from watchdog.model import Event, RuleState, Window, WindowPhase
-from watchdog.store import alert_sql, migrate, rows
+from watchdog.store import migrate, rows
+from watchdog.store.alert_access import SqliteAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 from watchdog.store.ephemeral_sqlite import SqliteEphemeral
 from watchdog.store.evaluations_sqlite import SqliteEvaluations
@@ -31,7 +31,9 @@ from watchdog.store.prune import SqlitePruner
 MEMORY = ":memory:"
 
 
-class SqliteStore(SqliteFence, SqliteOutbox, SqliteEphemeral, SqlitePruner, SqliteEvaluations):
+class SqliteStore(
+    SqliteAlerts, SqliteFence, SqliteOutbox, SqliteEphemeral, SqlitePruner, SqliteEvaluations
+):
     """The :class:`~watchdog.store.base.Store` on a SQLite file (or ``":memory:"``)."""
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
@@ -248,33 +250,6 @@ class SqliteStore(SqliteFence, SqliteOutbox, SqliteEphemeral, SqlitePruner, Sqli
                 (window_id, after_seq),
             )
         return [rows.event_from_row(r) for r in found]
-
-    async def record_alerts(self, alerts: list[Alert], *, at: float) -> int:
-        """Upsert alerts on (fingerprint, starts_at); returns how many were new."""
-        async with self._tx() as db:
-            known = await db.execute_fetchall(
-                alert_sql.SQLITE_KNOWN, (alert_sql.fingerprints_json(alerts),)
-            )
-            batch = alert_sql.split(alerts, list(known))
-            params = [alert_sql.alert_params(a, at) for a in batch.upsert]
-            await db.executemany(alert_sql.SQLITE_UPSERT, params)
-            if batch.seen_again:
-                keys = alert_sql.keys_json(batch.seen_again)
-                await db.execute(alert_sql.SQLITE_SEEN_AGAIN, (at, keys))
-        return batch.new
-
-    async def list_alerts(
-        self,
-        *,
-        status: AlertStatus | None = None,
-        active_since: float | None = None,
-        limit: int = 1000,
-    ) -> list[Alert]:
-        """Alerts, most recently started first, filtered."""
-        wanted = None if status is None else status.value
-        async with self._session() as db:
-            found = await db.execute_fetchall(alert_sql.SQLITE_LIST, (wanted, active_since, limit))
-        return [alert_sql.alert_from_row(r) for r in found]
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from watchdog.alerts import Alert, AlertLimits, AlertStatus, bounded
 from watchdog.inbox import AlertInbox
 from watchdog.web.alertmanager_openapi import alertmanager_part
 from watchdog.web.alertmanager_schema import AlertListOut, AlertOut, AlertQuery, WebhookPayload
+from watchdog.web.connections import authenticated
 from watchdog.web.openapi import OPENAPI_PARTS
 from watchdog.web.schemas import ApiError
 
@@ -150,6 +151,7 @@ def _authenticate(request: web.Request, auth: ReceiverAuth) -> None:
             "missing or wrong receiver credentials",
             headers={"WWW-Authenticate": 'Basic realm="watchdog-alertmanager"'},
         )
+    authenticated(request)  # a large batch may take its time to arrive: not evictable
 
 
 async def _read_payload(request: web.Request) -> WebhookPayload:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
+from watchdog.errors import Queued
 from watchdog.model import Deployment, Window
 from watchdog.web.control import Controller
 from watchdog.web.schemas import (
@@ -26,7 +27,7 @@ from watchdog.web.schemas import (
 
 PREFIX = "/api/v1/deployments"
 WINDOW_ID = r"{id:[A-Za-z0-9_-]{1,64}}"
-ACTIONS = ("hold", "resume", "rollback", "abort")
+ACTIONS = ("hold", "resume", "rollback", "approve", "abort")
 API_ACTOR = "api"
 
 ActionFn = Callable[..., Awaitable[Window]]
@@ -119,9 +120,15 @@ def _action_handler(name: str) -> Handler:
         ctx = request.app[API]
         body = ActionIn.model_validate(await read_json(request, required=False))
         act = _actions(ctx.controller)[name]
-        window = await act(
-            request.match_info["id"], actor=body.journal_actor(API_ACTOR), reason=body.reason
-        )
+        try:
+            window = await act(
+                request.match_info["id"], actor=body.journal_actor(API_ACTOR), reason=body.reason
+            )
+        except Queued as queued:  # accepted for the leader: 202, and what will happen
+            assert isinstance(queued.window, Window)
+            out = json_model(ctx.window_out(queued.window), status=202)
+            out.headers["Watchdog-Queued"] = str(queued)
+            return out
         return json_model(ctx.window_out(window))
 
     handle.__name__ = f"{name}_deployment"
@@ -134,6 +141,7 @@ def _actions(controller: Controller) -> dict[str, ActionFn]:
         "hold": controller.hold,
         "resume": controller.resume,
         "rollback": controller.rollback,
+        "approve": controller.approve,
         "abort": controller.abort,
     }
 

@@ -1,28 +1,27 @@
 """Connection hygiene for the HTTP server: deadlines, keep-alive limits and a cap.
 
-Connections that send nothing, or half a header, used to stay open for ever: 1,100 of
-them under ``ulimit -n 1024`` stopped ``/healthz`` and made a rollback fail with "Too
-many open files". Now:
+Idle or half-sent connections (issue 13) and Slack-shaped heads with trickled bodies
+(issue 25 M2) used to lock ``/healthz`` out. Now:
 
-* **Head deadline.** A request's head (request line and headers) must arrive within
-  ``header_timeout`` of the connection opening, and the next one within
-  ``keepalive_timeout`` of the previous response; otherwise the connection is closed.
-* **Body deadline.** Once the head is in, the body must have fully arrived within
-  ``body_timeout``, whoever reads it; otherwise the connection is dropped and the
-  handler's read ends (a quiet 408, never a logged traceback).
-* **Keep-alive limits.** aiohttp's idle timeout is ``keepalive_timeout`` and a
-  connection serves at most ``max_keepalive_requests`` requests.
-* **A cap.** At most ``cap`` connections at once. A new connection beyond it first
-  evicts the oldest connection still waiting for its head (an idle or slow client), so
-  a flood of idle connections cannot lock out ``/healthz``; when every connection is
-  serving a request the newcomer is answered ``503`` with ``Retry-After`` and closed.
-  The cap stays :data:`FD_RESERVE` descriptors below the process's open-file limit,
-  so the store, the sources and the rollback's subprocesses always find descriptors.
+* **Deadlines.** A request's head must arrive within ``header_timeout`` of the
+  connection opening (the next one within ``keepalive_timeout`` of the previous
+  response); its body within ``body_timeout`` of the head, whoever reads it, or the
+  connection is dropped (a quiet 408, never a logged traceback). A connection serves
+  at most ``max_keepalive_requests`` requests.
+* **A cap.** At most ``cap`` connections at once, :data:`FD_RESERVE` descriptors below
+  the open-file limit (the store, sources and a rollback's subprocesses need some). A
+  newcomer beyond it evicts the oldest *evictable* connection; when none is, it is
+  answered ``503`` with ``Retry-After`` and closed. Evictable: waiting for a head, or
+  still receiving a body, since nothing has authenticated a request before its body is
+  in (a Slack signature covers the body). A request whose body came with its head, or
+  that carries a valid token (:func:`authenticated`), is served, never evicted.
+* **A per-client share.** At the cap, a client address holding more than
+  ``client_share`` of it gives up its own oldest evictable connection for its newcomer,
+  never another client's: one address's flood cannot push out everyone else.
 
-:class:`ConnectionPool` is the protocol factory wrapped around aiohttp's server (each
-connection a :class:`Guard` in front of aiohttp's handler; ``listen.py`` serves it);
-:func:`deadlines_middleware` tells the guard when a request's head has arrived and when
-it is done.
+:class:`ConnectionPool` is the protocol factory around aiohttp's server (a :class:`Guard`
+per connection); :func:`deadlines_middleware` tells the guard when a request's head and
+body have arrived and when it is done.
 """
 
 from __future__ import annotations
@@ -63,6 +62,7 @@ class ConnectionLimits:
     keepalive_timeout: float = 15.0
     max_keepalive_requests: int = 1000
     max_connections: int = 1000
+    client_share: float = 0.5  # of the cap, per client address (see the module docstring)
 
     def cap(self, nofile: int | None = None) -> int:
         """The connection cap under the open-file limit ``nofile`` (default: this process's)."""
@@ -83,6 +83,7 @@ class Guard(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self.busy = False  # a request's head has arrived and it is not done yet
         self.requests = 0
+        self.client = ""  # the peer's address: its share of the cap
 
     @property
     def limits(self) -> ConnectionLimits:
@@ -92,24 +93,27 @@ class Guard(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the head deadline, then hand over to aiohttp."""
         self._transport = cast(asyncio.Transport, transport)
-        self._pool.opened(self)
+        peer = transport.get_extra_info("peername")
+        self.client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        if not self._pool.opened(self):  # no room: answered 503, aiohttp never sees it
+            self._inner = asyncio.Protocol()  # whose callbacks do nothing
+            self._transport.write(_BUSY_503)
+            self._transport.close()
+            return
         self._arm(self._pool.limits.header_timeout)
         self._inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        """Bytes go to aiohttp unchanged."""
+        """Bytes go to aiohttp unchanged (so do half-closes and flow control)."""
         self._inner.data_received(data)
 
-    def eof_received(self) -> bool | None:
-        """Half-close, as aiohttp decides."""
+    def eof_received(self) -> bool | None:  # noqa: D102
         return self._inner.eof_received()
 
-    def pause_writing(self) -> None:
-        """Flow control, as aiohttp decides."""
+    def pause_writing(self) -> None:  # noqa: D102
         self._inner.pause_writing()
 
-    def resume_writing(self) -> None:
-        """Flow control, as aiohttp decides."""
+    def resume_writing(self) -> None:  # noqa: D102
         self._inner.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -118,16 +122,24 @@ class Guard(asyncio.Protocol):
         self._pool.closed(self)
         self._inner.connection_lost(exc)
 
-    def head_received(self) -> None:
-        """A request's head is in: no head deadline while it is served."""
+    def head_received(self, body_pending: bool = False) -> None:
+        """A request's head is in: no head deadline while it is served. While its body
+        is ``body_pending`` it stays evictable (see :meth:`body_received`)."""
         self.busy = True
         self.requests += 1
         self._cancel()
-        self._pool.serving(self)
+        if not body_pending:
+            self._pool.serving(self)
+
+    def body_received(self) -> None:
+        """The whole body is in (or the request authenticated): no longer evictable."""
+        if self.busy:
+            self._pool.serving(self)
 
     def request_done(self) -> None:
         """The response is out: the next head must come within the keep-alive time."""
         self.busy = False
+        self._pool.serving(self)  # re-queued as the newest waiting one
         self._pool.waiting(self)
         self._arm(self._pool.limits.keepalive_timeout)
 
@@ -151,15 +163,6 @@ class Guard(asyncio.Protocol):
             self._timer = None
 
 
-class _Busy(asyncio.Protocol):
-    """Answers 503 and closes: every slot is serving a request."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        t = cast(asyncio.Transport, transport)
-        t.write(_BUSY_503)
-        t.close()
-
-
 class ConnectionPool:
     """The protocol factory: every connection guarded, at most ``cap`` at once."""
 
@@ -175,29 +178,45 @@ class ConnectionPool:
         self.cap = cap
         self._clock = clock
         self._open: set[Guard] = set()
-        self._waiting: dict[Guard, None] = {}  # waiting for a head, oldest first
+        self._waiting: dict[Guard, None] = {}  # evictable (no head, or body), oldest first
+        self._clients: dict[str, int] = {}  # open connections per client address
         self.evicted = 0
         self.refused = 0
         self._warned_at = float("-inf")
 
     def __call__(self) -> asyncio.Protocol:
-        """A protocol for a new connection."""
-        if len(self._open) >= self.cap and not self._evict_oldest_waiting():
-            self.refused += 1
-            self._warn()
-            return _Busy()
+        """A protocol for a new connection (admitted once its address is known)."""
         return Guard(self, self._factory())
 
-    def _evict_oldest_waiting(self) -> bool:
-        oldest = next(iter(self._waiting), None)
+    def _make_room(self, client: str) -> bool:
+        """Evict for a newcomer at the cap: a client past its share gives up one of its
+        own evictable connections, anyone else the oldest evictable one."""
+        if self._clients.get(client, 0) >= self.share and self._evict_oldest_waiting(client):
+            return True
+        return self._evict_oldest_waiting()
+
+    def _evict_oldest_waiting(self, client: str | None = None) -> bool:
+        mine = (g for g in self._waiting if client is None or g.client == client)
+        oldest = next(mine, None)
         if oldest is None:
             return False
         self.evicted += 1
         self._warn()
-        del self._waiting[oldest]
-        self._open.discard(oldest)  # its descriptor goes with abort(), not later
+        self._forget(oldest)  # its descriptor goes with abort(), not later
         oldest.abort()
         return True
+
+    def _forget(self, guard: Guard) -> None:
+        self._open.discard(guard)
+        self._waiting.pop(guard, None)
+        count = self._clients.pop(guard.client, 1) - 1
+        if count > 0:
+            self._clients[guard.client] = count
+
+    @property
+    def share(self) -> int:
+        """Connections one client address may hold at once."""
+        return max(1, int(self.cap * self.limits.client_share))
 
     def _warn(self) -> None:
         now = self._clock()
@@ -210,24 +229,30 @@ class ConnectionPool:
                 refused=self.refused,
             )
 
-    def opened(self, guard: Guard) -> None:
-        """A guarded connection started."""
+    def opened(self, guard: Guard) -> bool:
+        """A guarded connection started; False when there is no room (answer 503)."""
+        if len(self._open) >= self.cap and not self._make_room(guard.client):
+            self.refused += 1
+            self._warn()
+            return False
         self._open.add(guard)
-        self._waiting[guard] = None
+        self._clients[guard.client] = self._clients.get(guard.client, 0) + 1
+        self.waiting(guard)
+        return True
 
     def serving(self, guard: Guard) -> None:
         """It is serving a request."""
         self._waiting.pop(guard, None)
 
     def waiting(self, guard: Guard) -> None:
-        """It waits for its next request."""
+        """It waits for its next request (or for its request's body)."""
         if guard in self._open:
             self._waiting[guard] = None
 
     def closed(self, guard: Guard) -> None:
         """It ended."""
-        self._open.discard(guard)
-        self._waiting.pop(guard, None)
+        if guard in self._open:
+            self._forget(guard)
 
     @property
     def open_connections(self) -> int:
@@ -246,6 +271,14 @@ def _guard_of(request: web.Request) -> Guard | None:
     return protocol if isinstance(protocol, Guard) else None
 
 
+def authenticated(request: web.Request) -> None:
+    """The request proved who sent it before its body is in (a valid token): it is
+    served from now on, no longer evictable."""
+    guard = _guard_of(request)
+    if guard is not None:
+        guard.body_received()
+
+
 def _body_overdue(guard: Guard, request: web.Request) -> None:
     if not request.content.is_eof():  # the body has not fully arrived
         guard.abort()
@@ -257,7 +290,10 @@ async def deadlines_middleware(request: web.Request, handler: Handler) -> web.St
     guard = _guard_of(request)
     if guard is None:  # served without a ConnectionPool (tests' plain runners)
         return await handler(request)
-    guard.head_received()
+    pending = request.body_exists and not request.content.is_eof()
+    guard.head_received(body_pending=pending)
+    if pending:
+        request.content.on_eof(guard.body_received)
     loop = asyncio.get_running_loop()
     timer = loop.call_later(guard.limits.body_timeout, _body_overdue, guard, request)
     try:

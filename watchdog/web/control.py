@@ -37,6 +37,11 @@ class RuleView:
     shadow: bool = False  # the rule never acts: it journals what it would have done
     unit: str = "count"  # what the values measure (watchdog/units.py): ratio, seconds, …
     runbook_url: str | None = None  # the rule's `runbook_url` label: what to read when it fires
+    # Coverage (watchdog/coverage.py): evaluations that judged the version, of all
+    # evaluations, and why the others did not (cause -> count)
+    judged: int = 0
+    evaluations: int = 0
+    gaps: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,10 @@ class Controller(Protocol):
 
     async def rollback(self, window_id: str, *, actor: str, reason: str | None) -> Window:
         """Roll back now (manual authority); exactly once like any rollback."""
+        ...
+
+    async def approve(self, window_id: str, *, actor: str, reason: str | None) -> Window:
+        """Allow the rollback that waits for an approver (journaled ``approved``)."""
         ...
 
     async def abort(self, window_id: str, *, actor: str, reason: str | None) -> Window:

@@ -32,6 +32,8 @@ ACTIONS = {
     "hold": "Veto automatic rollback; rules keep running.",
     "resume": "Lift a hold.",
     "rollback": "Roll back now (manual authority), exactly once.",
+    "approve": "Approve the rollback an `approve` rule (or a risky plan) waits for; "
+    "journaled `approved`, linked to its `approval_needed`.",
     "abort": "Close the window without rolling back.",
 }
 ERRORS = {
@@ -248,6 +250,11 @@ def _api_paths() -> dict[str, Any]:
                 "requestBody": {"required": False, "content": _json_content("ActionIn")},
                 "responses": {
                     "200": _ok("WindowOut"),
+                    "202": {
+                        "description": "Queued for the leader (header Watchdog-Queued says "
+                        "within how many seconds it acts).",
+                        "content": _json_content("WindowOut"),
+                    },
                     **_errors(400, 401, 404, 409, 413, 415, 422),
                 },
             },

@@ -180,6 +180,7 @@ class WindowOut(BaseModel):
 
     id: str
     url: str
+    page: str = Field(description="The window's status page (`/deployments/ID`), for people.")
     service: str
     environment: str
     version: str
@@ -212,6 +213,7 @@ class WindowOut(BaseModel):
         return cls(
             id=window.id,
             url=f"{base_url.rstrip('/')}/api/v1/deployments/{window.id}",
+            page=f"{base_url.rstrip('/')}/deployments/{window.id}",
             service=d.service,
             environment=d.environment,
             version=d.version,
@@ -297,6 +299,11 @@ class RuleOut(BaseModel):
     shadow: bool = False
     unit: str = "count"  # ratio (print x100 as %), percent, seconds, milliseconds, bytes, count
     runbook_url: str | None = None
+    # coverage: evaluations that judged the version (had data and a verdict), of all
+    # evaluations, and the causes of the others ("blind", "no data", ...) with counts
+    judged: int = 0
+    evaluations: int = 0
+    gaps: dict[str, int] | None = None
     samples: list[PointOut] = Field(default_factory=list)
 
     @classmethod

@@ -35,7 +35,7 @@ from watchdog.errors import (
     TransientError,
 )
 from watchdog.web.api import add_api_routes
-from watchdog.web.connections import deadlines_middleware
+from watchdog.web.connections import authenticated, deadlines_middleware
 from watchdog.web.control import Controller
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, build_openapi
 from watchdog.web.schemas import ApiError, ErrorBody, ErrorOut, StatusOut
@@ -216,9 +216,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not _token_matches(request.headers.get("Authorization", ""), config.api_token):
         raise ApiError(
             401,
-            "missing or wrong bearer token",
+            "missing or wrong bearer token: send `Authorization: Bearer <token>` with the "
+            "server's WATCHDOG_API_TOKEN (the watchdog CLI reads it from WATCHDOG_API_TOKEN)",
             headers={"WWW-Authenticate": 'Bearer realm="watchdog"'},
         )
+    authenticated(request)  # its slot is no longer evictable while its body comes
     return await handler(request)
 
 

@@ -31,7 +31,7 @@ from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
 from watchdog.clock import Clock
-from watchdog.errors import WatchdogError
+from watchdog.errors import Queued, WatchdogError
 from watchdog.model import Window
 from watchdog.store.ephemeral import SeenOnce
 from watchdog.web.schemas import ApiError
@@ -202,6 +202,8 @@ class SlackInteractions:
             await self._actions.record_click(
                 click.window_id, actor=actor, action=click.op, outcome="done"
             )
+        except Queued as queued:
+            await self._queued(click, actor, queued)
         except WatchdogError as exc:
             await self._refuse(click, actor, str(exc))
         except Exception:
@@ -219,6 +221,19 @@ class SlackInteractions:
             await a.rollback(wid, actor=actor, reason=f"rolled back from Slack by {actor}")
         else:
             await a.approve(wid, actor=actor, reason=None)
+
+    async def _queued(self, click: Click, actor: str, queued: Queued) -> None:
+        # Accepted for later: say what will happen, never "Not done" (a second, manual
+        # rollback would follow).
+        log.info("slack action queued for the leader", op=click.op, user=click.user)
+        await self._actions.record_click(
+            click.window_id, actor=actor, action=click.op, outcome="queued"
+        )
+        text = f"Queued: the leader will roll back within {queued.within:g}s."
+        try:
+            await self._tell.ephemeral(click.channel, click.user, text)
+        except Exception:
+            log.warning("could not tell the user", user=click.user)
 
     async def _refuse(self, click: Click, actor: str, why: str) -> None:
         log.info("slack action refused", op=click.op, user=click.user, why=why)

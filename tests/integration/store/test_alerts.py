@@ -68,3 +68,36 @@ async def test_thousands_of_alerts_in_one_batch(store: AlertStore) -> None:
     assert await store.record_alerts(batch, at=1.0) == 3000
     assert await store.record_alerts(batch, at=2.0) == 0
     assert len(await store.list_alerts(limit=5000)) == 3000
+
+
+async def test_alerts_are_found_by_their_labels_past_any_number_of_others(
+    store: AlertStore,
+) -> None:
+    """Issue 25 M1: 10,000 newer alerts of other services change nothing for a window."""
+    mine = am_alert("mine", 100.0, service="checkout", environment="prod")
+    await store.record_alerts([mine], at=1.0)
+    noise = [am_alert(f"n{i}", 200.0 + i, service=f"s{i % 50}") for i in range(10_000)]
+    await store.record_alerts(noise, at=2.0)
+    wanted = {"service": "checkout", "environment": "prod"}
+    found = await store.list_alerts(labels=wanted, active_since=150.0, limit=10)
+    assert [a.fingerprint for a in found] == ["mine"]
+    assert await store.list_alerts(labels={**wanted, "alertname": "B"}) == []
+    assert await store.list_alerts(labels=wanted, started_since=100.5) == []
+    assert len(await store.list_alerts(labels={"service": "s7"}, limit=1000)) == 200
+
+
+async def test_the_size_cap_drops_the_oldest_resolved_first(store: AlertStore) -> None:
+    resolved = [
+        am_alert(f"r{i}", 100.0 + i, AlertStatus.RESOLVED, ends_at=500.0, i=str(i))
+        for i in range(3)
+    ]
+    firing = [am_alert(f"f{i}", 100.0 + i, i=str(i)) for i in range(3)]
+    await store.record_alerts(resolved[:2] + firing[:1], at=1.0)
+    await store.record_alerts(resolved[2:] + firing[1:], at=2.0)
+    assert await store.cap_alerts(4) == 2  # r0 and r1: resolved and seen longest ago
+    left = {a.fingerprint for a in await store.list_alerts()}
+    assert left == {"r2", "f0", "f1", "f2"}
+    assert await store.cap_alerts(2) == 2  # r2 next, then the longest unseen firing f0
+    assert {a.fingerprint for a in await store.list_alerts()} == {"f1", "f2"}
+    assert await store.list_alerts(labels={"i": "0"}) == []  # its labels went with it
+    assert await store.cap_alerts(10) == 0
