@@ -9,7 +9,14 @@ N over ``--duration`` seconds after every window is open:
 * schedule drift: for each (window, rule), the gap between two consecutive queries
   arriving at the stub minus the interval (0 = on time), p50/p99/max;
 * CPU share of one core (user + system time of the watchdog process / wall time);
-* RSS of the watchdog process at the end, and its peak.
+* CPU seconds per sample taken (the same cost, whatever else the machine runs);
+* RSS of the watchdog process at the end, and its peak;
+* the machine's load average (1 min) while the row ran.
+
+``--paths threads,async`` runs every row twice in the same invocation: once with the
+old Prometheus path (prometheus-api-client in a thread pool,
+:mod:`watchdog.sources.prometheus_threads`), once with the service's (httpx on the
+event loop).
 
     python -m bench.scale --sizes 10,100,1000 --interval 15 --duration 60
 """
@@ -20,6 +27,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -57,9 +65,12 @@ def _status(field: str) -> float:
 
 
 async def worker(
-    windows: int, stub_url: str, interval: float, duration: float, shared: bool
+    windows: int, stub_url: str, interval: float, duration: float, shared: bool, via: str
 ) -> dict[str, float]:
-    """In the child: run the App with ``windows`` open windows for ``duration`` seconds."""
+    """In the child: run the App with ``windows`` open windows for ``duration`` seconds.
+
+    ``via="threads"``: the engine samples through the old thread-pool source.
+    """
     from pydantic import SecretStr
 
     from watchdog.app import App
@@ -91,7 +102,10 @@ async def worker(
         # alive forever) and exits non-zero with the error: a benchmark never hangs
         try:
             freeze_startup_heap()
-            timed = Timed(parts.engine.sources.get("prometheus"))
+            source = parts.engine.sources.get("prometheus")
+            if via == "threads":
+                source = threaded(settings)
+            timed = Timed(source)
             parts.engine.sources = Sources({"prometheus": timed})
             for i in range(windows):
                 d = Deployment(f"svc{i}", "prod", "v2", "v1")
@@ -103,6 +117,8 @@ async def worker(
             rss = _status("VmRSS")
         finally:
             await app.stop()
+            if via == "threads":
+                await source.close()
     gaps = drift(timed.done, started, ended, interval)
     return {
         "start": started,
@@ -115,6 +131,22 @@ async def worker(
         "rss": rss,
         "peak": _status("VmHWM"),
     }
+
+
+def threaded(settings: Any) -> Any:
+    """The old path: prometheus-api-client in a thread pool, configured the same way."""
+    from watchdog.sources.prometheus_threads import ThreadedPrometheusSource
+
+    s = settings
+    return ThreadedPrometheusSource(
+        s.prometheus_url,
+        timeout=s.prometheus_timeout,
+        retries=s.prometheus_retries,
+        concurrency=s.prometheus_concurrency,
+        grid=s.prometheus_scrape_interval,
+        max_series=s.prometheus_max_series,
+        max_bytes=s.prometheus_max_response_bytes,
+    )
 
 
 class Timed:
@@ -159,43 +191,50 @@ def pct(values: list[float], q: float) -> float:
 
 
 def measure(
-    windows: int, interval: float, duration: float, shared: bool, stub: StubPrometheus
-) -> dict[str, float]:
+    windows: int, interval: float, duration: float, mode: tuple[bool, str], stub: StubPrometheus
+) -> dict[str, Any]:
     """Run one child for ``windows`` and count the queries that reached the stub."""
+    shared, path = mode
     stub.take()
     argv = [sys.executable, "-m", "bench.scale", "--worker", str(windows), "--stub", stub.url]
-    argv += ["--interval", str(interval), "--duration", str(duration)]
+    argv += ["--interval", str(interval), "--duration", str(duration), "--path", path]
     argv += ["--shared"] if shared else []
     # a hang guard, far above any healthy run: a worker that cannot finish fails loudly
     budget = 300 + 3 * interval + duration + windows * 0.1
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=budget)
     if done.returncode != 0:
         raise RuntimeError(f"scale worker failed:\n{done.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     queries = [at for at, _ in stub.take() if result["start"] <= at <= result["end"]]
     span = result["end"] - result["start"]
     result.update(
         windows=windows,
         shared=shared,
+        path=path,
+        load=os.getloadavg()[0],
         expected=windows * RULES_PER_WINDOW * span / interval,
         queries_per_s=len(queries) / span,
     )
     return result
 
 
-def table(rows: list[dict[str, float]]) -> str:
+def table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| windows | rules | queries | samples (expected) | queries to Prometheus/s "
-        "| drift p50 | drift p99 | drift max | CPU of one core | RSS | peak RSS |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| windows | rules | queries | Prometheus path | samples (expected) "
+        "| queries to Prometheus/s | drift p50 | drift p99 | drift max | CPU of one core "
+        "| CPU ms per sample | RSS | peak RSS | load (1 min) |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         mode = "one per rule (`shared_by`)" if r["shared"] else "one per window"
+        per_sample = r["cpu"] * (r["end"] - r["start"]) / max(r["samples"], 1) * 1000
         lines.append(
             f"| {int(r['windows'])} | {int(r['windows']) * RULES_PER_WINDOW} | {mode} "
-            f"| {int(r['samples'])} ({r['expected']:.0f}) | {r['queries_per_s']:.1f} "
+            f"| {r['path']} | {int(r['samples'])} ({r['expected']:.0f}) "
+            f"| {r['queries_per_s']:.1f} "
             f"| {r['p50']:.2f} s | {r['p99']:.2f} s | {r['max']:.2f} s "
-            f"| {r['cpu'] * 100:.0f} % | {r['rss']:.0f} MiB | {r['peak']:.0f} MiB |"
+            f"| {r['cpu'] * 100:.0f} % | {per_sample:.2f} "
+            f"| {r['rss']:.0f} MiB | {r['peak']:.0f} MiB | {r['load']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -206,19 +245,29 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--interval", type=float, default=15.0)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--modes", default="window,shared", help="window, shared or both")
+    parser.add_argument(
+        "--paths", default="async", help="async (the service's), threads (the old one) or both"
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--stub", help=argparse.SUPPRESS)
     parser.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--path", default="async", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
-        run = worker(args.worker, args.stub, args.interval, args.duration, args.shared)
+        run = worker(args.worker, args.stub, args.interval, args.duration, args.shared, args.path)
         print(json.dumps(asyncio.run(run)))
         return ""
     sizes = [int(s) for s in args.sizes.split(",")]
     modes = [m == "shared" for m in args.modes.split(",")]
+    paths = args.paths.split(",")
     stub = StubPrometheus([f"svc{i}" for i in range(max(sizes))]).start()
     try:
-        rows = [measure(n, args.interval, args.duration, m, stub) for n in sizes for m in modes]
+        rows = [
+            measure(n, args.interval, args.duration, (m, p), stub)
+            for n in sizes
+            for m in modes
+            for p in paths
+        ]
     finally:
         stub.stop()
     out = table(rows)

@@ -56,6 +56,7 @@ from watchdog.store.base import (
     RuleStateStore,
     WindowStore,
 )
+from watchdog.store.batch import WriteBatcher
 from watchdog.wording import describe, graph_query, jsonable, rule_summary, threshold_text
 
 log = structlog.get_logger("watchdog.engine")
@@ -121,6 +122,7 @@ class Engine:
         self._open: dict[str, int] = {}
         self.coordinator = coordinator
         self.handoff = Handoff(store, journal, clock)
+        self.writes = WriteBatcher(store)  # states and points of many evaluations at once
 
     # --- the loop -------------------------------------------------------------------
     async def tick(self) -> None:
@@ -233,10 +235,9 @@ class Engine:
         result = evaluate(rule, previous, sample, now, window.baselines.get(rule.name))
         result = counted(previous, sample, result)  # judged or not: coverage.py
         states[rule.name] = result.state
-        await self.store.save_rule_state(window.id, rule.name, result.state)
         # The per-evaluation series the status page and `deploy status` draw.
         point = RulePoint.of(now, result.value, result.verdict, point_evidence(result.state))
-        await self.store.add_rule_point(window.id, rule.name, point)
+        await self.writes.record(window.id, rule.name, result.state, point)
         self._observe(rule, sample, result, time.monotonic() - started)
         log.debug(
             "evaluated",

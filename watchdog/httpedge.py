@@ -72,6 +72,10 @@ def scrubbed(text: str) -> str:
 class TooLarge(PermanentError):
     """The decoded answer is larger than the caller's cap."""
 
+    def __init__(self, message: str, *, declared: int | None = None) -> None:
+        super().__init__(message)
+        self.declared = declared  # the Content-Length that gave it away before reading
+
 
 class BadJson(ValueError):
     """A body that is not JSON, or nested deeper than allowed."""
@@ -157,6 +161,10 @@ async def _exchange(
     response = await client.send(request, stream=True, follow_redirects=False)
     try:
         ok = 200 <= response.status_code < 300
+        declared = response.headers.get("Content-Length", "")
+        # refused unread: a compressed body over the cap decompresses to more still
+        if ok and not keep_head and declared.isdigit() and int(declared) > cap:
+            raise TooLarge(f"{what}: answer exceeds {cap} bytes", declared=int(declared))
         limit = cap if ok else min(cap, ERROR_HEAD)
         body, over = await read_bounded(response, limit, what)
     finally:

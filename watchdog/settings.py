@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     prometheus_password: SecretStr | None = None
     prometheus_timeout: Duration = 5.0  # per query, including retries
     prometheus_retries: int = Field(1, ge=0, le=5)  # retries of a failed query, within the timeout
-    prometheus_concurrency: int = Field(8, ge=1, le=256)  # worker threads for queries
+    prometheus_concurrency: int = Field(8, ge=1, le=256)  # queries in flight at once
     # One answer's bounds (watchdog/sources/promparse.py): past them the sample is an
     # error naming the count or size, never a stalled event loop.
     prometheus_max_series: int = Field(10_000, ge=1, le=1_000_000)

@@ -178,9 +178,9 @@ def sources(
 ) -> Sources:
     """Every source kind, with its transports and targets from Settings.
 
-    ``client`` is the app's shared client (Loki, Sentry); ``probe_client`` carries the
-    ``http`` probes and scrapes (their own pool: a hanging watched service must not
-    starve a rollback's requests); ``overrides`` replace kinds by name.
+    ``client`` is the app's shared client (Prometheus, Loki, Sentry); ``probe_client``
+    carries the ``http`` probes and scrapes (their own pool: a hanging watched service
+    must not starve a rollback's requests); ``overrides`` replace kinds by name.
     """
     token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
     prometheus = PrometheusSource(
@@ -193,6 +193,7 @@ def sources(
         grid=s.prometheus_scrape_interval,
         max_series=s.prometheus_max_series,
         max_bytes=s.prometheus_max_response_bytes,
+        client=client,
     )
     kinds: dict[str, Source] = {
         "prometheus": prometheus,

@@ -215,9 +215,9 @@ async def _replay(
     end: float,
     bar: ProgressBar | None,
 ) -> ReplayResult:
-    from watchdog.sources.prometheus import PrometheusSource
+    from watchdog.sources.prometheus_threads import ThreadedPrometheusSource
 
-    source = PrometheusSource(
+    source = ThreadedPrometheusSource(
         upstream.url, timeout=args.timeout, retries=1, concurrency=2, token=upstream.token
     )
     try:

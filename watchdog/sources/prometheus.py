@@ -1,30 +1,25 @@
-"""The ``prometheus`` source: instant PromQL queries through prometheus-api-client.
+"""The ``prometheus`` source: instant PromQL queries on the event loop.
 
-prometheus-api-client is synchronous, so every call runs in a small thread pool (its
-size bounds the concurrent queries) and is awaited under ``asyncio.wait_for``: a slow
-Prometheus costs a tick at most ``timeout`` seconds, whatever the thread then does.
-The urllib3 retry budget is sized so that all attempts fit in ``timeout`` too.
+Each query is one GET through the app's shared httpx client (:mod:`promhttp`), at most
+``concurrency`` at a time, under a hard time budget: a slow Prometheus costs a tick at
+most ``timeout`` seconds, waiting for a turn included. Failed attempts (transport
+errors, 502/503/504) are retried with a short backoff, each attempt's own timeout sized
+so that all of them fit the budget. A big answer is parsed in a worker thread, so that
+the event loop never stalls on it; the bounded parser (:mod:`promparse`) caps its size
+and its series.
+
+Replaced the thread pool around prometheus-api-client (kept in
+:mod:`prometheus_threads` for ``watchdog replay`` and the scale benchmark): with 1,000
+windows each querying, the threads took 83 % of a core (bench/scale.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
-import requests
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from prometheus_api_client.prometheus_connect import PrometheusConnect
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
-from urllib3.util.retry import Retry
+import httpx
 
 from watchdog import httpedge
 from watchdog.errors import PermanentError, TransientError, WatchdogError
@@ -32,12 +27,13 @@ from watchdog.model import Sample, SampleKind
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
+from watchdog.sources import promhttp
 from watchdog.sources.base import SampleContext
 from watchdog.sources.promparse import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_SERIES,
     MALFORMED,
-    cap_response,
+    ResponseTooLarge,
     parse_instant,
     parse_range,
     too_many_series,
@@ -49,74 +45,28 @@ from watchdog.sources.window_range import clamp_ranges
 
 BACKOFF_FACTOR = 0.05
 BACKOFF_MAX = 0.5
-RETRY_STATUS = (502, 503, 504)
-PERMANENT_ERROR_TYPES = frozenset({"bad_data", "execution", "not_found", "not_acceptable"})
-_STATUS_IN_MESSAGE = re.compile(r"HTTP Status Code (\d{3})")
+# Answers larger than this are decoded in a worker thread: the hop costs more than
+# decoding a small answer, a large one would stall every other window's evaluation.
+OFF_LOOP_BYTES = 256 << 10
+READY_MAX_BYTES = 64 << 10
 
 
 def attempt_timeout(budget: float, retries: int) -> float:
     """Per-attempt timeout so that ``retries + 1`` attempts plus backoff fit ``budget``."""
-    # urllib3 sleeps 0 before the first retry, then factor * 2**(n-1), capped.
-    backoff = sum(min(BACKOFF_MAX, BACKOFF_FACTOR * 2.0 ** (n - 1)) for n in range(2, retries + 1))
+    backoff = sum(backoff_before(n) for n in range(1, retries + 1))
     return max(0.05, (budget - backoff) / (retries + 1))
 
 
-class PrometheusSource:
-    """Samples :class:`PrometheusRule` queries from one Prometheus server."""
+def backoff_before(attempt: int) -> float:
+    """Seconds to wait before attempt ``attempt`` (0 is the first): 0, 0, 0.1, 0.2 … 0.5."""
+    return 0.0 if attempt < 2 else min(BACKOFF_MAX, BACKOFF_FACTOR * 2.0 ** (attempt - 1))
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout: float,
-        retries: int,
-        concurrency: int,
-        token: str | None = None,
-        basic: tuple[str, str] | None = None,
-        grid: float = 15.0,
-        max_series: int = DEFAULT_MAX_SERIES,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
-        if timeout <= 0 or retries < 0 or concurrency < 1 or grid <= 0:
-            raise ValueError("timeout and grid must be > 0, retries >= 0, concurrency >= 1")
-        self._url = url.rstrip("/")
-        self._host = _where(self._url)
-        self._timeout = timeout
-        self._attempt = attempt_timeout(timeout, retries)
-        self._token = token
-        self._max_series = max_series
-        self._max_bytes = max_bytes
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._local = threading.local()  # the last HTTP response seen by each worker
-        retry = Retry(
-            total=retries,
-            backoff_factor=BACKOFF_FACTOR,
-            backoff_max=BACKOFF_MAX,
-            status_forcelist=RETRY_STATUS,
-            allowed_methods=None,  # retry GET and POST alike: queries are read-only
-            raise_on_status=False,  # hand back the last 5xx instead of a RetryError
-            respect_retry_after_header=False,  # a Retry-After must not blow the budget
-        )
-        self._session = requests.Session()
-        if basic is not None:
-            self._session.auth = basic  # basic auth from settings, never user:key@ in the URL
-        self._session.hooks["response"].append(self._remember)
-        connect: Any = PrometheusConnect  # its annotations say int where floats work
-        self._client = connect(
-            url=self._url,
-            headers=self._headers,
-            retry=retry,
-            session=self._session,
-            timeout=self._attempt,
-        )
-        # Replace the adapter it mounted: same retry, but a pool as large as ours.
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=concurrency)
-        self._session.mount(self._url, adapter)
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="prometheus")
-        self._shared = SharedAnswers()
-        # The grid ranges round up to: Prometheus' own scrape intervals, `grid` until
-        # it answers (watchdog/sources/scrape_interval.py).
-        self.intervals = ScrapeIntervals(self._targets, fallback=grid)
+
+class PrometheusSampling:
+    """Rule rendering, ``job`` checks and ``shared_by`` over an ``_instant`` query."""
+
+    intervals: ScrapeIntervals
+    _shared: SharedAnswers
 
     async def sample(self, rule: PrometheusRule | JudgeRule, ctx: SampleContext) -> Sample:
         """Run the rule's query at ``ctx.at``; never raises.
@@ -147,9 +97,10 @@ class PrometheusSource:
         if rule.shared_by is None:
             return await self._instant(query, ctx.at)
         # Baselines look back once per window: only live samples share answers.
-        fetch = partial(self._instant, query, ctx.at)
-        answer = await (self._shared.get(query, ctx.at, fetch) if ctx.live else fetch())
-        return series_for(answer, rule.shared_by, ctx.variables.get("service", ""))
+        fetch, service = partial(self._instant, query, ctx.at), ctx.variables.get("service", "")
+        if not ctx.live:
+            return series_for(await fetch(), rule.shared_by, service)
+        return await self._shared.series(query, ctx.at, fetch, rule.shared_by, service)
 
     async def instant(self, query: str, at: float) -> Sample:
         """One instant query outside any rule (the selector checks); never raises."""
@@ -168,35 +119,87 @@ class PrometheusSource:
         return Sample.failed(f"scrape job {job}: {why}", unreachable=f"Prometheus job {job}")
 
     async def _instant(self, query: str, at: float) -> Sample:
-        params = {"time": repr(at), "timeout": f"{self._attempt:.3f}"}
+        raise NotImplementedError
+
+    async def _targets(self) -> Any:
+        """``GET /api/v1/targets?state=active``, decoded (raises WatchdogError)."""
+        raise NotImplementedError
+
+
+class PrometheusSource(PrometheusSampling):
+    """Samples :class:`PrometheusRule` queries from one Prometheus server.
+
+    ``client`` is the app's shared httpx client (its transport is the tests' seam);
+    without one the source makes and closes its own.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        retries: int,
+        concurrency: int,
+        token: str | None = None,
+        basic: tuple[str, str] | None = None,
+        grid: float = 15.0,
+        max_series: int = DEFAULT_MAX_SERIES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if timeout <= 0 or retries < 0 or concurrency < 1 or grid <= 0:
+            raise ValueError("timeout and grid must be > 0, retries >= 0, concurrency >= 1")
+        self._url = url.rstrip("/")
+        self._timeout, self._retries = timeout, retries
+        self._attempt = attempt_timeout(timeout, retries)
+        self._token = token
+        self._max_series, self._max_bytes = max_series, max_bytes
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # basic auth from settings, never user:key@ in the URL
+        self._auth = httpx.BasicAuth(*basic) if basic is not None else None
+        self._owned = client is None
+        self._client = client if client is not None else httpx.AsyncClient()
+        self._turns = asyncio.Semaphore(concurrency)
+        self._shared = SharedAnswers()
+        # The grid ranges round up to: Prometheus' own scrape intervals, `grid` until
+        # it answers (watchdog/sources/scrape_interval.py).
+        self.intervals = ScrapeIntervals(self._targets, fallback=grid)
+
+    async def _instant(self, query: str, at: float) -> Sample:
+        params = {"query": query, "time": repr(at), "timeout": f"{self._attempt:.3f}"}
         try:
-            sample: Sample = await self._call(self._query_instant, query, params)
+            answer = await self._fetch("/api/v1/query", params, self._max_bytes)
+            if len(answer.body) > OFF_LOOP_BYTES:
+                return await asyncio.to_thread(self._parse_instant, answer)
+            return self._parse_instant(answer)
         except WatchdogError as exc:
             return Sample.failed(self._scrub(str(exc)), transient=exc.transient)
-        return sample
 
-    def _query_instant(self, query: str, params: dict[str, str]) -> Sample:
-        """In a worker thread: query, then count and build the series off the event loop."""
-        result = self._client.custom_query(query, params=params)
-        return parse_instant(result, self._max_series)
+    def _parse_instant(self, answer: promhttp.Answer) -> Sample:
+        """Decode, then count and build the series (in a worker thread when big)."""
+        return parse_instant(promhttp.decoded(answer), self._max_series)
 
     async def query_range(
         self, query: str, start: float, end: float, step: float
     ) -> list[RangeSeries]:
         """Evaluate ``query`` over ``[start, end]``; raises Transient/PermanentError."""
-        params = {  # override the client's whole-second rounding of start and end
+        params = {
+            "query": query,
             "start": repr(start),
             "end": repr(end),
+            "step": repr(step),
             "timeout": f"{self._attempt:.3f}",
         }
-        result = await self._call(
-            self._client.custom_query_range,
-            query,
-            start_time=datetime.fromtimestamp(start, UTC),
-            end_time=datetime.fromtimestamp(end, UTC),
-            step=repr(step),
-            params=params,
-        )
+        try:
+            answer = await self._fetch("/api/v1/query_range", params, self._max_bytes)
+        except WatchdogError as exc:
+            raise type(exc)(self._scrub(str(exc))) from None
+        if len(answer.body) > OFF_LOOP_BYTES:
+            return await asyncio.to_thread(self._parse_range, answer)
+        return self._parse_range(answer)
+
+    def _parse_range(self, answer: promhttp.Answer) -> list[RangeSeries]:
+        result = promhttp.decoded(answer)
         if (too_many := too_many_series(result, self._max_series)) is not None:
             raise PermanentError(too_many)
         try:
@@ -206,141 +209,61 @@ class PrometheusSource:
 
     async def _targets(self) -> Any:
         """``GET /api/v1/targets?state=active``, decoded (raises WatchdogError)."""
-        get = partial(
-            self._session.get,
-            f"{self._url}/api/v1/targets",
-            params={"state": "active"},
-            headers=self._headers,
-            timeout=self._attempt,
-        )
-        response = await self._call(get)
-        if response.status_code != 200:
-            raise TransientError(f"Prometheus answered HTTP {response.status_code} for targets")
+        answer = await self._fetch("/api/v1/targets", {"state": "active"}, self._max_bytes)
+        if answer.status != 200:
+            raise TransientError(f"Prometheus answered HTTP {answer.status} for targets")
         try:
-            return json.loads(response.content)
+            return await httpedge.parse_json(answer.body)
         except ValueError:
             raise TransientError(MALFORMED) from None
 
     async def ready(self) -> bool:
         """True when Prometheus answers ``GET /-/ready`` with 200."""
-        get = partial(self._session.get, headers=self._headers, timeout=self._attempt)
         try:
-            response = await self._call(get, f"{self._url}/-/ready")
+            answer = await self._fetch("/-/ready", {}, READY_MAX_BYTES)
         except WatchdogError:
             return False
-        return bool(response.status_code == 200)
+        return answer.status == 200
 
     async def close(self) -> None:
-        """Stop the worker threads and close the HTTP session."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
+        """Close the HTTP client if this source made it."""
+        if self._owned:
+            await self._client.aclose()
 
-    async def _call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn`` in the pool under the hard time budget; errors become WatchdogError."""
-        loop = asyncio.get_running_loop()
+    async def _fetch(self, path: str, params: dict[str, str], limit: int) -> promhttp.Answer:
+        """One answer within the time budget, retried; raises Transient/PermanentError."""
         try:
-            job = loop.run_in_executor(self._pool, partial(self._guarded, fn, *args, **kwargs))
-            return await asyncio.wait_for(job, self._timeout)
+            async with asyncio.timeout(self._timeout), self._turns:
+                return await self._attempts(self._url + path, params, limit)
         except TimeoutError:
             raise TransientError(f"Prometheus did not answer within {self._timeout:g}s") from None
-        except RuntimeError as exc:  # the pool was shut down
-            raise TransientError(f"Prometheus source is closed: {exc}") from None
 
-    def _guarded(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """In a worker thread: call ``fn`` and classify what goes wrong."""
-        self._local.response = None
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            error = classify(exc, self._local.response, self._host, self._attempt)
-            raise error from None
-
-    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        """requests response hook: keep the final response for error messages, cap its body."""
-        self._local.response = response
-        cap_response(response, self._max_bytes)
+    async def _attempts(self, url: str, params: dict[str, str], limit: int) -> promhttp.Answer:
+        last = self._retries
+        for attempt in range(last + 1):
+            if attempt >= 2:
+                await asyncio.sleep(backoff_before(attempt))
+            try:
+                answer = await promhttp.get(
+                    self._client,
+                    url,
+                    params=params,
+                    headers=self._headers,
+                    attempt=self._attempt,
+                    max_bytes=limit,
+                    auth=self._auth,
+                )
+            except ResponseTooLarge:
+                raise  # asking again returns the same answer
+            except TransientError:
+                if attempt == last:
+                    raise
+                continue
+            if answer.status not in promhttp.RETRY_STATUS or attempt == last:
+                return answer
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _scrub(self, text: str) -> str:
         """Never let a token, password or URL credential reach a message."""
         text = text.replace(self._token, "***") if self._token else text
         return httpedge.scrubbed(text)
-
-
-def classify(
-    exc: Exception, response: requests.Response | None, host: str, attempt: float
-) -> WatchdogError:
-    """Map an exception from prometheus-api-client or requests to Transient/Permanent."""
-    if isinstance(exc, WatchdogError):
-        return exc
-    if isinstance(exc, PrometheusApiClientException):
-        return _http_error(exc, response)
-    if isinstance(exc, KeyError | TypeError | ValueError | IndexError):
-        # A 200 whose body is not the success envelope (JSONDecodeError is a ValueError).
-        body = _json_body(response)
-        if body.get("status") == "error":
-            return _api_error(200, body)
-        return TransientError(MALFORMED)
-    if isinstance(exc, requests.Timeout):
-        return TransientError(f"Prometheus at {host} timed out after {attempt:g}s")
-    if isinstance(exc, requests.ConnectionError):
-        return TransientError(_connection_problem(exc, host, attempt))
-    if isinstance(exc, requests.RequestException):
-        return TransientError(f"request to Prometheus at {host} failed: {type(exc).__name__}")
-    return TransientError(f"unexpected error querying Prometheus: {type(exc).__name__}: {exc}")
-
-
-def _connection_problem(exc: requests.ConnectionError, host: str, attempt: float) -> str:
-    # After retries requests wraps even read timeouts in ConnectionError(MaxRetryError).
-    reason = exc.args[0].reason if exc.args and isinstance(exc.args[0], MaxRetryError) else None
-    if isinstance(reason, ReadTimeoutError):
-        return f"Prometheus at {host} timed out after {attempt:g}s"
-    if isinstance(reason, NewConnectionError) and "refused" in str(reason).lower():
-        return f"cannot connect to Prometheus at {host}: connection refused"
-    return f"cannot connect to Prometheus at {host}"
-
-
-def _http_error(
-    exc: PrometheusApiClientException, response: requests.Response | None
-) -> WatchdogError:
-    if response is not None:
-        code = response.status_code
-    else:
-        match = _STATUS_IN_MESSAGE.search(str(exc))
-        code = int(match.group(1)) if match else 0
-    return _api_error(code, _json_body(response))
-
-
-def _api_error(code: int, body: dict[str, Any]) -> WatchdogError:
-    kind = str(body.get("errorType") or "")
-    text = str(body.get("error") or "")[:300]
-    message = f"Prometheus answered HTTP {code}" + (f" {kind}" if kind else "")
-    message += f": {text}" if text else ""
-    if code in (408, 429) or code >= 500:
-        return TransientError(message)
-    if code == 200:  # status=error inside a 200: trust the error type
-        transient = kind not in PERMANENT_ERROR_TYPES
-        return TransientError(message) if transient else PermanentError(message)
-    return PermanentError(message)
-
-
-def _json_body(response: requests.Response | None) -> dict[str, Any]:
-    if response is None:
-        return {}
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def _where(url: str) -> str:
-    """``host:port`` of ``url`` for messages (no credentials; the port kept, as people
-    need it to see which server was unreachable)."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return url
-    if not parts.hostname:
-        return url
-    return parts.hostname if port is None else f"{parts.hostname}:{port}"

@@ -3,8 +3,9 @@
 A query matching 200,000 series answered ~30 MB of JSON; building the samples blocked
 the event loop ~9 s per evaluation (RSS 732 MB). Two caps stop that before it costs:
 
-* the body, counted as it is read (after gzip is undone), in the worker thread: past
-  ``max_bytes`` the read stops and the connection is dropped (:class:`CappedBody`);
+* the body, counted as it is read (after gzip is undone): past ``max_bytes`` the read
+  stops and the connection is dropped (:func:`watchdog.sources.promhttp.get` on the
+  event loop; :class:`CappedBody` for the thread-pool path);
 * the series, counted on the decoded result before any :class:`~watchdog.model.Series`
   is built (:func:`too_many_series`).
 

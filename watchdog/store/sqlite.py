@@ -23,6 +23,7 @@ from watchdog.store import migrate, rows
 from watchdog.store.alert_access import SqliteAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
 from watchdog.store.ephemeral_sqlite import SqliteEphemeral
+from watchdog.store.evaluations_sqlite import SqliteEvaluations
 from watchdog.store.fence_sqlite import SqliteFence
 from watchdog.store.outbox_sqlite import SqliteOutbox
 from watchdog.store.prune import SqlitePruner
@@ -30,7 +31,9 @@ from watchdog.store.prune import SqlitePruner
 MEMORY = ":memory:"
 
 
-class SqliteStore(SqliteAlerts, SqliteFence, SqliteOutbox, SqliteEphemeral, SqlitePruner):
+class SqliteStore(
+    SqliteAlerts, SqliteFence, SqliteOutbox, SqliteEphemeral, SqlitePruner, SqliteEvaluations
+):
     """The :class:`~watchdog.store.base.Store` on a SQLite file (or ``":memory:"``)."""
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
@@ -38,7 +41,8 @@ class SqliteStore(SqliteAlerts, SqliteFence, SqliteOutbox, SqliteEphemeral, Sqli
         self._busy_timeout = busy_timeout
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
-        self._points = rows.PruneSchedule(PRUNE_EVERY)
+        # a count per series: 10,000 windows x 10 rules must not clear it on every write
+        self._points = rows.PruneSchedule(PRUNE_EVERY, limit=250_000)
 
     async def open(self) -> None:
         """Connect, switch to WAL and apply pending migrations."""

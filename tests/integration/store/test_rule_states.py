@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -17,6 +18,7 @@ from watchdog.store.base import (
     RuleStateStore,
     WindowStore,
 )
+from watchdog.store.batch import WriteBatcher
 from watchdog.store.rows import PruneSchedule
 
 pytestmark = pytest.mark.integration
@@ -110,3 +112,26 @@ def test_prune_schedule_is_every_nth_and_bounded() -> None:
 async def test_rule_point_for_unknown_window_is_refused(store: RuleStateStore) -> None:
     with pytest.raises(NotFound):
         await store.add_rule_point("nope", "r1", RulePoint.of(1.0, 1.0, Verdict.OK))
+
+
+async def test_batched_evaluation_writes_read_back_and_a_bad_one_fails_alone(
+    store: RuleStateStore, windows: WindowStore
+) -> None:
+    await windows.insert_window(window("w1"))
+    await windows.insert_window(window("w2"))
+    writes = WriteBatcher(store)  # SQLite takes batches; PostgreSQL gets one write at a time
+    firing = RuleState(verdict=Verdict.FIRING, last_value=2.0, fired_at=5.0)
+
+    async def record(window_id: str, rule: str, at: float) -> None:
+        await writes.record(window_id, rule, firing, RulePoint.of(at, 2.0, Verdict.FIRING))
+
+    done = await asyncio.gather(
+        *(record(w, f"r{i}", 10.0 + i) for w in ("w1", "w2") for i in range(5)),
+        record("gone", "r0", 10.0),
+        return_exceptions=True,
+    )
+    assert [type(d) for d in done] == [type(None)] * 10 + [NotFound]
+    for w in ("w1", "w2"):
+        assert await store.load_rule_states(w) == {f"r{i}": firing for i in range(5)}
+        points = await store.list_rule_points(w)
+        assert points == {f"r{i}": [RulePoint(10.0 + i, 2.0, Verdict.FIRING)] for i in range(5)}

@@ -1,0 +1,90 @@
+"""Every evaluation's two writes (rule state, rule point), grouped into few transactions.
+
+With 10,000 windows x 10 rules every 15 s the engine finishes ~6,700 evaluations a
+second; written one statement at a time, each a trip to the store's thread and a
+commit of its own, the writes alone took more than a core (bench/scale.py). The
+:class:`WriteBatcher` collects the writes of evaluations that finish while the previous
+batch is being written and hands them to the store in one call; a store without
+:class:`EvaluationBatches` gets them one by one, as before. A caller's ``record``
+returns once its own writes are stored (or raises what the store raised), so an
+evaluation never journals or decides on a state that is not saved yet. A batch the
+store refuses (all or none) is written again one evaluation at a time, so that one bad
+write (its window deleted meanwhile) fails only its own evaluation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from watchdog.model import RuleState
+from watchdog.store.base import RulePoint, RuleStateStore
+
+MAX_BATCH = 2_000  # writes per store call: bounds one transaction's time and memory
+
+
+@dataclass(frozen=True)
+class EvaluationWrite:
+    """What one evaluation stores: the rule's new state and the point it adds."""
+
+    window_id: str
+    rule: str
+    state: RuleState
+    point: RulePoint
+
+
+@runtime_checkable
+class EvaluationBatches(Protocol):
+    """A store that writes many evaluations in one transaction."""
+
+    async def record_evaluations(self, writes: Sequence[EvaluationWrite]) -> None:
+        """Save every state and add every point of ``writes``, all or none."""
+        ...
+
+
+@dataclass
+class _Batch:
+    writes: list[EvaluationWrite] = field(default_factory=list)
+    task: asyncio.Task[bool] | None = None
+
+
+class WriteBatcher:
+    """Groups the engine's per-evaluation writes; one batch is written at a time."""
+
+    def __init__(self, store: RuleStateStore) -> None:
+        self._store = store
+        self._batches = store if isinstance(store, EvaluationBatches) else None
+        self._open: _Batch | None = None
+        self._writing = asyncio.Lock()
+
+    async def record(self, window_id: str, rule: str, state: RuleState, point: RulePoint) -> None:
+        """Store one evaluation's state and point; returns once they are written."""
+        write = EvaluationWrite(window_id, rule, state, point)
+        if self._batches is None or not await self._in_batch(write):
+            await self._store.save_rule_state(window_id, rule, state)
+            await self._store.add_rule_point(window_id, rule, point)
+
+    async def _in_batch(self, write: EvaluationWrite) -> bool:
+        """Add ``write`` to the open batch and wait for it; False if the store refused it."""
+        batch = self._open
+        if batch is None or len(batch.writes) >= MAX_BATCH:
+            batch = self._open = _Batch()
+            batch.task = asyncio.create_task(self._write(batch))
+        batch.writes.append(write)
+        assert batch.task is not None
+        # shield: an evaluation that is cancelled must not cancel the others' writes.
+        return await asyncio.shield(batch.task)
+
+    async def _write(self, batch: _Batch) -> bool:
+        """Write the batch; False when the store refused it (each caller then retries)."""
+        assert self._batches is not None
+        async with self._writing:  # writes that come meanwhile join this batch
+            if self._open is batch:
+                self._open = None
+            try:
+                await self._batches.record_evaluations(batch.writes)
+            except Exception:
+                return False
+            return True
