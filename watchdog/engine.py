@@ -364,7 +364,9 @@ class Engine:
             return False
         states = await self.states(window.id)
         if until is None:
-            closed = await self.milestones.close(window, now, states, self.rules.current.rules)
+            # only the rules that fit the deploy decide (a scoped-out rule never ran)
+            fitting = self.rules.current.for_deployment(window.deployment)
+            closed = await self.milestones.close(window, now, states, fitting)
         else:
             standing = [r.name for r in self.rules.current.rules if getattr(r, "standing", False)]
             closed = await self.confirmation.finish(window, now, states, standing)

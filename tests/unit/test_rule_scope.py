@@ -13,7 +13,7 @@ import pytest
 from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
 from watchdog.errors import ConfigError
-from watchdog.model import Deployment, EventKind, Sample
+from watchdog.model import Deployment, EventKind, Sample, WindowPhase
 from watchdog.notify import render
 from watchdog.rulefile.load import check_report, load_rules
 from watchdog.sources import SampleContext
@@ -55,6 +55,9 @@ groups:
         services: ["*"]
         match: {environment: production, track: "~canary|blue"}
 """
+
+
+PLANS = {"noop": {"steps": [{"name": "noop", "kind": "command", "argv": ["true"]}]}}
 
 
 def deploy(service: str, **labels: str) -> Deployment:
@@ -142,6 +145,25 @@ async def test_each_window_evaluates_and_shows_only_the_rules_that_fit(tmp_path:
     # One watchdog, each service probed at its own URL.
     assert [v.name for v in detail.rules] == ["errors", "api-health"]
     assert "(3 rules)" in opened_event.message
+
+
+async def test_a_rule_scoped_out_does_not_keep_a_window_from_passing(tmp_path: Path) -> None:
+    # Each window judged all along by the rules that fit it: the worker's Celery rule,
+    # never evaluated for the api, is not "a rule that saw nothing" there.
+    clock = FakeClock()
+    sources = {"prometheus": ScriptedSource(), "http": ScriptedSource()}
+    # every rule rolls back, so each one decides whether its window passed
+    rollback = RULES.replace('threshold: "> 100"', 'threshold: "> 100"\n        action: rollback')
+    rollback = rollback.replace("severity: critical", "severity: critical\n        action: rollback")
+    settings = app_settings(tmp_path, rollback, window=60, default_plan="noop", plans=PLANS)
+    async with opened(settings, clock=clock, sources=sources) as parts:
+        api = await parts.windows.open_window(deploy("api"), window_seconds=60, actor="t")
+        for _ in range(8):
+            await parts.engine.tick()
+            await parts.engine.drain()
+            clock.advance(10)
+        final = await parts.store.get_window(api.id)
+    assert final is not None and final.phase is WindowPhase.PASSED, final
 
 
 async def test_a_pending_critical_rule_is_told_as_a_warning_and_firing_as_critical(
