@@ -154,7 +154,9 @@ async def test_a_rule_scoped_out_does_not_keep_a_window_from_passing(tmp_path: P
     sources = {"prometheus": ScriptedSource(), "http": ScriptedSource()}
     # every rule rolls back, so each one decides whether its window passed
     rollback = RULES.replace('threshold: "> 100"', 'threshold: "> 100"\n        action: rollback')
-    rollback = rollback.replace("severity: critical", "severity: critical\n        action: rollback")
+    rollback = rollback.replace(
+        "severity: critical", "severity: critical\n        action: rollback"
+    )
     settings = app_settings(tmp_path, rollback, window=60, default_plan="noop", plans=PLANS)
     async with opened(settings, clock=clock, sources=sources) as parts:
         api = await parts.windows.open_window(deploy("api"), window_seconds=60, actor="t")
