@@ -42,7 +42,7 @@ from watchdog.notify.channel import Channel
 from watchdog.notify.outbox import Outbox
 from watchdog.pipeline import Pipeline
 from watchdog.pipeline.build import DecisionPaths, build_pipeline
-from watchdog.reload import ReloadResult, RuleReloader
+from watchdog.reload import ReloadResult, RuleReloader, no_rules
 from watchdog.retention import Retention
 from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
@@ -289,6 +289,8 @@ class App:
             self._schedule(parts)
         rules = len(parts.engine.rules.current)
         log.info("watchdog started", url=self.url, rules=rules, tick=self.settings.tick)
+        if empty := no_rules(parts.engine.rules.current, self.settings.rules):
+            log.warning("nothing is watched: /readyz answers 503 until a reload", why=empty)
         return parts
 
     async def reload(self) -> ReloadResult:
@@ -353,6 +355,8 @@ class App:
         if self.port is None:
             return False
         problem = self._health.problem()
+        if problem is None and self.parts is not None:
+            problem = no_rules(self.parts.engine.rules.current, self.settings.rules)
         if problem is None and self._coordinator is not None:
             problem = self._coordinator.problem()
         return problem or True

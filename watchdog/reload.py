@@ -12,8 +12,9 @@ not change; a rule whose definition changed starts afresh, as does a new one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 
@@ -42,6 +43,16 @@ def same_rule(a: AnyRule, b: AnyRule) -> bool:
     return type(a) is type(b) and a.model_dump(exclude={"origin"}) == b.model_dump(
         exclude={"origin"}
     )
+
+
+def no_rules(rules: RuleSet, paths: Sequence[Path]) -> str | None:
+    """Why the watchdog watches nothing, or None. Zero rules is not ready (``/readyz``
+    503): a watchdog that watches nothing must not look healthy (issue 25). The process
+    stays up, so a reload that brings rules makes it ready."""
+    if len(rules):
+        return None
+    named = ", ".join(f"{p}/" if p.is_dir() else str(p) for p in paths)
+    return f"no rules loaded from {named}" if named else "no rules: WATCHDOG_RULES names nothing"
 
 
 class RuleReloader:
@@ -83,6 +94,8 @@ class RuleReloader:
         added = [n for n in new.by_name if n not in old]
         removed = [n for n in old if n not in new.by_name]
         changed = [n for n, r in new.by_name.items() if n in old and not same_rule(old[n], r)]
+        if not len(new):
+            log.warning("rules reloaded: there are none, nothing is watched (/readyz is 503)")
         self._book.current = new  # the swap: one assignment
         self._engine.reset_rules([*changed, *removed])
         if self._metrics is not None:

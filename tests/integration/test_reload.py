@@ -168,3 +168,43 @@ async def test_hostile_yaml_is_a_422_and_the_rules_stay(
     assert await metric(app, "watchdog_rules_last_reload_successful") == 0
     assert app.parts is not None
     assert [r.name for r in app.parts.engine.rules.current.rules] == ["health", "other"]
+
+
+async def test_an_empty_rule_directory_is_not_ready_and_links_out_are_never_quoted(
+    tmp_path: Path, broken: str
+) -> None:
+    """Issue 25 low: an empty rule directory started with 0 rules and said ready; a
+    ``x.yml -> /etc/shadow`` link made the reload's 422 quote the file's first line."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    settings = Settings(
+        rules=[folder],
+        store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
+        listen_port=0,
+        api_token=SecretStr(TOKEN),
+    )
+    app = App(settings, clock=FakeClock())
+    await app.start(schedule=False)
+    try:
+        ready = await call(app, "GET", "/readyz", token=None)
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["error"]["message"] == f"not ready: no rules loaded from {folder}/"
+        assert (await call(app, "GET", "/healthz", token=None)).status_code == 200  # alive
+
+        (tmp_path / "shadow").write_text("root-hunter2-secret: x\n")
+        (folder / "shadow.yml").symlink_to(tmp_path / "shadow")
+        refused = await call(app, "POST", "/-/reload")
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [
+            f"{folder}/shadow.yml:0: not read: a symlink to a file outside {folder}/ "
+            "(name that file itself in WATCHDOG_RULES to load it)"
+        ]
+        assert "hunter2" not in refused.text
+        (folder / "shadow.yml").unlink()
+
+        (folder / "rules.yml").write_text(rules_text(broken))
+        assert (await call(app, "POST", "/-/reload")).json()["rules"] == 2
+        ready = await call(app, "GET", "/readyz", token=None)
+        assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    finally:
+        await app.stop()

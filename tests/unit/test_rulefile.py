@@ -323,3 +323,31 @@ def test_a_fifo_in_the_rule_directory_is_skipped_and_named_one_refused(tmp_path:
     assert [r.name for r in load_rules([tmp_path]).rules] == ["r"]
     with pytest.raises(ConfigError, match=r"wedge\.yml:0: cannot read: not a regular file"):
         load_rules([tmp_path / "wedge.yml"])
+
+
+def test_a_symlink_out_of_the_rule_directory_is_never_read_or_quoted(tmp_path: Path) -> None:
+    """Issue 25 low: ``x.yml -> /etc/shadow`` made the reload's error quote its first
+    line. A link out of the directory is named and refused, its content never read; a
+    link that stays inside (a ConfigMap's ``..data/``) loads."""
+    rules, outside = tmp_path / "rules", tmp_path / "elsewhere"
+    (rules / "..2026_12_06").mkdir(parents=True)
+    outside.mkdir()
+    (rules / "..2026_12_06" / "ok.yml").write_text(
+        "groups:\n  - name: g\n    rules: [{name: r, source: http, url: 'http://h/'}]\n"
+    )
+    (rules / "..data").symlink_to("..2026_12_06")
+    (rules / "ok.yml").symlink_to("..data/ok.yml")
+    assert [r.name for r in load_rules([rules]).rules] == ["r"]
+    for name, secret in [("shadow", "hunter2-secret: 1\n"), ("tag", "!hunter2-secret x\n")]:
+        (outside / name).write_text(secret)
+        (rules / f"{name}.yml").symlink_to(outside / name)
+    with pytest.raises(ConfigError) as raised:
+        load_rules([rules])
+    assert raised.value.problems == [
+        f"{rules}/{name}.yml:0: not read: a symlink to a file outside {rules}/ "
+        "(name that file itself in WATCHDOG_RULES to load it)"
+        for name in ("shadow", "tag")
+    ]
+    # Named on its own, the operator chose it: read (and judged) as any rule file.
+    with pytest.raises(ConfigError, match="unknown field 'hunter2-secret'"):
+        load_rules([outside / "shadow"])

@@ -20,6 +20,7 @@ from pydantic_core import ErrorDetails
 from watchdog import safeyaml
 from watchdog.errors import ConfigError
 from watchdog.rulefile.files import SOURCE_KINDS, RuleFile
+from watchdog.rulefile.paths import rule_files
 from watchdog.rulefile.promsyntax import Spot, check_expressions, expressions, place
 from watchdog.rulefile.schema import RuleBase
 from watchdog.rulefile.scope import Deployed, nearest
@@ -67,25 +68,6 @@ class _Parsed:
     lines: dict[Loc, int]
     spots: dict[Loc, Spot] = field(default_factory=dict)  # every scalar's position
     text: list[str] = field(default_factory=list)  # the file's lines
-
-
-def _rule_files(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
-    files: list[Path] = []
-    problems: list[str] = []
-    for path in paths:
-        if path.is_dir():
-            # Regular files only (is_file follows symlinks): a FIFO would block the read.
-            found = sorted(
-                p for p in path.iterdir() if p.suffix in {".yml", ".yaml"} and p.is_file()
-            )
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        elif path.exists():
-            problems.append(f"{path}:0: cannot read: not a regular file")
-        else:
-            problems.append(f"{path}:0: no such file or directory")
-    return files, problems
 
 
 def _to_python(node: yaml.Node, loc: Loc, parsed: _Parsed, problems: list[str]) -> Any:
@@ -282,7 +264,7 @@ def load_rules(paths: Iterable[Path]) -> RuleSet:
 
     Raises ConfigError listing every problem; returns only a fully valid set.
     """
-    files, problems = _rule_files(paths)
+    files, problems = rule_files(paths)
     rules: list[AnyRule] = []
     names: list[tuple[str, str]] = []
     for path in files:
@@ -300,7 +282,7 @@ def _plural(count: int, noun: str) -> str:
 
 def check_report(paths: list[Path]) -> tuple[list[str], list[str]]:
     """What ``watchdog check`` prints: (one summary per valid file, every problem)."""
-    files, problems = _rule_files(paths)
+    files, problems = rule_files(paths)
     summaries: list[str] = []
     names: list[tuple[str, str]] = []
     for path in files:
