@@ -19,7 +19,7 @@ from watchdog.model import (
     Verdict,
     WindowPhase,
 )
-from watchdog.web.schemas import WindowDetailOut, WindowListOut, WindowOut
+from watchdog.web.window_schemas import WindowDetailOut, WindowListOut, WindowOut
 
 DEPLOYMENTS = "/api/v1/deployments"
 

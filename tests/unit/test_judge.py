@@ -372,8 +372,8 @@ def test_the_query_tags_each_counter_and_the_baseline_sums_the_period() -> None:
 def test_status_page_and_cli_show_the_evidence() -> None:
     from watchdog.cli.render import render_rules
     from watchdog.judge.words import judge_view
-    from watchdog.web.schemas import RuleOut
     from watchdog.web.status_html import rule_card
+    from watchdog.web.window_schemas import RuleOut
     from watchdog.windows import _view
 
     rule = judge_rule()

@@ -26,7 +26,7 @@ from watchdog.alerts import Alert, AlertLimits, AlertStatus, bounded
 from watchdog.inbox import AlertInbox
 from watchdog.web.alertmanager_openapi import alertmanager_part
 from watchdog.web.alertmanager_schema import AlertListOut, AlertOut, AlertQuery, WebhookPayload
-from watchdog.web.connections import authenticated
+from watchdog.web.deadlines import authenticated
 from watchdog.web.openapi import OPENAPI_PARTS
 from watchdog.web.schemas import ApiError
 

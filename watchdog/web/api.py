@@ -17,13 +17,9 @@ from watchdog.web.schemas import (
     ApiError,
     DeploymentIn,
     ErrorDetail,
-    EventOut,
     ListQuery,
-    RuleOut,
-    WindowDetailOut,
-    WindowListOut,
-    WindowOut,
 )
+from watchdog.web.window_schemas import EventOut, RuleOut, WindowDetailOut, WindowListOut, WindowOut
 
 PREFIX = "/api/v1/deployments"
 WINDOW_ID = r"{id:[A-Za-z0-9_-]{1,64}}"

@@ -20,7 +20,7 @@ Idle or half-sent connections (issue 13) and Slack-shaped heads with trickled bo
   never another client's: one address's flood cannot push out everyone else.
 
 :class:`ConnectionPool` is the protocol factory around aiohttp's server (a :class:`Guard`
-per connection); :func:`deadlines_middleware` tells the guard when a request's head and
+per connection); ``deadlines.py``'s middleware tells the guard when a request's head and
 body have arrived and when it is done.
 """
 
@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import resource
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
 import structlog
-from aiohttp import web
 
 log = structlog.get_logger("watchdog.web.connections")
 
@@ -49,8 +48,6 @@ _BUSY_503 = (
     + _BUSY_BODY
 )
 _WARN_EVERY = 60.0  # seconds between "cap reached" log lines (never one per connection)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -263,44 +260,3 @@ class ConnectionPool:
     def waiting_connections(self) -> int:
         """How many of them wait for a request (the ones a newcomer may evict)."""
         return len(self._waiting)
-
-
-def _guard_of(request: web.Request) -> Guard | None:
-    transport = request.transport
-    protocol = transport.get_protocol() if transport is not None else None
-    return protocol if isinstance(protocol, Guard) else None
-
-
-def authenticated(request: web.Request) -> None:
-    """The request proved who sent it before its body is in (a valid token): it is
-    served from now on, no longer evictable."""
-    guard = _guard_of(request)
-    if guard is not None:
-        guard.body_received()
-
-
-def _body_overdue(guard: Guard, request: web.Request) -> None:
-    if not request.content.is_eof():  # the body has not fully arrived
-        guard.abort()
-
-
-@web.middleware
-async def deadlines_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Tell the connection's guard a request came; hold its body to the deadline."""
-    guard = _guard_of(request)
-    if guard is None:  # served without a ConnectionPool (tests' plain runners)
-        return await handler(request)
-    pending = request.body_exists and not request.content.is_eof()
-    guard.head_received(body_pending=pending)
-    if pending:
-        request.content.on_eof(guard.body_received)
-    loop = asyncio.get_running_loop()
-    timer = loop.call_later(guard.limits.body_timeout, _body_overdue, guard, request)
-    try:
-        response = await handler(request)
-    finally:
-        timer.cancel()
-        guard.request_done()
-    if guard.requests >= guard.limits.max_keepalive_requests:
-        response.force_close()
-    return response

@@ -22,10 +22,8 @@ from watchdog.web.schemas import (
     DeploymentIn,
     ErrorOut,
     StatusOut,
-    WindowDetailOut,
-    WindowListOut,
-    WindowOut,
 )
+from watchdog.web.window_schemas import WindowDetailOut, WindowListOut, WindowOut
 
 REF = "#/components/schemas/{model}"
 ACTIONS = {

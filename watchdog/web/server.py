@@ -2,7 +2,7 @@
 
 Middlewares, outermost first:
 
-0. ``deadlines`` (``connections.py``) tells the connection's guard a request's head
+0. ``deadlines`` (``deadlines.py``) tells the connection's guard a request's head
    arrived and holds its body to the body deadline.
 1. ``errors`` turns every failure into ``{"error": {...}}`` JSON: aiohttp's own
    (404, 405, 413), :class:`ApiError` raised by handlers, pydantic validation (422),
@@ -35,8 +35,8 @@ from watchdog.errors import (
     TransientError,
 )
 from watchdog.web.api import add_api_routes
-from watchdog.web.connections import authenticated, deadlines_middleware
 from watchdog.web.control import Controller
+from watchdog.web.deadlines import authenticated, deadlines_middleware
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, build_openapi
 from watchdog.web.schemas import ApiError, ErrorBody, ErrorOut, StatusOut
 
