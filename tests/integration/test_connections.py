@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,54 @@ async def test_a_slack_shaped_flood_cannot_lock_out_health_or_the_api(start: Sta
             task.cancel()
         await asyncio.gather(*flood, return_exceptions=True)
     assert [a.status_code for a in answers] == [200] * 40
+
+
+@pytest.mark.parametrize("share", [0.5, 1.0])
+async def test_one_address_flooding_unauthenticated_bodies_keeps_to_its_share(
+    start: Start, share: float
+) -> None:
+    """Issue 25 item 3: a per-address share of the cap for unauthenticated requests.
+    Another address (127.0.0.3) has 4 Slack-shaped bodies on their way; one address
+    (127.0.0.2) then opens 30 more, 3x the cap of 10. With the default ``client_share``
+    (0.5) the flooder only ever evicts its own and the 4 bodies complete and are
+    answered; with no share (1.0) the flood evicts them, the oldest, first."""
+    app = await start(
+        max_connections=10, http_body_timeout=60, http_header_timeout=60,
+        notify={"slack_bot_token": "xoxb-flood-0123456789abcdef",
+                "slack_signing_secret": SIGNING_SECRET},
+    )  # fmt: skip
+    assert app.port is not None and app.site is not None and app.site.pool is not None
+    pool = app.site.pool
+    pool.limits = replace(pool.limits, client_share=share)
+
+    async def from_(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", app.port, local_addr=(address, 0)
+        )
+        writer.write(slack_head(64))
+        return reader, writer
+
+    async def settled(opened: int) -> None:
+        deadline = time.monotonic() + 10
+        while pool.open_connections + pool.evicted + pool.refused < opened:
+            assert time.monotonic() < deadline, "the server never saw every connection"
+            await asyncio.sleep(0.02)
+
+    victims = [await from_("127.0.0.3") for _ in range(4)]
+    await settled(4)
+    flood = [await from_("127.0.0.2") for _ in range(30)]
+    await settled(34)
+    assert pool.refused == 0 and pool.evicted == 24 and pool.open_connections == 10
+
+    answers = []
+    for reader, writer in victims:
+        with contextlib.suppress(ConnectionError):
+            writer.write(b"x" * (64 - len("payload=")))
+        with contextlib.suppress(ConnectionError):
+            answers.append((await asyncio.wait_for(reader.readline(), timeout=10)).strip())
+    for _, writer in victims + flood:
+        writer.close()
+    if share == 0.5:  # served to the end: Slack's signature check answers
+        assert answers == [b"HTTP/1.1 401 Unauthorized"] * 4
+    else:  # the flood pushed them out before their bodies were in
+        assert answers == [b""] * len(answers)
