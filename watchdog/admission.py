@@ -4,12 +4,15 @@ An unknown plan name is refused with the known ones (it used to fail only when a
 rollback was needed). For a service in ``Settings.detect`` the watchdog knows its
 history: every version the deploy detector read as serving (kept in memory, the newest
 :data:`MEMORY` per service) and every version a window of that service was opened for
-(in the store, so the history survives a restart). A deployment naming a
-``previous_version`` outside that history would roll back to something that never ran
-here (a typo, or a version the rollback plan cannot reach): it is refused unless the
-caller says ``force``, and journaled either way (a refusal on the service's newest
-window, a forced one on the new window's ``window_opened``). Services not tracked have
-no history: anything goes.
+(in the store, so the history survives a restart). A service detection does not track
+has the store's record alone: the versions its windows were opened for, and the ones
+they named as running before (issue 25: the check used to skip them). A deployment
+naming a ``previous_version`` outside that history would roll back to something that
+never ran here (a typo, or a version the rollback plan cannot reach): it is refused
+unless the caller says ``force``, and journaled either way (a refusal on the service's
+newest window, a forced one on the new window's ``window_opened``). With no record at
+all (a service's first deploy) it is accepted, and ``window_opened`` says it could not
+be checked.
 
 A deployment that omits ``previous_version`` gets the version the watchdog last saw
 running (:meth:`Admission.previous`): the deploy detector's newest read of another
@@ -23,7 +26,7 @@ rollback, with a message about the characters allowed in an empty value.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import structlog
@@ -63,9 +66,8 @@ class WindowLister(Protocol):
 class KnownVersions:
     """The versions seen running, per tracked (service, environment)."""
 
-    def __init__(self, tracked: Iterable[tuple[str, str]], store: WindowLister) -> None:
+    def __init__(self, tracked: Iterable[tuple[str, str]]) -> None:
         self._seen: dict[tuple[str, str], dict[str, None]] = {key: {} for key in tracked}
-        self._store = store
 
     def tracks(self, service: str, environment: str) -> bool:
         """Whether the watchdog follows this service's versions."""
@@ -84,15 +86,17 @@ class KnownVersions:
         read = self._seen.get((service, environment)) or {}
         return next((v for v in reversed(read) if v != other_than), None)
 
-    async def seen(self, service: str, environment: str) -> frozenset[str] | None:
-        """Every version seen running (None: the service is not tracked)."""
-        read = self._seen.get((service, environment))
-        if read is None:
-            return None
-        windows = await self._store.list_windows(
-            service=service, environment=environment, limit=WINDOWS_READ
-        )
-        return frozenset(read) | {w.deployment.version for w in windows}
+    def detected(self, service: str, environment: str) -> frozenset[str]:
+        """Every version the detector read serving (none for a service not tracked)."""
+        return frozenset(self._seen.get((service, environment)) or ())
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """What the new window's ``window_opened`` adds about its ``previous_version``."""
+
+    text: str  # appended to the message
+    data: dict[str, bool]  # merged into the event's data
 
 
 class Admission:
@@ -112,9 +116,9 @@ class Admission:
         self._journal = journal
         self._clock = clock
 
-    async def check(self, d: Deployment, *, actor: str, force: bool) -> str | None:
+    async def check(self, d: Deployment, *, actor: str, force: bool) -> Unchecked | None:
         """Raise :class:`Refused`, or return what the window's journal should add
-        (a forced unseen ``previous_version``), or None."""
+        (a forced unseen ``previous_version``, or one nothing on record could check)."""
         self._check_plan(d.plan)
         return await self._unseen_previous(d, actor, force)
 
@@ -163,19 +167,36 @@ class Admission:
         known = ", ".join(sorted(self._plans)) or "none are configured"
         raise Refused(f"unknown plan {plan!r}; known plans: {known}", field="plan")
 
-    async def _unseen_previous(self, d: Deployment, actor: str, force: bool) -> str | None:
-        if self._known is None or d.previous_version is None:
+    async def history(self, d: Deployment) -> frozenset[str]:
+        """The versions on record for ``d``'s service: read serving by the detector, its
+        windows' versions, and the versions those windows named as running before."""
+        windows = await self._store.list_windows(
+            service=d.service, environment=d.environment, limit=WINDOWS_READ
+        )
+        named = {w.deployment.previous_version or w.deployment.version for w in windows}
+        detected = self._known.detected(d.service, d.environment) if self._known else set()
+        return frozenset({*detected, *(w.deployment.version for w in windows), *named})
+
+    async def _unseen_previous(self, d: Deployment, actor: str, force: bool) -> Unchecked | None:
+        if d.previous_version is None:
             return None
-        seen = await self._known.seen(d.service, d.environment)
-        if not seen or d.previous_version in seen:
-            return None  # not tracked, nothing seen yet, or a known version
+        seen = await self.history(d)
+        if not seen:
+            return Unchecked(
+                f"; previous_version {d.previous_version} not checked: no earlier deployment "
+                f"of {d.service} in {d.environment} is on record",
+                {"previous_version_unchecked": True},
+            )
+        if d.previous_version in seen:
+            return None
         shown = ", ".join(sorted(seen)[:10]) + (", …" if len(seen) > 10 else "")
         problem = (
             f"previous_version {d.previous_version!r} was never seen running for "
             f"{d.service} in {d.environment} (seen: {shown})"
         )
         if force:
-            return f"; {problem}: registered anyway ({actor} said force)"
+            text = f"; {problem}: registered anyway ({actor} said force)"
+            return Unchecked(text, {"previous_version_unseen": True, "forced": True})
         await self._journal_refusal(d, actor, problem)
         raise Refused(f"{problem}; pass force to register it anyway", field="previous_version")
 

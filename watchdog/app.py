@@ -171,7 +171,7 @@ class App:
         paths = self._decisions(store, journal, coordinator, executors, metrics, crash)
         engine = self._engine(rules, store, sources, paths.live, journal, metrics, coordinator)
         reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
-        known = wiring.known_versions(s, store)
+        known = wiring.known_versions(s)
         limit = WindowLimit(store, s.max_open_windows, supersede=s.supersede, metrics=metrics)
         windows = WindowService(
             engine, default_window=s.window, supersede=s.supersede, plans=s.plans,

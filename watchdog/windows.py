@@ -90,7 +90,7 @@ class WindowService:
         ``shadow`` (or the global setting) makes the window act on nothing by itself;
         ``confirm_for`` overrides the plan's and the setting's confirmation time.
         :class:`Refused` (422) for an unknown plan, and for a ``previous_version`` never
-        seen running for a tracked service unless ``force`` (journaled either way).
+        seen running for the service unless ``force`` (journaled either way).
         Past ``max_open_windows`` it raises Overloaded (429) and changes nothing.
         """
         # The window names the plan that will run, the default included, from the start.
@@ -127,7 +127,7 @@ class WindowService:
             f"watching {deployment.service} {deployment.version} in {deployment.environment} "
             f"for {length:g}s ({len(self._engine.rules.current.for_deployment(deployment))} rules)"
             + (" in shadow: nothing will act on its own" if window.shadow else "")
-            + (unseen or "")
+            + (unseen.text if unseen else "")
             + (f"; previous version {deployment.previous_version}: {inferred}" if inferred else ""),
             at=now,
             data={
@@ -136,7 +136,7 @@ class WindowService:
                 "shadow": window.shadow,
                 "confirm_for": window.confirm_for,
                 "plan": deployment.plan,
-                **({"previous_version_unseen": True, "forced": True} if unseen else {}),
+                **(unseen.data if unseen else {}),
                 **({"previous_version_from": inferred} if inferred else {}),
             },
         )

@@ -1,8 +1,8 @@
 """Issue 13 item 6: late errors at the door, against a real App (store, API, detector).
 
 An unknown plan is a 422 naming the known plans (API and CLI); a ``previous_version``
-the watchdog never saw running for a tracked service is refused unless ``force``, and
-journaled either way.
+the watchdog never saw running for the service (tracked by detection, or with windows
+on record) is refused unless ``force``, and journaled either way.
 """
 
 from __future__ import annotations
@@ -125,9 +125,49 @@ async def test_an_unseen_previous_version_is_refused_unless_forced(
     assert await asyncio.to_thread(main, [*argv, "--force"]) == 0
 
 
-async def test_an_untracked_service_takes_any_previous_version(app: App) -> None:
-    r = await post(app, {"service": "web", "version": "v2", "previous_version": "v0"})
-    assert r.status_code == 201, r.text
+async def test_an_untracked_service_is_checked_against_its_windows(app: App) -> None:
+    """Issue 25 low: the check covered only services detection tracks. For any other,
+    the store's record (its windows' versions and the versions they named as running
+    before) is the history; with no record at all the deploy is taken and journaled."""
+    assert app.parts is not None
+    body = {"service": "web", "version": "v2", "previous_version": "v1"}
+    first = await post(app, body)
+    assert first.status_code == 201, first.text
+    opened = (await app.parts.store.list_events(first.json()["id"]))[0]
+    assert opened.message.endswith(
+        "; previous_version v1 not checked: no earlier deployment of web in production is on record"
+    )
+    assert opened.data["previous_version_unchecked"] is True and "forced" not in opened.data
+
+    typo = await post(app, {"service": "web", "version": "v3", "previous_version": "v2.0"})
+    assert typo.status_code == 422, typo.text
+    error = typo.json()["error"]
+    assert error["field"] == "previous_version"
+    assert error["message"] == (
+        "previous_version 'v2.0' was never seen running for web in production "
+        "(seen: v1, v2); pass force to register it anyway"
+    )
+    [note] = [
+        e
+        for e in await app.parts.store.list_events(first.json()["id"])
+        if e.kind is EventKind.DEPLOY_REFUSED
+    ]
+    assert note.data["previous_version"] == "v2.0"
+    forced = await post(app, {"service": "web", "version": "v3", "previous_version": "v2.0",
+                              "force": True})  # fmt: skip
+    assert forced.status_code == 201, forced.text
+    assert (await app.parts.store.list_events(forced.json()["id"]))[0].data["forced"] is True
+    # Versions on record need no force: a window's, and one a window named as before
+    # (the same deployment re-posted, or a return to what ran before a rollback).
+    for previous in ("v3", "v2", "v1"):
+        again = await post(app, {"service": "web", "version": "v4", "previous_version": previous})
+        assert again.status_code == 201, again.text
+        assert (
+            "not checked" not in (await app.parts.store.list_events(again.json()["id"]))[0].message
+        )
+    # Another environment of the same service has a record of its own: none yet.
+    other = await post(app, {**body, "environment": "staging", "previous_version": "v0"})
+    assert other.status_code == 201, other.text
 
 
 # --- issue 21 item 4: previous_version from what the watchdog knows ---------------------
