@@ -156,6 +156,10 @@ class Settings(BaseSettings):
     # How long a status page sign-in lasts (server-side; DELETE /api/v1/status/sessions
     # ends every session at once).
     status_session_ttl: Duration = Field(12 * 3600.0, gt=0, le=30 * 86400)
+    # Sessions kept per token, the oldest ending first (twice this in all); a session
+    # also ends when the token that opened it is changed.
+    status_max_sessions: int = Field(500, ge=1, le=100_000)
+    status_sign_ins_per_minute: int = Field(30, ge=1, le=10_000)  # per token; beyond: 429
 
     # --- alertmanager receiver (POST /api/v1/alertmanager) ---------------------------
     # Credentials Alertmanager sends (http_config authorization / basic_auth); when

@@ -16,8 +16,8 @@ from watchdog.store.base import RulePoint
 from watchdog.store.sqlite import SqliteStore
 from watchdog.web.control import WindowDetail
 from watchdog.web.server import build_web_app
-from watchdog.web.status import COOKIE, STATUS_PATHS, add_status_routes
-from watchdog.web.status_auth import SESSIONS_PATH, StatusAuth, StatusSessions
+from watchdog.web.status import COOKIE, SIGN_OUT_PATH, STATUS_PATHS, add_status_routes
+from watchdog.web.status_auth import SESSIONS_PATH, SessionLimits, StatusAuth, StatusSessions
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +42,17 @@ async def start(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
     await store.open()
 
     async def _start(
-        *, public: bool = False, api_token: str | None = TOKEN, ttl: float = 3600.0
+        *,
+        public: bool = False,
+        api_token: str | None = TOKEN,
+        ttl: float = 3600.0,
+        status_token: str = STATUS_TOKEN,
+        limits: SessionLimits = SessionLimits(),  # noqa: B008
     ) -> tuple[PointsController, str]:
         controller = PointsController()
-        tokens = tuple(t.encode() for t in (api_token, STATUS_TOKEN) if t)
+        tokens = tuple(t.encode() for t in (api_token, status_token) if t)
         auth = StatusAuth(tokens, public=public)
-        sessions = StatusSessions(store, lambda: controller.now, ttl)
+        sessions = StatusSessions(store, lambda: controller.now, ttl, limits)
         h = Harness(controller=controller)
         app = build_web_app(
             controller,
@@ -251,3 +256,60 @@ async def test_a_closed_window_opens_with_its_verdict_and_what_to_do(start) -> N
     assert "decided <b>29.2 %</b>" in main and "limit &gt; 5 %" in main
     assert 'class="axis-title"' in main and ">time (UTC)</text>" in main
     assert 'class="marker deploy"' in main
+
+
+# --- issue 25: sign-out, sessions bound to their token, caps ----------------------------
+def cookie_of(value: str) -> dict[str, str]:
+    return {"Cookie": f"{COOKIE}={value}"}
+
+
+async def test_a_reader_signs_out_and_only_their_session_ends(start) -> None:
+    _, url = await start()
+    mine, theirs = [(await get(url, f"/?token={STATUS_TOKEN}")).cookies[COOKIE] for _ in "ab"]
+    page = await get(url, "/", headers=cookie_of(mine))
+    assert '<form class=signout method=post action="/sign-out">' in page.text
+    assert "form-action 'self'" in page.headers["Content-Security-Policy"]
+    bearer = await get(url, "/", headers={"Authorization": f"Bearer {STATUS_TOKEN}"})
+    assert bearer.status_code == 200 and "signout" not in bearer.text  # no session to end
+    async with httpx.AsyncClient(base_url=url) as client:
+        out = await client.post(SIGN_OUT_PATH, headers=cookie_of(mine))
+    assert out.status_code == 303 and out.headers["location"] == "/"
+    cleared = out.headers["set-cookie"]
+    assert cleared.startswith(f'{COOKIE}=""') and "Max-Age=0" in cleared
+    assert (await get(url, "/", headers=cookie_of(mine))).status_code == 401  # ended server-side
+    assert (await get(url, "/", headers=cookie_of(theirs))).status_code == 200
+
+
+async def test_a_changed_token_ends_the_sessions_it_opened(start) -> None:
+    _, url = await start()
+    by_status = (await get(url, f"/?token={STATUS_TOKEN}")).cookies[COOKIE]
+    by_api = (await get(url, f"/?token={TOKEN}")).cookies[COOKIE]
+    # The watchdog restarted with a new status token (same store): its old sessions end,
+    # the API token's (unchanged) go on.
+    _, restarted = await start(status_token="rotated-status-token-43")
+    assert (await get(restarted, "/", headers=cookie_of(by_status))).status_code == 401
+    assert (await get(restarted, "/", headers=cookie_of(by_api))).status_code == 200
+    assert (await get(url, "/", headers=cookie_of(by_status))).status_code == 401  # deleted
+    assert (await get(restarted, "/?token=rotated-status-token-43")).status_code == 303
+
+
+async def test_sign_ins_are_rate_limited_and_sessions_capped_per_token(start) -> None:
+    """One token holder made 13.6k sessions in 20 s: now at most ``per_token`` live (the
+    oldest end first) and ``sign_ins_per_minute`` new ones, then a 429."""
+    controller, url = await start(limits=SessionLimits(per_token=3, sign_ins_per_minute=5))
+    admin = (await get(url, f"/?token={TOKEN}")).cookies[COOKIE]
+    cookies = []
+    for _ in range(5):  # the burst: five sign-ins, a second apart
+        controller.now += 1
+        cookies.append((await get(url, f"/?token={STATUS_TOKEN}")).cookies[COOKIE])
+    refused = await get(url, f"/?token={STATUS_TOKEN}")
+    assert refused.status_code == 429 and "set-cookie" not in refused.headers
+    assert "Too many sign-ins" in refused.text and refused.headers["Retry-After"] == "8"
+    alive = [(await get(url, "/", headers=cookie_of(c))).status_code for c in cookies]
+    assert alive == [401, 401, 200, 200, 200]  # three kept per token, the oldest ended
+    # Another token's sessions and sign-ins are its own.
+    assert (await get(url, "/", headers=cookie_of(admin))).status_code == 200
+    assert (await get(url, f"/?token={TOKEN}")).status_code == 303
+    controller.now += 8  # one sign-in back (5 a minute: one per 12 s since the last)
+    assert (await get(url, f"/?token={STATUS_TOKEN}")).status_code == 303
+    assert (await get(url, f"/?token={STATUS_TOKEN}")).status_code == 429

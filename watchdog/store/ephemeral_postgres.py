@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from watchdog.store.ephemeral import PRUNE_BATCH
+from watchdog.store.ephemeral import PRUNE_BATCH, SessionCaps
 
 
 class PostgresEphemeral:
@@ -32,26 +32,44 @@ class PostgresEphemeral:
             )
         return not won
 
-    async def create_session(self, id_hash: str, *, now: float, expires_at: float) -> None:
-        """Store a new session until ``expires_at``."""
+    async def create_session(
+        self, id_hash: str, *, token_tag: str, now: float, expires_at: float, keep: SessionCaps
+    ) -> None:
+        """Store a new session until ``expires_at``; the oldest beyond ``keep`` end
+        (two replicas signing in at once may overshoot by one each, briefly)."""
         async with self._conn() as conn:
             await _prune(conn, "status_sessions", "id_hash", now)
             await conn.execute(
-                "INSERT INTO status_sessions (id_hash, created_at, expires_at) VALUES ($1, $2, $3)",
+                "INSERT INTO status_sessions (id_hash, token_tag, created_at, expires_at)"
+                " VALUES ($1, $2, $3, $4)",
                 id_hash,
+                token_tag,
                 now,
                 expires_at,
             )
+            # Newest first, then the id: which of two same-instant sessions goes is fixed.
+            await conn.execute(
+                "DELETE FROM status_sessions WHERE id_hash IN (SELECT id_hash FROM"
+                " status_sessions WHERE token_tag = $1 ORDER BY created_at DESC, id_hash"
+                " OFFSET $2)",
+                token_tag,
+                keep.per_tag,
+            )
+            await conn.execute(
+                "DELETE FROM status_sessions WHERE id_hash IN (SELECT id_hash FROM"
+                " status_sessions ORDER BY created_at DESC, id_hash OFFSET $1)",
+                keep.total,
+            )
 
-    async def session_alive(self, id_hash: str, *, now: float) -> bool:
-        """True when the session exists and has not expired."""
+    async def session_tag(self, id_hash: str, *, now: float) -> str | None:
+        """The token tag of a live session, or None."""
         async with self._conn() as conn:
             found = await conn.fetchval(
-                "SELECT true FROM status_sessions WHERE id_hash = $1 AND expires_at > $2",
+                "SELECT token_tag FROM status_sessions WHERE id_hash = $1 AND expires_at > $2",
                 id_hash,
                 now,
             )
-        return bool(found)
+        return None if found is None else str(found)
 
     async def revoke_sessions(self, id_hash: str | None = None) -> int:
         """End one session, or all of them."""

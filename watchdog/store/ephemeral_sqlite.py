@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 
 import aiosqlite
 
-from watchdog.store.ephemeral import PRUNE_BATCH
+from watchdog.store.ephemeral import PRUNE_BATCH, SessionCaps
 
 
 class SqliteEphemeral:
@@ -30,23 +30,40 @@ class SqliteEphemeral:
             )
             return cur.rowcount == 0
 
-    async def create_session(self, id_hash: str, *, now: float, expires_at: float) -> None:
-        """Store a new session until ``expires_at``."""
+    async def create_session(
+        self, id_hash: str, *, token_tag: str, now: float, expires_at: float, keep: SessionCaps
+    ) -> None:
+        """Store a new session until ``expires_at``; the oldest beyond ``keep`` end."""
         async with self._tx() as db:
             await _prune(db, "status_sessions", "id_hash", now)
             await db.execute(
-                "INSERT INTO status_sessions (id_hash, created_at, expires_at) VALUES (?, ?, ?)",
-                (id_hash, now, expires_at),
+                "INSERT INTO status_sessions (id_hash, token_tag, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (id_hash, token_tag, now, expires_at),
+            )
+            # Newest first, then the id: which of two same-instant sessions goes is fixed.
+            await db.execute(
+                "DELETE FROM status_sessions WHERE id_hash IN (SELECT id_hash FROM"
+                " status_sessions WHERE token_tag = ? ORDER BY created_at DESC, id_hash"
+                " LIMIT -1 OFFSET ?)",
+                (token_tag, keep.per_tag),
+            )
+            await db.execute(
+                "DELETE FROM status_sessions WHERE id_hash IN (SELECT id_hash FROM"
+                " status_sessions ORDER BY created_at DESC, id_hash LIMIT -1 OFFSET ?)",
+                (keep.total,),
             )
 
-    async def session_alive(self, id_hash: str, *, now: float) -> bool:
-        """True when the session exists and has not expired."""
+    async def session_tag(self, id_hash: str, *, now: float) -> str | None:
+        """The token tag of a live session, or None."""
         async with self._session() as db:
-            found = await db.execute_fetchall(
-                "SELECT 1 FROM status_sessions WHERE id_hash = ? AND expires_at > ?",
-                (id_hash, now),
+            found = list(
+                await db.execute_fetchall(
+                    "SELECT token_tag FROM status_sessions WHERE id_hash = ? AND expires_at > ?",
+                    (id_hash, now),
+                )
             )
-        return bool(list(found))
+        return str(found[0][0]) if found else None
 
     async def revoke_sessions(self, id_hash: str | None = None) -> int:
         """End one session, or all of them."""

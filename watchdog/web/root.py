@@ -29,7 +29,7 @@ from watchdog.web.alertmanager import (
 from watchdog.web.reload import add_reload_routes
 from watchdog.web.server import build_web_app
 from watchdog.web.status import STATUS_PATHS, add_status_routes
-from watchdog.web.status_auth import StatusAuth, StatusSessions
+from watchdog.web.status_auth import SessionLimits, StatusAuth, StatusSessions
 from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ def web_app(
     sessions: Sessions,
 ) -> web.Application:
     """The aiohttp app: API, status page, Alertmanager receiver, reload, Slack buttons."""
-    status_sessions = StatusSessions(sessions, clock.now, s.status_session_ttl)
+    limits = SessionLimits(s.status_max_sessions, s.status_sign_ins_per_minute)
+    status_sessions = StatusSessions(sessions, clock.now, s.status_session_ttl, limits)
 
     def extra_routes(app: web.Application) -> None:
         add_status_routes(

@@ -13,14 +13,17 @@ Who may look (the routes are exempt from the API's Bearer middleware and check h
   navigation, hence the cookie. The cookie holds a random session id kept in the store
   with a server-side expiry, revocable (``watchdog/web/status_auth.py``), never
   anything derived from the token. The read-only token opens only these pages: the
-  API keeps demanding the API token.
+  API keeps demanding the API token. A signed-in page has a "Sign out" button
+  (``POST /sign-out``: the session ends, the cookie is cleared).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,7 +34,12 @@ from watchdog.model import EVALUATING_PHASES, WindowPhase
 from watchdog.web.control import Controller
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart
 from watchdog.web.status_assets import STATUS_CSS, STATUS_JS
-from watchdog.web.status_auth import StatusAuth, StatusSessions, add_session_routes
+from watchdog.web.status_auth import (
+    StatusAuth,
+    StatusSessions,
+    TooManySignIns,
+    add_session_routes,
+)
 from watchdog.web.status_html import TITLE, index_main, page, window_section
 from watchdog.web.status_manual import PlanLookup
 
@@ -39,10 +47,12 @@ COOKIE = "watchdog_status"
 OPEN_LIMIT = 10  # open windows shown in full on the front page
 RECENT_LIMIT = 20
 # Exempt from the Bearer middleware (they authenticate themselves, or hold no data).
-STATUS_PATHS = frozenset({"/", "/deployments/{id}", "/status.css", "/status.js"})
+SIGN_OUT_PATH = "/sign-out"
+STATUS_PATHS = frozenset({"/", "/deployments/{id}", "/status.css", "/status.js", SIGN_OUT_PATH})
+_SIGNED_IN = web.RequestKey("watchdog.status_signed_in", bool)  # opened by a session cookie
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 _WINDOW_ID = r"{id:[A-Za-z0-9_-]{1,64}}"
 
@@ -81,6 +91,7 @@ def add_status_routes(
     app.router.add_get(f"/deployments/{_WINDOW_ID}", _guarded(window_page))
     app.router.add_get("/status.css", _asset(STATUS_CSS, "text/css"))
     app.router.add_get("/status.js", _asset(STATUS_JS, "text/javascript"))
+    app.router.add_post(SIGN_OUT_PATH, sign_out)
     app.setdefault(OPENAPI_PARTS, []).append(_openapi_part())
 
 
@@ -114,6 +125,14 @@ def _openapi_part() -> OpenApiPart:
             ),
             "/status.css": _page("the page's styles", "text/css", guarded=False),
             "/status.js": _page("the page's polling script", "text/javascript", guarded=False),
+            SIGN_OUT_PATH: {
+                "post": {
+                    "summary": "sign out of the status page: the session ends, the cookie "
+                    "is cleared, then a redirect to /",
+                    "responses": {"303": {"description": "signed out"}},
+                    "security": [],
+                }
+            },
         }
     )
 
@@ -133,8 +152,9 @@ def _guarded(handler: Handler) -> Handler:
         if ctx.auth.open or await _allowed(request, ctx):
             return await handler(request)
         given = request.query.get("token", "")
-        if given and ctx.auth.matching(given) is not None:
-            return await _trade_for_cookie(request, ctx)
+        token = ctx.auth.matching(given) if given else None
+        if token is not None:
+            return await _trade_for_cookie(request, ctx, token)
         return _html(401, _denied_main(), terminal=True)
 
     check.__name__ = handler.__name__
@@ -147,17 +167,24 @@ async def _allowed(request: web.Request, ctx: StatusContext) -> bool:
     if scheme.lower() == "bearer" and ctx.auth.matching(given.strip()) is not None:
         return True
     cookie = request.cookies.get(COOKIE, "")
-    return bool(cookie) and await ctx.sessions.valid(cookie)
+    request[_SIGNED_IN] = bool(cookie) and await ctx.sessions.valid(cookie, ctx.auth.tokens)
+    return bool(request[_SIGNED_IN])
 
 
-async def _trade_for_cookie(request: web.Request, ctx: StatusContext) -> web.Response:
+async def _trade_for_cookie(request: web.Request, ctx: StatusContext, token: bytes) -> web.Response:
+    try:
+        session = await ctx.sessions.issue(token)
+    except TooManySignIns as exc:
+        wait = {"Retry-After": str(max(1, math.ceil(exc.retry_after - 1e-6)))}
+        main = f"<h1>Too many sign-ins</h1><p>{escape(str(exc))}.</p>"
+        return _html(429, main, terminal=True, headers=wait)
     # Redirect to the same path without the token, so it leaves the address bar.
     rest = [(k, v) for k, v in request.query.items() if k != "token"]
     location = request.path + (f"?{urlencode(rest)}" if rest else "")
     response = web.Response(status=303, headers={"Location": location})
     response.set_cookie(
         COOKIE,
-        await ctx.sessions.issue(),
+        session,
         max_age=round(ctx.sessions.ttl),
         path="/",
         httponly=True,
@@ -175,9 +202,28 @@ def _denied_main() -> str:
     )
 
 
-def _html(status: int, main: str, *, terminal: bool, partial: bool = False) -> web.Response:
-    body = main if partial else page(TITLE, main, terminal=terminal)
-    headers = {
+async def sign_out(request: web.Request) -> web.Response:
+    """``POST /sign-out``: end this browser's session, clear its cookie, back to ``/``.
+    (Cross-site, the ``SameSite=Strict`` cookie is not sent: nothing ends.)"""
+    cookie = request.cookies.get(COOKIE, "")
+    if cookie:
+        await request.app[STATUS].sessions.sign_out(cookie)
+    response = web.Response(status=303, headers={"Location": "/", "Cache-Control": "no-store"})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+def _html(
+    status: int,
+    main: str,
+    *,
+    terminal: bool,
+    partial: bool = False,
+    signed_in: bool = False,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body = main if partial else page(TITLE, main, terminal=terminal, signed_in=signed_in)
+    headers = (headers or {}) | {
         "Content-Security-Policy": _CSP,
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
@@ -198,7 +244,8 @@ async def index(request: web.Request) -> web.Response:
         phases=[p for p in WindowPhase if p.terminal], limit=RECENT_LIMIT
     )
     main = index_main(details, recent, ctx.clock(), ctx.plans)
-    return _html(200, main, terminal=False, partial="partial" in request.query)
+    partial, signed_in = "partial" in request.query, request.get(_SIGNED_IN, False)
+    return _html(200, main, terminal=False, partial=partial, signed_in=signed_in)
 
 
 async def window_page(request: web.Request) -> web.Response:
@@ -210,4 +257,5 @@ async def window_page(request: web.Request) -> web.Response:
         return _html(404, "<h1>No such window</h1>", terminal=True)
     main = window_section(detail, ctx.clock(), link=False, plans=ctx.plans)
     terminal = detail.window.phase.terminal
-    return _html(200, main, terminal=terminal, partial="partial" in request.query)
+    partial, signed_in = "partial" in request.query, request.get(_SIGNED_IN, False)
+    return _html(200, main, terminal=terminal, partial=partial, signed_in=signed_in)

@@ -121,6 +121,9 @@ svg .caption { fill:var(--muted); font-style:italic; }
 pre.cmd { background:#0f172a; color:#e2e8f0; padding:.35rem .5rem; border-radius:6px;
   margin:.2rem 0; white-space:pre-wrap; overflow-wrap:anywhere; font-size:.82rem; }
 header .tz { font-size:.75rem; opacity:.7; margin-left:auto; margin-right:1rem; }
+header form.signout { margin:0 0 0 1rem; }
+header form.signout button { font:inherit; font-size:.75rem; color:#fff; cursor:pointer;
+  background:transparent; border:1px solid rgba(255,255,255,.5); border-radius:4px; }
 .timeline { list-style:none; padding:0; margin:.25rem 0; font-size:.85rem; }
 .timeline li { border-left:3px solid var(--line); padding:.2rem .5rem; margin:.15rem 0; }
 .timeline li.rule_firing, .timeline li.rollback_started, .timeline li.step_failed,

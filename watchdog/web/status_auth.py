@@ -7,6 +7,14 @@ by default), so every replica honours it, a restart keeps it, and
 ``DELETE /api/v1/status/sessions`` (API token) ends every session at once. The cookie
 is no longer derived from the token: two people get different sessions, and ending
 them needs no token rotation.
+
+Issue 25: each session is bound to the token that opened it (a tag derived from the
+token is stored with it): once that token is changed (a restart with a new one) its
+sessions open nothing. ``POST /sign-out`` ends the reader's own session. Sessions are
+capped per token (``status_max_sessions``, the oldest ends first; twice that in all),
+and sign-ins per token are rate-limited (``status_sign_ins_per_minute``: a burst of
+that many, refilled evenly; beyond it a 429), so one token holder cannot mint
+thousands.
 """
 
 from __future__ import annotations
@@ -15,13 +23,13 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from watchdog.store.ephemeral import Sessions
+from watchdog.store.ephemeral import SessionCaps, Sessions
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, _errors
 
 SESSIONS_PATH = "/api/v1/status/sessions"
@@ -50,30 +58,87 @@ class StatusAuth:
         return next((t for t in self.tokens if t and hmac.compare_digest(raw, t)), None)
 
 
+class TooManySignIns(Exception):
+    """Sign-ins with one token came faster than the limit; retry after ``retry_after`` s."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many sign-ins with this token: retry in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """How many sessions a token keeps, and how fast it may open new ones."""
+
+    per_token: int = 500
+    sign_ins_per_minute: int = 30
+
+
 class StatusSessions:
     """Issues, checks and revokes status page sessions kept in the store."""
 
-    def __init__(self, store: Sessions, clock: Callable[[], float], ttl: float = DEFAULT_TTL):
+    def __init__(
+        self,
+        store: Sessions,
+        clock: Callable[[], float],
+        ttl: float = DEFAULT_TTL,
+        limits: SessionLimits = SessionLimits(),
+    ) -> None:
         self._store = store
         self._clock = clock
         self.ttl = ttl
+        self._limits = limits
+        # Per token tag: (sign-ins left, when counted). In memory: a replica's own rate.
+        self._buckets: dict[str, tuple[float, float]] = {}
 
-    async def issue(self) -> str:
-        """A new session id (for the cookie), valid for ``ttl`` seconds."""
+    async def issue(self, token: bytes) -> str:
+        """A new session id (for the cookie) bound to ``token``, valid for ``ttl``
+        seconds; :class:`TooManySignIns` past the token's rate."""
+        tag, now = token_tag(token), self._clock()
+        self._spend(tag, now)
         session = secrets.token_urlsafe(32)
-        now = self._clock()
-        await self._store.create_session(_hash(session), now=now, expires_at=now + self.ttl)
+        keep = SessionCaps(per_tag=self._limits.per_token, total=2 * self._limits.per_token)
+        await self._store.create_session(
+            _hash(session), token_tag=tag, now=now, expires_at=now + self.ttl, keep=keep
+        )
         return session
 
-    async def valid(self, cookie: str) -> bool:
-        """True when ``cookie`` names a live session (malformed values never reach the store)."""
+    def _spend(self, tag: str, now: float) -> None:
+        size = float(self._limits.sign_ins_per_minute)
+        left, at = self._buckets.get(tag, (size, now))
+        left = min(size, left + max(0.0, now - at) * size / 60.0)
+        if left < 1.0 - 1e-9:  # float sums of refills: Retry-After seconds later, it is 1
+            raise TooManySignIns((1.0 - left) * 60.0 / size)
+        self._buckets[tag] = (max(0.0, left - 1.0), now)
+
+    async def valid(self, cookie: str, tokens: Collection[bytes]) -> bool:
+        """True when ``cookie`` names a live session opened by one of ``tokens`` (the
+        ones configured now); malformed values never reach the store."""
         if not _SESSION_ID.fullmatch(cookie):
             return False
-        return await self._store.session_alive(_hash(cookie), now=self._clock())
+        tag = await self._store.session_tag(_hash(cookie), now=self._clock())
+        if tag is None:
+            return False
+        if any(hmac.compare_digest(tag, token_tag(t)) for t in tokens):
+            return True
+        await self._store.revoke_sessions(_hash(cookie))  # its token was changed
+        return False
+
+    async def sign_out(self, cookie: str) -> bool:
+        """End the session ``cookie`` names; False when there was none."""
+        if not _SESSION_ID.fullmatch(cookie):
+            return False
+        return await self._store.revoke_sessions(_hash(cookie)) > 0
 
     async def revoke_all(self) -> int:
         """End every session; returns how many there were."""
         return await self._store.revoke_sessions()
+
+
+def token_tag(token: bytes) -> str:
+    """What a session stores of the token that opened it: enough to tell a changed
+    token, useless to sign in with (a keyed, truncated hash of a strong token)."""
+    return hashlib.sha256(b"watchdog status session\0" + token).hexdigest()[:32]
 
 
 def _hash(session: str) -> str:

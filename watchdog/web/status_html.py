@@ -46,15 +46,22 @@ _EVENT_FIELDS = (
 )
 
 
-def page(title: str, main: str, *, terminal: bool) -> str:
-    """A whole document around ``main`` (what ``?partial=1`` returns alone)."""
+def page(title: str, main: str, *, terminal: bool, signed_in: bool = False) -> str:
+    """A whole document around ``main`` (what ``?partial=1`` returns alone); a reader
+    ``signed_in`` with a session cookie gets a "Sign out" button."""
+    sign_out = (
+        '<form class=signout method=post action="/sign-out"><button type=submit>Sign out'
+        "</button></form>"
+        if signed_in
+        else ""
+    )
     return (
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title>"
         '<link rel=stylesheet href="/status.css"></head><body>'
         f'<header><a class=home href="/">{TITLE}</a><span class=tz>times in UTC</span>'
-        "<span id=live class=live aria-live=polite>live</span></header>"
+        f"<span id=live class=live aria-live=polite>live</span>{sign_out}</header>"
         f'<main id=main data-terminal="{int(terminal)}">{main}</main>'
         '<script src="/status.js" defer></script></body></html>'
     )

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from tests.integration.store.conftest import AnyStore, Connect
-from watchdog.store.ephemeral import PRUNE_BATCH
+from watchdog.store.ephemeral import PRUNE_BATCH, SessionCaps
 
 pytestmark = pytest.mark.integration
 
@@ -49,18 +49,39 @@ async def test_sessions_expire_server_side_and_can_be_revoked(
     store: AnyStore, connect: Connect
 ) -> None:
     other = await connect()
-    await store.create_session("h1", now=0.0, expires_at=100.0)
-    await store.create_session("h2", now=0.0, expires_at=100.0)
-    assert await other.session_alive("h1", now=99.0) is True
-    assert await other.session_alive("h1", now=100.0) is False  # expired
-    assert await other.session_alive("nope", now=1.0) is False
+    keep = SessionCaps(per_tag=10, total=20)
+    await store.create_session("h1", token_tag="t", now=0.0, expires_at=100.0, keep=keep)
+    await store.create_session("h2", token_tag="t", now=0.0, expires_at=100.0, keep=keep)
+    assert await other.session_tag("h1", now=99.0) == "t"
+    assert await other.session_tag("h1", now=100.0) is None  # expired
+    assert await other.session_tag("nope", now=1.0) is None
     assert await other.revoke_sessions("h1") == 1
-    assert await store.session_alive("h1", now=1.0) is False
-    assert await store.session_alive("h2", now=1.0) is True
-    await store.create_session("h3", now=0.0, expires_at=100.0)
+    assert await store.session_tag("h1", now=1.0) is None
+    assert await store.session_tag("h2", now=1.0) == "t"
+    await store.create_session("h3", token_tag="t", now=0.0, expires_at=100.0, keep=keep)
     assert await store.revoke_sessions() == 2
-    assert not await store.session_alive("h2", now=1.0)
-    assert not await store.session_alive("h3", now=1.0)
+    assert await store.session_tag("h2", now=1.0) is None
+    assert await store.session_tag("h3", now=1.0) is None
+
+
+async def test_sessions_are_capped_per_token_and_in_all_the_oldest_ending_first(
+    store: AnyStore, connect: Connect
+) -> None:
+    """Issue 25: one token holder made 13.6k sessions in 20 s."""
+    other = await connect()  # the caps hold across replicas: they are counted in the store
+    keep = SessionCaps(per_tag=3, total=5)
+    for i in range(6):  # token a: six sign-ins, one a second
+        replica = store if i % 2 else other
+        await replica.create_session(f"a{i}", token_tag="a", now=i, expires_at=1e9, keep=keep)
+    alive = [h for h in (f"a{i}" for i in range(6)) if await store.session_tag(h, now=10)]
+    assert alive == ["a3", "a4", "a5"]
+    for i in range(3):  # token b: its sessions never end token a's while within its cap...
+        await store.create_session(f"b{i}", token_tag="b", now=10 + i, expires_at=1e9, keep=keep)
+    # ...but the total (stale tags included) ends the oldest of all: a3.
+    assert [await store.session_tag(h, now=20) for h in ("a3", "a4", "b0", "b2")] == [
+        None, "a", "b", "b",
+    ]  # fmt: skip
+    assert await _count(store, "status_sessions") == 5
 
 
 async def _count(store: AnyStore, table: str) -> int:
