@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.world import app_settings
 from watchdog import wiring
@@ -14,6 +15,7 @@ from watchdog.model import SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.prometheus import OFF_LOOP_BYTES, PrometheusSource
+from watchdog.sources.promparse import too_many_series_in
 from watchdog.store.sqlite import SqliteStore
 
 AT = 1_800_000_000.0
@@ -106,3 +108,35 @@ async def test_basic_auth_reaches_every_request_and_the_job_interval_comes_from_
     header = next(expected).headers["Authorization"]
     assert [r.headers.get("Authorization") for r in seen] == [header, header]
     assert seen[0].url.params["state"] == "active" and seen[1].url.path == "/api/v1/query"
+
+
+TRICKY = {"metric": "x", "path": '"metric":{"a":1}', "le": "{"}  # a label named metric
+
+
+def compact(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def vector(*metrics: dict[str, str]) -> dict[str, object]:
+    result = [{"metric": m, "value": [AT, "1"]} for m in metrics]
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+
+COUNTED = {
+    "compact, as Prometheus writes it": (compact(json.loads(answer(3))), 3),
+    "spaced, as json.dumps writes it": (answer(4), 4),
+    "label values and names that look like an element": (compact(vector(TRICKY, {})), 2),
+    "a matrix": (
+        compact({"data": {"result": [{"metric": {"a": "b"}, "values": [[AT, "1"]] * 50}]}}),
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "count"), COUNTED.values(), ids=COUNTED.keys())
+def test_series_are_counted_on_the_raw_answer_exactly(body: bytes, count: int) -> None:
+    assert too_many_series_in(body, count) is None
+    assert too_many_series_in(body, count - 1) == (
+        f"query returned {count:,} series, over the cap of {count - 1:,} "
+        "(prometheus_max_series): aggregate it (sum by …) or narrow its selector"
+    )

@@ -6,8 +6,10 @@ the event loop ~9 s per evaluation (RSS 732 MB). Two caps stop that before it co
 * the body, counted as it is read (after gzip is undone): past ``max_bytes`` the read
   stops and the connection is dropped (:func:`watchdog.sources.promhttp.get` on the
   event loop; :class:`CappedBody` for the thread-pool path);
-* the series, counted on the decoded result before any :class:`~watchdog.model.Series`
-  is built (:func:`too_many_series`).
+* the series, counted on the raw answer before it is parsed (:func:`too_many_series_in`:
+  a 90,000-series answer just under the size cap took 0.9 s to parse, holding the GIL
+  from its worker thread, so the event loop stalled as long), and again on the decoded
+  result before any :class:`~watchdog.model.Series` is built (:func:`too_many_series`).
 
 Either way the sample is a permanent error naming the size or the count: the query is
 too broad, and asking again will not change that. The rest of the module turns a
@@ -52,11 +54,27 @@ def too_large(limit: int, size: int | None = None) -> ResponseTooLarge:
 def too_many_series(result: Any, limit: int) -> str | None:
     """Why a decoded instant/range ``result`` holds too many series, or None."""
     if isinstance(result, list) and len(result) > limit:
-        return (
-            f"query returned {len(result):,} series, over the cap of {limit:,} "
-            "(prometheus_max_series): aggregate it (sum by …) or narrow its selector"
-        )
+        return _over(len(result), limit)
     return None
+
+
+def too_many_series_in(body: bytes, limit: int) -> str | None:
+    """Why a raw answer holds too many series, or None; counted without parsing it.
+
+    Each element of ``data.result`` (vector or matrix) has one ``"metric":{``, and the
+    bytes occur nowhere else: label values are strings whose quotes are escaped, and a
+    label named ``metric`` holds a string, not an object. Prometheus writes compact
+    JSON; a server that spaces it differently is counted after parsing instead.
+    """
+    count = body.count(b'"metric":{') + body.count(b'"metric": {')
+    return _over(count, limit) if count > limit else None
+
+
+def _over(count: int, limit: int) -> str:
+    return (
+        f"query returned {count:,} series, over the cap of {limit:,} "
+        "(prometheus_max_series): aggregate it (sum by …) or narrow its selector"
+    )
 
 
 class CappedBody:
