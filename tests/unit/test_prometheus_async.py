@@ -15,7 +15,7 @@ from watchdog.model import SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.prometheus import OFF_LOOP_BYTES, PrometheusSource
-from watchdog.sources.promparse import too_many_series_in
+from watchdog.sources.promparse import split_result, too_many_series_in
 from watchdog.store.sqlite import SqliteStore
 
 AT = 1_800_000_000.0
@@ -140,3 +140,45 @@ def test_series_are_counted_on_the_raw_answer_exactly(body: bytes, count: int) -
         f"query returned {count:,} series, over the cap of {count - 1:,} "
         "(prometheus_max_series): aggregate it (sum by …) or narrow its selector"
     )
+
+
+SHAPES = {
+    "compact vector": compact(vector({"pod": "a"}, {"pod": "b"})),
+    "spaced, pretty-printed": json.dumps(vector({"pod": "a"}), indent=2).encode(),
+    "labels named result, values quoting it": compact(
+        vector({"result": '"result":[1]', "x": "]"}, {"result": "["})
+    ),
+    "empty": compact(vector()),
+    "data before status": compact({"data": {"result": [1, "2"], "resultType": "scalar"}}),
+    "a matrix": compact(
+        {
+            "status": "success",
+            "data": {"result": [{"metric": {}, "values": [[AT, "1"], [AT + 15, "2"]]}]},
+        }
+    ),
+}
+
+
+@pytest.mark.parametrize("body", SHAPES.values(), ids=SHAPES.keys())
+def test_a_result_decoded_element_by_element_is_the_whole_parse(body: bytes) -> None:
+    split = split_result(body)
+    assert split is not None
+    envelope, items = split
+    whole = json.loads(body)
+    assert items == whole["data"]["result"]
+    assert {**envelope, "data": {**envelope["data"], "result": items}} == whole
+
+
+NOT_SHAPED = {
+    "no result": b'{"status":"error","errorType":"bad_data","error":"parse error"}',
+    "cut short": compact(vector({"pod": "a"}, {"pod": "b"}))[:-30],
+    "not an array": b'{"status":"success","data":{"result":{"a":1}}}',
+    "another result first": b'{"stats":{"result":[1]},"data":{"result":[]}}',
+    "nested too deep": b'{"data":{"result":[' + b"[" * 100 + b"]" * 100 + b"]}}",
+    "not UTF-8": b'{"data":{"result":["\xff"]}}',
+}
+
+
+@pytest.mark.parametrize("body", NOT_SHAPED.values(), ids=NOT_SHAPED.keys())
+def test_an_answer_not_shaped_for_it_is_left_to_the_whole_parse(body: bytes) -> None:
+    assert split_result(body) is None
