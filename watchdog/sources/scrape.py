@@ -124,7 +124,7 @@ class ScrapeSource:
         first, process = not state.started, _process(points)
         from_zero = process is not None and ctx.since is not None and process >= ctx.since
         if (why := state.fold(readings, process, from_zero=from_zero)) is not None:
-            return Sample.failed(why)
+            return Sample.failed(why, transient=False)  # it answered: not an outage
         if first and not from_zero:
             return Sample.no_data("start point taken; increases count from the next scrape")
         return _judge(rule, state)
