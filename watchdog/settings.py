@@ -141,7 +141,7 @@ class Settings(BaseSettings):
     default_plan: str | None = None  # the plan a deployment that names none runs
     http_allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list
-    )  # the only hosts http steps may call
+    )  # the only hosts http steps may call, and scrapes and probes whose host a label fills
 
     # --- platforms and deploy detection (issue 7) -------------------------------------
     render_api_url: str = "https://api.render.com/v1"  # a `render` step's API

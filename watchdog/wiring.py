@@ -197,10 +197,10 @@ def sources(
     )
     kinds: dict[str, Source] = {
         "prometheus": prometheus,
-        "http": HttpSource(probe_client),
+        "http": HttpSource(probe_client, allowed_hosts=s.http_allowed_hosts),
         "log": LogSource(),
         "alertmanager": AlertmanagerSource(store),
-        "scrape": ScrapeSource(probe_client),
+        "scrape": ScrapeSource(probe_client, allowed_hosts=s.http_allowed_hosts),
     }
     # Rules naming a postgres/redis target are refused unless it is configured
     # (check_targets), so a kind without targets is never asked for.

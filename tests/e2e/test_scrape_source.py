@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -55,7 +56,12 @@ def test_a_fault_seen_in_scraped_metrics_rolls_back_once(
         finally:
             demo.heal()
         detail = wd.window(window["id"])
+        log = wd.log()
     assert detail["window"]["phase"] == "rolled_back"
+    # Issue 25: httpx logged every scrape and step at info; held at warning unless debug.
+    lines = [json.loads(line) for line in log.splitlines()]
+    assert any(line["level"] == "info" and "rollback succeeded" in line["event"] for line in lines)
+    assert not [line for line in lines if line.get("logger", "").startswith(("httpx", "httpcore"))]
     calls = [c for c in demo.rollback_calls()
              if str(c["headers"].get("Idempotency-Key", "")).startswith(window["id"])]  # fmt: skip
     assert len(calls) == 1 and calls[0]["body"]["version"] == "s1"

@@ -12,9 +12,11 @@ import asyncio
 import shutil
 import subprocess
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from tests.servers.prometheus import start_prometheus
@@ -70,19 +72,25 @@ async def src(big_prom: BigPrometheus) -> AsyncIterator[PrometheusSource]:
 
 
 class LoopLag:
-    """Measures the longest the event loop went without running a 10 ms ticker."""
+    """Measures the longest the event loop went without running a 10 ms ticker.
+
+    ``worst`` is wall time; ``worst_cpu`` the CPU this process spent in its longest
+    gap: on a shared machine the wall gap also counts other processes' turns, the CPU
+    gap only what this one did meanwhile (a parse holding the GIL counts in full).
+    """
 
     def __init__(self) -> None:
-        self.worst = 0.0
+        self.worst = self.worst_cpu = 0.0
         self._task: asyncio.Task[None] | None = None
 
     async def _tick(self) -> None:
-        last = time.monotonic()
+        last, last_cpu = time.monotonic(), time.process_time()
         while True:
             await asyncio.sleep(0.01)
-            now = time.monotonic()
+            now, cpu = time.monotonic(), time.process_time()
             self.worst = max(self.worst, now - last - 0.01)
-            last = now
+            self.worst_cpu = max(self.worst_cpu, cpu - last_cpu)
+            last, last_cpu = now, cpu
 
     async def __aenter__(self) -> LoopLag:
         self._task = asyncio.create_task(self._tick())
@@ -115,6 +123,34 @@ async def test_200k_series_over_the_size_cap_are_an_error_and_the_loop_keeps_tur
     )
     assert lag.worst < 0.5, f"event loop blocked {lag.worst:.2f}s"
     assert took < 10, took
+
+
+JUST_UNDER = 'wd_big{pod=~"pod-0[0-8].*"}'  # 90,000 series, 7.98 MiB of JSON
+
+
+async def test_an_answer_just_under_the_size_cap_is_refused_by_its_count_unparsed(
+    src: PrometheusSource, big_prom: BigPrometheus
+) -> None:
+    # Issue 25, M6: parsing such an answer held the GIL ~0.9 s from its worker thread
+    # (the loop stalled as long) and built ~80 MB of objects only to refuse them.
+    params = {"query": JUST_UNDER, "time": repr(big_prom.at)}
+    raw = httpx.get(f"{big_prom.url}/api/v1/query", params=params, timeout=60).content
+    assert 7.5 < len(raw) / (1 << 20) < 8.0, len(raw)  # within the 8 MiB size cap
+    tracemalloc.start()
+    try:
+        async with LoopLag() as lag:
+            sample = await src.sample(rule(JUST_UNDER), SampleContext("w", {}, big_prom.at))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sample.kind is SampleKind.ERROR and sample.transient is False, sample
+    assert sample.error == (
+        "query returned 90,000 series, over the cap of 10,000 (prometheus_max_series): "
+        "aggregate it (sum by …) or narrow its selector"
+    )
+    assert lag.worst_cpu < 0.1, f"the loop stalled on {lag.worst_cpu:.3f}s of this process's CPU"
+    assert lag.worst < 0.5, f"event loop blocked {lag.worst:.2f}s"
+    assert peak < 50 << 20, f"{peak / (1 << 20):.0f} MiB of Python objects at the peak"
 
 
 async def test_too_many_series_is_an_error_naming_the_count(big_prom: BigPrometheus) -> None:

@@ -430,3 +430,32 @@ def test_the_shipped_judge_pack_loads_with_the_exporters_names() -> None:
         rules["celery-failures-judged"].query
     )
     assert rules["webhook-validation-judged"].action.value == "notify"
+
+
+ABSURD = {
+    "1.7e308": 1.7e308,
+    "inf": math.inf,
+    "-inf": -math.inf,
+    "nan": math.nan,
+    "negative": -5.0,
+    "past 2**53": 2.0**54,
+}
+
+
+@pytest.mark.parametrize("role", ["errors", "total"])
+@pytest.mark.parametrize("bad", ABSURD.values(), ids=ABSURD.keys())
+@pytest.mark.parametrize("at", [0, 2, 8], ids=["first", "third", "last but one"])
+def test_an_absurd_counter_reading_never_poisons_the_counts(role: str, bad: float, at: int) -> None:
+    # Issue 25: one reading of 1.7e308 made every later increase look like a reset, and
+    # a 50 % error rate read "ok". The series keeps its last believable reading instead.
+    # The sample holding it is skipped whole, like a failed poll, and says why.
+    samples = steady(250, 500, steps=10)
+    errors, total = (s.value for s in samples[at].series)
+    samples[at] = reading(bad, total) if role == "errors" else reading(errors, bad)
+    evs = walk(judge_rule(), samples)
+    assert evs[at].verdict is Verdict.INCONCLUSIVE
+    assert f"a {role} counter read {bad:g}, which no counter can hold" in evs[at].reason
+    assert evs[-1].verdict is Verdict.FIRING, evs[-1].reason
+    ev = evs[-1].state.judge.evidence
+    assert (ev["errors"], ev["requests"]) == (2500 - 250 * (at == 0), 5000 - 500 * (at == 0))
+    assert all(0 <= v <= 5000 for v in evs[-1].state.judge.last.values())

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.world import app_settings
 from watchdog import wiring
@@ -14,6 +15,7 @@ from watchdog.model import SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.prometheus import OFF_LOOP_BYTES, PrometheusSource
+from watchdog.sources.promparse import split_result, too_many_series_in
 from watchdog.store.sqlite import SqliteStore
 
 AT = 1_800_000_000.0
@@ -106,3 +108,77 @@ async def test_basic_auth_reaches_every_request_and_the_job_interval_comes_from_
     header = next(expected).headers["Authorization"]
     assert [r.headers.get("Authorization") for r in seen] == [header, header]
     assert seen[0].url.params["state"] == "active" and seen[1].url.path == "/api/v1/query"
+
+
+TRICKY = {"metric": "x", "path": '"metric":{"a":1}', "le": "{"}  # a label named metric
+
+
+def compact(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def vector(*metrics: dict[str, str]) -> dict[str, object]:
+    result = [{"metric": m, "value": [AT, "1"]} for m in metrics]
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+
+COUNTED = {
+    "compact, as Prometheus writes it": (compact(json.loads(answer(3))), 3),
+    "spaced, as json.dumps writes it": (answer(4), 4),
+    "label values and names that look like an element": (compact(vector(TRICKY, {})), 2),
+    "a matrix": (
+        compact({"data": {"result": [{"metric": {"a": "b"}, "values": [[AT, "1"]] * 50}]}}),
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "count"), COUNTED.values(), ids=COUNTED.keys())
+def test_series_are_counted_on_the_raw_answer_exactly(body: bytes, count: int) -> None:
+    assert too_many_series_in(body, count) is None
+    assert too_many_series_in(body, count - 1) == (
+        f"query returned {count:,} series, over the cap of {count - 1:,} "
+        "(prometheus_max_series): aggregate it (sum by …) or narrow its selector"
+    )
+
+
+SHAPES = {
+    "compact vector": compact(vector({"pod": "a"}, {"pod": "b"})),
+    "spaced, pretty-printed": json.dumps(vector({"pod": "a"}), indent=2).encode(),
+    "labels named result, values quoting it": compact(
+        vector({"result": '"result":[1]', "x": "]"}, {"result": "["})
+    ),
+    "empty": compact(vector()),
+    "data before status": compact({"data": {"result": [1, "2"], "resultType": "scalar"}}),
+    "a matrix": compact(
+        {
+            "status": "success",
+            "data": {"result": [{"metric": {}, "values": [[AT, "1"], [AT + 15, "2"]]}]},
+        }
+    ),
+}
+
+
+@pytest.mark.parametrize("body", SHAPES.values(), ids=SHAPES.keys())
+def test_a_result_decoded_element_by_element_is_the_whole_parse(body: bytes) -> None:
+    split = split_result(body)
+    assert split is not None
+    envelope, items = split
+    whole = json.loads(body)
+    assert items == whole["data"]["result"]
+    assert {**envelope, "data": {**envelope["data"], "result": items}} == whole
+
+
+NOT_SHAPED = {
+    "no result": b'{"status":"error","errorType":"bad_data","error":"parse error"}',
+    "cut short": compact(vector({"pod": "a"}, {"pod": "b"}))[:-30],
+    "not an array": b'{"status":"success","data":{"result":{"a":1}}}',
+    "another result first": b'{"stats":{"result":[1]},"data":{"result":[]}}',
+    "nested too deep": b'{"data":{"result":[' + b"[" * 100 + b"]" * 100 + b"]}}",
+    "not UTF-8": b'{"data":{"result":["\xff"]}}',
+}
+
+
+@pytest.mark.parametrize("body", NOT_SHAPED.values(), ids=NOT_SHAPED.keys())
+def test_an_answer_not_shaped_for_it_is_left_to_the_whole_parse(body: bytes) -> None:
+    assert split_result(body) is None

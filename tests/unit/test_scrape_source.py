@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from examples.stack import REPO
+from tests.world import app_settings
+from watchdog import wiring
 from watchdog.model import SampleKind
 from watchdog.rulefile.telemetry import ScrapeRule
 from watchdog.sources.base import SampleContext
+from watchdog.sources.counters import carried, deltas
+from watchdog.sources.hosts import host_from_labels
 from watchdog.sources.scrape import ScrapeSource, _matches
+from watchdog.store.sqlite import SqliteStore
 
 OPENED = 1_800_000_000.0
 
 
-def page(ok: float, errors: float | None, *, started: float = OPENED - 600) -> str:
+def page(ok: float | str, errors: float | str | None, *, started: float = OPENED - 600) -> str:
     lines = [
         "# HELP http_requests_total Total requests.",
         "# TYPE http_requests_total counter",
@@ -188,3 +196,100 @@ def test_label_regexes_are_re2_linear_time_and_refuse_backreferences() -> None:
     assert _matches({"status": "503"}, {"status": "~5.."})
     with pytest.raises(ValueError, match="not a regular expression RE2 accepts"):
         rule(errors={"metric": "x", "match": {"status": "~(5)\\1"}})
+
+
+ABSURD = {"1.7e308": "1.7e308", "+Inf": "+Inf", "negative": "-5", "past 2**53": "2e16"}
+
+
+@pytest.mark.parametrize("bad", ABSURD.values(), ids=ABSURD.keys())
+@pytest.mark.parametrize("role", ["errors", "total"])
+async def test_an_absurd_counter_reading_fails_the_scrape_and_is_never_counted(
+    bad: str, role: str
+) -> None:
+    # Issue 25: one reading of 1.7e308 made a later 50 % error rate read "ok".
+    broken = page(bad, 10) if role == "total" else page(1050, bad)
+    target = Target(page(1000, 10), broken, page(1100, 110))
+    _, second, third = await scrape_all(target, rule(), 3)
+    assert second.kind is SampleKind.ERROR and second.transient is False
+    assert "which no counter can hold (NaN, infinite, negative or past 2**53)" in (
+        second.error or ""
+    )
+    assert third.series[0].value == pytest.approx(0.5)  # 100 of 200, as if never read
+    assert third.detail == "100 of 200 since window start"
+
+
+LABEL_HOST_RULES = (
+    (REPO / "rules/alternatives/api-scrape.yml").read_text()
+    + """
+  - name: probes
+    rules:
+      - name: health
+        source: http
+        url: "http://{{ labels.app_host }}:8000/health"
+        action: rollback
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("app_host", "allowed", "fetched"),
+    [
+        ("169.254.169.254", ["api"], False),  # cloud metadata, chosen by an API caller
+        ("evil.example", [], False),
+        ("api", ["api"], True),
+        ("api", ["api:8000"], True),
+        ("api", ["api:9000"], False),
+    ],
+)
+async def test_a_host_the_labels_choose_is_fetched_only_when_allowed(
+    tmp_path: Path, app_host: str, allowed: list[str], fetched: bool
+) -> None:
+    # Issue 25: the shipped api-scrape.yml takes its host from a deployment label.
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text=page(1000, 1))
+
+    settings = app_settings(tmp_path, LABEL_HOST_RULES, http_allowed_hosts=allowed)
+    rules = {r.name: r for r in wiring.checked_rules(settings).rules}
+    ctx = SampleContext("w1", {"service": "api", "labels.app_host": app_host}, OPENED, True)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        sources = wiring.sources(settings, SqliteStore(":memory:"), client, client=client)
+        scraped = await sources.get("scrape").sample(rules["api-5xx-ratio-scrape"], ctx)
+        probed = await sources.get("http").sample(rules["health"], ctx)
+        await sources.close()
+    if fetched:
+        assert [r.url.host for r in seen] == ["api", "api"]
+        assert probed.kind is SampleKind.VALUES and scraped.kind is SampleKind.NO_DATA
+        return
+    assert seen == []  # nothing was sent
+    for sample, what in ((scraped, "scrape"), (probed, "probe")):
+        assert sample.kind is SampleKind.ERROR and sample.transient is False  # never a breach
+        assert sample.error == (
+            f"{what}: host {app_host}:8000 comes from the deployment's labels and is not in "
+            "http_allowed_hosts: add it there, or write the host in the rule"
+        )
+
+
+@pytest.mark.parametrize(
+    ("template", "from_labels"),
+    [
+        ("http://{{ labels.app_host }}:8000/metrics", True),
+        ("http://app-{{ service }}.internal/metrics", True),
+        ("{{ labels.url }}", True),
+        ("http://127.0.0.1:{{ labels.port }}/metrics", False),  # the rule names the host
+        ("http://api:8000/health/{{ service }}?v={{ version }}", False),
+    ],
+)
+def test_which_templates_let_the_labels_choose_the_host(template: str, from_labels: bool) -> None:
+    assert host_from_labels(template) is from_labels
+
+
+def test_absurd_rows_are_no_change_and_never_a_start_point() -> None:
+    # The postgres source's counters: rows may hold gauges (negative is fine), never 1e308.
+    start = {"a": (10.0, -3.0), "b": (5.0, 1.0)}
+    now = {"a": (1.7e308, -3.0), "b": (7.0, math.inf), "c": (2.0, -1.0)}
+    assert deltas(now, start) == {"c": (2.0, -1.0)}
+    assert carried(now, start) == {"a": (10.0, -3.0), "b": (5.0, 1.0), "c": (2.0, -1.0)}
+    assert carried(now, {}) == {"c": (2.0, -1.0)}

@@ -2,18 +2,20 @@
 
 A reading below the last one is a counter reset (the new reading is the increment); a
 series first seen after the window opened was born in it (absent was zero); a series
-missing for a while keeps its last reading, so a scrape gap is not counted twice.
+missing for a while keeps its last reading, so a scrape gap is not counted twice; a
+reading no counter can hold (NaN, infinite, negative, past 2**53) is skipped the same
+way, so it never becomes a count or the reading the next one is measured from.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import replace
 
 from watchdog.judge.state import MAX_GROUPS, MAX_SERIES, MAX_STEPS, Counts, JudgeState, Tests, Track
 from watchdog.model import Sample, series_key
 from watchdog.rulefile.judge import ROLE, JudgeRule
+from watchdog.sources.counters import believable
 
 Deltas = dict[str, dict[str, float]]  # endpoint key -> role -> increment
 
@@ -25,6 +27,22 @@ def group_of(rule: JudgeRule, labels: Mapping[str, str]) -> str:
     return series_key({k: labels[k] for k in rule.by if labels.get(k)})
 
 
+def absurd(sample: Sample) -> str | None:
+    """Why ``sample`` holds a reading no counter can, or None.
+
+    Such a sample is skipped whole, like a failed poll (a reading skipped alone would
+    leave a step's errors without their requests).
+    """
+    for series in sample.series:
+        role = series.labels.get(ROLE)
+        if role is not None and not believable(series.value):
+            return (
+                f"a {role} counter read {series.value:g}, which no counter can hold "
+                "(NaN, infinite, negative or past 2**53): reading skipped"
+            )
+    return None
+
+
 def increments(
     rule: JudgeRule, last: Mapping[str, float], sample: Sample, first: bool
 ) -> tuple[Deltas, dict[str, float]]:
@@ -33,7 +51,7 @@ def increments(
     out: Deltas = {}
     for series in sample.series:
         role = series.labels.get(ROLE)
-        if role is None or math.isnan(series.value):
+        if role is None or not believable(series.value):
             continue
         # repr of the sorted labels: unambiguous, and cheaper than the JSON series key
         key, value = repr(sorted(series.labels.items())), series.value

@@ -20,7 +20,7 @@ from typing import Any
 
 from watchdog.evaluate import WHOLE, Evaluation, Observation
 from watchdog.judge import stats
-from watchdog.judge.count import advance
+from watchdog.judge.count import absurd, advance
 from watchdog.judge.limit import Index, Limit, before_counts, burstiness, index, limit_for
 from watchdog.judge.state import Counts, JudgeState, Tests
 from watchdog.model import RuleState, Sample, SampleKind, Verdict
@@ -48,6 +48,8 @@ def judge(
     baselines: Mapping[str, float] | None = None,
 ) -> Evaluation:
     """Count, test, and say ok / inconclusive / firing with the evidence."""
+    if (why := absurd(sample)) is not None:
+        sample = Sample.failed(why, transient=False)
     if sample.kind is SampleKind.ERROR:
         return _blind(rule, state, sample, now)
     base = index(baselines)

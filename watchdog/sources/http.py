@@ -11,6 +11,7 @@ back as ``Sample.failed``. Redirects are never followed: a 3xx is judged by
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from watchdog.model import Sample
 from watchdog.rulefile.schema import HttpRule
 from watchdog.rulefile.template import render, url_escape
 from watchdog.sources.base import SampleContext
+from watchdog.sources.hosts import AllowedHosts
 
 MAX_BODY = 1024 * 1024
 _MISSING = object()
@@ -32,11 +34,16 @@ class HttpSource:
     """Probes :class:`HttpRule` URLs with one shared httpx client."""
 
     def __init__(
-        self, client: httpx.AsyncClient | None = None, *, max_body: int = MAX_BODY
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        max_body: int = MAX_BODY,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self._owned = client is None
         self._client = client if client is not None else httpx.AsyncClient(follow_redirects=False)
         self._max_body = max_body
+        self._allowed = AllowedHosts(allowed_hosts)  # for hosts the labels choose
 
     async def sample(self, rule: HttpRule, ctx: SampleContext) -> Sample:
         """Probe the rule's URL now; value 1.0 when the probe fails, 0.0 when it passes."""
@@ -46,6 +53,8 @@ class HttpSource:
             url = render(rule.url, ctx.variables, url_escape)
         except PermanentError as exc:
             return Sample.failed(str(exc), transient=False)
+        if (refused := self._allowed.refusal(rule.url, url)) is not None:
+            return Sample.failed(f"probe: {refused}", transient=False)  # not a failed probe
         try:
             passed, detail = await self._probe(rule, url)
         except httpx.InvalidURL as exc:

@@ -28,7 +28,7 @@ import structlog
 from watchdog.model import Sample, Series, series_key
 from watchdog.rulefile.schema import PostgresRule
 from watchdog.sources.base import SampleContext
-from watchdog.sources.counters import StartPoints, deltas
+from watchdog.sources.counters import StartPoints, carried, deltas
 
 log = structlog.get_logger("watchdog.sources.postgres")
 
@@ -122,8 +122,9 @@ class PostgresSource:
         # Keyed by where the evidence starts too: after a rollback, counting starts over.
         key = (ctx.window_id, rule.name, ctx.since)
         # The first sample of a window is its start point: a change of zero so far.
-        start, previous = self._points.get(key) or (current, current)
-        self._points.put(key, (start, current))
+        kept = carried(current, {})  # an absurd reading is never a start point
+        start, previous = self._points.get(key) or (kept, kept)
+        self._points.put(key, (start, carried(current, previous)))
         changed = deltas(current, previous if rule.since == "previous_sample" else start)
         labels = {series_key(lb): lb for lb, _ in rows}
         out = []

@@ -37,6 +37,7 @@ from watchdog.sources.promparse import (
     parse_instant,
     parse_range,
     too_many_series,
+    too_many_series_in,
 )
 from watchdog.sources.promparse import RangeSeries as RangeSeries
 from watchdog.sources.scrape_interval import ScrapeIntervals
@@ -176,7 +177,9 @@ class PrometheusSource(PrometheusSampling):
             return Sample.failed(self._scrub(str(exc)), transient=exc.transient)
 
     def _parse_instant(self, answer: promhttp.Answer) -> Sample:
-        """Decode, then count and build the series (in a worker thread when big)."""
+        """Count the series, then decode and build them (in a worker thread when big)."""
+        if (too_many := too_many_series_in(answer.body, self._max_series)) is not None:
+            return Sample.failed(too_many, transient=False)
         return parse_instant(promhttp.decoded(answer), self._max_series)
 
     async def query_range(
@@ -199,6 +202,8 @@ class PrometheusSource(PrometheusSampling):
         return self._parse_range(answer)
 
     def _parse_range(self, answer: promhttp.Answer) -> list[RangeSeries]:
+        if (too_many := too_many_series_in(answer.body, self._max_series)) is not None:
+            raise PermanentError(too_many)
         result = promhttp.decoded(answer)
         if (too_many := too_many_series(result, self._max_series)) is not None:
             raise PermanentError(too_many)

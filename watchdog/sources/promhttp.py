@@ -19,7 +19,7 @@ import httpx
 
 from watchdog import httpedge
 from watchdog.errors import PermanentError, TransientError, WatchdogError
-from watchdog.sources.promparse import MALFORMED, too_large
+from watchdog.sources.promparse import MALFORMED, split_result, too_large
 
 RETRY_STATUS = (502, 503, 504)  # worth another attempt within the time budget
 PERMANENT_ERROR_TYPES = frozenset({"bad_data", "execution", "not_found", "not_acceptable"})
@@ -60,7 +60,16 @@ async def get(
 
 
 def decoded(answer: Answer) -> Any:
-    """The ``data.result`` of a successful answer; raises the error any other stands for."""
+    """The ``data.result`` of a successful answer; raises the error any other stands for.
+
+    A large 200 answer is decoded one result element at a time
+    (:func:`~watchdog.sources.promparse.split_result`), so that the worker thread doing
+    it lets the event loop run.
+    """
+    if answer.status == 200 and len(answer.body) > httpedge.INLINE_JSON:
+        split = split_result(answer.body)
+        if split is not None and split[0].get("status") != "error":
+            return split[1]
     body = json_body(answer.body)
     if answer.status != 200 or body.get("status") == "error":
         raise api_error(answer.status, body)

@@ -6,8 +6,10 @@ the event loop ~9 s per evaluation (RSS 732 MB). Two caps stop that before it co
 * the body, counted as it is read (after gzip is undone): past ``max_bytes`` the read
   stops and the connection is dropped (:func:`watchdog.sources.promhttp.get` on the
   event loop; :class:`CappedBody` for the thread-pool path);
-* the series, counted on the decoded result before any :class:`~watchdog.model.Series`
-  is built (:func:`too_many_series`).
+* the series, counted on the raw answer before it is parsed (:func:`too_many_series_in`:
+  a 90,000-series answer just under the size cap took 0.9 s to parse, holding the GIL
+  from its worker thread, so the event loop stalled as long), and again on the decoded
+  result before any :class:`~watchdog.model.Series` is built (:func:`too_many_series`).
 
 Either way the sample is a permanent error naming the size or the count: the query is
 too broad, and asking again will not change that. The rest of the module turns a
@@ -16,11 +18,13 @@ decoded ``data.result`` into a :class:`~watchdog.model.Sample` or range series.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 
+from watchdog import httpedge
 from watchdog.errors import PermanentError
 from watchdog.model import Sample, Series
 
@@ -30,6 +34,9 @@ DEFAULT_MAX_BYTES = 8 << 20
 
 
 RangeSeries = tuple[dict[str, str], list[tuple[float, float]]]
+
+_RESULT = '"result":'
+_MARK = '"\\u0000"'  # a JSON string, in place of the array taken out
 
 
 class ResponseTooLarge(PermanentError):
@@ -52,11 +59,27 @@ def too_large(limit: int, size: int | None = None) -> ResponseTooLarge:
 def too_many_series(result: Any, limit: int) -> str | None:
     """Why a decoded instant/range ``result`` holds too many series, or None."""
     if isinstance(result, list) and len(result) > limit:
-        return (
-            f"query returned {len(result):,} series, over the cap of {limit:,} "
-            "(prometheus_max_series): aggregate it (sum by …) or narrow its selector"
-        )
+        return _over(len(result), limit)
     return None
+
+
+def too_many_series_in(body: bytes, limit: int) -> str | None:
+    """Why a raw answer holds too many series, or None; counted without parsing it.
+
+    Each element of ``data.result`` (vector or matrix) has one ``"metric":{``, and the
+    bytes occur nowhere else: label values are strings whose quotes are escaped, and a
+    label named ``metric`` holds a string, not an object. Prometheus writes compact
+    JSON; a server that spaces it differently is counted after parsing instead.
+    """
+    count = body.count(b'"metric":{') + body.count(b'"metric": {')
+    return _over(count, limit) if count > limit else None
+
+
+def _over(count: int, limit: int) -> str:
+    return (
+        f"query returned {count:,} series, over the cap of {limit:,} "
+        "(prometheus_max_series): aggregate it (sum by …) or narrow its selector"
+    )
 
 
 class CappedBody:
@@ -95,6 +118,58 @@ def cap_response(response: requests.Response, limit: int) -> None:
         response.raw.close()
         raise too_large(limit, int(declared))
     response.raw = CappedBody(response.raw, limit)
+
+
+def split_result(body: bytes) -> tuple[Any, list[Any]] | None:
+    """The answer's envelope (``data.result`` emptied) and the result's elements, decoded
+    one element at a time; None when the body is not shaped for that (parse it whole).
+
+    ``json.loads`` holds the GIL for its whole run, so a worker thread parsing 90,000
+    series stalled the event loop 0.3-0.9 s; between two elements the interpreter can
+    switch threads, so the loop runs every few milliseconds however big the answer.
+    """
+    if httpedge.too_deep(body, httpedge.MAX_DEPTH):
+        return None
+    try:
+        text = body.decode("utf-8")
+        start = text.index(_RESULT)
+        items, end = _elements(text, _skip(text, start + len(_RESULT)))
+        envelope = json.loads(text[:start] + _RESULT + _MARK + text[end:])
+    except (ValueError, RecursionError):
+        return None
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    # The mark stands where an array was: the first "result": was data.result.
+    if not isinstance(data, dict) or data.get("result") != "\0":
+        return None
+    data["result"] = []
+    return envelope, items
+
+
+def _elements(text: str, at: int) -> tuple[list[Any], int]:
+    """The JSON array's elements from ``text[at]`` (a ``[``), and the index past its ``]``."""
+    if text[at : at + 1] != "[":
+        raise ValueError("not an array")
+    decode, items = json.JSONDecoder().raw_decode, list[Any]()
+    at = _skip(text, at + 1)
+    if text[at : at + 1] == "]":
+        return items, at + 1
+    while True:
+        item, at = decode(text, at)
+        items.append(item)
+        at = _skip(text, at)
+        sep = text[at : at + 1]
+        if sep == "]":
+            return items, at + 1
+        if sep != ",":
+            raise ValueError("not an array")
+        at = _skip(text, at + 1)
+
+
+def _skip(text: str, at: int) -> int:
+    """The index of the first character at or after ``at`` that is not JSON whitespace."""
+    while text[at : at + 1] in (" ", "\t", "\n", "\r"):
+        at += 1
+    return at
 
 
 def parse_instant(result: Any, max_series: int = DEFAULT_MAX_SERIES) -> Sample:

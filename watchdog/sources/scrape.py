@@ -7,7 +7,9 @@ per-(window, rule) counter state to compute increases the way Prometheus' ``incr
 does: a value that goes down is a reset and counts from zero; a series that appears
 later counts from zero ("absent is zero"). When the target's process started after the
 window opened (the new version's process, ``process_start_time_seconds``), its counters
-count from zero too, so errors served before the first scrape are not lost.
+count from zero too, so errors served before the first scrape are not lost. The
+counting, and the pages it refuses to judge (two processes answering one URL, a reading
+no counter can hold), is :mod:`watchdog.sources.scrape_counters`'.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import asyncio
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,6 +29,8 @@ from watchdog.rulefile.telemetry import MetricSelector, ScrapeRule
 from watchdog.rulefile.template import render, url_escape
 from watchdog.sources.base import SampleContext
 from watchdog.sources.counters import StartPoints
+from watchdog.sources.hosts import AllowedHosts
+from watchdog.sources.scrape_counters import Counters
 
 MAX_SERIES = 50_000
 ACCEPT = "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"
@@ -44,23 +47,20 @@ class ScrapeError(Exception):
         self.transient = transient
 
 
-@dataclass
-class Counters:
-    """What one (window, rule) remembers between scrapes."""
-
-    last: dict[tuple[str, str], float] = field(default_factory=dict)  # (selector, series)
-    increase: dict[str, float] = field(default_factory=dict)  # per selector, accumulated
-
-
 class ScrapeSource:
     """Samples :class:`ScrapeRule` targets with one shared httpx client."""
 
     def __init__(
-        self, client: httpx.AsyncClient | None = None, *, max_series: int = MAX_SERIES
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        max_series: int = MAX_SERIES,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self._owned = client is None
         self._client = client if client is not None else httpx.AsyncClient(follow_redirects=False)
         self._max_series = max_series
+        self._allowed = AllowedHosts(allowed_hosts)  # for hosts the labels choose
         self._state: StartPoints[Counters] = StartPoints()
 
     async def sample(self, rule: ScrapeRule, ctx: SampleContext) -> Sample:
@@ -70,6 +70,8 @@ class ScrapeSource:
                                  transient=False)  # fmt: skip
         try:
             url = render(rule.url, ctx.variables, url_escape)
+            if (refused := self._allowed.refusal(rule.url, url)) is not None:
+                return Sample.failed(f"scrape: {refused}", transient=False)
             rule = _bound(rule, ctx.variables)
             points = await self._scrape(url, rule)
         except PermanentError as exc:
@@ -109,21 +111,20 @@ class ScrapeSource:
             if rule.value == "ratio"
             else {"metric": rule.metric}
         )
+        try:
+            readings = {name: select(points, sel) for name, sel in selectors.items() if sel}
+        except PermanentError as exc:
+            return Sample.failed(str(exc), transient=False)
         # Keyed by where the evidence starts too: after a rollback, counting starts over.
         key = (ctx.window_id, rule.name, ctx.since)
         state = self._state.get(key)
-        first = state is None
         if state is None:
             state = Counters()
             self._state.put(key, state)
-        from_zero = first and _started_after(points, ctx.since)
-        try:
-            for name, selector in selectors.items():
-                assert selector is not None  # the rule model guarantees it
-                now = select(points, selector)
-                _advance(state, name, now, first=first and not from_zero)
-        except PermanentError as exc:
-            return Sample.failed(str(exc), transient=False)
+        first, process = not state.started, _process(points)
+        from_zero = process is not None and ctx.since is not None and process >= ctx.since
+        if (why := state.fold(readings, process, from_zero=from_zero)) is not None:
+            return Sample.failed(why, transient=False)  # it answered: not an outage
         if first and not from_zero:
             return Sample.no_data("start point taken; increases count from the next scrape")
         return _judge(rule, state)
@@ -145,18 +146,6 @@ def _bound(rule: ScrapeRule, variables: Mapping[str, str]) -> ScrapeRule:
 
     update = {k: fill(getattr(rule, k)) for k in ("metric", "errors", "total")}
     return rule.model_copy(update=update)
-
-
-def _advance(state: Counters, name: str, now: dict[str, float], *, first: bool) -> None:
-    """Add this scrape's increase per series to the selector's total."""
-    added = 0.0
-    for series, value in now.items():
-        before = state.last.get((name, series))
-        if before is None:
-            before = value if first else 0.0  # absent before: counts from zero
-        added += value - before if value >= before else value  # down = reset
-        state.last[(name, series)] = value
-    state.increase[name] = state.increase.get(name, 0.0) + (0.0 if first else added)
 
 
 def _judge(rule: ScrapeRule, state: Counters) -> Sample:
@@ -232,13 +221,10 @@ def _matches(labels: dict[str, str], wanted: dict[str, str]) -> bool:
     return True
 
 
-def _started_after(
-    points: Iterable[tuple[str, dict[str, str], float]], opened: float | None
-) -> bool:
-    if opened is None:
-        return False
-    starts = [value for name, _, value in points if name == START_TIME]
-    return bool(starts) and min(starts) >= opened
+def _process(points: Iterable[tuple[str, dict[str, str], float]]) -> float | None:
+    """The page's process: its (earliest) ``process_start_time_seconds``, if it has one."""
+    starts = [value for name, _, value in points if name == START_TIME and value == value]
+    return min(starts) if starts else None
 
 
 def _host(url: str) -> str:
