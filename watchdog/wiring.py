@@ -44,11 +44,9 @@ from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.secretcheck import without_credentials
 from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
-from watchdog.sources.alertmanager import AlertmanagerSource
-from watchdog.sources.http import HttpSource
-from watchdog.sources.log import LogSource
-from watchdog.sources.prometheus import PrometheusSource
-from watchdog.sources.scrape import ScrapeSource
+from watchdog.sources.base import Parts
+from watchdog.sources.kinds import KINDS, kind
+from watchdog.sources.prometheus import PrometheusSource, basic_auth
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
 from watchdog.web.connections import ConnectionLimits
@@ -176,71 +174,21 @@ def sources(
     *,
     client: httpx.AsyncClient | None = None,
 ) -> Sources:
-    """Every source kind, with its transports and targets from Settings.
+    """Every configured source kind (:data:`~watchdog.sources.kinds.KINDS`), built in
+    the table's order.
 
     ``client`` is the app's shared client (Prometheus, Loki, Sentry); ``probe_client``
     carries the ``http`` probes and scrapes (their own pool: a hanging watched service
-    must not starve a rollback's requests); ``overrides`` replace kinds by name.
+    must not starve a rollback's requests); ``overrides`` replace kinds by name (a kind
+    built from another, as ``judge`` from Prometheus, follows its replacement).
     """
-    token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
-    prometheus = PrometheusSource(
-        s.prometheus_url,
-        timeout=s.prometheus_timeout,
-        retries=s.prometheus_retries,
-        concurrency=s.prometheus_concurrency,
-        token=token,
-        basic=prometheus_basic(s),
-        grid=s.prometheus_scrape_interval,
-        max_series=s.prometheus_max_series,
-        max_bytes=s.prometheus_max_response_bytes,
-        client=client,
-    )
-    kinds: dict[str, Source] = {
-        "prometheus": prometheus,
-        "http": HttpSource(probe_client),
-        "log": LogSource(),
-        "alertmanager": AlertmanagerSource(store),
-        "scrape": ScrapeSource(probe_client),
-    }
-    # Rules naming a postgres/redis target are refused unless it is configured
-    # (check_targets), so a kind without targets is never asked for.
-    if s.postgres_targets:
-        from watchdog.sources.postgres import PostgresSource
-
-        targets = {k: v.get_secret_value() for k, v in s.postgres_targets.items()}
-        kinds["postgres"] = PostgresSource(targets)
-    if s.redis_targets:
-        from watchdog.sources.redis import RedisSource
-
-        kinds["redis"] = RedisSource({k: v.get_secret_value() for k, v in s.redis_targets.items()})
-    if s.loki_url:
-        kinds["loki"] = loki_source(s, client)
-    if s.sentry_org and s.sentry_token:
-        from watchdog.sources.sentry import SentrySource
-
-        token = s.sentry_token.get_secret_value()
-        kinds["sentry"] = SentrySource(
-            s.sentry_url, s.sentry_org, token, timeout=s.sentry_timeout, client=client
-        )
-    merged = {**kinds, **(overrides or {})}
-    # Judge rules query Prometheus: they follow a replaced Prometheus unless told apart.
-    merged["judge"] = (overrides or {}).get("judge", merged["prometheus"])
-    return Sources(merged)
-
-
-def loki_source(s: Settings, client: httpx.AsyncClient | None = None) -> Source:
-    """The Loki source, with its tenant and credentials from Settings."""
-    from watchdog.sources.loki import LokiSource
-
-    assert s.loki_url is not None
-    basic = None
-    if s.loki_username and s.loki_password:
-        basic = (s.loki_username, s.loki_password.get_secret_value())
-    token = s.loki_token.get_secret_value() if s.loki_token else None
-    return LokiSource(
-        s.loki_url, timeout=s.loki_timeout, tenant=s.loki_tenant, token=token, basic=basic,
-        client=client,
-    )  # fmt: skip
+    built: dict[str, Source] = dict(overrides or {})
+    for name, entry in KINDS.items():
+        if name not in built:
+            made = entry.build(Parts(s, store, client, probe_client, built))
+            if made is not None:  # rules of a kind not configured are refused (check_targets)
+                built[name] = made
+    return Sources(built)
 
 
 def selector_watch(s: Settings, sources: Sources) -> SelectorWatch | None:
@@ -251,18 +199,11 @@ def selector_watch(s: Settings, sources: Sources) -> SelectorWatch | None:
     return SelectorWatch(counting(prometheus.instant), s.service_label)
 
 
-def prometheus_basic(s: Settings) -> tuple[str, str] | None:
-    """Prometheus' basic auth credentials, when set."""
-    if s.prometheus_username is None or s.prometheus_password is None:
-        return None
-    return s.prometheus_username, s.prometheus_password.get_secret_value()
-
-
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
     """Reads which version a service serves (verify steps, deploy detection)."""
     token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
     return VersionReader(
-        client, s.prometheus_url, prometheus_token=token, prometheus_basic=prometheus_basic(s)
+        client, s.prometheus_url, prometheus_token=token, prometheus_basic=basic_auth(s)
     )
 
 
@@ -357,38 +298,15 @@ def checked_rules(settings: Settings) -> RuleSet:
 
 
 def check_targets(rules: RuleSet, settings: Settings) -> None:
-    """Refuse rules naming a postgres/redis target Settings does not configure."""
-    configured = {"postgres": settings.postgres_targets, "redis": settings.redis_targets}
+    """Refuse rules these settings cannot read (a postgres/redis target not configured,
+    Loki or Sentry not set up): each kind says why (``SourceKind.unconfigured``)."""
     problems = []
     for rule in rules.rules:
-        target = getattr(rule, "target", None)
-        known = configured.get(rule.source)
-        if target is not None and known is not None and target not in known:
-            env = f"WATCHDOG_{rule.source.upper()}_TARGETS"
-            names = ", ".join(sorted(known)) or "none"
-            problems.append(
-                f"{rule.origin}: rule {rule.name!r} names {rule.source} target {target!r}, "
-                f"which is not configured (set {env}; configured: {names})"
-            )
-    problems += _unconfigured_services(rules, settings)
+        problem = kind(rule.source).unconfigured(rule, settings)
+        if problem is not None:
+            problems.append(f"{rule.origin}: rule {rule.name!r} {problem}")
     if problems:
         raise ConfigError(problems)
-
-
-def _unconfigured_services(rules: RuleSet, settings: Settings) -> list[str]:
-    needs = {
-        "loki": ("WATCHDOG_LOKI_URL", bool(settings.loki_url)),
-        "sentry": (
-            "WATCHDOG_SENTRY_ORG and WATCHDOG_SENTRY_TOKEN",
-            bool(settings.sentry_org and settings.sentry_token),
-        ),
-    }
-    return [
-        f"{rule.origin}: rule {rule.name!r} reads {rule.source}, which is not configured "
-        f"(set {needs[rule.source][0]})"
-        for rule in rules.rules
-        if rule.source in needs and not needs[rule.source][1]
-    ]
 
 
 def scheduler(
