@@ -22,6 +22,7 @@ from watchdog.sources import (
     loki,
     postgres,
     prometheus,
+    pushgateway,
     redis,
     scrape,
     sentry,
@@ -40,6 +41,7 @@ def _table(*kinds: SourceKind) -> Mapping[str, SourceKind]:
 KINDS = _table(
     prometheus.KIND, http.KIND, postgres.KIND, redis.KIND, log.KIND, alertmanager.KIND,
     judge.KIND, loki.KIND, scrape.KIND, sentry.KIND,
+    pushgateway.KIND,
 )  # fmt: skip
 
 
