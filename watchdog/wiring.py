@@ -15,14 +15,8 @@ from typing import TYPE_CHECKING
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from watchdog.actions.alembic import AlembicExecutor
-from watchdog.actions.base import Executor
-from watchdog.actions.command import CommandExecutor
-from watchdog.actions.compose import ComposeExecutor
-from watchdog.actions.http import HttpExecutor
-from watchdog.actions.kubernetes import KubernetesExecutor
-from watchdog.actions.render import RenderExecutor
-from watchdog.actions.verify import VerifyExecutor
+from watchdog.actions.base import Executor, ExecutorParts
+from watchdog.actions.kinds import executors as step_executors
 from watchdog.admission import KnownVersions
 from watchdog.clock import Clock, SystemClock
 from watchdog.detect import DeployDetector
@@ -33,12 +27,12 @@ from watchdog.ha.health import Health, StoreClock
 from watchdog.journal import Journal
 from watchdog.livecheck import SelectorWatch, counting
 from watchdog.metrics import Metrics
-from watchdog.notify.channel import Channel
+from watchdog.notify.channel import Channel, ChannelParts
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
+from watchdog.notify.kinds import channels as configured_channels
 from watchdog.notify.outbox import Outbox
-from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
-from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
+from watchdog.notify.slack import SlackChannel
 from watchdog.rulefile.failmode import apply_missing_data
 from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.secretcheck import without_credentials
@@ -54,7 +48,6 @@ from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
     from watchdog.ha.lease import RedisLease
-    from watchdog.notify.slack import SlackChannel
     from watchdog.web.slack import SlackInteractions
 
 
@@ -83,49 +76,12 @@ def connection_limits(s: Settings) -> ConnectionLimits:
 def channels(
     s: Settings, store: Store, client: httpx.AsyncClient, clock: Clock
 ) -> tuple[dict[str, Channel], SlackChannel | None]:
-    """The configured notification channels, by name (and the Slack bot, if any)."""
-    n = s.notify
+    """The configured notification channels, by name (and the Slack bot, if any):
+    :data:`~watchdog.notify.kinds.CHANNEL_KINDS`, deploy markers included."""
     links = Links(s.base_url, without_credentials(s.prometheus_url))
-    channels: dict[str, Channel] = {}
-    slack = None
-    if n.slack_bot_token is not None:
-        from watchdog.notify.slack import SlackApi, SlackChannel
-
-        api = SlackApi(client, n.slack_bot_token.get_secret_value(), n.slack_api_url, n.timeout)
-        slack = SlackChannel(api, store, n.slack_channel, links, n.oncall_ids)
-        channels["slack"] = slack
-    if n.slack_webhook_url is not None:
-        url = n.slack_webhook_url.get_secret_value()
-        channels["slack_webhook"] = SlackWebhookChannel(client, url, links, n.timeout)
-    if n.webhook_url is not None:
-        secret = n.webhook_secret.get_secret_value() if n.webhook_secret else None
-        channels["webhook"] = WebhookChannel(client, n.webhook_url, clock, secret, n.timeout)
-    if n.pagerduty_routing_key is not None:
-        key = n.pagerduty_routing_key.get_secret_value()
-        channels["pagerduty"] = PagerDutyChannel(
-            client, store, n.pagerduty_url, key, links, n.timeout
-        )
-    channels.update(markers(s, client))
-    return channels, slack
-
-
-def markers(s: Settings, client: httpx.AsyncClient) -> dict[str, Channel]:
-    """Deploy-marker channels (Grafana annotations, Sentry release deploys), if configured."""
-    from watchdog.notify.markers import GrafanaAnnotations, SentryDeploys
-
-    n = s.notify
-    out: dict[str, Channel] = {}
-    if n.grafana_url is not None and n.grafana_token is not None:
-        out["grafana"] = GrafanaAnnotations(
-            client, n.grafana_url, n.grafana_token.get_secret_value(),
-            dashboard_uid=n.grafana_dashboard_uid, timeout=n.timeout,
-        )  # fmt: skip
-    if n.sentry_deploys and s.sentry_org and s.sentry_token is not None:
-        token = s.sentry_token.get_secret_value()
-        out["sentry_deploys"] = SentryDeploys(
-            client, s.sentry_url, s.sentry_org, token, timeout=n.timeout
-        )
-    return out
+    built = configured_channels(ChannelParts(s, store, client, clock, links))
+    slack = built.get("slack")
+    return built, slack if isinstance(slack, SlackChannel) else None
 
 
 def notify_parts(
@@ -210,17 +166,8 @@ def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
 def executors(
     s: Settings, client: httpx.AsyncClient, versions: VersionReader, clock: Clock
 ) -> dict[str, Executor]:
-    """One executor per step kind."""
-    key = s.render_api_key.get_secret_value() if s.render_api_key else None
-    return {
-        "http": HttpExecutor(client, s.http_allowed_hosts, clock=clock),
-        "command": CommandExecutor(),
-        "render": RenderExecutor(client, s.render_api_url, key, clock),
-        "compose": ComposeExecutor(),
-        "kubernetes": KubernetesExecutor(),
-        "alembic": AlembicExecutor(),
-        "verify": VerifyExecutor(versions, clock),
-    }
+    """One executor per step kind (:data:`~watchdog.actions.kinds.STEP_KINDS`)."""
+    return step_executors(ExecutorParts(s, client, versions, clock))
 
 
 def detector(

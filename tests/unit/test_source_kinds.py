@@ -109,3 +109,54 @@ async def test_a_setup_configuring_everything_builds_every_kind(tmp_path: Path) 
         assert bare.kinds == set(KINDS) - {"postgres", "redis", "loki", "sentry"}
     finally:
         await bare.close()
+
+
+def _module_exports(package: Any, attribute: str) -> list[Any]:
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        value = getattr(module, attribute, None)
+        found += list(value) if isinstance(value, tuple) else [value] if value else []
+    return found
+
+
+def test_every_step_kind_is_in_the_table_with_its_spec_model() -> None:
+    import watchdog.actions
+    from watchdog.actions.base import StepKind
+    from watchdog.actions.kinds import STEP_KINDS
+    from watchdog.actions.spec import Step
+
+    exported = [k for k in _module_exports(watchdog.actions, "KIND") if isinstance(k, StepKind)]
+    assert set(exported) == set(STEP_KINDS.values())
+    union = typing.get_args(typing.get_args(Step)[0])
+    assert {k.step for k in exported} == set(union)  # a step model no executor runs: fails
+    for entry in exported:
+        assert typing.get_args(entry.step.model_fields["kind"].annotation) == (entry.name,)
+
+
+async def test_every_channel_kind_is_in_the_table_and_builds_under_its_name() -> None:
+    import watchdog.notify
+    from watchdog.clock import FakeClock
+    from watchdog.notify.channel import ChannelKind, ChannelParts
+    from watchdog.notify.kinds import CHANNEL_KINDS, channels
+    from watchdog.notify.render import Links
+
+    exported = [k for k in _module_exports(watchdog.notify, "CHANNELS")]
+    assert all(isinstance(k, ChannelKind) for k in exported)
+    from watchdog.notify.config import routed
+
+    assert routed() == ("slack", "slack_webhook", "webhook", "pagerduty")  # markers: never routed
+    assert set(exported) == set(CHANNEL_KINDS.values())
+    secret = "s3cret-0123456789abcdef"
+    settings = Settings(
+        _env_file=None, sentry_org="acme", sentry_token=secret,
+        notify={"slack_bot_token": f"xoxb-{secret}", "slack_webhook_url": f"https://hooks.example/{secret}",
+                "webhook_url": "https://hook.example/in", "pagerduty_routing_key": secret,
+                "grafana_url": "https://grafana.example", "grafana_token": secret},
+    )  # fmt: skip
+    async with httpx.AsyncClient() as client:
+        parts = ChannelParts(settings, None, client, FakeClock(), Links("", ""))
+        built = channels(parts)
+        assert {name: c.name for name, c in built.items()} == {n: n for n in CHANNEL_KINDS}
+        bare = ChannelParts(Settings(_env_file=None), None, client, FakeClock(), Links("", ""))
+        assert channels(bare) == {}
