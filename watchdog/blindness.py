@@ -23,31 +23,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from watchdog.model import EventKind, Sample, SampleKind
 from watchdog.rulefile.load import AnyRule
 from watchdog.rulefile.schema import Policy
+from watchdog.sources.kinds import kind
 
 
 def source_key(rule: AnyRule) -> str | None:
-    """The source a rule's failures are blamed on; None when its failure is its signal."""
+    """The source a rule's failures are blamed on; None when its failure is its signal.
+
+    Each kind says it (``SourceKind.blind``); a kind missing from the table raises
+    rather than going silently unreported."""
     if rule.on_error is Policy.BREACH:
         return None
-    target = getattr(rule, "target", None)
-    match rule.source:
-        case "prometheus" | "judge":  # a judge's counters come from Prometheus too
-            return "Prometheus"
-        case "postgres" | "redis":
-            return f"{rule.source} target {target}"
-        case "log":
-            return f"log file {getattr(rule, 'path', '')}"
-        case "loki" | "sentry":
-            return rule.source.capitalize()
-        case "scrape":
-            return f"scrape target {urlsplit(getattr(rule, 'url', '')).netloc}"
-        case _:  # http (failure is the value), alertmanager (our own store)
-            return None
+    return kind(rule.source).blind(rule)
 
 
 @dataclass(frozen=True)

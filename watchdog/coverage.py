@@ -32,6 +32,7 @@ from watchdog.durations import format_duration
 from watchdog.evaluate import Evaluation
 from watchdog.model import Action, RuleState, Sample, SampleKind, Verdict, Window
 from watchdog.rulefile.load import AnyRule
+from watchdog.sources.kinds import KINDS
 
 BLIND = "blind"
 SOURCE_ERROR = "source error"
@@ -41,15 +42,6 @@ NEVER = "never evaluated"
 DECIDING = frozenset({Action.ROLLBACK, Action.APPROVE})
 DEFAULT_FRACTION = 0.5
 _REASON_CHARS = 300
-# How the page names what to check, by source kind; other names are shown as they are.
-SOURCE_NAMES = {
-    "prometheus": "Prometheus",
-    "postgres": "PostgreSQL",
-    "redis": "Redis",
-    "loki": "Loki",
-    "sentry": "Sentry",
-    "alertmanager": "Alertmanager",
-}
 
 
 def gap_cause(sample: Sample, result: Evaluation) -> str | None:
@@ -157,7 +149,7 @@ def inconclusive_message(window: Window, found: Sequence[Gap], deciding: int) ->
     ``deciding`` judged at all) or too little, per rule, and what to check."""
     d = window.deployment
     length = format_duration(window.ends_at - window.started_at)
-    sources = sorted({SOURCE_NAMES.get(g.source, g.source) for g in found})
+    sources = sorted({_title(g.source) for g in found})
     per_rule = "; ".join(g.text() for g in found)
     if len(found) >= deciding and all(g.judged == 0 for g in found):
         head = f"watched nothing for {length}"
@@ -167,3 +159,9 @@ def inconclusive_message(window: Window, found: Sequence[Gap], deciding: int) ->
         f"inconclusive: {head}: {per_rule}. Not a pass: {d.service} {d.version} stays "
         f"deployed unverified; check {', '.join(sources)}"
     )
+
+
+def _title(source: str) -> str:
+    """How the page names what to check (a kind no longer in the table: as stored)."""
+    known = KINDS.get(source)
+    return known.title if known is not None else source

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from watchdog.errors import WatchdogError
@@ -34,31 +33,27 @@ from watchdog.model import (
     SampleKind,
     Series,
     Verdict,
-    iso,
     series_key,
 )
-from watchdog.replayfinal import Final, Tracker
-from watchdog.rulefile.judge import JudgeRule
+from watchdog.replayfinal import ReplayEvent, ReplayResult, Tracker
 from watchdog.rulefile.load import AnyRule, RuleSet
-from watchdog.rulefile.schema import PrometheusRule
-from watchdog.rulefile.telemetry import LokiRule
 from watchdog.rulefile.template import promql_escape, render
-from watchdog.sources.prometheus import RangeSeries
+from watchdog.sources.base import Replay
+from watchdog.sources.kinds import kind
+from watchdog.sources.promparse import RangeSeries
 from watchdog.sources.window_range import clamp_ranges, longest_range
 from watchdog.wording import describe
 
-REPLAYABLE = (PrometheusRule, JudgeRule, LokiRule)  # kinds whose history is kept (Prometheus, Loki)
-Queried = PrometheusRule | JudgeRule | LokiRule
-LOKI_GRID = 1.0  # log lines are continuous: Loki ranges clamp to whole seconds
 CHUNK_STEPS = 1000  # evaluations fetched per range query (Prometheus caps at 11000)
 MAX_EVALUATIONS = 2_000_000
 MAX_CLAMPED_QUERIES = 60  # per rule, for the window's first `range` seconds
 
 Progress = Callable[[int, int], None]
+__all__ = ["ReplayEvent", "ReplayResult", "Replayer", "count_evaluations", "grid"]
 
 
 class RangeSource(Protocol):
-    """What replay needs of Prometheus: range queries."""
+    """What replay needs of a source with history: range queries."""
 
     async def query_range(
         self, query: str, start: float, end: float, step: float
@@ -67,74 +62,9 @@ class RangeSource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class ReplayEvent:
-    """One line of the replay's timeline."""
-
-    at: float
-    rule: str
-    kind: str  # pending | firing | resolved | inconclusive | action
-    message: str
-    value: float | None = None
-    action: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (time as ISO 8601)."""
-        out = asdict(self)
-        out["at"] = iso(self.at)
-        return out
-
-
-@dataclass
-class ReplayResult:
-    """What the rules would have done over the range."""
-
-    start: float
-    end: float
-    events: list[ReplayEvent] = field(default_factory=list)
-    rollback_at: float | None = None
-    rollback_rule: str | None = None
-    evaluations: int = 0
-    replayed: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # rule -> why
-    # Evaluations per rule, and those without data (empty answers and failed queries):
-    # a replay that saw nothing is not a pass.
-    per_rule: dict[str, int] = field(default_factory=dict)
-    without_data: dict[str, int] = field(default_factory=dict)
-    why_no_data: dict[str, str] = field(default_factory=dict)  # rule -> the last reason
-    finals: dict[str, Final] = field(default_factory=dict)  # rule -> its final verdict
-
-    @property
-    def unjudged(self) -> list[str]:
-        """Rules that could not judge most of the range (no data, or no verdict)."""
-        return [name for name, final in self.finals.items() if not final.judged]
-
-    @property
-    def saw_no_data(self) -> list[str]:
-        """Rules evaluated only without data (unknown service, empty range, no Prometheus)."""
-        return [r for r, n in self.per_rule.items() if n and self.without_data.get(r) == n]
-
-    def first(self, rule: str, kind: str) -> ReplayEvent | None:
-        """The first event of ``kind`` for ``rule``."""
-        return next((e for e in self.events if e.rule == rule and e.kind == kind), None)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "start": iso(self.start),
-            "end": iso(self.end),
-            "rollback_at": iso(self.rollback_at),
-            "rollback_rule": self.rollback_rule,
-            "evaluations": self.evaluations,
-            "evaluations_without_data": sum(self.without_data.values()),
-            "without_data": dict(self.without_data),
-            "saw_no_data": {r: self.why_no_data.get(r, "") for r in self.saw_no_data},
-            "replayed": self.replayed,
-            "rules": {name: final.as_dict() for name, final in self.finals.items()},
-            "unjudged": self.unjudged,
-            "skipped": self.skipped,
-            "events": [e.as_dict() for e in self.events],
-        }
+def replayable(rule: AnyRule) -> Replay | None:
+    """How ``rule``'s history is read; None when its kind keeps none (HTTP probes)."""
+    return kind(rule.source).replay
 
 
 def grid(start: float, end: float, step: float) -> list[float]:
@@ -146,9 +76,7 @@ def grid(start: float, end: float, step: float) -> list[float]:
 def count_evaluations(rules: RuleSet, start: float, end: float) -> int:
     """How many evaluations a replay of the range would make (to refuse absurd ranges)."""
     span = max(0.0, end - start)
-    return sum(
-        int(span // r.effective_interval) + 1 for r in rules.rules if isinstance(r, REPLAYABLE)
-    )
+    return sum(int(span // r.effective_interval) + 1 for r in rules.rules if replayable(r))
 
 
 class Replayer:
@@ -158,13 +86,13 @@ class Replayer:
         self,
         source: RangeSource,
         *,
-        loki: RangeSource | None = None,
+        upstreams: Mapping[str, RangeSource] | None = None,
         chunk_steps: int = CHUNK_STEPS,
         grid: float = 15.0,
         variables: Mapping[str, str] | None = None,
     ) -> None:
-        self._source = source
-        self._loki = loki
+        # Prometheus (``source``) and the other kinds' histories, by Replay.upstream.
+        self._upstreams = {"prometheus": source, **(upstreams or {})}
         self._chunk = chunk_steps
         self._grid = grid  # the scrape interval clamped ranges round up to
         self._variables = dict(variables or {})  # settings templates read (service_label)
@@ -180,19 +108,13 @@ class Replayer:
         """Replay ``rules`` over ``[start, end]`` for ``deployment``."""
         result = ReplayResult(start, end)
         variables = {**deployment.template_vars(), **self._variables}
-        replayable = [r for r in rules.rules if isinstance(r, REPLAYABLE) and self._has(r)]
-        for rule in rules.rules:
-            if not isinstance(rule, REPLAYABLE):
-                result.skipped[rule.name] = f"{rule.source} rules have no history to replay"
-            elif not self._has(rule):
-                result.skipped[rule.name] = "loki rules replay with WATCHDOG_LOKI_URL set"
-        chunks = {
-            r.name: _chunks(start, end, r.effective_interval, self._chunk) for r in replayable
-        }
+        read = [r for r in rules.rules if self._why_not(r) is None]
+        result.skipped = {r.name: why for r in rules.rules if (why := self._why_not(r))}
+        chunks = {r.name: _chunks(start, end, r.effective_interval, self._chunk) for r in read}
         total, done = sum(len(c) for c in chunks.values()), 0
         timelines: list[Iterator[tuple[float, AnyRule, Sample]]] = []
         baselines: dict[str, dict[str, float]] = {}
-        for rule in replayable:
+        for rule in read:
             samples: list[tuple[float, AnyRule, Sample]] = []
             for chunk_start, chunk_end in chunks[rule.name]:
                 samples += await self._fetch(rule, variables, start, (chunk_start, chunk_end))
@@ -206,18 +128,24 @@ class Replayer:
         _walk(merged, baselines, result)
         return result
 
-    def _has(self, rule: Queried) -> bool:
-        return not isinstance(rule, LokiRule) or self._loki is not None
+    def _why_not(self, rule: AnyRule) -> str | None:
+        """Why ``rule`` is not replayed (None: it is)."""
+        spec = replayable(rule)
+        if spec is None:
+            return f"{rule.source} rules have no history to replay"
+        if spec.upstream not in self._upstreams:
+            return f"{rule.source} rules replay with {spec.needs} set"
+        return None
 
-    def _upstream(self, rule: Queried) -> RangeSource:
-        if isinstance(rule, LokiRule):
-            assert self._loki is not None  # _has() keeps such rules out otherwise
-            return self._loki
-        return self._source
+    def _upstream(self, rule: AnyRule) -> tuple[RangeSource, float]:
+        """The range source answering ``rule``, and the grid its clamped ranges round to."""
+        spec = replayable(rule)
+        assert spec is not None  # _why_not() keeps such rules out
+        return self._upstreams[spec.upstream], spec.grid or self._grid
 
     async def _fetch(
         self,
-        rule: Queried,
+        rule: Any,
         variables: Mapping[str, str],
         opened: float,
         chunk: tuple[float, float],
@@ -228,9 +156,9 @@ class Replayer:
         try:
             query = render(rule.query, variables, promql_escape)
             found: list[RangeSeries] = []
-            grid_of = LOKI_GRID if isinstance(rule, LokiRule) else self._grid
+            upstream, grid_of = self._upstream(rule)
             for scoped, first, last in self._scoped(query, opened, times, step, grid_of):
-                found += await self._upstream(rule).query_range(scoped, first, last, step)
+                found += await upstream.query_range(scoped, first, last, step)
             found = _own(rule, variables, found)
         except WatchdogError as exc:
             failed = Sample.failed(str(exc), transient=exc.transient)
@@ -256,14 +184,15 @@ class Replayer:
         return runs
 
     async def _baseline(
-        self, rule: Queried, variables: Mapping[str, str], start: float
+        self, rule: Any, variables: Mapping[str, str], start: float
     ) -> dict[str, float]:
         if rule.baseline is None:
             return {}
         at = start - rule.baseline.offset
         try:
             query = render(rule.baseline.query or rule.query, variables, promql_escape)
-            found = await self._upstream(rule).query_range(query, at, at, rule.effective_interval)
+            upstream, _ = self._upstream(rule)
+            found = await upstream.query_range(query, at, at, rule.effective_interval)
             found = _own(rule, variables, found)
         except WatchdogError:
             return {}  # evaluate() then uses the fallback, or is inconclusive
@@ -271,13 +200,14 @@ class Replayer:
 
 
 def _own(
-    rule: Queried, variables: Mapping[str, str], found: list[RangeSeries]
+    rule: AnyRule, variables: Mapping[str, str], found: list[RangeSeries]
 ) -> list[RangeSeries]:
     """A ``shared_by`` rule's query answers for every service: keep this one's series."""
-    if isinstance(rule, LokiRule) or rule.shared_by is None:
+    shared_by = getattr(rule, "shared_by", None)
+    if shared_by is None:
         return found
     service = variables.get("service", "")
-    return [(labels, pts) for labels, pts in found if labels.get(rule.shared_by) == service]
+    return [(labels, pts) for labels, pts in found if labels.get(shared_by) == service]
 
 
 def _chunks(start: float, end: float, step: float, size: int) -> list[tuple[float, float]]:

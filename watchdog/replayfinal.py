@@ -17,11 +17,11 @@ rule that never gathered the evidence it needs, a baseline that never came). Ver
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from watchdog.evaluate import Evaluation
-from watchdog.model import Sample, SampleKind, Verdict
+from watchdog.model import Sample, SampleKind, Verdict, iso
 
 MOST = 0.5  # a rule judged the range when more than this share of evaluations had data
 
@@ -158,3 +158,73 @@ def _final(name: str, s: _Seen) -> Final:
         float(seen) if isinstance(seen, int | float) else None,
         float(needed) if isinstance(needed, int | float) else None,
     )
+
+
+@dataclass(frozen=True)
+class ReplayEvent:
+    """One line of the replay's timeline."""
+
+    at: float
+    rule: str
+    kind: str  # pending | firing | resolved | inconclusive | action
+    message: str
+    value: float | None = None
+    action: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (time as ISO 8601)."""
+        out = asdict(self)
+        out["at"] = iso(self.at)
+        return out
+
+
+@dataclass
+class ReplayResult:
+    """What the rules would have done over the range."""
+
+    start: float
+    end: float
+    events: list[ReplayEvent] = field(default_factory=list)
+    rollback_at: float | None = None
+    rollback_rule: str | None = None
+    evaluations: int = 0
+    replayed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # rule -> why
+    # Evaluations per rule, and those without data (empty answers and failed queries):
+    # a replay that saw nothing is not a pass.
+    per_rule: dict[str, int] = field(default_factory=dict)
+    without_data: dict[str, int] = field(default_factory=dict)
+    why_no_data: dict[str, str] = field(default_factory=dict)  # rule -> the last reason
+    finals: dict[str, Final] = field(default_factory=dict)  # rule -> its final verdict
+
+    @property
+    def unjudged(self) -> list[str]:
+        """Rules that could not judge most of the range (no data, or no verdict)."""
+        return [name for name, final in self.finals.items() if not final.judged]
+
+    @property
+    def saw_no_data(self) -> list[str]:
+        """Rules evaluated only without data (unknown service, empty range, no Prometheus)."""
+        return [r for r, n in self.per_rule.items() if n and self.without_data.get(r) == n]
+
+    def first(self, rule: str, kind: str) -> ReplayEvent | None:
+        """The first event of ``kind`` for ``rule``."""
+        return next((e for e in self.events if e.rule == rule and e.kind == kind), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "rollback_at": iso(self.rollback_at),
+            "rollback_rule": self.rollback_rule,
+            "evaluations": self.evaluations,
+            "evaluations_without_data": sum(self.without_data.values()),
+            "without_data": dict(self.without_data),
+            "saw_no_data": {r: self.why_no_data.get(r, "") for r in self.saw_no_data},
+            "replayed": self.replayed,
+            "rules": {name: final.as_dict() for name, final in self.finals.items()},
+            "unjudged": self.unjudged,
+            "skipped": self.skipped,
+            "events": [e.as_dict() for e in self.events],
+        }

@@ -17,15 +17,15 @@ from watchdog.livecheck import SelectorWatch
 from watchdog.model import EventKind, Sample, SampleKind, Window
 from watchdog.rulefile.load import AnyRule
 from watchdog.rulefile.schema import PrometheusRule
+from watchdog.sources.kinds import kind
 
 log = structlog.get_logger("watchdog.sourcewatch")
-QUERIED = frozenset({"prometheus", "judge"})  # the kinds whose query Prometheus runs
 
 
 def refused(rule: AnyRule, sample: Sample) -> bool:
     """Prometheus refused the rule's query (a 400: it will never run as written)."""
     return (
-        rule.source in QUERIED
+        kind(rule.source).graph is not None  # a kind with a graph link: Prometheus runs it
         and sample.kind is SampleKind.ERROR
         and not sample.transient
         and (sample.error or "").startswith("Prometheus answered HTTP 400")

@@ -15,14 +15,8 @@ from typing import TYPE_CHECKING
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from watchdog.actions.alembic import AlembicExecutor
-from watchdog.actions.base import Executor
-from watchdog.actions.command import CommandExecutor
-from watchdog.actions.compose import ComposeExecutor
-from watchdog.actions.http import HttpExecutor
-from watchdog.actions.kubernetes import KubernetesExecutor
-from watchdog.actions.render import RenderExecutor
-from watchdog.actions.verify import VerifyExecutor
+from watchdog.actions.base import Executor, ExecutorParts
+from watchdog.actions.kinds import executors as step_executors
 from watchdog.admission import KnownVersions
 from watchdog.clock import Clock, SystemClock
 from watchdog.detect import DeployDetector
@@ -33,22 +27,20 @@ from watchdog.ha.health import Health, StoreClock
 from watchdog.journal import Journal
 from watchdog.livecheck import SelectorWatch, counting
 from watchdog.metrics import Metrics
-from watchdog.notify.channel import Channel
+from watchdog.notify.channel import Channel, ChannelParts
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
+from watchdog.notify.kinds import channels as configured_channels
 from watchdog.notify.outbox import Outbox
-from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
-from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
+from watchdog.notify.slack import SlackChannel
 from watchdog.rulefile.failmode import apply_missing_data
 from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.secretcheck import without_credentials
 from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
-from watchdog.sources.alertmanager import AlertmanagerSource
-from watchdog.sources.http import HttpSource
-from watchdog.sources.log import LogSource
-from watchdog.sources.prometheus import PrometheusSource
-from watchdog.sources.scrape import ScrapeSource
+from watchdog.sources.base import Parts
+from watchdog.sources.kinds import KINDS, kind
+from watchdog.sources.prometheus import PrometheusSource, basic_auth
 from watchdog.store.base import Store
 from watchdog.versions import VersionReader
 from watchdog.web.connections import ConnectionLimits
@@ -56,7 +48,6 @@ from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
     from watchdog.ha.lease import RedisLease
-    from watchdog.notify.slack import SlackChannel
     from watchdog.web.slack import SlackInteractions
 
 
@@ -85,49 +76,12 @@ def connection_limits(s: Settings) -> ConnectionLimits:
 def channels(
     s: Settings, store: Store, client: httpx.AsyncClient, clock: Clock
 ) -> tuple[dict[str, Channel], SlackChannel | None]:
-    """The configured notification channels, by name (and the Slack bot, if any)."""
-    n = s.notify
+    """The configured notification channels, by name (and the Slack bot, if any):
+    :data:`~watchdog.notify.kinds.CHANNEL_KINDS`, deploy markers included."""
     links = Links(s.base_url, without_credentials(s.prometheus_url))
-    channels: dict[str, Channel] = {}
-    slack = None
-    if n.slack_bot_token is not None:
-        from watchdog.notify.slack import SlackApi, SlackChannel
-
-        api = SlackApi(client, n.slack_bot_token.get_secret_value(), n.slack_api_url, n.timeout)
-        slack = SlackChannel(api, store, n.slack_channel, links, n.oncall_ids)
-        channels["slack"] = slack
-    if n.slack_webhook_url is not None:
-        url = n.slack_webhook_url.get_secret_value()
-        channels["slack_webhook"] = SlackWebhookChannel(client, url, links, n.timeout)
-    if n.webhook_url is not None:
-        secret = n.webhook_secret.get_secret_value() if n.webhook_secret else None
-        channels["webhook"] = WebhookChannel(client, n.webhook_url, clock, secret, n.timeout)
-    if n.pagerduty_routing_key is not None:
-        key = n.pagerduty_routing_key.get_secret_value()
-        channels["pagerduty"] = PagerDutyChannel(
-            client, store, n.pagerduty_url, key, links, n.timeout
-        )
-    channels.update(markers(s, client))
-    return channels, slack
-
-
-def markers(s: Settings, client: httpx.AsyncClient) -> dict[str, Channel]:
-    """Deploy-marker channels (Grafana annotations, Sentry release deploys), if configured."""
-    from watchdog.notify.markers import GrafanaAnnotations, SentryDeploys
-
-    n = s.notify
-    out: dict[str, Channel] = {}
-    if n.grafana_url is not None and n.grafana_token is not None:
-        out["grafana"] = GrafanaAnnotations(
-            client, n.grafana_url, n.grafana_token.get_secret_value(),
-            dashboard_uid=n.grafana_dashboard_uid, timeout=n.timeout,
-        )  # fmt: skip
-    if n.sentry_deploys and s.sentry_org and s.sentry_token is not None:
-        token = s.sentry_token.get_secret_value()
-        out["sentry_deploys"] = SentryDeploys(
-            client, s.sentry_url, s.sentry_org, token, timeout=n.timeout
-        )
-    return out
+    built = configured_channels(ChannelParts(s, store, client, clock, links))
+    slack = built.get("slack")
+    return built, slack if isinstance(slack, SlackChannel) else None
 
 
 def notify_parts(
@@ -176,71 +130,21 @@ def sources(
     *,
     client: httpx.AsyncClient | None = None,
 ) -> Sources:
-    """Every source kind, with its transports and targets from Settings.
+    """Every configured source kind (:data:`~watchdog.sources.kinds.KINDS`), built in
+    the table's order.
 
     ``client`` is the app's shared client (Prometheus, Loki, Sentry); ``probe_client``
     carries the ``http`` probes and scrapes (their own pool: a hanging watched service
-    must not starve a rollback's requests); ``overrides`` replace kinds by name.
+    must not starve a rollback's requests); ``overrides`` replace kinds by name (a kind
+    built from another, as ``judge`` from Prometheus, follows its replacement).
     """
-    token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
-    prometheus = PrometheusSource(
-        s.prometheus_url,
-        timeout=s.prometheus_timeout,
-        retries=s.prometheus_retries,
-        concurrency=s.prometheus_concurrency,
-        token=token,
-        basic=prometheus_basic(s),
-        grid=s.prometheus_scrape_interval,
-        max_series=s.prometheus_max_series,
-        max_bytes=s.prometheus_max_response_bytes,
-        client=client,
-    )
-    kinds: dict[str, Source] = {
-        "prometheus": prometheus,
-        "http": HttpSource(probe_client, allowed_hosts=s.http_allowed_hosts),
-        "log": LogSource(),
-        "alertmanager": AlertmanagerSource(store),
-        "scrape": ScrapeSource(probe_client, allowed_hosts=s.http_allowed_hosts),
-    }
-    # Rules naming a postgres/redis target are refused unless it is configured
-    # (check_targets), so a kind without targets is never asked for.
-    if s.postgres_targets:
-        from watchdog.sources.postgres import PostgresSource
-
-        targets = {k: v.get_secret_value() for k, v in s.postgres_targets.items()}
-        kinds["postgres"] = PostgresSource(targets)
-    if s.redis_targets:
-        from watchdog.sources.redis import RedisSource
-
-        kinds["redis"] = RedisSource({k: v.get_secret_value() for k, v in s.redis_targets.items()})
-    if s.loki_url:
-        kinds["loki"] = loki_source(s, client)
-    if s.sentry_org and s.sentry_token:
-        from watchdog.sources.sentry import SentrySource
-
-        token = s.sentry_token.get_secret_value()
-        kinds["sentry"] = SentrySource(
-            s.sentry_url, s.sentry_org, token, timeout=s.sentry_timeout, client=client
-        )
-    merged = {**kinds, **(overrides or {})}
-    # Judge rules query Prometheus: they follow a replaced Prometheus unless told apart.
-    merged["judge"] = (overrides or {}).get("judge", merged["prometheus"])
-    return Sources(merged)
-
-
-def loki_source(s: Settings, client: httpx.AsyncClient | None = None) -> Source:
-    """The Loki source, with its tenant and credentials from Settings."""
-    from watchdog.sources.loki import LokiSource
-
-    assert s.loki_url is not None
-    basic = None
-    if s.loki_username and s.loki_password:
-        basic = (s.loki_username, s.loki_password.get_secret_value())
-    token = s.loki_token.get_secret_value() if s.loki_token else None
-    return LokiSource(
-        s.loki_url, timeout=s.loki_timeout, tenant=s.loki_tenant, token=token, basic=basic,
-        client=client,
-    )  # fmt: skip
+    built: dict[str, Source] = dict(overrides or {})
+    for name, entry in KINDS.items():
+        if name not in built:
+            made = entry.build(Parts(s, store, client, probe_client, built))
+            if made is not None:  # rules of a kind not configured are refused (check_targets)
+                built[name] = made
+    return Sources(built)
 
 
 def selector_watch(s: Settings, sources: Sources) -> SelectorWatch | None:
@@ -251,35 +155,19 @@ def selector_watch(s: Settings, sources: Sources) -> SelectorWatch | None:
     return SelectorWatch(counting(prometheus.instant), s.service_label)
 
 
-def prometheus_basic(s: Settings) -> tuple[str, str] | None:
-    """Prometheus' basic auth credentials, when set."""
-    if s.prometheus_username is None or s.prometheus_password is None:
-        return None
-    return s.prometheus_username, s.prometheus_password.get_secret_value()
-
-
 def version_reader(s: Settings, client: httpx.AsyncClient) -> VersionReader:
     """Reads which version a service serves (verify steps, deploy detection)."""
     token = s.prometheus_token.get_secret_value() if s.prometheus_token else None
     return VersionReader(
-        client, s.prometheus_url, prometheus_token=token, prometheus_basic=prometheus_basic(s)
+        client, s.prometheus_url, prometheus_token=token, prometheus_basic=basic_auth(s)
     )
 
 
 def executors(
     s: Settings, client: httpx.AsyncClient, versions: VersionReader, clock: Clock
 ) -> dict[str, Executor]:
-    """One executor per step kind."""
-    key = s.render_api_key.get_secret_value() if s.render_api_key else None
-    return {
-        "http": HttpExecutor(client, s.http_allowed_hosts, clock=clock),
-        "command": CommandExecutor(),
-        "render": RenderExecutor(client, s.render_api_url, key, clock),
-        "compose": ComposeExecutor(),
-        "kubernetes": KubernetesExecutor(),
-        "alembic": AlembicExecutor(),
-        "verify": VerifyExecutor(versions, clock),
-    }
+    """One executor per step kind (:data:`~watchdog.actions.kinds.STEP_KINDS`)."""
+    return step_executors(ExecutorParts(s, client, versions, clock))
 
 
 def detector(
@@ -305,11 +193,11 @@ def detector(
     )
 
 
-def known_versions(s: Settings) -> KnownVersions | None:
+def known_versions(s: Settings, store: Store) -> KnownVersions | None:
     """The version history of the services deploy detection watches (None: no tracking)."""
     if not s.detect:
         return None
-    return KnownVersions([(w.service, w.environment) for w in s.detect])
+    return KnownVersions([(w.service, w.environment) for w in s.detect], store)
 
 
 def health(s: Settings, store: Store, clock: Clock, metrics: Metrics) -> Health:
@@ -357,38 +245,15 @@ def checked_rules(settings: Settings) -> RuleSet:
 
 
 def check_targets(rules: RuleSet, settings: Settings) -> None:
-    """Refuse rules naming a postgres/redis target Settings does not configure."""
-    configured = {"postgres": settings.postgres_targets, "redis": settings.redis_targets}
+    """Refuse rules these settings cannot read (a postgres/redis target not configured,
+    Loki or Sentry not set up): each kind says why (``SourceKind.unconfigured``)."""
     problems = []
     for rule in rules.rules:
-        target = getattr(rule, "target", None)
-        known = configured.get(rule.source)
-        if target is not None and known is not None and target not in known:
-            env = f"WATCHDOG_{rule.source.upper()}_TARGETS"
-            names = ", ".join(sorted(known)) or "none"
-            problems.append(
-                f"{rule.origin}: rule {rule.name!r} names {rule.source} target {target!r}, "
-                f"which is not configured (set {env}; configured: {names})"
-            )
-    problems += _unconfigured_services(rules, settings)
+        problem = kind(rule.source).unconfigured(rule, settings)
+        if problem is not None:
+            problems.append(f"{rule.origin}: rule {rule.name!r} {problem}")
     if problems:
         raise ConfigError(problems)
-
-
-def _unconfigured_services(rules: RuleSet, settings: Settings) -> list[str]:
-    needs = {
-        "loki": ("WATCHDOG_LOKI_URL", bool(settings.loki_url)),
-        "sentry": (
-            "WATCHDOG_SENTRY_ORG and WATCHDOG_SENTRY_TOKEN",
-            bool(settings.sentry_org and settings.sentry_token),
-        ),
-    }
-    return [
-        f"{rule.origin}: rule {rule.name!r} reads {rule.source}, which is not configured "
-        f"(set {needs[rule.source][0]})"
-        for rule in rules.rules
-        if rule.source in needs and not needs[rule.source][1]
-    ]
 
 
 def scheduler(

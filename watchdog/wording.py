@@ -12,6 +12,7 @@ from watchdog.model import Window, WindowPhase
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
 from watchdog.rulefile.template import placeholders, promql_escape, render, render_message
+from watchdog.sources.kinds import kind
 
 
 def describe(rule: AnyRule, result: Evaluation) -> str:
@@ -76,8 +77,9 @@ def graph_query(
 ) -> str | None:
     """The rule's PromQL as it ran, for the graph link in messages (``extra``: the
     settings templates read, e.g. ``service_label``)."""
-    query = getattr(rule, "query", None)
-    if rule.source not in {"prometheus", "judge"} or not isinstance(query, str):
+    graph = kind(rule.source).graph
+    query = graph(rule) if graph is not None else None
+    if query is None:
         return None
     try:
         variables = {**window.deployment.template_vars(), **(extra or {})}

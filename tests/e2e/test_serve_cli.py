@@ -14,6 +14,9 @@ import pytest
 
 from examples.stack import REPO, PromStack, start_watchdog
 from tests.yaml_bombs import RECURSIVE_ALIAS, alias_bomb, deep_nesting
+from watchdog.sources.kinds import KINDS
+
+KNOWN = ", ".join(KINDS)  # every kind of the table, in its order
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +61,7 @@ def test_check_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
     result = cli("check", str(bad), str(tmp_path / "missing.yml"))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"{bad}:5: unknown source 'nope' (expected one of: prometheus, http, postgres, redis, log, alertmanager, judge, loki, scrape, sentry)",
+        f"{bad}:5: unknown source 'nope' (expected one of: {KNOWN})",
         f"{bad}:9: threshold: invalid threshold '>': expected OP NUMBER, OP N * baseline "
         "or OP baseline [* N] [+ N], with OP one of > >= < <= == !=",
         f"{tmp_path / 'missing.yml'}:0: no such file or directory",

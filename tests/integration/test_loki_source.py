@@ -179,7 +179,7 @@ async def test_replay_reaches_the_live_verdicts_through_range_queries(loki: Fake
     r = rule(interval="10s")
     source = LokiSource(loki.url, tenant="team-a")
     deployment = Deployment("api", "production", "v2", "v1")
-    replayed = await Replayer(NoPrometheus(), loki=source).run(  # type: ignore[arg-type]
+    replayed = await Replayer(NoPrometheus(), upstreams={"loki": source}).run(  # type: ignore[arg-type]
         RuleSet.of([r]), deployment, opened, opened + 60
     )
     live = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from watchdog.actions.base import ActionContext, StepResult
+from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import AlembicStep
 from watchdog.actions.tooling import ToolRunner
 
@@ -25,3 +25,6 @@ class AlembicExecutor:
         args = ["-c", self._tool.text(step.config, ctx), "downgrade", revision]
         result = await self._tool.run(step, ctx, args, step.timeout)
         return StepResult(result.output, {**result.data, "revision": revision})
+
+
+KIND = StepKind("alembic", AlembicStep, lambda p: AlembicExecutor())

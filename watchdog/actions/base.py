@@ -1,12 +1,21 @@
-"""The Executor port: one small Protocol per kind of rollback step."""
+"""The Executor port: one small Protocol per kind of rollback step, and
+:class:`StepKind`, what each executor module exports (:mod:`watchdog.actions.kinds`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from watchdog.model import Window
+
+if TYPE_CHECKING:
+    import httpx
+    from pydantic import BaseModel
+
+    from watchdog.clock import Clock
+    from watchdog.settings import Settings
+    from watchdog.versions import VersionReader
 
 
 @dataclass(frozen=True)
@@ -37,3 +46,24 @@ class Executor(Protocol):
     async def run(self, step: Any, ctx: ActionContext) -> StepResult:
         """Execute ``step`` (a step model of this executor's kind)."""
         ...
+
+
+@dataclass(frozen=True)
+class ExecutorParts:
+    """What an executor's builder may use."""
+
+    settings: Settings
+    client: httpx.AsyncClient  # the app's shared client
+    versions: VersionReader  # which version a service serves (verify steps)
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """One kind of rollback step, in the module that runs it: its ``kind:`` value,
+    the step model (:mod:`watchdog.actions.spec`) and the executor built from settings.
+    Every field is required: an entry that forgets one fails at import."""
+
+    name: str
+    step: type[BaseModel]
+    build: Callable[[ExecutorParts], Executor]

@@ -27,7 +27,7 @@ import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from watchdog.actions.base import ActionContext, StepResult
+from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import CommandStep
 from watchdog.errors import PermanentError, TransientError
 from watchdog.rulefile.template import render
@@ -156,3 +156,6 @@ def _judge(program: str, code: int, output: bytes) -> StepResult:
     if code < 0:
         raise PermanentError(f"{program} was killed by signal {-code}: {tail}")
     raise PermanentError(f"{program} exited {code}: {tail}")
+
+
+KIND = StepKind("command", CommandStep, lambda p: CommandExecutor())

@@ -22,7 +22,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from watchdog.actions.base import ActionContext, StepResult
+from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import ComposeStep
 from watchdog.actions.tooling import ToolRunner
 from watchdog.errors import PermanentError
@@ -88,3 +88,6 @@ def _default_file(base: Path) -> str:
         if (base / name).is_file():
             return str(base / name)
     raise PermanentError(f"no compose file in {base} (looked for {', '.join(DEFAULT_FILES)})")
+
+
+KIND = StepKind("compose", ComposeStep, lambda p: ComposeExecutor())

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from watchdog import httpedge
-from watchdog.actions.base import ActionContext, StepResult
+from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import HttpStep
 from watchdog.clock import Clock, SystemClock
 from watchdog.errors import PermanentError, TransientError
@@ -132,3 +132,8 @@ def render_json(value: Any, variables: Mapping[str, str]) -> Any:
 
 def _excerpt(answer: httpedge.Answer) -> str:
     return answer.excerpt(EXCERPT_LIMIT) or "(empty body)"
+
+
+KIND = StepKind(
+    "http", HttpStep, lambda p: HttpExecutor(p.client, p.settings.http_allowed_hosts, clock=p.clock)
+)

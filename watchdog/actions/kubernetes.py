@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from watchdog.actions.base import ActionContext, StepResult
+from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import KubernetesStep
 from watchdog.actions.tooling import ToolRunner
 from watchdog.errors import PermanentError, TransientError
@@ -48,3 +48,6 @@ class KubernetesExecutor:
             return await self._tool.run(step, ctx, args, step.timeout)
         except TransientError as exc:
             raise PermanentError(f"kubectl {what}: {exc} (not retried: undo toggles)") from None
+
+
+KIND = StepKind("kubernetes", KubernetesStep, lambda p: KubernetesExecutor())

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from watchdog import httpedge
-from watchdog.actions.base import ActionContext, StepResult
+from watchdog.actions.base import ActionContext, ExecutorParts, StepKind, StepResult
 from watchdog.actions.spec import RenderStep
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError
@@ -129,3 +129,12 @@ def _rollback_in_progress(deploys: list[dict[str, Any]]) -> dict[str, Any] | Non
     if newest.get("trigger") == "rollback" and newest.get("status") in {*IN_PROGRESS, "live"}:
         return newest
     return None
+
+
+def _build(p: ExecutorParts) -> RenderExecutor:
+    s = p.settings
+    key = s.render_api_key.get_secret_value() if s.render_api_key else None
+    return RenderExecutor(p.client, s.render_api_url, key, p.clock)
+
+
+KIND = StepKind("render", RenderStep, _build)

@@ -10,7 +10,7 @@ step fails permanently saying what was served instead, and the window ends
 
 from __future__ import annotations
 
-from watchdog.actions.base import ActionContext, StepResult
+from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import VerifyStep
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, WatchdogError
@@ -54,3 +54,6 @@ class VerifyExecutor:
                     f"but {seen} ({probe.describe()})"
                 )
             await self._clock.sleep(step.poll_interval)
+
+
+KIND = StepKind("verify", VerifyStep, lambda p: VerifyExecutor(p.versions, p.clock))

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from watchdog.cli.check import plural
 from watchdog.cli.render import clean, seconds, table, when
@@ -41,6 +41,10 @@ from watchdog.durations import parse_duration
 from watchdog.errors import ConfigError
 from watchdog.model import Deployment
 from watchdog.replay import MAX_EVALUATIONS, Replayer, ReplayResult, count_evaluations
+
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
+    from watchdog.sources.base import History
 
 BAR = 30
 EXIT_JUDGED, EXIT_NO_DATA, EXIT_USAGE = 0, 1, 2
@@ -154,15 +158,13 @@ def exit_code(result: ReplayResult) -> int:
 class Upstream:
     """What replay takes from the settings (flags win where there are flags)."""
 
-    url: str
-    token: str | None
+    settings: Settings  # ``--prometheus-url`` applied: each kind's history opens from it
     scrape_interval: float
     service_label: str
-    loki: Any = None  # a LokiSource when WATCHDOG_LOKI_URL is set: loki rules replay too
 
 
 def _upstream(args: argparse.Namespace) -> Upstream:
-    """Prometheus' URL, token (settings only), scrape interval, and the service label."""
+    """The settings (Prometheus' URL from the flag), scrape interval and service label."""
     from pydantic import ValidationError
 
     from watchdog.cli.serve import settings_problems
@@ -172,19 +174,28 @@ def _upstream(args: argparse.Namespace) -> Upstream:
         settings = Settings()
     except ValidationError as exc:
         raise ReplayError(settings_problems(exc).removeprefix("watchdog: ")) from None
-    token = settings.prometheus_token
-    loki = None
-    if settings.loki_url:
-        from watchdog.wiring import loki_source
-
-        loki = loki_source(settings)
+    if args.prometheus_url:
+        settings = settings.model_copy(update={"prometheus_url": args.prometheus_url})
     return Upstream(
-        args.prometheus_url or settings.prometheus_url,
-        token.get_secret_value() if token else None,
+        settings,
         args.scrape_interval or settings.prometheus_scrape_interval,
         settings.service_label,
-        loki,
     )
+
+
+def histories(settings: Settings, timeout: float) -> dict[str, History]:
+    """One range source per history the settings configure (Prometheus, Loki…), by
+    ``Replay.upstream``: a rule whose kind's is missing is reported skipped."""
+    from watchdog.sources.kinds import KINDS
+
+    out: dict[str, History] = {}
+    for kind in KINDS.values():
+        spec = kind.replay
+        if spec is not None and spec.upstream not in out:
+            opened = spec.open(settings, timeout)
+            if opened is not None:
+                out[spec.upstream] = opened
+    return out
 
 
 def _range(args: argparse.Namespace) -> tuple[float, float]:
@@ -215,24 +226,20 @@ async def _replay(
     end: float,
     bar: ProgressBar | None,
 ) -> ReplayResult:
-    from watchdog.sources.prometheus_threads import ThreadedPrometheusSource
-
-    source = ThreadedPrometheusSource(
-        upstream.url, timeout=args.timeout, retries=1, concurrency=2, token=upstream.token
-    )
+    opened = histories(upstream.settings, args.timeout)
     try:
         progress = bar.update if bar is not None else None
+        others = {k: v for k, v in opened.items() if k != "prometheus"}
         replayer = Replayer(
-            source,
-            loki=upstream.loki,
+            opened["prometheus"],
+            upstreams=others,
             grid=upstream.scrape_interval,
             variables={"service_label": upstream.service_label},
         )
         return await replayer.run(rules, deployment, start, end, progress)
     finally:
-        await source.close()
-        if upstream.loki is not None:
-            await upstream.loki.close()
+        for history in opened.values():
+            await history.close()
 
 
 class ProgressBar:

@@ -8,12 +8,20 @@ through :mod:`watchdog.httpedge`.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from watchdog import httpedge
 from watchdog.model import Event, EventKind, Window
+
+if TYPE_CHECKING:
+    from watchdog.clock import Clock
+    from watchdog.notify.config import NotifySettings
+    from watchdog.notify.render import Links
+    from watchdog.settings import Settings
 
 ANSWER_LIMIT = 64 << 10
 """Bytes of a channel's answer kept: they acknowledge, they do not send documents."""
@@ -31,6 +39,30 @@ class Channel(Protocol):
     async def deliver(self, event: Event, window: Window) -> None:
         """Send one event; raise Transient/PermanentError when it did not land."""
         ...
+
+
+@dataclass(frozen=True)
+class ChannelParts:
+    """What a channel's builder may use."""
+
+    settings: Settings
+    store: Any  # the store (Slack and PagerDuty keep their threads in it)
+    client: httpx.AsyncClient  # the app's shared client
+    clock: Clock
+    links: Links  # the status page and Prometheus graph links messages carry
+
+
+@dataclass(frozen=True)
+class ChannelKind:
+    """One kind of notification channel, in the module that delivers it: its name (the
+    outbox's ``channel``), the channel built from settings (None when not configured),
+    and ``routed``: whether the ``notify`` section configures it, for routes and the
+    enabled list (None: not a route's target, as deploy markers). Every field is
+    required: an entry that forgets one fails at import."""
+
+    name: str
+    build: Callable[[ChannelParts], Channel | None]
+    routed: Callable[[NotifySettings], bool] | None
 
 
 async def post_json(

@@ -15,7 +15,13 @@ from watchdog import secretcheck
 from watchdog.durations import Duration
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
-CHANNELS = ("slack", "slack_webhook", "webhook", "pagerduty")
+
+
+def routed() -> tuple[str, ...]:
+    """The channels routes may name (:data:`~watchdog.notify.kinds.CHANNEL_KINDS`)."""
+    from watchdog.notify.kinds import CHANNEL_KINDS  # the channels import settings' types
+
+    return tuple(name for name, kind in CHANNEL_KINDS.items() if kind.routed is not None)
 
 
 class Route(BaseModel):
@@ -30,11 +36,10 @@ class Route(BaseModel):
     @field_validator("channels")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [c for c in value if c not in CHANNELS]
+        known = routed()
+        unknown = [c for c in value if c not in known]
         if unknown:
-            raise ValueError(
-                f"unknown channel {unknown[0]!r}; expected one of {', '.join(CHANNELS)}"
-            )
+            raise ValueError(f"unknown channel {unknown[0]!r}; expected one of {', '.join(known)}")
         return value
 
     def matches(self, service: str, severity: str) -> bool:
@@ -95,13 +100,10 @@ class NotifySettings(BaseModel):
 
     def enabled(self) -> list[str]:
         """Names of the channels that are configured."""
-        on = {
-            "slack": self.slack_bot_token is not None,
-            "slack_webhook": self.slack_webhook_url is not None,
-            "webhook": self.webhook_url is not None,
-            "pagerduty": self.pagerduty_routing_key is not None,
-        }
-        return [name for name in CHANNELS if on[name]]
+        from watchdog.notify.kinds import CHANNEL_KINDS
+
+        kinds = CHANNEL_KINDS.values()
+        return [k.name for k in kinds if k.routed is not None and k.routed(self)]
 
     def secrets(self) -> list[str]:
         """Every secret value of this section, for the log redactor."""

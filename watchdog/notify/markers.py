@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 
 from watchdog.model import Event, EventKind, Window
-from watchdog.notify.channel import post_json
+from watchdog.notify.channel import ChannelKind, ChannelParts, post_json
 
 MARKERS = frozenset({"grafana", "sentry_deploys"})  # channel names
 GRAFANA_KINDS = frozenset(
@@ -150,3 +150,28 @@ class SentryDeploys:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _grafana(p: ChannelParts) -> GrafanaAnnotations | None:
+    n = p.settings.notify
+    if n.grafana_url is None or n.grafana_token is None:
+        return None
+    return GrafanaAnnotations(
+        p.client, n.grafana_url, n.grafana_token.get_secret_value(),
+        dashboard_uid=n.grafana_dashboard_uid, timeout=n.timeout,
+    )  # fmt: skip
+
+
+def _sentry_deploys(p: ChannelParts) -> SentryDeploys | None:
+    s = p.settings
+    if not (s.notify.sentry_deploys and s.sentry_org and s.sentry_token is not None):
+        return None
+    token = s.sentry_token.get_secret_value()
+    return SentryDeploys(p.client, s.sentry_url, s.sentry_org, token, timeout=s.notify.timeout)
+
+
+# Deploy markers are told every window's start and end, never routed.
+CHANNELS = (
+    ChannelKind("grafana", _grafana, None),
+    ChannelKind("sentry_deploys", _sentry_deploys, None),
+)

@@ -10,7 +10,7 @@ import httpx
 
 from watchdog.model import Event, EventKind, Window
 from watchdog.notify import render
-from watchdog.notify.channel import post_json
+from watchdog.notify.channel import ChannelKind, ChannelParts, post_json
 from watchdog.store.base import ThreadStore
 
 TRIGGER = frozenset(
@@ -116,3 +116,14 @@ def _action(kind: EventKind) -> str:
     if kind in RESOLVE:
         return "resolve"
     return "trigger"
+
+
+def _build(p: ChannelParts) -> PagerDutyChannel | None:
+    n = p.settings.notify
+    if n.pagerduty_routing_key is None:
+        return None
+    key = n.pagerduty_routing_key.get_secret_value()
+    return PagerDutyChannel(p.client, p.store, n.pagerduty_url, key, p.links, n.timeout)
+
+
+CHANNELS = (ChannelKind("pagerduty", _build, lambda n: n.pagerduty_routing_key is not None),)

@@ -18,6 +18,7 @@ from watchdog import httpedge
 from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Event, EventKind, Window
 from watchdog.notify import render
+from watchdog.notify.channel import ChannelKind, ChannelParts
 from watchdog.store.base import ThreadStore
 
 # Slack's ``ok: false`` errors worth retrying; every other one is permanent.
@@ -123,3 +124,14 @@ class SlackChannel:
             user=user,
             text=render.slack_escape(text),
         )
+
+
+def _build(p: ChannelParts) -> SlackChannel | None:
+    n = p.settings.notify
+    if n.slack_bot_token is None:
+        return None
+    api = SlackApi(p.client, n.slack_bot_token.get_secret_value(), n.slack_api_url, n.timeout)
+    return SlackChannel(api, p.store, n.slack_channel, p.links, n.oncall_ids)
+
+
+CHANNELS = (ChannelKind("slack", _build, lambda n: n.slack_bot_token is not None),)

@@ -16,7 +16,7 @@ import httpx
 from watchdog.clock import Clock
 from watchdog.model import Event, EventKind, Window
 from watchdog.notify import render
-from watchdog.notify.channel import post_json
+from watchdog.notify.channel import ChannelKind, ChannelParts, post_json
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -97,3 +97,24 @@ class WebhookChannel:
         await post_json(
             self._client, self._url, "webhook", content=body, headers=headers, limit=self._timeout
         )
+
+
+def _slack_webhook(p: ChannelParts) -> SlackWebhookChannel | None:
+    n = p.settings.notify
+    if n.slack_webhook_url is None:
+        return None
+    return SlackWebhookChannel(p.client, n.slack_webhook_url.get_secret_value(), p.links, n.timeout)
+
+
+def _webhook(p: ChannelParts) -> WebhookChannel | None:
+    n = p.settings.notify
+    if n.webhook_url is None:
+        return None
+    secret = n.webhook_secret.get_secret_value() if n.webhook_secret else None
+    return WebhookChannel(p.client, n.webhook_url, p.clock, secret, n.timeout)
+
+
+CHANNELS = (
+    ChannelKind("slack_webhook", _slack_webhook, lambda n: n.slack_webhook_url is not None),
+    ChannelKind("webhook", _webhook, lambda n: n.webhook_url is not None),
+)

@@ -1,43 +1,26 @@
-"""The top of a rule file: groups of rules, each rule one of the source kinds."""
+"""The top of a rule file: groups of rules, each rule one of the source kinds
+(:data:`watchdog.sources.kinds.KINDS`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import operator
+from functools import reduce
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import ConfigDict, Field
 
 from watchdog.durations import Duration
-from watchdog.rulefile.judge import JudgeRule
-from watchdog.rulefile.schema import (
-    RULE_NAME,
-    AlertmanagerRule,
-    HttpRule,
-    LogRule,
-    PostgresRule,
-    PrometheusRule,
-    RedisRule,
-)
+from watchdog.rulefile.schema import RULE_NAME, RuleBase
 from watchdog.rulefile.scope import Scope
-from watchdog.rulefile.telemetry import LokiRule, ScrapeRule, SentryRule
+from watchdog.sources.kinds import KINDS
 
-Rule = Annotated[
-    PrometheusRule
-    | HttpRule
-    | PostgresRule
-    | RedisRule
-    | LogRule
-    | AlertmanagerRule
-    | JudgeRule
-    | LokiRule
-    | ScrapeRule
-    | SentryRule,
-    Field(discriminator="source"),
-]
-SOURCE_KINDS = (
-    "prometheus", "http", "postgres", "redis", "log", "alertmanager", "judge",
-    "loki", "scrape", "sentry",
-)  # fmt: skip
-TARGETED_KINDS = ("postgres", "redis")  # kinds whose rules name a target from Settings
+if TYPE_CHECKING:
+    Rule = RuleBase
+else:  # one model per kind, told apart by `source` (the kinds table's order)
+    Rule = Annotated[
+        reduce(operator.or_, (k.rule for k in KINDS.values())), Field(discriminator="source")
+    ]
+SOURCE_KINDS = tuple(KINDS)
 
 
 class Group(Scope):

@@ -22,7 +22,7 @@ from watchdog import regex
 from watchdog.alerts import Alert, AlertMatch, AlertStatus
 from watchdog.model import Sample, Window
 from watchdog.rulefile.schema import AlertmanagerRule
-from watchdog.sources.base import SampleContext
+from watchdog.sources.base import Parts, SampleContext, SourceKind, always, never_blind
 
 # More matching alerts than this for one window says Alertmanager is flooding; the
 # count is capped (still far above any threshold) rather than reading without bound.
@@ -110,3 +110,14 @@ class AlertmanagerSource:
 
     async def close(self) -> None:
         """Nothing to release: the store belongs to the app."""
+
+
+def _build(p: Parts) -> AlertmanagerSource:
+    return AlertmanagerSource(p.store)
+
+
+KIND = SourceKind(
+    name="alertmanager", rule=AlertmanagerRule, build=_build, unconfigured=always,
+    blind=never_blind,  # it reads the watchdog's own store
+    replay=None, graph=None, title="Alertmanager",
+)  # fmt: skip

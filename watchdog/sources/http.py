@@ -21,7 +21,7 @@ from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Sample
 from watchdog.rulefile.schema import HttpRule
 from watchdog.rulefile.template import render, url_escape
-from watchdog.sources.base import SampleContext
+from watchdog.sources.base import SampleContext, SourceKind, always, never_blind
 from watchdog.sources.hosts import AllowedHosts
 
 MAX_BODY = 1024 * 1024
@@ -135,3 +135,10 @@ def same(value: Any, expected: Any) -> bool:
     if isinstance(value, bool) or isinstance(expected, bool):
         return isinstance(value, bool) and isinstance(expected, bool) and value == expected
     return bool(value == expected)
+
+
+KIND = SourceKind(
+    name="http", rule=HttpRule, build=lambda p: HttpSource(p.probe_client, allowed_hosts=p.settings.http_allowed_hosts),
+    unconfigured=always, blind=never_blind,  # a probe's failure is its value
+    replay=None, graph=None, title="http",
+)  # fmt: skip

@@ -34,7 +34,7 @@ from watchdog import regex
 from watchdog.model import Sample
 from watchdog.rulefile.schema import LogRule
 from watchdog.safeyaml import open_regular
-from watchdog.sources.base import SampleContext
+from watchdog.sources.base import Parts, SampleContext, SourceKind, always
 from watchdog.sources.counters import StartPoints
 
 # Which file a path names now, and where an older one went. A path is one file or a glob
@@ -243,3 +243,13 @@ def _consume(rule: LogRule, cursor: Cursor, data: bytes) -> Cursor:
         partial=rest,
         tail=(cursor.tail + data)[-TAIL:],
     )
+
+
+def _build(p: Parts) -> LogSource:
+    return LogSource()
+
+
+KIND = SourceKind(
+    name="log", rule=LogRule, build=_build, unconfigured=always,
+    blind=lambda rule: f"log file {rule.path}", replay=None, graph=None, title="log",
+)  # fmt: skip

@@ -11,7 +11,7 @@ rules read as inconclusive by default: Loki down is never a rollback.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -20,9 +20,12 @@ from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Sample
 from watchdog.rulefile.telemetry import LokiRule
 from watchdog.rulefile.template import promql_escape, render
-from watchdog.sources.base import SampleContext
+from watchdog.sources.base import Parts, Replay, SampleContext, SourceKind, needs
 from watchdog.sources.promparse import RangeSeries, parse_instant, parse_range
 from watchdog.sources.window_range import clamp_ranges
+
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
 
 MAX_BYTES = 8 << 20
 MAX_SERIES = 10_000
@@ -137,3 +140,31 @@ class LokiSource:
 def _ns(seconds: float) -> str:
     """Loki's timestamps: integer nanoseconds since the epoch."""
     return str(round(seconds * 1e9))
+
+
+def from_settings(s: Settings, client: httpx.AsyncClient | None = None) -> LokiSource | None:
+    """The Loki source with its tenant and credentials, None without ``loki_url``."""
+    if not s.loki_url:
+        return None
+    basic = None
+    if s.loki_username and s.loki_password:
+        basic = (s.loki_username, s.loki_password.get_secret_value())
+    token = s.loki_token.get_secret_value() if s.loki_token else None
+    return LokiSource(
+        s.loki_url, timeout=s.loki_timeout, tenant=s.loki_tenant, token=token, basic=basic,
+        client=client,
+    )  # fmt: skip
+
+
+def _build(p: Parts) -> LokiSource | None:
+    return from_settings(p.settings, p.client)
+
+
+KIND = SourceKind(
+    name="loki", rule=LokiRule, build=_build,
+    unconfigured=lambda rule, s: needs(rule, bool(s.loki_url), "WATCHDOG_LOKI_URL"),
+    blind=lambda rule: "Loki",
+    # log lines are continuous: ranges clamp to whole seconds
+    replay=Replay("loki", "WATCHDOG_LOKI_URL", 1.0, lambda s, timeout: from_settings(s)),
+    graph=None, title="Loki",
+)  # fmt: skip

@@ -20,14 +20,19 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import structlog
 
 from watchdog.model import Sample, Series, series_key
 from watchdog.rulefile.schema import PostgresRule
-from watchdog.sources.base import SampleContext
+from watchdog.sources.base import Parts, SampleContext, SourceKind, missing_target
+
+if TYPE_CHECKING:
+    import asyncpg
+
+# asyncpg is imported where it is used: loading the kinds table (every rule file load)
+# must not pay its megabytes of RSS when no rule reads PostgreSQL (bench/footprint.py).
 from watchdog.sources.counters import StartPoints, carried, deltas
 
 log = structlog.get_logger("watchdog.sources.postgres")
@@ -58,6 +63,8 @@ class PostgresSource:
 
     async def sample(self, rule: PostgresRule, ctx: SampleContext) -> Sample:
         """Run the rule's query now and read its value the way ``mode`` says."""
+        import asyncpg
+
         if not ctx.live:
             return Sample.failed("postgres queries cannot look back in time", transient=False)
         if rule.target not in self._dsns:
@@ -88,6 +95,8 @@ class PostgresSource:
             pool.terminate()
 
     async def _pool(self, target: str) -> asyncpg.Pool:
+        import asyncpg
+
         async with self._lock:
             pool = self._pools.get(target)
             if pool is None:
@@ -102,6 +111,8 @@ class PostgresSource:
             return pool
 
     async def _query(self, rule: PostgresRule) -> Rows:
+        import asyncpg
+
         pool = await self._pool(rule.target)
         async with (
             pool.acquire(timeout=CONNECT_TIMEOUT) as conn,
@@ -146,10 +157,12 @@ class PostgresSource:
         return Sample.of(*out)
 
     def _rejected(self, rule: PostgresRule, exc: asyncpg.PostgresError) -> Sample:
+        import asyncpg
+
         text = _short(exc)
         if isinstance(exc, asyncpg.QueryCanceledError):
             return Sample.failed(f"statement timeout after {rule.timeout:g}s")
-        if isinstance(exc, _CONNECTION_ERRORS):
+        if isinstance(exc, _connection_errors()):
             return Sample.failed(f"target {rule.target!r} is unavailable: {text}")
         if "pg_stat_statements" in text:
             self._say_once(
@@ -164,13 +177,16 @@ class PostgresSource:
             log.warning(message, target=target)
 
 
-_CONNECTION_ERRORS = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-)
+def _connection_errors() -> tuple[type[Exception], ...]:
+    import asyncpg
+
+    return (
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        asyncpg.CrashShutdownError,
+        asyncpg.TooManyConnectionsError,
+    )
 
 
 def _row(
@@ -197,3 +213,20 @@ def _read(mode: str, delta: tuple[float, ...]) -> float | None:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:300]
+
+
+def _build(p: Parts) -> PostgresSource | None:
+    targets = p.settings.postgres_targets
+    if not targets:  # rules naming a target are refused unless it is configured
+        return None
+    return PostgresSource({k: v.get_secret_value() for k, v in targets.items()})
+
+
+KIND = SourceKind(
+    name="postgres", rule=PostgresRule, build=_build,
+    unconfigured=lambda rule, s: missing_target(
+        rule, s.postgres_targets, "WATCHDOG_POSTGRES_TARGETS"
+    ),
+    blind=lambda rule: f"postgres target {rule.target}", replay=None, graph=None,
+    title="PostgreSQL",
+)  # fmt: skip

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -28,7 +28,7 @@ from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources import promhttp
-from watchdog.sources.base import SampleContext
+from watchdog.sources.base import History, Parts, Replay, SampleContext, SourceKind, always, promql
 from watchdog.sources.promparse import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_SERIES,
@@ -43,6 +43,9 @@ from watchdog.sources.promparse import RangeSeries as RangeSeries
 from watchdog.sources.scrape_interval import ScrapeIntervals
 from watchdog.sources.shared import SharedAnswers, series_for
 from watchdog.sources.window_range import clamp_ranges
+
+if TYPE_CHECKING:
+    from watchdog.settings import Settings
 
 BACKOFF_FACTOR = 0.05
 BACKOFF_MAX = 0.5
@@ -272,3 +275,42 @@ class PrometheusSource(PrometheusSampling):
         """Never let a token, password or URL credential reach a message."""
         text = text.replace(self._token, "***") if self._token else text
         return httpedge.scrubbed(text)
+
+
+def basic_auth(s: Settings) -> tuple[str, str] | None:
+    """Prometheus' basic auth credentials, when set."""
+    if s.prometheus_username is None or s.prometheus_password is None:
+        return None
+    return s.prometheus_username, s.prometheus_password.get_secret_value()
+
+
+def _token(s: Settings) -> str | None:
+    return s.prometheus_token.get_secret_value() if s.prometheus_token else None
+
+
+def _build(p: Parts) -> PrometheusSource:
+    s = p.settings
+    return PrometheusSource(
+        s.prometheus_url, timeout=s.prometheus_timeout, retries=s.prometheus_retries,
+        concurrency=s.prometheus_concurrency, token=_token(s), basic=basic_auth(s),
+        grid=s.prometheus_scrape_interval, max_series=s.prometheus_max_series,
+        max_bytes=s.prometheus_max_response_bytes, client=p.client,
+    )  # fmt: skip
+
+
+def history(s: Settings, timeout: float) -> History:
+    """Range queries for ``watchdog replay``: prometheus-api-client's synchronous API."""
+    from watchdog.sources.prometheus_threads import ThreadedPrometheusSource
+
+    token = _token(s)
+    return ThreadedPrometheusSource(
+        s.prometheus_url, timeout=timeout, retries=1, concurrency=2, token=token
+    )
+
+
+HISTORY = Replay("prometheus", "WATCHDOG_PROMETHEUS_URL", None, history)
+KIND = SourceKind(
+    name="prometheus", rule=PrometheusRule, build=_build, unconfigured=always,
+    blind=lambda rule: "Prometheus", replay=HISTORY,
+    graph=promql, title="Prometheus",
+)  # fmt: skip

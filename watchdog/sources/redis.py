@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
-
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Any
 
 from watchdog.model import Sample
 from watchdog.rulefile.schema import RedisRule
-from watchdog.sources.base import SampleContext
+from watchdog.sources.base import Parts, SampleContext, SourceKind, missing_target
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+# redis is imported where it is used: loading the kinds table (every rule file load)
+# must not pay for it when no rule reads Redis (bench/footprint.py).
 
 
 class RedisSource:
@@ -29,6 +32,8 @@ class RedisSource:
 
     async def sample(self, rule: RedisRule, ctx: SampleContext) -> Sample:
         """PING (value: seconds) or read INFO now."""
+        from redis.exceptions import RedisError
+
         if not ctx.live:
             return Sample.failed("redis checks cannot look back in time", transient=False)
         if rule.target not in self._urls:
@@ -50,6 +55,8 @@ class RedisSource:
         return _from_info(rule, info)
 
     def _client(self, target: str, timeout: float) -> aioredis.Redis:
+        import redis.asyncio as aioredis
+
         client = self._clients.get(target)
         if client is None:
             client = aioredis.Redis.from_url(
@@ -92,3 +99,17 @@ def _number(info: Mapping[str, Any], name: str) -> float | None:
 
 def _short(exc: BaseException) -> str:
     return (str(exc).strip() or type(exc).__name__)[:300]
+
+
+def _build(p: Parts) -> RedisSource | None:
+    targets = p.settings.redis_targets
+    if not targets:  # rules naming a target are refused unless it is configured
+        return None
+    return RedisSource({k: v.get_secret_value() for k, v in targets.items()})
+
+
+KIND = SourceKind(
+    name="redis", rule=RedisRule, build=_build,
+    unconfigured=lambda rule, s: missing_target(rule, s.redis_targets, "WATCHDOG_REDIS_TARGETS"),
+    blind=lambda rule: f"redis target {rule.target}", replay=None, graph=None, title="Redis",
+)  # fmt: skip

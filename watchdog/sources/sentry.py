@@ -22,7 +22,7 @@ from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Sample
 from watchdog.rulefile.telemetry import SentryRule
 from watchdog.rulefile.template import render
-from watchdog.sources.base import SampleContext
+from watchdog.sources.base import Parts, SampleContext, SourceKind, needs
 
 PAGE = 100
 MAX_BYTES = 4 << 20
@@ -131,3 +131,23 @@ def _detail_of(head: bytes) -> str:
         return ""
     detail = body.get("detail") if isinstance(body, dict) else None
     return f": {httpedge.scrubbed(str(detail)[:200])}" if detail else ""
+
+
+def _build(p: Parts) -> SentrySource | None:
+    s = p.settings
+    if not (s.sentry_org and s.sentry_token):
+        return None
+    token = s.sentry_token.get_secret_value()
+    return SentrySource(
+        s.sentry_url, s.sentry_org, token, timeout=s.sentry_timeout, client=p.client
+    )
+
+
+KIND = SourceKind(
+    name="sentry", rule=SentryRule, build=_build,
+    unconfigured=lambda rule, s: needs(
+        rule, bool(s.sentry_org and s.sentry_token),
+        "WATCHDOG_SENTRY_ORG and WATCHDOG_SENTRY_TOKEN",
+    ),
+    blind=lambda rule: "Sentry", replay=None, graph=None, title="Sentry",
+)  # fmt: skip
