@@ -193,11 +193,11 @@ def detector(
     )
 
 
-def known_versions(s: Settings, store: Store) -> KnownVersions | None:
+def known_versions(s: Settings) -> KnownVersions | None:
     """The version history of the services deploy detection watches (None: no tracking)."""
     if not s.detect:
         return None
-    return KnownVersions([(w.service, w.environment) for w in s.detect], store)
+    return KnownVersions([(w.service, w.environment) for w in s.detect])
 
 
 def health(s: Settings, store: Store, clock: Clock, metrics: Metrics) -> Health:

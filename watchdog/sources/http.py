@@ -21,7 +21,7 @@ from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Sample
 from watchdog.rulefile.schema import HttpRule
 from watchdog.rulefile.template import render, url_escape
-from watchdog.sources.base import SampleContext, SourceKind, always, never_blind
+from watchdog.sources.base import Parts, SampleContext, SourceKind, always, never_blind
 from watchdog.sources.hosts import AllowedHosts
 
 MAX_BODY = 1024 * 1024
@@ -137,8 +137,12 @@ def same(value: Any, expected: Any) -> bool:
     return bool(value == expected)
 
 
+def _build(p: Parts) -> HttpSource:
+    return HttpSource(p.probe_client, allowed_hosts=p.settings.http_allowed_hosts)
+
+
 KIND = SourceKind(
-    name="http", rule=HttpRule, build=lambda p: HttpSource(p.probe_client, allowed_hosts=p.settings.http_allowed_hosts),
+    name="http", rule=HttpRule, build=_build,
     unconfigured=always, blind=never_blind,  # a probe's failure is its value
     replay=None, graph=None, title="http",
 )  # fmt: skip

@@ -27,7 +27,7 @@ from watchdog.errors import PermanentError, TransientError
 from watchdog.model import Sample, series_key
 from watchdog.rulefile.telemetry import MetricSelector, ScrapeRule
 from watchdog.rulefile.template import render, url_escape
-from watchdog.sources.base import SampleContext, SourceKind, always
+from watchdog.sources.base import Parts, SampleContext, SourceKind, always
 from watchdog.sources.counters import StartPoints
 from watchdog.sources.hosts import AllowedHosts
 from watchdog.sources.scrape_counters import Counters
@@ -238,8 +238,12 @@ def _host(url: str) -> str:
     return parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
 
 
+def _build(p: Parts) -> ScrapeSource:
+    return ScrapeSource(p.probe_client, allowed_hosts=p.settings.http_allowed_hosts)
+
+
 KIND = SourceKind(
-    name="scrape", rule=ScrapeRule, build=lambda p: ScrapeSource(p.probe_client, allowed_hosts=p.settings.http_allowed_hosts),
+    name="scrape", rule=ScrapeRule, build=_build,
     unconfigured=always, blind=lambda rule: f"scrape target {_host(rule.url)}",
     replay=None, graph=None, title="scrape",
 )  # fmt: skip
