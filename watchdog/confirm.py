@@ -76,25 +76,6 @@ def fired_rules(events: Sequence[Event]) -> list[str]:
     return sorted(firing)
 
 
-def after_success(window: Window) -> WindowPhase:
-    """Where a window goes once its rollback succeeded."""
-    return WindowPhase.CONFIRMING if window.confirm_for > 0 else WindowPhase.ROLLED_BACK
-
-
-def succeeded(window: Window, trigger: str) -> tuple[str, dict[str, Any]]:
-    """What ``rollback_succeeded`` says of ``window`` (already moved on), and its data:
-    when the recovery is watched, and for how long."""
-    if window.phase is not WindowPhase.CONFIRMING:
-        return "rollback succeeded", {}
-    target = window.deployment.previous_version or "the previous version"
-    what = "the rules that fired recover" if trigger == "manual" else f"{trigger} recovers"
-    message = (
-        f"rollback succeeded; watching {target} for {format_duration(window.confirm_for)} "
-        f"to confirm {what}"
-    )
-    return message, {"confirm_for": window.confirm_for}
-
-
 @dataclass(frozen=True)
 class Outcome:
     """How the rules that fired stand at the end of the confirmation."""

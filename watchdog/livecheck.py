@@ -23,7 +23,7 @@ answers at most that bound.
 
 ``watchdog check --prometheus`` runs every probe (``check_rules``); during a window,
 :class:`SelectorWatch` runs probes 1-3 once for a rule whose query comes back empty and
-the engine journals what it finds.
+the engine journals what it finds. The probes themselves are :mod:`watchdog.liveprobes`.
 """
 
 from __future__ import annotations
@@ -33,27 +33,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from watchdog.liveprobes import Probe, distinct, fill, is_templated, probes, rendered
 from watchdog.livevalues import value_problems
 from watchdog.model import Sample, SampleKind
-from watchdog.promql import Matcher, PromQLError, Selector, selectors, top_call
+from watchdog.promql import PromQLError, Selector, top_call
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import placeholders, promql_escape, render
 
 Checked = PrometheusRule | JudgeRule  # every kind whose query Prometheus answers
-
-# What templated values stand for while the query is analysed (both pass check_value).
-SERVICE = "wd-service-value"  # {{ service }}
-UNKNOWN = "wd-unknown-value"  # every other variable
-
-
-@dataclass(frozen=True)
-class Probe:
-    """A ``count(...)`` query and what it means when it finds nothing."""
-
-    query: str | None  # None: a problem found without asking (the rule contradicts settings)
-    problem: str
-    error: bool = True  # False: a note, never an exit 1
 
 
 @dataclass(frozen=True)
@@ -88,79 +76,6 @@ class Prometheus(Protocol):
 
 class QueryRejected(ValueError):
     """Prometheus cannot parse a query (its message says where)."""
-
-
-def rendered(rule: Checked, label: str) -> str:
-    """The query with stand-ins for its variables (``service_label``: the label itself)."""
-    names = dict.fromkeys(placeholders(rule.query), UNKNOWN)
-    names |= {"service": SERVICE, "service_label": label}
-    return render(rule.query, names, promql_escape)
-
-
-def distinct(query: str) -> list[Selector]:
-    """The query's selectors, each once."""
-    return list({s.render(): s for s in selectors(query)}.values())
-
-
-def _templated(m: Matcher) -> bool:
-    return UNKNOWN in m.value or SERVICE in m.value
-
-
-def _fill(matchers: Iterable[Matcher], service: str) -> tuple[Matcher, ...]:
-    """The matchers on the service with its name filled in; other templated ones dropped."""
-    return tuple(
-        Matcher(m.name, m.op, m.value.replace(SERVICE, service))
-        for m in matchers
-        if UNKNOWN not in m.value
-    )
-
-
-def probes(
-    sel: Selector, label: str, service: str | None, *, shared_by: str | None = None
-) -> list[Probe]:
-    """The probes of one selector, in order: the first that finds nothing is the problem."""
-    if sel.metric is None:
-        return []
-    name = sel.metric
-    out = [
-        Probe(
-            f"count({name})",
-            f"no series named {name} (is the name right, is its exporter scraped?)",
-        )
-    ]
-    on_service = {m.name for m in sel.matchers if SERVICE in m.value}
-    if on_service and label not in on_service:
-        out.append(
-            Probe(
-                None,
-                f"{name} is matched on {{{{ service }}}} by the label "
-                f"{', '.join(sorted(on_service))}, but the service label is {label!r}",
-            )
-        )
-    for wanted in sorted(on_service | ({shared_by} if shared_by else set())):
-        out.append(
-            Probe(
-                f'count({name}{{{wanted}!=""}})',
-                f"series {name} have no {wanted!r} label, so the rule never matches "
-                "(add it by relabelling, see deploy/prometheus.yml)",
-            )
-        )
-    templated = tuple(m for m in sel.matchers if _templated(m))
-    mine = Selector(name, _fill(templated, service)) if service is not None else None
-    if mine is not None and mine.matchers:
-        out.append(Probe(f"count({mine.render()})", f"no series {mine.render()}"))
-    rest = tuple(m for m in sel.matchers if not _templated(m))
-    if rest:
-        full = Selector(name, (mine.matchers if mine else ()) + rest)
-        out.append(
-            Probe(
-                f"count({full.render()})",
-                f"no series match {full.render()} right now (fine for an error counter "
-                "whose series appears with its first error)",
-                error=False,
-            )
-        )
-    return out
 
 
 def check_rule(rule: Checked, prom: Prometheus, label: str, service: str | None) -> list[Finding]:
@@ -204,9 +119,9 @@ def _values(sel: Selector, service: str | None, prom: Prometheus) -> list[tuple[
     """The label values no series has, with those that exist (:mod:`watchdog.livevalues`)."""
     if sel.metric is None:
         return []
-    templated = tuple(m for m in sel.matchers if _templated(m))
-    scope = _fill(templated, service) if service is not None else ()
-    rest = [m for m in sel.matchers if not _templated(m)]
+    templated = tuple(m for m in sel.matchers if is_templated(m))
+    scope = fill(templated, service) if service is not None else ()
+    rest = [m for m in sel.matchers if not is_templated(m)]
     return value_problems(sel.metric, scope, rest, prom)
 
 

@@ -35,7 +35,7 @@ POLL = 0.25
 """Seconds between looks at the journal while waiting for a running step's result."""
 
 CheckVersion = Callable[[Window, VerifyStep], Awaitable[StepOutcome]]
-"""Runs a ``verify`` step once (:meth:`watchdog.pipeline.stages.Act.check`)."""
+"""Runs a ``verify`` step once (:meth:`watchdog.pipeline.act.Act.check`)."""
 
 Unrecorded = Mapping[tuple[str, str], StepOutcome]
 """Results this process got but the store never took, by (window, step) (``Act``)."""

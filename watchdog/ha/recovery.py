@@ -51,8 +51,10 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
+from watchdog.pipeline.act import Act
 from watchdog.pipeline.base import Decision
-from watchdog.pipeline.stages import ACTABLE, ROLLBACK, Act, Fence, Notify, Record
+from watchdog.pipeline.record import Record
+from watchdog.pipeline.stages import ACTABLE, ROLLBACK, Fence, Notify
 from watchdog.store.base import ActionStore, EventStore, WindowStore
 
 log = structlog.get_logger("watchdog.ha.recovery")

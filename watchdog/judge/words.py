@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from watchdog.model import RuleState
 from watchdog.rulefile.judge import JudgeRule
-from watchdog.web.control import RuleView
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+# The Controller port's RuleView, without importing the port: the judge sits below it.
+View = TypeVar("View", bound="DataclassInstance")
 
 
 def _pct(value: Any) -> str:
@@ -45,7 +50,7 @@ def limit_text(rule_alpha: float, ev: Mapping[str, Any] | None) -> str:
     return f"judge: limit {limit}, alpha {rule_alpha:g}"
 
 
-def judge_view(view: RuleView, rule: JudgeRule, state: RuleState | None) -> RuleView:
+def judge_view(view: View, rule: JudgeRule, state: RuleState | None) -> View:
     """A judge rule's view: its current limit stands for the threshold (and is drawn on
     the graph), the baseline is the measured proportion, the evidence goes along."""
     ev = dict(state.judge.evidence) if state is not None and state.judge is not None else None

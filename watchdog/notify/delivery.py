@@ -30,9 +30,8 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
@@ -41,56 +40,28 @@ import structlog
 from watchdog.clock import Clock
 from watchdog.errors import PermanentError, TransientError
 from watchdog.ha.patience import PATIENCE, persist
-from watchdog.journal import Journal
 from watchdog.logs import about_window
 from watchdog.metrics import Metrics
-from watchdog.model import EventKind, Window
+from watchdog.model import Window
 from watchdog.notify import render
+from watchdog.notify.backoff import Backoff, Report, journal_report
 from watchdog.notify.channel import Channel
-from watchdog.notify.markers import MARKERS
-from watchdog.retry import backoff_delay
 from watchdog.store.base import OutboxItem, OutboxStatus, OutboxStore, WindowStore
 
 log = structlog.get_logger("watchdog.notify.delivery")
+
+__all__ = ["Backoff", "DeliveryWorker", "journal_report"]  # what callers import from here
 
 
 class DeliveryStore(OutboxStore, WindowStore, Protocol):
     """What delivery reads and writes: the outbox rows and the windows they are about."""
 
 
-Report = Callable[[Window, OutboxItem, str], Awaitable[None]]
-
 CLAIM_MARGIN = 5.0
 """Seconds a claim may age before its send starts; the claim lasts timeout + 2 margins."""
 
 BACKLOG_READ = 500
 """Pending notifications read per pass (and the most ``watchdog_outbox_pending`` counts)."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delivery retry policy."""
-
-    timeout: float = 5.0
-    first: float = 1.0
-    cap: float = 300.0
-    max_attempts: int = 20
-    marker_timeout: float = 2.0  # a dashboard annotation is not worth a long wait
-    marker_attempts: int = 3
-
-    def deadline(self, channel: str) -> float:
-        """Seconds one attempt on ``channel`` may take."""
-        return min(self.timeout, self.marker_timeout) if channel in MARKERS else self.timeout
-
-    def attempts(self, channel: str) -> int:
-        """Attempts before ``channel`` gives a notification up."""
-        if channel in MARKERS:
-            return min(self.max_attempts, self.marker_attempts)
-        return self.max_attempts
-
-    def delay(self, attempts: int, retry_after: float | None) -> float:
-        """Seconds before the next attempt, after ``attempts`` failed ones."""
-        return backoff_delay(attempts, first=self.first, cap=self.cap, retry_after=retry_after)
 
 
 class DeliveryWorker:
@@ -295,19 +266,3 @@ class DeliveryWorker:
                 error=error,
             ),
         )
-
-
-def journal_report(journal: Journal, clock: Clock) -> Report:
-    """Report permanent delivery failures in the window's journal (never re-notified)."""
-
-    async def report(window: Window, item: OutboxItem, error: str) -> None:
-        await journal.record(
-            window,
-            EventKind.NOTIFY_FAILED,
-            f"{item.channel} notification of event {item.event_seq} failed: {error}",
-            at=clock.now(),
-            data={"channel": item.channel, "event_seq": item.event_seq, "error": error},
-            notify=False,
-        )
-
-    return report

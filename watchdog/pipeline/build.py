@@ -16,10 +16,12 @@ from watchdog.ha.inflight import InFlight
 from watchdog.ha.recovery import Recovery, RecoveryStore
 from watchdog.journal import Journal
 from watchdog.metrics import Metrics
+from watchdog.pipeline.act import Act
 from watchdog.pipeline.base import Pipeline
 from watchdog.pipeline.grace import Grace
+from watchdog.pipeline.record import Record
 from watchdog.pipeline.shadow import Shadow
-from watchdog.pipeline.stages import Act, Dedup, Fence, Gate, Notify, Record
+from watchdog.pipeline.stages import Dedup, Fence, Gate, Notify
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""The Record stage: how a rollback ended, written once and fenced by the token.
+
+A rollback that succeeded moves the window to ``confirming`` when it has a
+``confirm_for`` (the engine then watches the restored version: watchdog/confirm.py),
+to ``rolled_back`` otherwise; one that failed ends ``rollback_failed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from watchdog.clock import Clock
+from watchdog.durations import format_duration
+from watchdog.errors import FencedOut
+from watchdog.ha.coord import Coordinator
+from watchdog.ha.fencing import Deposed
+from watchdog.ha.patience import persist
+from watchdog.journal import Journal
+from watchdog.metrics import Metrics
+from watchdog.model import ActionStatus, EventKind, Window, WindowPhase
+from watchdog.pipeline.base import Decision
+from watchdog.pipeline.stages import ROLLBACK, ActionLog
+
+
+def after_success(window: Window) -> WindowPhase:
+    """Where a window goes once its rollback succeeded."""
+    return WindowPhase.CONFIRMING if window.confirm_for > 0 else WindowPhase.ROLLED_BACK
+
+
+def succeeded(window: Window, trigger: str) -> tuple[str, dict[str, Any]]:
+    """What ``rollback_succeeded`` says of ``window`` (already moved on), and its data:
+    when the recovery is watched, and for how long."""
+    if window.phase is not WindowPhase.CONFIRMING:
+        return "rollback succeeded", {}
+    target = window.deployment.previous_version or "the previous version"
+    what = "the rules that fired recover" if trigger == "manual" else f"{trigger} recovers"
+    message = (
+        f"rollback succeeded; watching {target} for {format_duration(window.confirm_for)} "
+        f"to confirm {what}"
+    )
+    return message, {"confirm_for": window.confirm_for}
+
+
+class Record:
+    """Write how the rollback ended: action log, window phase, journal, metrics.
+
+    A rollback that succeeded leaves the window ``confirming`` when it has a
+    ``confirm_for`` (watchdog/confirm.py), ``rolled_back`` otherwise.
+    """
+
+    def __init__(
+        self,
+        store: ActionLog,
+        journal: Journal,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        deposed: Deposed | None = None,
+        coordinator: Coordinator | None = None,
+    ) -> None:
+        self._store = store
+        self._journal = journal
+        self._clock = clock
+        self._metrics = metrics
+        self._deposed = deposed
+        self._coordinator = coordinator  # a lease re-taken by us carries the token on
+
+    async def __call__(self, d: Decision) -> Decision | None:
+        """Finish the action (fenced by the token) and move the window on: confirming, or
+        a terminal phase; a deposed leader's outcome is refused and nothing else is
+        written."""
+        assert d.outcome is not None and d.token is not None
+        now = self._clock.now()
+        ok = d.outcome.ok
+        detail = None if ok else d.outcome.error
+        token = await self._carried(d.token)
+        try:
+            await persist(
+                self._clock,
+                "the rollback's outcome",
+                lambda: self._store.finish_action(
+                    d.window.id,
+                    ROLLBACK,
+                    status=ActionStatus.SUCCEEDED if ok else ActionStatus.FAILED,
+                    at=now,
+                    detail=detail,
+                    token=token,
+                ),
+            )
+        except FencedOut as exc:
+            if self._deposed is not None:
+                await self._deposed.refused(d.window, exc, doing="recording the outcome", at=now)
+            return None
+        # A rollback that worked is confirmed: the restored version is watched for the
+        # window's confirm_for (watchdog/confirm.py) before the window ends.
+        phase = after_success(d.window) if ok else WindowPhase.ROLLBACK_FAILED
+        await self._store.set_phase(
+            d.window.id, phase, at=now, reason=detail, expected={WindowPhase.ROLLING_BACK}
+        )
+        window = d.window.with_phase(phase, now, detail)
+        if self._metrics is not None:
+            result = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
+            self._metrics.rollback(window.deployment.service, result.value)
+        data: dict[str, object] = {"actor": d.actor}
+        if ok:
+            kind = EventKind.ROLLBACK_SUCCEEDED
+            message, more = succeeded(window, d.trigger)
+            data.update(more)
+        else:
+            kind, message = EventKind.ROLLBACK_FAILED, f"rollback failed: {detail}"
+        event = await self._journal.record(window, kind, message, at=now, data=data, notify=False)
+        return d.but(window=window, events=(*d.events, event))
+
+    async def _carried(self, token: int) -> int:
+        if self._coordinator is None:
+            return token
+        return await self._coordinator.carry(token) or token  # else the store refuses it
