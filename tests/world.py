@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from pydantic import SecretStr
@@ -102,7 +102,7 @@ class World:
     """The app opened with a fake clock and fakes at the seams; the test drives time."""
 
     clock: FakeClock
-    source: Any  # what answers Prometheus rules (a ScriptedSource unless given)
+    source: ScriptedSource  # answers Prometheus rules, unless seams["sources"] say otherwise
     executor: RecordingExecutor
     parts: Parts
     settings: Settings
@@ -156,21 +156,29 @@ class World:
         return opened(self.settings, clock=self.clock, store=self.store, **self.seams)
 
 
-@asynccontextmanager
-async def world_of(
-    settings: Settings,
-    *,
-    clock: FakeClock | None = None,
-    source: Any = None,
-    executor: RecordingExecutor | None = None,
-    **seams: Any,
-) -> AsyncIterator[World]:
-    """The app opened (:func:`opened`) with ``source`` answering Prometheus rules and
-    ``executor`` running ``command`` steps, unless ``seams`` say otherwise."""
-    clock = clock or FakeClock()
-    source = ScriptedSource() if source is None else source
-    executor = executor or RecordingExecutor()
-    seams.setdefault("sources", {"prometheus": source})
-    seams.setdefault("executors", {"command": executor})
-    async with opened(settings, clock=clock, **seams) as parts:
-        yield World(clock, source, executor, parts, settings, seams)
+    @classmethod
+    @asynccontextmanager
+    async def of(
+        cls,
+        settings: Settings,
+        *,
+        clock: FakeClock | None = None,
+        source: ScriptedSource | None = None,
+        executor: RecordingExecutor | None = None,
+        **seams: Any,
+    ) -> AsyncIterator[Self]:
+        """The app opened (:func:`opened`) with ``source`` answering Prometheus rules and
+        ``executor`` running ``command`` steps, unless ``seams`` say otherwise. A test's
+        subclass (with its own helpers) is built the same way."""
+        clock = clock or FakeClock()
+        source = source or ScriptedSource()
+        executor = executor or RecordingExecutor()
+        seams.setdefault("sources", {"prometheus": source})
+        seams.setdefault("executors", {"command": executor})
+        async with opened(settings, clock=clock, **seams) as parts:
+            yield cls(clock, source, executor, parts, settings, seams)
+
+
+def world_of(settings: Settings, **seams: Any) -> AbstractAsyncContextManager[World]:
+    """:meth:`World.of`: the app opened with a fake clock and fakes at the seams."""
+    return World.of(settings, **seams)
