@@ -95,3 +95,9 @@ def rules(folder: Path, name: str = "rules.yml", **scope: Any) -> Rules:
 def rule_model(model: type[Model], overrides: dict[str, Any], **defaults: Any) -> Model:
     """``model`` validated from ``defaults`` with ``overrides`` on top."""
     return model.model_validate(defaults | overrides)
+
+
+def errors_rollback(folder: Path) -> Rules:
+    """The most common file in tests: rule ``errors`` (query ``errors``) rolls back above
+    0.05, group ``api`` every 10s."""
+    return rules(folder).prometheus("errors", "errors", above=0.05, action="rollback")

@@ -155,7 +155,6 @@ class World:
         """A second app on the same settings, clock and store (a restart, or a replica)."""
         return opened(self.settings, clock=self.clock, store=self.store, **self.seams)
 
-
     @classmethod
     @asynccontextmanager
     async def of(
