@@ -22,6 +22,10 @@ from pydantic import BaseModel
 
 Model = TypeVar("Model", bound=BaseModel)
 
+# prometheus-fastapi-instrumentator's counter, as the shipped rules read it
+ERRORS_5XX = 'http_requests_total{service="{{ service }}",status="5xx"}'
+REQUESTS = 'http_requests_total{service="{{ service }}"}'
+
 
 class Rules:
     """A rule file under construction: groups of rules, then :meth:`write`."""
