@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_engine import ScriptedSource
+from tests.fakes import ScriptedSource
 from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
 from watchdog.engine import Engine
