@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -44,6 +44,14 @@ def app_settings(tmp_path: Path, rules: str | Rules, **values: Any) -> Settings:
         path.write_text(rules)
     values.setdefault("store_url", SecretStr("sqlite:///:memory:"))
     return Settings(rules=[path], **values)
+
+
+def served(tmp_path: Path, rules: Path | Rules, *, token: str, **values: Any) -> Settings:
+    """Settings for an app that listens (loopback, a free port, ``token`` for the API),
+    its store a SQLite file in ``tmp_path`` unless ``values`` name one."""
+    path = rules.write() if isinstance(rules, Rules) else rules
+    values.setdefault("store_url", SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"))
+    return Settings(rules=[path], listen_port=0, api_token=SecretStr(token), **values)
 
 
 def no_network(request: httpx.Request) -> httpx.Response:
@@ -86,6 +94,18 @@ async def api(
     headers = {"Authorization": f"Bearer {token}"} | kw.pop("headers", {})
     async with httpx.AsyncClient(base_url=url, timeout=timeout) as client:
         return await client.request(method, path, headers=headers, **kw)
+
+
+@asynccontextmanager
+async def starting() -> AsyncIterator[Callable[..., Awaitable[App]]]:
+    """``await start(settings, **seams)`` starts an app (:func:`started`) as often as a
+    test needs; every one is stopped after, the last started first."""
+    async with AsyncExitStack() as stack:
+
+        async def start(settings: Settings, **seams: Any) -> App:
+            return await stack.enter_async_context(started(settings, **seams))
+
+        yield start
 
 
 async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = HANG_GUARD) -> Any:

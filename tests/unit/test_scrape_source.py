@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.rules import rule_model
 from watchdog.model import SampleKind
 from watchdog.rulefile.telemetry import ScrapeRule
 from watchdog.sources.base import SampleContext
@@ -47,16 +48,12 @@ class Target:
 
 
 def rule(**kw: Any) -> ScrapeRule:
-    base: dict[str, Any] = {
-        "name": "ratio",
-        "source": "scrape",
-        "url": "http://app.internal:8000/metrics",
-        "threshold": "> 0.05",
-        "errors": {"metric": "http_requests_total", "match": {"status": "~5.."}},
-        "total": {"metric": "http_requests_total"},
-    }
-    base.update(kw)
-    return ScrapeRule.model_validate(base)
+    url = "http://app.internal:8000/metrics"
+    errors = {"metric": "http_requests_total", "match": {"status": "~5.."}}
+    return rule_model(
+        ScrapeRule, kw, name="ratio", source="scrape", url=url, threshold="> 0.05",
+        errors=errors, total={"metric": "http_requests_total"},
+    )  # fmt: skip
 
 
 async def scrape_all(target: Target, r: ScrapeRule, n: int, opened: float = OPENED) -> list[Any]:
