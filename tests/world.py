@@ -12,6 +12,7 @@ injected at the seams (:class:`watchdog.app.Seams`), nothing wired by hand.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -52,6 +53,22 @@ def served(tmp_path: Path, rules: Path | Rules, *, token: str, **values: Any) ->
     path = rules.write() if isinstance(rules, Rules) else rules
     values.setdefault("store_url", SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"))
     return Settings(rules=[path], listen_port=0, api_token=SecretStr(token), **values)
+
+
+def config_file(home: Path, rules: Path | Rules, **settings: Any) -> Path:
+    """``home/config.yml`` for a watchdog process (``WATCHDOG_CONFIG``): ``settings`` as
+    the file spells them, after the rule file's path."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = rules.write() if isinstance(rules, Rules) else rules
+    config = home / "config.yml"
+    config.write_text(json.dumps({"rules": [str(path)], **settings}))  # JSON is YAML
+    return config
+
+
+def paging(pagerduty_url: str, **notify: Any) -> dict[str, Any]:
+    """The ``notify`` settings that page a fake PagerDuty, polling the outbox often."""
+    key = "pd-routing-key-0123456789"
+    return {"pagerduty_routing_key": key, "pagerduty_url": pagerduty_url, "poll": "200ms"} | notify
 
 
 def no_network(request: httpx.Request) -> httpx.Response:
