@@ -48,12 +48,11 @@ def rule_file(home: Path) -> Rules:
     file = rules(home).group("self-watch", "0.5s")
     file.prometheus("demo-5xx", RATIO, above=100, no_data="ok")
     file.http("demo-health", f"{PORT}/health", timeout="2s")
-    scrape = {
-        "url": f"{PORT}/metrics",
-        "value": "gauge",
-        "metric": {"metric": "http_requests_total"},
-    }
-    return file.rule("demo-scrape", "scrape", threshold="< 0", no_data="ok", **scrape)
+    metric = {"metric": "http_requests_total"}
+    return file.rule(
+        "demo-scrape", "scrape", url=f"{PORT}/metrics", value="gauge", metric=metric,
+        threshold="< 0", no_data="ok",
+    )  # fmt: skip
 
 
 PLAN = """plans:
