@@ -8,7 +8,8 @@ real engine has its own end-to-end tests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,3 +256,16 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     await site.start()
     host, port = runner.addresses[0][:2]
     return runner, f"http://{host}:{port}"
+
+
+@asynccontextmanager
+async def serving(*routes: web.RouteDef) -> AsyncIterator[str]:
+    """A local fake answering ``routes`` (``web.get(path, handler)``...) on a free
+    loopback port, for as long as the block runs; yields its URL."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner, url = await serve(app)
+    try:
+        yield url
+    finally:
+        await runner.cleanup()

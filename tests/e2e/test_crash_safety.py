@@ -25,7 +25,7 @@ from aiohttp import web
 
 from examples.stack import WatchdogServer, start_watchdog
 from tests import world
-from tests.fakes import serve
+from tests.fakes import serving
 from tests.rules import rules
 from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
@@ -61,13 +61,9 @@ class Target:
 @pytest.fixture
 async def target() -> AsyncIterator[Target]:
     t = Target()
-    app = web.Application()
-    app.router.add_post("/rollback", t.action)
-    app.router.add_post("/confirm", t.action)
-    app.router.add_get("/health", t.health)
-    runner, t.url = await serve(app)
-    yield t
-    await runner.cleanup()
+    routes = web.post("/rollback", t.action), web.post("/confirm", t.action)
+    async with serving(*routes, web.get("/health", t.health)) as t.url:
+        yield t
 
 
 @pytest.fixture

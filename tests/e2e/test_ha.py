@@ -21,7 +21,7 @@ from aiohttp import web
 
 from examples.stack import WatchdogServer, start_watchdog
 from tests import world
-from tests.fakes import serve
+from tests.fakes import serving
 from tests.rules import rules
 from tests.servers.common import HANG_GUARD
 from tests.servers.redis import start_redis
@@ -50,12 +50,8 @@ class Target:
 @pytest.fixture
 async def target() -> AsyncIterator[Target]:
     t = Target()
-    app = web.Application()
-    app.router.add_post("/rollback", t.rollback)
-    app.router.add_get("/health", t.health)
-    runner, t.url = await serve(app)
-    yield t
-    await runner.cleanup()
+    async with serving(web.post("/rollback", t.rollback), web.get("/health", t.health)) as t.url:
+        yield t
 
 
 def config(home: Path, target: Target, store: str, redis: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from examples.stack import free_port
-from tests.fakes import serve
+from tests.fakes import serving
 from tests.rules import rules
 from tests.world import api, served, started, starting, until
 from watchdog.app import App
@@ -57,16 +57,15 @@ class Fakes:
 @pytest.fixture
 async def fakes() -> AsyncIterator[Fakes]:
     f = Fakes()
-    app = web.Application()
-    app.router.add_get("/p500/api/v1/query", f.query_500)
-    app.router.add_post("/p500/api/v1/query", f.query_500)
-    app.router.add_get("/slow/api/v1/query", f.query_slow)
-    app.router.add_post("/slow/api/v1/query", f.query_slow)
-    app.router.add_post("/hook", f.hook)
-    app.router.add_post("/rollback", f.rollback)
-    runner, f.url = await serve(app)
-    yield f
-    await runner.cleanup()
+    prometheus = [
+        route(f"/{name}/api/v1/query", handler)
+        for name, handler in [("p500", f.query_500), ("slow", f.query_slow)]
+        for route in (web.get, web.post)
+    ]
+    async with serving(
+        *prometheus, web.post("/hook", f.hook), web.post("/rollback", f.rollback)
+    ) as f.url:
+        yield f
 
 
 def prometheus_url(kind: str, fakes: Fakes) -> str:
