@@ -2,11 +2,16 @@
 injected at the seams (:class:`watchdog.app.Seams`), nothing wired by hand.
 
     settings = app_settings(tmp_path, rules(tmp_path).prometheus(...), plans={...})
-    async with world_of(settings) as world:          # fake clock, scripted source
+    async with World.of(settings) as world:          # opened: fake clock, scripted source
         w = await world.windows.open_window(...)
         await world.run_for(60)
-    async with started(settings, transport=...) as app:  # listening, scheduled
+
+    settings = served(tmp_path, rules(tmp_path)..., token=TOKEN)   # listens, file store
+    async with started(settings, transport=...) as app:            # started, scheduled
         response = await api(app, "GET", "/api/v1/deployments", token=TOKEN)
+
+``starting()`` starts several apps and stops them all; ``config_file()`` writes the
+settings file of a watchdog process; ``until()`` polls for what a real clock brings.
 """
 
 from __future__ import annotations
