@@ -1,4 +1,5 @@
-"""Small, honest fakes shared by tests: an in-memory Controller behind the real web app.
+"""Small, honest fakes shared by tests: an in-memory Controller behind the real web app,
+a scripted source and a recording executor for the app's seams.
 
 Phases move as the Controller protocol says and terminal windows refuse actions; the
 real engine has its own end-to-end tests.
@@ -6,22 +7,29 @@ real engine has its own end-to-end tests.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import asyncio
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
+from watchdog.actions.base import ActionContext, StepResult
+from watchdog.actions.spec import Plan
 from watchdog.errors import Conflict, NotFound
 from watchdog.model import (
     Deployment,
     Event,
     EventKind,
+    Sample,
     Verdict,
     Window,
     WindowPhase,
     new_id,
 )
+from watchdog.sources import SampleContext
 from watchdog.web.control import RuleView, WindowDetail
 from watchdog.web.server import build_web_app
 
@@ -29,6 +37,47 @@ TOKEN = "s3cret-token-for-tests"
 BASE_URL = "http://watchdog.example"
 MAX_BODY = 64 * 1024
 NOW = 1_800_000_000.0
+
+PLAN = Plan.model_validate(
+    {"steps": [{"name": "redeploy", "kind": "command", "argv": ["true"], "retries": 2}]}
+)
+
+
+@dataclass
+class ScriptedSource:
+    """Answers each rule's query from a mutable table; records every call.
+
+    ``values["errors"]`` is what rule ``errors`` reads live, ``values["errors@baseline"]``
+    what its baseline reads; a rule not in the table reads 0.
+    """
+
+    values: dict[str, Sample] = field(default_factory=dict)
+    calls: list[tuple[str, float, bool]] = field(default_factory=list)
+
+    async def sample(self, rule: Any, ctx: SampleContext) -> Sample:
+        self.calls.append((rule.name, ctx.at, ctx.live))
+        key = rule.name if ctx.live else f"{rule.name}@baseline"
+        return self.values.get(key, Sample.of(0.0))
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class RecordingExecutor:
+    """Records each step it runs; raises ``failures`` in turn; waits on ``gate`` if set."""
+
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+
+    async def run(self, step: Any, ctx: ActionContext) -> StepResult:
+        self.calls.append((step.name, ctx.window.id))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failures:
+            raise self.failures.pop(0)
+        return StepResult(output="ok")
 
 
 class FakeController:
@@ -207,3 +256,16 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     await site.start()
     host, port = runner.addresses[0][:2]
     return runner, f"http://{host}:{port}"
+
+
+@asynccontextmanager
+async def serving(*routes: web.RouteDef) -> AsyncIterator[str]:
+    """A local fake answering ``routes`` (``web.get(path, handler)``...) on a free
+    loopback port, for as long as the block runs; yields its URL."""
+    app = web.Application()
+    app.add_routes(routes)
+    runner, url = await serve(app)
+    try:
+        yield url
+    finally:
+        await runner.cleanup()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,9 @@ from aiohttp import web
 
 from examples.stack import WatchdogServer
 from tests.e2e.test_ha import api, metric
+from tests.rules import rules
 from tests.servers.pagerduty import FakePagerDuty
+from tests.world import config_file, paging
 
 TERMINAL = {"rolled_back", "rollback_failed"}
 
@@ -137,32 +138,17 @@ def command(runs: Path, release: Path) -> list[str]:
 def write_config(
     home: Path, target: Target, hook: Webhook, pd: FakePagerDuty, steps: list[dict[str, Any]]
 ) -> Path:
-    home.mkdir(parents=True, exist_ok=True)
-    rules = home / "rules.yml"
-    rules.write_text(
-        "groups:\n  - name: g\n    interval: 300ms\n    rules:\n"
-        "      - name: health\n        source: http\n"
-        f"        url: {target.url}/health/{{{{ service }}}}\n"
-        "        action: rollback\n        severity: critical\n"
+    health = f"{target.url}/health/{{{{ service }}}}"
+    file = (
+        rules(home)
+        .group("g", "300ms")
+        .http("health", health, action="rollback", severity="critical")
     )
-    settings = {
-        "rules": [str(rules)],
-        "plans": {"p": {"steps": steps}},
-        "default_plan": "p",
-        "http_allowed_hosts": ["127.0.0.1"],
-        "leader_lease": "1s",
-        "tick": "100ms",
-        "confirm_for": "0",
-        "notify": {
-            "webhook_url": hook.url,
-            "pagerduty_routing_key": "pd-routing-key-0123456789",
-            "pagerduty_url": pd.url,
-            "poll": "200ms",
-        },
-    }
-    path = home / "config.yml"
-    path.write_text(json.dumps(settings))
-    return path
+    return config_file(
+        home, file, plans={"p": {"steps": steps}}, default_plan="p",
+        http_allowed_hosts=["127.0.0.1"], leader_lease="1s", tick="100ms", confirm_for="0",
+        notify=paging(pd.url, webhook_url=hook.url),
+    )  # fmt: skip
 
 
 async def leaders(replicas: list[WatchdogServer]) -> list[WatchdogServer]:

@@ -20,7 +20,9 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from examples.stack import wait_for_query
+from tests.fakes import serving
 from tests.shipped import shipped, shipped_names, write_rules
+from tests.world import started
 from watchdog.app import App
 from watchdog.model import Deployment, Event, EventKind, WindowPhase
 from watchdog.settings import Settings
@@ -58,17 +60,9 @@ class Receiver:
 async def receiver() -> AsyncIterator[Receiver]:
     """A local HTTP endpoint standing in for the deploy system's rollback API."""
     rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/rollback", rec._handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rec.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(web.post("/rollback", rec._handle)) as url:
+        rec.port = int(url.rsplit(":", 1)[1])
         yield rec
-    finally:
-        await runner.cleanup()
 
 
 @asynccontextmanager
@@ -86,24 +80,19 @@ async def watchdog(
             }
         ]
     }
-    app = App(
-        Settings(
-            rules=[write_rules(tmp_path / "rules.yml", rules)],
-            store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
-            listen_port=0,
-            tick=0.2,
-            confirm_for=0,  # ends at rolled_back: confirmation has its own tests
-            plans={"deploy": plan},
-            default_plan="deploy",
-            http_allowed_hosts=["127.0.0.1"],
-            **{"prometheus_scrape_interval": 1.0, **settings},
-        )
+    values = Settings(
+        rules=[write_rules(tmp_path / "rules.yml", rules)],
+        store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
+        listen_port=0,
+        tick=0.2,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
+        plans={"deploy": plan},
+        default_plan="deploy",
+        http_allowed_hosts=["127.0.0.1"],
+        **{"prometheus_scrape_interval": 1.0, **settings},
     )
-    await app.start()
-    try:
+    async with started(values) as app:
         yield app
-    finally:
-        await app.stop()
 
 
 async def open_window(app: App, seconds: float, service: str = "demo") -> str:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from tests.unit.test_engine import RecordingExecutor
+from tests.fakes import RecordingExecutor
+from tests.rules import ERRORS_5XX, REQUESTS, rules
 from watchdog.actions.spec import Plan
 from watchdog.app import Parts
 from watchdog.clock import FakeClock
@@ -32,31 +34,21 @@ from watchdog.model import (
 from watchdog.rulefile.judge import ROLE
 from watchdog.sources import SampleContext
 
-RULES = """\
-groups:
-  - name: api
-    interval: 15s
-    rules:
-      - name: http-5xx-ratio
-        source: prometheus
-        query: >-
-          sum(rate(http_requests_total{service="{{ service }}",code=~"5.."}[1m]))
-          / sum(rate(http_requests_total{service="{{ service }}"}[1m]))
-        threshold: "> 0.05"
-        for: 1m
-        action: rollback
-        severity: critical
-        labels:
-          runbook_url: https://runbooks.example.com/api/5xx
-      - name: p99-latency
-        source: prometheus
-        query: >-
-          histogram_quantile(0.99, sum by (le)
-          (rate(http_request_duration_seconds_bucket{service="{{ service }}"}[1m])))
-        threshold: "> 0.8"
-        for: 1m
-        action: rollback
-"""
+RATIO_5XX = """\
+sum(rate(http_requests_total{service="{{ service }}",code=~"5.."}[1m]))
+/ sum(rate(http_requests_total{service="{{ service }}"}[1m]))"""
+P99 = """\
+histogram_quantile(0.99, sum by (le)
+(rate(http_request_duration_seconds_bucket{service="{{ service }}"}[1m])))"""
+RUNBOOK = {"runbook_url": "https://runbooks.example.com/api/5xx"}
+RULES = (
+    rules(Path())
+    .group("api", "15s")
+    .prometheus("http-5xx-ratio", RATIO_5XX.replace("\n", " "), above=0.05, for_="1m",
+                action="rollback", severity="critical", labels=RUNBOOK)
+    .prometheus("p99-latency", P99.replace("\n", " "), above=0.8, for_="1m", action="rollback")
+    .text()
+)  # fmt: skip
 PLAN = Plan.model_validate(
     {
         "steps": [
@@ -242,20 +234,12 @@ class States:
         self.made["live"] = w.id
 
 
-JUDGE_RULES = """\
-groups:
-  - name: api
-    interval: 15s
-    rules:
-      - name: api-5xx-judged
-        source: judge
-        errors: http_requests_total{service="{{ service }}",status="5xx"}
-        total: http_requests_total{service="{{ service }}"}
-        factor: 1.5
-        action: rollback
-        labels:
-          runbook_url: https://runbooks.example.com/api/5xx
-"""
+JUDGE_RULES = (
+    rules(Path())
+    .group("api", "15s")
+    .judge("api-5xx-judged", ERRORS_5XX, REQUESTS, factor=1.5, action="rollback", labels=RUNBOOK)
+    .text()
+)
 
 
 @dataclass

@@ -18,11 +18,12 @@ import pytest
 from pydantic import SecretStr
 
 from examples.stack import DemoApp, start_demo_app, start_prometheus, wait_for_query
+from tests import world
 from tests.servers.alertmanager import start_alertmanager, watchdog_am_config
 from tests.servers.common import HANG_GUARD
 from tests.servers.rollback_target import RollbackTarget
+from tests.world import served, starting
 from watchdog.app import App
-from watchdog.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -40,37 +41,25 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoApp]:
 
 @pytest.fixture
 async def watchdog(tmp_path: Path) -> AsyncIterator[Callable[[str], Any]]:
-    apps: list[App] = []
+    async with starting() as begin:
 
-    async def start(rollback_url: str) -> App:
-        plan = {"steps": [{"name": "rollback", "kind": "http", "url": rollback_url}]}
-        settings = Settings(
-            rules=[REPO / "rules" / "alerts.yml"],
-            store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
-            listen_port=0,
-            api_token=SecretStr(API_TOKEN),
-            alertmanager_token=SecretStr(AM_TOKEN),
-            tick=0.2,
-            confirm_for=0,  # ends at rolled_back: confirmation has its own tests
-            plans={"default": plan},
-            default_plan="default",
-            http_allowed_hosts=["127.0.0.1"],
-        )
-        app = App(settings)
-        await app.start()
-        apps.append(app)
-        return app
+        async def start(rollback_url: str) -> App:
+            plan = {"steps": [{"name": "rollback", "kind": "http", "url": rollback_url}]}
+            return await begin(
+                served(
+                    tmp_path, REPO / "rules" / "alerts.yml", token=API_TOKEN,
+                    alertmanager_token=SecretStr(AM_TOKEN), tick=0.2,
+                    confirm_for=0,  # ends at rolled_back: confirmation has its own tests
+                    plans={"default": plan}, default_plan="default",
+                    http_allowed_hosts=["127.0.0.1"],
+                )
+            )  # fmt: skip
 
-    yield start
-    for app in apps:
-        await app.stop()
+        yield start
 
 
 async def api(app: App, method: str, path: str, **kw: Any) -> Any:
-    async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
-        resp = await client.request(
-            method, path, headers={"Authorization": f"Bearer {API_TOKEN}"}, **kw
-        )
+    resp = await world.api(app, method, path, token=API_TOKEN, **kw)
     assert resp.status_code < 300, resp.text
     return resp.json()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import time
@@ -25,9 +24,12 @@ import pytest
 from aiohttp import web
 
 from examples.stack import WatchdogServer, start_watchdog
-from tests.fakes import serve
+from tests import world
+from tests.fakes import serving
+from tests.rules import rules
 from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
+from tests.world import config_file, paging
 from watchdog.evaluate import DUE_SLACK
 
 pytestmark = pytest.mark.e2e
@@ -59,13 +61,9 @@ class Target:
 @pytest.fixture
 async def target() -> AsyncIterator[Target]:
     t = Target()
-    app = web.Application()
-    app.router.add_post("/rollback", t.action)
-    app.router.add_post("/confirm", t.action)
-    app.router.add_get("/health", t.health)
-    runner, t.url = await serve(app)
-    yield t
-    await runner.cleanup()
+    routes = web.post("/rollback", t.action), web.post("/confirm", t.action)
+    async with serving(*routes, web.get("/health", t.health)) as t.url:
+        yield t
 
 
 @pytest.fixture
@@ -78,35 +76,25 @@ async def pagerduty() -> AsyncIterator[FakePagerDuty]:
 
 def config(home: Path, target: Target, pd: FakePagerDuty, *, for_: str, idempotent: Any) -> Path:
     port = target.url.rsplit(":", 1)[1]
-    rules = home / "rules.yml"
-    rules.write_text(
-        "groups:\n  - name: crash\n    interval: 500ms\n    rules:\n"
-        "      - name: health\n        source: http\n"
-        f"        url: http://127.0.0.1:{port}/health\n"
-        f"        for: {for_}\n        action: rollback\n        severity: critical\n"
+    file = rules(home).group("crash", "500ms")
+    file.http(
+        "health",
+        f"http://127.0.0.1:{port}/health",
+        for_=for_,
+        action="rollback",
+        severity="critical",
     )
     step = {"kind": "http", "retries": 0, "timeout": "5s"}
     first = {**step, "name": "call-rollback", "url": f"{target.url}/rollback"}
     if idempotent is not None:
         first["idempotent"] = idempotent
-    settings = {
-        "rules": [str(rules)],
-        "plans": {
-            "p": {"steps": [first, {**step, "name": "confirm", "url": f"{target.url}/confirm"}]}
-        },
-        "default_plan": "p",
-        "http_allowed_hosts": ["127.0.0.1"],
-        "tick": "200ms",
-        "confirm_for": "0",  # ends at rolled_back: confirmation has its own tests
-        "notify": {
-            "pagerduty_routing_key": "pd-routing-key-0123456789",
-            "pagerduty_url": pd.url,
-            "poll": "200ms",
-        },
-    }
-    path = home / "config.yml"
-    path.write_text(json.dumps(settings))  # JSON is YAML
-    return path
+    confirm = {**step, "name": "confirm", "url": f"{target.url}/confirm"}
+    return config_file(
+        home, file, plans={"p": {"steps": [first, confirm]}}, default_plan="p",
+        http_allowed_hosts=["127.0.0.1"], tick="200ms",
+        confirm_for="0",  # ends at rolled_back: confirmation has its own tests
+        notify=paging(pd.url),
+    )  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -126,9 +114,7 @@ async def watchdog(
 
 
 async def api(server: WatchdogServer, method: str, path: str, **kw: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {server.token}"}
-    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-        return await client.request(method, path, headers=headers, **kw)
+    return await world.api(server.url, method, path, token=server.token, **kw)
 
 
 async def poll(check: Callable[[], Any], what: str, timeout: float = HANG_GUARD) -> Any:

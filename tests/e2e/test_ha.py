@@ -20,7 +20,9 @@ import pytest
 from aiohttp import web
 
 from examples.stack import WatchdogServer, start_watchdog
-from tests.fakes import serve
+from tests import world
+from tests.fakes import serving
+from tests.rules import rules
 from tests.servers.common import HANG_GUARD
 from tests.servers.redis import start_redis
 
@@ -48,22 +50,13 @@ class Target:
 @pytest.fixture
 async def target() -> AsyncIterator[Target]:
     t = Target()
-    app = web.Application()
-    app.router.add_post("/rollback", t.rollback)
-    app.router.add_get("/health", t.health)
-    runner, t.url = await serve(app)
-    yield t
-    await runner.cleanup()
+    async with serving(web.post("/rollback", t.rollback), web.get("/health", t.health)) as t.url:
+        yield t
 
 
 def config(home: Path, target: Target, store: str, redis: str) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
-    rules = home / "rules.yml"
-    rules.write_text(
-        "groups:\n  - name: g\n    interval: 300ms\n    rules:\n"
-        f"      - name: health\n        source: http\n        url: {target.url}/health\n"
-        "        action: rollback\n"
-    )
+    file = rules(home).group("g", "300ms").http("health", f"{target.url}/health", action="rollback")
     cfg = home / "config.json"
     # Declared idempotent (the receiver dedupes on Idempotency-Key): a request a frozen
     # leader left in doubt is sent again at once instead of waited out.
@@ -72,7 +65,7 @@ def config(home: Path, target: Target, store: str, redis: str) -> dict[str, str]
     cfg.write_text(json.dumps({"plans": {"p": plan}, "default_plan": "p"}))
     return {
         "config": str(cfg),
-        "rules": str(rules),
+        "rules": str(file.write()),
         "store_url": store,
         "leader_redis_url": redis,
         "leader_lease": "1s",
@@ -102,9 +95,7 @@ async def until(check: Callable[[], Any], what: str, timeout: float = HANG_GUARD
 
 
 async def api(server: WatchdogServer, method: str, path: str, **kw: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {server.token}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=5) as client:
-        return await client.request(method, path, **kw)
+    return await world.api(server.url, method, path, token=server.token, timeout=5, **kw)
 
 
 async def test_a_frozen_leader_never_causes_a_second_rollback(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 from collections import Counter
@@ -32,8 +31,10 @@ from aiohttp import web
 from examples.stack import WatchdogServer, start_watchdog
 from tests.e2e.test_ha import api, metric, until
 from tests.fakes import serve
+from tests.rules import rules
 from tests.servers.pagerduty import FakePagerDuty
 from tests.servers.redis import RedisServer, start_redis
+from tests.world import config_file, paging
 
 pytestmark = pytest.mark.e2e
 
@@ -94,35 +95,21 @@ async def fakes() -> AsyncIterator[tuple[Target, Webhook, FakePagerDuty]]:
 
 
 def config(home: Path, target: Target, hook: Webhook, pd: FakePagerDuty) -> Path:
-    home.mkdir(parents=True, exist_ok=True)
-    rules = home / "rules.yml"
-    rules.write_text(
-        "groups:\n  - name: g\n    interval: 300ms\n    rules:\n"
-        "      - name: health\n        source: http\n"
-        f"        url: {target.url}/health/{{{{ service }}}}\n"
-        "        action: rollback\n        severity: critical\n"
+    health = f"{target.url}/health/{{{{ service }}}}"
+    file = (
+        rules(home)
+        .group("g", "300ms")
+        .http("health", health, action="rollback", severity="critical")
     )
     # Declared idempotent: the target dedupes on Idempotency-Key, so a request left in
     # doubt by a frozen leader may be sent again.
     step = {"name": "call", "kind": "http", "url": f"{target.url}/rollback", "idempotent": True}
-    settings = {
-        "rules": [str(rules)],
-        "plans": {"p": {"steps": [{**step, "retries": 0, "timeout": "20s"}]}},
-        "default_plan": "p",
-        "http_allowed_hosts": ["127.0.0.1"],
-        "leader_lease": "1s",
-        "tick": "100ms",
-        "confirm_for": "0",  # ends at rolled_back: confirmation has its own tests
-        "notify": {
-            "webhook_url": hook.url,
-            "pagerduty_routing_key": "pd-routing-key-0123456789",
-            "pagerduty_url": pd.url,
-            "poll": "200ms",
-        },
-    }
-    path = home / "config.yml"
-    path.write_text(json.dumps(settings))
-    return path
+    return config_file(
+        home, file, plans={"p": {"steps": [{**step, "retries": 0, "timeout": "20s"}]}},
+        default_plan="p", http_allowed_hosts=["127.0.0.1"], leader_lease="1s", tick="100ms",
+        confirm_for="0",  # ends at rolled_back: confirmation has its own tests
+        notify=paging(pd.url, webhook_url=hook.url),
+    )  # fmt: skip
 
 
 async def leader(replicas: list[WatchdogServer]) -> WatchdogServer | None:

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from examples.stack import REPO, free_port, running
 from tests.fakes import serve
+from tests.rules import rules as rule_file
 
 pytestmark = pytest.mark.e2e
 
@@ -39,12 +40,8 @@ def serve_argv() -> list[str]:
 
 def base_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WATCHDOG_")}
-    rules = tmp_path / "rules.yml"
-    rules.write_text(
-        "groups:\n  - name: g\n    rules:\n      - name: up\n        source: http\n"
-        "        url: http://127.0.0.1:9/x\n        action: notify\n"
-    )
-    env.update(WATCHDOG_RULES=str(rules), WATCHDOG_STORE_URL=f"sqlite:///{tmp_path}/wd.db")
+    file = rule_file(tmp_path).group("g", None).http("up", "http://127.0.0.1:9/x", action="notify")
+    env.update(WATCHDOG_RULES=str(file.write()), WATCHDOG_STORE_URL=f"sqlite:///{tmp_path}/wd.db")
     return env
 
 
@@ -162,16 +159,12 @@ async def test_idle_connections_under_ulimit_do_not_stop_health_or_the_rollback(
     marker = tmp_path / "rolled-back"
     step = [sys.executable, "-c", "import sys; open(sys.argv[1], 'a').write('x\\n')"]
     plan = {"steps": [{"name": "undo", "kind": "command", "argv": [*step, str(marker)]}]}
-    rules = tmp_path / "health.yml"
-    rules.write_text(
-        "groups:\n  - name: api\n    interval: 200ms\n    rules:\n      - name: health\n"
-        f"        source: http\n        url: {url}/health\n        timeout: 1s\n"
-        "        action: rollback\n        severity: critical\n"
-    )
+    rules = rule_file(tmp_path, "health.yml").group("api", "200ms")
+    rules.http("health", f"{url}/health", timeout="1s", action="rollback", severity="critical")
     port = free_port()
     env = {
         **base_env(tmp_path),
-        "WATCHDOG_RULES": str(rules),
+        "WATCHDOG_RULES": str(rules.write()),
         "WATCHDOG_API_TOKEN": TOKEN,
         "WATCHDOG_LISTEN_PORT": str(port),
         "WATCHDOG_TICK": "0.2",

@@ -13,9 +13,11 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from tests.fakes import serve
+from tests.rules import rules
 from tests.servers.common import HANG_GUARD
 from tests.servers.grafana import FakeGrafana
 from tests.servers.sentry import FakeSentry
+from tests.world import started
 from watchdog.app import App
 from watchdog.model import Deployment, WindowPhase
 from watchdog.settings import Settings
@@ -23,16 +25,6 @@ from watchdog.settings import Settings
 pytestmark = pytest.mark.e2e
 GRAFANA_TOKEN = "glsa_fake_service_account_token_0123"
 SENTRY_TOKEN = "sntrys_fake_release_token_0123456789"
-RULES = """groups:
-  - name: g
-    interval: 0.2s
-    rules:
-      - name: health
-        source: http
-        url: http://127.0.0.1:{{ labels.port }}/health
-        action: rollback
-        severity: critical
-"""
 
 
 async def until(check: Callable[[], Any], timeout: float = HANG_GUARD) -> None:
@@ -65,11 +57,12 @@ async def world(
     sentry.releases |= {"v1", "v2"}
     await grafana.start()
     await sentry.start()
-    rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
+    probe = "http://127.0.0.1:{{ labels.port }}/health"
+    file = rules(tmp_path).group("g", "0.2s")
+    file.http("health", probe, action="rollback", severity="critical")
     settings = Settings(
         _env_file=None,
-        rules=[rules],
+        rules=[file.write()],
         store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
         listen_port=0,
         tick=0.1, confirm_for=0,  # ends at rolled_back: confirmation has its own tests
@@ -82,10 +75,8 @@ async def world(
         notify={"grafana_url": grafana.url, "grafana_token": GRAFANA_TOKEN,
                 "grafana_dashboard_uid": "deploys", "backoff": 0.1, "backoff_max": 0.5, "poll": 0.05},
     )  # fmt: skip
-    app = App(settings)
-    await app.start()
-    yield app, grafana, sentry, state
-    await app.stop()
+    async with started(settings) as app:
+        yield app, grafana, sentry, state
     await grafana.stop()
     await sentry.stop()
     await runner.cleanup()

@@ -19,6 +19,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from tests.fakes import serve
+from tests.rules import rules
 from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
 from tests.servers.slack import FakeSlack, Message, button_ids, interaction, signed_headers
@@ -30,20 +31,6 @@ pytestmark = pytest.mark.e2e
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ONCALL, BOSS, STRANGER = "U0ONCALL", "U0BOSS", "U0NOBODY"
-
-RULES = """\
-groups:
-  - name: api
-    interval: 200ms
-    rules:
-      - name: health
-        source: http
-        url: http://127.0.0.1:{{{{ labels.port }}}}/health
-        timeout: 1s
-        action: rollback
-        severity: critical
-        grace: {grace}
-"""
 
 
 @dataclass
@@ -131,14 +118,15 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
     slack, pagerduty = FakeSlack(), FakePagerDuty()
     await slack.start()
     await pagerduty.start()
-    rules = tmp_path / "rules.yml"
-    rules.write_text(RULES.format(grace=options.get("grace", "0s")))
+    health, grace = "http://127.0.0.1:{{ labels.port }}/health", options.get("grace", "0s")
+    file = rules(tmp_path).group("api", "200ms")
+    file.http("health", health, timeout="1s", action="rollback", severity="critical", grace=grace)
     plan = {
         "steps": [{"name": "rollback", "kind": "http", "url": f"{url}/rollback", "json": {}}],
         "data_loss_risk": options.get("risky", False),
     }
     settings = Settings(
-        rules=[rules],
+        rules=[file.write()],
         store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
         listen_port=0,
         tick=0.1,
@@ -165,7 +153,7 @@ async def stack(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator
     await app.start()
     built = Stack(app, slack, pagerduty, target)
     yield built
-    await built.app.stop()
+    await built.app.stop()  # the one running now: a test may have restarted it
     await slack.stop()
     await pagerduty.stop()
     await runner.cleanup()

@@ -16,6 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from examples.stack import WatchdogServer, start_watchdog
+from tests.rules import rules as rule_file
 
 pytestmark = pytest.mark.e2e
 
@@ -25,11 +26,7 @@ TOKEN = "schemathesis-token-0123456789"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WatchdogServer]:
     home = tmp_path_factory.mktemp("schemathesis")
-    rules = home / "rules.yml"
-    rules.write_text(
-        "groups:\n  - name: g\n    interval: 1h\n    rules:\n"
-        "      - name: probe\n        source: http\n        url: http://127.0.0.1:9/health\n"
-    )
+    rules = rule_file(home).group("g", "1h").http("probe", "http://127.0.0.1:9/health").write()
     with start_watchdog(home, {"rules": str(rules)}, token=TOKEN) as s:
         yield s
 

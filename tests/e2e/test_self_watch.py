@@ -17,6 +17,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,32 +33,27 @@ from examples.stack import (
     start_watchdog,
     wait_for_query,
 )
+from tests.rules import Rules, rules
 
 pytestmark = pytest.mark.e2e
 
 DASHBOARD = REPO / "deploy" / "grafana-dashboard.json"
 
-RULES = """groups:
-  - name: self-watch
-    interval: 0.5s
-    rules:
-      - name: demo-5xx
-        source: prometheus
-        query: sum(rate(http_requests_total{service="{{ service }}", status=~"5.."}[5s]))
-        threshold: "> 100"
-        no_data: ok
-      - name: demo-health
-        source: http
-        url: http://127.0.0.1:{{ labels.port }}/health
-        timeout: 2s
-      - name: demo-scrape
-        source: scrape
-        url: http://127.0.0.1:{{ labels.port }}/metrics
-        value: gauge
-        metric: {metric: http_requests_total}
-        threshold: "< 0"
-        no_data: ok
-"""
+RATIO = 'sum(rate(http_requests_total{service="{{ service }}", status=~"5.."}[5s]))'
+PORT = "http://127.0.0.1:{{ labels.port }}"
+
+
+def rule_file(home: Path) -> Rules:
+    """A 5xx rate, the demo's health and a scrape rule that never fires."""
+    file = rules(home).group("self-watch", "0.5s")
+    file.prometheus("demo-5xx", RATIO, above=100, no_data="ok")
+    file.http("demo-health", f"{PORT}/health", timeout="2s")
+    metric = {"metric": "http_requests_total"}
+    return file.rule(
+        "demo-scrape", "scrape", url=f"{PORT}/metrics", value="gauge", metric=metric,
+        threshold="< 0", no_data="ok",
+    )  # fmt: skip
+
 
 PLAN = """plans:
   gone:
@@ -107,7 +103,7 @@ def watched(
     """`serve` with the rules above, and the stack's Prometheus scraping it too."""
     home = tmp_path_factory.mktemp("self-watch")
     dead = free_port()  # nothing listens here: the broken window's endpoints
-    (home / "rules.yml").write_text(RULES)
+    rule_file(home).write()
     (home / "watchdog.yml").write_text(PLAN.format(dead=dead))
     settings = {
         "rules": str(home / "rules.yml"),

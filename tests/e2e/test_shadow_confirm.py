@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,25 +21,22 @@ import httpx
 import pytest
 
 from examples.stack import DemoApp, WatchdogServer, start_demo_app, start_watchdog
-from tests.servers.common import HANG_GUARD
+from tests.rules import Rules, rules
 from tests.servers.pagerduty import FakePagerDuty
 from tests.servers.slack import FakeSlack
+from tests.world import api, config_file, paging, until
 
 pytestmark = pytest.mark.e2e
 
 ONCALL = "U0ONCALL1"
-RULES = """\
-groups:
-  - name: demo
-    interval: 500ms
-    rules:
-      - name: health
-        source: http
-        url: http://127.0.0.1:{port}/health
-        for: 1s
-        action: rollback
-        severity: critical
-"""
+
+
+def health_rules(home: Path, port: int, *, shadow: bool) -> Rules:
+    """The demo's /health rolls back when it fails for 1s (or only says so, in shadow)."""
+    url = f"http://127.0.0.1:{port}/health"
+    file = rules(home).group("demo", "500ms")
+    more = {"shadow": True} if shadow else {}
+    return file.http("health", url, for_="1s", action="rollback", severity="critical", **more)
 
 
 @dataclass
@@ -53,9 +48,7 @@ class Stack:
     rules: Path
 
     async def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.server.token}"}
-        async with httpx.AsyncClient(base_url=self.server.url, timeout=10) as client:
-            return await client.request(method, path, headers=headers, **kw)
+        return await api(self.server.url, method, path, token=self.server.token, **kw)
 
     async def open_window(self, **extra: Any) -> str:
         body = {
@@ -91,21 +84,9 @@ class Stack:
         return None
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = HANG_GUARD) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
 def config(
     home: Path, demo: DemoApp, slack: FakeSlack, pd: FakePagerDuty, shadow: bool, **extra: Any
 ) -> Path:
-    rules = home / "rules.yml"
-    rules.write_text(RULES.format(port=demo.port) + ("        shadow: true\n" if shadow else ""))
     step = {
         "name": "call-rollback",
         "kind": "http",
@@ -113,25 +94,13 @@ def config(
         "json": {"version": "{{ previous_version }}"},
         "retries": 0,
     }
-    settings = {
-        "rules": [str(rules)],
-        "plans": {"demo": {"steps": [step]}},
-        "default_plan": "demo",
-        "http_allowed_hosts": ["127.0.0.1"],
-        "tick": "200ms",
-        "notify": {
-            "slack_bot_token": slack.token,
-            "slack_api_url": slack.api_url,
-            "oncall_ids": [ONCALL],
-            "pagerduty_routing_key": "pd-routing-key-0123456789",
-            "pagerduty_url": pd.url,
-            "poll": "200ms",
-        },
+    return config_file(
+        home, health_rules(home, demo.port, shadow=shadow), plans={"demo": {"steps": [step]}},
+        default_plan="demo", http_allowed_hosts=["127.0.0.1"], tick="200ms",
+        notify=paging(pd.url, slack_bot_token=slack.token, slack_api_url=slack.api_url,
+                      oncall_ids=[ONCALL]),
         **extra,
-    }
-    path = home / "config.yml"
-    path.write_text(json.dumps(settings))  # JSON is YAML
-    return path
+    )  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -189,7 +158,7 @@ async def test_shadow_then_armed_by_sighup_rolls_back_exactly_once(tmp_path: Pat
         # The root message, updated with the news, offers nothing that acts.
         assert [buttons_of(b) for m, b in said if m == "chat.update"] == [["watchdog_ack"]]
 
-        s.rules.write_text(RULES.format(port=s.demo.port))  # armed: `shadow` is gone
+        health_rules(s.rules.parent, s.demo.port, shadow=False).write()  # armed: no `shadow`
         os.kill(s.server.proc.pid, signal.SIGHUP)
 
         async def rolled_back() -> bool:

@@ -28,8 +28,7 @@ from tests.e2e.status_states import (
     judged,
 )
 from tests.e2e.test_status_page_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.fakes import serve
-from tests.unit.test_engine import RecordingExecutor
+from tests.fakes import RecordingExecutor, serve
 from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
 

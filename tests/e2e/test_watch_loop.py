@@ -15,88 +15,59 @@ import pytest
 from pydantic import SecretStr
 
 from examples.stack import DemoApp, PromStack, start_prometheus, wait_for_query
+from tests import world
+from tests.rules import rules
 from tests.servers.common import HANG_GUARD
+from tests.world import served, starting
 from watchdog.app import App
 from watchdog.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
-RULES = """\
-groups:
-  - name: demo
-    interval: 1s
-    rules:
-      - name: http-5xx-ratio
-        source: prometheus
-        query: |
-          sum(rate(http_requests_total{service="{{ service }}",status=~"5.."}[5s]))
-          / sum(rate(http_requests_total{service="{{ service }}"}[5s]))
-        threshold: "> 5%"
-        for: 2s
-        action: rollback
-        severity: critical
-      - name: health
-        source: http
-        url: http://127.0.0.1:{{ labels.port }}/health
-        for: 30s
-        action: rollback
-"""
-
 TOKEN = "e2e-token-abcdef123456"
 Factory = Callable[..., Any]
+RATIO = """\
+sum(rate(http_requests_total{service="{{ service }}",status=~"5.."}[5s]))
+/ sum(rate(http_requests_total{service="{{ service }}"}[5s]))
+"""
 
 
 def settings_for(tmp_path: Path, prom_url: str, store_url: str, **extra: Any) -> Settings:
-    rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
-    plan = {
-        "steps": [
-            {
-                "name": "call-rollback",
-                "kind": "http",
-                "url": "http://127.0.0.1:{{ labels.port }}/rollback",
-                "json": {"version": "{{ previous_version }}"},
-                "retries": 2,
-                "backoff": "100ms",
-            }
-        ]
-    }
-    return Settings(
-        rules=[rules],
-        store_url=SecretStr(store_url),
-        prometheus_url=prom_url,
-        prometheus_timeout=1.0,
-        listen_port=0,
-        api_token=SecretStr(TOKEN),
-        tick=0.2,
-        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
-        plans={"demo": plan},
-        default_plan="demo",
-        http_allowed_hosts=["127.0.0.1"],
-        **extra,
+    file = rules(tmp_path).group("demo", "1s")
+    file.prometheus(
+        "http-5xx-ratio", RATIO, above="5%", for_="2s", action="rollback", severity="critical"
     )
+    file.http("health", "http://127.0.0.1:{{ labels.port }}/health", for_="30s", action="rollback")
+    call = {
+        "name": "call-rollback",
+        "kind": "http",
+        "url": "http://127.0.0.1:{{ labels.port }}/rollback",
+        "json": {"version": "{{ previous_version }}"},
+        "retries": 2,
+        "backoff": "100ms",
+    }
+    return served(
+        tmp_path, file, token=TOKEN, store_url=SecretStr(store_url), prometheus_url=prom_url,
+        prometheus_timeout=1.0, tick=0.2,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
+        plans={"demo": {"steps": [call]}}, default_plan="demo",
+        http_allowed_hosts=["127.0.0.1"], **extra,
+    )  # fmt: skip
 
 
 @pytest.fixture
 async def watchdog_app(tmp_path: Path) -> AsyncIterator[Factory]:
-    apps: list[App] = []
+    async with starting() as start:
 
-    async def start(prom_url: str, store_url: str | None = None, **extra: Any) -> App:
-        url = store_url or f"sqlite:///{tmp_path / 'wd.db'}"
-        app = App(settings_for(tmp_path, prom_url, url, **extra))
-        await app.start()
-        apps.append(app)
-        return app
+        async def begin(prom_url: str, store_url: str | None = None, **extra: Any) -> App:
+            url = store_url or f"sqlite:///{tmp_path / 'wd.db'}"
+            return await start(settings_for(tmp_path, prom_url, url, **extra))
 
-    yield start
-    for app in apps:
-        await app.stop()
+        yield begin
 
 
 async def api(app: App, method: str, path: str, **kw: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        return await client.request(method, path, headers=headers, **kw)
+    return await world.api(app, method, path, token=TOKEN, **kw)
 
 
 async def open_window(app: App, demo: DemoApp, window: str = "10m") -> dict[str, Any]:

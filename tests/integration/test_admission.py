@@ -18,6 +18,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from tests.fakes import serve
+from tests.rules import rules
+from tests.world import api, served, started
 from watchdog.app import App
 from watchdog.cli.main import main
 from watchdog.model import EventKind
@@ -39,32 +41,18 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
     target = web.Application()
     target.router.add_get("/version", version)
     runner, url = await serve(target)
-    rules = tmp_path / "rules.yml"
-    rules.write_text(
-        "groups:\n  - name: g\n    rules:\n      - name: up\n        source: http\n"
-        f"        url: {url}/version\n        action: notify\n"
-    )
-    settings = Settings(
-        rules=[rules],
-        store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
-        listen_port=0,
-        api_token=SecretStr(TOKEN),
-        plans={"main": PLAN, "helm-undo": PLAN},
-        default_plan="main",
+    file = rules(tmp_path).group("g", None).http("up", f"{url}/version", action="notify")
+    settings = served(
+        tmp_path, file, token=TOKEN, plans={"main": PLAN, "helm-undo": PLAN}, default_plan="main",
         detect=[{"service": "api", "environment": "prod", "url": f"{url}/version"}],
-    )
-    app = App(settings)
-    await app.start(schedule=False)
-    yield app
-    await app.stop()
+    )  # fmt: skip
+    async with started(settings, schedule=False) as app:
+        yield app
     await runner.cleanup()
 
 
 async def post(app: App, body: dict[str, Any]) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=app.url) as client:
-        return await client.post(
-            "/api/v1/deployments", json=body, headers={"Authorization": f"Bearer {TOKEN}"}
-        )
+    return await api(app, "POST", "/api/v1/deployments", token=TOKEN, json=body)
 
 
 async def test_an_unknown_plan_is_422_naming_the_known_plans(app: App) -> None:
@@ -212,9 +200,7 @@ async def test_unknown_and_needed_by_the_plan_is_refused_saying_what_to_pass(
         plans={"pin": plan, "plain": PLAN},
         default_plan="pin",
     )
-    app = App(settings)
-    await app.start(schedule=False)
-    try:
+    async with started(settings, schedule=False) as app:
         refused = await post(app, {"service": "new", "version": "v1"})
         assert refused.status_code == 422, refused.text
         error = refused.json()["error"]
@@ -227,5 +213,3 @@ async def test_unknown_and_needed_by_the_plan_is_refused_saying_what_to_pass(
         # A plan that does not roll back to a version takes the deploy as it is.
         ok = await post(app, {"service": "new", "version": "v1", "plan": "plain"})
         assert ok.status_code == 201 and ok.json()["previous_version"] is None
-    finally:
-        await app.stop()

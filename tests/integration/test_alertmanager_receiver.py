@@ -16,59 +16,46 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from tests import world
 from tests.alertmanager_payloads import alert, many, payload
+from tests.rules import rules
 from tests.servers.rollback_target import RollbackTarget
+from tests.world import served, starting
 from watchdog.app import App
-from watchdog.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 API_TOKEN = "api-token-0123456789"
 AM_TOKEN = "am-token-abcdefghij"
 RECEIVER = "/api/v1/alertmanager"
-RULES = """\
-groups:
-  - name: alerts
-    interval: 1h
-    rules:
-      - name: alert-5xx
-        source: alertmanager
-        alertname: APIHigh5xxRatio
-        action: rollback
-        severity: critical
-"""
-
 Start = Callable[..., Awaitable[App]]
 
 
 @pytest.fixture
 async def start_app(tmp_path: Path, rollback_target: RollbackTarget) -> AsyncIterator[Start]:
-    apps: list[App] = []
+    count = 0
+    file = rules(tmp_path).group("alerts", "1h")
+    file.alertmanager("alert-5xx", alertname="APIHigh5xxRatio", action="rollback",
+                      severity="critical")  # fmt: skip
+    async with starting() as begin:
 
-    async def start(**extra: Any) -> App:
-        rules = tmp_path / "rules.yml"
-        rules.write_text(RULES)
-        plan = {"steps": [{"name": "call", "kind": "http", "url": rollback_target.url}]}
-        values: dict[str, Any] = {
-            "rules": [rules],
-            "store_url": SecretStr(f"sqlite:///{tmp_path / f'wd{len(apps)}.db'}"),
-            "listen_port": 0,
-            "api_token": SecretStr(API_TOKEN),
-            "alertmanager_token": SecretStr(AM_TOKEN),
-            "plans": {"default": plan},
-            "default_plan": "default",
-            "http_allowed_hosts": ["127.0.0.1"],
-            "confirm_for": 0,  # ends at rolled_back: confirmation has its own tests
-        }
-        values.update(extra)
-        app = App(Settings(**values))
-        await app.start(schedule=False)
-        apps.append(app)
-        return app
+        async def start(**extra: Any) -> App:
+            nonlocal count
+            plan = {"steps": [{"name": "call", "kind": "http", "url": rollback_target.url}]}
+            values: dict[str, Any] = {
+                "store_url": SecretStr(f"sqlite:///{tmp_path / f'wd{count}.db'}"),
+                "alertmanager_token": SecretStr(AM_TOKEN),
+                "plans": {"default": plan},
+                "default_plan": "default",
+                "http_allowed_hosts": ["127.0.0.1"],
+                "confirm_for": 0,  # ends at rolled_back: confirmation has its own tests
+            }
+            count += 1
+            return await begin(
+                served(tmp_path, file, token=API_TOKEN, **values | extra), schedule=False
+            )
 
-    yield start
-    for app in apps:
-        await app.stop()
+        yield start
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -85,8 +72,7 @@ async def post(app: App, body: Any, headers: dict[str, str] | None = None) -> ht
 
 
 async def api(app: App, method: str, path: str, **kw: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=app.url, timeout=30) as client:
-        return await client.request(method, path, headers=bearer(API_TOKEN), **kw)
+    return await world.api(app, method, path, token=API_TOKEN, timeout=30, **kw)
 
 
 async def open_window(app: App, service: str = "checkout", env: str = "prod") -> dict[str, Any]:

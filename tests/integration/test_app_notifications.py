@@ -13,22 +13,12 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from tests.rules import rules
 from tests.servers.slack import FakeSlack
 from tests.world import app_settings, opened
 from watchdog.app import Parts
 from watchdog.clock import FakeClock
 from watchdog.model import Deployment
-
-RULES = """\
-groups:
-  - name: api
-    interval: 10s
-    rules:
-      - name: errors
-        source: http
-        url: http://api.internal/health
-        action: notify
-"""
 
 
 class Hook:
@@ -70,7 +60,7 @@ async def built(tmp_path: Path, slack: FakeSlack) -> AsyncIterator[tuple[Parts, 
     hook, clock = Hook(), FakeClock()
     settings = app_settings(
         tmp_path,
-        RULES,
+        rules(tmp_path).http("errors", "http://api.internal/health", action="notify"),
         notify={
             "slack_bot_token": slack.token,
             "slack_api_url": slack.api_url,

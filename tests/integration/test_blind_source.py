@@ -17,27 +17,17 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from pydantic import SecretStr
 
 from examples.stack import free_port, running, start_prometheus, wait_for_query
 from tests.integration import test_source_outage as outage
-from tests.integration.test_source_outage import TOKEN, Fakes, detail, open_window, until
+from tests.integration.test_source_outage import TOKEN, Fakes, detail, open_window
+from tests.rules import rules
+from tests.world import served, started, until
 from watchdog.app import App
-from watchdog.settings import Settings
 
 # The outage tests' fixtures: the webhook receiver (`fakes`) and an App factory (`start`).
 fakes = outage.fakes
 start = outage.start
-
-RULES = """\
-groups:
-  - name: g
-    interval: 300ms
-    rules:
-      - {name: r1, source: prometheus, job: target, query: 'sum(jobs_total)', threshold: "> 100"}
-      - {name: r2, source: prometheus, job: target, query: 'max(jobs_total)', threshold: "> 100"}
-      - {name: r3, source: prometheus, job: target, query: 'min(jobs_total)', threshold: "> 100"}
-"""
 
 
 class Target:
@@ -112,31 +102,21 @@ async def test_target_down_then_prometheus_down_each_one_blind_and_one_sighted(
     extra = (
         f"  - job_name: target\n    static_configs:\n      - targets: ['127.0.0.1:{target.port}']\n"
     )
-    rules = tmp_path / "rules.yml"
-    rules.write_text(RULES)
+    file = rules(tmp_path).group("g", "300ms")
+    for name, of in [("r1", "sum"), ("r2", "max"), ("r3", "min")]:
+        file.prometheus(name, f"{of}(jobs_total)", job="target", above=100)
     with contextlib.ExitStack() as stack:
         prom = stack.enter_context(start_prometheus(tmp_path, [], extra_config=extra))
         await asyncio.to_thread(
             wait_for_query, prom.url, 'up{job="target"}', lambda v: v == [1.0], 30
         )
-        app = App(
-            Settings(
-                rules=[rules],
-                store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
-                listen_port=0,
-                api_token=SecretStr(TOKEN),
-                prometheus_url=prom.url,
-                prometheus_timeout=0.5,
-                prometheus_retries=0,
-                tick=0.1,
-                notify={"webhook_url": f"{fakes.url}/hook", "poll": 0.1, "blind_after": 2},
-            )
-        )
-        await app.start()
-        try:
+        settings = served(
+            tmp_path, file, token=TOKEN, prometheus_url=prom.url, prometheus_timeout=0.5,
+            prometheus_retries=0, tick=0.1,
+            notify={"webhook_url": f"{fakes.url}/hook", "poll": 0.1, "blind_after": 2},
+        )  # fmt: skip
+        async with started(settings) as app:
             await _outages(app, prom, stack, target, fakes)
-        finally:
-            await app.stop()
 
 
 async def _outages(
@@ -185,11 +165,10 @@ async def _outages(
 async def test_a_refused_prometheus_is_one_blind_for_three_rules(
     start: Callable[..., Awaitable[App]],
 ) -> None:
-    extra = "".join(
-        f"      - {{name: more-{i}, source: prometheus, query: 'up', threshold: '> 1'}}\n"
-        for i in (1, 2)
-    )
-    app = await start("refused", extra)
+    more = [
+        {"name": f"more-{i}", "source": "prometheus", "query": "up", "above": 1} for i in (1, 2)
+    ]
+    app = await start("refused", *more)
     window_id = await open_window(app)
     d = await outage_told(app, window_id, 1)
     assert len(d["rules"]) == 3

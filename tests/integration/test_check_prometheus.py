@@ -8,13 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from pydantic import SecretStr
 
 from examples.stack import PromStack, free_port
-from tests.integration.test_source_outage import TOKEN, until
-from watchdog.app import App
+from tests.integration.test_source_outage import TOKEN
+from tests.rules import rules as rule_file
+from tests.world import api, served, started, until
 from watchdog.cli.main import main
 from watchdog.settings import Settings
 
@@ -120,43 +119,34 @@ def test_an_unreachable_prometheus_exits_2(rules: Path, capsys: pytest.CaptureFi
     assert code == 2 and err == [f"watchdog: cannot ask Prometheus at {url}: ConnectionError"]
 
 
+async def five_polls(settings: Settings) -> tuple[dict[str, Any], str]:
+    """Start the app, open a window of the demo service, wait until every rule was polled
+    five times: the window's detail and the app's /metrics then."""
+    async with started(settings) as app:
+        body = {"service": "demo", "version": "v2", "window": "10m"}
+        opened = (await api(app, "POST", "/api/v1/deployments", token=TOKEN, json=body)).json()
+
+        async def polled() -> dict[str, Any] | None:
+            got = await api(app, "GET", f"/api/v1/deployments/{opened['id']}", token=TOKEN)
+            d = got.json()
+            return d if all(len(r["samples"]) >= 5 for r in d["rules"]) else None
+
+        d = await until(polled, "five polls of each rule")
+        metrics = (await api(app, "GET", "/metrics", token=TOKEN)).text
+    return d, metrics
+
+
 async def test_a_window_journals_once_that_a_selector_matches_nothing(
     prom_stack: PromStack, tmp_path: Path
 ) -> None:
-    rules = tmp_path / "live.yml"
-    rules.write_text(
-        "groups:\n  - name: g\n    interval: 200ms\n    rules:\n"
-        "      - name: celery\n        source: prometheus\n        no_data: ok\n"
-        '        query: sum(rate(celery_task_failed_total{service="{{ service }}"}[1m]))\n'
-        '        threshold: "> 0"\n'
-        "      - name: errors\n        source: prometheus\n        no_data: ok\n"
-        '        query: sum(rate(http_requests_total{service="{{ service }}",status="418"}[1m]))\n'
-        '        threshold: "> 0"\n'
+    file = rule_file(tmp_path, "live.yml").group("g", "200ms")
+    celery = 'sum(rate(celery_task_failed_total{service="{{ service }}"}[1m]))'
+    teapot = 'sum(rate(http_requests_total{service="{{ service }}",status="418"}[1m]))'
+    file.prometheus("celery", celery, no_data="ok", above=0)
+    file.prometheus("errors", teapot, no_data="ok", above=0)
+    d, _ = await five_polls(
+        served(tmp_path, file, token=TOKEN, prometheus_url=prom_stack.prom_url, tick=0.1)
     )
-    app = App(
-        Settings(
-            rules=[rules],
-            store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
-            listen_port=0,
-            api_token=SecretStr(TOKEN),
-            prometheus_url=prom_stack.prom_url,
-            tick=0.1,
-        )
-    )
-    await app.start()
-    try:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with httpx.AsyncClient(base_url=app.url, headers=headers, timeout=10) as client:
-            body = {"service": "demo", "version": "v2", "window": "10m"}
-            opened = (await client.post("/api/v1/deployments", json=body)).json()
-
-            async def five_polls() -> dict[str, Any] | None:
-                d = (await client.get(f"/api/v1/deployments/{opened['id']}")).json()
-                return d if all(len(r["samples"]) >= 5 for r in d["rules"]) else None
-
-            d = await until(five_polls, "five polls of each rule")
-    finally:
-        await app.stop()
     told = [e for e in d["events"] if e["kind"] == "selector_unmatched"]
     # The 418 series is absent (absent is zero), but http_requests_total of demo exists.
     assert [(e["rule"], e["data"]["severity"]) for e in told] == [("celery", "warning")]
@@ -173,8 +163,8 @@ async def test_a_query_prometheus_refuses_is_a_loud_rule_error_not_inconclusive(
     # 400 "unknown function": the rule cannot run, which must be said once, loudly.
     import structlog
 
-    rules = tmp_path / "refused.yml"
-    rules.write_text(
+    path = tmp_path / "refused.yml"
+    path.write_text(
         "groups:\n  - name: g\n    interval: 200ms\n    rules:\n"
         "      - name: newer-function\n        source: prometheus\n"
         '        query: count(limitk(1, up{job="demo"}))\n'
@@ -182,38 +172,15 @@ async def test_a_query_prometheus_refuses_is_a_loud_rule_error_not_inconclusive(
         "      - name: fine\n        source: prometheus\n"
         '        query: count(up{job="demo"})\n        threshold: "> 100"\n'
     )
-    app = App(
-        Settings(
-            rules=[rules],
-            store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
-            listen_port=0,
-            api_token=SecretStr(TOKEN),
-            prometheus_url=prom_stack.prom_url,
-            tick=0.1,
-        )
-    )
+    settings = served(tmp_path, path, token=TOKEN, prometheus_url=prom_stack.prom_url, tick=0.1)
     with structlog.testing.capture_logs() as logs:
-        await app.start()
-        try:
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            async with httpx.AsyncClient(base_url=app.url, headers=headers, timeout=10) as client:
-                body = {"service": "demo", "version": "v2", "window": "10m"}
-                opened = (await client.post("/api/v1/deployments", json=body)).json()
-
-                async def five_polls() -> dict[str, Any] | None:
-                    d = (await client.get(f"/api/v1/deployments/{opened['id']}")).json()
-                    return d if all(len(r["samples"]) >= 5 for r in d["rules"]) else None
-
-                d = await until(five_polls, "five polls of each rule")
-                metrics = (await client.get("/metrics")).text
-        finally:
-            await app.stop()
+        d, metrics = await five_polls(settings)
     told = [e for e in d["events"] if e["kind"] == "rule_error"]
     assert [e["rule"] for e in told] == ["newer-function"]  # once, and only that rule
     assert told[0]["message"] == (
         "newer-function cannot run: Prometheus refused its query (Prometheus answered HTTP 400 "
         'bad_data: 1:7: parse error: unknown function with name "limitk"); fix the rule '
-        f"({rules}:5) and reload"
+        f"({path}:5) and reload"
     )
     assert told[0]["data"]["severity"] == "critical"
     refused = [

@@ -11,31 +11,23 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from examples.stack import DemoApp, start_demo_app, start_prometheus, wait_for_query
+from tests import world
+from tests.rules import rules
 from tests.servers.common import HANG_GUARD
+from tests.world import served
 from watchdog.app import App
 from watchdog.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "detect-token-0123456789"
-RULES = """\
-groups:
-  - name: demo
-    interval: 1s
-    rules:
-      - name: health
-        source: http
-        url: http://127.0.0.1:{{ labels.port }}/health
-        for: 1m
-        action: rollback
-"""
 
 
 def settings(tmp_path: Path, demo: DemoApp) -> Settings:
-    (tmp_path / "rules.yml").write_text(RULES)
+    health = "http://127.0.0.1:{{ labels.port }}/health"
+    file = rules(tmp_path).group("demo", "1s").http("health", health, for_="1m", action="rollback")
     plan = {
         "steps": [
             {
@@ -63,11 +55,10 @@ def settings(tmp_path: Path, demo: DemoApp) -> Settings:
         "labels": {"port": str(demo.port)},
         "plan": "demo",
     }
-    return Settings(
-        rules=[tmp_path / "rules.yml"],
-        store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
-        listen_port=0,
-        api_token=SecretStr(TOKEN),
+    return served(
+        tmp_path,
+        file,
+        token=TOKEN,
         tick=0.2,
         confirm_for=0,  # ends at rolled_back: confirmation has its own tests
         plans={"demo": plan},
@@ -77,10 +68,7 @@ def settings(tmp_path: Path, demo: DemoApp) -> Settings:
 
 
 async def api(app: App, method: str, path: str, **kw: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
-        return await client.request(
-            method, path, headers={"Authorization": f"Bearer {TOKEN}"}, **kw
-        )
+    return await world.api(app, method, path, token=TOKEN, **kw)
 
 
 async def windows_of(app: App, service: str) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from bench.hostile_upstreams import CALLS, TOKEN
+from tests.rules import rules
 from tests.servers.hostile import MIB, HostileUpstream
 from tests.world import app_settings, opened
 from watchdog import httpedge
@@ -28,12 +29,6 @@ from watchdog.model import Sample, SampleKind
 pytestmark = pytest.mark.integration
 
 BOUND = 50 * MIB
-RULES = """\
-groups:
-  - name: api
-    rules: [{name: new-issues, source: sentry, project: api}]
-"""
-
 Call = Callable[[httpx.AsyncClient, str], Awaitable[Any]]
 
 
@@ -92,7 +87,12 @@ async def test_an_upstream_echoing_the_token_puts_it_nowhere(
     """Issue 25 low: an error body quoting the request's token reached the journal, the
     status page, Slack and the webhook. The app's edge masks every configured secret."""
     upstream.mode = "echo"
-    settings = app_settings(tmp_path, RULES, sentry_org="acme", sentry_token=TOKEN)
+    settings = app_settings(
+        tmp_path,
+        rules(tmp_path).group("api", None).rule("new-issues", "sentry", project="api"),
+        sentry_org="acme",
+        sentry_token=TOKEN,
+    )
     try:
         async with opened(settings), httpx.AsyncClient() as client:  # the app installs its
             try:  # secrets in the edge's scrubber

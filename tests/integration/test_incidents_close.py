@@ -14,26 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fakes import PLAN, RecordingExecutor, ScriptedSource
+from tests.rules import rules
 from tests.servers.pagerduty import FakePagerDuty
 from tests.servers.slack import FakeSlack
-from tests.unit.test_engine import PLAN, RecordingExecutor, ScriptedSource
 from tests.world import app_settings, opened
 from watchdog.app import Parts
 from watchdog.clock import FakeClock
 from watchdog.model import Deployment, Sample, Window, WindowPhase
-
-RULES = """\
-groups:
-  - name: api
-    interval: 10s
-    rules:
-      - name: errors
-        source: prometheus
-        query: errors
-        threshold: "> 0.05"
-        action: rollback
-        severity: critical
-"""
 
 
 @dataclass
@@ -78,8 +66,11 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             {"channels": ["slack"]},
         ],
     }
+    file = rules(tmp_path).prometheus(
+        "errors", "errors", above=0.05, action="rollback", severity="critical"
+    )
     settings = app_settings(
-        tmp_path, RULES, plans={"default": PLAN}, default_plan="default", confirm_for=0,
+        tmp_path, file, plans={"default": PLAN}, default_plan="default", confirm_for=0,
         notify=notify,
     )  # fmt: skip
     seams = {

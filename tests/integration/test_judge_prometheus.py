@@ -22,6 +22,8 @@ import pytest
 
 from bench import decisions
 from bench.decisions_data import HISTOGRAMS, Scenario
+from tests.rules import ERRORS_5XX, REQUESTS
+from tests.rules import rules as rule_file
 from watchdog.evaluate import evaluate
 from watchdog.model import Deployment, RuleState, SampleKind, Verdict
 from watchdog.replay import Replayer
@@ -162,14 +164,9 @@ def test_against_the_previous_version_on_prometheus(
         check=True,
         capture_output=True,
     )
-    rules = tmp_path / "canary.yml"
-    rules.write_text(
-        "groups:\n  - name: canary\n    interval: 15s\n    rules:\n"
-        "      - name: canary-5xx\n        source: judge\n"
-        '        errors: http_requests_total{service="{{ service }}",status="5xx"}\n'
-        '        total: http_requests_total{service="{{ service }}"}\n'
-        "        against: previous_version\n        action: rollback\n"
-    )
+    file = rule_file(tmp_path, "canary.yml").group("canary", "15s")
+    file.judge("canary-5xx", ERRORS_5XX, REQUESTS, against="previous_version", action="rollback")
+    rules = file.write()
     dep = Deployment("canary", "production", "v2", "v1")
     with decisions.serve_prometheus(data, tmp_path) as url:
 

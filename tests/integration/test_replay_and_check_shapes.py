@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 
 from examples.stack import start_prometheus
+from tests.rules import ERRORS_5XX, REQUESTS
+from tests.rules import rules as rule_file
 from watchdog.cli import main as cli
 
 pytestmark = pytest.mark.integration
@@ -35,34 +37,6 @@ HISTORY = 3 * 3600  # seconds of history, ending at the fixture's start
 DEPLOY_AGO = 45 * 60  # the replayed deploy: 45 minutes before the history ends
 WINDOW = 30 * 60
 SPARSE_FOR = 5 * 60
-
-THRESHOLD = """\
-groups:
-  - name: threshold
-    interval: 15s
-    rules:
-      - name: api-5xx-ratio
-        source: prometheus
-        query: |
-          sum(rate(http_requests_total{service="{{ service }}",status="5xx"}[1m]))
-            / sum(rate(http_requests_total{service="{{ service }}"}[1m]))
-        threshold: "> 5%"
-        for: 1m
-        action: rollback
-"""
-JUDGE = """\
-groups:
-  - name: judge
-    interval: 15s
-    rules:
-      - name: api-5xx-judged
-        source: judge
-        errors: http_requests_total{service="{{ service }}",status="5xx"}
-        total: http_requests_total{service="{{ service }}"}
-        against: none
-        floor: 5%
-        action: rollback
-"""
 
 
 @dataclass
@@ -115,8 +89,15 @@ def shapes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shapes]:
     assert done.returncode == 0, done.stderr
     rules = tmp / "rules"
     rules.mkdir()
-    (rules / "threshold.yml").write_text(THRESHOLD)
-    (rules / "judge.yml").write_text(JUDGE)
+    ratio = f"sum(rate({ERRORS_5XX}[1m]))\n  / sum(rate({REQUESTS}[1m]))\n"
+    threshold = rule_file(rules, "threshold.yml").group("threshold", "15s")
+    threshold.prometheus("api-5xx-ratio", ratio, above="5%", for_="1m", action="rollback")
+    judge = rule_file(rules, "judge.yml").group("judge", "15s")
+    judge.judge(
+        "api-5xx-judged", ERRORS_5XX, REQUESTS, against="none", floor="5%", action="rollback"
+    )
+    threshold.write()
+    judge.write()
     with start_prometheus(tmp, [], data=tmp / "tsdb") as prom:
         yield Shapes(prom.url, end - DEPLOY_AGO, rules)
 

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from examples.stack import start_prometheus
+from tests.rules import rules as rule_file
 from watchdog.cli import main as cli
 from watchdog.model import Deployment
 from watchdog.replay import Replayer, ReplayResult
@@ -35,26 +36,6 @@ RATIO = (
     'sum(rate(http_requests_total{{service="{s}",status=~"5.."}}[5s]))'
     ' / sum(rate(http_requests_total{{service="{s}"}}[5s]))'
 )
-RULES = """\
-groups:
-  - name: replay
-    interval: 1s
-    rules:
-      - name: ratio-now
-        source: prometheus
-        query: '{query}'
-        threshold: "> 5%"
-        action: notify
-      - name: ratio-for-3s
-        source: prometheus
-        query: '{query}'
-        threshold: "> 5%"
-        for: 3s
-        action: rollback
-      - name: health
-        source: http
-        url: http://127.0.0.1:1/health
-"""
 INTERVAL = 1.0
 
 
@@ -101,8 +82,11 @@ def history(t0: int) -> str:
 @pytest.fixture(scope="module")
 def known(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Known]:
     tmp = tmp_path_factory.mktemp("replay")
-    rules = tmp / "rules.yml"
-    rules.write_text(RULES.format(query=RATIO.format(s="{{ service }}")))
+    ratio = RATIO.format(s="{{ service }}")
+    file = rule_file(tmp).group("replay", "1s")
+    file.prometheus("ratio-now", ratio, above="5%", action="notify")
+    file.prometheus("ratio-for-3s", ratio, above="5%", for_="3s", action="rollback")
+    rules = file.http("health", "http://127.0.0.1:1/health").write()
     t0 = int(time.time()) - 3600  # an hour ago: well inside retention, outside the head
     (tmp / "history.om").write_text(history(t0))
     promtool = [shutil.which("promtool") or "promtool", "tsdb", "create-blocks-from"]

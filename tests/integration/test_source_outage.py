@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
 from examples.stack import free_port
-from tests.fakes import serve
-from tests.servers.common import HANG_GUARD
+from tests.fakes import serving
+from tests.rules import rules
+from tests.world import api, served, started, starting, until
 from watchdog.app import App
-from watchdog.settings import Settings
 
 TOKEN = "outage-token-0123456789"
 
@@ -58,16 +57,15 @@ class Fakes:
 @pytest.fixture
 async def fakes() -> AsyncIterator[Fakes]:
     f = Fakes()
-    app = web.Application()
-    app.router.add_get("/p500/api/v1/query", f.query_500)
-    app.router.add_post("/p500/api/v1/query", f.query_500)
-    app.router.add_get("/slow/api/v1/query", f.query_slow)
-    app.router.add_post("/slow/api/v1/query", f.query_slow)
-    app.router.add_post("/hook", f.hook)
-    app.router.add_post("/rollback", f.rollback)
-    runner, f.url = await serve(app)
-    yield f
-    await runner.cleanup()
+    prometheus = [
+        route(f"/{name}/api/v1/query", handler)
+        for name, handler in [("p500", f.query_500), ("slow", f.query_slow)]
+        for route in (web.get, web.post)
+    ]
+    async with serving(
+        *prometheus, web.post("/hook", f.hook), web.post("/rollback", f.rollback)
+    ) as f.url:
+        yield f
 
 
 def prometheus_url(kind: str, fakes: Fakes) -> str:
@@ -78,76 +76,50 @@ def prometheus_url(kind: str, fakes: Fakes) -> str:
     }[kind]
 
 
-RULES = """\
-groups:
-  - name: g
-    interval: 300ms
-    rules:
-      - name: error-ratio
-        source: prometheus
-        query: sum(rate(http_requests_total{{status="500"}}[1m]))
-        threshold: "> 0"
-        action: rollback
-        severity: critical
-{extra}"""
+QUERY = 'sum(rate(http_requests_total{status="500"}[1m]))'
 
 
 @pytest.fixture
 async def start(tmp_path: Path, fakes: Fakes) -> AsyncIterator[Callable[..., Awaitable[App]]]:
-    apps: list[App] = []
+    async with starting() as begin:
 
-    async def run(kind: str, extra: str = "", **settings: Any) -> App:
-        rules = tmp_path / "rules.yml"
-        rules.write_text(RULES.format(extra=extra))
-        plan = {"steps": [{"name": "call", "kind": "http", "url": f"{fakes.url}/rollback"}]}
-        app = App(
-            Settings(
-                rules=[rules],
-                store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
-                listen_port=0,
-                api_token=SecretStr(TOKEN),
-                prometheus_url=prometheus_url(kind, fakes),
-                prometheus_timeout=0.5,
-                prometheus_retries=0,
-                tick=0.1,
-                confirm_for=0,  # ends at rolled_back: confirmation has its own tests
-                plans={"p": plan},
-                default_plan="p",
-                http_allowed_hosts=["127.0.0.1"],
-                notify={"webhook_url": f"{fakes.url}/hook", "poll": 0.1, "blind_after": 2},
-                **settings,
+        async def run(kind: str, *more: dict[str, Any], **settings: Any) -> App:
+            """``more``: further rules for group ``g``, as the builder takes them."""
+            file = rules(tmp_path).group("g", "300ms")
+            file.prometheus("error-ratio", QUERY, above=0, action="rollback", severity="critical")
+            for rule in more:
+                file.rule(**rule)
+            plan = {"steps": [{"name": "call", "kind": "http", "url": f"{fakes.url}/rollback"}]}
+            return await begin(
+                served(
+                    tmp_path,
+                    file,
+                    token=TOKEN,
+                    prometheus_url=prometheus_url(kind, fakes),
+                    prometheus_timeout=0.5,
+                    prometheus_retries=0,
+                    tick=0.1,
+                    confirm_for=0,  # ends at rolled_back: confirmation has its own tests
+                    plans={"p": plan},
+                    default_plan="p",
+                    http_allowed_hosts=["127.0.0.1"],
+                    notify={"webhook_url": f"{fakes.url}/hook", "poll": 0.1, "blind_after": 2},
+                    **settings,
+                )
             )
-        )
-        await app.start()
-        apps.append(app)
-        return app
 
-    yield run
-    for app in apps:
-        await app.stop()
+        yield run
 
 
 async def detail(app: App, window_id: str) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(base_url=app.url, headers=headers, timeout=10) as client:
-        return dict((await client.get(f"/api/v1/deployments/{window_id}")).json())
+    return dict((await api(app, "GET", f"/api/v1/deployments/{window_id}", token=TOKEN)).json())
 
 
 async def open_window(app: App) -> str:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
     body = {"service": "api", "version": "v2", "previous_version": "v1", "window": "10m"}
-    async with httpx.AsyncClient(base_url=app.url, headers=headers, timeout=10) as client:
-        response = await client.post("/api/v1/deployments", json=body)
+    response = await api(app, "POST", "/api/v1/deployments", token=TOKEN, json=body)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = HANG_GUARD) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := await check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-    return result
 
 
 @pytest.mark.parametrize("kind", ["refused", "500", "timeout"])
@@ -189,60 +161,29 @@ async def test_fail_closed_rolls_back_when_the_source_stays_down(
     assert fakes.rollbacks == 1
 
 
-PG_RULES = """\
-groups:
-  - name: g
-    interval: 200ms
-    rules:
-      - name: slow-db
-        source: postgres
-        target: app
-        query: select pg_sleep(10)::text as label, 1 as value
-        threshold: "> 0"
-        timeout: 1s
-        action: rollback
-      - name: fast-db
-        source: postgres
-        target: app
-        query: select 0 as value
-        threshold: "> 0"
-        action: rollback
-"""
-
-
 async def test_a_slow_watched_database_times_out_and_other_rules_keep_their_schedule(
     tmp_path: Path, fakes: Fakes, postgres_dsn: str
 ) -> None:
-    rules = tmp_path / "pg.yml"
-    rules.write_text(PG_RULES)
+    file = rules(tmp_path, "pg.yml").group("g", "200ms")
+    slow = "select pg_sleep(10)::text as label, 1 as value"
+    file.postgres("slow-db", "app", slow, above=0, timeout="1s", action="rollback")
+    file.postgres("fast-db", "app", "select 0 as value", above=0, action="rollback")
     plan = {"steps": [{"name": "call", "kind": "http", "url": f"{fakes.url}/rollback"}]}
-    app = App(
-        Settings(
-            rules=[rules],
-            store_url=SecretStr(f"sqlite:///{tmp_path / 'wd.db'}"),
-            listen_port=0,
-            api_token=SecretStr(TOKEN),
-            postgres_targets={"app": SecretStr(postgres_dsn)},
-            tick=0.1,
-            confirm_for=0,  # ends at rolled_back: confirmation has its own tests
-            plans={"p": plan},
-            default_plan="p",
-            http_allowed_hosts=["127.0.0.1"],
-        )
-    )
-    await app.start()
-    try:
+    settings = served(
+        tmp_path, file, token=TOKEN, postgres_targets={"app": SecretStr(postgres_dsn)}, tick=0.1,
+        confirm_for=0,  # ends at rolled_back: confirmation has its own tests
+        plans={"p": plan}, default_plan="p", http_allowed_hosts=["127.0.0.1"],
+    )  # fmt: skip
+    async with started(settings) as app:
         window_id = await open_window(app)
 
         async def two_slow_polls() -> dict[str, dict[str, Any]] | None:
-            rules = {r["name"]: r for r in (await detail(app, window_id))["rules"]}
-            return rules if len(rules["slow-db"]["samples"]) >= 2 else None
+            by_name = {r["name"]: r for r in (await detail(app, window_id))["rules"]}
+            return by_name if len(by_name["slow-db"]["samples"]) >= 2 else None
 
-        started = time.monotonic()
+        t0 = time.monotonic()
         rules_out = await until(two_slow_polls, "two timed-out polls of the slow rule")
-        took = time.monotonic() - started
-    finally:
-        await app.stop()
+        took = time.monotonic() - t0
     slow, fast = rules_out["slow-db"], rules_out["fast-db"]
     # pg_sleep(10) twice would take 20 s: the 1 s statement timeout cut both short.
     assert took < 10, took

@@ -10,26 +10,25 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_engine import ScriptedSource
+from tests.fakes import ScriptedSource
+from tests.rules import Rules, rules
 from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
 from watchdog.engine import Engine
 from watchdog.model import Deployment, Event, EventKind, Sample, Window
 from watchdog.store.base import Store
 
-RULES = """\
-groups:
-  - name: g
-    interval: 10s
-    rules:
-      - {name: p1, source: prometheus, query: a, threshold: "> 1"}
-      - {name: p2, source: prometheus, query: b, threshold: "> 1", no_data: ok}
-      - {name: p3, source: prometheus, query: c, threshold: "> 1", job: api}
-      - {name: db-conn, source: postgres, target: app, query: select 1, threshold: "> 1",
-         on_error: breach, for: 5m}
-      - {name: db-nulls, source: postgres, target: app, query: select 0, threshold: "> 0"}
-      - {name: reporting, source: postgres, target: reports, query: select 0, threshold: "> 0"}
-"""
+
+def rule_file(folder: Path) -> Rules:
+    """Three Prometheus rules (one on job ``api``); three PostgreSQL ones on two targets."""
+    file = rules(folder).group("g", "10s")
+    file.prometheus("p1", "a", above=1).prometheus("p2", "b", above=1, no_data="ok")
+    file.prometheus("p3", "c", above=1, job="api")
+    file.postgres("db-conn", "app", "select 1", above=1, on_error="breach", for_="5m")
+    file.postgres("db-nulls", "app", "select 0", above=0)
+    return file.postgres("reporting", "reports", "select 0", above=0)
+
+
 PROM = ("p1", "p2", "p3")
 
 
@@ -61,7 +60,11 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     prom, pg = ScriptedSource(), ScriptedSource()
     targets = {"app": "postgresql://wd@127.0.0.1:1/app", "reports": "postgresql://wd@127.0.0.1:1/r"}
     settings = app_settings(
-        tmp_path, RULES, postgres_targets=targets, notify={"blind_after": 2}, window=3600
+        tmp_path,
+        rule_file(tmp_path),
+        postgres_targets=targets,
+        notify={"blind_after": 2},
+        window=3600,
     )
     seams = {"sources": {"prometheus": prom, "postgres": pg}}
     async with opened(settings, clock=clock, **seams) as parts:

@@ -6,20 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.rules import rules
 from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
 from watchdog.errors import Conflict
 from watchdog.model import Deployment
-
-RULES = """\
-groups:
-  - name: g
-    rules:
-      - name: errors
-        source: prometheus
-        query: errors
-        threshold: "> 1"
-"""
 
 
 class Silent:
@@ -30,7 +21,9 @@ class Silent:
 
 
 async def test_acting_on_an_ended_or_held_window_says_what_to_do(tmp_path: Path) -> None:
-    settings = app_settings(tmp_path, RULES)
+    settings = app_settings(
+        tmp_path, rules(tmp_path).group("g", None).prometheus("errors", "errors", above=1)
+    )
     async with opened(settings, clock=FakeClock(), sources={"prometheus": Silent()}) as parts:
         deploy = Deployment("api", "production", "v2", previous_version="v1")
         held = await parts.windows.open_window(deploy, window_seconds=60, actor="t")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.rules import rules
 from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
 from watchdog.errors import PermanentError, TransientError
@@ -21,12 +22,6 @@ from watchdog.journal import Journal
 from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
 from watchdog.store.base import Store
-
-RULES = """\
-groups:
-  - name: quiet
-    rules: [{name: never, source: http, url: "http://127.0.0.1:1/", action: notify}]
-"""
 
 
 @dataclass
@@ -94,7 +89,11 @@ async def built(
         "routes": routes or [],
         **{"timeout": timeout, "backoff": 2, "backoff_max": 60, "max_attempts": 3},
     }
-    settings = app_settings(tmp_path, RULES, notify=notify)
+    settings = app_settings(
+        tmp_path,
+        rules(tmp_path).group("quiet", None).http("never", "http://127.0.0.1:1/", action="notify"),
+        notify=notify,
+    )
     async with opened(settings, clock=clock, channels={"slack": slack, "pagerduty": pager}) as p:
         yield Post(clock, p.store, p.journal, slack, pager, p.notify.worker)
 

@@ -15,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
+from tests.rules import errors_rollback
 from tests.world import app_settings, opened
 from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.spec import Plan
@@ -29,18 +30,6 @@ from watchdog.sources import SampleContext
 from watchdog.store.base import Store
 from watchdog.versions import VersionProbe, VersionReader
 from watchdog.windows import WindowService
-
-RULES = """\
-groups:
-  - name: api
-    interval: 10s
-    rules:
-      - name: errors
-        source: prometheus
-        query: errors
-        threshold: "> 0.05"
-        action: rollback
-"""
 
 
 @dataclass
@@ -149,7 +138,7 @@ DETECT = [
 
 def world_settings(tmp_path: Path) -> Settings:
     return app_settings(
-        tmp_path, RULES, plans=PLANS, default_plan="rb", detect=DETECT, window=300,
+        tmp_path, errors_rollback(tmp_path), plans=PLANS, default_plan="rb", detect=DETECT, window=300,
         confirm_for=0,  # ends at rolled_back: confirmation has its own tests
     )  # fmt: skip
 
@@ -315,7 +304,7 @@ async def test_a_detected_deploy_past_max_open_windows_is_refused_then_watched_o
     world: World, tmp_path: Path
 ) -> None:
     settings = app_settings(
-        tmp_path, RULES, plans=PLANS, default_plan="rb", detect=DETECT, window=300,
+        tmp_path, errors_rollback(tmp_path), plans=PLANS, default_plan="rb", detect=DETECT, window=300,
         max_open_windows=1,
     )  # fmt: skip
     async with opened(settings, clock=world.clock, store=world.store, **world.seams) as app:

@@ -5,127 +5,44 @@ approvals, supersede, exactly-once. Nothing sleeps."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.world import app_settings, opened
-from watchdog.actions.base import ActionContext, StepResult
-from watchdog.actions.spec import Plan
-from watchdog.app import Parts
-from watchdog.clock import FakeClock
-from watchdog.engine import Engine
+from tests.fakes import PLAN, RecordingExecutor, ScriptedSource
+from tests.rules import rules
+from tests.world import World, app_settings, world_of
 from watchdog.errors import Conflict, TransientError
 from watchdog.model import Deployment, EventKind, Sample, Verdict, Window, WindowPhase
-from watchdog.sources import SampleContext
-from watchdog.store.base import Store
-from watchdog.windows import WindowService
 
-RULES = """\
-groups:
-  - name: api
-    interval: 10s
-    rules:
-      - name: errors
-        source: prometheus
-        query: errors{service="{{ service }}"}
-        threshold: "> 0.05"
-        for: 30s
-        action: rollback
-        summary: "5xx ratio {{ value }} for {{ service }}"
-      - name: latency
-        source: prometheus
-        query: p95{service="{{ service }}"}
-        threshold: "> 2 * baseline"
-        baseline: {offset: 1h}
-        action: approve
-      - name: oom
-        source: prometheus
-        query: oom
-        threshold: "> 0"
-        action: notify
-"""
-
-
-@dataclass
-class ScriptedSource:
-    """Answers each rule's query from a mutable table; records every call."""
-
-    values: dict[str, Sample] = field(default_factory=dict)
-    calls: list[tuple[str, float, bool]] = field(default_factory=list)
-
-    async def sample(self, rule: Any, ctx: SampleContext) -> Sample:
-        self.calls.append((rule.name, ctx.at, ctx.live))
-        key = rule.name if ctx.live else f"{rule.name}@baseline"
-        return self.values.get(key, Sample.of(0.0))
-
-    async def close(self) -> None:
-        return None
-
-
-@dataclass
-class RecordingExecutor:
-    calls: list[tuple[str, str]] = field(default_factory=list)
-    failures: list[Exception] = field(default_factory=list)
-    gate: asyncio.Event | None = None
-
-    async def run(self, step: Any, ctx: ActionContext) -> StepResult:
-        self.calls.append((step.name, ctx.window.id))
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.failures:
-            raise self.failures.pop(0)
-        return StepResult(output="ok")
-
-
-@dataclass
-class World:
-    clock: FakeClock
-    source: ScriptedSource
-    executor: RecordingExecutor
-    engine: Engine
-    windows: WindowService
-    store: Store
-    restart: Callable[[], AbstractAsyncContextManager[Parts]]  # a second app, same store
-
-    async def run_for(self, seconds: float, step: float = 5.0) -> None:
-        elapsed = 0.0
-        while elapsed < seconds:
-            await self.engine.tick()
-            await self.engine.drain()
-            self.clock.advance(step)
-            elapsed += step
-
-    async def kinds(self, window: Window) -> list[EventKind]:
-        return [e.kind for e in await self.store.list_events(window.id)]
-
-
-PLAN = Plan.model_validate(
-    {"steps": [{"name": "redeploy", "kind": "command", "argv": ["true"], "retries": 2}]}
-)
+__all__ = ["PLAN", "RecordingExecutor", "ScriptedSource", "World"]
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    clock = FakeClock()
-    source = ScriptedSource()
-    executor = RecordingExecutor()
+    errors = 'errors{service="{{ service }}"}'
+    summary = "5xx ratio {{ value }} for {{ service }}"
+    latency = 'p95{service="{{ service }}"}'
+    file = (
+        rules(tmp_path)
+        .prometheus("errors", errors, above=0.05, for_="30s", action="rollback", summary=summary)
+        .prometheus(
+            "latency",
+            latency,
+            threshold="> 2 * baseline",
+            baseline={"offset": "1h"},
+            action="approve",
+        )
+        .prometheus("oom", "oom", above=0, action="notify")
+    )
     plans = {"default": PLAN, "risky": PLAN.model_copy(update={"data_loss_risk": True})}
     settings = app_settings(
-        tmp_path, RULES, plans=plans, default_plan="default", window=300,
+        tmp_path, file, plans=plans, default_plan="default", window=300,
         confirm_for=0,  # ends at rolled_back: confirmation has its own tests
     )  # fmt: skip
-    seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}
-    async with opened(settings, clock=clock, **seams) as parts:
-
-        def restart() -> AbstractAsyncContextManager[Parts]:
-            return opened(settings, clock=clock, store=parts.store, **seams)
-
-        yield World(clock, source, executor, parts.engine, parts.windows, parts.store, restart)
+    async with world_of(settings) as w:
+        yield w
 
 
 def deploy(version: str = "v2", plan: str | None = None) -> Deployment:

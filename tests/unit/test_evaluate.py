@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.rules import rule_model
 from watchdog.evaluate import evaluate
 from watchdog.model import RuleState, Sample, Series, Verdict
 from watchdog.rulefile.schema import PrometheusRule
@@ -15,14 +16,8 @@ NAN, INF = math.nan, math.inf
 
 
 def rule(**kw: Any) -> PrometheusRule:
-    base: dict[str, Any] = {
-        "name": "r",
-        "source": "prometheus",
-        "query": "q",
-        "threshold": "> 0.05",
-    }
-    base.update(kw)
-    return PrometheusRule.model_validate(base)
+    base = {"name": "r", "source": "prometheus", "query": "q", "threshold": "> 0.05"}
+    return rule_model(PrometheusRule, kw, **base)
 
 
 def s(*values: float, **labels: str) -> Sample:

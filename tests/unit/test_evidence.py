@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_engine import RecordingExecutor, ScriptedSource
+from tests.fakes import RecordingExecutor, ScriptedSource
+from tests.rules import rules
 from tests.world import app_settings, opened
 from watchdog.actions.plan import TIMEOUT_GRACE, StepOutcome
 from watchdog.actions.spec import Plan, VerifyStep
@@ -105,17 +106,12 @@ async def test_a_late_permanent_failure_is_a_failure_not_a_doubt() -> None:
 
 # --- recovery leaves a rollback running here alone --------------------------------------
 
-RULES = """\
-groups:
-  - name: g
-    rules: [{name: errors, source: prometheus, query: errors, threshold: "> 1"}]
-"""
-
 
 async def test_a_rollback_running_here_is_not_resumed_by_a_new_lease(tmp_path: Path) -> None:
     executor = RecordingExecutor(gate=asyncio.Event())
     steps = {"steps": [{"name": "redeploy", "kind": "command", "argv": ["true"]}]}
-    settings = app_settings(tmp_path, RULES, plans={"p": steps}, default_plan="p", confirm_for=0)
+    file = rules(tmp_path).group("g", None).prometheus("errors", "errors", above=1)
+    settings = app_settings(tmp_path, file, plans={"p": steps}, default_plan="p", confirm_for=0)
     seams = {"executors": {"command": executor}, "sources": {"prometheus": ScriptedSource()}}
     async with opened(settings, clock=FakeClock(), **seams) as parts:
         d = Deployment("api", "prod", "v2", previous_version="v1")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from tests.rules import errors_rollback
 from tests.world import app_settings, opened
 from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.spec import Plan
@@ -35,18 +36,6 @@ from watchdog.pipeline import Decision
 from watchdog.sources import SampleContext
 from watchdog.store.sqlite import SqliteStore
 from watchdog.windows import WindowService
-
-RULES = """\
-groups:
-  - name: api
-    interval: 10s
-    rules:
-      - name: errors
-        source: prometheus
-        query: errors
-        threshold: "> 0.05"
-        action: rollback
-"""
 
 PLAN = Plan.model_validate(
     {
@@ -147,7 +136,7 @@ async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
     executor = Executor()
     plan = PLAN.model_dump(mode="json", exclude_none=True)
     settings = app_settings(
-        tmp_path, RULES, plans={"p": plan}, default_plan="p", confirm_for=0
+        tmp_path, errors_rollback(tmp_path), plans={"p": plan}, default_plan="p", confirm_for=0
     )  # confirm_for 0: ends at rolled_back (confirmation has its own tests)
     replicas = []
     async with contextlib.AsyncExitStack() as stack:

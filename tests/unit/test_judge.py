@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.rules import rule_model
 from watchdog.evaluate import evaluate
 from watchdog.judge import stats
 from watchdog.model import RuleState, Sample, Series, Verdict
@@ -108,16 +109,10 @@ def test_requests_needed_fall_as_the_limit_rises() -> None:
 
 # --- the rule and its verdict ---------------------------------------------------------
 def judge_rule(**kw: Any) -> JudgeRule:
-    base: dict[str, Any] = {
-        "name": "j",
-        "source": "judge",
-        "errors": 'http_requests_total{status="5xx"}',
-        "total": "http_requests_total",
-        "warmup": 0,
-        "tests": 1,
-    }
-    base.update(kw)
-    return JudgeRule.model_validate(base)
+    errors, total = 'http_requests_total{status="5xx"}', "http_requests_total"
+    return rule_model(
+        JudgeRule, kw, name="j", source="judge", errors=errors, total=total, warmup=0, tests=1
+    )
 
 
 def reading(errors: float, total: float, **labels: str) -> Sample:

@@ -12,28 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_engine import PLAN, RecordingExecutor
-from tests.world import app_settings, opened
+from tests.fakes import PLAN
+from tests.rules import ERRORS_5XX, REQUESTS, rules
+from tests.world import World as AppWorld
+from tests.world import app_settings
 from watchdog.clock import FakeClock
-from watchdog.engine import Engine
 from watchdog.model import Deployment, EventKind, Sample, Series, WindowPhase
 from watchdog.rulefile.judge import ROLE
 from watchdog.sources import SampleContext
-from watchdog.store.base import Store
-from watchdog.windows import WindowService
-
-RULES = """\
-groups:
-  - name: api
-    interval: 15s
-    rules:
-      - name: api-5xx-judged
-        source: judge
-        errors: http_requests_total{service="{{ service }}",status="5xx"}
-        total: http_requests_total{service="{{ service }}"}
-        factor: 1.5
-        action: rollback
-"""
 
 
 @dataclass
@@ -65,34 +51,23 @@ class Counters:
         return None
 
 
-@dataclass
-class World:
-    clock: FakeClock
-    counters: Counters
-    executor: RecordingExecutor
-    engine: Engine
-    windows: WindowService
-    store: Store
-
-    async def run_for(self, seconds: float, step: float = 5.0) -> None:
-        for _ in range(int(seconds / step)):
-            await self.engine.tick()
-            await self.engine.drain()
-            self.clock.advance(step)
+class World(AppWorld):
+    counters: Counters  # what the judge rule reads (set by the fixture)
 
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = FakeClock()
     counters = Counters(clock, clock.now())
-    executor = RecordingExecutor()
+    file = rules(tmp_path).group("api", "15s")
+    file.judge("api-5xx-judged", ERRORS_5XX, REQUESTS, factor=1.5, action="rollback")
     settings = app_settings(
-        tmp_path, RULES, plans={"default": PLAN}, default_plan="default",
+        tmp_path, file, plans={"default": PLAN}, default_plan="default",
         confirm_for=0,  # ends at rolled_back: confirmation has its own tests
     )  # fmt: skip
-    seams = {"sources": {"prometheus": counters}, "executors": {"command": executor}}
-    async with opened(settings, clock=clock, **seams) as parts:
-        yield World(clock, counters, executor, parts.engine, parts.windows, parts.store)
+    async with World.of(settings, clock=clock, sources={"prometheus": counters}) as w:
+        w.counters = counters
+        yield w
 
 
 DEPLOY = Deployment("api", "production", "v2", previous_version="v1")

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.rules import rule_model
 from watchdog.evaluate import evaluate
 from watchdog.judge import stats
 from watchdog.judge.state import JudgeState
@@ -19,18 +20,11 @@ STEP = 15.0
 
 
 def rule(**kw: Any) -> JudgeRule:
-    base: dict[str, Any] = {
-        "name": "j",
-        "source": "judge",
-        "errors": 'http_requests_total{status=~"5.."}',
-        "total": "http_requests_total",
-        "against": "auto",
-        "factor": 1.5,
-        "margin": "0.05%",
-        "ceiling": "5%",
-        "warmup": "45s",
-    }
-    return JudgeRule.model_validate({**base, **kw})
+    errors, total = 'http_requests_total{status=~"5.."}', "http_requests_total"
+    return rule_model(
+        JudgeRule, kw, name="j", source="judge", errors=errors, total=total, against="auto",
+        factor=1.5, margin="0.05%", ceiling="5%", warmup="45s",
+    )  # fmt: skip
 
 
 def key(**labels: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from tests.rules import rules
 from tests.world import app_settings, opened
 from watchdog.clock import FakeClock
 from watchdog.errors import Refused
@@ -16,19 +17,19 @@ from watchdog.model import Deployment, EventKind, WindowPhase
 from watchdog.process import startup_warnings
 from watchdog.settings import Settings
 
-RULES = """\
-groups:
-  - name: api
-    rules: [{name: health, source: http, url: "http://api.internal/health"}]
-"""
-
 
 async def test_shadow_cannot_disarm_a_pending_rollback_without_force(tmp_path: Path) -> None:
     """Re-posting a deployment with ``shadow: true`` superseded the window whose rollback
     was announced ("rolling back in 60s"), so nothing rolled back. Now it is refused,
     naming the window, unless ``force``."""
     clock = FakeClock()
-    async with opened(app_settings(tmp_path, RULES), clock=clock) as parts:
+    async with opened(
+        app_settings(
+            tmp_path,
+            rules(tmp_path).group("api", None).http("health", "http://api.internal/health"),
+        ),
+        clock=clock,
+    ) as parts:
         d = Deployment("api", "prod", "v2", "v1")
         armed = await parts.windows.open_window(d, window_seconds=None, actor="ci")
         await parts.windows.open_window(d, window_seconds=None, actor="ci", shadow=True)

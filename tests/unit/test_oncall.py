@@ -1,45 +1,23 @@
 """Grace periods, holds in them, approvals, acknowledgements, escalation and "watchdog
-blind", through App.build with a gated fake clock and scripted sources (reused from
-test_engine). Nothing sleeps."""
+blind", through App.build with a gated fake clock and scripted sources (tests/fakes.py). Nothing sleeps."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.unit.test_engine import PLAN, RecordingExecutor, ScriptedSource
-from tests.world import app_settings, opened
+from tests.fakes import PLAN
+from tests.rules import rules
+from tests.world import World as AppWorld
+from tests.world import app_settings
 from watchdog.clock import FakeClock
-from watchdog.engine import Engine
 from watchdog.errors import Conflict
 from watchdog.escalation import Escalator
-from watchdog.model import Deployment, Event, EventKind, Sample, Window, WindowPhase
-from watchdog.store.base import Store
+from watchdog.model import Deployment, EventKind, Sample, Window, WindowPhase
 from watchdog.windows import WindowService
-
-RULES = """\
-groups:
-  - name: api
-    interval: 10s
-    rules:
-      - name: errors
-        source: prometheus
-        query: errors
-        threshold: "> 0.05"
-        action: rollback
-        severity: critical
-        grace: 60s
-      - name: oom
-        source: prometheus
-        query: oom
-        threshold: "> 0"
-        action: notify
-        severity: critical
-"""
 
 
 class GatedClock(FakeClock):
@@ -57,50 +35,42 @@ class GatedClock(FakeClock):
         self.advance(seconds)
 
 
-@dataclass
-class World:
+class World(AppWorld):
     clock: GatedClock
-    source: ScriptedSource
-    executor: RecordingExecutor
-    engine: Engine
-    windows: WindowService
-    store: Store
-    escalator: Escalator
+
+    @property
+    def escalator(self) -> Escalator:
+        assert self.parts.notify.escalator is not None
+        return self.parts.notify.escalator
 
     async def open(self, plan: str | None = None) -> Window:
         d = Deployment("api", "prod", "v2", previous_version="v1", plan=plan)
         return await self.windows.open_window(d, window_seconds=600, actor="test")
 
-    async def events(self, w: Window, kind: EventKind) -> list[Event]:
-        return [e for e in await self.store.list_events(w.id) if e.kind is kind]
-
-    async def phase(self, w: Window) -> WindowPhase:
-        found = await self.store.get_window(w.id)
-        assert found is not None
-        return found.phase
-
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    clock = GatedClock()
-    source, executor = ScriptedSource(), RecordingExecutor()
+    file = (
+        rules(tmp_path)
+        .prometheus(
+            "errors", "errors", above=0.05, action="rollback", severity="critical", grace="60s"
+        )
+        .prometheus("oom", "oom", above=0, action="notify", severity="critical")
+    )
     plans = {"default": PLAN, "risky": PLAN.model_copy(update={"data_loss_risk": True})}
     settings = app_settings(
         tmp_path,
-        RULES,
+        file,
         plans=plans,
         default_plan="default",
         window=300,
         confirm_for=0,  # ends at rolled_back: confirmation has its own tests
         notify={"blind_after": 2, "escalate_after": 300},
     )
-    seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}
-    async with opened(settings, clock=clock, **seams) as parts:
-        assert parts.notify.escalator is not None
-        yield World(
-            clock, source, executor, parts.engine, parts.windows, parts.store,
-            parts.notify.escalator,
-        )  # fmt: skip
+    clock = GatedClock()
+    async with World.of(settings, clock=clock) as w:
+        assert w.parts.notify.escalator is not None
+        yield w
         clock.gate.set()
 
 
@@ -163,11 +133,12 @@ async def test_approve_runs_a_risky_plan_with_the_approver_recorded(world: World
 
 async def test_default_risky_plan_needs_approval_for_rollback_rules(world: World) -> None:
     world.clock.gate.set()
-    world.windows = WindowService(
+    windows = WindowService(
         world.engine, default_window=300, plans={"default": PLAN}, default_plan="default"
     )
-    w = await world.open()
-    assert not await world.windows.needs_approval(w.id)
+    d = Deployment("api", "prod", "v2", previous_version="v1")
+    w = await windows.open_window(d, window_seconds=600, actor="test")
+    assert not await windows.needs_approval(w.id)
 
 
 async def test_unacknowledged_critical_firing_escalates_once(world: World) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.rules import rules
 from tests.world import app_settings
 from watchdog import wiring
 from watchdog.model import SampleKind
@@ -19,15 +20,6 @@ from watchdog.sources.promparse import split_result, too_many_series_in
 from watchdog.store.sqlite import SqliteStore
 
 AT = 1_800_000_000.0
-RULES = """\
-groups:
-  - name: g
-    rules:
-      - name: errors
-        source: prometheus
-        query: 'sum(rate(errors_total{service="{{ service }}"}[5m]))'
-        threshold: "> 1"
-"""
 
 
 def answer(series: int) -> bytes:
@@ -49,9 +41,16 @@ class Recorder:
         return httpx.Response(200, content=self.body, headers={"Content-Type": "application/json"})
 
 
+ERRORS = 'sum(rate(errors_total{service="{{ service }}"}[5m]))'
+
+
 async def test_the_source_built_by_wiring_queries_through_the_apps_client(tmp_path: Path) -> None:
     seen = Recorder(answer(1))
-    settings = app_settings(tmp_path, RULES, prometheus_url="http://prom.test:9090")
+    settings = app_settings(
+        tmp_path,
+        rules(tmp_path).group("g", None).prometheus("errors", ERRORS, above=1),
+        prometheus_url="http://prom.test:9090",
+    )
     async with httpx.AsyncClient(transport=httpx.MockTransport(seen)) as client:
         sources = wiring.sources(settings, SqliteStore(":memory:"), client=client)
         rule = next(iter(wiring.checked_rules(settings).rules))

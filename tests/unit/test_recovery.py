@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_engine import RecordingExecutor, ScriptedSource
+from tests.fakes import RecordingExecutor, ScriptedSource
+from tests.rules import rules
 from tests.world import app_settings, opened
 from watchdog.actions.spec import Plan
 from watchdog.app import Parts
@@ -78,11 +79,6 @@ def test_a_step_that_failed_for_good_is_not_run_again() -> None:
 
 # --- recovery as build_pipeline composes it, through the built app --------------------
 
-RULES = """\
-groups:
-  - name: g
-    rules: [{name: errors, source: prometheus, query: errors, threshold: "> 1"}]
-"""
 STEPS = {"steps": [{"name": "redeploy", "kind": "command", "argv": ["true"]}]}
 
 
@@ -103,8 +99,9 @@ async def test_recovery_finishes_a_claimed_rollback_once_and_announces_it_once(
     tmp_path: Path, announced: bool
 ) -> None:
     executor = RecordingExecutor()
+    file = rules(tmp_path).group("g", None).prometheus("errors", "errors", above=1)
     settings = app_settings(
-        tmp_path, RULES, plans={"p": STEPS}, default_plan="p",
+        tmp_path, file, plans={"p": STEPS}, default_plan="p",
         confirm_for=0,  # ends at rolled_back: confirmation has its own tests
     )  # fmt: skip
     seams = {"executors": {"command": executor}, "sources": {"prometheus": ScriptedSource()}}

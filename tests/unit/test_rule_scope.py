@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.world import app_settings, opened
+from tests.world import World, app_settings
 from watchdog.clock import FakeClock
 from watchdog.errors import ConfigError
 from watchdog.model import Deployment, EventKind, Sample, WindowPhase
@@ -130,13 +130,11 @@ async def test_each_window_evaluates_and_shows_only_the_rules_that_fit(tmp_path:
     prometheus, http = ScriptedSource(), ScriptedSource()
     settings = app_settings(tmp_path, RULES, window=300)
     sources = {"prometheus": prometheus, "http": http}
-    async with opened(settings, clock=clock, sources=sources) as parts:
+    async with World.of(settings, clock=clock, sources=sources, executors=None) as world:
+        parts = world.parts
         api = await parts.windows.open_window(deploy("api"), window_seconds=300, actor="t")
         worker = await parts.windows.open_window(deploy("worker"), window_seconds=300, actor="t")
-        for _ in range(3):
-            await parts.engine.tick()
-            await parts.engine.drain()
-            clock.advance(10)
+        await world.run_for(30, step=10)
         detail = await parts.windows.detail(api.id)
         opened_event = (await parts.store.list_events(worker.id))[0]
     calls = prometheus.calls + http.calls
@@ -158,12 +156,10 @@ async def test_a_rule_scoped_out_does_not_keep_a_window_from_passing(tmp_path: P
         "severity: critical", "severity: critical\n        action: rollback"
     )
     settings = app_settings(tmp_path, rollback, window=60, default_plan="noop", plans=PLANS)
-    async with opened(settings, clock=clock, sources=sources) as parts:
+    async with World.of(settings, clock=clock, sources=sources, executors=None) as world:
+        parts = world.parts
         api = await parts.windows.open_window(deploy("api"), window_seconds=60, actor="t")
-        for _ in range(8):
-            await parts.engine.tick()
-            await parts.engine.drain()
-            clock.advance(10)
+        await world.run_for(80, step=10)
         final = await parts.store.get_window(api.id)
     assert final is not None and final.phase is WindowPhase.PASSED, final
 
@@ -175,12 +171,10 @@ async def test_a_pending_critical_rule_is_told_as_a_warning_and_firing_as_critic
     source = ScriptedSource(values={"errors": Sample.of(0.5)})
     settings = app_settings(tmp_path, RULES, window=300)
     sources = {"prometheus": source, "http": ScriptedSource()}
-    async with opened(settings, clock=clock, sources=sources) as parts:
+    async with World.of(settings, clock=clock, sources=sources, executors=None) as world:
+        parts = world.parts
         w = await parts.windows.open_window(deploy("api"), window_seconds=300, actor="t")
-        for _ in range(5):
-            await parts.engine.tick()
-            await parts.engine.drain()
-            clock.advance(10)
+        await world.run_for(50, step=10)
         events = await parts.store.list_events(w.id)
     pending = [e for e in events if e.kind is EventKind.RULE_PENDING]
     firing = [e for e in events if e.kind is EventKind.RULE_FIRING]

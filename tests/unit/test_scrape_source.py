@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from examples.stack import REPO
+from tests.rules import rule_model
 from tests.world import app_settings
 from watchdog import wiring
 from watchdog.model import SampleKind
@@ -55,16 +56,12 @@ class Target:
 
 
 def rule(**kw: Any) -> ScrapeRule:
-    base: dict[str, Any] = {
-        "name": "ratio",
-        "source": "scrape",
-        "url": "http://app.internal:8000/metrics",
-        "threshold": "> 0.05",
-        "errors": {"metric": "http_requests_total", "match": {"status": "~5.."}},
-        "total": {"metric": "http_requests_total"},
-    }
-    base.update(kw)
-    return ScrapeRule.model_validate(base)
+    url = "http://app.internal:8000/metrics"
+    errors = {"metric": "http_requests_total", "match": {"status": "~5.."}}
+    return rule_model(
+        ScrapeRule, kw, name="ratio", source="scrape", url=url, threshold="> 0.05",
+        errors=errors, total={"metric": "http_requests_total"},
+    )  # fmt: skip
 
 
 async def scrape_all(target: Target, r: ScrapeRule, n: int, opened: float = OPENED) -> list[Any]:

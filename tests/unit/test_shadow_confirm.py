@@ -3,20 +3,19 @@ recording executor: what is journaled, what is counted, how often the plan runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.unit.test_engine import PLAN, RecordingExecutor, ScriptedSource
-from tests.world import app_settings, opened
-from watchdog.app import Parts
-from watchdog.clock import FakeClock
+from tests.fakes import PLAN
+from tests.rules import Rules, rules
+from tests.world import World as AppWorld
+from tests.world import app_settings
 from watchdog.confirm import fired_rules, judge, restored_evidence
-from watchdog.engine import Engine
 from watchdog.errors import Conflict
 from watchdog.judge.state import JudgeState
 from watchdog.model import (
@@ -32,105 +31,36 @@ from watchdog.model import (
 from watchdog.notify.render import buttons
 from watchdog.settings import Settings
 from watchdog.sources import SampleContext
-from watchdog.store.base import RulePoint, Store
-from watchdog.windows import WindowService
-
-RULES = """\
-groups:
-  - name: api
-    interval: 10s
-    rules:
-      - name: errors
-        source: prometheus
-        query: errors
-        threshold: "> 0.05"
-        action: rollback
-        severity: critical
-      - name: queue
-        source: prometheus
-        query: queue
-        threshold: "> 100"
-        action: rollback{queue_shadow}
-      - name: slow
-        source: prometheus
-        query: slow
-        threshold: "> 2"
-        action: approve
-"""
-SHADOW = "\n        shadow: true"
+from watchdog.store.base import RulePoint
 
 
-@dataclass
-class World:
-    clock: FakeClock
-    source: ScriptedSource
-    executor: RecordingExecutor
-    parts: Parts
-    rules_path: Path
-    restart: Callable[[], AbstractAsyncContextManager[Parts]]
+def rule_file(folder: Path, queue_shadow: bool) -> Rules:
+    """errors (rollback), queue (rollback, in shadow unless armed), slow (approve)."""
+    return (
+        rules(folder)
+        .prometheus("errors", "errors", above=0.05, action="rollback", severity="critical")
+        .prometheus("queue", "queue", above=100, action="rollback", shadow=queue_shadow)
+        .prometheus("slow", "slow", above=2, action="approve")
+    )
 
-    @property
-    def engine(self) -> Engine:
-        return self.parts.engine
 
-    @property
-    def windows(self) -> WindowService:
-        return self.parts.windows
-
-    @property
-    def store(self) -> Store:
-        return self.parts.store
-
-    async def run_for(self, seconds: float, step: float = 5.0) -> None:
-        elapsed = 0.0
-        while elapsed < seconds:
-            await self.engine.tick()
-            await self.engine.drain()
-            self.clock.advance(step)
-            elapsed += step
-
-    async def run_until(self, window: Window, phase: WindowPhase, limit: float = 600) -> float:
-        """Tick until the window reaches ``phase``; returns the clock then."""
-        for _ in range(int(limit / 5)):
-            if await self.phase(window) is phase:
-                return self.clock.now()
-            await self.run_for(5)
-        raise AssertionError(f"{window.id} never reached {phase}: {await self.phase(window)}")
-
-    async def phase(self, window: Window) -> WindowPhase:
-        got = await self.store.get_window(window.id)
-        assert got is not None
-        return got.phase
-
-    async def events(self, window: Window, kind: EventKind) -> list[Event]:
-        return [e for e in await self.store.list_events(window.id) if e.kind is kind]
-
+class World(AppWorld):
     def would(self, rule: str) -> float | None:
-        labels = {"service": "api", "rule": rule}
-        return self.parts.registry.get_sample_value("watchdog_would_rollback_total", labels)
+        return self.metric("watchdog_would_rollback_total", service="api", rule=rule)
 
     async def arm(self) -> None:
         """Drop `shadow: true` from `queue` and reload, as a SIGHUP does."""
-        self.rules_path.write_text(RULES.format(queue_shadow=""))
+        rule_file(self.settings.rules[0].parent, queue_shadow=False).write()
         result = await self.parts.reloader.reload()
         assert result.ok and result.changed == ["queue"], result
 
 
-@asynccontextmanager
-async def world_of(tmp_path: Path, **values: Any) -> AsyncIterator[World]:
+def world_of(tmp_path: Path, **values: Any) -> AbstractAsyncContextManager[World]:
     """The real app (fake clock, scripted source, recording executor) with ``values``."""
-    clock, source, executor = FakeClock(), ScriptedSource(), RecordingExecutor()
     plans = {"default": PLAN, "slow-platform": PLAN.model_copy(update={"confirm_for": 900.0})}
     values = {"confirm_for": 60, **values}
-    rules = RULES.format(queue_shadow=SHADOW)
-    settings = app_settings(tmp_path, rules, plans=plans, default_plan="default", **values)
-    seams = {"sources": {"prometheus": source}, "executors": {"command": executor}}
-    async with opened(settings, clock=clock, **seams) as parts:
-
-        def restart() -> AbstractAsyncContextManager[Parts]:
-            return opened(settings, clock=clock, store=parts.store, **seams)
-
-        yield World(clock, source, executor, parts, tmp_path / "rules.yml", restart)
+    file = rule_file(tmp_path, queue_shadow=True)
+    return World.of(app_settings(tmp_path, file, plans=plans, default_plan="default", **values))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.rules import rule_model
 from watchdog.evaluate import evaluate
 from watchdog.model import Deployment, RuleState, Sample, Series, Window, WindowPhase
 from watchdog.rulefile.schema import PostgresRule, PrometheusRule
@@ -48,15 +49,11 @@ SUMMARY = "{{ service }} p95 {{ value }}s above 2s and 2x baseline ({{ baseline 
 
 
 def p95(**kw: Any) -> PrometheusRule:
-    base: dict[str, Any] = {
-        "name": "api-p95-latency",
-        "source": "prometheus",
-        "query": "q",
-        "threshold": "> 2 and > 2 * baseline",
-        "baseline": {"offset": "1h"},
-        "summary": SUMMARY,
-    }
-    return PrometheusRule.model_validate(base | kw)
+    threshold, baseline = "> 2 and > 2 * baseline", {"offset": "1h"}
+    return rule_model(
+        PrometheusRule, kw, name="api-p95-latency", source="prometheus", query="q",
+        threshold=threshold, baseline=baseline, summary=SUMMARY,
+    )  # fmt: skip
 
 
 WINDOW = Window("w1", Deployment("api", "production", "v2"), WindowPhase.WATCHING, 0, 60, 0)
