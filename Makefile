@@ -38,10 +38,12 @@ demo: install-demo
 	$(BIN)/python -m examples.demo
 
 ## test: the whole suite against real servers started by fixtures (the preflight first:
-## a missing program fails in seconds, naming its Debian package)
+## a missing program fails in seconds, naming its Debian package), on 3 xdist workers:
+## most tests wait on servers, so a few at once share 2 cores (tests/conftest.py)
+TEST_WORKERS ?= 3
 test: install
 	$(BIN)/python -m tests.preflight test
-	$(BIN)/python -m pytest -q -p no:cacheprovider -ra
+	$(BIN)/python -m pytest -q -p no:cacheprovider -ra -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

@@ -27,7 +27,7 @@ import statistics
 from collections.abc import Sequence
 from functools import lru_cache
 
-from scipy import special
+from watchdog.judge import special
 
 PRIOR_A = 2.0  # prior shape: wide, its mean at twice the limit (see prior())
 _MAX_N = 1e12
