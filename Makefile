@@ -43,7 +43,7 @@ demo: install-demo
 TEST_WORKERS ?= 3
 test: install
 	$(BIN)/python -m tests.preflight test
-	$(BIN)/python -m pytest -q -p no:cacheprovider -ra -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -p no:cacheprovider -ra -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

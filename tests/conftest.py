@@ -1,6 +1,6 @@
 """Fixtures for the whole suite. Server fixtures live in tests/servers/.
 
-``make test`` runs the suite on pytest-xdist workers (``--dist loadgroup``): most tests
+``make test`` runs the suite on pytest-xdist workers (``--dist loadscope``): most tests
 wait on real servers (scrapes, ``for:`` windows), so a few at once share two cores well.
 Each module is one work unit (its module-scoped servers start once, on one worker);
 every server fixture takes free ports and a temporary directory of its own, and the
@@ -9,6 +9,8 @@ last on one worker, and their images are built once, by the controller (prepare.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
@@ -48,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if config.getoption("numprocesses", None) in (None, 0):
         return
+    config.pluginmanager.register(ModuleUnits(), "wd-units")
     from tests.container.prepare import Publisher
     from tests.servers.containers import Podman, unavailable
 
@@ -55,25 +58,40 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(Publisher(config, Podman()), "wd-images")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Long modules first, container tests last; under xdist, one work unit per module
-    and one for all container tests. Without xdist the images start building now."""
+    """Long modules first, container tests last. Without xdist the images start building
+    now; under xdist the controller's Publisher builds them."""
     items.sort(key=_rank)  # stable: the order inside each rank stays as collected
-    if hasattr(config, "workerinput"):
-        for item in items:
-            group = "container" if item.get_closest_marker("container") else _module(item)
-            item.add_marker(pytest.mark.xdist_group(group))
+    if hasattr(config, "workerinput") or config.getoption("numprocesses", None):
         return
     if not any(i.get_closest_marker("container") for i in items):
         return
-    if config.getoption("numprocesses", None):
-        return  # the controller's Publisher builds them
     from tests.container import prepare
     from tests.servers.containers import Podman, unavailable
 
     if unavailable() is None:
         prepare.start(config, Podman())
+
+
+class ModuleUnits:
+    """xdist controller plugin: one work unit per module, one for all container tests.
+
+    xdist's own ``loadgroup`` does not group on pytest 9.2 (it renames node ids, which
+    pytest no longer reads: pytest-xdist issue 1386), so the grouping is a scheduler.
+    """
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """``--dist loadscope`` with the units above (and the collection order kept)."""
+        if config.getvalue("dist") != "loadscope":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        class Units(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                module = nodeid.split("::", 1)[0]
+                return "tests/container" if module.startswith("tests/container/") else module
+
+        return Units(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
