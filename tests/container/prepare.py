@@ -4,16 +4,28 @@ Making a Debian base (mmdebstrap) and building images is mostly waiting on downl
 and disks; the rest of the suite is mostly CPU. So once collection shows container tests
 will run, a worker thread starts making the bases and images, the container tests are
 moved to the end of the run, and their fixtures only wait for what was started.
+
+Under pytest-xdist (``make test`` runs workers) the images are made once, by the
+controller process (``Publisher``, started when a worker's collection shows container
+tests), and each result is published as a JSON file in a directory the workers are
+handed; the worker that runs the container tests waits for those files (``Published``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
+import shutil
+import tempfile
+import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 import pytest
 
@@ -57,16 +69,26 @@ class Fresh:
     reused: bool
 
 
+T = TypeVar("T", covariant=True)
+
+
+class Result(Protocol[T]):
+    """What a fixture waits on: a Future here, or a file another process writes."""
+
+    def result(self, timeout: float | None = None) -> T: ...
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """Futures of what the worker makes: (base, image) pairs, and the fresh machine."""
+    """What the image thread makes: (base, image) pairs, and the fresh machine."""
 
-    watchdog: Future[tuple[str, str]]
-    standin: Future[tuple[str, str]]
-    fresh: Future[Fresh]
+    watchdog: Result[tuple[str, str]]
+    standin: Result[tuple[str, str]]
+    fresh: Result[Fresh]
 
 
 KEY = pytest.StashKey[Prepared]()
+SHARED = "wd_images"  # the workerinput key naming the directory results appear in
 
 
 def watchdog_image(podman: Podman) -> tuple[str, str]:
@@ -138,5 +160,85 @@ def start(config: pytest.Config, podman: Podman) -> Prepared:
 
 
 def get(config: pytest.Config, podman: Podman) -> Prepared:
-    """What was started in the background, or started now (a run of these tests alone)."""
-    return config.stash.get(KEY, None) or start(config, podman)
+    """What was started in the background, or started now (a run of these tests alone).
+
+    An xdist worker reads what the controller publishes instead of building again.
+    """
+    if (prepared := config.stash.get(KEY, None)) is not None:
+        return prepared
+    shared = getattr(config, "workerinput", {}).get(SHARED)
+    if shared:
+        folder = Path(shared)
+        prepared = Prepared(
+            Published(folder / "watchdog.json", tuple),
+            Published(folder / "standin.json", tuple),
+            Published(folder / "fresh.json", _decode_fresh),
+        )
+        config.stash[KEY] = prepared
+        return prepared
+    return start(config, podman)
+
+
+def _decode_fresh(value: dict[str, Any]) -> Fresh:
+    pairs = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+    return Fresh(**pairs)
+
+
+class Published(Generic[T]):
+    """A result the xdist controller publishes as ``{"value": …}`` or ``{"error": …}``."""
+
+    def __init__(self, path: Path, decode: Callable[[Any], T]) -> None:
+        self.path = path
+        self.decode = decode
+
+    def result(self, timeout: float | None = None) -> T:
+        """Wait for the file (the build finishing), then decode it or raise its error."""
+        deadline = time.monotonic() + (timeout if timeout is not None else 3600)
+        while not self.path.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.path.name} was not published in {timeout} s")
+            time.sleep(1)  # polling a file another process writes once: nothing to wait on
+        data = json.loads(self.path.read_text())
+        if "error" in data:
+            raise RuntimeError(f"making the images failed: {data['error']}")
+        return self.decode(data["value"])
+
+
+class Publisher:
+    """xdist controller plugin: makes the images once, for whichever worker needs them."""
+
+    def __init__(self, config: pytest.Config, podman: Podman) -> None:
+        self.config = config
+        self.podman = podman
+        self.folder = Path(tempfile.mkdtemp(prefix="wd-images-"))
+        self.started = False
+
+    def pytest_configure_node(self, node: Any) -> None:
+        """Hand each worker the directory results appear in."""
+        node.workerinput[SHARED] = str(self.folder)
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """Start building as soon as a worker's collection holds container tests."""
+        if self.started or not any(i.startswith("tests/container/") for i in ids):
+            return
+        self.started = True
+        prepared = start(self.config, self.podman)
+        for field in dataclasses.fields(prepared):
+            future = getattr(prepared, field.name)
+            assert isinstance(future, Future)
+            future.add_done_callback(lambda f, n=field.name: self._publish(n, f))
+
+    def _publish(self, name: str, future: Future[Any]) -> None:
+        error = future.exception()
+        if error is not None:
+            data: dict[str, Any] = {"error": f"{type(error).__name__}: {error}"}
+        else:
+            value = future.result()
+            data = {"value": dataclasses.asdict(value) if isinstance(value, Fresh) else value}
+        partial = self.folder / f".{name}.json"
+        partial.write_text(json.dumps(data))
+        os.replace(partial, self.folder / f"{name}.json")  # a reader never sees half a file
+
+    def pytest_unconfigure(self) -> None:
+        """The directory goes with the run."""
+        shutil.rmtree(self.folder, ignore_errors=True)
