@@ -3,7 +3,7 @@
     python -m bench.judge_cost --windows 200 --steps 120
 
 In one fresh process: RSS with the watchdog's rule code imported (no judge yet), after
-the judge's statistics (scipy.special, numpy) are imported, and after ``--windows``
+the judge's statistics (judge.stats, judge.special) are imported, and after ``--windows``
 windows each evaluated ``--steps`` times with ``rules/api.yml``'s ``api-5xx-judged``
 (canary and per-endpoint tracking on, six endpoints, the baseline with block moments):
 the states are kept, as the engine keeps them. Also the time per evaluation.
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     p.add_argument("--windows", type=int, default=200)
     p.add_argument("--steps", type=int, default=120)
     args = p.parse_args(argv)
-    from watchdog.evaluate import evaluate  # the rule code, no scipy yet
+    from watchdog.evaluate import evaluate  # the rule code, no statistics yet
     from watchdog.rulefile.load import load_rules
 
     before = rss_mib()
@@ -41,9 +41,9 @@ def main(argv: Sequence[str] | None = None) -> str:
     from bench.decisions_sim import baselines, samples
 
     imported = rss_mib()  # numpy for the simulated traffic
-    from watchdog.judge import evaluate as _judge  # noqa: F401  (scipy.special)
+    from watchdog.judge import evaluate as _judge  # noqa: F401  (judge.special)
 
-    with_scipy = rss_mib()
+    with_stats = rss_mib()
     rule = next(
         r for r in load_rules([REPO / "rules" / "api.yml"]).rules if r.name == "api-5xx-judged"
     )
@@ -68,9 +68,9 @@ def main(argv: Sequence[str] | None = None) -> str:
             "|---|---:|",
             f"| RSS, rule code imported | {before:.1f} MiB |",
             f"| + numpy (the benchmark's traffic) | {imported - before:+.1f} MiB |",
-            f"| + the judge's statistics (scipy.special) | {with_scipy - imported:+.1f} MiB |",
+            f"| + the judge's statistics (judge.special) | {with_stats - imported:+.1f} MiB |",
             f"| + {args.windows} windows' judge states, {args.steps} evaluations each "
-            f"| {after - with_scipy:+.1f} MiB |",
+            f"| {after - with_stats:+.1f} MiB |",
             f"| CPU time per evaluation (mean of {evals}) | {1e6 * spent / max(evals, 1):.0f} µs |",
         ]
     )

@@ -146,7 +146,7 @@ def evaluate(
 ) -> Evaluation:
     """Judge ``sample`` for ``rule`` given its previous ``state``; returns the new state."""
     if isinstance(rule, JudgeRule):
-        # Imported here: scipy costs megabytes that setups without judge rules never pay.
+        # Imported here: the judge's statistics cost what setups without judge rules never pay.
         from watchdog.judge.evaluate import judge
 
         return judge(rule, state, sample, now, baselines)

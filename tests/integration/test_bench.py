@@ -83,7 +83,7 @@ def test_decisions_by_shape_runs_at_tiny_size() -> None:
 
 def test_judge_cost_runs_at_tiny_size() -> None:
     out = judge_cost.main(["--windows", "1", "--steps", "3"])
-    assert "scipy.special" in out and "per evaluation" in out
+    assert "judge.special" in out and "per evaluation" in out
 
 
 def test_hostile_upstreams_runs_at_tiny_size() -> None:
