@@ -37,7 +37,6 @@ from watchdog.metrics import Metrics
 from watchdog.milestones import Milestones
 from watchdog.model import (
     EVALUATING_PHASES,
-    EventKind,
     RuleState,
     Sample,
     SampleKind,
@@ -45,6 +44,7 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
+from watchdog.openwindows import WindowView
 from watchdog.pipeline import Decision, Pipeline
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import SampleContext, Sources
@@ -57,18 +57,11 @@ from watchdog.store.base import (
     WindowStore,
 )
 from watchdog.store.batch import WriteBatcher
-from watchdog.wording import describe, graph_query, jsonable, rule_summary, threshold_text
+from watchdog.transitions import decision_for, journal_transition
 
 log = structlog.get_logger("watchdog.engine")
 
 Key = tuple[str, str]  # (window id, rule name)
-
-_TRANSITIONS = {
-    Verdict.PENDING: EventKind.RULE_PENDING,
-    Verdict.FIRING: EventKind.RULE_FIRING,
-    Verdict.INCONCLUSIVE: EventKind.RULE_INCONCLUSIVE,
-    Verdict.OK: EventKind.RULE_RESOLVED,
-}
 
 
 class EngineStore(WindowStore, RuleStateStore, EventStore, ActionStore, Protocol):
@@ -123,14 +116,20 @@ class Engine:
         self.coordinator = coordinator
         self.handoff = Handoff(store, journal, clock)
         self.writes = WriteBatcher(store)  # states and points of many evaluations at once
+        self.view = WindowView(store, clock)  # the evaluating windows, without reading all
+        self._led = False
 
     # --- the loop -------------------------------------------------------------------
     async def tick(self) -> None:
         """Close windows that ended and start evaluations that are due."""
         now = self.clock.now()
-        windows = await self.store.list_windows(phases=EVALUATING_PHASES, limit=100_000)
+        leading = await self.leading()
+        if leading and not self._led:
+            self.view.invalidate()  # a new leader reads what the old one changed
+        self._led = leading
+        windows = await self.view.current()
         self._open = dict.fromkeys(sorted(p.value for p in EVALUATING_PHASES), 0)
-        if not await self.leading():
+        if not leading:
             self._standby(windows)
             return
         for d in await self.handoff.take(now):
@@ -250,10 +249,18 @@ class Engine:
         if not await self.leading():
             return result  # deposed while sampling: the leader journals and decides
         if result.verdict is not previous.verdict:
-            await self._journal_transition(window, rule, previous, result, now)
+            # the view may be seconds behind another replica: a window aborted there
+            # a moment ago says nothing more
+            current = await self.view.reread(window.id)
+            if current is None:
+                return result
+            window = current
+            await journal_transition(
+                self.journal, window, rule, previous, result, now, self.variables
+            )
         await self.sources_watch.after(window, rule, sample, result.state.failures, now)
         if result.verdict is Verdict.FIRING:
-            await self.decide(self._decision(window, rule, result, now))
+            await self.decide(decision_for(window, rule, result, now))
         return result
 
     def _observe(self, rule: AnyRule, sample: Sample, result: Evaluation, took: float) -> None:
@@ -266,61 +273,16 @@ class Engine:
             if refused(rule, sample):
                 self.metrics.rule_errors.labels(rule.name).inc()
 
-    async def _journal_transition(
-        self, window: Window, rule: AnyRule, previous: RuleState, result: Evaluation, now: float
-    ) -> None:
-        if result.verdict is Verdict.OK and previous.verdict is Verdict.INCONCLUSIVE:
-            kind_text = "has data again"
-        else:
-            kind_text = result.verdict.value
-        message = f"{rule.name} {kind_text}: {describe(rule, result)}"
-        shadow = window.shadow or rule.shadow  # nothing acts on this rule's firing
-        if shadow and result.verdict is Verdict.FIRING and rule.action.value != "notify":
-            message += " (shadow mode: nothing will act)"
-        notify = result.verdict is Verdict.FIRING or (
-            result.verdict is Verdict.PENDING and rule.severity.value == "critical"
-        )
-        await self.journal.record(
-            window,
-            _TRANSITIONS[result.verdict],
-            message,
-            at=now,
-            rule=rule.name,
-            data={
-                "value": jsonable(result.value),
-                "threshold": threshold_text(rule, result),
-                "baseline": jsonable(result.baseline),
-                "for": rule.for_,
-                "action": rule.action.value,
-                "severity": _told_severity(rule, result.verdict),
-                "reason": result.reason,
-                "query": graph_query(rule, window, self.variables),
-                "shadow": shadow,
-            },
-            notify=notify,
-        )
-
-    def _decision(self, window: Window, rule: AnyRule, result: Evaluation, now: float) -> Decision:
-        summary = rule_summary(rule, window, result)
-        return Decision(
-            window=window,
-            action=rule.action,
-            trigger=rule.name,
-            actor=f"rule:{rule.name}",
-            reason=summary,
-            at=now,
-            evaluation=result,
-            grace=rule.grace,
-            shadow=rule.shadow,
-        )
-
     async def decide(self, decision: Decision) -> Decision | None:
         """Run a decision through the pipeline (awaited: callers are background tasks)."""
-        return await self.pipeline.run(decision)
+        try:
+            return await self.pipeline.run(decision)
+        finally:
+            await self.view.reread(decision.window.id)  # its phase may have moved
 
     def decide_soon(self, decision: Decision) -> asyncio.Future[bool]:
         """Start a decision in the background; the future says whether it was claimed."""
-        task = asyncio.create_task(self.pipeline.run(decision))
+        task = asyncio.create_task(self.decide(decision))
         self._decisions.add(task)
         task.add_done_callback(self._decisions.discard)
         return decision.settled
@@ -351,6 +313,7 @@ class Engine:
 
     def forget(self, window_id: str) -> None:
         """Drop in-memory state of a window that closed."""
+        self.view.drop(window_id)
         self._states.pop(window_id, None)
         self.milestones.forget(window_id)
         self.sources_watch.forget(window_id)
@@ -388,10 +351,3 @@ def next_due(due: float | None, now: float, interval: float) -> float:
     if due is None or due + interval <= now:
         return now + interval
     return due + interval
-
-
-def _told_severity(rule: AnyRule, verdict: Verdict) -> str:
-    """The rule's severity, but a pending rule is a warning at most (it may never fire)."""
-    if verdict is Verdict.PENDING and rule.severity.value == "critical":
-        return "warning"
-    return rule.severity.value
