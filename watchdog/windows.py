@@ -20,7 +20,6 @@ from watchdog.judge.words import judge_view
 from watchdog.model import (
     EVALUATING_PHASES,
     Action,
-    Deployment,
     EventKind,
     RuleState,
     Window,
@@ -63,31 +62,13 @@ class WindowService:
             default_plan=default_plan, shadow=shadow, confirm_for=confirm_for,
             shadow_services=shadow_services, known=known, limit=limit,
         )  # fmt: skip
+        # opening is its own sequence (watchdog/opening.py): admission, limit, baselines
+        self.open_window = self._opener.open_window
         self._plans = plans or {}
         self._default_plan = default_plan
         self._store = engine.store
         self._journal = engine.journal
         self._clock = engine.clock
-
-    async def open_window(
-        self,
-        deployment: Deployment,
-        *,
-        window_seconds: float | None,
-        actor: str,
-        shadow: bool = False,
-        confirm_for: float | None = None,
-        force: bool = False,
-    ) -> Window:
-        """Open a window (:meth:`watchdog.opening.WindowOpener.open_window`)."""
-        return await self._opener.open_window(
-            deployment,
-            window_seconds=window_seconds,
-            actor=actor,
-            shadow=shadow,
-            confirm_for=confirm_for,
-            force=force,
-        )
 
     async def _get(self, window_id: str) -> Window:
         window = await self._store.get_window(window_id)
