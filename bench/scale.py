@@ -272,10 +272,13 @@ def main(argv: list[str] | None = None) -> str:
     paths = args.paths.split(",")
     wanted = plan(args.rows, args.sizes, args.modes)
     stub = StubPrometheus([f"svc{i}" for i in range(max(n for n, _ in wanted))]).start()
+    rows: list[dict[str, Any]] = []
     try:
-        rows = [
-            measure(n, args.interval, args.duration, (m, p), stub) for n, m in wanted for p in paths
-        ]
+        for n, m in wanted:
+            for p in paths:
+                rows.append(measure(n, args.interval, args.duration, (m, p), stub))
+                # each row as it ends: a long run that is stopped keeps what it measured
+                print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     finally:
         stub.stop()
     out = table(rows)
