@@ -19,6 +19,9 @@ old Prometheus path (prometheus-api-client in a thread pool,
 event loop).
 
     python -m bench.scale --sizes 10,100,1000 --interval 15 --duration 60
+
+``--rows`` names each row instead of sizes x modes, e.g. issue 23's two targets in one
+run, old path beside new: ``--rows 1000:window,10000:shared --paths threads,async``.
 """
 
 from __future__ import annotations
@@ -239,12 +242,21 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plan(rows: str | None, sizes: str, modes: str) -> list[tuple[int, bool]]:
+    """(windows, shared) per row: ``--rows`` as given, else every size in every mode."""
+    if rows:
+        pairs = [r.split(":", 1) for r in rows.split(",")]
+        return [(int(n), m == "shared") for n, m in pairs]
+    return [(int(n), m == "shared") for n in sizes.split(",") for m in modes.split(",")]
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000")
     parser.add_argument("--interval", type=float, default=15.0)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--modes", default="window,shared", help="window, shared or both")
+    parser.add_argument("--rows", help="SIZE:MODE,... instead of --sizes x --modes")
     parser.add_argument(
         "--paths", default="async", help="async (the service's), threads (the old one) or both"
     )
@@ -257,17 +269,16 @@ def main(argv: list[str] | None = None) -> str:
         run = worker(args.worker, args.stub, args.interval, args.duration, args.shared, args.path)
         print(json.dumps(asyncio.run(run)))
         return ""
-    sizes = [int(s) for s in args.sizes.split(",")]
-    modes = [m == "shared" for m in args.modes.split(",")]
     paths = args.paths.split(",")
-    stub = StubPrometheus([f"svc{i}" for i in range(max(sizes))]).start()
+    wanted = plan(args.rows, args.sizes, args.modes)
+    stub = StubPrometheus([f"svc{i}" for i in range(max(n for n, _ in wanted))]).start()
+    rows: list[dict[str, Any]] = []
     try:
-        rows = [
-            measure(n, args.interval, args.duration, (m, p), stub)
-            for n in sizes
-            for m in modes
-            for p in paths
-        ]
+        for n, m in wanted:
+            for p in paths:
+                rows.append(measure(n, args.interval, args.duration, (m, p), stub))
+                # each row as it ends: a long run that is stopped keeps what it measured
+                print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     finally:
         stub.stop()
     out = table(rows)

@@ -36,6 +36,7 @@ from watchdog.ha.health import Health, StoreClock
 from watchdog.ha.recovery import Recovery
 from watchdog.inbox import AlertInbox
 from watchdog.journal import Journal
+from watchdog.keepalive import KeepAliveTransport
 from watchdog.logs import Redactor
 from watchdog.metrics import Metrics
 from watchdog.notify.channel import Channel
@@ -141,7 +142,12 @@ class App:
         return f"http://{self.settings.listen_host}:{self.port}"
 
     def _client(self) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=self.seams.transport)
+        # Prometheus is asked once per window and rule: a lean keep-alive pool for it
+        # (httpx's own per-request cost was most of a core at 1,000 windows)
+        transport = self.seams.transport or KeepAliveTransport(
+            [self.settings.prometheus_url], httpx.AsyncHTTPTransport()
+        )
+        client = httpx.AsyncClient(transport=transport)
         self._stack.push_async_callback(client.aclose)
         return client
 

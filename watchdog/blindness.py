@@ -66,6 +66,9 @@ class Blindness:
     def __init__(self, blind_after: int) -> None:
         self.blind_after = blind_after
         self._outages: dict[tuple[str, str], _Outage] = {}  # (window id, source)
+        # the sources each window has an outage of: an answered sample looks at its own
+        # window's only (scanning them all made 10,000 windows quadratic, bench/scale.py)
+        self._of_window: dict[str, set[str]] = {}
         self._seen: dict[str, None] = {}  # sources asked, oldest first (for /metrics)
 
     def sources(self) -> dict[str, bool]:
@@ -96,6 +99,7 @@ class Blindness:
         self, window_id: str, rule: AnyRule, source: str, sample: Sample, failures: int
     ) -> Change | None:
         outage = self._outages.setdefault((window_id, source), _Outage())
+        self._of_window.setdefault(window_id, set()).add(source)
         outage.failing.add(rule.name)
         if outage.told or failures < self.blind_after:
             return None
@@ -110,13 +114,14 @@ class Blindness:
 
     def _answered(self, window_id: str, rule_name: str) -> list[Change]:
         changes = []
-        for (wid, source), outage in list(self._outages.items()):
-            if wid != window_id or rule_name not in outage.failing:
+        for source in sorted(self._of_window.get(window_id, ())):
+            outage = self._outages[(window_id, source)]
+            if rule_name not in outage.failing:
                 continue
             outage.failing.discard(rule_name)
             if outage.failing:
                 continue
-            del self._outages[(wid, source)]
+            self._drop((window_id, source))
             if outage.told:
                 changes.append(
                     Change(
@@ -133,9 +138,16 @@ class Blindness:
         for key, outage in list(self._outages.items()):
             outage.failing -= names
             if not outage.failing:
-                del self._outages[key]
+                self._drop(key)
 
     def forget(self, window_id: str) -> None:
         """Drop the outages of a window that closed."""
-        for key in [k for k in self._outages if k[0] == window_id]:
-            del self._outages[key]
+        for source in self._of_window.pop(window_id, set()):
+            del self._outages[(window_id, source)]
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        del self._outages[key]
+        sources = self._of_window.get(key[0], set())
+        sources.discard(key[1])
+        if not sources:
+            self._of_window.pop(key[0], None)

@@ -8,28 +8,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
-from fnmatch import fnmatchcase
 
 import structlog
 
 from watchdog.actions.spec import Plan, plan_for
-from watchdog.admission import Admission, KnownVersions, pending_rollback
+from watchdog.admission import KnownVersions
 from watchdog.capacity import WindowLimit
 from watchdog.engine import Engine
-from watchdog.errors import Conflict, NotFound, Queued, Refused
+from watchdog.errors import Conflict, NotFound, Queued
 from watchdog.judge.words import judge_view
 from watchdog.model import (
     EVALUATING_PHASES,
     Action,
-    Deployment,
     EventKind,
     RuleState,
-    SampleKind,
     Window,
     WindowPhase,
-    new_id,
 )
+from watchdog.opening import WindowOpener
 from watchdog.pipeline import Decision
 from watchdog.pipeline.stages import ROLLBACK
 from watchdog.rulefile.judge import JudgeRule
@@ -61,164 +57,18 @@ class WindowService:
         limit: WindowLimit | None = None,
     ) -> None:
         self._engine = engine
-        self._admission = Admission(plans or {}, known, engine.store, engine.journal, engine.clock)
-        self._shadow = shadow  # the global setting: every window opens in shadow
-        self._shadow_services = tuple(shadow_services)  # ... or those of these services
-        self._confirm_for = confirm_for  # after a rollback, unless the plan or deploy says
-        self._limit = limit
-        self._opening = asyncio.Lock()  # check the limit and insert as one step
+        self._opener = WindowOpener(
+            engine, default_window=default_window, supersede=supersede, plans=plans,
+            default_plan=default_plan, shadow=shadow, confirm_for=confirm_for,
+            shadow_services=shadow_services, known=known, limit=limit,
+        )  # fmt: skip
+        # opening is its own sequence (watchdog/opening.py): admission, limit, baselines
+        self.open_window = self._opener.open_window
         self._plans = plans or {}
         self._default_plan = default_plan
         self._store = engine.store
         self._journal = engine.journal
         self._clock = engine.clock
-        self._default_window = default_window
-        self._supersede = supersede
-
-    async def open_window(
-        self,
-        deployment: Deployment,
-        *,
-        window_seconds: float | None,
-        actor: str,
-        shadow: bool = False,
-        confirm_for: float | None = None,
-        force: bool = False,
-    ) -> Window:
-        """Open a window: supersede the service's open one, capture baselines.
-
-        ``shadow`` (or the global setting) makes the window act on nothing by itself;
-        ``confirm_for`` overrides the plan's and the setting's confirmation time.
-        :class:`Refused` (422) for an unknown plan, and for a ``previous_version`` never
-        seen running for the service unless ``force`` (journaled either way).
-        Past ``max_open_windows`` it raises Overloaded (429) and changes nothing.
-        """
-        # The window names the plan that will run, the default included, from the start.
-        deployment = replace(deployment, plan=deployment.plan or self._default_plan)
-        deployment, inferred = await self._admission.previous(deployment)
-        unseen = await self._admission.check(deployment, actor=actor, force=force)
-        if shadow and not force and (armed := await pending_rollback(self._store, deployment)):
-            raise Refused(
-                f"{deployment.service} has a rollback pending in window {armed.id}: a shadow "
-                "deployment would disarm it; send force: true to do so anyway",
-                field="shadow",
-            )
-        async with self._opening:
-            if self._limit is not None:
-                await self._limit.check(deployment, actor=actor)  # Overloaded: nothing changed
-            now = self._clock.now()
-            length = window_seconds or self._default_window
-            window = Window(
-                new_id(),
-                deployment,
-                WindowPhase.WATCHING,
-                now,
-                now + length,
-                now,
-                shadow=shadow or self._shadow_for(deployment.service),
-                confirm_for=self._confirmation(deployment, confirm_for),
-            )
-            if self._supersede:
-                await self._supersede_open(deployment, window, now)
-            await self._store.insert_window(window)
-        await self._journal.record(
-            window,
-            EventKind.WINDOW_OPENED,
-            f"watching {deployment.service} {deployment.version} in {deployment.environment} "
-            f"for {length:g}s ({len(self._engine.rules.current.for_deployment(deployment))} rules)"
-            + (" in shadow: nothing will act on its own" if window.shadow else "")
-            + (unseen.text if unseen else "")
-            + (f"; previous version {deployment.previous_version}: {inferred}" if inferred else ""),
-            at=now,
-            data={
-                "actor": actor,
-                "previous_version": deployment.previous_version,
-                "shadow": window.shadow,
-                "confirm_for": window.confirm_for,
-                "plan": deployment.plan,
-                **(unseen.data if unseen else {}),
-                **({"previous_version_from": inferred} if inferred else {}),
-            },
-        )
-        baselines = await self._capture_baselines(window)
-        if baselines:
-            await self._store.set_baselines(window.id, baselines)
-            window = await self._get(window.id)
-        return window
-
-    def _shadow_for(self, service: str) -> bool:
-        return self._shadow or any(fnmatchcase(service, g) for g in self._shadow_services)
-
-    def _confirmation(self, deployment: Deployment, asked: float | None) -> float:
-        """How long a rollback's recovery is watched: asked, else the plan's, else default."""
-        if asked is not None:
-            return asked
-        plan = self._plans.get(deployment.plan or self._default_plan or "")
-        if plan is not None and plan.confirm_for is not None:
-            return plan.confirm_for
-        return self._confirm_for
-
-    async def _supersede_open(self, deployment: Deployment, new: Window, now: float) -> None:
-        olds = await self._store.list_windows(
-            service=deployment.service,
-            environment=deployment.environment,
-            phases=EVALUATING_PHASES,
-        )
-        for old in olds:
-            moved = await self._store.set_phase(
-                old.id,
-                WindowPhase.SUPERSEDED,
-                at=now,
-                reason=f"superseded by {new.id} ({deployment.version})",
-                expected=EVALUATING_PHASES,
-            )
-            if moved:
-                await self._journal.record(
-                    old,
-                    EventKind.WINDOW_SUPERSEDED,
-                    f"superseded by deployment of {deployment.version} ({new.id})",
-                    at=now,
-                    data={"by": new.id},
-                )
-                self._engine.forget(old.id)
-
-    async def _capture_baselines(self, window: Window) -> dict[str, dict[str, float]]:
-        chosen = self._engine.rules.current.for_deployment(window.deployment)
-        rules = [r for r in chosen if r.baseline is not None]
-        samples = await asyncio.gather(*(self._baseline(window, r) for r in rules))
-        out = {rule.name: got[0] for rule, got in zip(rules, samples, strict=True) if got[0]}
-        for rule, (values, why) in zip(rules, samples, strict=True):
-            if values:
-                text = "baseline for {}: {}".format(
-                    rule.name, ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-                )
-            else:
-                text = f"baseline for {rule.name} unavailable ({why}): {_fallback(rule)}"
-            await self._journal.record(
-                window,
-                EventKind.BASELINE_CAPTURED,
-                text,
-                at=self._clock.now(),
-                rule=rule.name,
-                data={"values": values or {}},
-                notify=False,
-            )
-        return out
-
-    async def _baseline(self, window: Window, rule: AnyRule) -> tuple[dict[str, float], str]:
-        """The baseline values by series key, or nothing and why."""
-        assert rule.baseline is not None
-        query = rule.baseline.query or getattr(rule, "query", None)
-        if isinstance(rule, JudgeRule):
-            probe: AnyRule = rule.baseline_probe()  # its `query` is computed, not a field
-        else:
-            probe = rule.model_copy(update={"query": query}) if query else rule
-        at = window.started_at - rule.baseline.offset
-        sample = await self._engine.sample(window, probe, at, live=False)
-        if sample.kind is SampleKind.ERROR:
-            return {}, f"error: {sample.error}"
-        values = {s.key: s.value for s in sample.series if s.value == s.value}
-        return values, "no data before the deploy"
 
     async def _get(self, window_id: str) -> Window:
         window = await self._store.get_window(window_id)
@@ -275,7 +125,9 @@ class WindowService:
         await self._journal.record(
             window.with_phase(phase, now, reason), kind, text, at=now, data={"actor": actor}
         )
-        return await self._get(window_id)
+        moved = await self._get(window_id)
+        self._engine.view.put(moved)  # held, resumed, aborted: the next tick knows
+        return moved
 
     async def hold(self, window_id: str, *, actor: str, reason: str | None) -> Window:
         """Veto automatic rollback; rules keep being evaluated."""
@@ -411,24 +263,6 @@ class WindowService:
         if window.phase not in EVALUATING_PHASES:
             return False
         return await self._store.get_action(window.id, ROLLBACK) is None
-
-
-def _fallback(rule: AnyRule) -> str:
-    """What a rule is judged on when its baseline could not be captured."""
-    assert rule.baseline is not None
-    if isinstance(rule, JudgeRule):  # its threshold is a placeholder: the limit decides
-        if rule.floor > 0 or rule.ceiling is not None:
-            bound = f"floor {100 * rule.floor:g}%" if rule.floor > 0 else ""
-            bound = bound or f"ceiling {100 * (rule.ceiling or 0):g}%"
-            return f"judged against its {bound} (or the previous version beside it)"
-        return "judged against the previous version beside it, else inconclusive"
-    if rule.baseline.fallback is not None:
-        threshold = rule.threshold.describe(rule.baseline.fallback)
-        return f"using the fallback baseline {rule.baseline.fallback:g}: {threshold}"
-    absolute = " and ".join(c.describe() for c in rule.threshold.absolute)
-    if absolute:
-        return f"using the absolute threshold {absolute}"
-    return "the rule stays inconclusive in this window"
 
 
 def _view(rule: AnyRule, state: RuleState | None, baseline: float | None) -> RuleView:

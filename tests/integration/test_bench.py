@@ -52,12 +52,25 @@ def test_scale_runs_at_tiny_size() -> None:
     assert "one per rule" in out
 
 
-def test_scale_crosses_the_default_window_limit() -> None:
+def test_scale_crosses_the_default_window_limit_on_both_paths() -> None:
     # 201 windows is past the default max_open_windows (200): the benchmark sets the
-    # limit it needs instead of hanging on a worker that raised
-    out = scale.main(["--sizes", "201", "--interval", "5", "--duration", "1", "--modes", "shared"])
-    row = out.splitlines()[-1]
-    assert row.startswith("| 201 |"), out
+    # limit it needs instead of hanging on a worker that raised; issue 23's two targets
+    # are rows of one run, the old path beside the new
+    argv = ["--rows", "201:shared,3:window", "--paths", "threads,async"]
+    out = scale.main([*argv, "--interval", "5", "--duration", "1"])
+    rows = out.splitlines()[2:]
+    assert [r.split(" | ")[:4] for r in rows] == [
+        ["| 201", "2010", "one per rule (`shared_by`)", "threads"],
+        ["| 201", "2010", "one per rule (`shared_by`)", "async"],
+        ["| 3", "30", "one per window", "threads"],
+        ["| 3", "30", "one per window", "async"],
+    ], out
+
+
+def test_a_failing_scale_worker_fails_the_benchmark_with_its_error() -> None:
+    # a negative interval is a rule file the worker's App refuses: the run stops, saying so
+    with pytest.raises(RuntimeError, match=r"(?s)scale worker failed.*invalid duration '-1s'"):
+        scale.main(["--rows", "1:window", "--interval", "-1", "--duration", "1"])
 
 
 def test_decision_action_runs_at_tiny_size() -> None:
