@@ -69,7 +69,7 @@ bench: install
 
 ## settings-doc: regenerate docs/settings.md from the Settings model (a test checks it)
 settings-doc: $(STAMP)
-	$(BIN)/python -m watchdog.settingsdoc > docs/settings.md
+	$(BIN)/python -m watchdog.config.settingsdoc > docs/settings.md
 
 check-rules: $(STAMP)
 	$(BIN)/watchdog check rules/

@@ -27,7 +27,7 @@ import httpx
 from pydantic import SecretStr
 
 from watchdog.app import App
-from watchdog.logs import configure_logging
+from watchdog.plumbing.logs import configure_logging
 from watchdog.process import freeze_startup_heap
 from watchdog.settings import Settings
 

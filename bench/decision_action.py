@@ -27,8 +27,8 @@ from pydantic import SecretStr
 
 from tests.fakes import serve
 from watchdog.app import App
-from watchdog.logs import configure_logging
-from watchdog.model import Deployment, EventKind
+from watchdog.foundation.model import Deployment, EventKind
+from watchdog.plumbing.logs import configure_logging
 from watchdog.settings import Settings
 
 RULES = """groups:

@@ -33,8 +33,8 @@ import httpx
 
 from bench.decisions_data import HISTOGRAMS, PRE, Scenario, openmetrics, scenarios
 from examples.stack import find_binary, free_port, running
-from watchdog.model import Deployment
-from watchdog.replay import Replayer, ReplayResult
+from watchdog.evaluation.replay import Replayer, ReplayResult
+from watchdog.foundation.model import Deployment
 from watchdog.rulefile.load import RuleSet, load_rules
 from watchdog.sources.prometheus import PrometheusSource
 

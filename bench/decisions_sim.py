@@ -1,7 +1,7 @@
 """The decision benchmark in-process: shapes (bench/decisions_shapes.py) judged by the
 pure rule functions, side by side with the threshold rule.
 
-The judge rule is evaluated exactly as the engine evaluates it (:func:`watchdog.evaluate.
+The judge rule is evaluated exactly as the engine evaluates it (:func:`watchdog.evaluation.evaluate.
 evaluate` on each 15 s sample, its baseline computed from the hour before as the
 rule's baseline query computes it: counts per endpoint and one-minute block moments).
 The threshold rule ``api-5xx-ratio`` (5xx over all requests in the last minute ``> 5%``
@@ -29,8 +29,8 @@ from bench.decisions_shapes import (
     deploys,
     simulate,
 )
-from watchdog.evaluate import evaluate
-from watchdog.model import RuleState, Sample, SampleKind, Series, Verdict
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import RuleState, Sample, SampleKind, Series, Verdict
 from watchdog.rulefile.judge import ROLE, JudgeRule
 from watchdog.rulefile.load import load_rules
 

@@ -22,9 +22,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from watchdog.app import App
-from watchdog.clock import FakeClock
-from watchdog.logs import configure_logging
-from watchdog.model import Deployment, Sample
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment, Sample
+from watchdog.plumbing.logs import configure_logging
 from watchdog.settings import Settings
 from watchdog.sources import SampleContext
 

@@ -25,8 +25,8 @@ from watchdog.actions.base import ActionContext
 from watchdog.actions.http import HttpExecutor
 from watchdog.actions.render import RenderExecutor
 from watchdog.actions.spec import HttpStep, RenderStep
-from watchdog.clock import FakeClock
-from watchdog.model import Deployment, Event, EventKind, Sample, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment, Event, EventKind, Sample, Window, WindowPhase
 from watchdog.notify.markers import GrafanaAnnotations, SentryDeploys
 from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
@@ -39,8 +39,8 @@ from watchdog.sources.http import HttpSource
 from watchdog.sources.loki import LokiSource
 from watchdog.sources.scrape import ScrapeSource
 from watchdog.sources.sentry import SentrySource
+from watchdog.sources.versions import VersionProbe, VersionReader
 from watchdog.store.sqlite import SqliteStore
-from watchdog.versions import VersionProbe, VersionReader
 
 TOKEN = "hostile-upstream-token-0123456789"
 DEPLOYMENT = Deployment("api", "prod", "v2", "v1")

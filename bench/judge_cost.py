@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     p.add_argument("--windows", type=int, default=200)
     p.add_argument("--steps", type=int, default=120)
     args = p.parse_args(argv)
-    from watchdog.evaluate import evaluate  # the rule code, no statistics yet
+    from watchdog.evaluation.evaluate import evaluate  # the rule code, no statistics yet
     from watchdog.rulefile.load import load_rules
 
     before = rss_mib()
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     rule = next(
         r for r in load_rules([REPO / "rules" / "api.yml"]).rules if r.name == "api-5xx-judged"
     )
-    from watchdog.model import RuleState
+    from watchdog.foundation.model import RuleState
 
     states, evals, spent = [], 0, 0.0
     for i in range(args.windows):

@@ -77,8 +77,8 @@ async def worker(
     from pydantic import SecretStr
 
     from watchdog.app import App
-    from watchdog.logs import configure_logging
-    from watchdog.model import Deployment
+    from watchdog.foundation.model import Deployment
+    from watchdog.plumbing.logs import configure_logging
     from watchdog.process import freeze_startup_heap
     from watchdog.settings import Settings
     from watchdog.sources import Sources

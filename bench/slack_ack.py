@@ -33,8 +33,8 @@ from pydantic import SecretStr
 from tests.fakes import serve
 from tests.servers.slack import FakeSlack, interaction, signed_headers
 from watchdog.app import App
-from watchdog.logs import configure_logging
-from watchdog.model import Deployment
+from watchdog.foundation.model import Deployment
+from watchdog.plumbing.logs import configure_logging
 from watchdog.settings import Settings
 
 SECRET = "bench-signing-secret-0123456789"

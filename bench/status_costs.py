@@ -18,13 +18,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from watchdog.model import Deployment, Event, EventKind, RuleState, Verdict, Window, WindowPhase
-from watchdog.replay import Replayer, grid
+from watchdog.evaluation.replay import Replayer, grid
+from watchdog.foundation.model import (
+    Deployment,
+    Event,
+    EventKind,
+    RuleState,
+    Verdict,
+    Window,
+    WindowPhase,
+)
+from watchdog.lifecycle.control import RuleView, WindowDetail
 from watchdog.rulefile.load import RuleSet
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.store.base import KEEP_POINTS, READ_POINTS, RulePoint
 from watchdog.store.sqlite import SqliteStore
-from watchdog.web.control import RuleView, WindowDetail
 from watchdog.web.status_html import window_section
 
 RULES = 10

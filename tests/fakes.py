@@ -18,8 +18,8 @@ from prometheus_client import CollectorRegistry, Counter
 
 from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.spec import Plan
-from watchdog.errors import Conflict, NotFound
-from watchdog.model import (
+from watchdog.foundation.errors import Conflict, NotFound
+from watchdog.foundation.model import (
     Deployment,
     Event,
     EventKind,
@@ -29,8 +29,8 @@ from watchdog.model import (
     WindowPhase,
     new_id,
 )
+from watchdog.lifecycle.control import RuleView, WindowDetail
 from watchdog.sources import SampleContext
-from watchdog.web.control import RuleView, WindowDetail
 from watchdog.web.server import build_web_app
 
 TOKEN = "s3cret-token-for-tests"

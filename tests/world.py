@@ -32,12 +32,12 @@ from tests.fakes import RecordingExecutor, ScriptedSource
 from tests.rules import Rules
 from tests.servers.common import HANG_GUARD
 from watchdog.app import App, Parts
-from watchdog.clock import FakeClock
-from watchdog.engine import Engine
-from watchdog.model import Event, EventKind, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Event, EventKind, Window, WindowPhase
+from watchdog.lifecycle.engine import Engine
+from watchdog.lifecycle.windows import WindowService
 from watchdog.settings import Settings
 from watchdog.store.base import Store
-from watchdog.windows import WindowService
 
 
 def app_settings(tmp_path: Path, rules: str | Rules, **values: Any) -> Settings:

@@ -23,35 +23,36 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
-from watchdog import httpedge, wiring
+from watchdog import wiring
 from watchdog.actions.base import Executor
 from watchdog.actions.plan import PlanRunner
-from watchdog.capacity import WindowLimit
-from watchdog.clock import Clock, SystemClock
-from watchdog.crashpoints import CrashPoints
-from watchdog.detect import DeployDetector
-from watchdog.engine import Engine, RuleBook
+from watchdog.deploys.capacity import WindowLimit
+from watchdog.foundation.clock import Clock, SystemClock
 from watchdog.ha.coord import Coordinator
 from watchdog.ha.health import Health, StoreClock
-from watchdog.ha.recovery import Recovery
-from watchdog.inbox import AlertInbox
-from watchdog.journal import Journal
-from watchdog.keepalive import KeepAliveTransport
-from watchdog.logs import Redactor
-from watchdog.metrics import Metrics
+from watchdog.lifecycle.detect import DeployDetector
+from watchdog.lifecycle.engine import Engine, RuleBook
+from watchdog.lifecycle.inbox import AlertInbox
+from watchdog.lifecycle.reload import ReloadResult, RuleReloader, no_rules
+from watchdog.lifecycle.windows import WindowService
 from watchdog.notify.channel import Channel
 from watchdog.notify.outbox import Outbox
 from watchdog.pipeline import Pipeline
 from watchdog.pipeline.build import DecisionPaths, build_pipeline
-from watchdog.reload import ReloadResult, RuleReloader, no_rules
-from watchdog.retention import Retention
+from watchdog.pipeline.crashpoints import CrashPoints
+from watchdog.pipeline.recovery import Recovery
+from watchdog.plumbing import httpedge
+from watchdog.plumbing.keepalive import KeepAliveTransport
+from watchdog.plumbing.logs import Redactor
+from watchdog.plumbing.metrics import Metrics
 from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
 from watchdog.store import open_store
 from watchdog.store.base import Store
+from watchdog.store.journal import Journal
+from watchdog.store.retention import Retention
 from watchdog.web import root
 from watchdog.web.listen import ConnectionsCollector, GuardedSite, start_site
-from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
     from watchdog.ha.lease import RedisLease  # imported only where configured (wiring)

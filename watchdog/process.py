@@ -13,8 +13,8 @@ from pathlib import Path
 import structlog
 
 from watchdog.app import App
-from watchdog.logs import configure_logging
-from watchdog.reload import ReloadResult
+from watchdog.lifecycle.reload import ReloadResult
+from watchdog.plumbing.logs import configure_logging
 from watchdog.settings import Settings
 from watchdog.web.listen import raise_nofile_limit
 

@@ -22,12 +22,12 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from watchdog import safeyaml, secretcheck
 from watchdog.actions.spec import Plan
-from watchdog.durations import Duration
-from watchdog.errors import ConfigError
+from watchdog.foundation import safeyaml, secretcheck
+from watchdog.foundation.durations import Duration
+from watchdog.foundation.errors import ConfigError
 from watchdog.notify.config import NotifySettings
-from watchdog.versions import WatchedService
+from watchdog.sources.versions import WatchedService
 
 
 class Settings(BaseSettings):
@@ -79,12 +79,12 @@ class Settings(BaseSettings):
     max_open_windows: int = Field(200, ge=1, le=100_000)
     # A window passes only when each rollback/approve rule was judged (had data and a
     # verdict) in at least this fraction of its evaluations; else it ends inconclusive
-    # (watchdog/coverage.py, docs/outcomes.md).
+    # (watchdog/evaluation/coverage.py, docs/outcomes.md).
     judged_fraction: float = Field(0.5, gt=0, le=1)
 
     # --- store --------------------------------------------------------------------
     store_url: SecretStr = SecretStr("sqlite:///watchdog.db")  # or postgresql://…
-    # Retention (watchdog/retention.py): closed windows with their journal, delivered
+    # Retention (watchdog/store/retention.py): closed windows with their journal, delivered
     # notifications and alerts older than this are pruned in the background, at most
     # retention_batch rows (and retention_batch // 50 windows) every retention_interval.
     retention: Duration = Field(30 * 86400.0, gt=0)
@@ -204,7 +204,7 @@ class Settings(BaseSettings):
     # a replica whose own clock is further off than this refuses leadership (/readyz).
     max_clock_skew: Duration = Field(5.0, gt=0)
 
-    # --- crash safety (watchdog/crashpoints.py, watchdog/recovery.py) ---------------
+    # --- crash safety (watchdog/pipeline/crashpoints.py, watchdog/recovery.py) ---------------
     # TEST ONLY: SIGKILL the process at this named point (crash-safety tests). Unset,
     # as it always is in production, it does nothing; set, startup logs a warning.
     test_crash_at: str | None = None

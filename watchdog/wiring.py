@@ -17,34 +17,34 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from watchdog.actions.base import Executor, ExecutorParts
 from watchdog.actions.kinds import executors as step_executors
-from watchdog.admission import KnownVersions
-from watchdog.clock import Clock, SystemClock
-from watchdog.detect import DeployDetector
-from watchdog.errors import ConfigError
-from watchdog.escalation import Escalator
+from watchdog.deploys.admission import KnownVersions
+from watchdog.foundation.clock import Clock, SystemClock
+from watchdog.foundation.errors import ConfigError
+from watchdog.foundation.secretcheck import without_credentials
 from watchdog.ha.coord import Coordinator, Fence, SingleNode
 from watchdog.ha.health import Health, StoreClock
-from watchdog.journal import Journal
-from watchdog.livecheck import SelectorWatch, counting
-from watchdog.metrics import Metrics
+from watchdog.lifecycle.detect import DeployDetector
+from watchdog.lifecycle.escalation import Escalator
+from watchdog.lifecycle.windows import WindowService
 from watchdog.notify.channel import Channel, ChannelParts
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
 from watchdog.notify.kinds import channels as configured_channels
 from watchdog.notify.outbox import Outbox
 from watchdog.notify.render import Links
 from watchdog.notify.slack import SlackChannel
+from watchdog.plumbing.metrics import Metrics
 from watchdog.rulefile.failmode import apply_missing_data
+from watchdog.rulefile.livecheck import SelectorWatch, counting
 from watchdog.rulefile.load import RuleSet, load_rules
-from watchdog.secretcheck import without_credentials
 from watchdog.settings import Settings
 from watchdog.sources import Source, Sources
 from watchdog.sources.base import Parts
 from watchdog.sources.kinds import KINDS, kind
 from watchdog.sources.prometheus import PrometheusSource, basic_auth
+from watchdog.sources.versions import VersionReader
 from watchdog.store.base import Store
-from watchdog.versions import VersionReader
+from watchdog.store.journal import Journal
 from watchdog.web.connections import ConnectionLimits
-from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
     from watchdog.ha.lease import RedisLease

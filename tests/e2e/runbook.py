@@ -24,9 +24,9 @@ from tests.fakes import serving
 from tests.shipped import shipped, shipped_names, write_rules
 from tests.world import started
 from watchdog.app import App
-from watchdog.model import Deployment, Event, EventKind, WindowPhase
+from watchdog.foundation.model import Deployment, Event, EventKind, WindowPhase
+from watchdog.lifecycle.control import WindowDetail
 from watchdog.settings import Settings
-from watchdog.web.control import WindowDetail
 
 FAST = {"for": "1s", "interval": "500ms", "warmup": "1s", "restart_every": "10s"}
 HANG_GUARD = 180.0  # seconds: only a hung run waits this long for an event

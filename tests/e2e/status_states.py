@@ -20,9 +20,9 @@ from tests.fakes import RecordingExecutor
 from tests.rules import ERRORS_5XX, REQUESTS, rules
 from watchdog.actions.spec import Plan
 from watchdog.app import Parts
-from watchdog.clock import FakeClock
-from watchdog.errors import PermanentError
-from watchdog.model import (
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import PermanentError
+from watchdog.foundation.model import (
     EVALUATING_PHASES,
     Deployment,
     EventKind,

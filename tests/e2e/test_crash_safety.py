@@ -1,7 +1,7 @@
 """kill -9 a real `watchdog serve` at each point of a rollback, restart it, and count.
 
 The process kills itself at a named point (``WATCHDOG_TEST_CRASH_AT``, see
-watchdog/crashpoints.py); the restart runs without it on the same store. The rollback
+watchdog/pipeline/crashpoints.py); the restart runs without it on the same store. The rollback
 endpoint and PagerDuty are local fakes in this test process, so every request they
 received is counted here.
 """
@@ -30,7 +30,7 @@ from tests.rules import rules
 from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
 from tests.world import config_file, paging
-from watchdog.evaluate import DUE_SLACK
+from watchdog.evaluation.evaluate import DUE_SLACK
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from tests.servers.grafana import FakeGrafana
 from tests.servers.sentry import FakeSentry
 from tests.world import started
 from watchdog.app import App
-from watchdog.model import Deployment, WindowPhase
+from watchdog.foundation.model import Deployment, WindowPhase
 from watchdog.settings import Settings
 
 pytestmark = pytest.mark.e2e

@@ -24,7 +24,7 @@ from tests.servers.common import HANG_GUARD
 from tests.servers.pagerduty import FakePagerDuty
 from tests.servers.slack import FakeSlack, Message, button_ids, interaction, signed_headers
 from watchdog.app import App
-from watchdog.model import Deployment, Event, EventKind, WindowPhase
+from watchdog.foundation.model import Deployment, Event, EventKind, WindowPhase
 from watchdog.settings import Settings
 
 pytestmark = pytest.mark.e2e

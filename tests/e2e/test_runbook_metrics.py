@@ -30,7 +30,7 @@ from tests.e2e.runbook import (
 from tests.servers.common import HANG_GUARD
 from tests.servers.stackapp import Faults, StackApp, start_stack_app
 from tests.shipped import shipped
-from watchdog.model import EventKind
+from watchdog.foundation.model import EventKind
 
 pytestmark = pytest.mark.e2e
 

@@ -30,7 +30,7 @@ from tests.e2e.status_states import (
 from tests.e2e.test_status_page_browser import CHROMIUM, CHROMIUM_ARGS
 from tests.fakes import RecordingExecutor, serve
 from tests.world import app_settings, opened
-from watchdog.clock import FakeClock
+from watchdog.foundation.clock import FakeClock
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 

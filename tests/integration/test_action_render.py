@@ -13,9 +13,9 @@ from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanRunner
 from watchdog.actions.render import RenderExecutor
 from watchdog.actions.spec import Plan, RenderStep
-from watchdog.clock import FakeClock
-from watchdog.errors import PermanentError
-from watchdog.model import Deployment, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import PermanentError
+from watchdog.foundation.model import Deployment, Window, WindowPhase
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,7 @@ from tests.rules import rules
 from tests.world import api, served, started
 from watchdog.app import App
 from watchdog.cli.main import main
-from watchdog.model import EventKind
+from watchdog.foundation.model import EventKind
 from watchdog.settings import Settings
 
 pytestmark = pytest.mark.integration

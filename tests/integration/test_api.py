@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.fakes import BASE_URL, MAX_BODY, TOKEN, FakeController, Harness, serve
-from watchdog.model import (
+from watchdog.foundation.model import (
     EventKind,
     Verdict,
     WindowPhase,

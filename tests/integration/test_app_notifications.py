@@ -17,8 +17,8 @@ from tests.rules import rules
 from tests.servers.slack import FakeSlack
 from tests.world import app_settings, opened
 from watchdog.app import Parts
-from watchdog.clock import FakeClock
-from watchdog.model import Deployment
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment
 
 
 class Hook:

@@ -22,9 +22,9 @@ from bench.hostile_upstreams import CALLS, TOKEN
 from tests.rules import rules
 from tests.servers.hostile import MIB, HostileUpstream
 from tests.world import app_settings, opened
-from watchdog import httpedge
-from watchdog.errors import WatchdogError
-from watchdog.model import Sample, SampleKind
+from watchdog.foundation.errors import WatchdogError
+from watchdog.foundation.model import Sample, SampleKind
+from watchdog.plumbing import httpedge
 
 pytestmark = pytest.mark.integration
 

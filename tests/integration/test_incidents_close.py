@@ -20,8 +20,8 @@ from tests.servers.pagerduty import FakePagerDuty
 from tests.servers.slack import FakeSlack
 from tests.world import app_settings, opened
 from watchdog.app import Parts
-from watchdog.clock import FakeClock
-from watchdog.model import Deployment, Sample, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment, Sample, Window, WindowPhase
 
 
 @dataclass

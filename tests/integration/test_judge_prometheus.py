@@ -24,9 +24,9 @@ from bench import decisions
 from bench.decisions_data import HISTOGRAMS, Scenario
 from tests.rules import ERRORS_5XX, REQUESTS
 from tests.rules import rules as rule_file
-from watchdog.evaluate import evaluate
-from watchdog.model import Deployment, RuleState, SampleKind, Verdict
-from watchdog.replay import Replayer
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.evaluation.replay import Replayer
+from watchdog.foundation.model import Deployment, RuleState, SampleKind, Verdict
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import load_rules
 from watchdog.sources.base import SampleContext

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from aiohttp import web
 
-from watchdog import httpedge
-from watchdog.errors import TransientError
-from watchdog.keepalive import KeepAliveTransport
+from watchdog.foundation.errors import TransientError
+from watchdog.plumbing import httpedge
+from watchdog.plumbing.keepalive import KeepAliveTransport
 
 pytestmark = pytest.mark.integration
 

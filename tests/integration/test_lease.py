@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from tests.servers.redis import RedisServer, start_redis
 from watchdog.ha.lease import RedisLease, client_options
-from watchdog.metrics import Metrics
+from watchdog.plumbing.metrics import Metrics
 from watchdog.store.sqlite import SqliteStore
 
 

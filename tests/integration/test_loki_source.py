@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.servers.loki import FakeLoki
-from watchdog.evaluate import evaluate
-from watchdog.model import RuleState, SampleKind, Verdict
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import RuleState, SampleKind, Verdict
 from watchdog.rulefile.telemetry import LokiRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.loki import LokiSource
@@ -166,8 +166,8 @@ async def test_the_packs_loki_rules_count_postgres_log_lines(
 
 
 async def test_replay_reaches_the_live_verdicts_through_range_queries(loki: FakeLoki) -> None:
-    from watchdog.model import Deployment
-    from watchdog.replay import Replayer
+    from watchdog.evaluation.replay import Replayer
+    from watchdog.foundation.model import Deployment
     from watchdog.rulefile.load import RuleSet
 
     class NoPrometheus:

@@ -16,9 +16,9 @@ from aiohttp import web
 
 from tests.fakes import serve
 from tests.servers.pagerduty import FakePagerDuty
-from watchdog.clock import FakeClock
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Deployment, Event, EventKind, Window, WindowPhase
 from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel

@@ -17,8 +17,8 @@ import pytest
 
 from tests.servers.postgres import PostgresServer, start_postgres
 from tests.shipped import shipped
-from watchdog.evaluate import evaluate
-from watchdog.model import RuleState, Sample, SampleKind, Verdict
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import RuleState, Sample, SampleKind, Verdict
 from watchdog.rulefile.schema import LogRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.log import LogSource

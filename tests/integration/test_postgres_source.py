@@ -12,8 +12,8 @@ import structlog
 
 from tests.servers.common import free_port
 from tests.shipped import shipped
-from watchdog.evaluate import evaluate
-from watchdog.model import RuleState, SampleKind, Verdict
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import RuleState, SampleKind, Verdict
 from watchdog.rulefile.schema import PostgresRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.postgres import PostgresSource

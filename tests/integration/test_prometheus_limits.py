@@ -20,8 +20,8 @@ import httpx
 import pytest
 
 from tests.servers.prometheus import start_prometheus
-from watchdog.errors import PermanentError
-from watchdog.model import SampleKind
+from watchdog.foundation.errors import PermanentError
+from watchdog.foundation.model import SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.prometheus import PrometheusSource

@@ -15,8 +15,8 @@ from aiohttp import web
 
 from tests.servers.common import free_port
 from tests.servers.prometheus import PromStack, start_prometheus
-from watchdog.logs import configure_logging
-from watchdog.model import Sample, SampleKind
+from watchdog.foundation.model import Sample, SampleKind
+from watchdog.plumbing.logs import configure_logging
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.prometheus import PrometheusSource

@@ -13,12 +13,12 @@ import httpx
 import pytest
 
 from tests.servers.common import free_port, require_binary, running
-from watchdog.blindness import source_key
-from watchdog.evaluate import evaluate
-from watchdog.model import RuleState, SampleKind, Verdict
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import RuleState, SampleKind, Verdict
 from watchdog.rulefile.load import check_report, load_rules
 from watchdog.settings import Settings
 from watchdog.sources.base import SampleContext
+from watchdog.sources.blindness import source_key
 from watchdog.wiring import sources
 
 pytestmark = pytest.mark.integration

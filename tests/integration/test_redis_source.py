@@ -9,7 +9,7 @@ import pytest
 
 from tests.servers.redis import start_redis
 from tests.shipped import shipped
-from watchdog.model import SampleKind
+from watchdog.foundation.model import SampleKind
 from watchdog.rulefile.schema import RedisRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.redis import RedisSource

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from tests.fakes import serve
 from tests.yaml_bombs import RECURSIVE_ALIAS, alias_bomb, deep_nesting
 from watchdog.app import App
-from watchdog.clock import FakeClock
-from watchdog.model import Verdict
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Verdict
 from watchdog.settings import Settings
 from watchdog.sources.kinds import KINDS
 

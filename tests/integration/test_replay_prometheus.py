@@ -25,8 +25,8 @@ import pytest
 from examples.stack import start_prometheus
 from tests.rules import rules as rule_file
 from watchdog.cli import main as cli
-from watchdog.model import Deployment
-from watchdog.replay import Replayer, ReplayResult
+from watchdog.evaluation.replay import Replayer, ReplayResult
+from watchdog.foundation.model import Deployment
 from watchdog.rulefile.load import load_rules
 from watchdog.sources.prometheus import PrometheusSource
 

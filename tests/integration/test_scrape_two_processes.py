@@ -17,7 +17,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from tests.fakes import serve
-from watchdog.model import Sample, SampleKind
+from watchdog.foundation.model import Sample, SampleKind
 from watchdog.rulefile.telemetry import ScrapeRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.scrape import ScrapeSource

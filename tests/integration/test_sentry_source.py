@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.servers.sentry import FakeSentry
-from watchdog.evaluate import evaluate
-from watchdog.model import RuleState, SampleKind, Verdict
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import RuleState, SampleKind, Verdict
 from watchdog.rulefile.telemetry import SentryRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.sentry import SentrySource

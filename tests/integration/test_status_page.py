@@ -11,10 +11,10 @@ import pytest
 from aiohttp import web
 
 from tests.fakes import BASE_URL, MAX_BODY, NOW, TOKEN, FakeController, Harness, serve
-from watchdog.model import Deployment, EventKind, Verdict, WindowPhase
+from watchdog.foundation.model import Deployment, EventKind, Verdict, WindowPhase
+from watchdog.lifecycle.control import WindowDetail
 from watchdog.store.base import RulePoint
 from watchdog.store.sqlite import SqliteStore
-from watchdog.web.control import WindowDetail
 from watchdog.web.server import build_web_app
 from watchdog.web.status import COOKIE, SIGN_OUT_PATH, STATUS_PATHS, add_status_routes
 from watchdog.web.status_auth import SESSIONS_PATH, SessionLimits, StatusAuth, StatusSessions

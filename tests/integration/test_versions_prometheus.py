@@ -13,10 +13,10 @@ from examples.stack import PromStack
 from watchdog.actions.base import ActionContext
 from watchdog.actions.spec import VerifyStep
 from watchdog.actions.verify import VerifyExecutor
-from watchdog.clock import FakeClock
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Deployment, Window, WindowPhase
-from watchdog.versions import VersionProbe, VersionReader
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Deployment, Window, WindowPhase
+from watchdog.sources.versions import VersionProbe, VersionReader
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ import pytest
 from pydantic import SecretStr
 
 from watchdog.app import App
-from watchdog.clock import FakeClock
-from watchdog.model import Deployment, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment, Window, WindowPhase
 from watchdog.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -32,9 +32,9 @@ from tests.stack.faults import Trigger, healer, triggers
 from tests.stack.recorder import Recorder, recorder
 from tests.stack.stack import APPS, SCRAPE, Stack
 from watchdog.app import App
-from watchdog.durations import parse_duration
+from watchdog.foundation.durations import parse_duration
+from watchdog.foundation.model import Deployment, EventKind, WindowPhase
 from watchdog.judge.stats import LEVEL_SHIFT_STEPS, MIN_PAIRS
-from watchdog.model import Deployment, EventKind, WindowPhase
 from watchdog.settings import Settings
 
 FACTOR = 30  # the runbook's minutes become seconds: `for: 3m` runs as 6s

@@ -12,8 +12,8 @@ import pytest
 from watchdog.actions.base import ActionContext
 from watchdog.actions.command import CommandExecutor
 from watchdog.actions.spec import CommandStep
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Deployment, Window, WindowPhase
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Deployment, Window, WindowPhase
 
 PY = sys.executable
 

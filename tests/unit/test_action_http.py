@@ -14,9 +14,9 @@ from tests.servers.common import free_port
 from watchdog.actions.base import ActionContext
 from watchdog.actions.http import HttpExecutor, status_matches
 from watchdog.actions.spec import HttpStep
-from watchdog.errors import PermanentError, TransientError
-from watchdog.httpedge import parse_retry_after
-from watchdog.model import Deployment, Window, WindowPhase
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Deployment, Window, WindowPhase
+from watchdog.plumbing.httpedge import parse_retry_after
 
 
 @dataclass

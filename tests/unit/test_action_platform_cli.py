@@ -16,9 +16,9 @@ from watchdog.actions.compose import ComposeExecutor
 from watchdog.actions.kubernetes import KubernetesExecutor
 from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import AlembicStep, ComposeStep, KubernetesStep, Plan
-from watchdog.clock import FakeClock
-from watchdog.errors import PermanentError
-from watchdog.model import Deployment, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import PermanentError
+from watchdog.foundation.model import Deployment, Window, WindowPhase
 
 
 def ctx(previous: str = "1.4.2") -> ActionContext:

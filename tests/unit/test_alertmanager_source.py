@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from watchdog.alerts import Alert, AlertStatus
-from watchdog.errors import ConfigError
-from watchdog.model import Deployment, SampleKind, Window, WindowPhase
+from watchdog.foundation.alerts import Alert, AlertStatus
+from watchdog.foundation.errors import ConfigError
+from watchdog.foundation.model import Deployment, SampleKind, Window, WindowPhase
 from watchdog.rulefile.load import load_rules
 from watchdog.rulefile.schema import AlertmanagerRule
 from watchdog.sources.alertmanager import AlertmanagerSource

@@ -13,9 +13,9 @@ import pytest
 from tests.fakes import ScriptedSource
 from tests.rules import Rules, rules
 from tests.world import app_settings, opened
-from watchdog.clock import FakeClock
-from watchdog.engine import Engine
-from watchdog.model import Deployment, Event, EventKind, Sample, Window
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment, Event, EventKind, Sample, Window
+from watchdog.lifecycle.engine import Engine
 from watchdog.store.base import Store
 
 
@@ -148,8 +148,8 @@ async def test_a_scrape_job_down_is_its_own_source(world: World) -> None:
 def test_every_kind_names_its_source_or_none_when_failure_is_the_signal() -> None:
     from pydantic import TypeAdapter
 
-    from watchdog.blindness import source_key
     from watchdog.rulefile.files import Rule
+    from watchdog.sources.blindness import source_key
 
     adapter: TypeAdapter[Any] = TypeAdapter(Rule)
 
@@ -169,8 +169,8 @@ def test_every_kind_names_its_source_or_none_when_failure_is_the_signal() -> Non
 def test_the_blind_gauge_knows_every_source_asked_and_forgets_the_oldest_past_its_bound() -> None:
     from pydantic import TypeAdapter
 
-    from watchdog.blindness import MAX_SEEN, Blindness
     from watchdog.rulefile.files import Rule
+    from watchdog.sources.blindness import MAX_SEEN, Blindness
 
     adapter: TypeAdapter[Any] = TypeAdapter(Rule)
     prom = adapter.validate_python({"name": "p", "source": "prometheus", "query": "up",

@@ -15,7 +15,7 @@ from tests.fakes import TOKEN, FakeController, Harness, serve
 from tests.servers.common import free_port
 from watchdog.cli.common import host_port
 from watchdog.cli.main import main
-from watchdog.model import EventKind, WindowPhase
+from watchdog.foundation.model import EventKind, WindowPhase
 
 
 @dataclass

@@ -8,9 +8,9 @@ import pytest
 
 from tests.rules import rules
 from tests.world import app_settings, opened
-from watchdog.clock import FakeClock
-from watchdog.errors import Conflict
-from watchdog.model import Deployment
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import Conflict
+from watchdog.foundation.model import Deployment
 
 
 class Silent:

@@ -16,12 +16,12 @@ import pytest
 
 from tests.rules import rules
 from tests.world import app_settings, opened
-from watchdog.clock import FakeClock
-from watchdog.errors import PermanentError, TransientError
-from watchdog.journal import Journal
-from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Deployment, Event, EventKind, Window, WindowPhase
 from watchdog.notify.delivery import Backoff, DeliveryWorker, journal_report
 from watchdog.store.base import Store
+from watchdog.store.journal import Journal
 
 
 @dataclass

@@ -20,16 +20,16 @@ from tests.world import app_settings, opened
 from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.spec import Plan
 from watchdog.actions.verify import VerifyExecutor
-from watchdog.clock import FakeClock
-from watchdog.detect import DeployDetector
-from watchdog.engine import Engine
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Deployment, EventKind, Sample, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Deployment, EventKind, Sample, Window, WindowPhase
+from watchdog.lifecycle.detect import DeployDetector
+from watchdog.lifecycle.engine import Engine
+from watchdog.lifecycle.windows import WindowService
 from watchdog.settings import Settings
 from watchdog.sources import SampleContext
+from watchdog.sources.versions import VersionProbe, VersionReader
 from watchdog.store.base import Store
-from watchdog.versions import VersionProbe, VersionReader
-from watchdog.windows import WindowService
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""How an elapsed window ends (watchdog/endings.py, watchdog/coverage.py), through the
+"""How an elapsed window ends (watchdog/lifecycle/endings.py, watchdog/evaluation/coverage.py), through the
 engine the app builds, with a fake clock and scripted sources: passed only when every
 rollback/approve rule was judged for most of the window; inconclusive naming each rule
 that was not, and why; expired_while_held naming the holder; the coverage survives a
@@ -9,9 +9,9 @@ restart; an approval is journaled and linked to what asked for it. Nothing sleep
 from __future__ import annotations
 
 from tests.unit.test_engine import World, deploy, world  # noqa: F401 (the fixture)
-from watchdog.coverage import BLIND, NO_DATA, NO_VERDICT, SOURCE_ERROR, gap_cause, needed
-from watchdog.evaluate import evaluate
-from watchdog.model import EventKind, RuleState, Sample, Verdict, WindowPhase
+from watchdog.evaluation.coverage import BLIND, NO_DATA, NO_VERDICT, SOURCE_ERROR, gap_cause, needed
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import EventKind, RuleState, Sample, Verdict, WindowPhase
 from watchdog.rulefile.schema import Policy, PrometheusRule
 
 

@@ -13,8 +13,8 @@ import pytest
 from tests.fakes import PLAN, RecordingExecutor, ScriptedSource
 from tests.rules import rules
 from tests.world import World, app_settings, world_of
-from watchdog.errors import Conflict, TransientError
-from watchdog.model import Deployment, EventKind, Sample, Verdict, Window, WindowPhase
+from watchdog.foundation.errors import Conflict, TransientError
+from watchdog.foundation.model import Deployment, EventKind, Sample, Verdict, Window, WindowPhase
 
 __all__ = ["PLAN", "RecordingExecutor", "ScriptedSource", "World"]
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.rules import rule_model
-from watchdog.evaluate import evaluate
-from watchdog.model import RuleState, Sample, Series, Verdict
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import RuleState, Sample, Series, Verdict
 from watchdog.rulefile.schema import PrometheusRule
 
 NAN, INF = math.nan, math.inf

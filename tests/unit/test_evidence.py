@@ -15,12 +15,12 @@ from tests.rules import rules
 from tests.world import app_settings, opened
 from watchdog.actions.plan import TIMEOUT_GRACE, StepOutcome
 from watchdog.actions.spec import Plan, VerifyStep
-from watchdog.clock import FakeClock
-from watchdog.errors import FencedOut, TransientError
-from watchdog.ha.evidence import Evidence, Verdict
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import FencedOut, TransientError
+from watchdog.foundation.model import Deployment, Event, EventKind, Window, WindowPhase
 from watchdog.ha.health import Health, StoreClock
 from watchdog.ha.patience import persist
-from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.pipeline.evidence import Evidence, Verdict
 
 PLAN = Plan.model_validate(
     {

@@ -18,12 +18,9 @@ from tests.rules import errors_rollback
 from tests.world import app_settings, opened
 from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.spec import Plan
-from watchdog.clock import FakeClock
-from watchdog.engine import Engine
-from watchdog.errors import Queued
-from watchdog.ha.coord import SingleNode
-from watchdog.ha.recovery import Recovery
-from watchdog.model import (
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import Queued
+from watchdog.foundation.model import (
     Action,
     ActionStatus,
     Deployment,
@@ -32,10 +29,13 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
+from watchdog.ha.coord import SingleNode
+from watchdog.lifecycle.engine import Engine
+from watchdog.lifecycle.windows import WindowService
 from watchdog.pipeline import Decision
+from watchdog.pipeline.recovery import Recovery
 from watchdog.sources import SampleContext
 from watchdog.store.sqlite import SqliteStore
-from watchdog.windows import WindowService
 
 PLAN = Plan.model_validate(
     {

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from tests.servers.common import free_port
-from watchdog.model import Sample, SampleKind
+from watchdog.foundation.model import Sample, SampleKind
 from watchdog.rulefile.schema import HttpRule
 from watchdog.sources import Sources
 from watchdog.sources.base import SampleContext

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterable
 import httpx
 import pytest
 
-from watchdog import httpedge
-from watchdog.errors import PermanentError, TransientError
-from watchdog.logs import Redactor
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.plumbing import httpedge
+from watchdog.plumbing.logs import Redactor
 
 
 class Chunks(httpx.AsyncByteStream):

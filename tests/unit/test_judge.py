@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from tests.rules import rule_model
-from watchdog.evaluate import evaluate
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import RuleState, Sample, Series, Verdict
 from watchdog.judge import stats
-from watchdog.model import RuleState, Sample, Series, Verdict
 from watchdog.rulefile.judge import ROLE, JudgeRule
 from watchdog.rulefile.load import check_report, load_rules
 
@@ -367,9 +367,9 @@ def test_the_query_tags_each_counter_and_the_baseline_sums_the_period() -> None:
 def test_status_page_and_cli_show_the_evidence() -> None:
     from watchdog.cli.render import render_rules
     from watchdog.judge.words import judge_view
+    from watchdog.lifecycle.windows import _view
     from watchdog.web.status_html import rule_card
     from watchdog.web.window_schemas import RuleOut
-    from watchdog.windows import _view
 
     rule = judge_rule()
     state = walk(rule, [reading(0, 0), reading(1, 20), reading(3, 40)])[-1].state

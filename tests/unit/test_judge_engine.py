@@ -16,8 +16,8 @@ from tests.fakes import PLAN
 from tests.rules import ERRORS_5XX, REQUESTS, rules
 from tests.world import World as AppWorld
 from tests.world import app_settings
-from watchdog.clock import FakeClock
-from watchdog.model import Deployment, EventKind, Sample, Series, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment, EventKind, Sample, Series, WindowPhase
 from watchdog.rulefile.judge import ROLE
 from watchdog.sources import SampleContext
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from tests.rules import rule_model
-from watchdog.evaluate import evaluate
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.model import RuleState, Sample, Series, Verdict
 from watchdog.judge import stats
 from watchdog.judge.state import JudgeState
-from watchdog.model import RuleState, Sample, Series, Verdict
 from watchdog.rulefile.judge import ROLE, JudgeRule
 
 STEP = 15.0

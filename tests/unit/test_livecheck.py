@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from watchdog.livecheck import QueryRejected, SelectorWatch, check_rule
-from watchdog.model import SampleKind
+from watchdog.foundation.model import SampleKind
+from watchdog.rulefile.livecheck import QueryRejected, SelectorWatch, check_rule
 from watchdog.rulefile.schema import PrometheusRule
 
 P95 = 'histogram_quantile(0.95, sum by (le) (rate(lat_bucket{{service="{{{{ service }}}}"}}[5m]))){tail}'

@@ -1,10 +1,10 @@
-"""Label values a rule names that no series has (watchdog/livevalues.py), without a
+"""Label values a rule names that no series has (watchdog/rulefile/livevalues.py), without a
 server: the shapes of values, the listing, the hint for status codes."""
 
 from __future__ import annotations
 
-from watchdog.livevalues import listed, shape, value_problems
-from watchdog.promql import Matcher
+from watchdog.rulefile.livevalues import listed, shape, value_problems
+from watchdog.rulefile.promql import Matcher
 
 
 class Values:

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from tests.shipped import shipped
-from watchdog.blindness import Blindness
-from watchdog.model import EventKind, Sample, SampleKind
+from watchdog.foundation.model import EventKind, Sample, SampleKind
 from watchdog.rulefile.schema import LogRule
 from watchdog.sources.base import SampleContext
+from watchdog.sources.blindness import Blindness
 from watchdog.sources.log import LogSource
 
 RLS = 'ERROR:  new row violates row-level security policy for table "documents"\n'

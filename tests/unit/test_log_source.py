@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from tests.shipped import shipped
-from watchdog.model import Sample, SampleKind
+from watchdog.foundation.model import Sample, SampleKind
 from watchdog.rulefile.load import check_report
 from watchdog.rulefile.schema import LogRule
 from watchdog.sources.base import SampleContext

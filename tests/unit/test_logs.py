@@ -11,7 +11,7 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from watchdog.logs import Redactor, about_window, configure_logging, get_logger
+from watchdog.plumbing.logs import Redactor, about_window, configure_logging, get_logger
 from watchdog.settings import Settings
 
 DB_PASSWORD = "s3cr3t-Db-Pass"

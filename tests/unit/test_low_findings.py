@@ -11,9 +11,9 @@ from pydantic import SecretStr
 
 from tests.rules import rules
 from tests.world import app_settings, opened
-from watchdog.clock import FakeClock
-from watchdog.errors import Refused
-from watchdog.model import Deployment, EventKind, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import Refused
+from watchdog.foundation.model import Deployment, EventKind, WindowPhase
 from watchdog.process import startup_warnings
 from watchdog.settings import Settings
 

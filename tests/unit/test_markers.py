@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchdog.clock import FakeClock
-from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment, Event, EventKind, Window, WindowPhase
 from watchdog.notify.config import Route
 from watchdog.notify.markers import GrafanaAnnotations, SentryDeploys, annotation
 from watchdog.notify.outbox import Outbox

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.foundation.model import Deployment, Event, EventKind, Window, WindowPhase
 from watchdog.notify import render
 from watchdog.notify.config import NotifySettings
 from watchdog.web.slack import SlackAccess

@@ -13,11 +13,11 @@ from tests.fakes import PLAN
 from tests.rules import rules
 from tests.world import World as AppWorld
 from tests.world import app_settings
-from watchdog.clock import FakeClock
-from watchdog.errors import Conflict
-from watchdog.escalation import Escalator
-from watchdog.model import Deployment, EventKind, Sample, Window, WindowPhase
-from watchdog.windows import WindowService
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import Conflict
+from watchdog.foundation.model import Deployment, EventKind, Sample, Window, WindowPhase
+from watchdog.lifecycle.escalation import Escalator
+from watchdog.lifecycle.windows import WindowService
 
 
 class GatedClock(FakeClock):

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.world import app_settings, opened
-from watchdog.clock import FakeClock
-from watchdog.model import Deployment, EventKind, Sample, Window, WindowPhase, new_id
-from watchdog.openwindows import REFRESH
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment, EventKind, Sample, Window, WindowPhase, new_id
+from watchdog.lifecycle.openwindows import REFRESH
 from watchdog.sources import SampleContext
 
 RULES = """\

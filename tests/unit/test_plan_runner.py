@@ -8,9 +8,9 @@ import pytest
 from watchdog.actions.base import ActionContext, StepResult
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
 from watchdog.actions.spec import Plan
-from watchdog.clock import FakeClock
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Deployment, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Deployment, Window, WindowPhase
 
 Script = Sequence[StepResult | BaseException]
 

@@ -12,7 +12,7 @@ import pytest
 from tests.rules import rules
 from tests.world import app_settings
 from watchdog import wiring
-from watchdog.model import SampleKind
+from watchdog.foundation.model import SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.prometheus import OFF_LOOP_BYTES, PrometheusSource

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from tests.servers.common import free_port
-from watchdog.model import SampleKind
+from watchdog.foundation.model import SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.prometheus import PrometheusSource, attempt_timeout

@@ -8,7 +8,7 @@ import pytest
 from tests.servers.common import free_port
 from tests.unit.test_prometheus_source import CTX, FakePrometheus, Reply, ok, rule, vec
 from tests.unit.test_prometheus_source import fake as fake
-from watchdog.model import SampleKind
+from watchdog.foundation.model import SampleKind
 from watchdog.sources.prometheus_threads import ThreadedPrometheusSource
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog.promql import Matcher, PromQLError, Selector, selectors, top_call
+from watchdog.rulefile.promql import Matcher, PromQLError, Selector, selectors, top_call
 
 SVC = Matcher("service", "=", "api")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.errors import ConfigError
+from watchdog.foundation.errors import ConfigError
 from watchdog.rulefile.load import check_report, load_rules
 from watchdog.rulefile.promsyntax import SyntaxProblem, check_expressions, place, stand_ins
 

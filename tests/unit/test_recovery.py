@@ -12,9 +12,9 @@ from tests.rules import rules
 from tests.world import app_settings, opened
 from watchdog.actions.spec import Plan
 from watchdog.app import Parts
-from watchdog.clock import FakeClock
-from watchdog.ha.recovery import Progress, progress
-from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.pipeline.recovery import Progress, progress
 
 PLAN = Plan.model_validate(
     {

@@ -9,9 +9,9 @@ import pytest
 
 from watchdog.cli import main as cli
 from watchdog.cli.replay import ReplayError, parse_time, render_replay
-from watchdog.errors import TransientError
-from watchdog.model import Deployment
-from watchdog.replay import Replayer, grid
+from watchdog.evaluation.replay import Replayer, grid
+from watchdog.foundation.errors import TransientError
+from watchdog.foundation.model import Deployment
 from watchdog.rulefile.load import RuleSet
 from watchdog.rulefile.schema import HttpRule, PrometheusRule
 from watchdog.sources.prometheus import RangeSeries
@@ -254,8 +254,8 @@ async def test_a_baseline_that_never_came_leaves_the_rule_inconclusive() -> None
 
 def test_exit_codes_tell_rollback_no_data_and_unjudged_apart() -> None:
     from watchdog.cli.replay import exit_code
-    from watchdog.replay import ReplayResult
-    from watchdog.replayfinal import Final
+    from watchdog.evaluation.replay import ReplayResult
+    from watchdog.evaluation.replayfinal import Final
 
     result = ReplayResult(T0, T0 + 60)
     assert exit_code(result) == 0

@@ -6,10 +6,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
-from watchdog.clock import FakeClock
-from watchdog.errors import TransientError
-from watchdog.metrics import Metrics
-from watchdog.retention import Retention
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import TransientError
+from watchdog.plumbing.metrics import Metrics
+from watchdog.store.retention import Retention
 
 
 class RecordingStore:

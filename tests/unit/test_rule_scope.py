@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from tests.world import World, app_settings
-from watchdog.clock import FakeClock
-from watchdog.errors import ConfigError
-from watchdog.model import Deployment, EventKind, Sample, WindowPhase
+from watchdog.foundation.clock import FakeClock
+from watchdog.foundation.errors import ConfigError
+from watchdog.foundation.model import Deployment, EventKind, Sample, WindowPhase
 from watchdog.notify import render
 from watchdog.rulefile.load import check_report, load_rules
 from watchdog.sources import SampleContext

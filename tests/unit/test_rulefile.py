@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.durations import format_duration, parse_duration
-from watchdog.errors import ConfigError, PermanentError
-from watchdog.reload import same_rule
+from watchdog.foundation.durations import format_duration, parse_duration
+from watchdog.foundation.errors import ConfigError, PermanentError
+from watchdog.lifecycle.reload import same_rule
 from watchdog.rulefile.load import check_report, load_rules
 from watchdog.rulefile.template import promql_escape, render, url_escape
 from watchdog.rulefile.threshold import parse_threshold

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.rules import ERRORS_5XX, REQUESTS, rules
-from watchdog.model import Deployment
+from watchdog.foundation.model import Deployment
 from watchdog.rulefile.load import load_rules
 from watchdog.rulefile.schema import PostgresRule, PrometheusRule
 

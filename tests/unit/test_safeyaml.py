@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from tests.yaml_bombs import RECURSIVE_ALIAS, alias_bomb, deep_block_nesting, deep_nesting
-from watchdog import safeyaml
-from watchdog.errors import ConfigError
+from watchdog.foundation import safeyaml
+from watchdog.foundation.errors import ConfigError
+from watchdog.foundation.safeyaml import YamlLimitError, YamlLimits
 from watchdog.rulefile.load import check_report, load_rules
-from watchdog.safeyaml import YamlLimitError, YamlLimits
 from watchdog.settings import Settings
 
 HOSTILE = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchdog.errors import TransientError
+from watchdog.foundation.errors import TransientError
 from watchdog.sources.scrape_interval import REFRESH, RETRY, ScrapeIntervals, intervals
 
 

@@ -14,7 +14,7 @@ from examples.stack import REPO
 from tests.rules import rule_model
 from tests.world import app_settings
 from watchdog import wiring
-from watchdog.model import SampleKind
+from watchdog.foundation.model import SampleKind
 from watchdog.rulefile.telemetry import ScrapeRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.counters import carried, deltas

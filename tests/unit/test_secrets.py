@@ -8,9 +8,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from watchdog.cli.serve import settings_problems
+from watchdog.foundation.secretcheck import url_password, weakness, without_credentials
 from watchdog.notify.config import NotifySettings
 from watchdog.notify.render import Links
-from watchdog.secretcheck import url_password, weakness, without_credentials
 from watchdog.settings import Settings
 
 GOOD = "9f2c7a41d0be4e55a8c3"

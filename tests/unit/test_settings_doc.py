@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from watchdog.config.settingsdoc import DOC, Row, render, rows
 from watchdog.notify.config import NotifySettings
 from watchdog.settings import Settings
-from watchdog.settingsdoc import DOC, Row, render, rows
 
 # Settings that are only valid together with another.
 COMPANIONS = {

@@ -9,9 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from watchdog.cli.main import main
-from watchdog.durations import parse_duration
+from watchdog.config.settingserrors import problems, unknown_variables
+from watchdog.foundation.durations import parse_duration
 from watchdog.settings import Settings
-from watchdog.settingserrors import problems, unknown_variables
 
 CONFIG = """\
 promethues_url: http://prometheus:9090

@@ -15,10 +15,8 @@ from tests.fakes import PLAN
 from tests.rules import Rules, rules
 from tests.world import World as AppWorld
 from tests.world import app_settings
-from watchdog.confirm import fired_rules, judge, restored_evidence
-from watchdog.errors import Conflict
-from watchdog.judge.state import JudgeState
-from watchdog.model import (
+from watchdog.foundation.errors import Conflict
+from watchdog.foundation.model import (
     Deployment,
     Event,
     EventKind,
@@ -28,6 +26,8 @@ from watchdog.model import (
     Window,
     WindowPhase,
 )
+from watchdog.judge.state import JudgeState
+from watchdog.lifecycle.confirm import fired_rules, judge, restored_evidence
 from watchdog.notify.render import buttons
 from watchdog.settings import Settings
 from watchdog.sources import SampleContext

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from tests.unit.test_prometheus_source import AT, FakePrometheus, Reply, ok, source, vec
 from tests.unit.test_prometheus_source import fake as fake
-from watchdog.model import SampleKind
+from watchdog.foundation.model import SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.shared import SharedAnswers

@@ -20,11 +20,11 @@ import pytest
 from pydantic import SecretStr
 
 import watchdog.sources
-from watchdog.blindness import source_key
 from watchdog.rulefile.files import SOURCE_KINDS
 from watchdog.rulefile.schema import Policy, RuleBase
 from watchdog.settings import Settings
 from watchdog.sources.base import Replay, SourceKind
+from watchdog.sources.blindness import source_key
 from watchdog.sources.kinds import KINDS, kind
 from watchdog.wiring import sources
 
@@ -136,7 +136,7 @@ def test_every_step_kind_is_in_the_table_with_its_spec_model() -> None:
 
 async def test_every_channel_kind_is_in_the_table_and_builds_under_its_name() -> None:
     import watchdog.notify
-    from watchdog.clock import FakeClock
+    from watchdog.foundation.clock import FakeClock
     from watchdog.notify.channel import ChannelKind, ChannelParts
     from watchdog.notify.kinds import CHANNEL_KINDS, channels
     from watchdog.notify.render import Links

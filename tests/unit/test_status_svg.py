@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from watchdog.model import Verdict
+from watchdog.foundation.model import Verdict
 from watchdog.store.base import RulePoint
 from watchdog.web.status_axes import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, value_range
 from watchdog.web.status_band import band_graph

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from watchdog.actions.spec import Plan
-from watchdog.evidence import difference_band, wilson
-from watchdog.model import Deployment, Event, EventKind, Verdict, Window, WindowPhase
+from watchdog.foundation.model import Deployment, Event, EventKind, Verdict, Window, WindowPhase
+from watchdog.judge.evidence import difference_band, wilson
+from watchdog.lifecycle.control import RuleView
+from watchdog.rulefile.units import infer_unit, seconds_text, value_text
 from watchdog.store.base import RulePoint
-from watchdog.units import infer_unit, seconds_text, value_text
-from watchdog.web.control import RuleView
 from watchdog.web.status_manual import plan_commands
 from watchdog.web.status_next import todos
 from watchdog.web.status_story import story_of

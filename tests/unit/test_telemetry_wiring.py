@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.shipped import REPO
-from watchdog.errors import ConfigError
+from watchdog.foundation.errors import ConfigError
 from watchdog.rulefile.load import load_rules
 from watchdog.settings import Settings
 from watchdog.wiring import check_targets

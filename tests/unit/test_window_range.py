@@ -8,7 +8,7 @@ import pytest
 from tests.unit.test_prometheus_source import AT, FakePrometheus, Reply, ok, vec
 from tests.unit.test_prometheus_source import fake as fake
 from tests.unit.test_replay import DEPLOY, T0, History, rule
-from watchdog.replay import MAX_CLAMPED_QUERIES, Replayer
+from watchdog.evaluation.replay import MAX_CLAMPED_QUERIES, Replayer
 from watchdog.rulefile.load import RuleSet
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from tests.rules import rule_model
-from watchdog.evaluate import evaluate
-from watchdog.model import Deployment, RuleState, Sample, Series, Window, WindowPhase
+from watchdog.evaluation.evaluate import evaluate
+from watchdog.evaluation.wording import breaching_series, describe, rule_summary
+from watchdog.foundation.model import Deployment, RuleState, Sample, Series, Window, WindowPhase
 from watchdog.rulefile.schema import PostgresRule, PrometheusRule
-from watchdog.wording import breaching_series, describe, rule_summary
 
 
 def latency_rule(threshold: str = "> 1000") -> PostgresRule:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from watchdog.model import RuleState, Verdict
+from watchdog.foundation.model import RuleState, Verdict
 from watchdog.store.base import RulePoint
 from watchdog.store.batch import EvaluationWrite, WriteBatcher
 

@@ -7,15 +7,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from watchdog.model import Window
+from watchdog.foundation.model import Window
 
 if TYPE_CHECKING:
     import httpx
     from pydantic import BaseModel
 
-    from watchdog.clock import Clock
+    from watchdog.foundation.clock import Clock
     from watchdog.settings import Settings
-    from watchdog.versions import VersionReader
+    from watchdog.sources.versions import VersionReader
 
 
 @dataclass(frozen=True)

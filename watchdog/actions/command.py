@@ -29,7 +29,7 @@ from typing import Any
 
 from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import CommandStep
-from watchdog.errors import PermanentError, TransientError
+from watchdog.foundation.errors import PermanentError, TransientError
 from watchdog.rulefile.template import render
 
 EX_TEMPFAIL = 75

@@ -25,7 +25,7 @@ from pathlib import Path
 from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import ComposeStep
 from watchdog.actions.tooling import ToolRunner
-from watchdog.errors import PermanentError
+from watchdog.foundation.errors import PermanentError
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 """What ``docker compose`` looks for when given no ``-f``; we must name it ourselves

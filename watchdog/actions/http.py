@@ -5,7 +5,7 @@ Safety rules, in the order they are applied:
 1. Every templated value is checked against the safe pattern (``render`` does this) and
    URL-escaped in the URL, so a deployment label cannot add a path, a query or a host.
 2. The rendered URL's host must be in ``http_allowed_hosts`` *before* any byte is sent.
-3. Redirects are never followed (:mod:`watchdog.httpedge`): a 3xx is just an unexpected
+3. Redirects are never followed (:mod:`watchdog.plumbing.httpedge`): a 3xx is just an unexpected
    status, so an allowed host cannot bounce the request (and its headers) elsewhere.
 
 Every request carries ``Idempotency-Key: <window id>:<step name>``. The plan runner
@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 
-from watchdog import httpedge
 from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import HttpStep
-from watchdog.clock import Clock, SystemClock
-from watchdog.errors import PermanentError, TransientError
+from watchdog.foundation.clock import Clock, SystemClock
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.plumbing import httpedge
 from watchdog.rulefile.template import render, url_escape
 
 OUTPUT_LIMIT = 2048

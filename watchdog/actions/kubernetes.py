@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import KubernetesStep
 from watchdog.actions.tooling import ToolRunner
-from watchdog.errors import PermanentError, TransientError
+from watchdog.foundation.errors import PermanentError, TransientError
 
 KUBE_ENV = ("KUBECONFIG",)
 STATUS_SHARE = 0.8

@@ -5,7 +5,7 @@ raises ``TransientError``/``PermanentError``, or raises something unexpected), t
 caller gets a :class:`PlanOutcome`. Only cancellation propagates.
 
 Retry policy for one step (``retries`` extra attempts after a transient failure): the
-one backoff rule of :mod:`watchdog.retry`, from the step's ``backoff``, capped at
+one backoff rule of :mod:`watchdog.foundation.retry`, from the step's ``backoff``, capped at
 ``max_backoff``, ``Retry-After`` honoured up to ``max_retry_after``.
 
 All waiting goes through the injected clock, so tests with ``FakeClock`` never sleep.
@@ -21,11 +21,11 @@ from typing import Any
 
 from watchdog.actions.base import ActionContext, Executor, StepResult
 from watchdog.actions.spec import Plan, Step
-from watchdog.clock import Clock
-from watchdog.errors import PermanentError, TransientError
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.retry import backoff_delay
 from watchdog.ha.coord import LeadershipLost, PlanPaused
-from watchdog.logs import get_logger
-from watchdog.retry import backoff_delay
+from watchdog.plumbing.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 
-from watchdog import httpedge
 from watchdog.actions.base import ActionContext, ExecutorParts, StepKind, StepResult
 from watchdog.actions.spec import RenderStep
-from watchdog.clock import Clock
-from watchdog.errors import PermanentError
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.errors import PermanentError
+from watchdog.plumbing import httpedge
 from watchdog.rulefile.template import render, url_escape
 
 FAILED = frozenset(

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from watchdog.durations import Duration
+from watchdog.foundation.durations import Duration
 
 if TYPE_CHECKING:
-    from watchdog.model import Deployment
+    from watchdog.foundation.model import Deployment
 
 
 class StepBase(BaseModel):
@@ -25,7 +25,7 @@ class StepBase(BaseModel):
     # Safe to run again when a crash left its outcome unknown ("in doubt")? None: the
     # kind's default (``repeatable``: only ``verify``, which only reads). An in-doubt
     # step that is not is never re-run: the window ends rollback_failed, "verify
-    # manually" (watchdog/ha/recovery.py), unless its evidence settles it.
+    # manually" (watchdog/pipeline/recovery.py), unless its evidence settles it.
     idempotent: bool | None = None
 
     repeatable: ClassVar[bool] = False
@@ -51,7 +51,7 @@ class HttpStep(StepBase):
     # Every request carries the same ``Idempotency-Key: <window>:<step>``, but many deploy
     # endpoints ignore it and would roll back twice: a request in doubt is not sent again
     # unless the plan says ``idempotent: true``; recovery checks the target's version
-    # (a later ``verify`` step) first (watchdog/ha/evidence.py).
+    # (a later ``verify`` step) first (watchdog/pipeline/evidence.py).
 
 
 class CommandStep(StepBase):

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from watchdog.actions.base import ActionContext, StepKind, StepResult
 from watchdog.actions.spec import VerifyStep
-from watchdog.clock import Clock
-from watchdog.errors import PermanentError, WatchdogError
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.errors import PermanentError, WatchdogError
 from watchdog.rulefile.template import placeholders, render
-from watchdog.versions import VersionProbe, VersionReader
+from watchdog.sources.versions import VersionProbe, VersionReader
 
 MARGIN = 0.9
 """Share of the step's timeout spent polling; the rest lets the last read finish."""

@@ -1,5 +1,5 @@
 """``watchdog check [--prometheus URL]``: rule files the way ``promtool check rules`` does,
-and, against a live Prometheus, the rules that could never fire (``livecheck.py``)."""
+and, against a live Prometheus, the rules that could never fire (``rulefile/livecheck.py``)."""
 
 from __future__ import annotations
 
@@ -87,9 +87,9 @@ def config_problems(path: Path) -> list[str]:
     from pydantic import ValidationError
 
     from watchdog.cli.serve import warn_unknown_variables
-    from watchdog.errors import ConfigError
+    from watchdog.config.settingserrors import problems
+    from watchdog.foundation.errors import ConfigError
     from watchdog.settings import Settings
-    from watchdog.settingserrors import problems
 
     warn_unknown_variables()
     if not path.is_file():
@@ -119,7 +119,7 @@ def plural(count: int, noun: str) -> str:
 
 def live_check(args: argparse.Namespace) -> int:
     """Ask Prometheus about every Prometheus rule; 1 when one of them can never fire."""
-    from watchdog.livecheck import Checked, check_rules
+    from watchdog.rulefile.livecheck import Checked, check_rules
     from watchdog.rulefile.load import load_rules
 
     rules = [r for r in load_rules(args.paths).rules if isinstance(r, Checked)]
@@ -174,7 +174,7 @@ class LivePrometheus:
 
     def format_query(self, query: str) -> str:
         """``/api/v1/format_query`` (Prometheus ≥ 2.38): its parse, printed canonically."""
-        from watchdog.livecheck import QueryRejected
+        from watchdog.rulefile.livecheck import QueryRejected
 
         url = f"{self.url}/api/v1/format_query"
         get = self._session.get

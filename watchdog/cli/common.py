@@ -37,7 +37,7 @@ def label(text: str) -> tuple[str, str]:
 
 def duration(text: str) -> float:
     """A ``--timeout``-style duration: ``90``, ``30s``, ``5m``, ``1h30m``."""
-    from watchdog.durations import parse_duration
+    from watchdog.foundation.durations import parse_duration
 
     try:
         return parse_duration(text)

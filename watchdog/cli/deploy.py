@@ -21,7 +21,7 @@ import watchdog.cli.render as cli_render
 from watchdog.cli.common import DEFAULT_URL, CliError, duration, label
 from watchdog.cli.gate import wait_for_outcome
 from watchdog.cli.watch import positive, watch_status
-from watchdog.model import WindowPhase
+from watchdog.foundation.model import WindowPhase
 from watchdog.rulefile.template import SAFE_VALUE
 
 ACTIONS = ("hold", "resume", "rollback", "approve", "abort")

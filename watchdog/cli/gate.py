@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from watchdog.cli.render import clean, when
-from watchdog.model import WindowPhase
+from watchdog.foundation.model import WindowPhase
 
 # Exit codes; 1 (cannot reach the API, API error) and 2 (usage) are every command's.
 EXIT_PASSED = 0

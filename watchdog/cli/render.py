@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from watchdog.durations import format_duration
+from watchdog.foundation.durations import format_duration
 from watchdog.judge.words import evidence_text
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -10,7 +10,7 @@ reads them); its token, the service label and (unless ``--scrape-interval``) the
 scrape interval come from the settings too. A progress bar is drawn on stderr when it
 is a terminal.
 
-Each replayed rule ends with its final verdict (:mod:`watchdog.replayfinal`): fired,
+Each replayed rule ends with its final verdict (:mod:`watchdog.evaluation.replayfinal`): fired,
 ok, pending, inconclusive (with the evidence seen and needed) or "no data for N of M
 minutes". Exit status (the gate's codes where they mean the same, docs/deploy.md):
 
@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from watchdog.cli.check import plural
 from watchdog.cli.render import clean, seconds, table, when
-from watchdog.durations import parse_duration
-from watchdog.errors import ConfigError
-from watchdog.model import Deployment
-from watchdog.replay import MAX_EVALUATIONS, Replayer, ReplayResult, count_evaluations
+from watchdog.evaluation.replay import MAX_EVALUATIONS, Replayer, ReplayResult, count_evaluations
+from watchdog.foundation.durations import parse_duration
+from watchdog.foundation.errors import ConfigError
+from watchdog.foundation.model import Deployment
 
 if TYPE_CHECKING:
     from watchdog.settings import Settings

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from watchdog.errors import ConfigError, WatchdogError
+from watchdog.foundation.errors import ConfigError, WatchdogError
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -38,7 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _run(settings: Any) -> int:
     """Run the service; startup failures become one clear message and exit 2."""
-    from watchdog.logs import Redactor
+    from watchdog.plumbing.logs import Redactor
     from watchdog.process import run_server
 
     # Problems may quote a setting (a store URL with its password): never a secret.
@@ -65,7 +65,7 @@ def refuse_what_cannot_work(settings: Any) -> None:
     and a rule that rolls back must have a plan to run: the first firing rule would
     otherwise fail with "no rollback plan set" in the middle of an incident.
     """
-    from watchdog.model import Action
+    from watchdog.foundation.model import Action
     from watchdog.wiring import checked_rules
 
     rules = checked_rules(settings)
@@ -94,17 +94,17 @@ def refuse_what_cannot_work(settings: Any) -> None:
 
 def settings_problems(exc: ValidationError) -> str:
     """One line per invalid setting: where it was set, the key, and what to write instead
-    (:mod:`watchdog.settingserrors`; never its value, never pydantic's own dump)."""
+    (:mod:`watchdog.config.settingserrors`; never its value, never pydantic's own dump)."""
+    from watchdog.config.settingserrors import problems
     from watchdog.settings import Settings
-    from watchdog.settingserrors import problems
 
     return "\n".join(["watchdog: invalid settings:", *(f"  {p}" for p in problems(exc, Settings))])
 
 
 def warn_unknown_variables() -> None:
     """``WATCHDOG_*`` variables that set nothing (a typo is otherwise silently ignored)."""
+    from watchdog.config.settingserrors import unknown_variables
     from watchdog.settings import Settings
-    from watchdog.settingserrors import unknown_variables
 
     for warning in unknown_variables(Settings):
         print(f"watchdog: warning: {warning}", file=sys.stderr)

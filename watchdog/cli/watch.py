@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from watchdog.cli.render import render_detail
-from watchdog.model import WindowPhase
+from watchdog.foundation.model import WindowPhase
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen
 

@@ -31,7 +31,7 @@ class LeadershipLost(Exception):
 class PlanPaused(Exception):
     """A step's intent could not be journaled (the store did not answer): the step is
     not run, the rollback stays claimed, and the leader's re-drive resumes it once the
-    store answers again (``ha/recovery.py``). Not a failure of the rollback."""
+    store answers again (``pipeline/recovery.py``). Not a failure of the rollback."""
 
 
 class Coordinator(Protocol):

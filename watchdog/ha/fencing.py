@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import structlog
 
-from watchdog.errors import FencedOut
+from watchdog.foundation.errors import FencedOut
+from watchdog.foundation.model import EventKind, Window
 from watchdog.ha.coord import Coordinator
-from watchdog.journal import Journal
-from watchdog.metrics import Metrics
-from watchdog.model import EventKind, Window
+from watchdog.plumbing.metrics import Metrics
+from watchdog.store.journal import Journal
 
 log = structlog.get_logger("watchdog.ha.fencing")
 

@@ -12,7 +12,7 @@ change): something is wrong with its time keeping, and it must not be the one ac
 **A store outage is loud.** A failed probe marks the store unreachable: ``/readyz``
 503, ``watchdog_store_up`` 0, one ERROR line; when it answers again, one line saying
 for how long, and the leader's re-drive journals that on every rollback it resumes
-(``ha/recovery.py``). In between, jobs that fail because of it stay quiet
+(``pipeline/recovery.py``). In between, jobs that fail because of it stay quiet
 (:meth:`Health.quiet`): one line per state change, not a stack trace per tick.
 """
 
@@ -25,7 +25,7 @@ from typing import Protocol
 import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
-from watchdog.clock import Clock
+from watchdog.foundation.clock import Clock
 
 log = structlog.get_logger("watchdog.ha.health")
 

@@ -36,7 +36,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from watchdog.ha.coord import Fence
-from watchdog.metrics import Metrics
+from watchdog.plumbing.metrics import Metrics
 
 log = structlog.get_logger("watchdog.ha.lease")
 

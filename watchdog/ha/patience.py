@@ -5,7 +5,7 @@ PostgreSQL blip of a few seconds must not turn any of them into a lost result (t
 would look "in doubt" afterwards) or a rollback stuck in ``rolling_back``: each is
 retried with a short backoff for ``PATIENCE`` seconds, saying so once. Past that the
 error propagates: the plan pauses (``PlanPaused``) and the leader's re-drive resumes it
-when the store answers (``ha/recovery.py``). A refusal (``FencedOut``), a missing row and
+when the store answers (``pipeline/recovery.py``). A refusal (``FencedOut``), a missing row and
 a lost lease are answers, not outages: never retried (a store's ``TransientError``,
 "unavailable", is an outage).
 """
@@ -17,8 +17,8 @@ from typing import TypeVar
 
 import structlog
 
-from watchdog.clock import Clock
-from watchdog.errors import TransientError, WatchdogError
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.errors import TransientError, WatchdogError
 from watchdog.ha.coord import LeadershipLost
 
 log = structlog.get_logger("watchdog.ha.patience")

@@ -2,5 +2,5 @@
 
 ``state`` (what a window remembers) is light; ``stats`` and ``evaluate`` (with the beta
 functions of ``special``) are imported only when a judge rule is evaluated (see
-watchdog/evaluate.py).
+watchdog/evaluation/evaluate.py).
 """

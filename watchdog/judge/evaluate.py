@@ -1,4 +1,4 @@
-"""The judge's verdict: pure, like :func:`watchdog.evaluate.evaluate` (which calls it).
+"""The judge's verdict: pure, like :func:`watchdog.evaluation.evaluate.evaluate` (which calls it).
 
 Each evaluation folds the counter readings into the counts (:mod:`watchdog.judge.count`),
 starts the tests that are due (``warmup``, then every ``restart_every``, ``tests`` in all,
@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from watchdog.evaluate import WHOLE, Evaluation, Observation
+from watchdog.evaluation.evaluate import WHOLE, Evaluation, Observation
+from watchdog.foundation.model import RuleState, Sample, SampleKind, Verdict
 from watchdog.judge import stats
 from watchdog.judge.count import absurd, advance
 from watchdog.judge.limit import Index, Limit, before_counts, burstiness, index, limit_for
 from watchdog.judge.state import Counts, JudgeState, Tests
-from watchdog.model import RuleState, Sample, SampleKind, Verdict
 from watchdog.rulefile.judge import BLOCK_SECONDS, ROLE, JudgeRule
 from watchdog.rulefile.schema import Policy
 

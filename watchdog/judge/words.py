@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from watchdog.model import RuleState
+from watchdog.foundation.model import RuleState
 from watchdog.rulefile.judge import JudgeRule
 
 if TYPE_CHECKING:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from watchdog.clock import Clock
-from watchdog.journal import Journal
-from watchdog.model import EventKind, Window
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.model import EventKind, Window
+from watchdog.foundation.retry import backoff_delay
 from watchdog.notify.markers import MARKERS
-from watchdog.retry import backoff_delay
 from watchdog.store.base import OutboxItem
+from watchdog.store.journal import Journal
 
 Report = Callable[[Window, OutboxItem, str], Awaitable[None]]
 

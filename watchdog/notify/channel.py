@@ -3,7 +3,7 @@
 A channel raises :class:`TransientError` (the worker retries: refused connections,
 timeouts, 5xx, 429 with its ``Retry-After``) or :class:`PermanentError` (other 4xx: the
 worker gives up and reports it in the journal). Requests and their judging go
-through :mod:`watchdog.httpedge`.
+through :mod:`watchdog.plumbing.httpedge`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from watchdog import httpedge
-from watchdog.model import Event, EventKind, Window
+from watchdog.foundation.model import Event, EventKind, Window
+from watchdog.plumbing import httpedge
 
 if TYPE_CHECKING:
-    from watchdog.clock import Clock
+    from watchdog.foundation.clock import Clock
     from watchdog.notify.config import NotifySettings
     from watchdog.notify.render import Links
     from watchdog.settings import Settings

@@ -11,8 +11,8 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from watchdog import secretcheck
-from watchdog.durations import Duration
+from watchdog.foundation import secretcheck
+from watchdog.foundation.durations import Duration
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 

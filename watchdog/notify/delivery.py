@@ -12,7 +12,7 @@ small deadline (``Backoff.marker_timeout``) and they are given up after
 ``Backoff.marker_attempts``, so a marker never holds its queue for long.
 
 Transient failures (refused, timeouts, 5xx, 429) wait by the one backoff rule of
-:mod:`watchdog.retry` (``Retry-After`` honoured); permanent ones (other 4xx), and retries
+:mod:`watchdog.foundation.retry` (``Retry-After`` honoured); permanent ones (other 4xx), and retries
 exhausted, are marked failed and journaled as ``notify_failed``. Every attempt is counted
 in ``watchdog_notifications_total{channel,result}`` (``sent``, ``retry``, ``failed``).
 
@@ -37,15 +37,15 @@ from typing import Protocol
 
 import structlog
 
-from watchdog.clock import Clock
-from watchdog.errors import PermanentError, TransientError
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Window
 from watchdog.ha.patience import PATIENCE, persist
-from watchdog.logs import about_window
-from watchdog.metrics import Metrics
-from watchdog.model import Window
 from watchdog.notify import render
 from watchdog.notify.backoff import Backoff, Report, journal_report
 from watchdog.notify.channel import Channel
+from watchdog.plumbing.logs import about_window
+from watchdog.plumbing.metrics import Metrics
 from watchdog.store.base import OutboxItem, OutboxStatus, OutboxStore, WindowStore
 
 log = structlog.get_logger("watchdog.notify.delivery")

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
-from watchdog.model import Event, EventKind, Window
+from watchdog.foundation.model import Event, EventKind, Window
 from watchdog.notify.channel import ChannelKind, ChannelParts, post_json
 
 MARKERS = frozenset({"grafana", "sentry_deploys"})  # channel names

@@ -1,6 +1,6 @@
 """The outbox side of notifying: route an event to channels and store it before sending.
 
-:class:`Outbox` is the journal's :class:`~watchdog.journal.Teller`: the journal hands it
+:class:`Outbox` is the journal's :class:`~watchdog.store.journal.Teller`: the journal hands it
 each event right after the event is stored. It only writes rows (one per channel the routes
 pick) and wakes the delivery worker, so no channel can slow the caller down.
 """
@@ -11,8 +11,8 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 
-from watchdog.clock import Clock
-from watchdog.model import Event, Window
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.model import Event, Window
 from watchdog.notify import render
 from watchdog.notify.channel import Channel
 from watchdog.notify.config import Route

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from watchdog.model import Event, EventKind, Window
+from watchdog.foundation.model import Event, EventKind, Window
 from watchdog.notify import render
 from watchdog.notify.channel import ChannelKind, ChannelParts, post_json
 from watchdog.store.base import ThreadStore

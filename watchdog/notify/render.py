@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from watchdog.model import Event, EventKind, Window, WindowPhase
-from watchdog.secretcheck import without_credentials
+from watchdog.foundation.model import Event, EventKind, Window, WindowPhase
+from watchdog.foundation.secretcheck import without_credentials
 
 _SLACK_ACTOR = re.compile(r"slack:([UW][A-Z0-9]{1,30})")
 _HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 
-from watchdog import httpedge
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Event, EventKind, Window
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Event, EventKind, Window
 from watchdog.notify import render
 from watchdog.notify.channel import ChannelKind, ChannelParts
+from watchdog.plumbing import httpedge
 from watchdog.store.base import ThreadStore
 
 # Slack's ``ok: false`` errors worth retrying; every other one is permanent.

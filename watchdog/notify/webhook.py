@@ -13,8 +13,8 @@ import hmac
 
 import httpx
 
-from watchdog.clock import Clock
-from watchdog.model import Event, EventKind, Window
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.model import Event, EventKind, Window
 from watchdog.notify import render
 from watchdog.notify.channel import ChannelKind, ChannelParts, post_json
 

@@ -15,15 +15,15 @@ import structlog
 from watchdog.actions.base import ActionContext
 from watchdog.actions.plan import PlanOutcome, PlanRunner, StepOutcome
 from watchdog.actions.spec import Plan, Step, VerifyStep, plan_for
-from watchdog.clock import Clock
-from watchdog.crashpoints import CrashPoints
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.model import EventKind, Window
 from watchdog.ha.coord import Coordinator, LeadershipLost, PlanPaused
 from watchdog.ha.fencing import Deposed
 from watchdog.ha.inflight import INSTANCE
 from watchdog.ha.patience import persist
-from watchdog.journal import Journal
-from watchdog.model import EventKind, Window
 from watchdog.pipeline.base import Decision
+from watchdog.pipeline.crashpoints import CrashPoints
+from watchdog.store.journal import Journal
 
 log = structlog.get_logger("watchdog.pipeline")
 
@@ -60,7 +60,7 @@ class Act:
 
     async def check(self, window: Window, step: VerifyStep) -> StepOutcome:
         """Run a read-only step once, outside the plan and its journal (recovery's
-        version evidence, ``ha/evidence.py``)."""
+        version evidence, ``pipeline/evidence.py``)."""
         ctx = ActionContext(window, window.deployment.template_vars())
 
         async def quiet(_: StepOutcome) -> None:
@@ -79,7 +79,7 @@ class Act:
             return None
         except PlanPaused:
             # Logged where it happened; the window stays rolling_back, the action claimed:
-            # the leader's re-drive resumes it when the store answers (ha/recovery.py).
+            # the leader's re-drive resumes it when the store answers (pipeline/recovery.py).
             return None
 
     async def resume(self, d: Decision, start_at: int) -> Decision:

@@ -16,10 +16,10 @@ from typing import Protocol
 import structlog
 
 from watchdog.actions.plan import PlanOutcome
-from watchdog.evaluate import Evaluation
+from watchdog.evaluation.evaluate import Evaluation
+from watchdog.foundation.model import Action, Event, Window
 from watchdog.ha.inflight import InFlight
-from watchdog.logs import about_window
-from watchdog.model import Action, Event, Window
+from watchdog.plumbing.logs import about_window
 
 log = structlog.get_logger("watchdog.pipeline")
 

@@ -7,21 +7,21 @@ from dataclasses import dataclass
 
 from watchdog.actions.plan import PlanRunner
 from watchdog.actions.spec import Plan
-from watchdog.clock import Clock
-from watchdog.crashpoints import CrashPoints
+from watchdog.foundation.clock import Clock
 from watchdog.ha.coord import Coordinator
-from watchdog.ha.evidence import Evidence
 from watchdog.ha.fencing import Deposed
 from watchdog.ha.inflight import InFlight
-from watchdog.ha.recovery import Recovery, RecoveryStore
-from watchdog.journal import Journal
-from watchdog.metrics import Metrics
 from watchdog.pipeline.act import Act
 from watchdog.pipeline.base import Pipeline
+from watchdog.pipeline.crashpoints import CrashPoints
+from watchdog.pipeline.evidence import Evidence
 from watchdog.pipeline.grace import Grace
 from watchdog.pipeline.record import Record
+from watchdog.pipeline.recovery import Recovery, RecoveryStore
 from watchdog.pipeline.shadow import Shadow
 from watchdog.pipeline.stages import Dedup, Fence, Gate, Notify
+from watchdog.plumbing.metrics import Metrics
+from watchdog.store.journal import Journal
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def build_pipeline(
     default_plan: str | None,
     clock: Clock,
     metrics: Metrics | None = None,
-    crash: CrashPoints | None = None,  # test-only kill points (watchdog/crashpoints.py)
+    crash: CrashPoints | None = None,  # test-only kill points (watchdog/pipeline/crashpoints.py)
     replicas: bool = False,  # other replicas may be running a step recovery finds open
     note: Callable[[], str | None] | None = None,  # why a re-drive was needed (an outage)
 ) -> DecisionPaths:

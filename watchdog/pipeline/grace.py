@@ -7,11 +7,11 @@ here. Exactly-once is untouched: only Fence's claim, after this stage, acts.
 
 from __future__ import annotations
 
-from watchdog.clock import Clock
-from watchdog.journal import Journal
-from watchdog.model import EventKind, WindowPhase
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.model import EventKind, WindowPhase
 from watchdog.pipeline.base import Decision
 from watchdog.store.base import WindowStore
+from watchdog.store.journal import Journal
 
 
 class Grace:

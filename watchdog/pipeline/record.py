@@ -1,7 +1,7 @@
 """The Record stage: how a rollback ended, written once and fenced by the token.
 
 A rollback that succeeded moves the window to ``confirming`` when it has a
-``confirm_for`` (the engine then watches the restored version: watchdog/confirm.py),
+``confirm_for`` (the engine then watches the restored version: watchdog/lifecycle/confirm.py),
 to ``rolled_back`` otherwise; one that failed ends ``rollback_failed``.
 """
 
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchdog.clock import Clock
-from watchdog.durations import format_duration
-from watchdog.errors import FencedOut
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.durations import format_duration
+from watchdog.foundation.errors import FencedOut
+from watchdog.foundation.model import ActionStatus, EventKind, Window, WindowPhase
 from watchdog.ha.coord import Coordinator
 from watchdog.ha.fencing import Deposed
 from watchdog.ha.patience import persist
-from watchdog.journal import Journal
-from watchdog.metrics import Metrics
-from watchdog.model import ActionStatus, EventKind, Window, WindowPhase
 from watchdog.pipeline.base import Decision
 from watchdog.pipeline.stages import ROLLBACK, ActionLog
+from watchdog.plumbing.metrics import Metrics
+from watchdog.store.journal import Journal
 
 
 def after_success(window: Window) -> WindowPhase:
@@ -45,7 +45,7 @@ class Record:
     """Write how the rollback ended: action log, window phase, journal, metrics.
 
     A rollback that succeeded leaves the window ``confirming`` when it has a
-    ``confirm_for`` (watchdog/confirm.py), ``rolled_back`` otherwise.
+    ``confirm_for`` (watchdog/lifecycle/confirm.py), ``rolled_back`` otherwise.
     """
 
     def __init__(
@@ -91,7 +91,7 @@ class Record:
                 await self._deposed.refused(d.window, exc, doing="recording the outcome", at=now)
             return None
         # A rollback that worked is confirmed: the restored version is watched for the
-        # window's confirm_for (watchdog/confirm.py) before the window ends.
+        # window's confirm_for (watchdog/lifecycle/confirm.py) before the window ends.
         phase = after_success(d.window) if ok else WindowPhase.ROLLBACK_FAILED
         await self._store.set_phase(
             d.window.id, phase, at=now, reason=detail, expected={WindowPhase.ROLLING_BACK}

@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from watchdog.actions.spec import Plan
-from watchdog.errors import FencedOut
+from watchdog.foundation.errors import FencedOut
+from watchdog.foundation.model import Action, ActionStatus, EventKind, WindowPhase
 from watchdog.ha.coord import Coordinator
-from watchdog.journal import Journal
-from watchdog.metrics import Metrics
-from watchdog.model import Action, ActionStatus, EventKind, WindowPhase
 from watchdog.pipeline.base import Decision
 from watchdog.pipeline.stages import ActionLog
+from watchdog.plumbing.metrics import Metrics
+from watchdog.store.journal import Journal
 
 WOULD_ROLL_BACK = "would_roll_back"  # the action-log name of a shadow decision
 

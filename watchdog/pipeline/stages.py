@@ -12,14 +12,14 @@ from typing import Protocol
 import structlog
 
 from watchdog.actions.spec import Plan, plan_for
-from watchdog.crashpoints import CrashPoints
-from watchdog.errors import FencedOut
+from watchdog.foundation.errors import FencedOut
+from watchdog.foundation.model import Action, EventKind, WindowPhase
 from watchdog.ha.coord import Coordinator
 from watchdog.ha.fencing import Deposed
-from watchdog.journal import Journal
-from watchdog.model import Action, EventKind, WindowPhase
 from watchdog.pipeline.base import Decision, settle
+from watchdog.pipeline.crashpoints import CrashPoints
 from watchdog.store.base import ActionStore, WindowStore
+from watchdog.store.journal import Journal
 
 log = structlog.get_logger("watchdog.pipeline")
 

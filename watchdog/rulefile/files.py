@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import ConfigDict, Field
 
-from watchdog.durations import Duration
+from watchdog.foundation.durations import Duration
 from watchdog.rulefile.schema import RULE_NAME, RuleBase
 from watchdog.rulefile.scope import Scope
 from watchdog.sources.kinds import KINDS

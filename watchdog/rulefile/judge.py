@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from watchdog.durations import Duration
+from watchdog.foundation.durations import Duration
 from watchdog.rulefile.schema import Baseline, PrometheusRule, RuleBase, _check_query_vars
 from watchdog.rulefile.threshold import parse_threshold
 

@@ -17,8 +17,8 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from watchdog import safeyaml
-from watchdog.errors import ConfigError
+from watchdog.foundation import safeyaml
+from watchdog.foundation.errors import ConfigError
 from watchdog.rulefile.files import SOURCE_KINDS, RuleFile
 from watchdog.rulefile.paths import rule_files
 from watchdog.rulefile.promsyntax import Spot, check_expressions, expressions, place

@@ -7,13 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from watchdog import regex
-from watchdog.durations import Duration
-from watchdog.model import Action
+from watchdog.foundation import regex
+from watchdog.foundation.durations import Duration
+from watchdog.foundation.model import Action
 from watchdog.rulefile.scope import Scope
 from watchdog.rulefile.template import DEPLOYMENT_VARS, MESSAGE_VARS, placeholders, unknown_vars
 from watchdog.rulefile.threshold import Threshold, parse_threshold
-from watchdog.units import Unit
+from watchdog.rulefile.units import Unit
 
 RULE_NAME = r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$"
 
@@ -67,7 +67,7 @@ class RuleBase(Scope):
     # `would_roll_back` instead (not `mode:`, which postgres rules use for their value).
     shadow: bool = False
     # What the value measures, for people (the status page, `deploy status`): printed
-    # 29.2 % rather than 0.292. None: inferred from the name and query (watchdog/units.py).
+    # 29.2 % rather than 0.292. None: inferred from the name and query (watchdog/rulefile/units.py).
     unit: Unit | None = None
     # Filled in by the loader: the group the rule belongs to and where it was written.
     group: str = ""
@@ -121,7 +121,7 @@ class PrometheusRule(RuleBase):
     # (`sum by (service) (...)`): one query serves all windows, each keeps its series.
     shared_by: str | None = Field(None, pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")
     # The scrape job the query reads: when every target of it is down (`up == 0`), the
-    # rule is blind rather than judged on the stale or missing series (blindness.py).
+    # rule is blind rather than judged on the stale or missing series (sources/blindness.py).
     job: str | None = Field(None, min_length=1, max_length=200, pattern=r'^[^"\\\n]+$')
 
     @field_validator("query", "job")
@@ -233,7 +233,7 @@ class LogRule(_NoLookBack):
 
     source: Literal["log"]
     path: str = Field(min_length=1, pattern=r"^/[^{}]*$")  # absolute, never templated
-    pattern: str = Field(min_length=1)  # RE2 syntax (watchdog/regex.py)
+    pattern: str = Field(min_length=1)  # RE2 syntax (watchdog/foundation/regex.py)
     max_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)  # read per evaluation at most
     threshold: Threshold = Field(default_factory=lambda: parse_threshold("> 0"))
 

@@ -20,7 +20,7 @@ from typing import Annotated, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from watchdog import regex
+from watchdog.foundation import regex
 
 SERVICE_GLOB = r"^[A-Za-z0-9_.:*?\[\]!-]{1,128}$"
 LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"

@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from watchdog import regex
-from watchdog.durations import Duration
+from watchdog.foundation import regex
+from watchdog.foundation.durations import Duration
 from watchdog.rulefile.schema import RuleBase, _check_query_vars
 from watchdog.rulefile.threshold import Threshold, parse_threshold
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
-from watchdog.errors import PermanentError
+from watchdog.foundation.errors import PermanentError
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*\}\}")
 SAFE_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,127}")

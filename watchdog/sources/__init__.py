@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from watchdog.errors import PermanentError
+from watchdog.foundation.errors import PermanentError
 from watchdog.sources.base import SampleContext, Source
 
 __all__ = ["SampleContext", "Source", "Sources"]

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from watchdog import regex
-from watchdog.alerts import Alert, AlertMatch, AlertStatus
-from watchdog.model import Sample, Window
+from watchdog.foundation import regex
+from watchdog.foundation.alerts import Alert, AlertMatch, AlertStatus
+from watchdog.foundation.model import Sample, Window
 from watchdog.rulefile.schema import AlertmanagerRule
 from watchdog.sources.base import Parts, SampleContext, SourceKind, always, never_blind
 

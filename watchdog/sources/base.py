@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from watchdog.model import Sample
+from watchdog.foundation.model import Sample
 
 if TYPE_CHECKING:
     import httpx

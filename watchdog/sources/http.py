@@ -16,9 +16,9 @@ from typing import Any
 
 import httpx
 
-from watchdog import httpedge
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Sample
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Sample
+from watchdog.plumbing import httpedge
 from watchdog.rulefile.schema import HttpRule
 from watchdog.rulefile.template import render, url_escape
 from watchdog.sources.base import Parts, SampleContext, SourceKind, always, never_blind

@@ -4,7 +4,8 @@
 Everything that differs by kind is read from here: the rule file's ``source:`` union
 (:mod:`watchdog.rulefile.files`), the sources built from settings
 (:mod:`watchdog.wiring`), the rules a setup cannot read, "watchdog blind"
-(:mod:`watchdog.blindness`), replay (:mod:`watchdog.replay`), graph links and how a
+(:mod:`watchdog.sources.blindness`), replay (:mod:`watchdog.evaluation.replay`), graph links and how
+a
 kind is named to people. A kind missing here is an unknown ``source:`` in every rule
 file; :func:`kind` raises for it rather than guessing.
 """

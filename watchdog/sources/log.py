@@ -17,7 +17,7 @@ where its file is):
 
 Two rotations between samples skip the file in between (its lines are not counted). A
 file that cannot be read is a failed sample: the source goes blind, said once per outage
-(:mod:`watchdog.blindness`), and the file is counted from its start once it appears.
+(:mod:`watchdog.sources.blindness`), and the file is counted from its start once it appears.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import stat
 from dataclasses import dataclass, replace
 from errno import ENOENT
 
-from watchdog import regex
-from watchdog.model import Sample
+from watchdog.foundation import regex
+from watchdog.foundation.model import Sample
+from watchdog.foundation.safeyaml import open_regular
 from watchdog.rulefile.schema import LogRule
-from watchdog.safeyaml import open_regular
 from watchdog.sources.base import Parts, SampleContext, SourceKind, always
 from watchdog.sources.counters import StartPoints
 

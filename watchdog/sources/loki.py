@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from watchdog import httpedge
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Sample
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Sample
+from watchdog.plumbing import httpedge
 from watchdog.rulefile.telemetry import LokiRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources.base import Parts, Replay, SampleContext, SourceKind, needs

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from watchdog.model import Sample, Series, series_key
+from watchdog.foundation.model import Sample, Series, series_key
 from watchdog.rulefile.schema import PostgresRule
 from watchdog.sources.base import Parts, SampleContext, SourceKind, missing_target
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from watchdog import httpedge
-from watchdog.errors import PermanentError, TransientError, WatchdogError
-from watchdog.model import Sample, SampleKind
+from watchdog.foundation.errors import PermanentError, TransientError, WatchdogError
+from watchdog.foundation.model import Sample, SampleKind
+from watchdog.plumbing import httpedge
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render

@@ -29,9 +29,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from watchdog import httpedge
-from watchdog.errors import PermanentError, TransientError, WatchdogError
-from watchdog.model import Sample
+from watchdog.foundation.errors import PermanentError, TransientError, WatchdogError
+from watchdog.foundation.model import Sample
+from watchdog.plumbing import httpedge
 from watchdog.sources.prometheus import (
     BACKOFF_FACTOR,
     BACKOFF_MAX,

@@ -2,9 +2,9 @@
 
 :func:`get` is the only place the ``prometheus`` source touches the network: one GET
 through the app's shared httpx client and the common outbound edge
-(:func:`watchdog.httpedge.fetch`: the body read within ``max_bytes`` after gzip is
+(:func:`watchdog.plumbing.httpedge.fetch`: the body read within ``max_bytes`` after gzip is
 undone, a declared ``Content-Length`` over it refused before reading, redirects not
-followed, transport failures turned into :class:`~watchdog.errors.TransientError`).
+followed, transport failures turned into :class:`~watchdog.foundation.errors.TransientError`).
 :func:`decoded` then judges the answer the Prometheus way, not by the edge's generic
 classifier: statuses and Prometheus's own ``errorType`` become transient or permanent
 errors (a 400 ``bad_data`` is the query rejected), a 200 becomes its ``data.result``.
@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from watchdog import httpedge
-from watchdog.errors import PermanentError, TransientError, WatchdogError
+from watchdog.foundation.errors import PermanentError, TransientError, WatchdogError
+from watchdog.plumbing import httpedge
 from watchdog.sources.promparse import MALFORMED, split_result, too_large
 
 RETRY_STATUS = (502, 503, 504)  # worth another attempt within the time budget

@@ -9,11 +9,11 @@ the event loop ~9 s per evaluation (RSS 732 MB). Two caps stop that before it co
 * the series, counted on the raw answer before it is parsed (:func:`too_many_series_in`:
   a 90,000-series answer just under the size cap took 0.9 s to parse, holding the GIL
   from its worker thread, so the event loop stalled as long), and again on the decoded
-  result before any :class:`~watchdog.model.Series` is built (:func:`too_many_series`).
+  result before any :class:`~watchdog.foundation.model.Series` is built (:func:`too_many_series`).
 
 Either way the sample is a permanent error naming the size or the count: the query is
 too broad, and asking again will not change that. The rest of the module turns a
-decoded ``data.result`` into a :class:`~watchdog.model.Sample` or range series.
+decoded ``data.result`` into a :class:`~watchdog.foundation.model.Sample` or range series.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 
 import requests
 
-from watchdog import httpedge
-from watchdog.errors import PermanentError
-from watchdog.model import Sample, Series
+from watchdog.foundation.errors import PermanentError
+from watchdog.foundation.model import Sample, Series
+from watchdog.plumbing import httpedge
 
 MALFORMED = "malformed response from Prometheus"
 DEFAULT_MAX_SERIES = 10_000

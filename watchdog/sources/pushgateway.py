@@ -24,10 +24,10 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
-from watchdog import httpedge
-from watchdog.durations import Duration
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Sample, Series
+from watchdog.foundation.durations import Duration
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Sample, Series
+from watchdog.plumbing import httpedge
 from watchdog.rulefile.schema import RuleBase, _check_query_vars
 from watchdog.rulefile.template import render, url_escape
 from watchdog.rulefile.threshold import Threshold, parse_threshold

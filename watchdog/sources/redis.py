@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from watchdog.model import Sample
+from watchdog.foundation.model import Sample
 from watchdog.rulefile.schema import RedisRule
 from watchdog.sources.base import Parts, SampleContext, SourceKind, missing_target
 

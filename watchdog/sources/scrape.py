@@ -22,9 +22,10 @@ from collections.abc import Iterable, Mapping
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from watchdog import httpedge, regex
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Sample, series_key
+from watchdog.foundation import regex
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Sample, series_key
+from watchdog.plumbing import httpedge
 from watchdog.rulefile.telemetry import MetricSelector, ScrapeRule
 from watchdog.rulefile.template import render, url_escape
 from watchdog.sources.base import Parts, SampleContext, SourceKind, always

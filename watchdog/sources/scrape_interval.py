@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 
-from watchdog.errors import WatchdogError
+from watchdog.foundation.errors import WatchdogError
 from watchdog.sources.window_range import duration_seconds
 
 log = structlog.get_logger("watchdog.sources.scrape_interval")

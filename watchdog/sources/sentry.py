@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 import httpx
 
-from watchdog import httpedge
-from watchdog.errors import PermanentError, TransientError
-from watchdog.model import Sample
+from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.foundation.model import Sample
+from watchdog.plumbing import httpedge
 from watchdog.rulefile.telemetry import SentryRule
 from watchdog.rulefile.template import render
 from watchdog.sources.base import Parts, SampleContext, SourceKind, needs

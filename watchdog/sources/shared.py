@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from watchdog.model import Sample, SampleKind, Series
+from watchdog.foundation.model import Sample, SampleKind, Series
 
 # Answers older than this (seconds) are dropped when a new query is stored.
 _KEEP = 60.0

@@ -6,7 +6,7 @@ awaits ``store.open()`` (which also applies pending schema migrations).
 
 from __future__ import annotations
 
-from watchdog.errors import ConfigError
+from watchdog.foundation.errors import ConfigError
 from watchdog.store.base import Store
 
 __all__ = ["Store", "open_store"]

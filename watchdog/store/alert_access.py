@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from watchdog.alerts import Alert, AlertStatus
+from watchdog.foundation.alerts import Alert, AlertStatus
 from watchdog.store import alert_sql
 
 ORPHANS = 1000

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from watchdog.alerts import Alert, AlertStatus
+from watchdog.foundation.alerts import Alert, AlertStatus
 from watchdog.store.rows import Row
 
 _INSERT = (

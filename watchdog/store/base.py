@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
-from watchdog.alerts import Alert, AlertStatus
-from watchdog.model import (
+from watchdog.foundation.alerts import Alert, AlertStatus
+from watchdog.foundation.model import (
     ActionRecord,
     ActionStatus,
     Event,
@@ -135,7 +135,7 @@ class ActionStore(Protocol):
     at most once. :meth:`claim_action` succeeds for exactly one caller, ever. Fencing
     tokens (issued by :meth:`advance_fence` at each leader acquisition) are checked on
     the claim and on the outcome write, so a paused former leader holding a stale token
-    can neither claim nor rewrite anything: it gets :class:`~watchdog.errors.FencedOut`.
+    can neither claim nor rewrite anything: it gets :class:`~watchdog.foundation.errors.FencedOut`.
     """
 
     async def store_time(self) -> float:
@@ -154,7 +154,7 @@ class ActionStore(Protocol):
     ) -> bool:
         """Record the intent to perform ``action`` on a window; True for the one winner.
 
-        False when the action was already claimed; :class:`~watchdog.errors.FencedOut`
+        False when the action was already claimed; :class:`~watchdog.foundation.errors.FencedOut`
         (nothing written) when ``token`` is older than the newest the store has issued.
         """
         ...
@@ -169,7 +169,7 @@ class ActionStore(Protocol):
         detail: str | None,
         token: int,
     ) -> None:
-        """Record how a claimed action ended; :class:`~watchdog.errors.FencedOut`
+        """Record how a claimed action ended; :class:`~watchdog.foundation.errors.FencedOut`
         (nothing written) when ``token`` is older than the newest issued."""
         ...
 

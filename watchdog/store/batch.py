@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from watchdog.model import RuleState
+from watchdog.foundation.model import RuleState
 from watchdog.store.base import RulePoint, RuleStateStore
 
 MAX_BATCH = 2_000  # writes per store call: bounds one transaction's time and memory

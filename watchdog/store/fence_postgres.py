@@ -12,8 +12,8 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from watchdog.errors import FencedOut, NotFound
-from watchdog.model import ActionRecord, ActionStatus
+from watchdog.foundation.errors import FencedOut, NotFound
+from watchdog.foundation.model import ActionRecord, ActionStatus
 from watchdog.store import rows
 from watchdog.store.base import RollbackRequest
 

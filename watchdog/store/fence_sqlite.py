@@ -9,8 +9,8 @@ from contextlib import AbstractAsyncContextManager
 
 import aiosqlite
 
-from watchdog.errors import FencedOut, NotFound
-from watchdog.model import ActionRecord, ActionStatus
+from watchdog.foundation.errors import FencedOut, NotFound
+from watchdog.foundation.model import ActionRecord, ActionStatus
 from watchdog.store import rows
 from watchdog.store.base import RollbackRequest
 

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from importlib.resources import files
 
-from watchdog.errors import PermanentError
+from watchdog.foundation.errors import PermanentError
 
 _FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 

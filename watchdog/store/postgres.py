@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
-from watchdog.model import Event, RuleState, Window, WindowPhase
+from watchdog.foundation.errors import Conflict, NotFound, PermanentError, TransientError
+from watchdog.foundation.model import Event, RuleState, Window, WindowPhase
 from watchdog.store import migrate, rows
 from watchdog.store.alert_access import PostgresAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint

@@ -14,7 +14,7 @@ import json
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from watchdog.model import TERMINAL_PHASES
+from watchdog.foundation.model import TERMINAL_PHASES
 from watchdog.store.base import OutboxStatus
 
 # Tables keyed by window_id, children first. (events, rule_states and rule_samples

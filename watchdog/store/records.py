@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from watchdog.model import Verdict
+from watchdog.foundation.model import Verdict
 
 # A rule's series is bounded twice: the store keeps at most KEEP_POINTS + PRUNE_EVERY
 # per (window, rule) (every PRUNE_EVERY-th write of a store prunes back to KEEP_POINTS,
@@ -24,7 +24,7 @@ READ_POINTS = 240
 @dataclass(frozen=True)
 class RulePoint:
     """One evaluation of one rule: when, the value judged (None: no data), the verdict;
-    for a judge rule also its counts then (``watchdog/evidence.py``)."""
+    for a judge rule also its counts then (``watchdog/judge/evidence.py``)."""
 
     at: float
     value: float | None

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
-from watchdog.errors import PermanentError
-from watchdog.model import (
+from watchdog.foundation.errors import PermanentError
+from watchdog.foundation.model import (
     ActionRecord,
     ActionStatus,
     Deployment,

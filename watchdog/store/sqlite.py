@@ -17,8 +17,8 @@ from pathlib import Path
 
 import aiosqlite
 
-from watchdog.errors import Conflict, NotFound, PermanentError, TransientError
-from watchdog.model import Event, RuleState, Window, WindowPhase
+from watchdog.foundation.errors import Conflict, NotFound, PermanentError, TransientError
+from watchdog.foundation.model import Event, RuleState, Window, WindowPhase
 from watchdog.store import migrate, rows
 from watchdog.store.alert_access import SqliteAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint

@@ -22,8 +22,8 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from watchdog.alerts import Alert, AlertLimits, AlertStatus, bounded
-from watchdog.inbox import AlertInbox
+from watchdog.foundation.alerts import Alert, AlertLimits, AlertStatus, bounded
+from watchdog.lifecycle.inbox import AlertInbox
 from watchdog.web.alertmanager_openapi import alertmanager_part
 from watchdog.web.alertmanager_schema import AlertListOut, AlertOut, AlertQuery, WebhookPayload
 from watchdog.web.deadlines import authenticated

@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from watchdog.alerts import Alert, AlertStatus
-from watchdog.model import iso
+from watchdog.foundation.alerts import Alert, AlertStatus
+from watchdog.foundation.model import iso
 
 _IN = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from pydantic import BaseModel
 
-from watchdog.errors import Queued
-from watchdog.model import Deployment, Window
-from watchdog.web.control import Controller
+from watchdog.foundation.errors import Queued
+from watchdog.foundation.model import Deployment, Window
+from watchdog.lifecycle.control import Controller
 from watchdog.web.schemas import (
     ActionIn,
     ApiError,

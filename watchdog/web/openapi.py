@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from watchdog import __version__
-from watchdog.model import WindowPhase
+from watchdog.foundation.model import WindowPhase
 from watchdog.web.schemas import (
     SAFE_SCHEMA,
     ActionIn,

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from watchdog.reload import ReloadResult
+from watchdog.lifecycle.reload import ReloadResult
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, _errors
 
 RELOAD_PATH = "/-/reload"

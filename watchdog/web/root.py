@@ -14,10 +14,11 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from watchdog.actions.spec import plan_for
-from watchdog.alerts import AlertLimits
-from watchdog.clock import Clock
-from watchdog.inbox import AlertInbox
-from watchdog.reload import ReloadResult
+from watchdog.foundation.alerts import AlertLimits
+from watchdog.foundation.clock import Clock
+from watchdog.lifecycle.inbox import AlertInbox
+from watchdog.lifecycle.reload import ReloadResult
+from watchdog.lifecycle.windows import WindowService
 from watchdog.settings import Settings
 from watchdog.store.ephemeral import Sessions
 from watchdog.web.alertmanager import (
@@ -30,7 +31,6 @@ from watchdog.web.reload import add_reload_routes
 from watchdog.web.server import build_web_app
 from watchdog.web.status import STATUS_PATHS, add_status_routes
 from watchdog.web.status_auth import SessionLimits, StatusAuth, StatusSessions
-from watchdog.windows import WindowService
 
 if TYPE_CHECKING:
     from watchdog.web.slack import SlackInteractions

@@ -21,8 +21,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from watchdog.durations import Duration
-from watchdog.model import WindowPhase
+from watchdog.foundation.durations import Duration
+from watchdog.foundation.model import WindowPhase
 from watchdog.rulefile.template import SAFE_LABEL_NAME, SAFE_VALUE, check_value
 
 MAX_LABELS = 32

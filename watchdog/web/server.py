@@ -26,7 +26,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
 
-from watchdog.errors import (
+from watchdog.foundation.errors import (
     Conflict,
     NotFound,
     Overloaded,
@@ -34,8 +34,8 @@ from watchdog.errors import (
     Refused,
     TransientError,
 )
+from watchdog.lifecycle.control import Controller
 from watchdog.web.api import add_api_routes
-from watchdog.web.control import Controller
 from watchdog.web.deadlines import authenticated, deadlines_middleware
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart, build_openapi
 from watchdog.web.schemas import ApiError, ErrorBody, ErrorOut, StatusOut

@@ -30,9 +30,9 @@ import structlog
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
 
-from watchdog.clock import Clock
-from watchdog.errors import Queued, WatchdogError
-from watchdog.model import Window
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.errors import Queued, WatchdogError
+from watchdog.foundation.model import Window
 from watchdog.store.ephemeral import SeenOnce
 from watchdog.web.schemas import ApiError
 
@@ -49,7 +49,7 @@ _SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
 
 
 class SlackActions(Protocol):
-    """What a button can do (implemented by :class:`~watchdog.windows.WindowService`)."""
+    """What a button can do (implemented by :class:`~watchdog.lifecycle.windows.WindowService`)."""
 
     async def hold(self, window_id: str, *, actor: str, reason: str | None) -> Window:
         """Veto the automatic rollback."""

@@ -29,9 +29,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from watchdog.errors import NotFound
-from watchdog.model import EVALUATING_PHASES, WindowPhase
-from watchdog.web.control import Controller
+from watchdog.foundation.errors import NotFound
+from watchdog.foundation.model import EVALUATING_PHASES, WindowPhase
+from watchdog.lifecycle.control import Controller
 from watchdog.web.openapi import OPENAPI_PARTS, OpenApiPart
 from watchdog.web.status_assets import STATUS_CSS, STATUS_JS
 from watchdog.web.status_auth import (

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
-from watchdog.units import value_text
+from watchdog.rulefile.units import value_text
 
 WIDTH = 360
 HEIGHT = 190

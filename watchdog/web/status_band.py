@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Sequence
 from html import escape
 
-from watchdog.evidence import Band, difference_band
+from watchdog.judge.evidence import Band, difference_band
 from watchdog.store.base import RulePoint
 from watchdog.web.status_axes import (
     BOTTOM,

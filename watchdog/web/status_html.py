@@ -17,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from watchdog.durations import format_duration
+from watchdog.foundation.durations import format_duration
+from watchdog.foundation.model import Event, Window, iso
 from watchdog.judge.words import evidence_text
-from watchdog.model import Event, Window, iso
+from watchdog.lifecycle.control import RuleView, WindowDetail
+from watchdog.rulefile.units import seconds_text, value_text
 from watchdog.store.base import RulePoint
-from watchdog.units import seconds_text, value_text
-from watchdog.web.control import RuleView, WindowDetail
 from watchdog.web.status_band import band_graph
 from watchdog.web.status_manual import PlanLookup
 from watchdog.web.status_next import next_html, todos

@@ -19,8 +19,8 @@ from watchdog.actions.spec import (
     Plan,
     RenderStep,
 )
-from watchdog.errors import PermanentError
-from watchdog.model import Deployment
+from watchdog.foundation.errors import PermanentError
+from watchdog.foundation.model import Deployment
 from watchdog.rulefile.template import render
 
 PlanLookup = Callable[[Deployment], tuple[str | None, Plan | None]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from watchdog.model import WindowPhase
+from watchdog.foundation.model import WindowPhase
 from watchdog.web.status_manual import PlanLookup, plan_commands
 from watchdog.web.status_verdict import Facts
 

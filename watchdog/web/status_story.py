@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from watchdog.model import Event, EventKind, Window
+from watchdog.foundation.model import Event, EventKind, Window
 
 # Events that end a window, whatever their phase; the newest one is the window's end.
 _ENDINGS = frozenset(

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from watchdog.rulefile.units import value_text
 from watchdog.store.base import RulePoint
-from watchdog.units import value_text
 from watchdog.web.status_axes import (
     BOTTOM,
     HEIGHT,

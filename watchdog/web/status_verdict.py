@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from watchdog.model import EventKind, WindowPhase
+from watchdog.foundation.model import EventKind, WindowPhase
+from watchdog.lifecycle.control import RuleView
+from watchdog.rulefile.units import seconds_text, value_text
 from watchdog.store.base import RulePoint
-from watchdog.units import seconds_text, value_text
-from watchdog.web.control import RuleView
 from watchdog.web.status_story import Firing, Story, names, number, records, text
 
 _OP = re.compile(r"^\s*(>=|<=|==|!=|>|<)")

@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from watchdog.model import Event, EventKind, Verdict, Window, WindowPhase, iso
+from watchdog.foundation.model import Event, EventKind, Verdict, Window, WindowPhase, iso
+from watchdog.lifecycle.control import RuleView
 from watchdog.store.base import RulePoint
-from watchdog.web.control import RuleView
 
 
 class WindowOut(BaseModel):
@@ -147,7 +147,7 @@ class RuleOut(BaseModel):
 
     @classmethod
     def of(cls, rule: RuleView, points: Sequence[RulePoint] = ()) -> RuleOut:
-        """Render a :class:`watchdog.web.control.RuleView` and its recent points."""
+        """Render a :class:`watchdog.lifecycle.control.RuleView` and its recent points."""
         fields = asdict(rule)
         fields["pending_since"] = iso(rule.pending_since)
         fields["last_eval_at"] = iso(rule.last_eval_at)
@@ -167,7 +167,7 @@ class EventOut(BaseModel):
 
     @classmethod
     def of(cls, event: Event) -> EventOut:
-        """Render a :class:`watchdog.model.Event`."""
+        """Render a :class:`watchdog.foundation.model.Event`."""
         return cls.model_validate(event.as_dict())
 
 

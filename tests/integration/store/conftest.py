@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watchdog.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.foundation.model import Deployment, Event, EventKind, Window, WindowPhase
 from watchdog.store.base import WindowStore
 from watchdog.store.postgres import PostgresStore
 from watchdog.store.sqlite import SqliteStore

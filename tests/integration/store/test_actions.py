@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from tests.integration.store.conftest import Connect, window
-from watchdog.errors import FencedOut, NotFound
-from watchdog.model import ActionStatus
+from watchdog.foundation.errors import FencedOut, NotFound
+from watchdog.foundation.model import ActionStatus
 from watchdog.store.base import ActionStore, RollbackRequest
 
 pytestmark = pytest.mark.integration

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog.alerts import Alert, AlertStatus
+from watchdog.foundation.alerts import Alert, AlertStatus
 from watchdog.store.base import (
     AlertStore,
 )

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.store.conftest import event, window
-from watchdog.errors import NotFound
-from watchdog.model import EventKind
+from watchdog.foundation.errors import NotFound
+from watchdog.foundation.model import EventKind
 from watchdog.store.base import (
     EventStore,
     WindowStore,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.integration.store.conftest import AnyStore, Connect, window
-from watchdog.errors import ConfigError
+from watchdog.foundation.errors import ConfigError
 from watchdog.store import migrate, open_store
 from watchdog.store.postgres import PostgresStore
 from watchdog.store.sqlite import SqliteStore

@@ -10,8 +10,8 @@ import pytest
 from tests.integration.store.conftest import AnyStore, Connect, event, window
 from tests.integration.store.test_alerts import am_alert
 from tests.integration.store.test_outbox import note
-from watchdog.errors import FencedOut
-from watchdog.model import ActionStatus, RuleState, Verdict, WindowPhase
+from watchdog.foundation.errors import FencedOut
+from watchdog.foundation.model import ActionStatus, RuleState, Verdict, WindowPhase
 from watchdog.store.base import OutboxStatus, RulePoint
 
 pytestmark = pytest.mark.integration

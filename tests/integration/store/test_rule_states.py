@@ -9,8 +9,8 @@ import math
 import pytest
 
 from tests.integration.store.conftest import window
-from watchdog.errors import NotFound
-from watchdog.model import RuleState, Verdict
+from watchdog.foundation.errors import NotFound
+from watchdog.foundation.model import RuleState, Verdict
 from watchdog.store.base import (
     KEEP_POINTS,
     PRUNE_EVERY,

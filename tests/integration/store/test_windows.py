@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.integration.store.conftest import window
-from watchdog.errors import Conflict, NotFound
-from watchdog.model import WindowPhase
+from watchdog.foundation.errors import Conflict, NotFound
+from watchdog.foundation.model import WindowPhase
 from watchdog.store.base import (
     WindowStore,
 )

@@ -1,0 +1,134 @@
+"""One evaluation of one rule of one window: sample, judge, store, journal, decide.
+
+The :class:`~watchdog.lifecycle.engine.Engine` (the loop: what is due, when) starts each one in
+its own task; this half is what such a task does. Split from :mod:`watchdog.lifecycle.engine` so
+that scheduling and evaluating can be read apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+
+import structlog
+
+from watchdog.evaluation.coverage import counted
+from watchdog.evaluation.evaluate import Evaluation, evaluate
+from watchdog.foundation.clock import Clock
+from watchdog.foundation.model import RuleState, Sample, SampleKind, Verdict, Window, WindowPhase
+from watchdog.judge.evidence import point_evidence
+from watchdog.lifecycle.confirm import restored_evidence
+from watchdog.lifecycle.openwindows import WindowView
+from watchdog.lifecycle.sourcewatch import SourceWatch, refused
+from watchdog.lifecycle.transitions import decision_for, journal_transition
+from watchdog.pipeline import Decision, Pipeline
+from watchdog.plumbing.metrics import Metrics
+from watchdog.rulefile.load import AnyRule
+from watchdog.sources import SampleContext, Sources
+from watchdog.store.base import RulePoint
+from watchdog.store.batch import WriteBatcher
+from watchdog.store.journal import Journal
+
+log = structlog.get_logger("watchdog.engine")
+
+
+class Evaluating:
+    """The engine's evaluation half (a mixin: the engine owns every attribute)."""
+
+    sources: Sources
+    metrics: Metrics | None
+    pipeline: Pipeline
+    journal: Journal
+    clock: Clock
+    variables: Mapping[str, str]
+    sources_watch: SourceWatch
+    writes: WriteBatcher
+    view: WindowView
+    _states: dict[str, dict[str, RuleState]]
+    _decisions: set[asyncio.Task[object]]
+
+    async def leading(self) -> bool:
+        """True when this replica may evaluate and act."""
+        raise NotImplementedError
+
+    async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
+        """Ask the rule's source for a sample; never raises."""
+        variables = {**window.deployment.template_vars(), **self.variables}
+        # Live samples read only the window's own data (the restored version's, once it
+        # is confirming: watchdog/lifecycle/confirm.py); baselines look back on purpose.
+        since = window.evidence_since if live else None
+        restored = live and window.phase is WindowPhase.CONFIRMING
+        ctx = SampleContext(window.id, variables, at, live=live, since=since, restored=restored)
+        started = time.monotonic()
+        try:
+            return await self.sources.get(rule.source).sample(rule, ctx)
+        except Exception as exc:
+            log.exception("source raised", source=rule.source, rule=rule.name)
+            return Sample.failed(f"{type(exc).__name__}: {exc}", transient=False)
+        finally:
+            if self.metrics is not None:
+                self.metrics.source_seconds.labels(rule.source).observe(time.monotonic() - started)
+
+    async def evaluate_rule(self, window: Window, rule: AnyRule) -> Evaluation:
+        """Sample, judge, persist, journal transitions, and decide when firing."""
+        started = time.monotonic()
+        sample = await self.sample(window, rule, self.clock.now(), live=True)
+        now = self.clock.now()
+        states = self._states.setdefault(window.id, {})
+        previous = restored_evidence(states.get(rule.name, RuleState()), window)
+        result = evaluate(rule, previous, sample, now, window.baselines.get(rule.name))
+        result = counted(previous, sample, result)  # judged or not: evaluation/coverage.py
+        states[rule.name] = result.state
+        # The per-evaluation series the status page and `deploy status` draw.
+        point = RulePoint.of(now, result.value, result.verdict, point_evidence(result.state))
+        await self.writes.record(window.id, rule.name, result.state, point)
+        self._observe(rule, sample, result, time.monotonic() - started)
+        log.debug(
+            "evaluated",
+            window=window.id,
+            rule=rule.name,
+            verdict=result.verdict.value,
+            value=result.value,
+            seconds=round(time.monotonic() - started, 4),
+        )
+        if not await self.leading():
+            return result  # deposed while sampling: the leader journals and decides
+        if result.verdict is not previous.verdict:
+            # the view may be seconds behind another replica: a window aborted there
+            # a moment ago says nothing more
+            current = await self.view.reread(window.id)
+            if current is None:
+                return result
+            window = current
+            await journal_transition(
+                self.journal, window, rule, previous, result, now, self.variables
+            )
+        await self.sources_watch.after(window, rule, sample, result.state.failures, now)
+        if result.verdict is Verdict.FIRING:
+            await self.decide(decision_for(window, rule, result, now))
+        return result
+
+    def _observe(self, rule: AnyRule, sample: Sample, result: Evaluation, took: float) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.evaluations.labels(rule.name, result.verdict.value).inc()
+        self.metrics.evaluation_seconds.labels(rule.source).observe(took)
+        if sample.kind is SampleKind.ERROR:
+            self.metrics.source_errors.labels(rule.source).inc()
+            if refused(rule, sample):
+                self.metrics.rule_errors.labels(rule.name).inc()
+
+    async def decide(self, decision: Decision) -> Decision | None:
+        """Run a decision through the pipeline (awaited: callers are background tasks)."""
+        try:
+            return await self.pipeline.run(decision)
+        finally:
+            await self.view.reread(decision.window.id)  # its phase may have moved
+
+    def decide_soon(self, decision: Decision) -> asyncio.Future[bool]:
+        """Start a decision in the background; the future says whether it was claimed."""
+        task = asyncio.create_task(self.decide(decision))
+        self._decisions.add(task)
+        task.add_done_callback(self._decisions.discard)
+        return decision.settled
