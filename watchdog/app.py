@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import asyncio
 from asyncio import Task
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import structlog
-from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
@@ -29,18 +27,19 @@ from watchdog.actions.plan import PlanRunner
 from watchdog.deploys.capacity import WindowLimit
 from watchdog.foundation.clock import Clock, SystemClock
 from watchdog.ha.coord import Coordinator
-from watchdog.ha.health import Health, StoreClock
-from watchdog.lifecycle.detect import DeployDetector
+from watchdog.ha.health import StoreClock
 from watchdog.lifecycle.engine import Engine, RuleBook
 from watchdog.lifecycle.inbox import AlertInbox
 from watchdog.lifecycle.reload import ReloadResult, RuleReloader, no_rules
 from watchdog.lifecycle.windows import WindowService
 from watchdog.notify.channel import Channel
 from watchdog.notify.outbox import Outbox
+from watchdog.parts import Parts as Parts
+from watchdog.parts import Seams as Seams
+from watchdog.parts import scheduled_jobs
 from watchdog.pipeline import Pipeline
 from watchdog.pipeline.build import DecisionPaths, build_pipeline
 from watchdog.pipeline.crashpoints import CrashPoints
-from watchdog.pipeline.recovery import Recovery
 from watchdog.plumbing import httpedge
 from watchdog.plumbing.keepalive import KeepAliveTransport
 from watchdog.plumbing.logs import Redactor
@@ -50,7 +49,6 @@ from watchdog.sources import Source, Sources
 from watchdog.store import open_store
 from watchdog.store.base import Store
 from watchdog.store.journal import Journal
-from watchdog.store.retention import Retention
 from watchdog.web import root
 from watchdog.web.listen import ConnectionsCollector, GuardedSite, start_site
 
@@ -59,44 +57,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("watchdog.app")
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Seams:
-    """What a test (or an embedder) may put in place of what Settings would build.
-
-    None means "from Settings". ``transport`` carries every outbound httpx request
-    (executors, webhook/PagerDuty channels, version reads, ``http`` probes), like
-    ``httpx.MockTransport``; the mappings replace (or add) parts by name. A store handed
-    in is opened but not closed: it belongs to the caller (e.g. two apps on one store).
-    ``coordinator`` replaces the Redis lease / single node (tests that move leadership).
-    """
-
-    store: Store | None = None
-    transport: httpx.AsyncBaseTransport | None = None
-    sources: Mapping[str, Source] | None = None
-    executors: Mapping[str, Executor] | None = None
-    channels: Mapping[str, Channel] | None = None
-    coordinator: Coordinator | None = None
-
-
-@dataclass
-class Parts:
-    """Everything the root built, for callers (and tests) that need to reach in."""
-
-    store: Store
-    engine: Engine
-    windows: WindowService
-    registry: CollectorRegistry
-    web_app: web.Application
-    detector: DeployDetector | None
-    notify: wiring.NotifyParts
-    journal: Journal
-    metrics: Metrics
-    recovery: Recovery
-    reloader: RuleReloader
-    lease: RedisLease | None
-    health: Health  # the store reachable? this replica's clock in step with it?
 
 
 class App:
@@ -335,27 +295,8 @@ class App:
         self.port = site.port
 
     def _schedule(self, parts: Parts) -> None:
-        # APScheduler only calls tick()-like methods; each part decides what is due.
-        # The engine knows whether it leads; detection and escalation journal, so only
-        # the leader runs them (each window opened and escalated once across replicas).
-        engine, quiet = parts.engine, parts.health.quiet  # quiet: an outage is said once
-        jobs: dict[str, Callable[[], Awaitable[object]]] = {
-            "tick": partial(quiet, engine.tick),
-            "health": parts.health.probe,
-            # A rollback nothing here runs (a store outage paused it) is re-driven.
-            "redrive": partial(quiet, partial(_if_leading, engine, parts.recovery.sweep)),
-        }
-        if parts.detector is not None:  # each watched service has its own interval
-            jobs["detect"] = partial(_if_leading, engine, parts.detector.tick)
-        if parts.notify.escalator is not None:
-            jobs["escalate"] = partial(_if_leading, engine, parts.notify.escalator.check)
         s = self.settings
-        # Retention prunes in bounded batches that replicas may run at once (SKIP LOCKED).
-        retention = Retention(
-            parts.store, self.clock, keep=s.retention, batch=s.retention_batch,
-            metrics=parts.metrics,
-        )  # fmt: skip
-        jobs["retention"] = retention.run_once
+        jobs = scheduled_jobs(parts, s, self.clock)
         self._scheduler = wiring.scheduler(jobs, s.tick, every={"retention": s.retention_interval})
 
     async def _ready(self) -> bool | str:
@@ -375,8 +316,3 @@ class App:
             self._scheduler = None
         await self._stack.aclose()
         log.info("watchdog stopped")
-
-
-async def _if_leading(engine: Engine, call: Callable[[], Awaitable[object]]) -> object:
-    """Run a scheduler job only on the replica that leads."""
-    return await call() if await engine.leading() else None

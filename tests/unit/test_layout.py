@@ -16,7 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "watchdog"
 DOC = ROOT / "docs" / "architecture.md"
 
-ENTRY = {"__init__.py", "__main__.py", "app.py", "process.py", "settings.py", "wiring.py"}
+ENTRY = {
+    "__init__.py",
+    "__main__.py",
+    "app.py",
+    "parts.py",
+    "process.py",
+    "settings.py",
+    "wiring.py",
+}
 
 # Top to bottom; a part may import any part of a lower layer. Within a layer only the
 # entry modules and their tools import each other, evaluation/ with judge/ and sources/
@@ -24,7 +32,7 @@ ENTRY = {"__init__.py", "__main__.py", "app.py", "process.py", "settings.py", "w
 # read from the kinds table). Imports under ``if TYPE_CHECKING:`` only name types (a
 # kind's builder is typed with Settings) and are not held to the layers.
 LAYERS: list[set[str]] = [
-    {"__main__.py", "app.py", "process.py", "wiring.py", "cli", "config"},
+    {"__main__.py", "app.py", "parts.py", "process.py", "wiring.py", "cli", "config"},
     {"web"},
     {"settings.py"},
     {"lifecycle"},
@@ -52,10 +60,10 @@ UPWARD: set[tuple[str, str]] = {
 # shrink below its number (then take it off), never grow past it. May only shrink.
 LIMIT = 300
 LONG: dict[str, int] = {
-    "app.py": 382,
+    "app.py": 318,
     "cli/replay.py": 308,
     "foundation/model.py": 314,
-    "plumbing/httpedge.py": 353,
+    "plumbing/httpedge.py": 305,
     "settings.py": 307,
     "sources/prometheus.py": 316,
 }

@@ -25,7 +25,6 @@ answer is judged one way:
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -36,15 +35,15 @@ from typing import Any
 import httpx
 
 from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.plumbing.jsonbounds import INLINE_JSON as INLINE_JSON
+from watchdog.plumbing.jsonbounds import MAX_DEPTH as MAX_DEPTH
+from watchdog.plumbing.jsonbounds import BadJson as BadJson
+from watchdog.plumbing.jsonbounds import loads as loads
+from watchdog.plumbing.jsonbounds import parse_json as parse_json
+from watchdog.plumbing.jsonbounds import too_deep as too_deep
 
 ERROR_HEAD = 4096
 """Bytes of a non-2xx answer read for its error message."""
-
-INLINE_JSON = 64 << 10
-"""JSON bodies up to this size are parsed on the event loop; larger ones in a thread."""
-
-MAX_DEPTH = 64
-"""Deepest JSON nesting accepted (Prometheus, Loki, Sentry answers need fewer than 8)."""
 
 STEP = 1 << 20
 """Decoded bytes inflated between two turns of the event loop."""
@@ -75,10 +74,6 @@ class TooLarge(PermanentError):
     def __init__(self, message: str, *, declared: int | None = None) -> None:
         super().__init__(message)
         self.declared = declared  # the Content-Length that gave it away before reading
-
-
-class BadJson(ValueError):
-    """A body that is not JSON, or nested deeper than allowed."""
 
 
 @dataclass(frozen=True)
@@ -289,49 +284,6 @@ def _http_date(value: str) -> float | None:
         return parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):
         return None
-
-
-async def parse_json(body: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse a JSON body; :class:`BadJson` (a ValueError) when malformed or too deep.
-
-    Bodies larger than :data:`INLINE_JSON` are parsed in a worker thread.
-    """
-    if len(body) <= INLINE_JSON:
-        return loads(body, max_depth)
-    return await asyncio.to_thread(loads, body, max_depth)
-
-
-def loads(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
-    """``json.loads`` with the depth limit; :class:`BadJson` names the problem."""
-    if too_deep(body, max_depth):
-        raise BadJson(f"JSON nested deeper than {max_depth} levels")
-    try:
-        return json.loads(body)
-    except RecursionError:
-        raise BadJson(f"JSON nested deeper than {max_depth} levels") from None
-    except ValueError as exc:
-        raise BadJson(f"not JSON: {str(exc)[:120]}") from None
-
-
-_BRACKETS = bytes(range(256)).translate(None, b"[]{}")
-
-
-def too_deep(body: bytes, limit: int) -> bool:
-    """Whether brackets nest deeper than ``limit``, judged at C speed (no regex).
-
-    Innermost ``[]``/``{}`` pairs are removed once per level; brackets inside strings
-    can unbalance the skeleton, which then stops shrinking and is left to the parser
-    (whose recursion limit is the backstop).
-    """
-    skeleton = body.translate(None, _BRACKETS)
-    if len(skeleton) <= 2 * limit:
-        return False
-    for _ in range(limit):
-        before = len(skeleton)
-        skeleton = skeleton.replace(b"[]", b"").replace(b"{}", b"")
-        if not skeleton or len(skeleton) == before:
-            return False
-    return bool(skeleton)
 
 
 def connect_problem(exc: httpx.ConnectError) -> str:
