@@ -28,16 +28,16 @@ from watchdog.deploys.capacity import WindowLimit
 from watchdog.foundation.clock import Clock, SystemClock
 from watchdog.ha.coord import Coordinator
 from watchdog.ha.health import StoreClock
-from watchdog.lifecycle.engine import Engine, RuleBook
+from watchdog.lifecycle.engine import RuleBook
 from watchdog.lifecycle.inbox import AlertInbox
 from watchdog.lifecycle.reload import ReloadResult, RuleReloader, no_rules
-from watchdog.lifecycle.windows import WindowService
 from watchdog.notify.channel import Channel
 from watchdog.notify.outbox import Outbox
+from watchdog.parts import Core, engine_parts, scheduled_jobs
 from watchdog.parts import Parts as Parts
 from watchdog.parts import Seams as Seams
-from watchdog.parts import scheduled_jobs
-from watchdog.pipeline import Pipeline
+from watchdog.parts import engine as build_engine
+from watchdog.parts import windows as build_windows
 from watchdog.pipeline.build import DecisionPaths, build_pipeline
 from watchdog.pipeline.crashpoints import CrashPoints
 from watchdog.plumbing import httpedge
@@ -45,7 +45,7 @@ from watchdog.plumbing.keepalive import KeepAliveTransport
 from watchdog.plumbing.logs import Redactor
 from watchdog.plumbing.metrics import Metrics
 from watchdog.settings import Settings
-from watchdog.sources import Source, Sources
+from watchdog.sources import Source
 from watchdog.store import open_store
 from watchdog.store.base import Store
 from watchdog.store.journal import Journal
@@ -136,23 +136,22 @@ class App:
         journal = Journal(store, outbox)
         coordinator, lease = self._leadership(store, metrics)
         paths = self._decisions(store, journal, coordinator, executors, metrics, crash)
-        engine = self._engine(rules, store, sources, paths.live, journal, metrics, coordinator)
-        reloader = RuleReloader(partial(wiring.checked_rules, s), engine.rules, engine, metrics)
+        core = Core(store, journal, clock, rules)
+        made = engine_parts(s, core, sources)  # the engine's parts, shared with windows
+        engine = build_engine(s, core, made, sources, paths.live, metrics, coordinator)
+        self._stack.push_async_callback(engine.drain)
+        reloader = RuleReloader(partial(wiring.checked_rules, s), rules, engine, metrics)
         known = wiring.known_versions(s)
         limit = WindowLimit(store, s.max_open_windows, supersede=s.supersede, metrics=metrics)
-        windows = WindowService(
-            engine, default_window=s.window, supersede=s.supersede, plans=s.plans,
-            default_plan=s.default_plan, shadow=s.shadow, shadow_services=s.shadow_services,
-            confirm_for=s.confirm_for, known=known, limit=limit,
-        )  # fmt: skip
+        windows = build_windows(s, core, made, engine, known, limit)
         notify = wiring.notify_parts(
             s, clock, store, journal, outbox, channels, slack, windows, metrics
         )
         if notify.interactions is not None:
             self._stack.push_async_callback(notify.interactions.drain)
-        metrics.rules_loaded(len(engine.rules.current), ok=True)
+        metrics.rules_loaded(len(rules.current), ok=True)
         metrics.watch_windows(engine.open_windows)
-        metrics.watch_blindness(engine.sources_watch.blindness.sources)
+        metrics.watch_blindness(made.sources_watch.blindness.sources)
         detector = wiring.detector(s, clock, versions, windows, store, metrics, known)
         inbox = AlertInbox(store, engine, clock, max_alerts=s.max_stored_alerts)
         receiver = root.receiver(s, inbox)
@@ -200,35 +199,6 @@ class App:
             replicas=self.settings.leader_redis_url is not None,
             note=self._health.outage_note,
         )
-
-    def _engine(
-        self,
-        rules: RuleBook,
-        store: Store,
-        sources: Sources,
-        pipeline: Pipeline,
-        journal: Journal,
-        metrics: Metrics,
-        coordinator: Coordinator,
-    ) -> Engine:
-        engine = Engine(
-            store=store,
-            sources=sources,
-            rules=rules,
-            pipeline=pipeline,
-            journal=journal,
-            clock=self.clock,
-            metrics=metrics,
-            blind_after=self.settings.notify.blind_after,
-            variables={"service_label": self.settings.service_label},
-            selectors=wiring.selector_watch(self.settings, sources),
-            coordinator=coordinator,
-            judged_fraction=self.settings.judged_fraction,
-        )
-        self._stack.push_async_callback(engine.drain)
-        # A request queued for the leader is taken within a lease (a new leader) and a tick.
-        engine.handoff.within = self.settings.leader_lease + self.settings.tick
-        return engine
 
     async def open(self) -> Parts:
         """Build (if not yet built) and open the store: ready to drive by hand (tests)."""

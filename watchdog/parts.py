@@ -1,6 +1,7 @@
 """What the composition root (:mod:`watchdog.app`) works with: the :class:`Seams` a test or
 an embedder may put in place of what Settings would build, the :class:`Parts` the root
-built, and the jobs the scheduler calls on them."""
+built, the builders of the engine and the window service (each handed its parts), and
+the jobs the scheduler calls on them."""
 
 from __future__ import annotations
 
@@ -15,19 +16,29 @@ from prometheus_client import CollectorRegistry
 
 from watchdog import wiring
 from watchdog.actions.base import Executor
+from watchdog.deploys.admission import KnownVersions
+from watchdog.deploys.capacity import WindowLimit
 from watchdog.foundation.clock import Clock
 from watchdog.ha.coord import Coordinator
 from watchdog.ha.health import Health
+from watchdog.lifecycle.confirm import Confirmation
 from watchdog.lifecycle.detect import DeployDetector
-from watchdog.lifecycle.engine import Engine
+from watchdog.lifecycle.engine import Engine, EngineParts, RuleBook
+from watchdog.lifecycle.milestones import Milestones
+from watchdog.lifecycle.opening import Watching, WindowParts
+from watchdog.lifecycle.openwindows import WindowView
 from watchdog.lifecycle.reload import RuleReloader
+from watchdog.lifecycle.sourcewatch import SourceWatch
 from watchdog.lifecycle.windows import WindowService
 from watchdog.notify.channel import Channel
+from watchdog.pipeline import Pipeline
+from watchdog.pipeline.handoff import Handoff
 from watchdog.pipeline.recovery import Recovery
 from watchdog.plumbing.metrics import Metrics
 from watchdog.settings import Settings
-from watchdog.sources import Source
+from watchdog.sources import Source, Sources
 from watchdog.store.base import Store
+from watchdog.store.batch import WriteBatcher
 from watchdog.store.journal import Journal
 from watchdog.store.retention import Retention
 
@@ -71,6 +82,68 @@ class Parts:
     reloader: RuleReloader
     lease: RedisLease | None
     health: Health  # the store reachable? this replica's clock in step with it?
+
+
+@dataclass(frozen=True)
+class Core:
+    """What the engine and the window service share: built once by the root."""
+
+    store: Store
+    journal: Journal
+    clock: Clock
+    rules: RuleBook
+
+
+def engine_parts(s: Settings, core: Core, sources: Sources) -> EngineParts:
+    """What the engine works with; the window service shares its view and handoff."""
+    store, journal, clock = core.store, core.journal, core.clock
+    selectors = wiring.selector_watch(s, sources)
+    return EngineParts(
+        sources_watch=SourceWatch(journal, s.notify.blind_after, selectors),
+        milestones=Milestones(store, journal, s.judged_fraction),
+        confirmation=Confirmation(store, journal),
+        # A request queued for the leader is taken within a lease (a new leader) and a tick.
+        handoff=Handoff(store, journal, clock, within=s.leader_lease + s.tick),
+        writes=WriteBatcher(store),
+        view=WindowView(store, clock),
+    )
+
+
+def engine(
+    s: Settings,
+    core: Core,
+    made: EngineParts,
+    sources: Sources,
+    pipeline: Pipeline,
+    metrics: Metrics,
+    coordinator: Coordinator,
+) -> Engine:
+    """The engine, handed its parts."""
+    return Engine(
+        store=core.store, sources=sources, rules=core.rules, pipeline=pipeline,
+        journal=core.journal, clock=core.clock, parts=made, metrics=metrics,
+        coordinator=coordinator, variables={"service_label": s.service_label},
+    )  # fmt: skip
+
+
+def windows(
+    s: Settings,
+    core: Core,
+    made: EngineParts,
+    engine: Watching,
+    known: KnownVersions | None,
+    limit: WindowLimit,
+) -> WindowService:
+    """The window service: the store, journal, clock and rule book, the engine's view and
+    handoff, and the few engine operations it calls (:class:`Watching`), not the engine."""
+    parts = WindowParts(
+        core.store, core.journal, core.clock, core.rules, made.view, made.handoff, engine
+    )
+    return WindowService(
+        parts, default_window=s.window, supersede=s.supersede, plans=s.plans,
+        default_plan=s.default_plan, shadow=s.shadow, shadow_services=s.shadow_services,
+        confirm_for=s.confirm_for, known=known, limit=limit,
+    )  # fmt: skip
 
 
 def scheduled_jobs(

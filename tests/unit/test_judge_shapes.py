@@ -11,9 +11,9 @@ import pytest
 
 from tests.rules import rule_model
 from watchdog.evaluation.evaluate import evaluate
+from watchdog.foundation.judgestate import JudgeState
 from watchdog.foundation.model import RuleState, Sample, Series, Verdict
 from watchdog.judge import stats
-from watchdog.judge.state import JudgeState
 from watchdog.rulefile.judge import ROLE, JudgeRule
 
 STEP = 15.0

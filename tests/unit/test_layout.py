@@ -52,15 +52,12 @@ NEIGHBOURS = {
 } | {(a, b) for a in LAYERS[0] for b in LAYERS[0]}
 
 # Imports that still go up a layer: (importing module, imported module). May only shrink.
-UPWARD: set[tuple[str, str]] = {
-    ("foundation/model.py", "watchdog.judge.state"),  # JudgeState persisted in RuleState
-}
+UPWARD: set[tuple[str, str]] = set()
 
 # Modules over LIMIT lines, with their length when the list was last cut: a module may
 # shrink below its number (then take it off), never grow past it. May only shrink.
 LIMIT = 300
 LONG: dict[str, int] = {
-    "app.py": 318,
     "cli/replay.py": 308,
     "foundation/model.py": 314,
     "plumbing/httpedge.py": 305,

@@ -134,7 +134,7 @@ async def test_approve_runs_a_risky_plan_with_the_approver_recorded(world: World
 async def test_default_risky_plan_needs_approval_for_rollback_rules(world: World) -> None:
     world.clock.gate.set()
     windows = WindowService(
-        world.engine, default_window=300, plans={"default": PLAN}, default_plan="default"
+        world.windows.parts, default_window=300, plans={"default": PLAN}, default_plan="default"
     )
     d = Deployment("api", "prod", "v2", previous_version="v1")
     w = await windows.open_window(d, window_seconds=600, actor="test")

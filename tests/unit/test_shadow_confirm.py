@@ -16,6 +16,7 @@ from tests.rules import Rules, rules
 from tests.world import World as AppWorld
 from tests.world import app_settings
 from watchdog.foundation.errors import Conflict
+from watchdog.foundation.judgestate import JudgeState
 from watchdog.foundation.model import (
     Deployment,
     Event,
@@ -26,7 +27,6 @@ from watchdog.foundation.model import (
     Window,
     WindowPhase,
 )
-from watchdog.judge.state import JudgeState
 from watchdog.lifecycle.confirm import fired_rules, judge, restored_evidence
 from watchdog.notify.render import buttons
 from watchdog.settings import Settings

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from watchdog.foundation.events import ActionRecord, ActionStatus, Event, EventKind, iso
-from watchdog.judge.state import JudgeState
+from watchdog.foundation.judgestate import JudgeState
 
 # The journal's and the action log's records live in watchdog/foundation/events.py; they are
 # named here too, beside the other domain nouns, as they always were.

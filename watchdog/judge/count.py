@@ -12,8 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from watchdog.foundation.judgestate import (
+    MAX_GROUPS,
+    MAX_SERIES,
+    MAX_STEPS,
+    Counts,
+    JudgeState,
+    Tests,
+    Track,
+)
 from watchdog.foundation.model import Sample, series_key
-from watchdog.judge.state import MAX_GROUPS, MAX_SERIES, MAX_STEPS, Counts, JudgeState, Tests, Track
 from watchdog.rulefile.judge import ROLE, JudgeRule
 from watchdog.sources.counters import believable
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from watchdog.evaluation.evaluate import WHOLE, Evaluation, Observation
+from watchdog.foundation.judgestate import Counts, JudgeState, Tests
 from watchdog.foundation.model import RuleState, Sample, SampleKind, Verdict
 from watchdog.judge import stats
 from watchdog.judge.count import absurd, advance
 from watchdog.judge.limit import Index, Limit, before_counts, burstiness, index, limit_for
-from watchdog.judge.state import Counts, JudgeState, Tests
 from watchdog.rulefile.judge import BLOCK_SECONDS, ROLE, JudgeRule
 from watchdog.rulefile.schema import Policy
 

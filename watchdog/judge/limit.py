@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from watchdog.foundation.judgestate import Counts
 from watchdog.judge import stats
-from watchdog.judge.state import Counts
 from watchdog.rulefile.judge import MOMENTS, ROLE, JudgeRule
 
 BURSTY = 2.5  # a block this many times the mean before: errors came in bursts

@@ -23,7 +23,6 @@ from typing import Any, Protocol
 import structlog
 from structlog.contextvars import bind_contextvars
 
-from watchdog.evaluation.coverage import DEFAULT_FRACTION
 from watchdog.evaluation.evaluate import DUE_SLACK
 from watchdog.foundation.clock import Clock
 from watchdog.foundation.model import (
@@ -40,7 +39,6 @@ from watchdog.lifecycle.sourcewatch import SourceWatch
 from watchdog.pipeline import Pipeline
 from watchdog.pipeline.handoff import Handoff
 from watchdog.plumbing.metrics import Metrics
-from watchdog.rulefile.livecheck import SelectorWatch
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import Sources
 from watchdog.store.base import (
@@ -58,8 +56,8 @@ Key = tuple[str, str]  # (window id, rule name)
 
 
 class EngineStore(WindowStore, RuleStateStore, EventStore, ActionStore, Protocol):
-    """What the engine (and the window service and milestones through it) use; the
-    action log for the rollbacks handed to the leader (``pipeline/handoff.py``)."""
+    """What the engine, its parts and the window service use; the action log for the
+    rollbacks handed to the leader (``pipeline/handoff.py``)."""
 
 
 @dataclass
@@ -67,6 +65,20 @@ class RuleBook:
     """The rule set in force; replaced whole on reload (build-then-swap)."""
 
     current: RuleSet
+
+
+@dataclass(frozen=True)
+class EngineParts:
+    """What the engine works with besides the store, the sources and the pipeline; the
+    composition root builds them (``watchdog/parts.py``) and shares the view and the
+    handoff with the window service."""
+
+    sources_watch: SourceWatch  # "watchdog blind" once per outage; selectors matching nothing
+    milestones: Milestones
+    confirmation: Confirmation
+    handoff: Handoff  # manual rollbacks other replicas hand to the leader
+    writes: WriteBatcher  # states and points of many evaluations at once
+    view: WindowView  # the evaluating windows, without reading all
 
 
 class Engine(Evaluating):
@@ -81,12 +93,10 @@ class Engine(Evaluating):
         pipeline: Pipeline,
         journal: Journal,
         clock: Clock,
+        parts: EngineParts,
         metrics: Metrics | None = None,
-        blind_after: int = 2,
         variables: Mapping[str, str] | None = None,
-        selectors: SelectorWatch | None = None,
         coordinator: Coordinator | None = None,  # None: this engine always leads
-        judged_fraction: float = DEFAULT_FRACTION,  # a pass needs rules judged this often
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -96,20 +106,19 @@ class Engine(Evaluating):
         self.journal = journal
         self.clock = clock
         self.variables = dict(variables or {})  # settings rule templates read, e.g. service_label
-        # "watchdog blind" once per source outage; selectors that match nothing
-        self.sources_watch = SourceWatch(journal, blind_after, selectors)
+        self.sources_watch = parts.sources_watch
+        self.milestones = parts.milestones
+        self.confirmation = parts.confirmation
+        self.handoff = parts.handoff
+        self.writes = parts.writes
+        self.view = parts.view
         self._states: dict[str, dict[str, RuleState]] = {}
         self._due: dict[Key, float] = {}
         self._inflight: dict[Key, asyncio.Task[None]] = {}
-        self.milestones = Milestones(store, journal, judged_fraction)
         self.ticks = 0  # completed ticks: what tests and diagnostics wait on, not the clock
-        self.confirmation = Confirmation(store, journal)
         self._decisions: set[asyncio.Task[Any]] = set()
         self._open: dict[str, int] = {}
         self.coordinator = coordinator
-        self.handoff = Handoff(store, journal, clock)
-        self.writes = WriteBatcher(store)  # states and points of many evaluations at once
-        self.view = WindowView(store, clock)  # the evaluating windows, without reading all
         self._led = False
 
     # --- the loop -------------------------------------------------------------------

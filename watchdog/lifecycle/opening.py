@@ -11,25 +11,66 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
+from typing import Protocol
 
 from watchdog.actions.spec import Plan
 from watchdog.deploys.admission import Admission, KnownVersions, pending_rollback
 from watchdog.deploys.capacity import WindowLimit
+from watchdog.foundation.clock import Clock
 from watchdog.foundation.errors import NotFound, Refused
 from watchdog.foundation.model import (
     EVALUATING_PHASES,
     Deployment,
     EventKind,
+    RuleState,
+    Sample,
     SampleKind,
     Window,
     WindowPhase,
     new_id,
 )
-from watchdog.lifecycle.engine import Engine
+from watchdog.lifecycle.engine import EngineStore, RuleBook
+from watchdog.lifecycle.openwindows import WindowView
+from watchdog.pipeline import Decision
+from watchdog.pipeline.handoff import Handoff
 from watchdog.rulefile.judge import JudgeRule
 from watchdog.rulefile.load import AnyRule
+from watchdog.store.journal import Journal
+
+
+class Watching(Protocol):
+    """The engine operations that opening and managing windows need; the engine has them."""
+
+    async def states(self, window_id: str) -> dict[str, RuleState]:
+        """Rule states of a window."""
+        ...
+
+    def forget(self, window_id: str) -> None:
+        """Drop what is kept in memory of a window that closed."""
+        ...
+
+    async def sample(self, window: Window, rule: AnyRule, at: float, *, live: bool) -> Sample:
+        """Ask a rule's source for a sample (a baseline when not ``live``); never raises."""
+        ...
+
+    def decide_soon(self, decision: Decision) -> asyncio.Future[bool]:
+        """Start a decision; the future says whether it was claimed."""
+        ...
+
+
+@dataclass(frozen=True)
+class WindowParts:
+    """What the window service and the opener work with, from the composition root."""
+
+    store: EngineStore
+    journal: Journal
+    clock: Clock
+    rules: RuleBook  # the engine's: a reload swaps the rule set in it
+    view: WindowView  # the engine's view of the evaluating windows: told of each change
+    handoff: Handoff  # the engine's: manual rollbacks this replica hands to the leader
+    engine: Watching
 
 
 class WindowOpener:
@@ -37,7 +78,7 @@ class WindowOpener:
 
     def __init__(
         self,
-        engine: Engine,
+        parts: WindowParts,
         *,
         default_window: float,
         supersede: bool = True,
@@ -49,8 +90,9 @@ class WindowOpener:
         known: KnownVersions | None = None,
         limit: WindowLimit | None = None,
     ) -> None:
-        self._engine = engine
-        self._admission = Admission(plans or {}, known, engine.store, engine.journal, engine.clock)
+        self._parts = parts
+        self._engine = parts.engine
+        self._admission = Admission(plans or {}, known, parts.store, parts.journal, parts.clock)
         self._shadow = shadow  # the global setting: every window opens in shadow
         self._shadow_services = tuple(shadow_services)  # ... or those of these services
         self._confirm_for = confirm_for  # after a rollback, unless the plan or deploy says
@@ -58,9 +100,9 @@ class WindowOpener:
         self._opening = asyncio.Lock()  # check the limit and insert as one step
         self._plans = plans or {}
         self._default_plan = default_plan
-        self._store = engine.store
-        self._journal = engine.journal
-        self._clock = engine.clock
+        self._store = parts.store
+        self._journal = parts.journal
+        self._clock = parts.clock
         self._default_window = default_window
         self._supersede = supersede
 
@@ -114,7 +156,7 @@ class WindowOpener:
             window,
             EventKind.WINDOW_OPENED,
             f"watching {deployment.service} {deployment.version} in {deployment.environment} "
-            f"for {length:g}s ({len(self._engine.rules.current.for_deployment(deployment))} rules)"
+            f"for {length:g}s ({len(self._parts.rules.current.for_deployment(deployment))} rules)"
             + (" in shadow: nothing will act on its own" if window.shadow else "")
             + (unseen.text if unseen else "")
             + (f"; previous version {deployment.previous_version}: {inferred}" if inferred else ""),
@@ -133,7 +175,7 @@ class WindowOpener:
         if baselines:
             await self._store.set_baselines(window.id, baselines)
             window = await self._get(window.id)
-        self._engine.view.put(window)  # watched from the next tick, without a full read
+        self._parts.view.put(window)  # watched from the next tick, without a full read
         return window
 
     def _shadow_for(self, service: str) -> bool:
@@ -173,7 +215,7 @@ class WindowOpener:
                 self._engine.forget(old.id)
 
     async def _capture_baselines(self, window: Window) -> dict[str, dict[str, float]]:
-        chosen = self._engine.rules.current.for_deployment(window.deployment)
+        chosen = self._parts.rules.current.for_deployment(window.deployment)
         rules = [r for r in chosen if r.baseline is not None]
         samples = await asyncio.gather(*(self._baseline(window, r) for r in rules))
         out = {rule.name: got[0] for rule, got in zip(rules, samples, strict=True) if got[0]}

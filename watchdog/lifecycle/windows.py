@@ -1,7 +1,8 @@
 """What people can do with windows: open, inspect, hold, resume, roll back, abort.
 
 :class:`WindowService` implements the web layer's ``Controller`` port on top of the
-engine, the store and the journal.
+store, the journal and the few engine operations in
+:class:`~watchdog.lifecycle.opening.WindowParts`, which the composition root hands in.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from watchdog.foundation.model import (
 )
 from watchdog.judge.words import judge_view
 from watchdog.lifecycle.control import RuleView, WindowDetail
-from watchdog.lifecycle.engine import Engine
-from watchdog.lifecycle.opening import WindowOpener
+from watchdog.lifecycle.opening import WindowOpener, WindowParts
 from watchdog.pipeline import Decision
 from watchdog.pipeline.stages import ROLLBACK
 from watchdog.rulefile.judge import JudgeRule
@@ -44,7 +44,7 @@ class WindowService:
 
     def __init__(
         self,
-        engine: Engine,
+        parts: WindowParts,
         *,
         default_window: float,
         supersede: bool = True,
@@ -56,9 +56,10 @@ class WindowService:
         known: KnownVersions | None = None,
         limit: WindowLimit | None = None,
     ) -> None:
-        self._engine = engine
+        self.parts = parts  # what the root handed in (a test builds a second service on it)
+        self._engine = parts.engine
         self._opener = WindowOpener(
-            engine, default_window=default_window, supersede=supersede, plans=plans,
+            parts, default_window=default_window, supersede=supersede, plans=plans,
             default_plan=default_plan, shadow=shadow, confirm_for=confirm_for,
             shadow_services=shadow_services, known=known, limit=limit,
         )  # fmt: skip
@@ -66,9 +67,9 @@ class WindowService:
         self.open_window = self._opener.open_window
         self._plans = plans or {}
         self._default_plan = default_plan
-        self._store = engine.store
-        self._journal = engine.journal
-        self._clock = engine.clock
+        self._store = parts.store
+        self._journal = parts.journal
+        self._clock = parts.clock
 
     async def _get(self, window_id: str) -> Window:
         window = await self._store.get_window(window_id)
@@ -81,7 +82,7 @@ class WindowService:
         window = await self._get(window_id)
         states = await self._engine.states(window_id)
         views = []
-        for rule in self._engine.rules.current.for_deployment(window.deployment):
+        for rule in self.parts.rules.current.for_deployment(window.deployment):
             state = states.get(rule.name)
             base = window.baselines.get(rule.name) or {}
             baseline = next(iter(base.values())) if len(base) == 1 else None
@@ -126,7 +127,7 @@ class WindowService:
             window.with_phase(phase, now, reason), kind, text, at=now, data={"actor": actor}
         )
         moved = await self._get(window_id)
-        self._engine.view.put(moved)  # held, resumed, aborted: the next tick knows
+        self.parts.view.put(moved)  # held, resumed, aborted: the next tick knows
         return moved
 
     async def hold(self, window_id: str, *, actor: str, reason: str | None) -> Window:
@@ -249,7 +250,7 @@ class WindowService:
             # Only Fence stops a manual rollback of an open, unclaimed window: this
             # replica does not lead (or was just deposed). The leader runs it instead.
             handed = decision.but(window=current)
-            handoff = self._engine.handoff
+            handoff = self.parts.handoff
             if not await handoff.ask(handed, action=ROLLBACK, wait=SETTLE_TIMEOUT):
                 raise Queued(
                     f"queued: the leader will roll back {window_id} within {handoff.within:g}s",
