@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from tests.unit.test_prometheus_source import AT, FakePrometheus, Reply, ok, source, vec
 from tests.unit.test_prometheus_source import fake as fake
-from watchdog.foundation.model import SampleKind
+from watchdog.foundation.model import Sample, SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
 from watchdog.sources.prometheus import PrometheusSource
@@ -167,3 +167,17 @@ async def test_a_failed_answer_is_reused_for_a_second_at_most(fake: FakePromethe
 def test_shared_by_must_be_a_label_name() -> None:
     with pytest.raises(ValidationError, match="shared_by"):
         PrometheusRule(name="r", source="prometheus", query="up", shared_by="not a label")
+
+
+async def test_answers_that_can_serve_no_one_are_dropped() -> None:
+    """Young windows ask many variants of a query: each is held only while it serves."""
+    shared = SharedAnswers()
+
+    async def fetch() -> Any:
+        return Sample.no_data("none")
+
+    await shared.get("rate(x[15s])", AT, fetch, max_age=10.0)
+    await shared.get("rate(x[30s])", AT + 5, fetch, max_age=10.0)
+    assert len(shared._answers) == 2
+    await shared.get("rate(x[45s])", AT + 10, fetch, max_age=10.0)
+    assert sorted(shared._answers) == ["rate(x[30s])", "rate(x[45s])"]

@@ -28,8 +28,6 @@ from collections.abc import Awaitable, Callable
 
 from watchdog.foundation.model import Sample, SampleKind, Series
 
-# Answers older than this (seconds) are dropped when a new query is stored.
-_KEEP = 60.0
 # The longest an answer that failed (Prometheus down, a timeout) is reused, in seconds.
 ERROR_MAX_AGE = 1.0
 
@@ -39,7 +37,8 @@ class SharedAnswers:
 
     def __init__(self, max_age: float = 1.0) -> None:
         self.max_age = max_age  # the default when a caller passes none
-        self._answers: dict[str, tuple[float, asyncio.Task[Sample]]] = {}
+        # query -> (evaluation instant it answers, how long it serves, the fetch)
+        self._answers: dict[str, tuple[float, float, asyncio.Task[Sample]]] = {}
         # (query, label) -> the answer indexed and its series by label value
         self._indexes: dict[tuple[str, str], tuple[Sample, dict[str, list[Series]]]] = {}
 
@@ -70,24 +69,28 @@ class SharedAnswers:
         max_age: float | None = None,
     ) -> Sample:
         """The answer to ``query`` at ``at``, fetched at most once per ``max_age``."""
+        age = self.max_age if max_age is None else max_age
         entry = self._answers.get(query)
-        if entry is None or not _fresh(entry, at, self.max_age if max_age is None else max_age):
-            self._forget_older_than(at - _KEEP)
-            entry = (at, asyncio.ensure_future(fetch()))
+        if entry is None or not _fresh(entry[0], entry[2], at, age):
+            self._forget_served(at)
+            entry = (at, age, asyncio.ensure_future(fetch()))
             self._answers[query] = entry
         # shield: one caller giving up must not cancel the query the others wait for.
-        return await asyncio.shield(entry[1])
+        return await asyncio.shield(entry[2])
 
-    def _forget_older_than(self, cutoff: float) -> None:
-        for query in [q for q, (at, _) in self._answers.items() if at < cutoff]:
+    def _forget_served(self, at: float) -> None:
+        # Dropped as soon as they can serve no one: young windows' ranges are clamped to
+        # their age (sources/window_range.py), so 10,000 windows opened over minutes ask
+        # dozens of variants of each query; kept for a fixed 60 s, their 10,000-series
+        # answers held the 10,000-window benchmark above 1 GB.
+        for query in [q for q, (taken, age, _) in self._answers.items() if at - taken >= age]:
             del self._answers[query]
         for key in [k for k in self._indexes if k[0] not in self._answers]:
             del self._indexes[key]
 
 
-def _fresh(entry: tuple[float, asyncio.Task[Sample]], at: float, max_age: float) -> bool:
-    """True when the answer taken at ``entry[0]`` may serve an evaluation at ``at``."""
-    taken, task = entry
+def _fresh(taken: float, task: asyncio.Task[Sample], at: float, max_age: float) -> bool:
+    """True when the answer to an evaluation at ``taken`` may serve one at ``at``."""
     if task.done():
         if task.cancelled() or task.exception() is not None:
             return False  # never hand on a cancellation or a crash
