@@ -98,25 +98,13 @@ class PrometheusSampling:
             down = await self._scrape_down(job, ctx)
             if down is not None:
                 return down
-        if not isinstance(rule, PrometheusRule) or rule.shared_by is None:
+        if rule.shared_by is None:
             return await self._instant(query, ctx.at)
-        # Baselines look back once per window: only live samples share answers.
         fetch, service = partial(self._instant, query, ctx.at), ctx.variables.get("service", "")
-        if not ctx.live:
+        if not ctx.live:  # baselines look back once per window: only live samples share
             return series_for(await fetch(), rule.shared_by, service)
-        reuse = await self.reuse_for(rule, job)
+        reuse = min(await self.intervals.grid(job), rule.effective_interval)  # see shared.py
         return await self._shared.series(query, ctx.at, fetch, rule.shared_by, service, reuse)
-
-    async def reuse_for(self, rule: PrometheusRule, job: str | None) -> float:
-        """How long a shared answer serves every window: one scrape, at most the interval.
-
-        The data only changes once per scrape, so an answer up to one scrape interval
-        away from a window's evaluation instant is what its own query could have
-        answered then, detection at most one scrape later (sources/shared.py); capped
-        by the rule's interval, a window never judges an answer older than its previous
-        evaluation.
-        """
-        return min(await self.intervals.grid(job), rule.effective_interval)
 
     async def instant(self, query: str, at: float) -> Sample:
         """One instant query outside any rule (the selector checks); never raises."""
