@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from tests.unit.test_prometheus_source import AT, FakePrometheus, Reply, ok, source, vec
 from tests.unit.test_prometheus_source import fake as fake
-from watchdog.foundation.model import SampleKind
+from watchdog.foundation.model import Sample, SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
+from watchdog.sources.prometheus import PrometheusSource
+from watchdog.sources.scrape_interval import ScrapeIntervals
 from watchdog.sources.shared import SharedAnswers
 
 SHARED = PrometheusRule(
@@ -45,7 +48,7 @@ async def test_one_query_serves_every_window(answering: FakePrometheus) -> None:
         assert c.kind is SampleKind.NO_DATA and 'service="c"' in (c.error or "")
         await src.sample(SHARED, ctx("a", AT + 0.5))  # within a second: reused
         assert len(answering.requests) == 1
-        await src.sample(SHARED, ctx("a", AT + 15))  # the next round asks again
+        await src.sample(SHARED, ctx("a", AT + 15))  # a scrape interval on: asks again
         assert len(answering.requests) == 2
     finally:
         await src.close()
@@ -95,6 +98,86 @@ async def test_a_caller_giving_up_does_not_cancel_the_others() -> None:
     assert await second == "answer" and calls == 1
 
 
+def scraping_every(src: PrometheusSource, seconds: int) -> list[int]:
+    """Make Prometheus say it scrapes every ``seconds``; count the answers decoded."""
+
+    async def targets() -> object:
+        target = {"labels": {"job": "api"}, "scrapeInterval": f"{seconds}s"}
+        return {"data": {"activeTargets": [target]}}
+
+    src.intervals = ScrapeIntervals(targets, fallback=15.0, monotonic=lambda: 0.0)
+    decoded, parse = [0], src._parse_instant
+
+    def counting(answer: Any) -> Any:
+        decoded[0] += 1
+        return parse(answer)
+
+    src._parse_instant = counting  # type: ignore[method-assign]
+    return decoded
+
+
+async def test_an_answer_serves_windows_for_one_scrape_interval(
+    answering: FakePrometheus,
+) -> None:
+    src = source(answering.url)
+    decoded = scraping_every(src, 10)
+    try:
+        a = await src.sample(SHARED, ctx("a", AT))
+        b = await src.sample(SHARED, ctx("b", AT + 3))  # opened 3 s later, same scrape
+        assert len(answering.requests) == 1 and decoded == [1]
+        assert [s.value for s in a.series] == [0.2] and [s.value for s in b.series] == [0.01]
+        await src.sample(SHARED, ctx("a", AT + 9.9))
+        assert len(answering.requests) == 1
+        await src.sample(SHARED, ctx("b", AT + 10))  # the next scrape may have landed
+        assert len(answering.requests) == 2 and decoded == [2]
+        assert answering.params[1]["time"] == repr(AT + 10)
+    finally:
+        await src.close()
+
+
+async def test_reuse_is_capped_by_the_rules_interval(answering: FakePrometheus) -> None:
+    src = source(answering.url)
+    scraping_every(src, 60)
+    fast = SHARED.model_copy(update={"interval": 5.0})
+    try:
+        await src.sample(fast, ctx("a", AT))
+        await src.sample(fast, ctx("b", AT + 4))
+        assert len(answering.requests) == 1
+        await src.sample(fast, ctx("a", AT + 5))  # its next round reads fresh data
+        assert len(answering.requests) == 2
+    finally:
+        await src.close()
+
+
+async def test_a_failed_answer_is_reused_for_a_second_at_most(fake: FakePrometheus) -> None:
+    fake.reply = Reply(status=503, body="down")
+    src = source(fake.url)
+    scraping_every(src, 30)
+    try:
+        first = await src.sample(SHARED, ctx("a", AT))
+        await src.sample(SHARED, ctx("b", AT + 0.5))
+        assert first.kind is SampleKind.ERROR and len(fake.requests) == 1
+        fake.reply = Reply(body=ok("vector", [vec("0.2", service="a")]))
+        again = await src.sample(SHARED, ctx("a", AT + 2))  # Prometheus is back
+        assert len(fake.requests) == 2 and [s.value for s in again.series] == [0.2]
+    finally:
+        await src.close()
+
+
 def test_shared_by_must_be_a_label_name() -> None:
     with pytest.raises(ValidationError, match="shared_by"):
         PrometheusRule(name="r", source="prometheus", query="up", shared_by="not a label")
+
+
+async def test_answers_that_can_serve_no_one_are_dropped() -> None:
+    """Young windows ask many variants of a query: each is held only while it serves."""
+    shared = SharedAnswers()
+
+    async def fetch() -> Any:
+        return Sample.no_data("none")
+
+    await shared.get("rate(x[15s])", AT, fetch, max_age=10.0)
+    await shared.get("rate(x[30s])", AT + 5, fetch, max_age=10.0)
+    assert len(shared._answers) == 2
+    await shared.get("rate(x[45s])", AT + 10, fetch, max_age=10.0)
+    assert sorted(shared._answers) == ["rate(x[30s])", "rate(x[45s])"]

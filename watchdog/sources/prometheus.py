@@ -100,11 +100,11 @@ class PrometheusSampling:
                 return down
         if rule.shared_by is None:
             return await self._instant(query, ctx.at)
-        # Baselines look back once per window: only live samples share answers.
         fetch, service = partial(self._instant, query, ctx.at), ctx.variables.get("service", "")
-        if not ctx.live:
+        if not ctx.live:  # baselines look back once per window: only live samples share
             return series_for(await fetch(), rule.shared_by, service)
-        return await self._shared.series(query, ctx.at, fetch, rule.shared_by, service)
+        reuse = min(await self.intervals.grid(job), rule.effective_interval)  # see shared.py
+        return await self._shared.series(query, ctx.at, fetch, rule.shared_by, service, reuse)
 
     async def instant(self, query: str, at: float) -> Sample:
         """One instant query outside any rule (the selector checks); never raises."""

@@ -8,6 +8,17 @@ rendered query coalesce while one is in flight, and an answer taken at most
 keeps the series whose label equals its service, looked up in an index built once per
 answer (scanning the answer for each window cost 10,000 windows 10,000 x 10,000 label
 reads per rule and round).
+
+How long an answer is reused is the caller's ``max_age``: Prometheus' data changes
+only once per scrape, so the source passes the scrape interval capped by the rule's
+own interval (watchdog/sources/prometheus.py). Windows opened at different times
+evaluate a rule in different seconds; with a fixed 1 s reuse, each of 10 rules' 10,000
+series answers was queried and decoded every second (37 % of the process at 3,000
+windows). The price is freshness: a window may judge an answer up to one scrape
+interval older than its own evaluation instant, so detection is at most one scrape
+later than with its own query, and never later than its own previous evaluation.
+A failed answer is reused for at most :data:`ERROR_MAX_AGE`: Prometheus recovering
+should not wait a whole scrape interval.
 """
 
 from __future__ import annotations
@@ -17,24 +28,31 @@ from collections.abc import Awaitable, Callable
 
 from watchdog.foundation.model import Sample, SampleKind, Series
 
-# Answers older than this (seconds) are dropped when a new query is stored.
-_KEEP = 60.0
+# The longest an answer that failed (Prometheus down, a timeout) is reused, in seconds.
+ERROR_MAX_AGE = 1.0
 
 
 class SharedAnswers:
-    """Coalesces and briefly reuses answers to identical queries."""
+    """Coalesces and reuses answers to identical queries for up to ``max_age`` seconds."""
 
     def __init__(self, max_age: float = 1.0) -> None:
-        self.max_age = max_age
-        self._answers: dict[str, tuple[float, asyncio.Task[Sample]]] = {}
+        self.max_age = max_age  # the default when a caller passes none
+        # query -> (evaluation instant it answers, how long it serves, the fetch)
+        self._answers: dict[str, tuple[float, float, asyncio.Task[Sample]]] = {}
         # (query, label) -> the answer indexed and its series by label value
         self._indexes: dict[tuple[str, str], tuple[Sample, dict[str, list[Series]]]] = {}
 
     async def series(
-        self, query: str, at: float, fetch: Callable[[], Awaitable[Sample]], label: str, value: str
+        self,
+        query: str,
+        at: float,
+        fetch: Callable[[], Awaitable[Sample]],
+        label: str,
+        value: str,
+        max_age: float | None = None,
     ) -> Sample:
         """The series of the shared answer to ``query`` whose ``label`` is ``value``."""
-        sample = await self.get(query, at, fetch)
+        sample = await self.get(query, at, fetch, max_age)
         if sample.kind is not SampleKind.VALUES:
             return sample
         index = self._indexes.get((query, label))
@@ -43,21 +61,42 @@ class SharedAnswers:
             self._indexes[(query, label)] = index
         return picked(sample, index[1].get(value, []), label, value)
 
-    async def get(self, query: str, at: float, fetch: Callable[[], Awaitable[Sample]]) -> Sample:
+    async def get(
+        self,
+        query: str,
+        at: float,
+        fetch: Callable[[], Awaitable[Sample]],
+        max_age: float | None = None,
+    ) -> Sample:
         """The answer to ``query`` at ``at``, fetched at most once per ``max_age``."""
+        age = self.max_age if max_age is None else max_age
         entry = self._answers.get(query)
-        if entry is None or abs(at - entry[0]) > self.max_age:
-            self._forget_older_than(at - _KEEP)
-            entry = (at, asyncio.ensure_future(fetch()))
+        if entry is None or not _fresh(entry[0], entry[2], at, age):
+            self._forget_served(at)
+            entry = (at, age, asyncio.ensure_future(fetch()))
             self._answers[query] = entry
         # shield: one caller giving up must not cancel the query the others wait for.
-        return await asyncio.shield(entry[1])
+        return await asyncio.shield(entry[2])
 
-    def _forget_older_than(self, cutoff: float) -> None:
-        for query in [q for q, (at, _) in self._answers.items() if at < cutoff]:
+    def _forget_served(self, at: float) -> None:
+        # Dropped as soon as they can serve no one: young windows' ranges are clamped to
+        # their age (sources/window_range.py), so 10,000 windows opened over minutes ask
+        # dozens of variants of each query; kept for a fixed 60 s, their 10,000-series
+        # answers held the 10,000-window benchmark above 1 GB.
+        for query in [q for q, (taken, age, _) in self._answers.items() if at - taken >= age]:
             del self._answers[query]
         for key in [k for k in self._indexes if k[0] not in self._answers]:
             del self._indexes[key]
+
+
+def _fresh(taken: float, task: asyncio.Task[Sample], at: float, max_age: float) -> bool:
+    """True when the answer to an evaluation at ``taken`` may serve one at ``at``."""
+    if task.done():
+        if task.cancelled() or task.exception() is not None:
+            return False  # never hand on a cancellation or a crash
+        if task.result().kind is SampleKind.ERROR:
+            max_age = min(max_age, ERROR_MAX_AGE)
+    return abs(at - taken) < max_age  # one interval on, the next scrape is in
 
 
 def by_value(sample: Sample, label: str) -> dict[str, list[Series]]:
