@@ -111,7 +111,9 @@ async def test_fk_rule_matches_sqlstate_and_message(tmp_path: Path) -> None:
 
 async def test_a_pathological_pattern_runs_in_linear_time(tmp_path: Path) -> None:
     # With Python's re, ^(a+)+$ against one 28-byte line took 3.3 s, doubling per
-    # character; RE2 answers 100,000 such lines of 60 bytes in well under a second.
+    # character: one of these 60-byte lines would take ~2^59 steps, so a backtracking
+    # engine never finishes this sample (the suite's timeout fails it). Finishing at all
+    # is the proof of linear time; no wall-clock bound, which a busy machine would break.
     log = tmp_path / "app.log"
     log.write_text("")
     src = LogSource()
@@ -126,9 +128,7 @@ async def test_a_pathological_pattern_runs_in_linear_time(tmp_path: Path) -> Non
     )
     await value(src, rule)
     append(log, ("a" * 59 + "!\n") * 100_000 + "a" * 60 + "\n")
-    started = time.monotonic()
     sample = await value(src, rule)
-    assert time.monotonic() - started < 2.0
     assert sample.series[0].value == 1  # only the last line is all a's
 
 
