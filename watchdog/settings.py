@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     # is notified); fail_closed: missing data counts as a breach. Rules may override.
     missing_data: Literal["fail_open", "fail_closed"] = "fail_open"
 
-    # --- high availability (watchdog/lease.py) --------------------------------------
+    # --- high availability (watchdog/ha/lease.py) -----------------------------------
     # Set: replicas sharing a PostgreSQL store elect a leader through a Redis lease,
     # and only the leader acts. Unset: this single node always leads (no Redis needed).
     leader_redis_url: SecretStr | None = None
@@ -204,7 +204,7 @@ class Settings(BaseSettings):
     # a replica whose own clock is further off than this refuses leadership (/readyz).
     max_clock_skew: Duration = Field(5.0, gt=0)
 
-    # --- crash safety (watchdog/pipeline/crashpoints.py, watchdog/recovery.py) ---------------
+    # --- crash safety (watchdog/pipeline/crashpoints.py, watchdog/pipeline/recovery.py) ------
     # TEST ONLY: SIGKILL the process at this named point (crash-safety tests). Unset,
     # as it always is in production, it does nothing; set, startup logs a warning.
     test_crash_at: str | None = None
