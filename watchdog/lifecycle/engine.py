@@ -127,7 +127,7 @@ class Engine(Evaluating):
         self._open: dict[str, int] = {}
         self.coordinator = coordinator
         self._led = False
-        self._last_tick: float | None = None
+        self._last_tick: float | None = None  # for the starts a tick may make
 
     # --- the loop -------------------------------------------------------------------
     async def tick(self) -> None:
@@ -160,15 +160,15 @@ class Engine(Evaluating):
         self.ticks += 1
 
     def _start_spread(self, due: list[Due], now: float, rate: float) -> None:
-        """Start the due rules, longest due first, at most what a tick needs (+ SPREAD)."""
-        elapsed = max(1.0, now - (self._last_tick or now))
-        self._last_tick = now
+        """Start the due rules, longest due first, at most what a tick needs (x SPREAD)."""
+        elapsed, self._last_tick = max(1.0, now - (self._last_tick or now)), now
         most = max(MIN_STARTS, math.ceil(SPREAD * rate * elapsed))
         due.sort(key=lambda d: d[0])
         for _, window, rule in due[:most]:
             self._start_if_due(window, rule, now)
         for _, window, rule in due[most:]:
-            self._due[(window.id, rule.name)] = now  # its grid restarts when it starts
+            # first in line next tick; next_due gives it a grid of its own from its start
+            self._due[(window.id, rule.name)] = now - rule.effective_interval
 
     async def leading(self) -> bool:
         """True when this replica may evaluate and act (it holds a fencing token)."""
