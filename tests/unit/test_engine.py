@@ -15,6 +15,7 @@ from tests.rules import rules
 from tests.world import World, app_settings, world_of
 from watchdog.foundation.errors import Conflict, TransientError
 from watchdog.foundation.model import Deployment, EventKind, Sample, Verdict, Window, WindowPhase
+from watchdog.lifecycle import engine as engine_module
 
 __all__ = ["PLAN", "RecordingExecutor", "ScriptedSource", "World"]
 
@@ -257,3 +258,22 @@ async def test_a_new_window_names_the_default_plan_that_will_run(world: World) -
     assert first.kind is EventKind.WINDOW_OPENED and first.data["plan"] == "default"
     chosen = await windows.open_window(deploy("v3", plan="risky"), window_seconds=60, actor="t")
     assert chosen.deployment.plan == "risky"
+
+
+async def test_a_burst_of_due_rules_is_spread_over_ticks(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 windows opened at once: their 60 rules start at most 10 a tick (MIN_STARTS
+    here), each on its own grid from then, and every rule still runs once per 10 s."""
+    monkeypatch.setattr(engine_module, "MIN_STARTS", 10)  # SPREAD x 6 rules/s = 9 < 10
+    for i in range(20):
+        d = Deployment(f"svc{i}", "production", "v2", previous_version="v1")
+        await world.windows.open_window(d, window_seconds=600, actor="test")
+    start, per_tick = world.clock.now(), []
+    for second in range(60):
+        before = len(world.source.calls)
+        await _tick(world, start + second)
+        per_tick.append(len(world.source.calls) - before)
+    assert per_tick[:6] == [10] * 6  # the burst, spread over six ticks
+    assert max(per_tick) == 10 and sum(per_tick) == 60 * 6  # every rule, every 10 s
+    assert per_tick[10:16] == [10] * 6 and per_tick[6:10] == [0] * 4  # they kept the spread

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -53,6 +54,12 @@ from watchdog.store.journal import Journal
 log = structlog.get_logger("watchdog.engine")
 
 Key = tuple[str, str]  # (window id, rule name)
+# Starts per tick: SPREAD x the rules' mean rate, at least MIN_STARTS. A burst of windows
+# puts its rules on one tick's grid: bench/scale.py started 10,000 in one tick, holding
+# the loop for seconds each interval; the rest now start on later ticks, on their own grid.
+MIN_STARTS = 256
+SPREAD = 1.5
+Due = tuple[float, Window, AnyRule]  # (due at, window, rule)
 
 
 class EngineStore(WindowStore, RuleStateStore, EventStore, ActionStore, Protocol):
@@ -120,6 +127,7 @@ class Engine(Evaluating):
         self._open: dict[str, int] = {}
         self.coordinator = coordinator
         self._led = False
+        self._last_tick: float | None = None  # for the starts a tick may make
 
     # --- the loop -------------------------------------------------------------------
     async def tick(self) -> None:
@@ -136,6 +144,8 @@ class Engine(Evaluating):
             return
         for d in await self.handoff.take(now):
             self.decide_soon(d)
+        due: list[Due] = []
+        rate = 0.0  # evaluations per second the open windows' rules ask for
         for window in windows:
             if await self._close_if_due(window, now):
                 continue
@@ -143,8 +153,22 @@ class Engine(Evaluating):
             await self.milestones.midpoint(window, now, self.states)
             await self._load_states(window.id)
             for rule in self.rules.current.for_deployment(window.deployment):
-                self._start_if_due(window, rule, now)
+                rate += 1 / rule.effective_interval
+                if self._is_due((window.id, rule.name), now):
+                    due.append((self._due.get((window.id, rule.name), 0.0), window, rule))
+        self._start_spread(due, now, rate)
         self.ticks += 1
+
+    def _start_spread(self, due: list[Due], now: float, rate: float) -> None:
+        """Start the due rules, longest due first, at most what a tick needs (x SPREAD)."""
+        elapsed, self._last_tick = max(1.0, now - (self._last_tick or now)), now
+        most = max(MIN_STARTS, math.ceil(SPREAD * rate * elapsed))
+        due.sort(key=lambda d: d[0])
+        for _, window, rule in due[:most]:
+            self._start_if_due(window, rule, now)
+        for _, window, rule in due[most:]:
+            # first in line next tick; next_due gives it a grid of its own from its start
+            self._due[(window.id, rule.name)] = now - rule.effective_interval
 
     async def leading(self) -> bool:
         """True when this replica may evaluate and act (it holds a fencing token)."""
@@ -183,10 +207,13 @@ class Engine(Evaluating):
             self._due[(window.id, rule.name)] = now
             self._start_if_due(window, rule, now)
 
+    def _is_due(self, key: Key, now: float) -> bool:
+        return key not in self._inflight and now >= self._due.get(key, 0.0) - DUE_SLACK
+
     def _start_if_due(self, window: Window, rule: AnyRule, now: float) -> None:
         key = (window.id, rule.name)
         due = self._due.get(key)
-        if key in self._inflight or now < (due or 0.0) - DUE_SLACK:
+        if not self._is_due(key, now):
             return
         self._due[key] = next_due(due, now, rule.effective_interval)
         task = asyncio.create_task(self._evaluate_guarded(window, rule))
@@ -264,13 +291,10 @@ class Engine(Evaluating):
 
 
 def next_due(due: float | None, now: float, interval: float) -> float:
-    """When a rule that was due at ``due`` and starts at ``now`` is due again.
-
-    The rule keeps its own grid (``due + interval``): counting from ``now`` instead would
-    add the tick's few milliseconds of lateness to every interval, and so often miss the
-    next tick and run every interval + one tick (bench/scale.py found 1 s rules polled
-    every 2 s). A rule that fell a whole interval behind starts a new grid from ``now``.
-    """
+    """When a rule due at ``due`` and starting at ``now`` is due again: on its own grid
+    (``due + interval``), as counting from ``now`` adds the tick's lateness to every
+    interval and so often misses the next tick (bench/scale.py found 1 s rules polled
+    every 2 s). A rule that fell a whole interval behind starts a new grid from ``now``."""
     if due is None or due + interval <= now:
         return now + interval
     return due + interval
