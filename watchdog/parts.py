@@ -25,7 +25,7 @@ from watchdog.lifecycle.confirm import Confirmation
 from watchdog.lifecycle.detect import DeployDetector
 from watchdog.lifecycle.engine import Engine, EngineParts, RuleBook
 from watchdog.lifecycle.milestones import Milestones
-from watchdog.lifecycle.opening import Watching, WindowParts
+from watchdog.lifecycle.opening import Watching, WindowOpener, WindowParts
 from watchdog.lifecycle.openwindows import WindowView
 from watchdog.lifecycle.reload import RuleReloader
 from watchdog.lifecycle.sourcewatch import SourceWatch
@@ -139,11 +139,12 @@ def windows(
     parts = WindowParts(
         core.store, core.journal, core.clock, core.rules, made.view, made.handoff, engine
     )
-    return WindowService(
+    opener = WindowOpener(
         parts, default_window=s.window, supersede=s.supersede, plans=s.plans,
         default_plan=s.default_plan, shadow=s.shadow, shadow_services=s.shadow_services,
         confirm_for=s.confirm_for, known=known, limit=limit,
     )  # fmt: skip
+    return WindowService(parts, opener)
 
 
 def scheduled_jobs(

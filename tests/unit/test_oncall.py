@@ -17,6 +17,7 @@ from watchdog.foundation.clock import FakeClock
 from watchdog.foundation.errors import Conflict
 from watchdog.foundation.model import Deployment, EventKind, Sample, Window, WindowPhase
 from watchdog.lifecycle.escalation import Escalator
+from watchdog.lifecycle.opening import WindowOpener
 from watchdog.lifecycle.windows import WindowService
 
 
@@ -133,9 +134,11 @@ async def test_approve_runs_a_risky_plan_with_the_approver_recorded(world: World
 
 async def test_default_risky_plan_needs_approval_for_rollback_rules(world: World) -> None:
     world.clock.gate.set()
-    windows = WindowService(
-        world.windows.parts, default_window=300, plans={"default": PLAN}, default_plan="default"
+    parts = world.windows.parts
+    opener = WindowOpener(
+        parts, default_window=300, plans={"default": PLAN}, default_plan="default"
     )
+    windows = WindowService(parts, opener)
     d = Deployment("api", "prod", "v2", previous_version="v1")
     w = await windows.open_window(d, window_seconds=600, actor="test")
     assert not await windows.needs_approval(w.id)

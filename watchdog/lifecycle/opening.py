@@ -98,8 +98,8 @@ class WindowOpener:
         self._confirm_for = confirm_for  # after a rollback, unless the plan or deploy says
         self._limit = limit
         self._opening = asyncio.Lock()  # check the limit and insert as one step
-        self._plans = plans or {}
-        self._default_plan = default_plan
+        self.plans = plans or {}  # also read by WindowService (which plan a rollback runs)
+        self.default_plan = default_plan
         self._store = parts.store
         self._journal = parts.journal
         self._clock = parts.clock
@@ -125,7 +125,7 @@ class WindowOpener:
         Past ``max_open_windows`` it raises Overloaded (429) and changes nothing.
         """
         # The window names the plan that will run, the default included, from the start.
-        deployment = replace(deployment, plan=deployment.plan or self._default_plan)
+        deployment = replace(deployment, plan=deployment.plan or self.default_plan)
         deployment, inferred = await self._admission.previous(deployment)
         unseen = await self._admission.check(deployment, actor=actor, force=force)
         if shadow and not force and (armed := await pending_rollback(self._store, deployment)):
@@ -185,7 +185,7 @@ class WindowOpener:
         """How long a rollback's recovery is watched: asked, else the plan's, else default."""
         if asked is not None:
             return asked
-        plan = self._plans.get(deployment.plan or self._default_plan or "")
+        plan = self.plans.get(deployment.plan or self.default_plan or "")
         if plan is not None and plan.confirm_for is not None:
             return plan.confirm_for
         return self._confirm_for

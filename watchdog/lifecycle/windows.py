@@ -8,13 +8,11 @@ store, the journal and the few engine operations in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection
 
 import structlog
 
-from watchdog.actions.spec import Plan, plan_for
-from watchdog.deploys.admission import KnownVersions
-from watchdog.deploys.capacity import WindowLimit
+from watchdog.actions.spec import plan_for
 from watchdog.evaluation.wording import cannot
 from watchdog.foundation.errors import Conflict, NotFound, Queued
 from watchdog.foundation.model import (
@@ -42,31 +40,11 @@ SETTLE_TIMEOUT = 5.0  # how long a manual rollback request waits to see its clai
 class WindowService:
     """The Controller: every request people make about windows comes through here."""
 
-    def __init__(
-        self,
-        parts: WindowParts,
-        *,
-        default_window: float,
-        supersede: bool = True,
-        plans: Mapping[str, Plan] | None = None,
-        default_plan: str | None = None,
-        shadow: bool = False,
-        confirm_for: float = 0.0,
-        shadow_services: Sequence[str] = (),
-        known: KnownVersions | None = None,
-        limit: WindowLimit | None = None,
-    ) -> None:
+    def __init__(self, parts: WindowParts, opener: WindowOpener) -> None:
         self.parts = parts  # what the root handed in (a test builds a second service on it)
         self._engine = parts.engine
-        self._opener = WindowOpener(
-            parts, default_window=default_window, supersede=supersede, plans=plans,
-            default_plan=default_plan, shadow=shadow, confirm_for=confirm_for,
-            shadow_services=shadow_services, known=known, limit=limit,
-        )  # fmt: skip
-        # opening is its own sequence (watchdog/lifecycle/opening.py): admission, limit, baselines
-        self.open_window = self._opener.open_window
-        self._plans = plans or {}
-        self._default_plan = default_plan
+        self._opener = opener  # opening is its own sequence: admission, limit, baselines
+        self.open_window = opener.open_window
         self._store = parts.store
         self._journal = parts.journal
         self._clock = parts.clock
@@ -204,7 +182,7 @@ class WindowService:
     async def needs_approval(self, window_id: str) -> bool:
         """True when rolling this window back takes an approver (approve rule, risky plan)."""
         window = await self._get(window_id)
-        _, plan = plan_for(window.deployment, self._plans, self._default_plan)
+        _, plan = plan_for(window.deployment, self._opener.plans, self._opener.default_plan)
         risky = plan is not None and plan.data_loss_risk
         return risky or window.phase is WindowPhase.AWAITING_APPROVAL
 
