@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
-from structlog.contextvars import bind_contextvars
 
-from watchdog.evaluation.evaluate import DUE_SLACK
 from watchdog.foundation.clock import Clock
 from watchdog.foundation.model import (
     EVALUATING_PHASES,
@@ -36,9 +33,11 @@ from watchdog.lifecycle.confirm import Confirmation
 from watchdog.lifecycle.evaluator import Evaluating
 from watchdog.lifecycle.milestones import Milestones
 from watchdog.lifecycle.openwindows import WindowView
+from watchdog.lifecycle.schedule import Key, Schedule
 from watchdog.lifecycle.sourcewatch import SourceWatch
 from watchdog.pipeline import Pipeline
 from watchdog.pipeline.handoff import Handoff
+from watchdog.plumbing.logs import tag_task
 from watchdog.plumbing.metrics import Metrics
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import Sources
@@ -52,14 +51,6 @@ from watchdog.store.batch import WriteBatcher
 from watchdog.store.journal import Journal
 
 log = structlog.get_logger("watchdog.engine")
-
-Key = tuple[str, str]  # (window id, rule name)
-# Starts per tick: SPREAD x the rules' mean rate, at least MIN_STARTS. A burst of windows
-# puts its rules on one tick's grid: bench/scale.py started 10,000 in one tick, holding
-# the loop for seconds each interval; the rest now start on later ticks, on their own grid.
-MIN_STARTS = 256
-SPREAD = 1.5
-Due = tuple[float, Window, AnyRule]  # (due at, window, rule)
 
 
 class EngineStore(WindowStore, RuleStateStore, EventStore, ActionStore, Protocol):
@@ -120,14 +111,13 @@ class Engine(Evaluating):
         self.writes = parts.writes
         self.view = parts.view
         self._states: dict[str, dict[str, RuleState]] = {}
-        self._due: dict[Key, float] = {}
+        self.schedule = Schedule()  # when each (window, rule) is next due
         self._inflight: dict[Key, asyncio.Task[None]] = {}
         self.ticks = 0  # completed ticks: what tests and diagnostics wait on, not the clock
         self._decisions: set[asyncio.Task[Any]] = set()
         self._open: dict[str, int] = {}
         self.coordinator = coordinator
         self._led = False
-        self._last_tick: float | None = None  # for the starts a tick may make
 
     # --- the loop -------------------------------------------------------------------
     async def tick(self) -> None:
@@ -144,31 +134,17 @@ class Engine(Evaluating):
             return
         for d in await self.handoff.take(now):
             self.decide_soon(d)
-        due: list[Due] = []
-        rate = 0.0  # evaluations per second the open windows' rules ask for
+        watched = {}
         for window in windows:
             if await self._close_if_due(window, now):
                 continue
             self._open[window.phase.value] += 1
             await self.milestones.midpoint(window, now, self.states)
             await self._load_states(window.id)
-            for rule in self.rules.current.for_deployment(window.deployment):
-                rate += 1 / rule.effective_interval
-                if self._is_due((window.id, rule.name), now):
-                    due.append((self._due.get((window.id, rule.name), 0.0), window, rule))
-        self._start_spread(due, now, rate)
+            watched[window.id] = self.schedule.plan(window, self.rules.current)
+        for at, window, rule in self.schedule.due(watched, now, self._inflight):
+            self._start(window, rule, now, at)
         self.ticks += 1
-
-    def _start_spread(self, due: list[Due], now: float, rate: float) -> None:
-        """Start the due rules, longest due first, at most what a tick needs (x SPREAD)."""
-        elapsed, self._last_tick = max(1.0, now - (self._last_tick or now)), now
-        most = max(MIN_STARTS, math.ceil(SPREAD * rate * elapsed))
-        due.sort(key=lambda d: d[0])
-        for _, window, rule in due[:most]:
-            self._start_if_due(window, rule, now)
-        for _, window, rule in due[most:]:
-            # first in line next tick; next_due gives it a grid of its own from its start
-            self._due[(window.id, rule.name)] = now - rule.effective_interval
 
     async def leading(self) -> bool:
         """True when this replica may evaluate and act (it holds a fencing token)."""
@@ -204,18 +180,15 @@ class Engine(Evaluating):
         await self._load_states(window.id)
         now = self.clock.now()
         for rule in rules:
-            self._due[(window.id, rule.name)] = now
-            self._start_if_due(window, rule, now)
+            key = (window.id, rule.name)
+            if key in self._inflight:
+                self.schedule.queue.put(key, now)  # due again: the next tick runs it
+            else:
+                self._start(window, rule, now, now)
 
-    def _is_due(self, key: Key, now: float) -> bool:
-        return key not in self._inflight and now >= self._due.get(key, 0.0) - DUE_SLACK
-
-    def _start_if_due(self, window: Window, rule: AnyRule, now: float) -> None:
+    def _start(self, window: Window, rule: AnyRule, now: float, due: float) -> None:
         key = (window.id, rule.name)
-        due = self._due.get(key)
-        if not self._is_due(key, now):
-            return
-        self._due[key] = next_due(due, now, rule.effective_interval)
+        self.schedule.started(key, due, now, rule.effective_interval)
         task = asyncio.create_task(self._evaluate_guarded(window, rule))
         self._inflight[key] = task
         task.add_done_callback(functools.partial(self._finished, key))
@@ -224,12 +197,10 @@ class Engine(Evaluating):
         self._inflight.pop(key, None)
 
     async def _evaluate_guarded(self, window: Window, rule: AnyRule) -> None:
-        # Its own task, so its own copy of the context: what is bound here tags every
-        # line this evaluation logs (the source's, the journal's, the decision's) and
-        # nothing else, with no reset to pay for (structlog's bound_contextvars copies
-        # the whole context to restore it: 10 % of the process at 3,000 windows)
+        # Its own task, so its own copy of the context: the tags go on every line this
+        # evaluation logs (the source's, the journal's, the decision's) and nothing else
         d = window.deployment
-        bind_contextvars(window=window.id, service=d.service, version=d.version, rule=rule.name)
+        tag_task(window=window.id, service=d.service, version=d.version, rule=rule.name)
         try:
             await self.evaluate_rule(window, rule)
         except Exception:
@@ -257,8 +228,7 @@ class Engine(Evaluating):
         for states in self._states.values():
             for name in gone:
                 states.pop(name, None)
-        for key in [k for k in self._due if k[1] in gone]:
-            del self._due[key]
+        self.schedule.drop_rules(gone)
 
     def forget(self, window_id: str) -> None:
         """Drop in-memory state of a window that closed."""
@@ -266,8 +236,7 @@ class Engine(Evaluating):
         self._states.pop(window_id, None)
         self.milestones.forget(window_id)
         self.sources_watch.forget(window_id)
-        for key in [k for k in self._due if k[0] == window_id]:
-            del self._due[key]
+        self.schedule.forget(window_id)
 
     async def _close_if_due(self, window: Window, now: float) -> bool:
         """Close a window whose time is up (watchdog/lifecycle/endings.py), or judge its
@@ -288,13 +257,3 @@ class Engine(Evaluating):
             if self.metrics is not None:
                 self.metrics.windows_closed.labels(closed).inc()
         return True
-
-
-def next_due(due: float | None, now: float, interval: float) -> float:
-    """When a rule due at ``due`` and starting at ``now`` is due again: on its own grid
-    (``due + interval``), as counting from ``now`` adds the tick's lateness to every
-    interval and so often misses the next tick (bench/scale.py found 1 s rules polled
-    every 2 s). A rule that fell a whole interval behind starts a new grid from ``now``."""
-    if due is None or due + interval <= now:
-        return now + interval
-    return due + interval

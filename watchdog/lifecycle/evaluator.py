@@ -8,6 +8,7 @@ that scheduling and evaluating can be read apart.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 
@@ -31,6 +32,7 @@ from watchdog.store.batch import WriteBatcher
 from watchdog.store.journal import Journal
 
 log = structlog.get_logger("watchdog.engine")
+_stdlib = logging.getLogger("watchdog.engine")
 
 
 class Evaluating:
@@ -84,14 +86,15 @@ class Evaluating:
         point = RulePoint.of(now, result.value, result.verdict, point_evidence(result.state))
         await self.writes.record(window.id, rule.name, result.state, point)
         self._observe(rule, sample, result, time.monotonic() - started)
-        log.debug(
-            "evaluated",
-            window=window.id,
-            rule=rule.name,
-            verdict=result.verdict.value,
-            value=result.value,
-            seconds=round(time.monotonic() - started, 4),
-        )
+        if _stdlib.isEnabledFor(logging.DEBUG):  # a structlog call costs even when filtered
+            log.debug(
+                "evaluated",
+                window=window.id,
+                rule=rule.name,
+                verdict=result.verdict.value,
+                value=result.value,
+                seconds=round(time.monotonic() - started, 4),
+            )
         if not await self.leading():
             return result  # deposed while sampling: the leader journals and decides
         if result.verdict is not previous.verdict:

@@ -1,0 +1,166 @@
+"""When each (window, rule) is next due, kept in a heap so a tick touches only what is due.
+
+A tick used to walk every open window's every rule to find the due ones: 100,000 checks
+a second at 10,000 windows x 10 rules (bench/scale.py), most of them "not yet". The
+:class:`DueQueue` hands a tick the keys whose time has come, earliest first; what the
+tick does not start again (a window gone, a rule no longer in force) it simply does not
+put back.
+
+A key's due time lives in one dict; the heap may hold stale entries for it (the key
+moved, or was dropped), which are skipped when they surface and compacted away when
+they outnumber the live ones, so the heap stays bounded by the keys in force.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Container, Iterable, Iterator
+from dataclasses import dataclass
+
+from watchdog.evaluation.evaluate import DUE_SLACK
+from watchdog.foundation.model import Window
+from watchdog.rulefile.load import AnyRule, RuleSet
+
+Key = tuple[str, str]  # (window id, rule name)
+Due = tuple[float, Window, AnyRule]  # (due at, window, rule)
+COMPACT_AT = 1024  # stale heap entries tolerated before a rebuild (and 2x the live keys)
+# Starts per tick: SPREAD x the rules' mean rate, at least MIN_STARTS. A burst of windows
+# puts its rules on one tick's grid: bench/scale.py started 10,000 in one tick, holding
+# the loop for seconds each interval; the rest now start on later ticks, on their own grid.
+MIN_STARTS = 256
+SPREAD = 1.5
+
+
+@dataclass(slots=True)
+class Plan:
+    """A watched window and the rules it evaluates under ``ruleset``."""
+
+    window: Window
+    rules: dict[str, AnyRule]
+    rate: float  # evaluations per second its rules ask for
+    ruleset: RuleSet
+
+
+class Schedule:
+    """What the engine's tick starts: the due queue, and each watched window's plan."""
+
+    def __init__(self) -> None:
+        self.queue = DueQueue()
+        self._plans: dict[str, Plan] = {}
+        self._last_tick: float | None = None  # for the starts a tick may make
+
+    def plan(self, window: Window, ruleset: RuleSet) -> Plan:
+        """The window's rules in force; a window (or rule set) new here has its rules
+        queued, due at once."""
+        plan = self._plans.get(window.id)
+        if plan is not None and plan.ruleset is ruleset:
+            plan.window = window  # the view's latest copy (a phase, a confirmation)
+            return plan
+        rules = ruleset.for_deployment(window.deployment)
+        for rule in rules:
+            if (key := (window.id, rule.name)) not in self.queue:
+                self.queue.put(key, 0.0)
+        rate = sum(1 / r.effective_interval for r in rules)
+        return Plan(window, {r.name: r for r in rules}, rate, ruleset)
+
+    def due(self, watched: dict[str, Plan], now: float, busy: Container[Key]) -> list[Due]:
+        """What to start now, longest due first, at most what a tick needs (x SPREAD);
+        the rest is first in line next tick. ``watched``: this tick's plans; a rule in
+        ``busy`` (still in flight) stays due."""
+        self._plans = watched
+        due: list[Due] = []
+        again: list[tuple[Key, float]] = []
+        for at, key in self.queue.pop_due(now):
+            plan = watched.get(key[0])
+            rule = plan.rules.get(key[1]) if plan is not None else None
+            if plan is None or rule is None:
+                continue  # closed, or the rule is no longer in force: not queued again
+            if key in busy:
+                again.append((key, at))
+            else:
+                due.append((at, plan.window, rule))
+        for key, at in again:
+            self.queue.put(key, at)
+        return self._spread(due, now, sum(p.rate for p in watched.values()))
+
+    def _spread(self, due: list[Due], now: float, rate: float) -> list[Due]:
+        elapsed, self._last_tick = max(1.0, now - (self._last_tick or now)), now
+        most = max(MIN_STARTS, math.ceil(SPREAD * rate * elapsed))
+        due.sort(key=lambda d: d[0])
+        for _, window, rule in due[most:]:
+            # first in line next tick; next_due gives it a grid of its own from its start
+            self.queue.put((window.id, rule.name), now - rule.effective_interval)
+        return due[:most]
+
+    def started(self, key: Key, due: float, now: float, interval: float) -> None:
+        """``key``, due at ``due``, started at ``now``: queue its next turn."""
+        self.queue.put(key, next_due(due, now, interval))
+
+    def forget(self, window_id: str) -> None:
+        """A window closed: its rules leave the queue."""
+        plan = self._plans.pop(window_id, None)
+        if plan is not None:  # any other key of it is skipped when it comes due
+            self.queue.drop((window_id, name) for name in plan.rules)
+
+    def drop_rules(self, names: set[str]) -> None:
+        """Rules a reload changed or removed: queued afresh (due at once) next tick."""
+        self.queue.drop([k for k in self.queue if k[1] in names])
+        self._plans.clear()
+
+
+class DueQueue:
+    """Due times of (window, rule) keys; :meth:`pop_due` takes the ones whose time came."""
+
+    def __init__(self) -> None:
+        self._due: dict[Key, float] = {}
+        self._heap: list[tuple[float, Key]] = []
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._due
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def due_at(self, key: Key) -> float | None:
+        """When ``key`` is due, or None when it is not queued."""
+        return self._due.get(key)
+
+    def put(self, key: Key, at: float) -> None:
+        """Queue ``key`` due at ``at`` (replacing any earlier time)."""
+        if self._due.get(key) == at:
+            return
+        self._due[key] = at
+        heapq.heappush(self._heap, (at, key))
+        if len(self._heap) > 2 * len(self._due) + COMPACT_AT:
+            self._heap = [(t, k) for k, t in self._due.items()]
+            heapq.heapify(self._heap)
+
+    def pop_due(self, now: float) -> list[tuple[float, Key]]:
+        """Every key due by ``now`` (within the tick slack), earliest first, taken off
+        the queue: the caller puts back what it wants to run again."""
+        heap, out = self._heap, []
+        while heap and heap[0][0] <= now + DUE_SLACK:
+            at, key = heapq.heappop(heap)
+            if self._due.get(key) == at:  # otherwise stale: moved or dropped meanwhile
+                del self._due[key]
+                out.append((at, key))
+        return out
+
+    def drop(self, keys: Iterable[Key]) -> None:
+        """Forget ``keys`` (their heap entries go stale)."""
+        for key in keys:
+            self._due.pop(key, None)
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(list(self._due))  # a copy: callers drop what they walk
+
+
+def next_due(due: float | None, now: float, interval: float) -> float:
+    """When a rule due at ``due`` and starting at ``now`` is due again: on its own grid
+    (``due + interval``), as counting from ``now`` adds the tick's lateness to every
+    interval and so often misses the next tick (bench/scale.py found 1 s rules polled
+    every 2 s). A rule that fell a whole interval behind starts a new grid from ``now``."""
+    if due is None or due + interval <= now:
+        return now + interval
+    return due + interval
