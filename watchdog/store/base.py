@@ -17,6 +17,7 @@ from watchdog.foundation.model import (
     WindowPhase,
 )
 from watchdog.store.ephemeral import SeenOnce, Sessions
+from watchdog.store.feed import JournalFeed
 from watchdog.store.records import (
     KEEP_POINTS,
     PRUNE_EVERY,
@@ -279,6 +280,7 @@ class Store(
     WindowStore,
     RuleStateStore,
     EventStore,
+    JournalFeed,
     ActionStore,
     AlertStore,
     OutboxStore,

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from watchdog.foundation.errors import Conflict, NotFound, PermanentError, TransientError
-from watchdog.foundation.model import Event, RuleState, Window, WindowPhase
+from watchdog.foundation.model import Event, EventKind, RuleState, Window, WindowPhase
 from watchdog.store import migrate, rows
 from watchdog.store.alert_access import PostgresAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
@@ -249,6 +249,25 @@ class PostgresStore(
                 "SELECT * FROM events WHERE window_id = $1 AND seq > $2 ORDER BY seq",
                 window_id,
                 after_seq,
+            )
+        return [rows.event_from_row(r) for r in found]
+
+    async def last_event_seq(self) -> int:
+        """The newest event's ``seq``; 0 while the journal is empty."""
+        async with self._conn() as conn:
+            return int(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM events"))
+
+    async def list_events_after(
+        self, after_seq: int, *, kinds: Collection[EventKind], limit: int
+    ) -> list[Event]:
+        """Events of any window after ``after_seq`` of the given kinds, by ``seq``."""
+        async with self._conn() as conn:
+            found = await conn.fetch(
+                "SELECT * FROM events WHERE seq > $1 AND kind = ANY($2::text[])"
+                " ORDER BY seq LIMIT $3",
+                after_seq,
+                [k.value for k in kinds],
+                limit,
             )
         return [rows.event_from_row(r) for r in found]
 

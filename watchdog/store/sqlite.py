@@ -18,7 +18,7 @@ from pathlib import Path
 import aiosqlite
 
 from watchdog.foundation.errors import Conflict, NotFound, PermanentError, TransientError
-from watchdog.foundation.model import Event, RuleState, Window, WindowPhase
+from watchdog.foundation.model import Event, EventKind, RuleState, Window, WindowPhase
 from watchdog.store import migrate, rows
 from watchdog.store.alert_access import SqliteAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
@@ -248,6 +248,25 @@ class SqliteStore(
             found = await db.execute_fetchall(
                 "SELECT * FROM events WHERE window_id = ? AND seq > ? ORDER BY seq",
                 (window_id, after_seq),
+            )
+        return [rows.event_from_row(r) for r in found]
+
+    async def last_event_seq(self) -> int:
+        """The newest event's ``seq``; 0 while the journal is empty."""
+        async with self._session() as db:
+            found = list(await db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM events"))
+        return int(found[0][0])
+
+    async def list_events_after(
+        self, after_seq: int, *, kinds: Collection[EventKind], limit: int
+    ) -> list[Event]:
+        """Events of any window after ``after_seq`` of the given kinds, by ``seq``."""
+        wanted = json.dumps([k.value for k in kinds])
+        async with self._session() as db:
+            found = await db.execute_fetchall(
+                "SELECT * FROM events WHERE seq > ?1"
+                " AND kind IN (SELECT value FROM json_each(?2)) ORDER BY seq LIMIT ?3",
+                (after_seq, wanted, limit),
             )
         return [rows.event_from_row(r) for r in found]
 
