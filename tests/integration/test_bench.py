@@ -16,6 +16,7 @@ from bench import (
     engine_overhead,
     footprint,
     hostile_upstreams,
+    http_edge,
     judge_cost,
     scale,
     slack_ack,
@@ -102,3 +103,9 @@ def test_judge_cost_runs_at_tiny_size() -> None:
 def test_hostile_upstreams_runs_at_tiny_size() -> None:
     out = hostile_upstreams.main(["--modes", "error"])
     assert out.count("\n") == 2 and "| error | 12 |" in out
+
+
+def test_http_edge_runs_at_tiny_size() -> None:
+    out = http_edge.main(["--requests", "20", "--rounds", "1"])
+    assert out.count("\n") == 5  # header, separator, two paths on two transports
+    assert "`httpedge.fetch`" in out and "KeepAliveTransport" in out

@@ -60,7 +60,7 @@ LIMIT = 300
 LONG: dict[str, int] = {
     "cli/replay.py": 308,
     "foundation/model.py": 314,
-    "plumbing/httpedge.py": 305,
+    "plumbing/httpedge.py": 304,
     "settings.py": 307,
     "sources/prometheus.py": 316,
 }

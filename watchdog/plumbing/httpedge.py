@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from watchdog.foundation.errors import PermanentError, TransientError
+from watchdog.plumbing import outbound
 from watchdog.plumbing.jsonbounds import INLINE_JSON as INLINE_JSON
 from watchdog.plumbing.jsonbounds import MAX_DEPTH as MAX_DEPTH
 from watchdog.plumbing.jsonbounds import BadJson as BadJson
@@ -123,9 +124,9 @@ async def fetch(
     and the deadline raise :class:`TransientError` naming ``what``; statuses are the
     caller's to judge (:func:`judge`).
     """
-    request = client.build_request(
-        method, url, params=params, headers=headers, content=content, json=json_body,
-        timeout=timeout,
+    request = outbound.build(
+        client, method, url, timeout=timeout, params=params, headers=headers,
+        content=content, json=json_body,
     )  # fmt: skip
     request.headers["Accept-Encoding"] = ACCEPT_ENCODING
     if auth is not None:
@@ -137,10 +138,8 @@ async def fetch(
         raise TransientError(f"{what}: timed out after {timeout:g}s") from None
     except httpx.ConnectError as exc:
         # the port stays in the message: "which of my three Lokis?" is the next question
-        where = host_port(request.url)
-        raise TransientError(
-            f"cannot connect to {what} at {where}: {connect_problem(exc)}"
-        ) from None
+        where, problem = host_port(request.url), connect_problem(exc)
+        raise TransientError(f"cannot connect to {what} at {where}: {problem}") from None
     except httpx.HTTPError as exc:
         raise TransientError(f"{what}: {type(exc).__name__}: {_scrub(str(exc))[:200]}") from None
 
@@ -153,7 +152,7 @@ def host_port(url: httpx.URL) -> str:
 async def _exchange(
     client: httpx.AsyncClient, request: httpx.Request, what: str, cap: int, keep_head: bool
 ) -> Answer:
-    response = await client.send(request, stream=True, follow_redirects=False)
+    response = await outbound.send(client, request)  # httpx's send, less what we never use
     try:
         ok = 200 <= response.status_code < 300
         declared = response.headers.get("Content-Length", "")
