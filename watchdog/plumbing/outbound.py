@@ -95,8 +95,8 @@ def target(url: str | httpx.URL, params: Mapping[str, str] | None) -> httpx.URL 
     taken (a relative URL; a URL with a query and params)."""
     base = parsed(url) if isinstance(url, str) else url
     if base.is_relative_url or (params is not None and b"?" in base.raw_path):
-        # the client's base_url applies, or params meet a query (even an empty one),
-        # which httpx versions treat differently (0.28 merges, 0.29 replaces): its way
+        # the client's base_url applies, or params meet a query (even an empty one):
+        # merged or replaced depending on the httpx version (0.29 replaces): its way
         return None
     if params is None:
         return base
