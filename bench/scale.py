@@ -11,7 +11,8 @@ N over ``--duration`` seconds after every window is open:
 * CPU share of one core (user + system time of the watchdog process / wall time);
 * CPU seconds per sample taken (the same cost, whatever else the machine runs);
 * RSS of the watchdog process at the end, and its peak;
-* the machine's load average (1 min) while the row ran.
+* the machine's load average (1 min) while the row ran;
+* the share of the measured time the garbage collector ran, and its full passes.
 
 ``--paths threads,async`` runs every row twice in the same invocation: once with the
 old Prometheus path (prometheus-api-client in a thread pool,
@@ -22,12 +23,15 @@ event loop).
 
 ``--rows`` names each row instead of sizes x modes, e.g. issue 23's two targets in one
 run, old path beside new: ``--rows 1000:window,10000:shared --paths threads,async``.
+``--gcs tuned,default`` runs every row with the collector as the service sets it
+(``watchdog.process.freeze_startup_heap``) and with CPython's default thresholds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import json
 import os
@@ -67,12 +71,33 @@ def _status(field: str) -> float:
     return float("nan")
 
 
+class Collections:
+    """Seconds the garbage collector ran, and its full passes (a ``gc.callbacks`` hook)."""
+
+    def __init__(self) -> None:
+        self.seconds, self.full, self._began = 0.0, 0, 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._began
+        self.full += info["generation"] == 2
+
+
 async def worker(
-    windows: int, stub_url: str, interval: float, duration: float, shared: bool, via: str
+    windows: int,
+    stub_url: str,
+    interval: float,
+    duration: float,
+    shared: bool,
+    via: str,
+    default_gc: bool = False,
 ) -> dict[str, float]:
     """In the child: run the App with ``windows`` open windows for ``duration`` seconds.
 
-    ``via="threads"``: the engine samples through the old thread-pool source.
+    ``via="threads"``: the engine samples through the old thread-pool source;
+    ``default_gc``: CPython's collector thresholds instead of the service's.
     """
     from pydantic import SecretStr
 
@@ -105,6 +130,8 @@ async def worker(
         # alive forever) and exits non-zero with the error: a benchmark never hangs
         try:
             freeze_startup_heap()
+            if default_gc:
+                gc.set_threshold(700, 10, 10)
             source = parts.engine.sources.get("prometheus")
             if via == "threads":
                 source = threaded(settings)
@@ -114,9 +141,12 @@ async def worker(
                 d = Deployment(f"svc{i}", "prod", "v2", "v1")
                 await parts.windows.open_window(d, window_seconds=86400, actor="bench")
             await asyncio.sleep(interval)  # the first round: windows opened over some seconds
+            collections = Collections()
+            gc.callbacks.append(collections)
             started, cpu0 = time.time(), _cpu()
             await asyncio.sleep(duration)
             ended, cpu1 = time.time(), _cpu()
+            gc.callbacks.remove(collections)
             rss = _status("VmRSS")
         finally:
             await app.stop()
@@ -133,6 +163,8 @@ async def worker(
         "cpu": (cpu1 - cpu0) / (ended - started),
         "rss": rss,
         "peak": _status("VmHWM"),
+        "gc": collections.seconds / (ended - started),
+        "full": collections.full,
     }
 
 
@@ -194,14 +226,19 @@ def pct(values: list[float], q: float) -> float:
 
 
 def measure(
-    windows: int, interval: float, duration: float, mode: tuple[bool, str], stub: StubPrometheus
+    windows: int,
+    interval: float,
+    duration: float,
+    mode: tuple[bool, str, str],
+    stub: StubPrometheus,
 ) -> dict[str, Any]:
     """Run one child for ``windows`` and count the queries that reached the stub."""
-    shared, path = mode
+    shared, path, collector = mode
     stub.take()
     argv = [sys.executable, "-m", "bench.scale", "--worker", str(windows), "--stub", stub.url]
     argv += ["--interval", str(interval), "--duration", str(duration), "--path", path]
     argv += ["--shared"] if shared else []
+    argv += ["--default-gc"] if collector == "default" else []
     # a hang guard, far above any healthy run: a worker that cannot finish fails loudly
     budget = 300 + 3 * interval + duration + windows * 0.1
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=budget)
@@ -214,6 +251,7 @@ def measure(
         windows=windows,
         shared=shared,
         path=path,
+        collector=collector,
         load=os.getloadavg()[0],
         expected=windows * RULES_PER_WINDOW * span / interval,
         queries_per_s=len(queries) / span,
@@ -225,8 +263,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| windows | rules | queries | Prometheus path | samples (expected) "
         "| queries to Prometheus/s | drift p50 | drift p99 | drift max | CPU of one core "
-        "| CPU ms per sample | RSS | peak RSS | load (1 min) |",
-        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU ms per sample | RSS | peak RSS | load (1 min) | collector | GC share "
+        "| full GC passes |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in rows:
         mode = "one per rule (`shared_by`)" if r["shared"] else "one per window"
@@ -237,7 +276,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['queries_per_s']:.1f} "
             f"| {r['p50']:.2f} s | {r['p99']:.2f} s | {r['max']:.2f} s "
             f"| {r['cpu'] * 100:.0f} % | {per_sample:.2f} "
-            f"| {r['rss']:.0f} MiB | {r['peak']:.0f} MiB | {r['load']:.1f} |"
+            f"| {r['rss']:.0f} MiB | {r['peak']:.0f} MiB | {r['load']:.1f} "
+            f"| {r['collector']} | {r['gc'] * 100:.0f} % | {r['full']} |"
         )
     return "\n".join(lines)
 
@@ -263,10 +303,22 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--stub", help=argparse.SUPPRESS)
     parser.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gcs", default="tuned", help="tuned (the service's), default (CPython's) or both"
+    )
     parser.add_argument("--path", default="async", help=argparse.SUPPRESS)
+    parser.add_argument("--default-gc", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
-        run = worker(args.worker, args.stub, args.interval, args.duration, args.shared, args.path)
+        run = worker(
+            args.worker,
+            args.stub,
+            args.interval,
+            args.duration,
+            args.shared,
+            args.path,
+            args.default_gc,
+        )
         print(json.dumps(asyncio.run(run)))
         return ""
     paths = args.paths.split(",")
@@ -275,8 +327,8 @@ def main(argv: list[str] | None = None) -> str:
     rows: list[dict[str, Any]] = []
     try:
         for n, m in wanted:
-            for p in paths:
-                rows.append(measure(n, args.interval, args.duration, (m, p), stub))
+            for p, g in itertools.product(paths, args.gcs.split(",")):
+                rows.append(measure(n, args.interval, args.duration, (m, p, g), stub))
                 # each row as it ends: a long run that is stopped keeps what it measured
                 print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     finally:

@@ -48,9 +48,12 @@ def test_slack_ack_runs_at_tiny_size() -> None:
 
 
 def test_scale_runs_at_tiny_size() -> None:
-    out = scale.main(["--sizes", "2", "--interval", "1", "--duration", "2"])
-    assert out.count("\n") == 3  # header, separator, per-window and shared rows
+    argv = ["--sizes", "2", "--interval", "1", "--duration", "2", "--gcs", "tuned,default"]
+    out = scale.main(argv)
+    assert out.count("\n") == 5  # header, separator, per-window and shared rows, twice
     assert "one per rule" in out
+    collectors = [r.split(" | ")[-3] for r in out.splitlines()[2:]]
+    assert collectors == ["tuned", "default", "tuned", "default"]
 
 
 def test_scale_crosses_the_default_window_limit_on_both_paths() -> None:

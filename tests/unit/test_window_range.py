@@ -44,6 +44,41 @@ def test_clamp_ranges(query: str, age: float, grid: float, expected: str) -> Non
     assert clamp_ranges(query, age, grid) == expected
 
 
+SHARED = [
+    # (window age s, grid s, expected cut of a [5m] range in a shared_by query)
+    (0, 15, "15s"),  # one step, as any clamp
+    (29.9, 15, "15s"),  # rounded *down*: never before the window's first step
+    (30, 15, "30s"),
+    (59, 15, "30s"),
+    (60, 15, "60s"),
+    (239, 15, "120s"),
+    (240, 15, "240s"),
+    (284, 15, "240s"),  # still younger than the range
+    (286, 15, "5m"),  # within one step of it: as written, like any clamp
+]
+
+
+@pytest.mark.parametrize(("age", "grid", "cut"), SHARED)
+def test_a_shared_query_is_cut_to_a_power_of_two_of_steps(
+    age: float, grid: float, cut: str
+) -> None:
+    assert clamp_ranges("rate(x[5m])", age, grid, shared=True) == f"rate(x[{cut}])"
+
+
+def test_a_shared_query_asks_six_texts_where_ages_ask_twenty() -> None:
+    """Windows of every age under 5 minutes, one second apart: the texts a shared rule
+    asks Prometheus (each answer holds every service's series)."""
+    ages = [a / 10 for a in range(3000)]
+    own = {clamp_ranges("sum by (service) (rate(x[5m]))", a, 15) for a in ages}
+    shared = {clamp_ranges("sum by (service) (rate(x[5m]))", a, 15, shared=True) for a in ages}
+    assert (len(own), len(shared)) == (20, 6)  # five cuts and the query as written
+    old = clamp_ranges("rate(x[5m]) / rate(y[1m])", 300, 15, shared=True)
+    assert old == "rate(x[5m]) / rate(y[1m])"  # old enough: as written, every range
+    assert clamp_ranges("rate(x[5m]) / rate(y[1m])", 100, 15, shared=True) == (
+        "rate(x[60s]) / rate(y[1m])"  # a range the window covers stays whole
+    )
+
+
 def test_longest_range_and_durations() -> None:
     assert longest_range("rate(a[30s]) + max_over_time(b[1m])[1h:5m]") == 3600
     assert longest_range('up{x="[9h]"}') == 0

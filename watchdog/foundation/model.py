@@ -118,7 +118,7 @@ class SampleKind(StrEnum):
     ERROR = "error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # 10,000 of them in one shared answer
 class Series:
     """One labelled number in a sample (a Prometheus series, a SQL row, ...)."""
 

@@ -186,7 +186,7 @@ class Engine(Evaluating):
             else:
                 self._start(window, rule, now, now)
 
-    def _start(self, window: Window, rule: AnyRule, now: float, due: float) -> None:
+    def _start(self, window: Window, rule: AnyRule, now: float, due: float | None) -> None:
         key = (window.id, rule.name)
         self.schedule.started(key, due, now, rule.effective_interval)
         task = asyncio.create_task(self._evaluate_guarded(window, rule))

@@ -23,7 +23,8 @@ from watchdog.foundation.model import Window
 from watchdog.rulefile.load import AnyRule, RuleSet
 
 Key = tuple[str, str]  # (window id, rule name)
-Due = tuple[float, Window, AnyRule]  # (due at, window, rule)
+# (the grid it keeps: when it was due, or None for a new grid from its start; window, rule)
+Start = tuple[float | None, Window, AnyRule]
 COMPACT_AT = 1024  # stale heap entries tolerated before a rebuild (and 2x the live keys)
 # Starts per tick: SPREAD x the rules' mean rate, at least MIN_STARTS. A burst of windows
 # puts its rules on one tick's grid: bench/scale.py started 10,000 in one tick, holding
@@ -64,36 +65,34 @@ class Schedule:
         rate = sum(1 / r.effective_interval for r in rules)
         return Plan(window, {r.name: r for r in rules}, rate, ruleset)
 
-    def due(self, watched: dict[str, Plan], now: float, busy: Container[Key]) -> list[Due]:
+    def due(self, watched: dict[str, Plan], now: float, busy: Container[Key]) -> list[Start]:
         """What to start now, longest due first, at most what a tick needs (x SPREAD);
-        the rest is first in line next tick. ``watched``: this tick's plans; a rule in
-        ``busy`` (still in flight) stays due."""
+        the rest stays first in line for the next tick, untouched (a backlog costs a
+        tick only what it starts). ``watched``: this tick's plans; a rule in ``busy``
+        (still in flight) stays due."""
         self._plans = watched
-        due: list[Due] = []
+        last, self._last_tick = self._last_tick, now
+        elapsed = max(1.0, now - (last or now))
+        most = max(MIN_STARTS, math.ceil(SPREAD * sum(p.rate for p in watched.values()) * elapsed))
+        due: list[Start] = []
         again: list[tuple[Key, float]] = []
-        for at, key in self.queue.pop_due(now):
+        while len(due) < most and (entry := self.queue.pop_next(now)) is not None:
+            at, key = entry
             plan = watched.get(key[0])
             rule = plan.rules.get(key[1]) if plan is not None else None
             if plan is None or rule is None:
                 continue  # closed, or the rule is no longer in force: not queued again
             if key in busy:
                 again.append((key, at))
-            else:
-                due.append((at, plan.window, rule))
+                continue
+            # due before the last tick, it waited for room: a grid of its own from now
+            grid = at if last is None or at - DUE_SLACK > last else None
+            due.append((grid, plan.window, rule))
         for key, at in again:
             self.queue.put(key, at)
-        return self._spread(due, now, sum(p.rate for p in watched.values()))
+        return due
 
-    def _spread(self, due: list[Due], now: float, rate: float) -> list[Due]:
-        elapsed, self._last_tick = max(1.0, now - (self._last_tick or now)), now
-        most = max(MIN_STARTS, math.ceil(SPREAD * rate * elapsed))
-        due.sort(key=lambda d: d[0])
-        for _, window, rule in due[most:]:
-            # first in line next tick; next_due gives it a grid of its own from its start
-            self.queue.put((window.id, rule.name), now - rule.effective_interval)
-        return due[:most]
-
-    def started(self, key: Key, due: float, now: float, interval: float) -> None:
+    def started(self, key: Key, due: float | None, now: float, interval: float) -> None:
         """``key``, due at ``due``, started at ``now``: queue its next turn."""
         self.queue.put(key, next_due(due, now, interval))
 
@@ -136,15 +135,22 @@ class DueQueue:
             self._heap = [(t, k) for k, t in self._due.items()]
             heapq.heapify(self._heap)
 
-    def pop_due(self, now: float) -> list[tuple[float, Key]]:
-        """Every key due by ``now`` (within the tick slack), earliest first, taken off
-        the queue: the caller puts back what it wants to run again."""
-        heap, out = self._heap, []
+    def pop_next(self, now: float) -> tuple[float, Key] | None:
+        """The earliest key due by ``now`` (within the tick slack), taken off the queue
+        (the caller puts it back to run again), or None when nothing is due."""
+        heap = self._heap
         while heap and heap[0][0] <= now + DUE_SLACK:
             at, key = heapq.heappop(heap)
             if self._due.get(key) == at:  # otherwise stale: moved or dropped meanwhile
                 del self._due[key]
-                out.append((at, key))
+                return at, key
+        return None
+
+    def pop_due(self, now: float) -> list[tuple[float, Key]]:
+        """Every key due by ``now``, earliest first, taken off the queue."""
+        out = []
+        while (entry := self.pop_next(now)) is not None:
+            out.append(entry)
         return out
 
     def drop(self, keys: Iterable[Key]) -> None:

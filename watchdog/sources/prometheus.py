@@ -93,7 +93,7 @@ class PrometheusSampling:
                 return Sample.no_data(
                     f"waiting for the restored version's first scrape (every {grid:g}s)"
                 )
-            query = clamp_ranges(query, ctx.at - since, grid)
+            query = clamp_ranges(query, ctx.at - since, grid, shared=bool(rule.shared_by))
         if job is not None:
             down = await self._scrape_down(job, ctx)
             if down is not None:

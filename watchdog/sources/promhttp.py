@@ -24,6 +24,9 @@ from watchdog.sources.promparse import MALFORMED, split_result, too_large
 RETRY_STATUS = (502, 503, 504)  # worth another attempt within the time budget
 PERMANENT_ERROR_TYPES = frozenset({"bad_data", "execution", "not_found", "not_acceptable"})
 WHAT = "Prometheus"  # names the upstream in the edge's messages
+# Answers up to this size are decoded by one json.loads (holding the GIL ~20 ms at most);
+# element by element cost 10,000 shared series 60 ms instead of 45 (bench/scale.py).
+WHOLE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,11 @@ async def get(
 def decoded(answer: Answer) -> Any:
     """The ``data.result`` of a successful answer; raises the error any other stands for.
 
-    A large 200 answer is decoded one result element at a time
+    A large 200 answer (over :data:`WHOLE`) is decoded one result element at a time
     (:func:`~watchdog.sources.promparse.split_result`), so that the worker thread doing
     it lets the event loop run.
     """
-    if answer.status == 200 and len(answer.body) > httpedge.INLINE_JSON:
+    if answer.status == 200 and len(answer.body) > WHOLE:
         split = split_result(answer.body)
         if split is not None and split[0].get("status") != "error":
             return split[1]

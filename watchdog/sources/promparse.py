@@ -215,7 +215,11 @@ def _series(element: dict[str, Any]) -> Series:
             "query returned native histogram samples; use histogram_quantile() "
             "or histogram_count() to get numbers"
         )
-    labels = {str(k): str(v) for k, v in element["metric"].items() if k != "__name__"}
+    labels = element["metric"]
+    # JSON keys are strings: the decoded dict is kept as it is when its values are too
+    # (a third of the cost of 10,000 series was copying them)
+    if "__name__" in labels or not all(type(v) is str for v in labels.values()):
+        labels = {str(k): str(v) for k, v in labels.items() if k != "__name__"}
     return Series(float(element["value"][1]), labels)
 
 
