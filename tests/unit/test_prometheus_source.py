@@ -15,7 +15,8 @@ from tests.servers.common import free_port
 from watchdog.foundation.model import SampleKind
 from watchdog.rulefile.schema import PrometheusRule
 from watchdog.sources.base import SampleContext
-from watchdog.sources.prometheus import PrometheusSource, attempt_timeout
+from watchdog.sources.prometheus import PrometheusSource
+from watchdog.sources.promhttp import attempt_timeout
 
 AT = 1_800_000_000.5
 CTX = SampleContext(window_id="w1", variables={"service": "api"}, at=AT)

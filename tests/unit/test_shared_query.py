@@ -13,8 +13,10 @@ from tests.unit.test_prometheus_source import AT, FakePrometheus, Reply, ok, sou
 from tests.unit.test_prometheus_source import fake as fake
 from watchdog.foundation.model import Sample, SampleKind
 from watchdog.rulefile.schema import PrometheusRule
+from watchdog.sources import promparse
 from watchdog.sources.base import SampleContext
 from watchdog.sources.prometheus import PrometheusSource
+from watchdog.sources.promparse import MALFORMED
 from watchdog.sources.scrape_interval import ScrapeIntervals
 from watchdog.sources.shared import SharedAnswers
 
@@ -108,9 +110,9 @@ def scraping_every(src: PrometheusSource, seconds: int) -> list[int]:
     src.intervals = ScrapeIntervals(targets, fallback=15.0, monotonic=lambda: 0.0)
     decoded, parse = [0], src._parse_instant
 
-    def counting(answer: Any) -> Any:
+    def counting(answer: Any, raw: bool) -> Any:
         decoded[0] += 1
-        return parse(answer)
+        return parse(answer, raw)
 
     src._parse_instant = counting  # type: ignore[method-assign]
     return decoded
@@ -181,3 +183,56 @@ async def test_answers_that_can_serve_no_one_are_dropped() -> None:
     assert len(shared._answers) == 2
     await shared.get("rate(x[45s])", AT + 10, fetch, max_age=10.0)
     assert sorted(shared._answers) == ["rate(x[30s])", "rate(x[45s])"]
+
+
+async def test_a_shared_answer_builds_only_the_asking_windows_series(
+    fake: FakePrometheus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10,000 services in one answer, two windows asking: two series built, not 10,000
+    (young windows' cuts are asked by few windows each, sources/window_range.py); what
+    a window reads is what the whole parse gave it, and a bad series is its own
+    window's problem, not every window's."""
+    others = [vec("0.5", service=f"svc{i}") for i in range(10_000)]
+    bad = {"metric": {"service": "broken"}, "value": [AT, "not a number"]}
+    fake.reply = Reply(body=ok("vector", [vec("0.2", service="a", pod="p1"), *others, bad]))
+    built: list[dict[str, str]] = []
+    real = promparse._series
+
+    def counted(element: Any) -> Any:
+        built.append(element["metric"])
+        return real(element)
+
+    monkeypatch.setattr(promparse, "_series", counted)
+    src = PrometheusSource(fake.url, timeout=5.0, retries=0, concurrency=2, max_series=20_000)
+    try:
+        a, one = await asyncio.gather(src.sample(SHARED, ctx("a")), src.sample(SHARED, ctx("svc7")))
+        broken = await src.sample(SHARED, ctx("broken"))
+    finally:
+        await src.close()
+    assert len(fake.requests) == 1 and len(built) == 3
+    assert [(s.labels, s.value) for s in a.series] == [({"service": "a", "pod": "p1"}, 0.2)]
+    assert a.detail == "1 of 10002 shared series"
+    assert [(s.labels, s.value) for s in one.series] == [({"service": "svc7"}, 0.5)]
+    assert broken.kind is SampleKind.ERROR and broken.error == MALFORMED
+
+
+@pytest.mark.parametrize(
+    ("result_type", "result", "kind", "error"),
+    [
+        ("scalar", [AT, "3"], SampleKind.NO_DATA, 'no series with service="a"'),
+        ("vector", [], SampleKind.NO_DATA, "empty result"),
+        ("matrix", [{"metric": {"service": "a"}, "values": [[AT, "1"]]}], SampleKind.ERROR,
+         "range vector"),
+    ],
+)  # fmt: skip
+async def test_a_shared_answer_that_is_no_vector_means_the_same_for_every_window(
+    fake: FakePrometheus, result_type: str, result: Any, kind: SampleKind, error: str
+) -> None:
+    fake.reply = Reply(body=ok(result_type, result))
+    src = source(fake.url)
+    try:
+        a, b = await asyncio.gather(src.sample(SHARED, ctx("a")), src.sample(SHARED, ctx("b")))
+    finally:
+        await src.close()
+    assert a.kind is kind and error in (a.error or "")
+    assert b.kind is kind and (b.error or "").replace('"b"', '"a"') == a.error

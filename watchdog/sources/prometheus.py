@@ -4,20 +4,17 @@ Each query is one GET through the app's shared httpx client (:mod:`promhttp`), a
 ``concurrency`` at a time, under a hard time budget: a slow Prometheus costs a tick at
 most ``timeout`` seconds, waiting for a turn included. Failed attempts (transport
 errors, 502/503/504) are retried with a short backoff, each attempt's own timeout sized
-so that all of them fit the budget. A big answer is parsed in a worker thread, so that
-the event loop never stalls on it; the bounded parser (:mod:`promparse`) caps its size
-and its series.
-
-Replaced the thread pool around prometheus-api-client (kept in
-:mod:`prometheus_threads` for ``watchdog replay`` and the scale benchmark): with 1,000
-windows each querying, the threads took 83 % of a core (bench/scale.py).
+so that all of them fit the budget. A big answer is parsed in a worker thread; the
+bounded parser (:mod:`promparse`) caps its size and its series. It replaced a thread
+pool around prometheus-api-client (:mod:`prometheus_threads`, kept for ``watchdog
+replay``), which took 83 % of a core at 1,000 windows (bench/scale.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
@@ -29,11 +26,13 @@ from watchdog.rulefile.schema import PrometheusRule
 from watchdog.rulefile.template import promql_escape, render
 from watchdog.sources import promhttp
 from watchdog.sources.base import History, Parts, Replay, SampleContext, SourceKind, always, promql
+from watchdog.sources.promhttp import attempt_timeout, backoff_before
 from watchdog.sources.promparse import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_SERIES,
     MALFORMED,
     ResponseTooLarge,
+    instant_elements,
     parse_instant,
     parse_range,
     too_many_series,
@@ -47,23 +46,10 @@ from watchdog.sources.window_range import clamp_ranges
 if TYPE_CHECKING:
     from watchdog.settings import Settings
 
-BACKOFF_FACTOR = 0.05
-BACKOFF_MAX = 0.5
 # Answers larger than this are decoded in a worker thread: the hop costs more than
 # decoding a small answer, a large one would stall every other window's evaluation.
 OFF_LOOP_BYTES = 256 << 10
 READY_MAX_BYTES = 64 << 10
-
-
-def attempt_timeout(budget: float, retries: int) -> float:
-    """Per-attempt timeout so that ``retries + 1`` attempts plus backoff fit ``budget``."""
-    backoff = sum(backoff_before(n) for n in range(1, retries + 1))
-    return max(0.05, (budget - backoff) / (retries + 1))
-
-
-def backoff_before(attempt: int) -> float:
-    """Seconds to wait before attempt ``attempt`` (0 is the first): 0, 0, 0.1, 0.2 … 0.5."""
-    return 0.0 if attempt < 2 else min(BACKOFF_MAX, BACKOFF_FACTOR * 2.0 ** (attempt - 1))
 
 
 class PrometheusSampling:
@@ -100,9 +86,10 @@ class PrometheusSampling:
                 return down
         if rule.shared_by is None:
             return await self._instant(query, ctx.at)
-        fetch, service = partial(self._instant, query, ctx.at), ctx.variables.get("service", "")
+        service = ctx.variables.get("service", "")
         if not ctx.live:  # baselines look back once per window: only live samples share
-            return series_for(await fetch(), rule.shared_by, service)
+            return series_for(await self._instant(query, ctx.at), rule.shared_by, service)
+        fetch = partial(self._vector, query, ctx.at)  # series built for the windows asking
         reuse = min(await self.intervals.grid(job), rule.effective_interval)  # see shared.py
         return await self._shared.series(query, ctx.at, fetch, rule.shared_by, service, reuse)
 
@@ -124,6 +111,10 @@ class PrometheusSampling:
 
     async def _instant(self, query: str, at: float) -> Sample:
         raise NotImplementedError
+
+    async def _vector(self, query: str, at: float) -> Sample | list[Any]:
+        """An instant vector's elements undecoded, or the Sample any other answer is."""
+        return await self._instant(query, at)
 
     async def _targets(self) -> Any:
         """``GET /api/v1/targets?state=active``, decoded (raises WatchdogError)."""
@@ -170,20 +161,28 @@ class PrometheusSource(PrometheusSampling):
         self.intervals = ScrapeIntervals(self._targets, fallback=grid)
 
     async def _instant(self, query: str, at: float) -> Sample:
+        return cast(Sample, await self._query(query, at, raw=False))
+
+    async def _vector(self, query: str, at: float) -> Sample | list[Any]:
+        return await self._query(query, at, raw=True)
+
+    async def _query(self, query: str, at: float, *, raw: bool) -> Sample | list[Any]:
         params = {"query": query, "time": repr(at), "timeout": f"{self._attempt:.3f}"}
         try:
             answer = await self._fetch("/api/v1/query", params, self._max_bytes)
             if len(answer.body) > OFF_LOOP_BYTES:
-                return await asyncio.to_thread(self._parse_instant, answer)
-            return self._parse_instant(answer)
+                return await asyncio.to_thread(self._parse_instant, answer, raw)
+            return self._parse_instant(answer, raw)
         except WatchdogError as exc:
             return Sample.failed(self._scrub(str(exc)), transient=exc.transient)
 
-    def _parse_instant(self, answer: promhttp.Answer) -> Sample:
-        """Count the series, then decode and build them (in a worker thread when big)."""
+    def _parse_instant(self, answer: promhttp.Answer, raw: bool) -> Sample | list[Any]:
+        """Count the series, then decode and build them (in a worker thread when big);
+        ``raw``: an instant vector's elements left undecoded (a shared answer's)."""
         if (too_many := too_many_series_in(answer.body, self._max_series)) is not None:
             return Sample.failed(too_many, transient=False)
-        return parse_instant(promhttp.decoded(answer), self._max_series)
+        parse = instant_elements if raw else parse_instant
+        return parse(promhttp.decoded(answer), self._max_series)
 
     async def query_range(
         self, query: str, start: float, end: float, step: float

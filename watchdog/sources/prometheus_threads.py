@@ -32,13 +32,15 @@ from urllib3.util.retry import Retry
 from watchdog.foundation.errors import PermanentError, TransientError, WatchdogError
 from watchdog.foundation.model import Sample
 from watchdog.plumbing import httpedge
-from watchdog.sources.prometheus import (
+from watchdog.sources.prometheus import PrometheusSampling
+from watchdog.sources.promhttp import (
     BACKOFF_FACTOR,
     BACKOFF_MAX,
-    PrometheusSampling,
+    RETRY_STATUS,
+    api_error,
     attempt_timeout,
+    json_body,
 )
-from watchdog.sources.promhttp import RETRY_STATUS, api_error, json_body
 from watchdog.sources.promparse import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_SERIES,

@@ -174,6 +174,13 @@ def _skip(text: str, at: int) -> int:
 
 def parse_instant(result: Any, max_series: int = DEFAULT_MAX_SERIES) -> Sample:
     """Turn ``data.result`` of an instant query into a Sample (type detected by shape)."""
+    found = instant_elements(result, max_series)
+    return found if isinstance(found, Sample) else series_of(found)
+
+
+def instant_elements(result: Any, max_series: int = DEFAULT_MAX_SERIES) -> Sample | list[Any]:
+    """An instant vector's elements, undecoded; any other answer (a scalar, an empty or
+    malformed result, a matrix, too many series) as the Sample it stands for."""
     if not isinstance(result, list):
         return Sample.failed(MALFORMED)
     if not result:
@@ -189,12 +196,20 @@ def parse_instant(result: Any, max_series: int = DEFAULT_MAX_SERIES) -> Sample:
                 "e.g. wrap it in rate() or last_over_time()",
                 transient=False,
             )
-        series = tuple(_series(e) for e in result)
+    except TypeError:
+        return Sample.failed(MALFORMED)
+    return result
+
+
+def series_of(elements: list[Any], detail: str | None = None) -> Sample:
+    """The Sample of an instant vector's elements (see :func:`instant_elements`)."""
+    try:
+        series = tuple(_series(e) for e in elements)
     except PermanentError as exc:
         return Sample.failed(str(exc), transient=False)
-    except (KeyError, TypeError, ValueError, IndexError):
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
         return Sample.failed(MALFORMED)
-    return Sample.of(*series, detail=f"{len(series)} series")
+    return Sample.of(*series, detail=detail or f"{len(series)} series")
 
 
 def _is_pair(result: list[Any]) -> bool:

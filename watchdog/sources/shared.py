@@ -19,14 +19,23 @@ interval older than its own evaluation instant, so detection is at most one scra
 later than with its own query, and never later than its own previous evaluation.
 A failed answer is reused for at most :data:`ERROR_MAX_AGE`: Prometheus recovering
 should not wait a whole scrape interval.
+
+An answer may come as an instant vector's undecoded elements: each window's own
+series are built when it asks (:func:`~watchdog.sources.promparse.series_of`), not all
+10,000 per answer, most of which no window of that age asks for (sources/window_range.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from watchdog.foundation.model import Sample, SampleKind, Series
+from watchdog.sources.promparse import series_of
+
+Answer = Sample | list[Any]  # a Sample, or an instant vector's undecoded elements
+_NONE = 'no series with {label}="{value}" in the shared answer'
 
 # The longest an answer that failed (Prometheus down, a timeout) is reused, in seconds.
 ERROR_MAX_AGE = 1.0
@@ -38,36 +47,41 @@ class SharedAnswers:
     def __init__(self, max_age: float = 1.0) -> None:
         self.max_age = max_age  # the default when a caller passes none
         # query -> (evaluation instant it answers, how long it serves, the fetch)
-        self._answers: dict[str, tuple[float, float, asyncio.Task[Sample]]] = {}
-        # (query, label) -> the answer indexed and its series by label value
-        self._indexes: dict[tuple[str, str], tuple[Sample, dict[str, list[Series]]]] = {}
+        self._answers: dict[str, tuple[float, float, asyncio.Task[Any]]] = {}
+        # (query, label) -> the answer indexed and its series (or elements) by label value
+        self._indexes: dict[tuple[str, str], tuple[Answer, dict[str, list[Any]]]] = {}
 
     async def series(
         self,
         query: str,
         at: float,
-        fetch: Callable[[], Awaitable[Sample]],
+        fetch: Callable[[], Awaitable[Answer]],
         label: str,
         value: str,
         max_age: float | None = None,
     ) -> Sample:
         """The series of the shared answer to ``query`` whose ``label`` is ``value``."""
-        sample = await self.get(query, at, fetch, max_age)
-        if sample.kind is not SampleKind.VALUES:
-            return sample
+        answer = await self.get(query, at, fetch, max_age)
+        if isinstance(answer, Sample) and answer.kind is not SampleKind.VALUES:
+            return answer
         index = self._indexes.get((query, label))
-        if index is None or index[0] is not sample:
-            index = (sample, by_value(sample, label))
+        if index is None or index[0] is not answer:
+            index = (answer, by_value(answer, label))
             self._indexes[(query, label)] = index
-        return picked(sample, index[1].get(value, []), label, value)
+        mine = index[1].get(value, [])
+        if isinstance(answer, Sample):
+            return picked(answer, mine, label, value)
+        if not mine:
+            return Sample.no_data(_NONE.format(label=label, value=value))
+        return series_of(mine, f"{len(mine)} of {len(answer)} shared series")
 
     async def get(
         self,
         query: str,
         at: float,
-        fetch: Callable[[], Awaitable[Sample]],
+        fetch: Callable[[], Awaitable[Any]],
         max_age: float | None = None,
-    ) -> Sample:
+    ) -> Any:
         """The answer to ``query`` at ``at``, fetched at most once per ``max_age``."""
         age = self.max_age if max_age is None else max_age
         entry = self._answers.get(query)
@@ -89,22 +103,31 @@ class SharedAnswers:
             del self._indexes[key]
 
 
-def _fresh(taken: float, task: asyncio.Task[Sample], at: float, max_age: float) -> bool:
+def _fresh(taken: float, task: asyncio.Task[Any], at: float, max_age: float) -> bool:
     """True when the answer to an evaluation at ``taken`` may serve one at ``at``."""
     if task.done():
         if task.cancelled() or task.exception() is not None:
             return False  # never hand on a cancellation or a crash
-        if task.result().kind is SampleKind.ERROR:
+        result = task.result()
+        if isinstance(result, Sample) and result.kind is SampleKind.ERROR:
             max_age = min(max_age, ERROR_MAX_AGE)
     return abs(at - taken) < max_age  # one interval on, the next scrape is in
 
 
-def by_value(sample: Sample, label: str) -> dict[str, list[Series]]:
-    """The series of ``sample`` grouped by their ``label``'s value."""
-    index: dict[str, list[Series]] = {}
-    for series in sample.series:
-        if (value := series.labels.get(label)) is not None:
-            index.setdefault(value, []).append(series)
+def by_value(answer: Answer, label: str) -> dict[str, list[Any]]:
+    """The series of a sample (or the elements of a vector) grouped by their
+    ``label``'s value."""
+    index: dict[str, list[Any]] = {}
+    if isinstance(answer, Sample):
+        for series in answer.series:
+            if (value := series.labels.get(label)) is not None:
+                index.setdefault(value, []).append(series)
+        return index
+    for element in answer:
+        metric = element.get("metric") if isinstance(element, dict) else None
+        value = metric.get(label) if isinstance(metric, dict) else None
+        if isinstance(value, str):
+            index.setdefault(value, []).append(element)
     return index
 
 
@@ -118,5 +141,5 @@ def series_for(sample: Sample, label: str, value: str) -> Sample:
 def picked(sample: Sample, mine: list[Series], label: str, value: str) -> Sample:
     """The series of ``sample`` kept for one window, or "no data" when there are none."""
     if not mine:
-        return Sample.no_data(f'no series with {label}="{value}" in the shared answer')
+        return Sample.no_data(_NONE.format(label=label, value=value))
     return Sample.of(*mine, detail=f"{len(mine)} of {len(sample.series)} shared series")
