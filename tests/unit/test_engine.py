@@ -310,3 +310,34 @@ async def test_a_tick_with_nothing_due_does_not_walk_every_rule(
     await _tick(world, start + 11)
     assert sorted(looked_up) == [f"svc{i}" for i in range(5)]
     assert [c[0] for c in world.source.calls[calls + 15 :]] == ["oom"] * 5
+
+
+async def test_a_rule_still_in_flight_is_not_started_again_and_runs_once_it_ends(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sample that outlasts three intervals starts no second one meanwhile; the first
+    tick after it ends starts the next, on a grid of its own from then."""
+    gate, started = asyncio.Event(), []
+    real = world.source.sample
+
+    async def slow(rule: Any, ctx: Any) -> Any:
+        if rule.name == "oom" and ctx.live:
+            started.append(ctx.at)
+            await gate.wait()
+        return await real(rule, ctx)
+
+    monkeypatch.setattr(world.source, "sample", slow)
+    await world.windows.open_window(deploy(), window_seconds=600, actor="test")
+    start = world.clock.now()
+    for second in range(35):
+        world.clock.advance(start + second - world.clock.now())
+        await world.engine.tick()
+        await asyncio.sleep(0)  # let the started tasks reach the source
+    assert started == [start]
+    gate.set()
+    await world.engine.drain()
+    await _tick(world, start + 35)
+    await _tick(world, start + 36)
+    assert started == [start, start + 35]
+    await _tick(world, start + 45)
+    assert started == [start, start + 35, start + 45]

@@ -182,7 +182,7 @@ class Engine(Evaluating):
         for rule in rules:
             key = (window.id, rule.name)
             if key in self._inflight:
-                self.schedule.queue.put(key, now)  # due again: the next tick runs it
+                self.schedule.queue.put(key, now)  # due again: a tick after it ends runs it
             else:
                 self._start(window, rule, now, now)
 
@@ -195,6 +195,7 @@ class Engine(Evaluating):
 
     def _finished(self, key: Key, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(key, None)
+        self.schedule.finished(key)
 
     async def _evaluate_guarded(self, window: Window, rule: AnyRule) -> None:
         # Its own task, so its own copy of the context: the tags go on every line this

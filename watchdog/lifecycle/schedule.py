@@ -50,6 +50,8 @@ class Schedule:
         self.queue = DueQueue()
         self._plans: dict[str, Plan] = {}
         self._last_tick: float | None = None  # for the starts a tick may make
+        # due while still in flight: queued again when it finishes (not every tick)
+        self._parked: dict[Key, float] = {}
 
     def plan(self, window: Window, ruleset: RuleSet) -> Plan:
         """The window's rules in force; a window (or rule set) new here has its rules
@@ -75,7 +77,6 @@ class Schedule:
         elapsed = max(1.0, now - (last or now))
         most = max(MIN_STARTS, math.ceil(SPREAD * sum(p.rate for p in watched.values()) * elapsed))
         due: list[Start] = []
-        again: list[tuple[Key, float]] = []
         while len(due) < most and (entry := self.queue.pop_next(now)) is not None:
             at, key = entry
             plan = watched.get(key[0])
@@ -83,14 +84,18 @@ class Schedule:
             if plan is None or rule is None:
                 continue  # closed, or the rule is no longer in force: not queued again
             if key in busy:
-                again.append((key, at))
+                self._parked[key] = at
                 continue
             # due before the last tick, it waited for room: a grid of its own from now
             grid = at if last is None or at - DUE_SLACK > last else None
             due.append((grid, plan.window, rule))
-        for key, at in again:
-            self.queue.put(key, at)
         return due
+
+    def finished(self, key: Key) -> None:
+        """``key``'s evaluation ended: due again at once if its time came meanwhile."""
+        at = self._parked.pop(key, None)
+        if at is not None:
+            self.queue.put(key, at)
 
     def started(self, key: Key, due: float | None, now: float, interval: float) -> None:
         """``key``, due at ``due``, started at ``now``: queue its next turn."""
@@ -101,10 +106,13 @@ class Schedule:
         plan = self._plans.pop(window_id, None)
         if plan is not None:  # any other key of it is skipped when it comes due
             self.queue.drop((window_id, name) for name in plan.rules)
+        for key in [k for k in self._parked if k[0] == window_id]:
+            del self._parked[key]
 
     def drop_rules(self, names: set[str]) -> None:
         """Rules a reload changed or removed: queued afresh (due at once) next tick."""
         self.queue.drop([k for k in self.queue if k[1] in names])
+        self._parked = {k: at for k, at in self._parked.items() if k[1] not in names}
         self._plans.clear()
 
 

@@ -65,6 +65,8 @@ def render(
     Raises PermanentError when a variable is missing or its value is unsafe: such a
     rule cannot be evaluated for this deployment, and retrying will not change that.
     """
+    if "{{" not in template:  # every evaluation renders: a shared query has nothing to fill
+        return template
 
     def substitute(match: re.Match[str]) -> str:
         name = match.group(1)

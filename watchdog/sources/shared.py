@@ -89,6 +89,8 @@ class SharedAnswers:
             self._forget_served(at)
             entry = (at, age, asyncio.ensure_future(fetch()))
             self._answers[query] = entry
+        if entry[2].done():  # most callers: the answer is in (no shield to build)
+            return entry[2].result()
         # shield: one caller giving up must not cancel the query the others wait for.
         return await asyncio.shield(entry[2])
 
