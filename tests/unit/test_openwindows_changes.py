@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.servers.common import HANG_GUARD
 from watchdog.foundation.clock import FakeClock
 from watchdog.foundation.model import Deployment, Window, WindowPhase, new_id
 from watchdog.lifecycle import openwindows
@@ -169,7 +170,8 @@ async def test_a_change_this_process_makes_during_a_read_wins_over_it(
     counting.gate, counting.entered = asyncio.Event(), asyncio.Event()
     clock.advance(REFRESH)
     reading = asyncio.create_task(view.current())
-    await counting.entered.wait()  # the read returned the window held...
+    # the read returned the window held...
+    await asyncio.wait_for(counting.entered.wait(), HANG_GUARD)
     await stores[0].set_phase(mine.id, WindowPhase.ABORTED, at=clock.now())
     view.drop(mine.id)  # ...and this process aborted it meanwhile
     counting.gate.set()
