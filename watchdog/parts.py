@@ -105,7 +105,7 @@ def engine_parts(s: Settings, core: Core, sources: Sources) -> EngineParts:
         # A request queued for the leader is taken within a lease (a new leader) and a tick.
         handoff=Handoff(store, journal, clock, within=s.leader_lease + s.tick),
         writes=WriteBatcher(store),
-        view=WindowView(store, clock),
+        view=WindowView(store, clock, skew=s.max_clock_skew),
     )
 
 

@@ -173,7 +173,7 @@ class WindowOpener:
         )
         baselines = await self._capture_baselines(window)
         if baselines:
-            await self._store.set_baselines(window.id, baselines)
+            await self._store.set_baselines(window.id, baselines, at=self._clock.now())
             window = await self._get(window.id)
         self._parts.view.put(window)  # watched from the next tick, without a full read
         return window

@@ -17,7 +17,7 @@ from watchdog.foundation.model import (
     WindowPhase,
 )
 from watchdog.store.ephemeral import SeenOnce, Sessions
-from watchdog.store.feed import JournalFeed
+from watchdog.store.feed import JournalFeed, WindowChanges
 from watchdog.store.records import (
     KEEP_POINTS,
     PRUNE_EVERY,
@@ -91,9 +91,9 @@ class WindowStore(Protocol):
         ...
 
     async def set_baselines(
-        self, window_id: str, baselines: Mapping[str, Mapping[str, float]]
+        self, window_id: str, baselines: Mapping[str, Mapping[str, float]], *, at: float
     ) -> None:
-        """Record the baselines captured at window start."""
+        """Record the baselines captured at window start (a change: ``updated_at``)."""
         ...
 
 
@@ -281,6 +281,7 @@ class Store(
     RuleStateStore,
     EventStore,
     JournalFeed,
+    WindowChanges,
     ActionStore,
     AlertStore,
     OutboxStore,

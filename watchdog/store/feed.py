@@ -1,12 +1,14 @@
-"""The journal read across windows, in ``seq`` order: the role of a reader that follows
-every window at once (escalation) at the cost of what was appended since it last read."""
+"""Reads across windows of what changed since the reader last read, at the cost of that
+and not of every window: the journal in ``seq`` order (escalation follows every window at
+once), and the windows by ``updated_at`` (the engine keeps every open one in memory,
+:mod:`watchdog.lifecycle.openwindows`; implemented in :mod:`watchdog.store.changes`)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Protocol
 
-from watchdog.foundation.model import Event, EventKind
+from watchdog.foundation.model import Event, EventKind, Window
 
 
 class JournalFeed(Protocol):
@@ -26,4 +28,18 @@ class JournalFeed(Protocol):
     ) -> list[Event]:
         """Events of any window with a ``seq`` above ``after_seq`` and a kind in
         ``kinds``, by ``seq``, at most ``limit`` of them."""
+        ...
+
+
+class WindowChanges(Protocol):
+    """Windows of any phase by ``updated_at``.
+
+    ``updated_at`` comes from the clock of the replica that wrote it, and PostgreSQL
+    makes a row visible when its transaction commits, a moment after it was stamped: a
+    follower asks a little before the instant it last read (clock skew plus commit delay).
+    """
+
+    async def list_windows_changed(self, since: float, *, limit: int) -> list[Window]:
+        """Windows of any phase with ``updated_at`` at or after ``since``, oldest change
+        first, at most ``limit`` of them."""
         ...

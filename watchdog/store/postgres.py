@@ -19,6 +19,7 @@ from watchdog.foundation.model import Event, EventKind, RuleState, Window, Windo
 from watchdog.store import migrate, rows
 from watchdog.store.alert_access import PostgresAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
+from watchdog.store.changes import PostgresChanges
 from watchdog.store.ephemeral_postgres import PostgresEphemeral
 from watchdog.store.fence_postgres import PostgresFence
 from watchdog.store.outbox_postgres import PostgresOutbox
@@ -39,7 +40,12 @@ _TRANSIENT = (
 
 
 class PostgresStore(
-    PostgresAlerts, PostgresFence, PostgresOutbox, PostgresEphemeral, PostgresPruner
+    PostgresAlerts,
+    PostgresFence,
+    PostgresOutbox,
+    PostgresEphemeral,
+    PostgresPruner,
+    PostgresChanges,
 ):
     """The :class:`~watchdog.store.base.Store` on PostgreSQL (asyncpg pool)."""
 
@@ -175,13 +181,14 @@ class PostgresStore(
         return _affected(status) == 1
 
     async def set_baselines(
-        self, window_id: str, baselines: Mapping[str, Mapping[str, float]]
+        self, window_id: str, baselines: Mapping[str, Mapping[str, float]], *, at: float
     ) -> None:
         """Record the baselines captured at window start; :class:`NotFound` if no window."""
         async with self._conn() as conn:
             status = await conn.execute(
-                "UPDATE windows SET baselines = $1 WHERE id = $2",
+                "UPDATE windows SET baselines = $1, updated_at = $2 WHERE id = $3",
                 rows.dumps(baselines),
+                at,
                 window_id,
             )
         if _affected(status) == 0:

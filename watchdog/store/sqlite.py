@@ -22,6 +22,7 @@ from watchdog.foundation.model import Event, EventKind, RuleState, Window, Windo
 from watchdog.store import migrate, rows
 from watchdog.store.alert_access import SqliteAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
+from watchdog.store.changes import SqliteChanges
 from watchdog.store.ephemeral_sqlite import SqliteEphemeral
 from watchdog.store.evaluations_sqlite import SqliteEvaluations
 from watchdog.store.fence_sqlite import SqliteFence
@@ -32,7 +33,13 @@ MEMORY = ":memory:"
 
 
 class SqliteStore(
-    SqliteAlerts, SqliteFence, SqliteOutbox, SqliteEphemeral, SqlitePruner, SqliteEvaluations
+    SqliteAlerts,
+    SqliteFence,
+    SqliteOutbox,
+    SqliteEphemeral,
+    SqlitePruner,
+    SqliteEvaluations,
+    SqliteChanges,
 ):
     """The :class:`~watchdog.store.base.Store` on a SQLite file (or ``":memory:"``)."""
 
@@ -173,13 +180,13 @@ class SqliteStore(
             return cur.rowcount == 1
 
     async def set_baselines(
-        self, window_id: str, baselines: Mapping[str, Mapping[str, float]]
+        self, window_id: str, baselines: Mapping[str, Mapping[str, float]], *, at: float
     ) -> None:
         """Record the baselines captured at window start; :class:`NotFound` if no window."""
         async with self._session() as db:
             cur = await db.execute(
-                "UPDATE windows SET baselines = ? WHERE id = ?",
-                (rows.dumps(baselines), window_id),
+                "UPDATE windows SET baselines = ?, updated_at = ? WHERE id = ?",
+                (rows.dumps(baselines), at, window_id),
             )
             if cur.rowcount == 0:
                 raise NotFound(f"no window {window_id!r}")

@@ -89,9 +89,9 @@ async def test_set_phase_is_compare_and_set(store: WindowStore) -> None:
 async def test_baselines_round_trip(store: WindowStore) -> None:
     await store.insert_window(window("w1"))
     baselines = {"p95": {'{route="/a"}': 0.25, '{route="/b"}': math.inf}, "errors": {"{}": 0.0}}
-    await store.set_baselines("w1", baselines)
+    await store.set_baselines("w1", baselines, at=1_100)
     got = await store.get_window("w1")
     assert got is not None
     assert got.baselines == baselines
     with pytest.raises(NotFound):
-        await store.set_baselines("nope", baselines)
+        await store.set_baselines("nope", baselines, at=1_100)
