@@ -52,7 +52,7 @@ def test_scale_runs_at_tiny_size() -> None:
     out = scale.main(argv)
     assert out.count("\n") == 5  # header, separator, per-window and shared rows, twice
     assert "one per rule" in out
-    collectors = [r.split(" | ")[-3] for r in out.splitlines()[2:]]
+    collectors = [r.split(" | ")[-4] for r in out.splitlines()[2:]]
     assert collectors == ["tuned", "default", "tuned", "default"]
 
 
