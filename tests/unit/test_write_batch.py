@@ -67,3 +67,36 @@ async def test_a_refused_batch_is_written_one_by_one_and_only_the_bad_write_fail
     )
     assert [type(d) for d in done] == [type(None), LookupError, type(None)]
     assert store.batches == [] and store.single == ["w1", "w2"]
+
+
+async def test_a_writer_cancelled_while_waiting_stops_only_its_own_wait() -> None:
+    """An evaluation cancelled mid-write (a reload, a shutdown of its task) neither
+    cancels the batch nor the other evaluations' waits; the batch is written whole."""
+    store = BatchingStore()
+    writes = WriteBatcher(store)
+    first = asyncio.create_task(writes.record("w1", "r", STATE, point()))
+    second = asyncio.create_task(writes.record("w2", "r", STATE, point()))
+    await asyncio.sleep(0)  # both joined the batch and wait for it
+    first.cancel()
+    assert (await asyncio.gather(first, second, return_exceptions=True))[1] is None
+    assert first.cancelled() and store.batches == [["w1", "w2"]]
+
+
+async def test_writers_of_a_cancelled_batch_are_cancelled_too() -> None:
+    store = BatchingStore()
+    gate = asyncio.Event()
+    record = store.record_evaluations
+
+    async def stuck(batch: Sequence[EvaluationWrite]) -> None:
+        await gate.wait()
+        await record(batch)
+
+    store.record_evaluations = stuck  # type: ignore[method-assign]
+    writes = WriteBatcher(store)
+    writer = asyncio.create_task(writes.record("w1", "r", STATE, point()))
+    await asyncio.sleep(0)
+    batch = writes._open
+    assert batch is not None and batch.task is not None
+    batch.task.cancel()
+    done = await asyncio.gather(writer, return_exceptions=True)
+    assert isinstance(done[0], asyncio.CancelledError) and store.single == []

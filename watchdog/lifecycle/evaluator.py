@@ -70,7 +70,8 @@ class Evaluating:
             return Sample.failed(f"{type(exc).__name__}: {exc}", transient=False)
         finally:
             if self.metrics is not None:
-                self.metrics.source_seconds.labels(rule.source).observe(time.monotonic() - started)
+                m = self.metrics
+                m.child(m.source_seconds, rule.source).observe(time.monotonic() - started)
 
     async def evaluate_rule(self, window: Window, rule: AnyRule) -> Evaluation:
         """Sample, judge, persist, journal transitions, and decide when firing."""
@@ -115,8 +116,9 @@ class Evaluating:
     def _observe(self, rule: AnyRule, sample: Sample, result: Evaluation, took: float) -> None:
         if self.metrics is None:
             return
-        self.metrics.evaluations.labels(rule.name, result.verdict.value).inc()
-        self.metrics.evaluation_seconds.labels(rule.source).observe(took)
+        m = self.metrics
+        m.child(m.evaluations, rule.name, result.verdict.value).inc()
+        m.child(m.evaluation_seconds, rule.source).observe(took)
         if sample.kind is SampleKind.ERROR:
             self.metrics.source_errors.labels(rule.source).inc()
             if refused(rule, sample):

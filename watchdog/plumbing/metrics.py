@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from watchdog import __version__
 
+MAX_CHILDREN = 10_000  # labelled children remembered by Metrics.child
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 PhaseCounts = Callable[[], Mapping[str, int]]
@@ -38,6 +40,7 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         # The process itself (CPU, memory, open files, start time) and the Python
         # running it, as every prometheus_client program on the default registry has.
         ProcessCollector(registry=registry)
@@ -154,6 +157,17 @@ class Metrics:
             ["table"],
             registry=registry,
         )
+
+    def child(self, metric: Counter | Histogram, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once: ``labels()`` locks and validates
+        (~2.5 µs), and every evaluation asks three of them."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            if len(self._children) >= MAX_CHILDREN:
+                self._children.clear()  # rule names come and go with reloads
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def rules_loaded(self, count: int, *, ok: bool) -> None:
         """Record a rule (re)load."""

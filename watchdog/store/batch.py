@@ -15,6 +15,7 @@ write (its window deleted meanwhile) fails only its own evaluation.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -48,6 +49,18 @@ class EvaluationBatches(Protocol):
 class _Batch:
     writes: list[EvaluationWrite] = field(default_factory=list)
     task: asyncio.Task[bool] | None = None
+    # every writer waits on the event: a writer cancelled stops only its own wait
+    # (a shield per writer cost a future and two callbacks per evaluation)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    ok: bool = False
+    cancelled: bool = False
+
+
+def _settled(batch: _Batch, task: asyncio.Task[bool]) -> None:
+    """The batch's task ended (even cancelled before it ran): wake every writer."""
+    batch.cancelled = task.cancelled()
+    batch.ok = not batch.cancelled and task.exception() is None and task.result()
+    batch.done.set()
 
 
 class WriteBatcher:
@@ -72,10 +85,12 @@ class WriteBatcher:
         if batch is None or len(batch.writes) >= MAX_BATCH:
             batch = self._open = _Batch()
             batch.task = asyncio.create_task(self._write(batch))
+            batch.task.add_done_callback(functools.partial(_settled, batch))
         batch.writes.append(write)
-        assert batch.task is not None
-        # shield: an evaluation that is cancelled must not cancel the others' writes.
-        return await asyncio.shield(batch.task)
+        await batch.done.wait()
+        if batch.cancelled:  # shutting down: as the batch's task was, so is each writer
+            raise asyncio.CancelledError
+        return batch.ok
 
     async def _write(self, batch: _Batch) -> bool:
         """Write the batch; False when the store refused it (each caller then retries)."""
