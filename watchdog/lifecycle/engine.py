@@ -182,7 +182,7 @@ class Engine(Evaluating):
         for rule in rules:
             key = (window.id, rule.name)
             if key in self._inflight:
-                self.schedule.queue.put(key, now)  # due again: a tick after it ends runs it
+                self.schedule.run_again(key, now)  # a tick after it ends runs it
             else:
                 self._start(window, rule, now, now)
 

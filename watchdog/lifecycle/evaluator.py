@@ -120,9 +120,9 @@ class Evaluating:
         m.child(m.evaluations, rule.name, result.verdict.value).inc()
         m.child(m.evaluation_seconds, rule.source).observe(took)
         if sample.kind is SampleKind.ERROR:
-            self.metrics.source_errors.labels(rule.source).inc()
+            m.child(m.source_errors, rule.source).inc()
             if refused(rule, sample):
-                self.metrics.rule_errors.labels(rule.name).inc()
+                m.child(m.rule_errors, rule.name).inc()
 
     async def decide(self, decision: Decision) -> Decision | None:
         """Run a decision through the pipeline (awaited: callers are background tasks)."""

@@ -91,6 +91,10 @@ class Schedule:
             due.append((grid, plan.window, rule))
         return due
 
+    def run_again(self, key: Key, now: float) -> None:
+        """``key`` is due at ``now`` (ahead of its interval: an alert came in)."""
+        self.queue.put(key, now)
+
     def finished(self, key: Key) -> None:
         """``key``'s evaluation ended: due again at once if its time came meanwhile."""
         at = self._parked.pop(key, None)
@@ -117,7 +121,7 @@ class Schedule:
 
 
 class DueQueue:
-    """Due times of (window, rule) keys; :meth:`pop_due` takes the ones whose time came."""
+    """Due times of (window, rule) keys; :meth:`pop_next` takes them as their time comes."""
 
     def __init__(self) -> None:
         self._due: dict[Key, float] = {}
@@ -153,13 +157,6 @@ class DueQueue:
                 del self._due[key]
                 return at, key
         return None
-
-    def pop_due(self, now: float) -> list[tuple[float, Key]]:
-        """Every key due by ``now``, earliest first, taken off the queue."""
-        out = []
-        while (entry := self.pop_next(now)) is not None:
-            out.append(entry)
-        return out
 
     def drop(self, keys: Iterable[Key]) -> None:
         """Forget ``keys`` (their heap entries go stale)."""
