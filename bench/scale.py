@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -188,15 +188,23 @@ def threaded(settings: Any) -> Any:
 
 
 class Timed:
-    """Wraps the engine's source: when each (window, rule) sample was in hand."""
+    """Wraps the engine's source: when each (window, rule) sample was in hand.
+
+    Eight bytes a sample: kept as ``(time, key)`` tuples, 10,000 windows' 6,700 samples
+    a second added ~100 MiB to the RSS measured within two minutes.
+    """
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.done: list[tuple[float, str]] = []
+        self.done: dict[tuple[str, str], array[float]] = {}
 
     async def sample(self, rule: Any, ctx: Any) -> Any:
         result = await self.inner.sample(rule, ctx)
-        self.done.append((time.time(), f"{ctx.window_id}/{rule.name}"))
+        key = (ctx.window_id, rule.name)
+        times = self.done.get(key)
+        if times is None:
+            times = self.done[key] = array("d")
+        times.append(time.time())
         return result
 
     async def close(self) -> None:
@@ -208,15 +216,13 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def drift(done: list[tuple[float, str]], start: float, end: float, interval: float) -> list[float]:
+def drift(
+    done: dict[tuple[str, str], array[float]], start: float, end: float, interval: float
+) -> list[float]:
     """Gap between consecutive samples of each (window, rule), minus the interval."""
-    by_key: dict[str, list[float]] = defaultdict(list)
-    for at, key in done:
-        by_key[key].append(at)
     out = []
-    for times in by_key.values():
-        times.sort()
-        pairs = itertools.pairwise(times)
+    for times in done.values():
+        pairs = itertools.pairwise(sorted(times))
         out += [b - a - interval for a, b in pairs if start <= b <= end]
     return out
 

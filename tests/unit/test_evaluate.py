@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -203,6 +204,8 @@ def test_state_round_trips_through_json_with_non_finite_values() -> None:
     st = evaluate(rule(), RuleState(), s(INF), now=5).state
     back = RuleState.from_json(st.to_json())
     assert back == st
+    odd = replace(st, reason='5xx \u00e9 "quoted" \\ \u2028', pending_since={'{a="\u00e9"}': 1.5})
+    assert RuleState.from_json(odd.to_json()) == odd  # orjson writes UTF-8, json reads it
 
 
 def test_missing_baseline_says_it_judged_on_the_absolute_threshold() -> None:

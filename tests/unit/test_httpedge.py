@@ -125,6 +125,23 @@ async def test_json_depth_is_limited_and_deep_json_is_a_value_error() -> None:
         await httpedge.parse_json(b"{nope")
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"b": [1.5, "x"], "a": null}', {"b": [1.5, "x"], "a": None}),
+        (b'{"a": 1, "a": 2}', {"a": 2}),  # the last of a repeated key, as json does
+        (b"[18446744073709551616]", [2**64]),  # past 64 bits: orjson refuses, json reads
+        (b'{"v": "\\ud800"}', {"v": "\ud800"}),  # a lone surrogate, likewise
+    ],
+)
+def test_json_decodes_as_the_standard_library_does(body: bytes, expected: object) -> None:
+    """orjson decodes first; what it refuses and json accepts, json decides (same
+    values, same errors)."""
+    assert httpedge.loads(body) == json.loads(body) == expected
+    nan = httpedge.loads(b'{"v": NaN, "w": -Infinity}')
+    assert nan["v"] != nan["v"] and nan["w"] == float("-inf")
+
+
 async def test_transport_failures_are_transient_and_name_the_upstream() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)

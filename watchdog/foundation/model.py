@@ -12,7 +12,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii as _quoted  # json.dumps(str), no setup
 from typing import Any
+
+import orjson
 
 from watchdog.foundation.events import ActionRecord, ActionStatus, Event, EventKind, iso
 from watchdog.foundation.judgestate import JudgeState
@@ -133,8 +136,7 @@ class Series:
 
 def series_key(labels: Mapping[str, str]) -> str:
     """Render labels the way Prometheus prints a series selector."""
-    inner = ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items()))
-    return "{" + inner + "}"
+    return "{" + ",".join([f"{k}={_quoted(v)}" for k, v in sorted(labels.items())]) + "}"
 
 
 @dataclass(frozen=True)
@@ -207,8 +209,6 @@ class RuleState:
             "reason": self.reason,
             "worst_value": _num_out(self.worst_value),
         }
-        if self.judge is not None:
-            data["judge"] = self.judge.to_dict()
         if self.judged or self.unjudged:
             data["coverage"] = {
                 "judged": self.judged,
@@ -216,7 +216,9 @@ class RuleState:
                 "gaps": dict(self.gaps),
                 "gap_reason": self.gap_reason,
             }
-        return json.dumps(data, sort_keys=True)
+        if self.judge is not None:  # its counts may be NaN, which orjson would write as null
+            return json.dumps({**data, "judge": self.judge.to_dict()}, sort_keys=True)
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()  # 1/5 of json's time
 
     @classmethod
     def from_json(cls, text: str) -> RuleState:
@@ -242,9 +244,7 @@ class RuleState:
 
 def _num_out(v: float | None) -> float | str | None:
     # JSON has no NaN/Inf; keep them as strings so a state round-trips exactly.
-    if v is None or math.isfinite(v):
-        return v
-    return str(v)
+    return v if v is None or math.isfinite(v) else str(v)
 
 
 def _num_in(v: float | str | None) -> float | None:

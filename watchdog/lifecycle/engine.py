@@ -1,8 +1,9 @@
 """The watch loop: ``tick()`` evaluates every due rule of every open window.
 
-APScheduler only calls :meth:`Engine.tick`. A tick starts one task per due
-(window, rule) and returns at once, so a slow source delays only its own rule; a rule
-still in flight is not started again.
+APScheduler only calls :meth:`Engine.tick`. A tick starts one task per due (window,
+rule), or per :data:`GROUP` windows of a ``shared_by`` rule (one answer serves them),
+and returns at once: a slow source delays only its own rule; one in flight is not
+started again.
 
 With several replicas only the leader evaluates (and so journals transitions and
 milestones, once); the others keep counting open windows and forget their caches, so a
@@ -30,14 +31,13 @@ from watchdog.foundation.model import (
 )
 from watchdog.ha.coord import Coordinator
 from watchdog.lifecycle.confirm import Confirmation
-from watchdog.lifecycle.evaluator import Evaluating
+from watchdog.lifecycle.evaluator import Evaluating, tag
 from watchdog.lifecycle.milestones import Milestones
 from watchdog.lifecycle.openwindows import WindowView
-from watchdog.lifecycle.schedule import Key, Schedule
+from watchdog.lifecycle.schedule import Key, Plan, Schedule, Start
 from watchdog.lifecycle.sourcewatch import SourceWatch
 from watchdog.pipeline import Pipeline
 from watchdog.pipeline.handoff import Handoff
-from watchdog.plumbing.logs import tag_task
 from watchdog.plumbing.metrics import Metrics
 from watchdog.rulefile.load import AnyRule, RuleSet
 from watchdog.sources import Sources
@@ -51,6 +51,10 @@ from watchdog.store.batch import WriteBatcher
 from watchdog.store.journal import Journal
 
 log = structlog.get_logger("watchdog.engine")
+
+# Windows evaluated in one task for a ``shared_by`` rule (Evaluating.evaluate_many): enough
+# to share a task's cost, few enough that one holds the loop ~10 ms at most.
+GROUP = 100
 
 
 class EngineStore(WindowStore, RuleStateStore, EventStore, ActionStore, Protocol):
@@ -111,6 +115,7 @@ class Engine(Evaluating):
         self.writes = parts.writes
         self.view = parts.view
         self._states: dict[str, dict[str, RuleState]] = {}
+        self._vars: dict[str, Mapping[str, str]] = {}
         self.schedule = Schedule()  # when each (window, rule) is next due
         self._inflight: dict[Key, asyncio.Task[None]] = {}
         self.ticks = 0  # completed ticks: what tests and diagnostics wait on, not the clock
@@ -134,17 +139,35 @@ class Engine(Evaluating):
             return
         for d in await self.handoff.take(now):
             self.decide_soon(d)
-        watched = {}
-        for window in windows:
-            if await self._close_if_due(window, now):
-                continue
-            self._open[window.phase.value] += 1
-            await self.milestones.midpoint(window, now, self.states)
-            await self._load_states(window.id)
-            watched[window.id] = self.schedule.plan(window, self.rules.current)
-        for at, window, rule in self.schedule.due(watched, now, self._inflight):
-            self._start(window, rule, now, at)
+        self._start_due(await self._watched(windows, now), now)
         self.ticks += 1
+
+    async def _watched(self, windows: list[Window], now: float) -> dict[str, Plan]:
+        """Close the windows whose time is up; the plans of the others."""
+        watched = {}
+        ruleset = self.rules.current
+        for window in windows:  # 10,000 a second: nothing awaited that has nothing to do
+            if now >= _ends(window) and await self._close_if_due(window, now):
+                continue
+            self._open[window.phase] += 1  # a StrEnum finds its value's key
+            if self.milestones.midpoint_due(window, now):
+                await self.milestones.midpoint(window, now, self.states)
+            if window.id not in self._states:
+                await self._load_states(window.id)
+            watched[window.id] = self.schedule.plan(window, ruleset)
+        return watched
+
+    def _start_due(self, watched: dict[str, Plan], now: float) -> None:
+        """Start what is due, a ``shared_by`` rule's windows in groups."""
+        shared: dict[str, list[Start]] = {}
+        for start in self.schedule.due(watched, now, self._inflight):
+            if getattr(start[2], "shared_by", None):
+                shared.setdefault(start[2].name, []).append(start)
+            else:
+                self._start(start[1], start[2], now, start[0])
+        for starts in shared.values():
+            for i in range(0, len(starts), GROUP):
+                self._start_group(starts[i : i + GROUP], now)
 
     async def leading(self) -> bool:
         """True when this replica may evaluate and act (it holds a fencing token)."""
@@ -191,17 +214,27 @@ class Engine(Evaluating):
         self.schedule.started(key, due, now, rule.effective_interval)
         task = asyncio.create_task(self._evaluate_guarded(window, rule))
         self._inflight[key] = task
-        task.add_done_callback(functools.partial(self._finished, key))
+        task.add_done_callback(functools.partial(self._finished, [key]))
 
-    def _finished(self, key: Key, _task: asyncio.Task[None]) -> None:
-        self._inflight.pop(key, None)
-        self.schedule.finished(key)
+    def _start_group(self, starts: list[Start], now: float) -> None:
+        rule = starts[0][2]
+        # kept in _inflight under each of its keys (a store ruff's check cannot see)
+        group = asyncio.create_task(self.evaluate_many([w for _, w, _ in starts], rule))  # noqa: RUF006
+        keys = [(window.id, rule.name) for _, window, _ in starts]
+        for key, (due, _, _) in zip(keys, starts, strict=True):
+            self.schedule.started(key, due, now, rule.effective_interval)
+            self._inflight[key] = group
+        group.add_done_callback(functools.partial(self._finished, keys))
+
+    def _finished(self, keys: list[Key], _task: asyncio.Task[None]) -> None:
+        for key in keys:
+            self._inflight.pop(key, None)
+            self.schedule.finished(key)
 
     async def _evaluate_guarded(self, window: Window, rule: AnyRule) -> None:
-        # Its own task, so its own copy of the context: the tags go on every line this
-        # evaluation logs (the source's, the journal's, the decision's) and nothing else
-        d = window.deployment
-        tag_task(window=window.id, service=d.service, version=d.version, rule=rule.name)
+        # Its own task, so its own copy of the context: the tags go on this evaluation's
+        # lines and nothing else
+        tag(window, rule)
         try:
             await self.evaluate_rule(window, rule)
         except Exception:
@@ -235,6 +268,7 @@ class Engine(Evaluating):
         """Drop in-memory state of a window that closed."""
         self.view.drop(window_id)
         self._states.pop(window_id, None)
+        self._vars.pop(window_id, None)
         self.milestones.forget(window_id)
         self.sources_watch.forget(window_id)
         self.schedule.forget(window_id)
@@ -242,11 +276,10 @@ class Engine(Evaluating):
     async def _close_if_due(self, window: Window, now: float) -> bool:
         """Close a window whose time is up (watchdog/lifecycle/endings.py), or judge its
         confirmation."""
-        until = window.confirm_until
-        if now < (window.ends_at if until is None else until):
+        if now < _ends(window):
             return False
         states = await self.states(window.id)
-        if until is None:
+        if window.confirm_until is None:
             # only the rules that fit the deploy decide (a scoped-out rule never ran)
             fitting = self.rules.current.for_deployment(window.deployment)
             closed = await self.milestones.close(window, now, states, fitting)
@@ -258,3 +291,8 @@ class Engine(Evaluating):
             if self.metrics is not None:
                 self.metrics.windows_closed.labels(closed).inc()
         return True
+
+
+def _ends(window: Window) -> float:
+    """When a window's watch (or its confirmation, once confirming) is up."""
+    return window.ends_at if window.confirm_until is None else window.confirm_until

@@ -42,11 +42,15 @@ class Milestones:
         """Drop what is remembered of a closed window."""
         self._midpoints.discard(window_id)
 
+    def midpoint_due(self, window: Window, now: float) -> bool:
+        """Whether :meth:`midpoint` has something to do (a tick asks for every window)."""
+        if window.id in self._midpoints or window.phase is WindowPhase.CONFIRMING:
+            return False
+        return now >= window.started_at + (window.ends_at - window.started_at) / 2
+
     async def midpoint(self, window: Window, now: float, states: States) -> None:
         """Tell once that the window is halfway through, and whether all is green."""
-        if window.id in self._midpoints or window.phase is WindowPhase.CONFIRMING:
-            return
-        if now < window.started_at + (window.ends_at - window.started_at) / 2:
+        if not self.midpoint_due(window, now):
             return
         self._midpoints.add(window.id)
         # After a restart the memory is empty: the journal says whether it was told.

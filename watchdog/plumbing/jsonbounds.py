@@ -8,6 +8,8 @@ import asyncio
 import json
 from typing import Any
 
+import orjson
+
 INLINE_JSON = 64 << 10
 """JSON bodies up to this size are parsed on the event loop; larger ones in a thread."""
 
@@ -33,6 +35,13 @@ def loads(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
     """``json.loads`` with the depth limit; :class:`BadJson` names the problem."""
     if too_deep(body, max_depth):
         raise BadJson(f"JSON nested deeper than {max_depth} levels")
+    try:
+        # orjson decodes Prometheus' 10,000-series answers in a third of json's time (13 %
+        # of the process at 10,000 windows, bench/scale.py); what it refuses and json
+        # accepts (NaN, integers past 64 bits, lone surrogates) json still decides
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body)
     except RecursionError:

@@ -65,6 +65,7 @@ class ScrapeIntervals:
         self._fallback = fallback
         self._monotonic = monotonic
         self._jobs: dict[str, float] = {}
+        self._longest = fallback  # max of _jobs (asked by every rule without a job)
         self._next = 0.0  # when to read again
         self._lock = asyncio.Lock()
 
@@ -75,10 +76,11 @@ class ScrapeIntervals:
 
     async def grid(self, job: str | None = None) -> float:
         """The scrape interval of ``job`` (None: the longest of all jobs)."""
-        await self._refresh()
+        if self._monotonic() >= self._next:
+            await self._refresh()
         if job is not None and job in self._jobs:
             return self._jobs[job]
-        return max(self._jobs.values(), default=self._fallback)
+        return self._longest
 
     async def _refresh(self) -> None:
         if self._monotonic() < self._next:
@@ -95,4 +97,5 @@ class ScrapeIntervals:
             if found != self._jobs:
                 log.debug("scrape intervals from Prometheus", jobs=found)
             self._jobs = found or self._jobs
+            self._longest = max(self._jobs.values(), default=self._fallback)
             self._next = self._monotonic() + REFRESH

@@ -63,6 +63,28 @@ def _settled(batch: _Batch, task: asyncio.Task[bool]) -> None:
     batch.done.set()
 
 
+class Pending:
+    """One evaluation's writes, queued: :meth:`saved` returns once they are stored."""
+
+    __slots__ = ("_batch", "_store", "_write")
+
+    def __init__(self, store: RuleStateStore, write: EvaluationWrite, batch: _Batch | None):
+        self._store, self._write, self._batch = store, write, batch
+
+    async def saved(self) -> None:
+        """Wait until the writes are stored (or raise what the store raised)."""
+        batch, write = self._batch, self._write
+        if batch is not None:
+            await batch.done.wait()  # set already: no suspension
+            if batch.cancelled:  # shutting down: as the batch's task was, so is each writer
+                raise asyncio.CancelledError
+            if batch.ok:
+                return
+        store = self._store
+        await store.save_rule_state(write.window_id, write.rule, write.state)
+        await store.add_rule_point(write.window_id, write.rule, write.point)
+
+
 class WriteBatcher:
     """Groups the engine's per-evaluation writes; one batch is written at a time."""
 
@@ -74,23 +96,22 @@ class WriteBatcher:
 
     async def record(self, window_id: str, rule: str, state: RuleState, point: RulePoint) -> None:
         """Store one evaluation's state and point; returns once they are written."""
-        write = EvaluationWrite(window_id, rule, state, point)
-        if self._batches is None or not await self._in_batch(write):
-            await self._store.save_rule_state(window_id, rule, state)
-            await self._store.add_rule_point(window_id, rule, point)
+        await self.queue(window_id, rule, state, point).saved()
 
-    async def _in_batch(self, write: EvaluationWrite) -> bool:
-        """Add ``write`` to the open batch and wait for it; False if the store refused it."""
+    def queue(self, window_id: str, rule: str, state: RuleState, point: RulePoint) -> Pending:
+        """Queue one evaluation's writes in the open batch; the caller awaits
+        :meth:`Pending.saved` before it journals or decides on them. Many evaluations
+        judged in one task queue theirs and wait once (``Engine``'s shared rules)."""
+        write = EvaluationWrite(window_id, rule, state, point)
+        if self._batches is None:
+            return Pending(self._store, write, None)  # written one by one when awaited
         batch = self._open
         if batch is None or len(batch.writes) >= MAX_BATCH:
             batch = self._open = _Batch()
             batch.task = asyncio.create_task(self._write(batch))
             batch.task.add_done_callback(functools.partial(_settled, batch))
         batch.writes.append(write)
-        await batch.done.wait()
-        if batch.cancelled:  # shutting down: as the batch's task was, so is each writer
-            raise asyncio.CancelledError
-        return batch.ok
+        return Pending(self._store, write, batch)  # a refused batch: written one by one
 
     async def _write(self, batch: _Batch) -> bool:
         """Write the batch; False when the store refused it (each caller then retries)."""
