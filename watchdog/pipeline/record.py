@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import structlog
-
 from watchdog.foundation.clock import Clock
 from watchdog.foundation.durations import format_duration
 from watchdog.foundation.errors import FencedOut
@@ -22,8 +20,6 @@ from watchdog.pipeline.base import Decision
 from watchdog.pipeline.stages import ROLLBACK, ActionLog
 from watchdog.plumbing.metrics import Metrics
 from watchdog.store.journal import Journal
-
-log = structlog.get_logger("watchdog.pipeline.record")
 
 
 def after_success(window: Window) -> WindowPhase:
@@ -97,14 +93,9 @@ class Record:
         # A rollback that worked is confirmed: the restored version is watched for the
         # window's confirm_for (watchdog/lifecycle/confirm.py) before the window ends.
         phase = after_success(d.window) if ok else WindowPhase.ROLLBACK_FAILED
-        moved = await self._store.set_phase(
+        await self._store.set_phase(
             d.window.id, phase, at=now, reason=detail, expected={WindowPhase.ROLLING_BACK}
         )
-        if not moved:
-            # Another process moved it on first: a new leader's recovery finishing "only
-            # the recording" while this one recorded the same outcome. Said once, by it.
-            log.info("rollback outcome already recorded", window=d.window.id)
-            return None
         window = d.window.with_phase(phase, now, detail)
         if self._metrics is not None:
             result = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
