@@ -10,10 +10,13 @@ import pytest
 from tests.fakes import RecordingExecutor, ScriptedSource
 from tests.rules import rules
 from tests.world import app_settings, opened
+from watchdog.actions.plan import PlanOutcome
 from watchdog.actions.spec import Plan
 from watchdog.app import Parts
 from watchdog.foundation.clock import FakeClock
-from watchdog.foundation.model import Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.foundation.model import Action, Deployment, Event, EventKind, Window, WindowPhase
+from watchdog.pipeline.base import Decision
+from watchdog.pipeline.record import Record
 from watchdog.pipeline.recovery import Progress, progress
 
 PLAN = Plan.model_validate(
@@ -116,3 +119,31 @@ async def test_recovery_finishes_a_claimed_rollback_once_and_announces_it_once(
         assert kinds.count(EventKind.ROLLBACK_SUCCEEDED) == 1
         assert await parts.recovery.run() == 0  # nothing left to resume
         assert len(executor.calls) == 1
+
+
+async def test_an_outcome_recorded_by_two_processes_is_told_once(tmp_path: Path) -> None:
+    """The leader records a rollback's outcome while a new leader's recovery finishes
+    the same one ("only the recording was lost"): both hold the window as rolling back,
+    only the first to move it on journals ``rollback_succeeded``."""
+    file = rules(tmp_path).group("g", None).prometheus("errors", "errors", above=1)
+    settings = app_settings(tmp_path, file, plans={"p": STEPS}, default_plan="p", confirm_for=0)
+    seams = {
+        "executors": {"command": RecordingExecutor()},
+        "sources": {"prometheus": ScriptedSource()},
+    }
+    async with opened(settings, clock=FakeClock(), **seams) as parts:
+        window = await claimed_window(parts, announced=True)
+        assert await parts.store.set_phase(window.id, WindowPhase.ROLLING_BACK, at=1.0)
+        rolling = await parts.store.get_window(window.id)
+        assert rolling is not None
+        record = Record(parts.store, parts.journal, FakeClock())
+        d = Decision(
+            window=rolling, action=Action.ROLLBACK, trigger="errors", actor="rule:errors",
+            reason="errors fired", at=1.0, token=1, outcome=PlanOutcome(ok=True),
+        )  # fmt: skip
+        first, second = await record(d), await record(d)
+        assert first is not None and second is None
+        kinds = [e.kind for e in await parts.store.list_events(window.id)]
+        assert kinds.count(EventKind.ROLLBACK_SUCCEEDED) == 1
+        final = await parts.store.get_window(window.id)
+        assert final is not None and final.phase is WindowPhase.ROLLED_BACK

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
+
 from watchdog.foundation.clock import Clock
 from watchdog.foundation.durations import format_duration
 from watchdog.foundation.errors import FencedOut
-from watchdog.foundation.model import ActionStatus, EventKind, Window, WindowPhase
+from watchdog.foundation.model import ActionStatus, Event, EventKind, Window, WindowPhase
 from watchdog.ha.coord import Coordinator
 from watchdog.ha.fencing import Deposed
 from watchdog.ha.patience import persist
@@ -20,6 +22,8 @@ from watchdog.pipeline.base import Decision
 from watchdog.pipeline.stages import ROLLBACK, ActionLog
 from watchdog.plumbing.metrics import Metrics
 from watchdog.store.journal import Journal
+
+log = structlog.get_logger("watchdog.pipeline.record")
 
 
 def after_success(window: Window) -> WindowPhase:
@@ -93,13 +97,7 @@ class Record:
         # A rollback that worked is confirmed: the restored version is watched for the
         # window's confirm_for (watchdog/lifecycle/confirm.py) before the window ends.
         phase = after_success(d.window) if ok else WindowPhase.ROLLBACK_FAILED
-        await self._store.set_phase(
-            d.window.id, phase, at=now, reason=detail, expected={WindowPhase.ROLLING_BACK}
-        )
         window = d.window.with_phase(phase, now, detail)
-        if self._metrics is not None:
-            result = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
-            self._metrics.rollback(window.deployment.service, result.value)
         data: dict[str, object] = {"actor": d.actor}
         if ok:
             kind = EventKind.ROLLBACK_SUCCEEDED
@@ -107,7 +105,20 @@ class Record:
             data.update(more)
         else:
             kind, message = EventKind.ROLLBACK_FAILED, f"rollback failed: {detail}"
-        event = await self._journal.record(window, kind, message, at=now, data=data, notify=False)
+        # The phase and the event together: two processes recording one outcome (the
+        # leader, and a new leader's recovery finishing "only the recording") tell it
+        # once, and one that fails half-way leaves the whole of it to the other.
+        event = await self._store.set_phase_journaled(
+            d.window.id, phase, Event(window.id, now, kind, message, data=data),
+            expected={WindowPhase.ROLLING_BACK}, reason=detail,
+        )  # fmt: skip
+        if event is None:
+            log.info("rollback outcome already recorded", window=d.window.id)
+            return None
+        self._journal.logged(event, window)
+        if self._metrics is not None:
+            result = WindowPhase.ROLLED_BACK if ok else WindowPhase.ROLLBACK_FAILED
+            self._metrics.rollback(window.deployment.service, result.value)
         return d.but(window=window, events=(*d.events, event))
 
     async def _carried(self, token: int) -> int:

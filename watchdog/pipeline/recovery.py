@@ -55,6 +55,7 @@ from watchdog.pipeline.evidence import Evidence, Verdict
 from watchdog.pipeline.record import Record
 from watchdog.pipeline.stages import ACTABLE, ROLLBACK, Fence, Notify
 from watchdog.store.base import ActionStore, EventStore, WindowStore
+from watchdog.store.feed import PhaseJournal
 from watchdog.store.journal import Journal
 
 log = structlog.get_logger("watchdog.ha.recovery")
@@ -63,8 +64,9 @@ RESUMABLE = ACTABLE | {WindowPhase.ROLLING_BACK}
 _STEP_KINDS = {EventKind.STEP_STARTED, EventKind.STEP_SUCCEEDED, EventKind.STEP_FAILED}
 
 
-class RecoveryStore(WindowStore, ActionStore, EventStore, Protocol):
-    """What recovery reads: open windows, their action log entries and journals."""
+class RecoveryStore(WindowStore, ActionStore, EventStore, PhaseJournal, Protocol):
+    """What recovery reads: open windows, their action log entries and journals (and
+    what the stages it runs write)."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from watchdog.ha.fencing import Deposed
 from watchdog.pipeline.base import Decision, settle
 from watchdog.pipeline.crashpoints import CrashPoints
 from watchdog.store.base import ActionStore, WindowStore
+from watchdog.store.feed import PhaseJournal
 from watchdog.store.journal import Journal
 
 log = structlog.get_logger("watchdog.pipeline")
@@ -27,7 +28,7 @@ ROLLBACK = "rollback"
 ACTABLE = frozenset({WindowPhase.WATCHING, WindowPhase.HELD, WindowPhase.AWAITING_APPROVAL})
 
 
-class ActionLog(ActionStore, WindowStore, Protocol):
+class ActionLog(ActionStore, WindowStore, PhaseJournal, Protocol):
     """Fence and Record: the action log and the window phase it moves."""
 
 

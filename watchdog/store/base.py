@@ -17,7 +17,7 @@ from watchdog.foundation.model import (
     WindowPhase,
 )
 from watchdog.store.ephemeral import SeenOnce, Sessions
-from watchdog.store.feed import JournalFeed, WindowChanges
+from watchdog.store.feed import JournalFeed, PhaseJournal, WindowChanges
 from watchdog.store.records import (
     KEEP_POINTS,
     PRUNE_EVERY,
@@ -282,6 +282,7 @@ class Store(
     EventStore,
     JournalFeed,
     WindowChanges,
+    PhaseJournal,
     ActionStore,
     AlertStore,
     OutboxStore,
@@ -291,8 +292,7 @@ class Store(
     RetentionStore,
     Protocol,
 ):
-    """All of durable state. Two implementations pass one contract suite per role
-    (tests/integration/test_store.py): SQLite and PostgreSQL.
+    """All of durable state: SQLite and PostgreSQL pass one contract suite per role.
 
     Consumers name the role they use (``Dedup`` an :class:`ActionStore`, the journal an
     :class:`EventStore`); only the composition root holds the whole store. A new method

@@ -8,12 +8,13 @@ Every write that changes a window sets its ``updated_at`` (the writer's clock); 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import aiosqlite
 
-from watchdog.foundation.model import Window, WindowPhase
+from watchdog.foundation.model import Event, Window, WindowPhase
 from watchdog.store import rows
 
 # Every phase, so each query names the phase the index leads with (a range per phase
@@ -22,10 +23,39 @@ _PHASES = [p.value for p in WindowPhase]
 
 
 class SqliteChanges:
-    """:class:`~watchdog.store.feed.WindowChanges` on SQLite."""
+    """:class:`~watchdog.store.feed.WindowChanges` and ``PhaseJournal`` on SQLite."""
 
     def _session(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
         raise NotImplementedError  # provided by SqliteStore
+
+    def _tx(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        raise NotImplementedError  # provided by SqliteStore
+
+    async def set_phase_journaled(
+        self,
+        window_id: str,
+        phase: WindowPhase,
+        event: Event,
+        *,
+        expected: Collection[WindowPhase],
+        reason: str | None = None,
+    ) -> Event | None:
+        """The compare-and-set and the event it tells, in one transaction."""
+        async with self._tx() as db:
+            cur = await db.execute(
+                "UPDATE windows SET phase = ?1, updated_at = ?2, reason = ?3"
+                " WHERE id = ?4 AND phase IN (SELECT value FROM json_each(?5))",
+                (phase.value, event.at, reason, window_id, json.dumps([p.value for p in expected])),
+            )
+            if cur.rowcount != 1:
+                return None
+            cur = await db.execute(
+                "INSERT INTO events (window_id, at, kind, rule, message, data)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows.event_params(event),
+            )
+            seq = cur.lastrowid
+        return rows.with_seq(event, seq)
 
     async def list_windows_changed(self, since: float, *, limit: int) -> list[Window]:
         """Windows changed at or after ``since``, by ``updated_at``."""
@@ -39,10 +69,39 @@ class SqliteChanges:
 
 
 class PostgresChanges:
-    """:class:`~watchdog.store.feed.WindowChanges` on PostgreSQL."""
+    """:class:`~watchdog.store.feed.WindowChanges` and ``PhaseJournal`` on PostgreSQL."""
 
     def _conn(self) -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError  # provided by PostgresStore
+
+    async def set_phase_journaled(
+        self,
+        window_id: str,
+        phase: WindowPhase,
+        event: Event,
+        *,
+        expected: Collection[WindowPhase],
+        reason: str | None = None,
+    ) -> Event | None:
+        """The compare-and-set and the event it tells, in one transaction."""
+        async with self._conn() as conn, conn.transaction():
+            moved = await conn.fetchval(
+                "UPDATE windows SET phase = $1, updated_at = $2, reason = $3"
+                " WHERE id = $4 AND phase = ANY($5::text[]) RETURNING id",
+                phase.value,
+                event.at,
+                reason,
+                window_id,
+                [p.value for p in expected],
+            )
+            if moved is None:
+                return None
+            seq = await conn.fetchval(
+                "INSERT INTO events (window_id, at, kind, rule, message, data)"
+                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                *rows.event_params(event),
+            )
+        return rows.with_seq(event, seq)
 
     async def list_windows_changed(self, since: float, *, limit: int) -> list[Window]:
         """Windows changed at or after ``since``, by ``updated_at``."""

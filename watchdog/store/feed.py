@@ -1,14 +1,15 @@
 """Reads across windows of what changed since the reader last read, at the cost of that
 and not of every window: the journal in ``seq`` order (escalation follows every window at
 once), and the windows by ``updated_at`` (the engine keeps every open one in memory,
-:mod:`watchdog.lifecycle.openwindows`; implemented in :mod:`watchdog.store.changes`)."""
+:mod:`watchdog.lifecycle.openwindows`; implemented in :mod:`watchdog.store.changes`).
+And one write beside them: a phase change with the event that tells it."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Protocol
 
-from watchdog.foundation.model import Event, EventKind, Window
+from watchdog.foundation.model import Event, EventKind, Window, WindowPhase
 
 
 class JournalFeed(Protocol):
@@ -42,4 +43,23 @@ class WindowChanges(Protocol):
     async def list_windows_changed(self, since: float, *, limit: int) -> list[Window]:
         """Windows of any phase with ``updated_at`` at or after ``since``, oldest change
         first, at most ``limit`` of them."""
+        ...
+
+
+class PhaseJournal(Protocol):
+    """A window's phase and the event that tells it, written together (Record)."""
+
+    async def set_phase_journaled(
+        self,
+        window_id: str,
+        phase: WindowPhase,
+        event: Event,
+        *,
+        expected: Collection[WindowPhase],
+        reason: str | None = None,
+    ) -> Event | None:
+        """Move the window to ``phase`` at ``event.at`` if it is in one of ``expected``,
+        and then append ``event`` in the same transaction (returned with its ``seq``);
+        None, and nothing written, when it is in another phase. Two processes recording
+        one outcome tell it once; one that fails half-way leaves it to the other."""
         ...

@@ -91,19 +91,24 @@ class Journal:
         event = await self._store.append_event(
             Event(window.id, at, kind, message, rule=rule, data=dict(data or {}))
         )
+        self.logged(event, window)
+        if notify:
+            await self._enqueue(event, window)
+        return event
+
+    def logged(self, event: Event, window: Window) -> None:
+        """Log an event as it is journaled (also one the store appended in a transaction
+        of its own: ``PhaseJournal``)."""
         log.log(
-            level_of(kind),
-            message,
-            kind=kind.value,
+            level_of(event.kind),
+            event.message,
+            kind=event.kind.value,
             window=window.id,
             service=window.deployment.service,
             version=window.deployment.version,
             # None would hide the rule an evaluation bound (watchdog.plumbing.logs.about_window).
-            **({"rule": rule} if rule is not None else {}),
+            **({"rule": event.rule} if event.rule is not None else {}),
         )
-        if notify:
-            await self._enqueue(event, window)
-        return event
 
     async def _enqueue(self, event: Event, window: Window) -> None:
         if self._outbox is None:

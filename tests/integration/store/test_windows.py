@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
-from tests.integration.store.conftest import window
+from tests.integration.store.conftest import event, window
 from watchdog.foundation.errors import Conflict, NotFound
-from watchdog.foundation.model import WindowPhase
+from watchdog.foundation.model import EventKind, WindowPhase
 from watchdog.store.base import (
+    EventStore,
     WindowStore,
 )
+from watchdog.store.feed import PhaseJournal
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +97,25 @@ async def test_baselines_round_trip(store: WindowStore) -> None:
     assert got.baselines == baselines
     with pytest.raises(NotFound):
         await store.set_baselines("nope", baselines, at=1_100)
+
+
+class PhaseJournalStore(WindowStore, EventStore, PhaseJournal, Protocol):
+    """The window role with the journal it writes a phase change into."""
+
+
+async def test_a_phase_change_and_its_event_are_written_together_or_not_at_all(
+    store: PhaseJournalStore,
+) -> None:
+    await store.insert_window(window("w1", phase=WindowPhase.ROLLING_BACK))
+    told = event("w1", 1_100.0, EventKind.ROLLBACK_SUCCEEDED, actor="rule:r1")
+    rolling = [WindowPhase.ROLLING_BACK]
+    first = await store.set_phase_journaled(
+        "w1", WindowPhase.ROLLED_BACK, told, expected=rolling, reason=None
+    )
+    assert first is not None and first.seq is not None
+    got = await store.get_window("w1")
+    assert got is not None and (got.phase, got.updated_at) == (WindowPhase.ROLLED_BACK, 1_100.0)
+    # a second recorder of the same outcome: not in the expected phase, nothing written
+    again = await store.set_phase_journaled("w1", WindowPhase.ROLLED_BACK, told, expected=rolling)
+    assert again is None
+    assert await store.list_events("w1") == [first]
