@@ -23,6 +23,7 @@ event loop).
 
 ``--rows`` names each row instead of sizes x modes, e.g. issue 23's two targets in one
 run, old path beside new: ``--rows 1000:window,10000:shared --paths threads,async``.
+``--open-together N`` opens N windows at a time instead of one after another.
 ``--gcs tuned,default`` runs every row with the collector as the service sets it
 (``watchdog.process.freeze_startup_heap``) and with CPython's default thresholds.
 """
@@ -93,11 +94,13 @@ async def worker(
     shared: bool,
     via: str,
     default_gc: bool = False,
+    together: int = 1,
 ) -> dict[str, float]:
     """In the child: run the App with ``windows`` open windows for ``duration`` seconds.
 
     ``via="threads"``: the engine samples through the old thread-pool source;
-    ``default_gc``: CPython's collector thresholds instead of the service's.
+    ``default_gc``: CPython's collector thresholds instead of the service's;
+    ``together``: windows opened at once (1: one after another).
     """
     from pydantic import SecretStr
 
@@ -137,10 +140,14 @@ async def worker(
                 source = threaded(settings)
             timed = Timed(source)
             parts.engine.sources = Sources({"prometheus": timed})
-            opening = time.time()
-            for i in range(windows):
-                d = Deployment(f"svc{i}", "prod", "v2", "v1")
-                await parts.windows.open_window(d, window_seconds=86400, actor="bench")
+            opening, turns = time.time(), asyncio.Semaphore(together)
+
+            async def open_one(i: int) -> None:
+                async with turns:
+                    d = Deployment(f"svc{i}", "prod", "v2", "v1")
+                    await parts.windows.open_window(d, window_seconds=86400, actor="bench")
+
+            await asyncio.gather(*(open_one(i) for i in range(windows)))
             opened = time.time() - opening  # a loop already short of time opens slowly
             await asyncio.sleep(interval)  # the first round: windows opened over some seconds
             collections = Collections()
@@ -240,11 +247,13 @@ def measure(
     duration: float,
     mode: tuple[bool, str, str],
     stub: StubPrometheus,
+    together: int = 1,
 ) -> dict[str, Any]:
     """Run one child for ``windows`` and count the queries that reached the stub."""
     shared, path, collector = mode
     stub.take()
     argv = [sys.executable, "-m", "bench.scale", "--worker", str(windows), "--stub", stub.url]
+    argv += ["--open-together", str(together)]
     argv += ["--interval", str(interval), "--duration", str(duration), "--path", path]
     argv += ["--shared"] if shared else []
     argv += ["--default-gc"] if collector == "default" else []
@@ -317,7 +326,16 @@ def main(argv: list[str] | None = None) -> str:
     )
     parser.add_argument("--path", default="async", help=argparse.SUPPRESS)
     parser.add_argument("--default-gc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--open-together",
+        type=int,
+        default=1,
+        help="windows opened at once (1: one after another, as before); the steady state "
+        "without the ramp, where young windows' ages spread over the shared cuts",
+    )
     args = parser.parse_args(argv)
+    if args.open_together < 1:
+        parser.error("--open-together must be at least 1")
     if args.worker is not None:
         run = worker(
             args.worker,
@@ -327,6 +345,7 @@ def main(argv: list[str] | None = None) -> str:
             args.shared,
             args.path,
             args.default_gc,
+            args.open_together,
         )
         print(json.dumps(asyncio.run(run)))
         return ""
@@ -337,7 +356,10 @@ def main(argv: list[str] | None = None) -> str:
     try:
         for n, m in wanted:
             for p, g in itertools.product(paths, args.gcs.split(",")):
-                rows.append(measure(n, args.interval, args.duration, (m, p, g), stub))
+                mode = (m, p, g)
+                rows.append(
+                    measure(n, args.interval, args.duration, mode, stub, args.open_together)
+                )
                 # each row as it ends: a long run that is stopped keeps what it measured
                 print(table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     finally:

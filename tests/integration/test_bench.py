@@ -59,8 +59,8 @@ def test_scale_runs_at_tiny_size() -> None:
 def test_scale_crosses_the_default_window_limit_on_both_paths() -> None:
     # 201 windows is past the default max_open_windows (200): the benchmark sets the
     # limit it needs instead of hanging on a worker that raised; issue 23's two targets
-    # are rows of one run, the old path beside the new
-    argv = ["--rows", "201:shared,3:window", "--paths", "threads,async"]
+    # are rows of one run, the old path beside the new; the windows open 50 at a time
+    argv = ["--rows", "201:shared,3:window", "--paths", "threads,async", "--open-together", "50"]
     out = scale.main([*argv, "--interval", "5", "--duration", "1"])
     rows = out.splitlines()[2:]
     assert [r.split(" | ")[:4] for r in rows] == [
@@ -75,6 +75,12 @@ def test_a_failing_scale_worker_fails_the_benchmark_with_its_error() -> None:
     # a negative interval is a rule file the worker's App refuses: the run stops, saying so
     with pytest.raises(RuntimeError, match=r"(?s)scale worker failed.*invalid duration '-1s'"):
         scale.main(["--rows", "1:window", "--interval", "-1", "--duration", "1"])
+
+
+def test_scale_refuses_to_open_no_window_at_a_time(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        scale.main(["--rows", "1:window", "--open-together", "0"])
+    assert "--open-together must be at least 1" in capsys.readouterr().err
 
 
 def test_decision_action_runs_at_tiny_size() -> None:
