@@ -22,6 +22,25 @@ from watchdog.store import rows
 _PHASES = [p.value for p in WindowPhase]
 
 
+async def sqlite_append(db: aiosqlite.Connection, event: Event) -> Event:
+    """Append ``event`` to the journal on ``db`` (in its transaction, if any)."""
+    cur = await db.execute(
+        "INSERT INTO events (window_id, at, kind, rule, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+        rows.event_params(event),
+    )
+    return rows.with_seq(event, cur.lastrowid)
+
+
+async def postgres_append(conn: Any, event: Event) -> Event:
+    """Append ``event`` to the journal on ``conn`` (in its transaction, if any)."""
+    seq = await conn.fetchval(
+        "INSERT INTO events (window_id, at, kind, rule, message, data)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+        *rows.event_params(event),
+    )
+    return rows.with_seq(event, seq)
+
+
 class SqliteChanges:
     """:class:`~watchdog.store.feed.WindowChanges` and ``PhaseJournal`` on SQLite."""
 
@@ -49,13 +68,7 @@ class SqliteChanges:
             )
             if cur.rowcount != 1:
                 return None
-            cur = await db.execute(
-                "INSERT INTO events (window_id, at, kind, rule, message, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows.event_params(event),
-            )
-            seq = cur.lastrowid
-        return rows.with_seq(event, seq)
+            return await sqlite_append(db, event)
 
     async def list_windows_changed(self, since: float, *, limit: int) -> list[Window]:
         """Windows changed at or after ``since``, by ``updated_at``."""
@@ -96,12 +109,7 @@ class PostgresChanges:
             )
             if moved is None:
                 return None
-            seq = await conn.fetchval(
-                "INSERT INTO events (window_id, at, kind, rule, message, data)"
-                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-                *rows.event_params(event),
-            )
-        return rows.with_seq(event, seq)
+            return await postgres_append(conn, event)
 
     async def list_windows_changed(self, since: float, *, limit: int) -> list[Window]:
         """Windows changed at or after ``since``, by ``updated_at``."""

@@ -19,7 +19,7 @@ from watchdog.foundation.model import Event, EventKind, RuleState, Window, Windo
 from watchdog.store import migrate, rows
 from watchdog.store.alert_access import PostgresAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
-from watchdog.store.changes import PostgresChanges
+from watchdog.store.changes import PostgresChanges, postgres_append
 from watchdog.store.ephemeral_postgres import PostgresEphemeral
 from watchdog.store.fence_postgres import PostgresFence
 from watchdog.store.outbox_postgres import PostgresOutbox
@@ -242,12 +242,7 @@ class PostgresStore(
     async def append_event(self, event: Event) -> Event:
         """Append to the journal; returns the event with its ``seq``."""
         async with self._conn() as conn:
-            seq = await conn.fetchval(
-                "INSERT INTO events (window_id, at, kind, rule, message, data)"
-                " VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-                *rows.event_params(event),
-            )
-        return rows.with_seq(event, seq)
+            return await postgres_append(conn, event)
 
     async def list_events(self, window_id: str, *, after_seq: int = 0) -> list[Event]:
         """A window's journal in order, from just after ``after_seq``."""

@@ -22,7 +22,7 @@ from watchdog.foundation.model import Event, EventKind, RuleState, Window, Windo
 from watchdog.store import migrate, rows
 from watchdog.store.alert_access import SqliteAlerts
 from watchdog.store.base import KEEP_POINTS, PRUNE_EVERY, READ_POINTS, RulePoint
-from watchdog.store.changes import SqliteChanges
+from watchdog.store.changes import SqliteChanges, sqlite_append
 from watchdog.store.ephemeral_sqlite import SqliteEphemeral
 from watchdog.store.evaluations_sqlite import SqliteEvaluations
 from watchdog.store.fence_sqlite import SqliteFence
@@ -241,13 +241,7 @@ class SqliteStore(
     async def append_event(self, event: Event) -> Event:
         """Append to the journal; returns the event with its ``seq``."""
         async with self._session() as db:
-            cur = await db.execute(
-                "INSERT INTO events (window_id, at, kind, rule, message, data)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rows.event_params(event),
-            )
-            seq = cur.lastrowid
-        return rows.with_seq(event, seq)
+            return await sqlite_append(db, event)
 
     async def list_events(self, window_id: str, *, after_seq: int = 0) -> list[Event]:
         """A window's journal in order, from just after ``after_seq``."""
