@@ -195,11 +195,11 @@ async def test_a_shared_answer_builds_only_the_asking_windows_series(
     others = [vec("0.5", service=f"svc{i}") for i in range(10_000)]
     bad = {"metric": {"service": "broken"}, "value": [AT, "not a number"]}
     fake.reply = Reply(body=ok("vector", [vec("0.2", service="a", pod="p1"), *others, bad]))
-    built: list[dict[str, str]] = []
+    built: list[Any] = []
     real = promparse._series
 
     def counted(element: Any) -> Any:
-        built.append(element["metric"])
+        built.append(element)
         return real(element)
 
     monkeypatch.setattr(promparse, "_series", counted)
@@ -214,6 +214,24 @@ async def test_a_shared_answer_builds_only_the_asking_windows_series(
     assert a.detail == "1 of 10002 shared series"
     assert [(s.labels, s.value) for s in one.series] == [({"service": "svc7"}, 0.5)]
     assert broken.kind is SampleKind.ERROR and broken.error == MALFORMED
+
+
+async def test_a_shared_answer_is_held_as_pairs(fake: FakePrometheus) -> None:
+    """An answer lives a scrape interval with one series per window: each is held as a
+    labels dict and a value's text, not as decoded (a dict, a list and a float, ~220
+    bytes more); the windows read the same series."""
+    elements = [vec(f"0.{i}", service=f"svc{i}") for i in range(1, 1000)]
+    fake.reply = Reply(body=ok("vector", elements))
+    src = source(fake.url)
+    try:
+        one = await src.sample(SHARED, ctx("svc7"))
+    finally:
+        await src.close()
+    ((answer, index),) = src._shared._indexes.values()
+    assert {type(e) for e in answer} == {tuple}
+    assert {type(found) for found in index.values()} == {tuple}
+    assert index["svc7"] == (({"__name__": "m", "service": "svc7"}, "0.7"),)
+    assert [(s.labels, s.value) for s in one.series] == [({"service": "svc7"}, 0.7)]
 
 
 @pytest.mark.parametrize(

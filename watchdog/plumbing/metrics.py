@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from watchdog import __version__
+from watchdog.plumbing.loopmetrics import LoopCounter, LoopHistogram
 
 MAX_CHILDREN = 10_000  # labelled children remembered by Metrics.child
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -63,25 +64,26 @@ class Metrics:
             "Age of the oldest notification still waiting in the outbox (0: none).",
             registry=registry,
         )
-        self.evaluations = Counter(
+        # Updated by every evaluation, from the event loop only: no lock (loopmetrics.py)
+        self.evaluations = LoopCounter(
             "watchdog_rule_evaluations_total",
             "Rule evaluations by rule and verdict.",
             ["rule", "verdict"],
-            registry=registry,
+            registry,
         )
-        self.evaluation_seconds = Histogram(
+        self.evaluation_seconds = LoopHistogram(
             "watchdog_rule_evaluation_seconds",
             "Time to sample and judge one rule, by source kind.",
             ["source"],
-            registry=registry,
-            buckets=LATENCY_BUCKETS,
+            registry,
+            LATENCY_BUCKETS,
         )
-        self.source_seconds = Histogram(
+        self.source_seconds = LoopHistogram(
             "watchdog_source_sample_seconds",
             "Time a source took to answer one sample, by source kind.",
             ["source"],
-            registry=registry,
-            buckets=LATENCY_BUCKETS,
+            registry,
+            LATENCY_BUCKETS,
         )
         self.source_errors = Counter(
             "watchdog_source_errors_total",
@@ -158,7 +160,7 @@ class Metrics:
             registry=registry,
         )
 
-    def child(self, metric: Counter | Histogram, *values: str) -> Any:
+    def child(self, metric: Counter | Histogram | LoopCounter | LoopHistogram, *values: str) -> Any:
         """``metric.labels(*values)``, looked up once: ``labels()`` locks and validates
         (~2.5 µs), and every evaluation asks three of them."""
         key = (id(metric), values)

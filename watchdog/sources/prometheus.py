@@ -112,7 +112,7 @@ class PrometheusSampling:
     async def _instant(self, query: str, at: float) -> Sample:
         raise NotImplementedError
 
-    async def _vector(self, query: str, at: float) -> Sample | list[Any]:
+    async def _vector(self, query: str, at: float) -> Sample | tuple[Any, ...]:
         """An instant vector's elements undecoded, or the Sample any other answer is."""
         return await self._instant(query, at)
 
@@ -163,10 +163,10 @@ class PrometheusSource(PrometheusSampling):
     async def _instant(self, query: str, at: float) -> Sample:
         return cast(Sample, await self._query(query, at, raw=False))
 
-    async def _vector(self, query: str, at: float) -> Sample | list[Any]:
+    async def _vector(self, query: str, at: float) -> Sample | tuple[Any, ...]:
         return await self._query(query, at, raw=True)
 
-    async def _query(self, query: str, at: float, *, raw: bool) -> Sample | list[Any]:
+    async def _query(self, query: str, at: float, *, raw: bool) -> Sample | tuple[Any, ...]:
         params = {"query": query, "time": repr(at), "timeout": f"{self._attempt:.3f}"}
         try:
             answer = await self._fetch("/api/v1/query", params, self._max_bytes)
@@ -176,7 +176,7 @@ class PrometheusSource(PrometheusSampling):
         except WatchdogError as exc:
             return Sample.failed(self._scrub(str(exc)), transient=exc.transient)
 
-    def _parse_instant(self, answer: promhttp.Answer, raw: bool) -> Sample | list[Any]:
+    def _parse_instant(self, answer: promhttp.Answer, raw: bool) -> Sample | tuple[Any, ...]:
         """Count the series, then decode and build them (in a worker thread when big);
         ``raw``: an instant vector's elements left undecoded (a shared answer's)."""
         if (too_many := too_many_series_in(answer.body, self._max_series)) is not None:

@@ -20,21 +20,22 @@ later than with its own query, and never later than its own previous evaluation.
 A failed answer is reused for at most :data:`ERROR_MAX_AGE`: Prometheus recovering
 should not wait a whole scrape interval.
 
-An answer may come as an instant vector's undecoded elements: each window's own
-series are built when it asks (:func:`~watchdog.sources.promparse.series_of`), not all
+An answer may come as an instant vector's elements, each a labels dict and a value's
+text (:func:`~watchdog.sources.promparse.compact`): each window's own series are built
+when it asks (:func:`~watchdog.sources.promparse.series_of`), not all
 10,000 per answer, most of which no window of that age asks for (sources/window_range.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from watchdog.foundation.model import Sample, SampleKind, Series
 from watchdog.sources.promparse import series_of
 
-Answer = Sample | list[Any]  # a Sample, or an instant vector's undecoded elements
+Answer = Sample | tuple[Any, ...]  # a Sample, or an instant vector's elements (compact)
 _NONE = 'no series with {label}="{value}" in the shared answer'
 
 # The longest an answer that failed (Prometheus down, a timeout) is reused, in seconds.
@@ -49,7 +50,7 @@ class SharedAnswers:
         # query -> (evaluation instant it answers, how long it serves, the fetch)
         self._answers: dict[str, tuple[float, float, asyncio.Task[Any]]] = {}
         # (query, label) -> the answer indexed and its series (or elements) by label value
-        self._indexes: dict[tuple[str, str], tuple[Answer, dict[str, list[Any]]]] = {}
+        self._indexes: dict[tuple[str, str], tuple[Answer, dict[str, tuple[Any, ...]]]] = {}
 
     async def series(
         self,
@@ -68,7 +69,7 @@ class SharedAnswers:
         if index is None or index[0] is not answer:
             index = (answer, by_value(answer, label))
             self._indexes[(query, label)] = index
-        mine = index[1].get(value, [])
+        mine = index[1].get(value, ())
         if isinstance(answer, Sample):
             return picked(answer, mine, label, value)
         if not mine:
@@ -116,21 +117,29 @@ def _fresh(taken: float, task: asyncio.Task[Any], at: float, max_age: float) -> 
     return abs(at - taken) < max_age  # one interval on, the next scrape is in
 
 
-def by_value(answer: Answer, label: str) -> dict[str, list[Any]]:
+def by_value(answer: Answer, label: str) -> dict[str, tuple[Any, ...]]:
     """The series of a sample (or the elements of a vector) grouped by their
-    ``label``'s value."""
+    ``label``'s value (in tuples: held as long as the answer, and a list is one more
+    object the garbage collector walks per series)."""
     index: dict[str, list[Any]] = {}
     if isinstance(answer, Sample):
         for series in answer.series:
             if (value := series.labels.get(label)) is not None:
                 index.setdefault(value, []).append(series)
-        return index
-    for element in answer:
-        metric = element.get("metric") if isinstance(element, dict) else None
-        value = metric.get(label) if isinstance(metric, dict) else None
-        if isinstance(value, str):
-            index.setdefault(value, []).append(element)
-    return index
+    else:
+        for element in answer:
+            value = _labels(element).get(label)
+            if isinstance(value, str):
+                index.setdefault(value, []).append(element)
+    return {value: tuple(found) for value, found in index.items()}
+
+
+def _labels(element: Any) -> dict[str, Any]:
+    """An element's labels, compact (promparse.compact) or as decoded; {} when none."""
+    metric = element[0] if type(element) is tuple else None
+    if metric is None and isinstance(element, dict):
+        metric = element.get("metric")
+    return metric if isinstance(metric, dict) else {}
 
 
 def series_for(sample: Sample, label: str, value: str) -> Sample:
@@ -140,7 +149,7 @@ def series_for(sample: Sample, label: str, value: str) -> Sample:
     return picked(sample, [s for s in sample.series if s.labels.get(label) == value], label, value)
 
 
-def picked(sample: Sample, mine: list[Series], label: str, value: str) -> Sample:
+def picked(sample: Sample, mine: Sequence[Series], label: str, value: str) -> Sample:
     """The series of ``sample`` kept for one window, or "no data" when there are none."""
     if not mine:
         return Sample.no_data(_NONE.format(label=label, value=value))
