@@ -79,7 +79,8 @@ class Cluster:
         seen = [(e["window_id"], e["seq"], e["kind"]) for e in self.hook.events]
         assert self.hook.duplicates() == [], seen
         # what was journalled beside what PagerDuty took: which events triggered twice
-        assert triggers(self.pd, window_id) == 1, (seen, self.pd.events)
+        pages = [(e["event_action"], e.get("payload", {}).get("summary")) for e in self.pd.events]
+        assert triggers(self.pd, window_id) == 1, f"journal: {seen}\npagerduty: {pages}"
 
 
 @contextlib.asynccontextmanager

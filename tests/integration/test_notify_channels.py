@@ -16,11 +16,13 @@ from aiohttp import web
 
 from tests.fakes import serve
 from tests.servers.pagerduty import FakePagerDuty
+from tests.servers.slack import FakeSlack
 from watchdog.foundation.clock import FakeClock
 from watchdog.foundation.errors import PermanentError, TransientError
 from watchdog.foundation.model import Deployment, Event, EventKind, Window, WindowPhase
 from watchdog.notify.pagerduty import PagerDutyChannel
 from watchdog.notify.render import Links
+from watchdog.notify.slack import SlackApi, SlackChannel
 from watchdog.notify.webhook import SlackWebhookChannel, WebhookChannel
 from watchdog.store.sqlite import SqliteStore
 
@@ -233,3 +235,71 @@ async def test_pagerduty_gets_one_plain_line_and_html_safe_json(tmp_path: Any) -
         "api v2 (prod): rolled back: <!channel> <http://evil.example|runbook> & more"
     )
     assert payload["custom_details"]["event"]["message"] == typed
+
+
+class BlinkingThreads:
+    """A store whose next ``set_thread`` calls fail as an outage does; the rest is real."""
+
+    def __init__(self, store: SqliteStore, failures: int) -> None:
+        self.store, self.failures, self.attempts = store, failures, 0
+
+    async def get_thread(self, window_id: str, channel: str) -> str | None:
+        return await self.store.get_thread(window_id, channel)
+
+    async def set_thread(self, window_id: str, channel: str, ref: str) -> None:
+        self.attempts += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientError("PostgreSQL store unavailable: connection reset")
+        await self.store.set_thread(window_id, channel, ref)
+
+
+async def test_a_store_blip_after_the_send_does_not_send_it_again() -> None:
+    """PostgreSQL going away just after PagerDuty (or Slack) took a message used to fail
+    the delivery, so the outbox sent it again: two triggers, or two root messages in the
+    channel. The thread is kept through the blip; the message goes once, and what
+    follows it finds its thread."""
+    pd, slack = FakePagerDuty(), FakeSlack()
+    await pd.start()
+    await slack.start()
+    store = SqliteStore(":memory:")
+    await store.open()
+    clock = FakeClock()
+    try:
+        async with httpx.AsyncClient() as client:
+            threads = BlinkingThreads(store, failures=2)
+            await PagerDutyChannel(client, threads, pd.url, "R" * 32, LINKS, clock=clock).deliver(
+                fired(1), WINDOW
+            )
+            assert threads.attempts == 3 and len(clock.slept) == 2  # waited out, not re-sent
+            api = SlackApi(client, slack.token, slack.api_url)
+            threads = BlinkingThreads(store, failures=2)
+            channel = SlackChannel(api, threads, "#deploys", LINKS, clock=clock)
+            await channel.deliver(fired(1), WINDOW)
+            await channel.deliver(fired(2), WINDOW)  # an update: into the thread kept
+        assert await store.get_thread(WINDOW.id, "pagerduty") == "watchdog-w1"
+    finally:
+        await store.close()
+        await pd.stop()
+        await slack.stop()
+    assert [e["event_action"] for e in pd.events] == ["trigger"]
+    assert len(slack.roots()) == 1 and slack.roots()[0].updates == 1
+
+
+async def test_a_store_outage_past_patience_fails_the_delivery() -> None:
+    """Past the patience the outbox's own marks have, the delivery fails transiently
+    (the worker retries it later): a store that never comes back is not waited on."""
+    pd = FakePagerDuty()
+    await pd.start()
+    store = SqliteStore(":memory:")
+    await store.open()
+    try:
+        async with httpx.AsyncClient() as client:
+            threads = BlinkingThreads(store, failures=10_000)
+            channel = PagerDutyChannel(client, threads, pd.url, "R" * 32, LINKS, clock=FakeClock())
+            with pytest.raises(TransientError, match="unavailable"):
+                await channel.deliver(fired(1), WINDOW)
+    finally:
+        await store.close()
+        await pd.stop()
+    assert len(pd.events) == 1 and 3 <= threads.attempts < 100

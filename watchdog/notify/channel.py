@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from watchdog.foundation.model import Event, EventKind, Window
+from watchdog.ha.patience import persist
 from watchdog.plumbing import httpedge
 
 if TYPE_CHECKING:
@@ -22,9 +23,27 @@ if TYPE_CHECKING:
     from watchdog.notify.config import NotifySettings
     from watchdog.notify.render import Links
     from watchdog.settings import Settings
+    from watchdog.store.base import ThreadStore
 
 ANSWER_LIMIT = 64 << 10
 """Bytes of a channel's answer kept: they acknowledge, they do not send documents."""
+
+
+async def keep_thread(
+    store: ThreadStore, clock: Clock, window_id: str, channel: str, ref: str
+) -> None:
+    """Store the reference to what a channel has just sent, through a store blip.
+
+    The message is out: had this write failed, the delivery would count as failed and be
+    retried, sending it again (a second Slack root message; a second PagerDuty trigger,
+    seen when PostgreSQL went down mid-rollback, tests/e2e/test_ha_faults.py). Like the
+    outbox's "sent" mark, it waits out an outage (ha/patience.py).
+    """
+    await persist(
+        clock,
+        f"the {channel} thread of a notification",
+        lambda: store.set_thread(window_id, channel, ref),
+    )
 
 
 class Channel(Protocol):

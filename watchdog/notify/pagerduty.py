@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import httpx
 
+from watchdog.foundation.clock import Clock, SystemClock
 from watchdog.foundation.model import Event, EventKind, Window
 from watchdog.notify import render
-from watchdog.notify.channel import ChannelKind, ChannelParts, post_json
+from watchdog.notify.channel import ChannelKind, ChannelParts, keep_thread, post_json
 from watchdog.store.base import ThreadStore
 
 TRIGGER = frozenset(
@@ -61,7 +62,9 @@ class PagerDutyChannel:
         routing_key: str,
         links: render.Links,
         timeout: float = 5.0,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self._client = client
         self._store = store
         self._url = base_url.rstrip("/") + "/v2/enqueue"
@@ -107,7 +110,7 @@ class PagerDutyChannel:
             limit=self._timeout,
         )
         if action == "trigger":
-            await self._store.set_thread(window.id, self.name, dedup_key(window))
+            await keep_thread(self._store, self._clock, window.id, self.name, dedup_key(window))
 
 
 def _action(kind: EventKind) -> str:
@@ -123,7 +126,9 @@ def _build(p: ChannelParts) -> PagerDutyChannel | None:
     if n.pagerduty_routing_key is None:
         return None
     key = n.pagerduty_routing_key.get_secret_value()
-    return PagerDutyChannel(p.client, p.store, n.pagerduty_url, key, p.links, n.timeout)
+    return PagerDutyChannel(
+        p.client, p.store, n.pagerduty_url, key, p.links, n.timeout, clock=p.clock
+    )
 
 
 CHANNELS = (ChannelKind("pagerduty", _build, lambda n: n.pagerduty_routing_key is not None),)

@@ -14,10 +14,11 @@ from typing import Any
 
 import httpx
 
+from watchdog.foundation.clock import Clock, SystemClock
 from watchdog.foundation.errors import PermanentError, TransientError
 from watchdog.foundation.model import Event, EventKind, Window
 from watchdog.notify import render
-from watchdog.notify.channel import ChannelKind, ChannelParts
+from watchdog.notify.channel import ChannelKind, ChannelParts, keep_thread
 from watchdog.plumbing import httpedge
 from watchdog.store.base import ThreadStore
 
@@ -85,7 +86,9 @@ class SlackChannel:
         channel: str,
         links: render.Links,
         oncall_ids: Sequence[str] = (),
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()
         self._client = client
         self._store = store
         self._channel = channel
@@ -105,9 +108,8 @@ class SlackChannel:
             posted = await self._client.call(
                 "chat.postMessage", channel=self._channel, text=fallback, blocks=blocks
             )
-            await self._store.set_thread(
-                window.id, self.name, f"{posted['channel']}:{posted['ts']}"
-            )
+            ref = f"{posted['channel']}:{posted['ts']}"
+            await keep_thread(self._store, self._clock, window.id, self.name, ref)
             return
         channel, _, ts = ref.partition(":")
         await self._client.call("chat.update", channel=channel, ts=ts, text=fallback, blocks=blocks)
@@ -131,7 +133,7 @@ def _build(p: ChannelParts) -> SlackChannel | None:
     if n.slack_bot_token is None:
         return None
     api = SlackApi(p.client, n.slack_bot_token.get_secret_value(), n.slack_api_url, n.timeout)
-    return SlackChannel(api, p.store, n.slack_channel, p.links, n.oncall_ids)
+    return SlackChannel(api, p.store, n.slack_channel, p.links, n.oncall_ids, clock=p.clock)
 
 
 CHANNELS = (ChannelKind("slack", _build, lambda n: n.slack_bot_token is not None),)
