@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -65,6 +66,29 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     runner, url = await serve(app)
     yield r, f"{url}/hook"
     await runner.cleanup()
+
+
+@dataclass
+class Paging:
+    """A fake PagerDuty, an in-memory store and a client, started for one test."""
+
+    pd: FakePagerDuty
+    store: SqliteStore
+    client: httpx.AsyncClient
+
+
+@pytest.fixture
+async def paging() -> AsyncIterator[Paging]:
+    pd = FakePagerDuty()
+    await pd.start()
+    store = SqliteStore(":memory:")
+    await store.open()
+    try:
+        async with httpx.AsyncClient() as client:
+            yield Paging(pd, store, client)
+    finally:
+        await store.close()
+        await pd.stop()
 
 
 async def test_generic_webhook_is_signed_over_timestamp_and_body(
@@ -128,25 +152,19 @@ async def test_slack_incoming_webhook_has_text_and_no_buttons(
     assert "http://prom.example:9090/graph?g0.expr=rate%28x%7Ba%3D%22b%22%7D%5B1m%5D%29" in links
 
 
-async def test_pagerduty_one_incident_per_window_and_resolve_only_after_trigger() -> None:
-    pd = FakePagerDuty()
-    await pd.start()
-    store = SqliteStore(":memory:")
-    await store.open()
-    try:
-        async with httpx.AsyncClient() as client:
-            channel = PagerDutyChannel(client, store, pd.url, "R" * 32, LINKS)
-            passed = Event("w1", 9.0, EventKind.WINDOW_PASSED, "passed", seq=9)
-            await channel.deliver(passed, WINDOW)
-            assert pd.events == []  # nothing was triggered: nothing to resolve
-            await channel.deliver(fired(1), WINDOW)
-            await channel.deliver(fired(2), WINDOW)  # a retry or restart: same incident
-            ack = Event("w1", 6.0, EventKind.ACKNOWLEDGED, "slack:U1: on it", seq=3)
-            await channel.deliver(ack, WINDOW)
-            await channel.deliver(passed, WINDOW)
-    finally:
-        await store.close()
-        await pd.stop()
+async def test_pagerduty_one_incident_per_window_and_resolve_only_after_trigger(
+    paging: Paging,
+) -> None:
+    pd = paging.pd
+    channel = PagerDutyChannel(paging.client, paging.store, pd.url, "R" * 32, LINKS)
+    passed = Event("w1", 9.0, EventKind.WINDOW_PASSED, "passed", seq=9)
+    await channel.deliver(passed, WINDOW)
+    assert pd.events == []  # nothing was triggered: nothing to resolve
+    await channel.deliver(fired(1), WINDOW)
+    await channel.deliver(fired(2), WINDOW)  # a retry or restart: same incident
+    ack = Event("w1", 6.0, EventKind.ACKNOWLEDGED, "slack:U1: on it", seq=3)
+    await channel.deliver(ack, WINDOW)
+    await channel.deliver(passed, WINDOW)
     assert [e["event_action"] for e in pd.events] == [
         "trigger",
         "trigger",
@@ -157,26 +175,16 @@ async def test_pagerduty_one_incident_per_window_and_resolve_only_after_trigger(
     assert pd.events[0]["payload"]["source"] == "rollback-watchdog/api"
 
 
-async def test_pagerduty_rejection_is_permanent() -> None:
-    pd = FakePagerDuty()
-    await pd.start()
-    store = SqliteStore(":memory:")
-    await store.open()
-    try:
-        async with httpx.AsyncClient() as client:
-            channel = PagerDutyChannel(client, store, pd.url, "", LINKS)  # blank key
-            with pytest.raises(PermanentError, match="400"):
-                await channel.deliver(fired(), WINDOW)
-    finally:
-        await store.close()
-        await pd.stop()
+async def test_pagerduty_rejection_is_permanent(paging: Paging) -> None:
+    channel = PagerDutyChannel(paging.client, paging.store, paging.pd.url, "", LINKS)  # blank key
+    with pytest.raises(PermanentError, match="400"):
+        await channel.deliver(fired(), WINDOW)
 
 
-async def test_pagerduty_keeps_the_incident_open_until_the_recovery_is_judged() -> None:
-    pd = FakePagerDuty()
-    await pd.start()
-    store = SqliteStore(":memory:")
-    await store.open()
+async def test_pagerduty_keeps_the_incident_open_until_the_recovery_is_judged(
+    paging: Paging,
+) -> None:
+    pd = paging.pd
     confirming = WINDOW.with_phase(WindowPhase.CONFIRMING, 8.0)
     succeeded = Event(
         "w1",
@@ -195,20 +203,15 @@ async def test_pagerduty_keeps_the_incident_open_until_the_recovery_is_judged() 
         data={"severity": "critical", "breaching": ["errors"]},
     )
     recovered = Event("w1", 308.0, EventKind.RECOVERED, "recovered: errors", seq=6)
-    try:
-        async with httpx.AsyncClient() as client:
-            channel = PagerDutyChannel(client, store, pd.url, "R" * 32, LINKS)
-            await channel.deliver(fired(1), WINDOW)
-            await channel.deliver(succeeded, confirming)
-            assert [e["event_action"] for e in pd.events] == ["trigger"]  # still open
-            await channel.deliver(ineffective, WINDOW)
-            assert pd.incidents == {"watchdog-w1": "triggered"}
-            assert pd.events[-1]["payload"]["severity"] == "critical"
-            assert "errors still breaching" in pd.events[-1]["payload"]["summary"]
-            await channel.deliver(recovered, WINDOW)  # (another window's happy ending)
-    finally:
-        await store.close()
-        await pd.stop()
+    channel = PagerDutyChannel(paging.client, paging.store, pd.url, "R" * 32, LINKS)
+    await channel.deliver(fired(1), WINDOW)
+    await channel.deliver(succeeded, confirming)
+    assert [e["event_action"] for e in pd.events] == ["trigger"]  # still open
+    await channel.deliver(ineffective, WINDOW)
+    assert pd.incidents == {"watchdog-w1": "triggered"}
+    assert pd.events[-1]["payload"]["severity"] == "critical"
+    assert "errors still breaching" in pd.events[-1]["payload"]["summary"]
+    await channel.deliver(recovered, WINDOW)  # (another window's happy ending)
     assert [e["event_action"] for e in pd.events] == ["trigger", "trigger", "resolve"]
 
 
@@ -286,20 +289,13 @@ async def test_a_store_blip_after_the_send_does_not_send_it_again() -> None:
     assert len(slack.roots()) == 1 and slack.roots()[0].updates == 1
 
 
-async def test_a_store_outage_past_patience_fails_the_delivery() -> None:
+async def test_a_store_outage_past_patience_fails_the_delivery(paging: Paging) -> None:
     """Past the patience the outbox's own marks have, the delivery fails transiently
     (the worker retries it later): a store that never comes back is not waited on."""
-    pd = FakePagerDuty()
-    await pd.start()
-    store = SqliteStore(":memory:")
-    await store.open()
-    try:
-        async with httpx.AsyncClient() as client:
-            threads = BlinkingThreads(store, failures=10_000)
-            channel = PagerDutyChannel(client, threads, pd.url, "R" * 32, LINKS, clock=FakeClock())
-            with pytest.raises(TransientError, match="unavailable"):
-                await channel.deliver(fired(1), WINDOW)
-    finally:
-        await store.close()
-        await pd.stop()
-    assert len(pd.events) == 1 and 3 <= threads.attempts < 100
+    threads = BlinkingThreads(paging.store, failures=10_000)
+    channel = PagerDutyChannel(
+        paging.client, threads, paging.pd.url, "R" * 32, LINKS, clock=FakeClock()
+    )
+    with pytest.raises(TransientError, match="unavailable"):
+        await channel.deliver(fired(1), WINDOW)
+    assert len(paging.pd.events) == 1 and 3 <= threads.attempts < 100
