@@ -108,8 +108,8 @@ class SlackChannel:
             posted = await self._client.call(
                 "chat.postMessage", channel=self._channel, text=fallback, blocks=blocks
             )
-            ref = f"{posted['channel']}:{posted['ts']}"
-            await keep_thread(self._store, self._clock, window.id, self.name, ref)
+            thread = f"{posted['channel']}:{posted['ts']}"
+            await keep_thread(self._store, self._clock, window.id, self.name, thread)
             return
         channel, _, ts = ref.partition(":")
         await self._client.call("chat.update", channel=channel, ts=ts, text=fallback, blocks=blocks)

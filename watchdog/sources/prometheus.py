@@ -113,7 +113,7 @@ class PrometheusSampling:
         raise NotImplementedError
 
     async def _vector(self, query: str, at: float) -> Sample | tuple[Any, ...]:
-        """An instant vector's elements undecoded, or the Sample any other answer is."""
+        """An instant vector's elements (``promparse.compact``), or any other answer's Sample."""
         return await self._instant(query, at)
 
     async def _targets(self) -> Any:
@@ -178,7 +178,7 @@ class PrometheusSource(PrometheusSampling):
 
     def _parse_instant(self, answer: promhttp.Answer, raw: bool) -> Sample | tuple[Any, ...]:
         """Count the series, then decode and build them (in a worker thread when big);
-        ``raw``: an instant vector's elements left undecoded (a shared answer's)."""
+        ``raw``: an instant vector's elements, not yet series (a shared answer's)."""
         if (too_many := too_many_series_in(answer.body, self._max_series)) is not None:
             return Sample.failed(too_many, transient=False)
         parse = instant_elements if raw else parse_instant

@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from watchdog.foundation.model import Sample, SampleKind, Series
-from watchdog.sources.promparse import series_of
+from watchdog.sources.promparse import labels_of, series_of
 
 Answer = Sample | tuple[Any, ...]  # a Sample, or an instant vector's elements (compact)
 _NONE = 'no series with {label}="{value}" in the shared answer'
@@ -128,18 +128,10 @@ def by_value(answer: Answer, label: str) -> dict[str, tuple[Any, ...]]:
                 index.setdefault(value, []).append(series)
     else:
         for element in answer:
-            value = _labels(element).get(label)
+            value = labels_of(element).get(label)
             if isinstance(value, str):
                 index.setdefault(value, []).append(element)
     return {value: tuple(found) for value, found in index.items()}
-
-
-def _labels(element: Any) -> dict[str, Any]:
-    """An element's labels, compact (promparse.compact) or as decoded; {} when none."""
-    metric = element[0] if type(element) is tuple else None
-    if metric is None and isinstance(element, dict):
-        metric = element.get("metric")
-    return metric if isinstance(metric, dict) else {}
 
 
 def series_for(sample: Sample, label: str, value: str) -> Sample:
