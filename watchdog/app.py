@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import structlog
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
 from watchdog import wiring
@@ -44,6 +43,7 @@ from watchdog.plumbing import httpedge
 from watchdog.plumbing.keepalive import KeepAliveTransport
 from watchdog.plumbing.logs import Redactor
 from watchdog.plumbing.metrics import Metrics
+from watchdog.plumbing.ticker import Ticker
 from watchdog.settings import Settings
 from watchdog.sources import Source
 from watchdog.store import open_store
@@ -70,7 +70,7 @@ class App:
         self.clock: Clock = clock or StoreClock(SystemClock(), settings.test_clock_offset)
         self.seams = seams or Seams()
         self._stack = AsyncExitStack()
-        self._scheduler: AsyncIOScheduler | None = None
+        self._ticker: Ticker | None = None
         self._opened = False
         self.parts: Parts | None = None
         self.port: int | None = None
@@ -267,7 +267,8 @@ class App:
     def _schedule(self, parts: Parts) -> None:
         s = self.settings
         jobs = scheduled_jobs(parts, s, self.clock)
-        self._scheduler = wiring.scheduler(jobs, s.tick, every={"retention": s.retention_interval})
+        self._ticker = Ticker(jobs, s.tick, every={"retention": s.retention_interval})
+        self._ticker.start()
 
     async def _ready(self) -> bool | str:
         if self.port is None:
@@ -281,8 +282,8 @@ class App:
 
     async def stop(self) -> None:
         """Stop ticking, finish what is in flight, close everything in reverse order."""
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+        if self._ticker is not None:
+            await self._ticker.stop()  # the jobs in flight finish before the store closes
+            self._ticker = None
         await self._stack.aclose()
         log.info("watchdog stopped")

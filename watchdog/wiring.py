@@ -8,12 +8,11 @@ megabytes of idle RSS (bench/footprint.py) that a plain Prometheus setup never u
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from watchdog.actions.base import Executor, ExecutorParts
 from watchdog.actions.kinds import executors as step_executors
@@ -254,25 +253,3 @@ def check_targets(rules: RuleSet, settings: Settings) -> None:
             problems.append(f"{rule.origin}: rule {rule.name!r} {problem}")
     if problems:
         raise ConfigError(problems)
-
-
-def scheduler(
-    jobs: Mapping[str, Callable[[], Awaitable[object]]],
-    tick: float,
-    every: Mapping[str, float] | None = None,
-) -> AsyncIOScheduler:
-    """APScheduler, started, calling each job every ``tick`` seconds (or its own interval
-    in ``every``), never two at once."""
-    scheduler = AsyncIOScheduler()
-    for job_id, call in jobs.items():
-        scheduler.add_job(
-            call,
-            "interval",
-            seconds=(every or {}).get(job_id, tick),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-            id=job_id,
-        )
-    scheduler.start()
-    return scheduler
