@@ -55,6 +55,13 @@ class _Labelled(Collector, Generic[C]):
     def _new(self) -> C:
         raise NotImplementedError
 
+    def _family(self) -> CounterMetricFamily | HistogramMetricFamily:
+        raise NotImplementedError
+
+    def describe(self) -> Iterator[Metric]:
+        """The family without samples: the registry refuses a second of its name."""
+        yield self._family()
+
     def labels(self, *values: str) -> C:
         """The child for these label values (created empty on first use)."""
         if len(values) != len(self._labelnames):
@@ -72,13 +79,12 @@ class LoopCounter(_Labelled[LoopCount]):
     def _new(self) -> LoopCount:
         return LoopCount()
 
-    def describe(self) -> Iterator[Metric]:
-        """The family without samples: the registry refuses a second of its name."""
-        yield CounterMetricFamily(self._name, self._doc, labels=self._labelnames)
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self._name, self._doc, labels=self._labelnames)
 
     def collect(self) -> Iterator[Metric]:
         """The counter's family, one sample per child (a scrape)."""
-        family = CounterMetricFamily(self._name, self._doc, labels=self._labelnames)
+        family = self._family()
         for values, child in list(self._children.items()):
             family.add_metric(list(values), child.value)
         yield family
@@ -120,13 +126,12 @@ class LoopHistogram(_Labelled[LoopObservations]):
     def _new(self) -> LoopObservations:
         return LoopObservations(self._bounds)
 
-    def describe(self) -> Iterator[Metric]:
-        """The family without samples: the registry refuses a second of its name."""
-        yield HistogramMetricFamily(self._name, self._doc, labels=self._labelnames)
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self._name, self._doc, labels=self._labelnames)
 
     def collect(self) -> Iterator[Metric]:
         """The histogram's family: cumulative buckets, count and sum per child."""
-        family = HistogramMetricFamily(self._name, self._doc, labels=self._labelnames)
+        family = self._family()
         for values, child in list(self._children.items()):
             running, buckets = 0, []
             for bound, count in zip(self._bounds, child.counts, strict=True):
